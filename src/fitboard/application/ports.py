@@ -1,0 +1,355 @@
+"""The ports: what the use cases need from storage, ranking, the queue, live push and time.
+
+Every port has an embedded adapter and a production adapter; the contract tests in
+tests/contract run the same assertions against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardId, BoardKey, RankedEntry, ScoreUpdate, VersionedStanding
+from fitboard.domain.users import User
+from fitboard.domain.workouts import DailyContribution, Totals, Workout
+
+# --------------------------------------------------------------------------- errors
+
+
+class PortError(Exception):
+    """Base of infrastructure failures surfaced through a port."""
+
+
+class StoreUnavailable(PortError):
+    """The system of record cannot be reached; retry later."""
+
+
+class RankingUnavailable(PortError):
+    """The ranking index cannot be reached; retry later."""
+
+
+class QueueUnavailable(PortError):
+    """The queue did not durably accept a message (down, blocked, or no confirm in time)."""
+
+
+class UsernameTaken(PortError):
+    """Raised by `UserRepository.add` when the username exists (case-insensitively)."""
+
+
+class WorkoutIdTaken(PortError):
+    """Raised by `WorkoutRepository.add` when the id exists (the caller checks ownership)."""
+
+
+# --------------------------------------------------------------------------- clock
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+
+# --------------------------------------------------------------------------- store
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Insert; raises UsernameTaken if the username (case-insensitive) exists."""
+        ...
+
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def get_by_username(self, username: str) -> User | None:
+        """Case-insensitive lookup."""
+        ...
+
+    async def update_profile(self, user: User) -> None:
+        """Write every profile field of `user` (not its projection_version)."""
+        ...
+
+    async def lock(self, user_id: UUID) -> User | None:
+        """Read the user and hold a row lock until the unit of work ends.
+
+        This serialises all processing of one athlete's workouts, so totals read inside
+        the transaction are never stale when they are projected."""
+        ...
+
+    async def bump_projection_version(self, user_id: UUID) -> int:
+        """Increase the user's projection version by one and return the new value."""
+        ...
+
+    async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """One query for all of them; unknown ids are left out."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkoutCursor:
+    """Position in a newest-first listing: the last item seen."""
+
+    started_at: datetime
+    id: UUID
+
+
+class WorkoutRepository(Protocol):
+    async def get(self, workout_id: UUID) -> Workout | None: ...
+
+    async def add(self, workout: Workout) -> None:
+        """Insert; raises WorkoutIdTaken if the id exists."""
+        ...
+
+    async def list_for_user(
+        self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
+    ) -> list[Workout]:
+        """The user's workouts, newest `started_at` first (ties by id), after the cursor."""
+        ...
+
+
+class RollupRepository(Protocol):
+    async def add(
+        self, user_id: UUID, day: date, activity: Activity, contribution: DailyContribution
+    ) -> None:
+        """Add one workout's contribution to the (user, day, activity) row, creating it."""
+        ...
+
+    async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
+        """Sums over days in [first, last] (None: unbounded) per activity, plus distinct days."""
+        ...
+
+    async def days(self, user_id: UUID) -> list[date]:
+        """Every day on which the user has a rollup row, ascending."""
+        ...
+
+    async def standings(
+        self, board: BoardId, first: date | None, last: date | None
+    ) -> list[VersionedStanding]:
+        """Every visible user's total on the board over [first, last], with their projection
+        version read in the same statement. Users hidden from boards and zero totals are left
+        out. Used to rebuild a board and to reconcile it."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the record. The entry point owns it; use cases never commit."""
+
+    users: UserRepository
+    workouts: WorkoutRepository
+    rollups: RollupRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class Store(Protocol):
+    """The system of record as a whole: units of work, plus lifecycle."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the database cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    entries: list[RankedEntry]
+    total: int
+
+
+class RankingIndex(Protocol):
+    """Leaderboards as a projection of the record.
+
+    Scores are integers; among equal scores, the earlier `reached_at` is listed first.
+    Ranks are competition ranks (1, 2, 2, 4)."""
+
+    async def project(self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate]) -> None:
+        """Write one user's absolute totals. On each board, an update is ignored if that board
+        already holds a version >= `version` for the user, so out-of-order writers never leave
+        a stale total. `score=None` removes the user from that board."""
+        ...
+
+    async def is_loaded(self, key: BoardKey) -> bool:
+        """True once the board instance has been fully loaded from the record and not lost."""
+        ...
+
+    def rebuild_lock(self, key: BoardKey) -> AbstractAsyncContextManager[None]:
+        """A lock that lets one reader rebuild a missing board while others wait."""
+        ...
+
+    async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
+        """Fill a board from the record, version-checked like `project`, then mark it loaded."""
+        ...
+
+    async def drop(self, key: BoardKey) -> None:
+        """Forget a board instance entirely (it will be rebuilt on the next read)."""
+        ...
+
+    async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
+
+    async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None: ...
+
+    async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
+        """Up to `radius` entries either side of the user, the user included, in board order;
+        empty if the user is not on the board."""
+        ...
+
+    async def scores(self, key: BoardKey) -> dict[UUID, int]:
+        """Every member's score, for reconciliation."""
+        ...
+
+    async def loaded_keys(self) -> list[BoardKey]:
+        """Every board instance currently held, for reconciliation."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise RankingUnavailable if the index cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message on the exchange. `message_id` is the workout id for submissions."""
+
+    routing_key: str
+    body: bytes
+    message_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A named durable queue and the routing keys bound to it on the topic exchange."""
+
+    name: str
+    bindings: tuple[str, ...]
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: Message
+    queue: str
+    reason: str
+    attempts: int
+    failed_at: datetime
+
+
+class Delivery(Protocol):
+    """One delivery of a message to a consumer. Exactly one of ack/retry/dead_letter is called."""
+
+    @property
+    def message(self) -> Message: ...
+
+    @property
+    def attempt(self) -> int:
+        """1 on the first delivery, counting redeliveries after crashes and retries."""
+        ...
+
+    async def ack(self) -> None: ...
+
+    async def retry(self, reason: str, delay_s: float) -> None:
+        """Deliver again after `delay_s` seconds; the broker counts the attempt."""
+        ...
+
+    async def dead_letter(self, reason: str) -> None:
+        """Move the message to the queue's dead letters with the reason."""
+        ...
+
+
+class MessageBroker(Protocol):
+    async def declare(self, spec: QueueSpec) -> None:
+        """Create the queue, its bindings and its dead-letter queue, if absent."""
+        ...
+
+    async def publish(self, message: Message) -> None:
+        """Return only once the message is durably stored in every bound queue.
+
+        Raises QueueUnavailable if the broker is down, blocked, does not confirm within
+        its bounded time, or no queue is bound to the routing key (it is never dropped
+        silently)."""
+        ...
+
+    def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:
+        """Deliveries of the queue, at most `prefetch` unacknowledged at a time.
+
+        Messages not acked when the consumer dies are delivered again."""
+        ...
+
+    async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def replay_dead_letters(
+        self, spec: QueueSpec, message_ids: Sequence[str] | None = None
+    ) -> int:
+        """Put dead letters (all, or those ids) back on the queue with a fresh attempt count;
+        returns how many."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise QueueUnavailable if the broker cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InFlightWorkouts(Protocol):
+    """Remembers accepted workouts that are not yet in the record, so their owner can poll
+    them (202 queued) and nobody else can learn they exist."""
+
+    async def mark(self, workout_id: UUID, user_id: UUID) -> None: ...
+
+    async def owner(self, workout_id: UUID) -> UUID | None: ...
+
+    async def clear(self, workout_id: UUID) -> None: ...
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class TokenService(Protocol):
+    def issue(self, user_id: UUID) -> tuple[str, int]:
+        """A signed access token and its lifetime in seconds."""
+        ...
+
+    def verify(self, token: str) -> UUID:
+        """The user id, or AuthenticationFailed for a missing, expired or forged token."""
+        ...

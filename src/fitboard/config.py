@@ -1,0 +1,100 @@
+"""Settings, read from the environment (prefix FITBOARD_) by pydantic-settings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A secret anybody can read in this file must never sign production tokens.
+_KNOWN_WEAK_SECRETS = {"", "changeme", "change-me", "secret", "fitboard", "dev"}
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "fitboard"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FITBOARD_", extra="ignore")
+
+    mode: Mode = Mode.EMBEDDED
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    amqp_url: str | None = None
+
+    jwt_secret: str | None = None
+    jwt_ttl_s: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+
+    board_timezone: str = "UTC"
+    default_body_mass_kg: float = Field(default=70.0, gt=20, lt=400)
+    # Boards of a closed period stay in the ranking index this long after it ends; the
+    # record keeps the history and rebuilds them on demand.
+    board_retention_days: int = Field(default=35, ge=1)
+
+    queue_confirm_timeout_s: float = Field(default=5.0, gt=0)
+    worker_prefetch: int = Field(default=16, ge=1, le=1000)
+    worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    # The SQLite queue redelivers a message whose consumer has held it this long.
+    queue_visibility_timeout_s: float = Field(default=60.0, gt=0)
+    # How far in the future a workout may start, to allow for clocks that run fast.
+    clock_skew_s: int = Field(default=300, ge=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    @field_validator("board_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_its_services(self) -> Settings:
+        if self.mode is Mode.PRODUCTION:
+            missing = [
+                f"FITBOARD_{name.upper()}"
+                for name in ("database_url", "redis_url", "amqp_url")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"production mode needs {', '.join(missing)}")
+            secret = self.jwt_secret or ""
+            if secret.lower() in _KNOWN_WEAK_SECRETS or len(secret) < MIN_JWT_SECRET_LENGTH:
+                raise ValueError(
+                    "production mode refuses to run without FITBOARD_JWT_SECRET of at least "
+                    f"{MIN_JWT_SECRET_LENGTH} random characters "
+                    '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.board_timezone)
+
+    @property
+    def record_path(self) -> Path:
+        return self.data_dir / "fitboard.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.record_path}"

@@ -1,0 +1,182 @@
+"""What a leaderboard is: (metric, period, scope), cut into period instances by a period key.
+
+A board's scores are absolute totals derived from the record, never increments, so
+writing one twice, or rebuilding a board from scratch, always gives the same board.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from fitboard.domain.activities import Activity
+from fitboard.domain.errors import InvalidField
+
+
+class Metric(StrEnum):
+    CALORIES = "calories"
+    DISTANCE = "distance"
+    DURATION = "duration"
+    WORKOUTS = "workouts"
+    POINTS = "points"
+    ACTIVE_DAYS = "active_days"
+
+
+class Period(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    ALL = "all"
+
+
+class ScopeKind(StrEnum):
+    GLOBAL = "global"
+    ACTIVITY = "activity"
+    GROUP = "group"
+
+
+_GROUP_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+@dataclass(frozen=True, order=True)
+class Scope:
+    """Who competes on a board: everyone, one activity's athletes, or a group's members."""
+
+    kind: ScopeKind
+    value: str | None = None
+
+    @staticmethod
+    def global_() -> Scope:
+        return Scope(ScopeKind.GLOBAL)
+
+    @staticmethod
+    def for_activity(activity: Activity) -> Scope:
+        return Scope(ScopeKind.ACTIVITY, activity.value)
+
+    @staticmethod
+    def for_group(group_id: UUID) -> Scope:
+        return Scope(ScopeKind.GROUP, str(group_id))
+
+    @staticmethod
+    def parse(text: str) -> Scope:
+        """Read `global`, `activity:<activity>` or `group:<group_id>`."""
+        kind, _, value = text.partition(":")
+        if kind == ScopeKind.GLOBAL and not value:
+            return Scope.global_()
+        if kind == ScopeKind.ACTIVITY:
+            try:
+                return Scope.for_activity(Activity(value))
+            except ValueError:
+                allowed = ", ".join(a.value for a in Activity)
+                raise InvalidField(
+                    "scope", f"unknown activity {value!r}; expected one of {allowed}"
+                ) from None
+        if kind == ScopeKind.GROUP and _GROUP_ID.match(value):
+            return Scope.for_group(UUID(value))
+        raise InvalidField(
+            "scope", f"{text!r} is not a scope; use global, activity:<activity> or group:<group_id>"
+        )
+
+    @property
+    def activity(self) -> Activity | None:
+        return Activity(self.value) if self.kind is ScopeKind.ACTIVITY and self.value else None
+
+    @property
+    def group_id(self) -> UUID | None:
+        return UUID(self.value) if self.kind is ScopeKind.GROUP and self.value else None
+
+    def __str__(self) -> str:
+        return self.kind.value if self.value is None else f"{self.kind.value}:{self.value}"
+
+
+@dataclass(frozen=True, order=True)
+class BoardId:
+    """A board independent of time: `calories/week/global`."""
+
+    metric: Metric
+    period: Period
+    scope: Scope
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric.value}/{self.period.value}/{self.scope}"
+
+    @staticmethod
+    def parse(name: str) -> BoardId:
+        """Read `<metric>/<period>/<scope>`, the name live clients subscribe with."""
+        parts = name.split("/")
+        if len(parts) != 3:
+            raise InvalidField("board", f"{name!r} is not <metric>/<period>/<scope>")
+        metric, period, scope = parts
+        return BoardId(parse_metric(metric), parse_period(period), Scope.parse(scope))
+
+
+@dataclass(frozen=True, order=True)
+class BoardKey:
+    """One instance of a board: the weekly calories board of 2026-W47."""
+
+    board: BoardId
+    period_key: str
+
+    def __str__(self) -> str:
+        return board_key(self.board, self.period_key)
+
+
+def board_key(board: BoardId, period_key: str) -> str:
+    """The storage key of a board instance, e.g. `fitboard:board:calories:week:global:2026-W47`."""
+    return f"fitboard:board:{board.metric.value}:{board.period.value}:{board.scope}:{period_key}"
+
+
+def parse_metric(text: str) -> Metric:
+    try:
+        return Metric(text)
+    except ValueError:
+        allowed = ", ".join(m.value for m in Metric)
+        raise InvalidField("metric", f"unknown metric {text!r}; expected one of {allowed}") from None
+
+
+def parse_period(text: str) -> Period:
+    try:
+        return Period(text)
+    except ValueError:
+        allowed = ", ".join(p.value for p in Period)
+        raise InvalidField("period", f"unknown period {text!r}; expected one of {allowed}") from None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A user's absolute total on one board instance and when it was reached."""
+
+    user_id: UUID
+    score: int
+    reached_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionedStanding:
+    """A standing read from the record together with the user's projection version."""
+
+    standing: Standing
+    version: int
+
+
+@dataclass(frozen=True)
+class ScoreUpdate:
+    """The new absolute total of one user on one board instance; `score=None` removes the user."""
+
+    key: BoardKey
+    score: int | None
+    reached_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RankedEntry:
+    """A row of a board as served: competition rank, user and score."""
+
+    rank: int
+    user_id: UUID
+    score: int
