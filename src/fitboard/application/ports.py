@@ -135,12 +135,42 @@ class RollupRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Group:
+    id: UUID
+    name: str
+    invite_code: str
+    owner_id: UUID
+    created_at: datetime
+
+
+class GroupRepository(Protocol):
+    async def add(self, group: Group) -> None:
+        """Insert the group and make its owner a member."""
+        ...
+
+    async def get(self, group_id: UUID) -> Group | None: ...
+
+    async def add_member(self, group_id: UUID, user_id: UUID, joined_at: datetime) -> bool:
+        """False if the user was already a member."""
+        ...
+
+    async def remove_member(self, group_id: UUID, user_id: UUID) -> bool:
+        """False if the user was not a member."""
+        ...
+
+    async def is_member(self, group_id: UUID, user_id: UUID) -> bool: ...
+
+    async def group_ids_of(self, user_id: UUID) -> list[UUID]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the record. The entry point owns it; use cases never commit."""
 
     users: UserRepository
     workouts: WorkoutRepository
     rollups: RollupRepository
+    groups: GroupRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -158,14 +188,14 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
-
-
 class Store(Protocol):
     """The system of record as a whole: units of work, plus lifecycle."""
 
-    def unit_of_work(self) -> UnitOfWork: ...
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A transaction. Writers are serialised where the engine needs it (SQLite takes its
+        write lock at BEGIN, so two writers never meet mid-transaction); `read_only` units
+        take no write lock."""
+        ...
 
     async def ping(self) -> None:
         """Raise StoreUnavailable if the database cannot be reached."""

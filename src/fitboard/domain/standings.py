@@ -1,0 +1,89 @@
+"""From an athlete's totals to their score on a board: the one rule both the worker's
+projection and the record's rebuild queries follow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from uuid import UUID
+
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
+from fitboard.domain.periods import keys_for_day
+from fitboard.domain.workouts import ActivityTotals, Totals
+
+
+def metric_score(metric: Metric, totals: ActivityTotals) -> tuple[int, datetime | None]:
+    """A metric's integer score for one activity's totals, and when it was reached."""
+    if metric is Metric.CALORIES:
+        return round(totals.calories), totals.last_ended_at
+    if metric is Metric.DISTANCE:
+        return round(totals.distance_m), totals.distance_last_ended_at
+    if metric is Metric.DURATION:
+        return totals.duration_s, totals.last_ended_at
+    if metric is Metric.WORKOUTS:
+        return totals.workouts, totals.last_ended_at
+    if metric is Metric.POINTS:
+        return totals.points, totals.last_ended_at
+    return totals.active_days, totals.active_day_reached_at
+
+
+def combined(totals: Totals) -> ActivityTotals:
+    """All activities together; active days count distinct days, not (day, activity) rows."""
+    parts = list(totals.by_activity.values())
+    return ActivityTotals(
+        calories=sum(p.calories for p in parts),
+        distance_m=sum(p.distance_m for p in parts),
+        duration_s=sum(p.duration_s for p in parts),
+        workouts=sum(p.workouts for p in parts),
+        points=sum(p.points for p in parts),
+        active_days=totals.active_days,
+        last_ended_at=_latest(p.last_ended_at for p in parts),
+        distance_last_ended_at=_latest(p.distance_last_ended_at for p in parts),
+        active_day_reached_at=totals.active_day_reached_at,
+    )
+
+
+def score_on(board: BoardId, totals: Totals) -> tuple[int, datetime | None]:
+    """The athlete's score on a board given their totals over the board's period.
+
+    Global and group boards see every activity; activity boards only theirs."""
+    activity = board.scope.activity
+    if activity is not None:
+        return metric_score(board.metric, totals.by_activity.get(activity, ActivityTotals()))
+    return metric_score(board.metric, combined(totals))
+
+
+def updates_for(
+    totals_by_period: dict[Period, Totals],
+    day: date,
+    activity: Activity,
+    group_ids: list[UUID],
+    visible: bool,
+) -> list[ScoreUpdate]:
+    """Every board that a workout of `activity` on `day` moves, with the athlete's new
+    absolute score: global, that activity's, and each of the athlete's groups', for every
+    metric and every period containing the day.
+
+    `totals_by_period` holds the athlete's totals over each of those period instances. An
+    athlete hidden from boards, or whose score is zero, is removed from the board."""
+    keys = keys_for_day(day)
+    scopes = [Scope.global_(), Scope.for_activity(activity)]
+    scopes += [Scope.for_group(g) for g in group_ids]
+    updates: list[ScoreUpdate] = []
+    for period, totals in totals_by_period.items():
+        for scope in scopes:
+            for metric in Metric:
+                board = BoardId(metric, period, scope)
+                key = BoardKey(board, keys[period])
+                score, reached_at = score_on(board, totals)
+                if visible and score > 0 and reached_at is not None:
+                    updates.append(ScoreUpdate(key, score, reached_at))
+                else:
+                    updates.append(ScoreUpdate(key, None, None))
+    return updates
+
+
+def _latest(moments: Iterable[datetime | None]) -> datetime | None:
+    found = [m for m in moments if m is not None]
+    return max(found) if found else None
