@@ -194,7 +194,7 @@ class Store(Protocol):
     def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
         """A transaction. Writers are serialised where the engine needs it (SQLite takes its
         write lock at BEGIN, so two writers never meet mid-transaction); `read_only` units
-        take no write lock."""
+        take no write lock, and refuse writes where the engine can enforce it."""
         ...
 
     async def ping(self) -> None:
@@ -230,11 +230,15 @@ class RankingIndex(Protocol):
         ...
 
     def rebuild_lock(self, key: BoardKey) -> AbstractAsyncContextManager[None]:
-        """A lock that lets one reader rebuild a missing board while others wait."""
+        """A lock that lets one reader rebuild a missing board while others wait; raises
+        RankingUnavailable if it cannot be had in bounded time."""
         ...
 
     async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
-        """Fill a board from the record, version-checked like `project`, then mark it loaded."""
+        """Fill a board from the record, version-checked like `project`, then mark it loaded.
+
+        Members absent from `standings` are not removed (their version is unknown here):
+        `drop` first for a clean rebuild, as `fitboard rebuild` and reconcile's repair do."""
         ...
 
     async def drop(self, key: BoardKey) -> None:
@@ -323,12 +327,13 @@ class MessageBroker(Protocol):
         """Create the queue, its bindings and its dead-letter queue, if absent."""
         ...
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: Message, *, mandatory: bool = True) -> None:
         """Return only once the message is durably stored in every bound queue.
 
-        Raises QueueUnavailable if the broker is down, blocked, does not confirm within
-        its bounded time, or no queue is bound to the routing key (it is never dropped
-        silently)."""
+        Raises QueueUnavailable if the broker is down, blocked, or does not confirm within
+        its bounded time, and — when `mandatory` — if no queue is bound to the routing key
+        (a submission is never dropped silently). Events such as `workout.processed` are
+        published with `mandatory=False`: having no subscriber yet is normal for them."""
         ...
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:

@@ -136,7 +136,9 @@ def parse_metric(text: str) -> Metric:
         return Metric(text)
     except ValueError:
         allowed = ", ".join(m.value for m in Metric)
-        raise InvalidField("metric", f"unknown metric {text!r}; expected one of {allowed}") from None
+        raise InvalidField(
+            "metric", f"unknown metric {text!r}; expected one of {allowed}"
+        ) from None
 
 
 def parse_period(text: str) -> Period:
@@ -144,7 +146,9 @@ def parse_period(text: str) -> Period:
         return Period(text)
     except ValueError:
         allowed = ", ".join(p.value for p in Period)
-        raise InvalidField("period", f"unknown period {text!r}; expected one of {allowed}") from None
+        raise InvalidField(
+            "period", f"unknown period {text!r}; expected one of {allowed}"
+        ) from None
 
 
 @dataclass(frozen=True)

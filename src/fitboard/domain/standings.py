@@ -3,7 +3,7 @@ projection and the record's rebuild queries follow."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from uuid import UUID
 
@@ -54,22 +54,26 @@ def score_on(board: BoardId, totals: Totals) -> tuple[int, datetime | None]:
     return metric_score(board.metric, combined(totals))
 
 
+def scopes_moved_by(activity: Activity, group_ids: Sequence[UUID]) -> list[Scope]:
+    """The scopes a workout of `activity` counts in: global, its activity, the athlete's groups."""
+    return [Scope.global_(), Scope.for_activity(activity), *map(Scope.for_group, group_ids)]
+
+
+def every_scope(group_ids: Sequence[UUID]) -> list[Scope]:
+    """Every scope an athlete can have a score in."""
+    return [Scope.global_(), *map(Scope.for_activity, Activity), *map(Scope.for_group, group_ids)]
+
+
 def updates_for(
     totals_by_period: dict[Period, Totals],
     day: date,
-    activity: Activity,
-    group_ids: list[UUID],
+    scopes: Sequence[Scope],
     visible: bool,
 ) -> list[ScoreUpdate]:
-    """Every board that a workout of `activity` on `day` moves, with the athlete's new
-    absolute score: global, that activity's, and each of the athlete's groups', for every
-    metric and every period containing the day.
-
-    `totals_by_period` holds the athlete's totals over each of those period instances. An
-    athlete hidden from boards, or whose score is zero, is removed from the board."""
+    """The athlete's new absolute score on every board of `scopes`, for every metric and
+    every period in `totals_by_period` (their totals over the period instance containing
+    `day`). An athlete hidden from boards, or whose score is zero, is removed instead."""
     keys = keys_for_day(day)
-    scopes = [Scope.global_(), Scope.for_activity(activity)]
-    scopes += [Scope.for_group(g) for g in group_ids]
     updates: list[ScoreUpdate] = []
     for period, totals in totals_by_period.items():
         for scope in scopes:

@@ -1,0 +1,1 @@
+"""Adapters: the ports of fitboard.application implemented on real technologies."""

@@ -1,0 +1,103 @@
+"""`InFlightWorkouts` on SQLite, for the embedded mode.
+
+The table can live in its own file or beside the queue (`Settings.queue_path`): it is
+written when a workout is accepted, so keeping it in the queue's file means one fsync'd
+file holds everything the embedded mode knows about workouts not yet in the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from uuid import UUID
+
+import aiosqlite
+
+from fitboard.application.ports import QueueUnavailable
+
+__all__ = ["SqliteInFlight"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inflight_workouts (
+    workout_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    marked_at REAL NOT NULL
+)
+"""
+
+
+class SqliteInFlight:
+    """Accepted workouts not yet in the record, forgotten after `ttl_s` like the Redis one."""
+
+    def __init__(self, path: Path, *, ttl_s: float = 86400.0) -> None:
+        self._path = path
+        self._ttl_s = ttl_s
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> aiosqlite.Connection:
+        async with self._lock:
+            if self._db is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                db = await aiosqlite.connect(self._path, isolation_level=None, timeout=30.0)
+                try:
+                    await db.execute("PRAGMA journal_mode=WAL")
+                    await db.execute("PRAGMA synchronous=FULL")
+                    await db.execute(_SCHEMA)
+                except BaseException:
+                    await db.close()
+                    raise
+                self._db = db
+            return self._db
+
+    async def mark(self, workout_id: UUID, user_id: UUID) -> None:
+        now = time.time()
+        try:
+            db = await self._connection()
+            # Purging on write keeps the table bounded without a sweeper task.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    "DELETE FROM inflight_workouts WHERE marked_at <= ?", (now - self._ttl_s,)
+                )
+                await db.execute(
+                    "INSERT INTO inflight_workouts (workout_id, user_id, marked_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (workout_id) DO UPDATE "
+                    "SET user_id = excluded.user_id, marked_at = excluded.marked_at",
+                    (str(workout_id), str(user_id), now),
+                )
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+
+    async def owner(self, workout_id: UUID) -> UUID | None:
+        try:
+            db = await self._connection()
+            async with db.execute(
+                "SELECT user_id FROM inflight_workouts WHERE workout_id = ? AND marked_at > ?",
+                (str(workout_id), time.time() - self._ttl_s),
+            ) as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+        return UUID(row[0]) if row is not None else None
+
+    async def clear(self, workout_id: UUID) -> None:
+        try:
+            db = await self._connection()
+            await db.execute(
+                "DELETE FROM inflight_workouts WHERE workout_id = ?", (str(workout_id),)
+            )
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None

@@ -1,0 +1,642 @@
+"""The production queue: the `MessageBroker` port on RabbitMQ with aio-pika.
+
+Topology, for an exchange `fitboard` and a `QueueSpec` named `q`:
+
+- `fitboard` — durable topic exchange every message is published to.
+- `q` — quorum queue bound to `fitboard` with the spec's keys. Its dead-letter exchange
+  is `fitboard.dlx` (routing key `q`) with at-least-once dead-lettering, and its
+  `x-delivery-limit` is `max_attempts`, so a message that keeps killing its consumer
+  reaches the dead letters through the broker even if no consumer survives it.
+- `q.dlq` — quorum queue bound to `fitboard.dlx` with key `q`: the dead letters.
+- `q.delay.<ms>` — quorum queues created on demand by `retry`, one per (rounded) delay,
+  with that delay as queue TTL and `q` as dead-letter target through the default
+  exchange. A queue-wide TTL rather than per-message expiration because RabbitMQ only
+  expires messages at the head of a queue: one long delay would hold back every short
+  one behind it. Delays are rounded up to two significant digits (so backoff jitter does
+  not create a queue per retry), and each delay queue deletes itself (`x-expires`) once
+  unused for well over its TTL; `retry` redeclares it, which renews that lease.
+
+Attempt counting: `Delivery.attempt` = the attempts spent before the message was last
+published (header `x-fitboard-attempts`, set by `retry`) + the quorum queue's
+`x-delivery-count` (returns after crashes and lost connections) + 1.
+
+Connections: publishing uses aio-pika's robust connection on a channel with publisher
+confirms, every publish bounded by `confirm_timeout_s` (while the broker is down or
+blocked the robust channel waits for the reconnection forever, aio-pika issue #636, so
+the bound is what turns an outage into `QueueUnavailable`). Each `consume` owns a plain
+connection and reconnects by itself: robust consumers are known not to resume after
+some failures (aio-pika issues #231, #563 and #334, a consumer cancelled by the broker),
+and a consumer on its own connection keeps acking while the broker blocks publishers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    DeliveryMode,
+    ExchangeType,
+)
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
+
+from fitboard.application.ports import DeadLetter, Message, QueueSpec, QueueUnavailable
+
+__all__ = ["RabbitBroker"]
+
+log = logging.getLogger(__name__)
+
+H_MESSAGE_ID = "x-fitboard-message-id"
+H_ATTEMPTS = "x-fitboard-attempts"
+H_REASON = "x-fitboard-reason"
+H_FAILED_AT = "x-fitboard-failed-at"
+H_ROUTING_KEY = "x-fitboard-routing-key"
+H_LAST_ERROR = "x-fitboard-last-error"
+
+# Headers the broker or this adapter add; everything else belongs to the message.
+_SYSTEM_PREFIXES = ("x-fitboard-", "x-death", "x-first-death-", "x-last-death-")
+_SYSTEM_HEADERS = {"x-delivery-count"}
+
+_RECONNECT_MIN_S = 0.5
+_RECONNECT_MAX_S = 5.0
+
+
+def _user_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        key: value.decode() if isinstance(value, bytes) else str(value)
+        for key, value in headers.items()
+        if key not in _SYSTEM_HEADERS and not key.startswith(_SYSTEM_PREFIXES)
+    }
+
+
+def _int_header(headers: Mapping[str, Any], name: str) -> int:
+    value = headers.get(name)
+    if isinstance(value, bytes):
+        value = value.decode()
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _str_header(headers: Mapping[str, Any], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _to_message(incoming: AbstractIncomingMessage) -> Message:
+    headers = incoming.headers or {}
+    message_id = _str_header(headers, H_MESSAGE_ID) or incoming.message_id or ""
+    routing_key = _str_header(headers, H_ROUTING_KEY) or incoming.routing_key or ""
+    return Message(
+        routing_key=routing_key,
+        body=incoming.body,
+        message_id=message_id,
+        headers=_user_headers(headers),
+    )
+
+
+def _rounded_delay_ms(delay_s: float) -> int:
+    """Round a delay up to two significant digits in milliseconds (1234 ms -> 1300 ms)."""
+    ms = max(1, math.ceil(delay_s * 1000))
+    scale = int(10 ** max(0, len(str(ms)) - 2))
+    return math.ceil(ms / scale) * scale
+
+
+def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[..., None]:
+    """A callback that ends a consumer session: None in its inbox means "reconnect"."""
+
+    def wake(*_: Any) -> None:
+        inbox.put_nowait(None)
+
+    return wake
+
+
+def _amqp_message(
+    message: Message, extra_headers: Mapping[str, Any] | None = None
+) -> aio_pika.Message:
+    headers: dict[str, Any] = dict(message.headers)
+    headers[H_MESSAGE_ID] = message.message_id
+    headers[H_ROUTING_KEY] = message.routing_key
+    if extra_headers:
+        headers.update(extra_headers)
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        # aiormq matches a returned (unroutable) message to its publish by message id, so
+        # two publishes of one workout id in flight at once must not share it.
+        message_id=f"{message.message_id}:{uuid.uuid4().hex[:12]}",
+        timestamp=datetime.now(UTC),
+    )
+
+
+class _RabbitDelivery:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        spec: QueueSpec,
+        incoming: AbstractIncomingMessage,
+        channel: AbstractChannel,
+    ) -> None:
+        self._broker = broker
+        self._spec = spec
+        self._incoming = incoming
+        self._channel = channel
+        self._message = _to_message(incoming)
+        headers = incoming.headers or {}
+        self._attempt = (
+            _int_header(headers, H_ATTEMPTS) + _int_header(headers, "x-delivery-count") + 1
+        )
+        self._settled = False
+
+    @property
+    def message(self) -> Message:
+        return self._message
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    def _settle(self) -> bool:
+        """Mark settled; False when the channel it came on is gone (the broker has already
+        put it back for redelivery, so acting on it now would only duplicate it)."""
+        if self._settled:
+            raise RuntimeError(f"delivery of {self._message.message_id} was already settled")
+        self._settled = True
+        if self._channel.is_closed:
+            log.warning(
+                "delivery of %s outlived its channel; it will be delivered again",
+                self._message.message_id,
+            )
+            return False
+        return True
+
+    async def _ack_quietly(self) -> None:
+        try:
+            await self._incoming.ack()
+        except CONNECTION_EXCEPTIONS:
+            # Lost with the connection: the broker redelivers, and processing is
+            # idempotent on the message id.
+            log.warning("ack of %s lost with the connection", self._message.message_id)
+
+    async def ack(self) -> None:
+        if self._settle():
+            await self._ack_quietly()
+
+    async def retry(self, reason: str, delay_s: float) -> None:
+        if not self._settle():
+            return
+        if self._attempt >= self._spec.max_attempts:
+            await self._broker._publish_dead_letter(
+                self._spec, self._message, reason, self._attempt
+            )
+        else:
+            await self._broker._publish_delayed(
+                self._spec, self._message, self._attempt, reason, delay_s
+            )
+        await self._ack_quietly()
+
+    async def dead_letter(self, reason: str) -> None:
+        await self._dead_letter(reason, self._attempt)
+
+    async def _dead_letter(self, reason: str, attempts: int) -> None:
+        if self._settle():
+            await self._broker._publish_dead_letter(self._spec, self._message, reason, attempts)
+            await self._ack_quietly()
+
+
+class RabbitBroker:
+    """`MessageBroker` on RabbitMQ: topic exchange, quorum queues, confirms, manual acks."""
+
+    def __init__(
+        self, url: str, *, exchange: str = "fitboard", confirm_timeout_s: float = 5.0
+    ) -> None:
+        self._url = url
+        self._exchange_name = exchange
+        self._dlx_name = f"{exchange}.dlx"
+        self._confirm_timeout_s = confirm_timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._dlx: AbstractExchange | None = None
+        self._connect_lock = asyncio.Lock()
+        self._consumer_connections: set[AbstractConnection] = set()
+        # Delay queues this client has used, so `delete` can remove them too.
+        self._delay_queues: dict[str, set[str]] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _publisher(self) -> tuple[AbstractRobustChannel, AbstractExchange, AbstractExchange]:
+        if self._closed:
+            raise QueueUnavailable("the broker client is closed")
+        async with self._connect_lock:
+            if self._connection is None:
+                # fail_fast: the first connection raises instead of retrying forever; after
+                # that the robust connection reconnects every second by itself.
+                self._connection = await aio_pika.connect_robust(
+                    self._url, timeout=self._confirm_timeout_s, reconnect_interval=1.0
+                )
+            if self._channel is None or self._exchange is None or self._dlx is None:
+                channel = await self._connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+                assert isinstance(channel, AbstractRobustChannel)
+                self._exchange = await channel.declare_exchange(
+                    self._exchange_name, ExchangeType.TOPIC, durable=True
+                )
+                self._dlx = await channel.declare_exchange(
+                    self._dlx_name, ExchangeType.DIRECT, durable=True
+                )
+                self._channel = channel
+            return self._channel, self._exchange, self._dlx
+
+    async def _confirmed(
+        self,
+        target: str,
+        routing_key: str,
+        amqp_message: aio_pika.Message,
+        *,
+        mandatory: bool = True,
+    ) -> None:
+        """Publish to `target` ("topic", "dlx" or "" for the default exchange) and wait for
+        the broker's confirm, within `confirm_timeout_s` all told."""
+        try:
+            async with asyncio.timeout(self._confirm_timeout_s):
+                channel, exchange, dlx = await self._publisher()
+                destination = {"topic": exchange, "dlx": dlx}.get(target, channel.default_exchange)
+                await destination.publish(amqp_message, routing_key, mandatory=mandatory)
+        except TimeoutError as exc:
+            self._forget_broken_channel()
+            raise QueueUnavailable(
+                f"no confirm within {self._confirm_timeout_s}s (broker down or blocked)"
+            ) from exc
+        except DeliveryError as exc:
+            raise QueueUnavailable(
+                f"message for {routing_key!r} was returned or refused by the broker: {exc}"
+            ) from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            self._forget_broken_channel()
+            raise QueueUnavailable(f"broker unreachable: {exc!r}") from exc
+
+    def _forget_broken_channel(self) -> None:
+        """Drop a publishing channel that stays closed on a live connection.
+
+        The robust connection restores its channels when it reconnects, but a channel
+        closed by the broker while the connection stays up (or one whose restore failed)
+        can stay closed; publishing on it would time out forever. The next publish opens
+        a fresh one."""
+        connection, channel = self._connection, self._channel
+        if (
+            connection is not None
+            and channel is not None
+            and channel.is_closed
+            and not connection.is_closed
+            and connection.connected.is_set()
+        ):
+            log.warning("publishing channel stayed closed on a live connection; reopening")
+            self._channel = self._exchange = self._dlx = None
+
+    async def _with_channel(self, timeout_s: float) -> AbstractChannel:
+        """A short-lived channel on the publishing connection, for admin operations."""
+        async with asyncio.timeout(timeout_s):
+            await self._publisher()
+            assert self._connection is not None
+            return await self._connection.channel(publisher_confirms=True)
+
+    def _queue_arguments(self, spec: QueueSpec) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": self._dlx_name,
+            "x-dead-letter-routing-key": spec.name,
+            # The broker dead-letters once x-delivery-count exceeds this, i.e. it makes one
+            # delivery beyond the last attempt. That delivery never reaches the worker:
+            # `consume` dead-letters it with a reason and the attempt count. The broker's
+            # own limit is the backstop should that consumer die too.
+            "x-delivery-limit": spec.max_attempts,
+            # At-least-once dead-lettering (RabbitMQ >= 3.10) needs reject-publish.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def _delay_queue_arguments(self, spec: QueueSpec, delay_ms: int) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": spec.name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            # Unused (no redeclare, no consumer) for twice the delay plus ten minutes: every
+            # message it held has long moved on.
+            "x-expires": 2 * delay_ms + 600_000,
+        }
+
+    # ------------------------------------------------------------------ the port
+
+    async def declare(self, spec: QueueSpec) -> None:
+        try:
+            channel = await self._with_channel(3 * self._confirm_timeout_s)
+            try:
+                async with asyncio.timeout(3 * self._confirm_timeout_s):
+                    exchange = await channel.declare_exchange(
+                        self._exchange_name, ExchangeType.TOPIC, durable=True
+                    )
+                    dlx = await channel.declare_exchange(
+                        self._dlx_name, ExchangeType.DIRECT, durable=True
+                    )
+                    dlq = await channel.declare_queue(
+                        f"{spec.name}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+                    )
+                    await dlq.bind(dlx, routing_key=spec.name)
+                    queue = await channel.declare_queue(
+                        spec.name, durable=True, arguments=self._queue_arguments(spec)
+                    )
+                    for key in spec.bindings:
+                        await queue.bind(exchange, routing_key=key)
+            finally:
+                with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                    await channel.close()
+        except TimeoutError as exc:
+            raise QueueUnavailable(f"could not declare {spec.name}: broker not answering") from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            raise QueueUnavailable(f"could not declare {spec.name}: {exc!r}") from exc
+
+    async def delete(self, spec: QueueSpec) -> None:
+        """Remove the queue, its dead letters and its delay queues (tests and admin only)."""
+        channel = await self._with_channel(3 * self._confirm_timeout_s)
+        try:
+            # Delay queues used by other processes expire by themselves (x-expires).
+            delay_queues = sorted(self._delay_queues.pop(spec.name, set()))
+            for name in (spec.name, f"{spec.name}.dlq", *delay_queues):
+                await channel.queue_delete(name)
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+
+    async def delete_exchanges(self) -> None:
+        """Remove this client's exchange and its dead-letter exchange (tests only)."""
+        channel = await self._with_channel(3 * self._confirm_timeout_s)
+        try:
+            for name in (self._exchange_name, self._dlx_name):
+                await channel.exchange_delete(name)
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+
+    async def publish(self, message: Message, *, mandatory: bool = True) -> None:
+        await self._confirmed(
+            "topic", message.routing_key, _amqp_message(message), mandatory=mandatory
+        )
+
+    async def consume(
+        self, spec: QueueSpec, prefetch: int
+    ) -> AsyncGenerator[_RabbitDelivery, None]:
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        await self.declare(spec)
+        backoff = _RECONNECT_MIN_S
+        while not self._closed:
+            connection: AbstractConnection | None = None
+            try:
+                connection = await aio_pika.connect(self._url, timeout=self._confirm_timeout_s)
+                self._consumer_connections.add(connection)
+                channel = await connection.channel(publisher_confirms=False)
+                await channel.set_qos(prefetch_count=prefetch)
+                queue = await channel.get_queue(spec.name, ensure=True)
+                inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+
+                lost = _waker(inbox)
+                # Any of these ends this session; the loop then opens a new one.
+                connection.close_callbacks.add(lost)
+                channel.close_callbacks.add(lost)
+                underlay = await channel.get_underlay_channel()
+                underlay.on_consumer_cancel_callbacks.add(lost)
+                await queue.consume(inbox.put, no_ack=False)
+                backoff = _RECONNECT_MIN_S
+                while (incoming := await inbox.get()) is not None:
+                    delivery = _RabbitDelivery(self, spec, incoming, channel)
+                    if delivery.attempt > spec.max_attempts:
+                        # Only crashes get a message here (retry dead-letters at the limit):
+                        # the previous consumer died on its last attempt.
+                        await self._bury_abandoned(delivery)
+                        continue
+                    yield delivery
+            except CONNECTION_EXCEPTIONS as exc:
+                if self._closed:
+                    break
+                log.warning("consumer of %s lost the broker (%r); reconnecting", spec.name, exc)
+            finally:
+                if connection is not None:
+                    self._consumer_connections.discard(connection)
+                    # Closing returns every unacked message to the queue, counted by the
+                    # broker in x-delivery-count.
+                    with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                        await connection.close()
+            if not self._closed:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _RECONNECT_MAX_S)
+
+    async def _bury_abandoned(self, delivery: _RabbitDelivery) -> None:
+        attempts = delivery.attempt - 1
+        try:
+            await delivery._dead_letter(
+                f"delivered {attempts} times without ack (consumer crashed or hung)", attempts
+            )
+        except QueueUnavailable:
+            # It stays unacked and comes back after the reconnection, or the broker's
+            # delivery limit dead-letters it.
+            log.warning("could not dead-letter %s now", delivery.message.message_id)
+
+    async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:
+        try:
+            channel = await self._with_channel(3 * self._confirm_timeout_s)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot list dead letters: {exc!r}") from exc
+        held: list[AbstractIncomingMessage] = []
+        try:
+            async with asyncio.timeout(3 * self._confirm_timeout_s):
+                queue = await channel.declare_queue(f"{spec.name}.dlq", passive=True)
+                # Read past messages by holding them unacked, then hand them all back:
+                # nothing is consumed by looking.
+                while len(held) < limit:
+                    incoming = await queue.get(no_ack=False, fail=False)
+                    if incoming is None:
+                        break
+                    held.append(incoming)
+                listed = [self._to_dead_letter(spec, incoming) for incoming in held]
+                await self._hand_back(queue, held)
+            return listed
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot list dead letters: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+
+    async def _hand_back(self, queue: AbstractQueue, held: list[AbstractIncomingMessage]) -> None:
+        """Requeue messages held by basic.get and wait until the queue counts them again.
+
+        A requeue is asynchronous in AMQP: without the wait, a listing or replay right
+        after this one could find the queue briefly short of the messages still on their
+        way back, and report fewer dead letters than there are."""
+        if not held:
+            return
+        await held[-1].nack(multiple=True, requeue=True)
+        deadline = asyncio.get_running_loop().time() + self._confirm_timeout_s
+        while True:
+            result = (
+                await queue.channel.declare_queue(queue.name, passive=True)
+            ).declaration_result
+            if (result.message_count or 0) >= len(held):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                # Still not lost, only slow to come back; say so rather than fail.
+                log.warning("dead letters of %s are slow to reappear after a read", queue.name)
+                return
+            await asyncio.sleep(0.02)
+
+    def _to_dead_letter(self, spec: QueueSpec, incoming: AbstractIncomingMessage) -> DeadLetter:
+        headers = incoming.headers or {}
+        message = _to_message(incoming)
+        reason = _str_header(headers, H_REASON)
+        failed_at_text = _str_header(headers, H_FAILED_AT)
+        attempts = _int_header(headers, H_ATTEMPTS)
+        failed_at = datetime.fromisoformat(failed_at_text) if failed_at_text else None
+        if reason is None:
+            # Dead-lettered by the broker itself (delivery limit reached).
+            deaths = headers.get("x-death")
+            death: Mapping[str, Any] = (
+                deaths[0]
+                if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict)
+                else {}
+            )
+            delivered = attempts + spec.max_attempts + 1
+            reason = (
+                f"delivered {delivered} times without ack (consumer crashed or hung)"
+                if death.get("reason") in ("delivery_limit", b"delivery_limit")
+                else f"dead-lettered by the broker: {death.get('reason')!r}"
+            )
+            attempts = delivered
+            when = death.get("time")
+            failed_at = when if isinstance(when, datetime) else None
+        return DeadLetter(
+            message=message,
+            queue=spec.name,
+            reason=reason,
+            attempts=attempts,
+            failed_at=failed_at or incoming.timestamp or datetime.now(UTC),
+        )
+
+    async def replay_dead_letters(
+        self, spec: QueueSpec, message_ids: Sequence[str] | None = None
+    ) -> int:
+        wanted = set(message_ids) if message_ids is not None else None
+        try:
+            channel = await self._with_channel(3 * self._confirm_timeout_s)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot replay dead letters: {exc!r}") from exc
+        moved = 0
+        kept: list[AbstractIncomingMessage] = []
+        # A message that fails at once after its replay and is dead-lettered again must not
+        # be replayed again by the same call (it would loop): one replay per id per call.
+        replayed: set[str] = set()
+        try:
+            queue = await channel.declare_queue(f"{spec.name}.dlq", passive=True)
+            while True:
+                async with asyncio.timeout(3 * self._confirm_timeout_s):
+                    incoming = await queue.get(no_ack=False, fail=False)
+                if incoming is None:
+                    break
+                message = _to_message(incoming)
+                if message.message_id in replayed or (
+                    wanted is not None and message.message_id not in wanted
+                ):
+                    # Held unacked so the next get moves past it; handed back below.
+                    kept.append(incoming)
+                    continue
+                # Straight to the queue through the default exchange: the other queues
+                # bound to its routing key already had their copy. Confirmed before the
+                # ack, so a crash in between duplicates, never loses.
+                await self._confirmed("", spec.name, _amqp_message(message))
+                replayed.add(message.message_id)
+                await incoming.ack()
+                moved += 1
+            async with asyncio.timeout(3 * self._confirm_timeout_s):
+                await self._hand_back(queue, kept)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"replay of {spec.name} interrupted: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+        return moved
+
+    async def ping(self) -> None:
+        try:
+            channel = await self._with_channel(self._confirm_timeout_s)
+            await channel.close()
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"broker unreachable: {exc!r}") from exc
+
+    async def close(self) -> None:
+        self._closed = True
+        for connection in list(self._consumer_connections):
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await connection.close()
+        if self._connection is not None:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await self._connection.close()
+        self._connection = self._channel = self._exchange = self._dlx = None
+
+    # ------------------------------------------------------------------ for deliveries
+
+    async def _publish_delayed(
+        self, spec: QueueSpec, message: Message, attempts: int, reason: str, delay_s: float
+    ) -> None:
+        headers = {H_ATTEMPTS: attempts, H_LAST_ERROR: reason}
+        if delay_s <= 0:
+            await self._confirmed("", spec.name, _amqp_message(message, headers))
+            return
+        delay_ms = _rounded_delay_ms(delay_s)
+        name = f"{spec.name}.delay.{delay_ms}"
+        self._delay_queues.setdefault(spec.name, set()).add(name)
+        try:
+            channel = await self._with_channel(self._confirm_timeout_s)
+            try:
+                async with asyncio.timeout(self._confirm_timeout_s):
+                    # Redeclared on every retry: that renews its x-expires lease.
+                    await channel.declare_queue(
+                        name, durable=True, arguments=self._delay_queue_arguments(spec, delay_ms)
+                    )
+            finally:
+                with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                    await channel.close()
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot declare delay queue {name}: {exc!r}") from exc
+        await self._confirmed("", name, _amqp_message(message, headers))
+
+    async def _publish_dead_letter(
+        self, spec: QueueSpec, message: Message, reason: str, attempts: int
+    ) -> None:
+        headers = {
+            H_REASON: reason,
+            H_ATTEMPTS: attempts,
+            H_FAILED_AT: datetime.now(UTC).isoformat(),
+        }
+        await self._confirmed("dlx", spec.name, _amqp_message(message, headers))

@@ -1,0 +1,514 @@
+"""The embedded mode's durable queue: the `MessageBroker` port on a SQLite file of its own.
+
+It keeps the broker's semantics so the embedded mode behaves like production:
+topic routing with `*` and `#`, one row per bound queue written in one transaction
+(`synchronous=FULL`, so a returned `publish` survives power loss), leases instead of
+acks in flight (a message whose consumer dies or hangs is delivered again when its
+lease expires), retries with a delay, and dead letters with their reason.
+
+A publish in this process wakes waiting consumers at once; consumers in other
+processes find new rows by polling every `poll_interval_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from fitboard.application.ports import DeadLetter, Message, QueueSpec, QueueUnavailable
+
+__all__ = ["SqliteBroker", "topic_matches"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    max_attempts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    queue TEXT NOT NULL REFERENCES queues(name),
+    pattern TEXT NOT NULL,
+    PRIMARY KEY (queue, pattern)
+);
+-- A row is deliverable when available_at <= now. Leasing a row pushes available_at to
+-- the lease deadline and sets lease_token, so an expired lease is simply a row that is
+-- available again while still holding a token: no sweeper process is needed.
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    body BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_expiries INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    lease_token TEXT,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, available_at, seq);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    body BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_queue ON dead_letters (queue, id);
+"""
+
+_EXPIRED = "lease_token IS NOT NULL AND available_at <= :now"
+
+# Expired leases of messages out of attempts go to the dead letters instead of being
+# leased again; both statements share one transaction with the lease that follows.
+_BURY_EXPIRED = f"""
+INSERT INTO dead_letters
+    (queue, message_id, routing_key, body, headers, reason, attempts, failed_at)
+SELECT queue, message_id, routing_key, body, headers,
+       'lease expired ' || (lease_expiries + 1) || ' times (consumer crashed or hung)',
+       attempts, :now
+FROM messages
+WHERE queue = :queue AND {_EXPIRED} AND attempts >= :max_attempts
+ORDER BY seq
+"""
+_DELETE_EXPIRED = f"""
+DELETE FROM messages WHERE queue = :queue AND {_EXPIRED} AND attempts >= :max_attempts
+"""
+_LEASE = """
+UPDATE messages
+SET attempts = attempts + 1,
+    lease_expiries = lease_expiries + (lease_token IS NOT NULL),
+    lease_token = :token,
+    available_at = :deadline
+WHERE seq = (
+    SELECT seq FROM messages
+    WHERE queue = :queue AND available_at <= :now
+    ORDER BY seq
+    LIMIT 1
+)
+RETURNING seq, message_id, routing_key, body, headers, attempts
+"""
+_MOVE_TO_DEAD_LETTERS = """
+INSERT INTO dead_letters
+    (queue, message_id, routing_key, body, headers, reason, attempts, failed_at)
+SELECT queue, message_id, routing_key, body, headers, :reason, attempts, :now
+FROM messages WHERE seq = :seq AND lease_token = :token
+"""
+
+
+@lru_cache(maxsize=1024)
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: words split on '.', `*` is exactly one word, `#` zero or more."""
+    return _match(tuple(pattern.split(".")), tuple(routing_key.split(".")))
+
+
+def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        # `#` may swallow any number of words, including none.
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+def _encode_headers(headers: Mapping[str, str]) -> str:
+    return json.dumps(dict(headers), sort_keys=True)
+
+
+def _decode_headers(text: str) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads(text)
+    return loaded
+
+
+class _SqliteDelivery:
+    """A leased message. The lease token makes a late ack of an expired lease harmless."""
+
+    def __init__(
+        self,
+        broker: SqliteBroker,
+        spec: QueueSpec,
+        seq: int,
+        token: str,
+        message: Message,
+        attempt: int,
+        on_settled: Callable[[_SqliteDelivery], None],
+    ) -> None:
+        self._broker = broker
+        self._spec = spec
+        self._seq = seq
+        self._token = token
+        self._message = message
+        self._attempt = attempt
+        self._on_settled = on_settled
+        self._settled = False
+
+    @property
+    def message(self) -> Message:
+        return self._message
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    @property
+    def settled(self) -> bool:
+        return self._settled
+
+    def _settle(self) -> None:
+        if self._settled:
+            raise RuntimeError(f"delivery of {self._message.message_id} was already settled")
+        self._settled = True
+        self._on_settled(self)
+
+    async def ack(self) -> None:
+        self._settle()
+        await self._broker._ack(self._seq, self._token)
+
+    async def retry(self, reason: str, delay_s: float) -> None:
+        self._settle()
+        if self._attempt >= self._spec.max_attempts:
+            await self._broker._bury(self._spec, self._seq, self._token, reason)
+        else:
+            await self._broker._release(self._spec, self._seq, self._token, reason, delay_s)
+
+    async def dead_letter(self, reason: str) -> None:
+        self._settle()
+        await self._broker._bury(self._spec, self._seq, self._token, reason)
+
+    async def _abandon(self) -> None:
+        """The consumer went away without settling: expire the lease now, as a crash would
+        after the visibility timeout, so the redelivery counts this attempt. The token is
+        kept, so a late ack still removes the message if nobody has leased it since."""
+        if not self._settled:
+            await self._broker._expire(self._spec, self._seq, self._token)
+
+
+class SqliteBroker:
+    """`MessageBroker` on a SQLite file (WAL, synchronous=FULL), for the embedded mode."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        visibility_timeout_s: float = 60.0,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self._path = path
+        self._visibility_timeout_s = visibility_timeout_s
+        self._poll_interval_s = poll_interval_s
+        self._db: aiosqlite.Connection | None = None
+        # One connection serves every coroutine; the lock keeps their transactions apart.
+        self._lock = asyncio.Lock()
+        self._open_lock = asyncio.Lock()
+        # One event per waiting consumer, so a publish wakes all of them, not just the
+        # first that happens to clear a shared event.
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _connection(self) -> aiosqlite.Connection:
+        if self._closed:
+            raise QueueUnavailable("the queue is closed")
+        if self._db is not None:
+            return self._db
+        async with self._open_lock:
+            if self._db is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                db = await aiosqlite.connect(self._path, isolation_level=None, timeout=30.0)
+                try:
+                    await db.execute("PRAGMA journal_mode=WAL")
+                    # FULL: a commit is fsynced before it returns, so a confirmed publish
+                    # survives power loss, not just a crash of the process.
+                    await db.execute("PRAGMA synchronous=FULL")
+                    await db.execute("PRAGMA busy_timeout=30000")
+                    await db.executescript(_SCHEMA)
+                except BaseException:
+                    await db.close()
+                    raise
+                self._db = db
+        return self._db
+
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        """Run `work` in one write transaction, mapping database failures to QueueUnavailable.
+
+        BEGIN IMMEDIATE takes the write lock up front, so two processes leasing at once
+        serialise instead of failing with SQLITE_BUSY half-way through."""
+        try:
+            db = await self._connection()
+            async with self._lock:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(db)
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
+                return result
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"queue database failed: {exc}") from exc
+
+    def _wake(self, queues: Sequence[str]) -> None:
+        for queue in queues:
+            for event in self._waiters.get(queue, ()):
+                event.set()
+
+    # ------------------------------------------------------------------ the port
+
+    async def declare(self, spec: QueueSpec) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO queues (name, max_attempts) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET max_attempts = excluded.max_attempts",
+                (spec.name, spec.max_attempts),
+            )
+            await db.executemany(
+                "INSERT OR IGNORE INTO bindings (queue, pattern) VALUES (?, ?)",
+                [(spec.name, pattern) for pattern in spec.bindings],
+            )
+
+        await self._transaction(work)
+
+    async def publish(self, message: Message, *, mandatory: bool = True) -> None:
+        now = time.time()
+
+        async def work(db: aiosqlite.Connection) -> list[str]:
+            async with db.execute("SELECT queue, pattern FROM bindings") as cursor:
+                rows = await cursor.fetchall()
+            queues = sorted({q for q, p in rows if topic_matches(p, message.routing_key)})
+            await db.executemany(
+                "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
+                "available_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        queue,
+                        message.message_id,
+                        message.routing_key,
+                        message.body,
+                        _encode_headers(message.headers),
+                        now,
+                    )
+                    for queue in queues
+                ],
+            )
+            return queues
+
+        queues = await self._transaction(work)
+        if not queues and mandatory:
+            raise QueueUnavailable(f"no queue is bound to routing key {message.routing_key!r}")
+        self._wake(queues)
+
+    async def consume(
+        self, spec: QueueSpec, prefetch: int
+    ) -> AsyncGenerator[_SqliteDelivery, None]:
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        unsettled: set[_SqliteDelivery] = set()
+        wakeup = asyncio.Event()
+        self._waiters.setdefault(spec.name, set()).add(wakeup)
+
+        def settled(delivery: _SqliteDelivery) -> None:
+            unsettled.discard(delivery)
+            wakeup.set()
+
+        try:
+            while not self._closed:
+                # Cleared before looking, so a publish that lands after the look still
+                # wakes us; a spurious wakeup only costs one empty lease query.
+                wakeup.clear()
+                if len(unsettled) < prefetch:
+                    delivery = await self._lease(spec, settled)
+                    if delivery is not None:
+                        unsettled.add(delivery)
+                        yield delivery
+                        continue
+                try:
+                    async with asyncio.timeout(self._poll_interval_s):
+                        await wakeup.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            self._waiters.get(spec.name, set()).discard(wakeup)
+            for delivery in list(unsettled):
+                try:
+                    await delivery._abandon()
+                except QueueUnavailable:
+                    # The lease will expire by itself; nothing is lost.
+                    log.warning("could not release %s; its lease will expire", delivery)
+
+    async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:
+        async def work(db: aiosqlite.Connection) -> list[DeadLetter]:
+            async with db.execute(
+                "SELECT message_id, routing_key, body, headers, reason, attempts, failed_at "
+                "FROM dead_letters WHERE queue = ? ORDER BY id LIMIT ?",
+                (spec.name, limit),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            return [
+                DeadLetter(
+                    message=Message(
+                        routing_key=row[1],
+                        body=bytes(row[2]),
+                        message_id=row[0],
+                        headers=_decode_headers(row[3]),
+                    ),
+                    queue=spec.name,
+                    reason=row[4],
+                    attempts=row[5],
+                    failed_at=datetime.fromtimestamp(row[6], UTC),
+                )
+                for row in rows
+            ]
+
+        return await self._transaction(work)
+
+    async def replay_dead_letters(
+        self, spec: QueueSpec, message_ids: Sequence[str] | None = None
+    ) -> int:
+        now = time.time()
+        where = "queue = ?"
+        params: list[Any] = [spec.name]
+        if message_ids is not None:
+            if not message_ids:
+                return 0
+            where += f" AND message_id IN ({', '.join('?' for _ in message_ids)})"
+            params.extend(message_ids)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
+                f"available_at) SELECT queue, message_id, routing_key, body, headers, ? "
+                f"FROM dead_letters WHERE {where} ORDER BY id",
+                [now, *params],
+            )
+            moved = cursor.rowcount
+            await db.execute(f"DELETE FROM dead_letters WHERE {where}", params)
+            return moved
+
+        moved = await self._transaction(work)
+        if moved:
+            self._wake([spec.name])
+        return moved
+
+    async def ping(self) -> None:
+        try:
+            db = await self._connection()
+            async with self._lock, db.execute("SELECT 1") as cursor:
+                await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"queue database failed: {exc}") from exc
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake(list(self._waiters))
+        if self._db is not None:
+            async with self._lock:
+                await self._db.close()
+            self._db = None
+
+    # ------------------------------------------------------------------ deliveries
+
+    async def _lease(
+        self, spec: QueueSpec, on_settled: Callable[[_SqliteDelivery], None]
+    ) -> _SqliteDelivery | None:
+        token = uuid.uuid4().hex
+        now = time.time()
+        params = {
+            "queue": spec.name,
+            "now": now,
+            "max_attempts": spec.max_attempts,
+            "token": token,
+            "deadline": now + self._visibility_timeout_s,
+        }
+
+        async def work(db: aiosqlite.Connection) -> tuple[Any, ...] | None:
+            await db.execute(_BURY_EXPIRED, params)
+            await db.execute(_DELETE_EXPIRED, params)
+            async with db.execute(_LEASE, params) as cursor:
+                row = await cursor.fetchone()
+            return tuple(row) if row is not None else None
+
+        row = await self._transaction(work)
+        if row is None:
+            return None
+        seq, message_id, routing_key, body, headers, attempts = row
+        message = Message(
+            routing_key=routing_key,
+            body=bytes(body),
+            message_id=message_id,
+            headers=_decode_headers(headers),
+        )
+        return _SqliteDelivery(self, spec, seq, token, message, attempts, on_settled)
+
+    async def _ack(self, seq: int, token: str) -> None:
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "DELETE FROM messages WHERE seq = ? AND lease_token = ?", (seq, token)
+            )
+            return cursor.rowcount
+
+        if not await self._transaction(work):
+            # The lease expired and the message went to another consumer (or the dead
+            # letters); processing is idempotent, so the other copy settles it.
+            log.warning("ack of message seq=%s after its lease expired", seq)
+
+    async def _release(
+        self, spec: QueueSpec, seq: int, token: str, reason: str, delay_s: float
+    ) -> None:
+        available_at = time.time() + max(delay_s, 0.0)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "UPDATE messages SET lease_token = NULL, available_at = ?, last_error = ? "
+                "WHERE seq = ? AND lease_token = ?",
+                (available_at, reason, seq, token),
+            )
+            return cursor.rowcount
+
+        if await self._transaction(work) and delay_s <= 0:
+            self._wake([spec.name])
+
+    async def _bury(self, spec: QueueSpec, seq: int, token: str, reason: str) -> None:
+        params = {"seq": seq, "token": token, "reason": reason, "now": time.time()}
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(_MOVE_TO_DEAD_LETTERS, params)
+            await db.execute(
+                "DELETE FROM messages WHERE seq = :seq AND lease_token = :token", params
+            )
+
+        await self._transaction(work)
+
+    async def _expire(self, spec: QueueSpec, seq: int, token: str) -> None:
+        now = time.time()
+
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "UPDATE messages SET available_at = ? WHERE seq = ? AND lease_token = ?",
+                (now, seq, token),
+            )
+            return cursor.rowcount
+
+        if await self._transaction(work):
+            self._wake([spec.name])

@@ -1,0 +1,96 @@
+"""Async engines for the record: SQLite (embedded mode) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# Execution option a unit of work sets on its connection before BEGIN; on SQLite it chooses
+# a deferred BEGIN instead of BEGIN IMMEDIATE.
+READ_ONLY_OPTION = "fitboard_read_only"
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+}
+
+
+def database_url(url: str | URL) -> URL:
+    """The URL with the async driver fitboard uses, so `sqlite:///x.db` and
+    `postgresql://...` are accepted as well as their `+aiosqlite` / `+asyncpg` forms."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is not None:
+        parsed = parsed.set(drivername=driver)
+    if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError(
+            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+            "use sqlite+aiosqlite:///<path> or postgresql+asyncpg://<host>/<database>"
+        )
+    return parsed
+
+
+def create_engine(url: str | URL) -> AsyncEngine:
+    """An engine configured for fitboard's durability and concurrency needs."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_async_engine(
+        parsed,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=10,
+        # A PostgreSQL restart or failover leaves dead sockets in the pool; check them out
+        # only after a cheap round trip proves them alive.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": 10,
+            "command_timeout": 60,
+            "server_settings": {"application_name": "fitboard"},
+        },
+    )
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The sqlite3 driver's own transaction handling starts no transaction for SELECTs and
+    # always a deferred one; SQLAlchemy's recipe is to turn it off and emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # The worker acks the queue message right after commit, so a committed workout must
+        # survive a power loss: WAL with synchronous=NORMAL may lose the last commits.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY if
+    # another writer committed in between (the busy timeout cannot help: its snapshot is
+    # stale). Taking the write lock at BEGIN makes writers queue up instead.
+    if connection.get_execution_options().get(READ_ONLY_OPTION, False):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,287 @@
+"""Repositories of users, workouts and groups on one connection of a unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, Table, delete, exists, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fitboard.adapters.sql.tables import group_members, groups, users, workouts
+from fitboard.application.ports import Group, UsernameTaken, WorkoutCursor, WorkoutIdTaken
+from fitboard.domain.activities import Activity, Sex
+from fitboard.domain.errors import NotFound
+from fitboard.domain.users import User
+from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission
+
+
+def dialect_insert(connection: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ON CONFLICT on the connection's engine.
+
+    Conflicts are resolved with ON CONFLICT rather than by catching IntegrityError: on
+    PostgreSQL a failed statement aborts the whole transaction, and callers keep using the
+    unit of work after a duplicate (to check who owns a workout id, say)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def username_key(username: str) -> str:
+    """What usernames are compared by: case-insensitively, the same way on both engines."""
+    return username.lower()
+
+
+class SqlUserRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, user: User) -> None:
+        statement = (
+            dialect_insert(self._connection, users)
+            .values(
+                id=user.id,
+                username=user.username,
+                username_key=username_key(user.username),
+                projection_version=user.projection_version,
+                created_at=user.created_at,
+                **_profile_values(user),
+            )
+            .on_conflict_do_nothing(index_elements=[users.c.username_key])
+            .returning(users.c.id)
+        )
+        if (await self._connection.execute(statement)).first() is None:
+            raise UsernameTaken(user.username)
+
+    async def get(self, user_id: UUID) -> User | None:
+        row = (await self._connection.execute(select(users).where(users.c.id == user_id))).first()
+        return None if row is None else _user_from_row(row)
+
+    async def get_by_username(self, username: str) -> User | None:
+        statement = select(users).where(users.c.username_key == username_key(username))
+        row = (await self._connection.execute(statement)).first()
+        return None if row is None else _user_from_row(row)
+
+    async def update_profile(self, user: User) -> None:
+        statement = update(users).where(users.c.id == user.id).values(**_profile_values(user))
+        await self._connection.execute(statement)
+
+    async def lock(self, user_id: UUID) -> User | None:
+        # FOR UPDATE is dropped by SQLAlchemy's SQLite compiler; there the write lock taken
+        # by BEGIN IMMEDIATE already serialises every writer.
+        statement = select(users).where(users.c.id == user_id).with_for_update()
+        row = (await self._connection.execute(statement)).first()
+        return None if row is None else _user_from_row(row)
+
+    async def bump_projection_version(self, user_id: UUID) -> int:
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(projection_version=users.c.projection_version + 1)
+            .returning(users.c.projection_version)
+        )
+        version = (await self._connection.execute(statement)).scalar_one_or_none()
+        if version is None:
+            raise NotFound(f"no user {user_id}")
+        return int(version)
+
+    async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
+        if not user_ids:
+            return {}
+        statement = select(users.c.id, users.c.display_name).where(users.c.id.in_(set(user_ids)))
+        rows = await self._connection.execute(statement)
+        return {row.id: row.display_name for row in rows}
+
+
+def _profile_values(user: User) -> dict[str, Any]:
+    return {
+        "display_name": user.display_name,
+        "password_hash": user.password_hash,
+        "timezone": user.timezone,
+        "weight_kg": user.weight_kg,
+        "birth_year": user.birth_year,
+        "sex": None if user.sex is None else user.sex.value,
+        "show_on_leaderboards": user.show_on_leaderboards,
+        "is_admin": user.is_admin,
+    }
+
+
+def _user_from_row(row: Row[Any]) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        timezone=row.timezone,
+        weight_kg=row.weight_kg,
+        birth_year=row.birth_year,
+        sex=None if row.sex is None else Sex(row.sex),
+        show_on_leaderboards=bool(row.show_on_leaderboards),
+        is_admin=bool(row.is_admin),
+        projection_version=int(row.projection_version),
+    )
+
+
+class SqlWorkoutRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(self, workout_id: UUID) -> Workout | None:
+        statement = select(workouts).where(workouts.c.id == workout_id)
+        row = (await self._connection.execute(statement)).first()
+        return None if row is None else _workout_from_row(row)
+
+    async def add(self, workout: Workout) -> None:
+        submission = workout.submission
+        statement = (
+            dialect_insert(self._connection, workouts)
+            .values(
+                id=submission.id,
+                user_id=submission.user_id,
+                activity=submission.activity.value,
+                started_at=submission.started_at,
+                duration_s=submission.duration_s,
+                submitted_at=submission.submitted_at,
+                distance_m=submission.distance_m,
+                elevation_gain_m=submission.elevation_gain_m,
+                avg_heart_rate=submission.avg_heart_rate,
+                device_calories=submission.device_calories,
+                notes=submission.notes,
+                source=submission.source,
+                status=workout.status.value,
+                board_day=workout.board_day,
+                calories=workout.calories,
+                calories_method=workout.calories_method.value,
+                met=workout.met,
+                body_mass_kg=workout.body_mass_kg,
+                points=workout.points,
+                processed_at=workout.processed_at,
+                flag_reason=workout.flag_reason,
+            )
+            .on_conflict_do_nothing(index_elements=[workouts.c.id])
+            .returning(workouts.c.id)
+        )
+        if (await self._connection.execute(statement)).first() is None:
+            raise WorkoutIdTaken(str(submission.id))
+
+    async def list_for_user(
+        self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
+    ) -> list[Workout]:
+        if limit <= 0:
+            return []
+        statement = select(workouts).where(workouts.c.user_id == user_id)
+        if after is not None:
+            # A row-value comparison walks the (user_id, started_at, id) index from the cursor.
+            statement = statement.where(
+                tuple_(workouts.c.started_at, workouts.c.id)
+                < tuple_(
+                    literal(after.started_at, workouts.c.started_at.type),
+                    literal(after.id, workouts.c.id.type),
+                )
+            )
+        statement = statement.order_by(workouts.c.started_at.desc(), workouts.c.id.desc()).limit(
+            limit
+        )
+        rows = await self._connection.execute(statement)
+        return [_workout_from_row(row) for row in rows]
+
+
+def _workout_from_row(row: Row[Any]) -> Workout:
+    submission = WorkoutSubmission(
+        id=row.id,
+        user_id=row.user_id,
+        activity=Activity(row.activity),
+        started_at=row.started_at,
+        duration_s=row.duration_s,
+        submitted_at=row.submitted_at,
+        distance_m=row.distance_m,
+        elevation_gain_m=row.elevation_gain_m,
+        avg_heart_rate=row.avg_heart_rate,
+        device_calories=row.device_calories,
+        notes=row.notes,
+        source=row.source,
+    )
+    return Workout(
+        submission=submission,
+        status=WorkoutStatus(row.status),
+        board_day=row.board_day,
+        calories=row.calories,
+        calories_method=CaloriesMethod(row.calories_method),
+        met=row.met,
+        body_mass_kg=row.body_mass_kg,
+        points=row.points,
+        processed_at=row.processed_at,
+        flag_reason=row.flag_reason,
+    )
+
+
+class SqlGroupRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, group: Group) -> None:
+        await self._connection.execute(
+            groups.insert().values(
+                id=group.id,
+                name=group.name,
+                invite_code=group.invite_code,
+                owner_id=group.owner_id,
+                created_at=group.created_at,
+            )
+        )
+        await self._connection.execute(
+            group_members.insert().values(
+                group_id=group.id, user_id=group.owner_id, joined_at=group.created_at
+            )
+        )
+
+    async def get(self, group_id: UUID) -> Group | None:
+        row = (
+            await self._connection.execute(select(groups).where(groups.c.id == group_id))
+        ).first()
+        if row is None:
+            return None
+        return Group(
+            id=row.id,
+            name=row.name,
+            invite_code=row.invite_code,
+            owner_id=row.owner_id,
+            created_at=row.created_at,
+        )
+
+    async def add_member(self, group_id: UUID, user_id: UUID, joined_at: datetime) -> bool:
+        statement = (
+            dialect_insert(self._connection, group_members)
+            .values(group_id=group_id, user_id=user_id, joined_at=joined_at)
+            .on_conflict_do_nothing(
+                index_elements=[group_members.c.group_id, group_members.c.user_id]
+            )
+            .returning(group_members.c.user_id)
+        )
+        return (await self._connection.execute(statement)).first() is not None
+
+    async def remove_member(self, group_id: UUID, user_id: UUID) -> bool:
+        statement = (
+            delete(group_members)
+            .where(group_members.c.group_id == group_id, group_members.c.user_id == user_id)
+            .returning(group_members.c.user_id)
+        )
+        return (await self._connection.execute(statement)).first() is not None
+
+    async def is_member(self, group_id: UUID, user_id: UUID) -> bool:
+        statement = select(
+            exists().where(group_members.c.group_id == group_id, group_members.c.user_id == user_id)
+        )
+        return bool((await self._connection.execute(statement)).scalar())
+
+    async def group_ids_of(self, user_id: UUID) -> list[UUID]:
+        statement = (
+            select(group_members.c.group_id)
+            .where(group_members.c.user_id == user_id)
+            .order_by(group_members.c.joined_at, group_members.c.group_id)
+        )
+        return list((await self._connection.execute(statement)).scalars())

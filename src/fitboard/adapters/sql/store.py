@@ -1,0 +1,172 @@
+"""The store port on SQLAlchemy: units of work over SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
+from fitboard.adapters.sql.repositories import (
+    SqlGroupRepository,
+    SqlUserRepository,
+    SqlWorkoutRepository,
+)
+from fitboard.adapters.sql.rollups import SqlRollupRepository
+from fitboard.application.ports import (
+    GroupRepository,
+    RollupRepository,
+    StoreUnavailable,
+    UserRepository,
+    WorkoutRepository,
+)
+
+PING_TIMEOUT_S = 5.0
+
+_SQLITE_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for failures that say "the database cannot serve now, retry later" rather than
+    "this request is wrong": lost or refused connections, timeouts, SQLite's lock wait
+    running out."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    # Extended result codes keep the primary code in their low byte.
+    return code is not None and code & 0xFF in _SQLITE_BUSY_CODES
+
+
+@asynccontextmanager
+async def _unavailable_as_port_error(*, connecting: bool = False) -> AsyncIterator[None]:
+    """Raise StoreUnavailable for failures that mean the database cannot serve now. While
+    connecting, every database error means that (refused, cannot open the file, bad
+    credentials after a rotation): nothing of the caller's has run yet."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as error:
+        if is_unavailable(error) or (connecting and isinstance(error, DBAPIError)):
+            raise StoreUnavailable(str(error)) from error
+        raise
+
+
+class SqlUnitOfWork:
+    """One transaction on one pooled connection.
+
+    Entering begins it (on SQLite a writer takes the write lock right there); leaving
+    without `commit()` rolls it back. Failures that mean the database is unreachable are
+    raised as StoreUnavailable when they leave the block."""
+
+    # Typed as the ports (protocol attributes are invariant), which also makes mypy check
+    # each repository against its port where it is assigned.
+    users: UserRepository
+    workouts: WorkoutRepository
+    rollups: RollupRepository
+    groups: GroupRepository
+
+    def __init__(self, engine: AsyncEngine, *, read_only: bool) -> None:
+        self._engine = engine
+        self._read_only = read_only
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("a unit of work cannot be entered twice")
+        async with _unavailable_as_port_error(connecting=True):
+            connection = await self._engine.connect()
+            try:
+                if self._read_only:
+                    await connection.execution_options(
+                        **{READ_ONLY_OPTION: True},
+                        **self._read_only_options(),
+                    )
+                await connection.begin()
+            except BaseException:
+                await connection.close()
+                raise
+        self._connection = connection
+        self.users = SqlUserRepository(connection)
+        self.workouts = SqlWorkoutRepository(connection)
+        self.rollups = SqlRollupRepository(connection)
+        self.groups = SqlGroupRepository(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._require_connection()
+        self._connection = None
+        try:
+            async with _unavailable_as_port_error():
+                if connection.in_transaction():
+                    await connection.rollback()
+        except Exception:
+            # The connection is already broken; the error that broke it is the one to see.
+            if exc is None:
+                raise
+        finally:
+            await connection.close()
+        if exc is not None and not isinstance(exc, StoreUnavailable) and is_unavailable(exc):
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def commit(self) -> None:
+        async with _unavailable_as_port_error():
+            await self._require_connection().commit()
+
+    async def rollback(self) -> None:
+        async with _unavailable_as_port_error():
+            await self._require_connection().rollback()
+
+    def _read_only_options(self) -> dict[str, bool]:
+        if self._engine.dialect.name == "postgresql":
+            return {"postgresql_readonly": True}
+        return {}
+
+    def _require_connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not active; use it with `async with`")
+        return self._connection
+
+
+class SqlStore:
+    """The system of record on SQLite (embedded mode) or PostgreSQL (production).
+
+    The database must already be at the latest migration (see `upgrade_database`)."""
+
+    def __init__(self, url: str | URL) -> None:
+        self._engine = create_engine(url)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine, read_only=read_only)
+
+    async def ping(self) -> None:
+        async with (
+            _unavailable_as_port_error(connecting=True),
+            asyncio.timeout(PING_TIMEOUT_S),
+            self._engine.connect() as connection,
+        ):
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._engine.dispose()

@@ -1,0 +1,124 @@
+"""The record's schema as SQLAlchemy Core tables.
+
+Migrations are written by hand (migrations/versions) and must produce exactly this schema;
+the contract tests compare the two on both engines."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+
+from fitboard.adapters.sql.types import UtcDateTime
+
+# Deterministic constraint names, so later migrations (and SQLite's batch mode, which
+# recreates tables) can refer to a constraint by name on both engines.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("username", String, nullable=False),
+    # Lower-cased by the adapter: a unique index on an expression is not portable, and
+    # SQLite's lower() only folds ASCII.
+    Column("username_key", String, nullable=False, unique=True),
+    Column("display_name", String, nullable=False),
+    Column("password_hash", String, nullable=False),
+    Column("timezone", String, nullable=False),
+    Column("weight_kg", Double, nullable=True),
+    Column("birth_year", Integer, nullable=True),
+    Column("sex", String, nullable=True),
+    Column("show_on_leaderboards", Boolean, nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("projection_version", BigInteger, nullable=False, server_default=text("0")),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+workouts = Table(
+    "workouts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("activity", String, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("duration_s", Integer, nullable=False),
+    Column("submitted_at", UtcDateTime, nullable=False),
+    Column("distance_m", Double, nullable=True),
+    Column("elevation_gain_m", Double, nullable=True),
+    Column("avg_heart_rate", Integer, nullable=True),
+    Column("device_calories", Double, nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("source", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("board_day", Date, nullable=False),
+    Column("calories", Double, nullable=False),
+    Column("calories_method", String, nullable=False),
+    Column("met", Double, nullable=False),
+    Column("body_mass_kg", Double, nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=False),
+    Column("flag_reason", Text, nullable=True),
+    # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
+    Index(None, "user_id", "started_at", "id"),
+    # The admin review queue lists flagged workouts.
+    Index(None, "status"),
+)
+
+daily_rollups = Table(
+    "daily_rollups",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("activity", String, primary_key=True),
+    Column("calories", Double, nullable=False),
+    Column("distance_m", Double, nullable=False),
+    Column("duration_s", BigInteger, nullable=False),
+    Column("workouts", Integer, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("first_ended_at", UtcDateTime, nullable=False),
+    Column("last_ended_at", UtcDateTime, nullable=False),
+    Column("distance_last_ended_at", UtcDateTime, nullable=True),
+    # Board rebuilds scan one period (and possibly one activity) across every athlete.
+    Index(None, "day", "activity"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("invite_code", String, nullable=False, unique=True),
+    Column("owner_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Uuid, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("joined_at", UtcDateTime, nullable=False),
+    Index(None, "user_id"),
+)

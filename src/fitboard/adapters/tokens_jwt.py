@@ -1,0 +1,40 @@
+"""Access tokens: short-lived JWTs signed with HS256 (PyJWT)."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import jwt
+
+from fitboard.domain.errors import AuthenticationFailed
+
+ISSUER = "fitboard"
+ALGORITHM = "HS256"
+
+
+class JwtTokens:
+    def __init__(self, secret: str, ttl_s: int) -> None:
+        self._secret = secret
+        self._ttl_s = ttl_s
+
+    def issue(self, user_id: UUID) -> tuple[str, int]:
+        now = int(time.time())
+        claims = {"sub": str(user_id), "iss": ISSUER, "iat": now, "exp": now + self._ttl_s}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), self._ttl_s
+
+    def verify(self, token: str) -> UUID:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss"]},
+                leeway=10,
+            )
+            return UUID(claims["sub"])
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("the token has expired; sign in again") from None
+        except (jwt.InvalidTokenError, ValueError):
+            raise AuthenticationFailed("the token is not valid") from None

@@ -1,0 +1,173 @@
+"""Registering athletes, signing them in, and their profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fitboard.application.ports import (
+    Clock,
+    PasswordHasher,
+    RankingIndex,
+    Store,
+    UsernameTaken,
+)
+from fitboard.application.projection import reproject_user
+from fitboard.domain.activities import Sex
+from fitboard.domain.errors import AuthenticationFailed, Conflict, InvalidField, NotFound
+from fitboard.domain.evaluation import Rules
+from fitboard.domain.users import User
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+# The most common passwords of public breach lists; refusing them costs nothing.
+_COMMON_PASSWORDS = frozenset(
+    {
+        "password", "password1", "password123", "12345678", "123456789", "1234567890",
+        "qwertyuiop", "qwerty123", "iloveyou", "11111111", "00000000", "abc12345",
+        "letmein1", "welcome1", "football", "baseball", "sunshine", "princess",
+        "admin123", "passw0rd", "fitboard", "fitboard1", "trustno1", "dragon12",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """Fields an athlete may change; None leaves a field as it is."""
+
+    display_name: str | None = None
+    weight_kg: float | None = None
+    birth_year: int | None = None
+    sex: Sex | None = None
+    timezone: str | None = None
+    show_on_leaderboards: bool | None = None
+
+
+def check_password(password: str, username: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidField("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidField("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
+        raise InvalidField("password", "is too easy to guess; use a longer passphrase")
+    if username.lower() in password.lower():
+        raise InvalidField("password", "must not contain the username")
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidField(
+            "timezone", f"{value!r} is not an IANA time zone such as Europe/Berlin"
+        ) from None
+    return value
+
+
+async def register(
+    *,
+    username: str,
+    password: str,
+    display_name: str | None,
+    weight_kg: float | None,
+    birth_year: int | None,
+    sex: Sex | None,
+    timezone: str | None,
+    store: Store,
+    hasher: PasswordHasher,
+    clock: Clock,
+) -> User:
+    if not USERNAME.match(username):
+        raise InvalidField(
+            "username",
+            "must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit",
+        )
+    check_password(password, username)
+    user = User(
+        id=uuid.uuid4(),
+        username=username,
+        display_name=(display_name or username).strip() or username,
+        # Argon2 is slow on purpose; hashing in a thread keeps other requests moving.
+        password_hash=await asyncio.to_thread(hasher.hash, password),
+        created_at=clock.now(),
+        timezone=check_timezone(timezone) if timezone else "UTC",
+        weight_kg=weight_kg,
+        birth_year=birth_year,
+        sex=sex,
+    )
+    async with store.unit_of_work() as uow:
+        try:
+            await uow.users.add(user)
+        except UsernameTaken:
+            raise Conflict(f"the username {username!r} is taken") from None
+        await uow.commit()
+    return user
+
+
+# Verifying against a real hash when the user does not exist keeps the answer's timing
+# from telling which usernames are registered.
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return _dummy_hashes.setdefault(id(hasher), hasher.hash("fitboard-timing-equaliser"))
+
+
+async def authenticate(
+    username: str, password: str, *, store: Store, hasher: PasswordHasher
+) -> User:
+    async with store.unit_of_work() as uow:
+        user = await uow.users.get_by_username(username)
+        if user is None:
+            await asyncio.to_thread(hasher.verify, _dummy_hash(hasher), password)
+            raise AuthenticationFailed("wrong username or password")
+        if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
+            raise AuthenticationFailed("wrong username or password")
+        if hasher.needs_rehash(user.password_hash):
+            user.password_hash = await asyncio.to_thread(hasher.hash, password)
+            await uow.users.update_profile(user)
+            await uow.commit()
+    return user
+
+
+async def get_user(user_id: uuid.UUID, *, store: Store) -> User:
+    async with store.unit_of_work(read_only=True) as uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def update_profile(
+    user_id: uuid.UUID,
+    changes: ProfileChanges,
+    *,
+    store: Store,
+    ranking: RankingIndex,
+    rules: Rules,
+) -> User:
+    """Change a profile. Past workouts keep the calories they were given; switching
+    leaderboard visibility re-projects every board the athlete has a score on."""
+    if changes.timezone is not None:
+        check_timezone(changes.timezone)
+    async with store.unit_of_work() as uow:
+        user = await uow.users.lock(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        updated = replace(
+            user,
+            **{k: v for k, v in vars(changes).items() if v is not None},
+        )
+        if updated.display_name is not None:
+            updated.display_name = updated.display_name.strip() or user.display_name
+        await uow.users.update_profile(updated)
+        visibility_changed = updated.show_on_leaderboards != user.show_on_leaderboards
+        await uow.commit()
+    if visibility_changed:
+        await reproject_user(user_id, store=store, ranking=ranking, rules=rules)
+    return updated

@@ -1,0 +1,84 @@
+"""Accepting a workout: validate, hand it durably to the queue, answer. Nothing else.
+
+The ingest path writes nothing to the database and computes nothing: its only job is to
+make sure the workout is safely stored before the athlete is told it was accepted."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from fitboard.application.messages import submission_message
+from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError
+from fitboard.domain.activities import Activity
+from fitboard.domain.plausibility import check_possible
+from fitboard.domain.workouts import WorkoutSubmission
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitWorkout:
+    user_id: uuid.UUID
+    activity: Activity
+    started_at: datetime
+    duration_s: int
+    id: uuid.UUID | None = None
+    distance_m: float | None = None
+    elevation_gain_m: float | None = None
+    avg_heart_rate: int | None = None
+    calories: float | None = None
+    notes: str | None = None
+    source: str = "api"
+
+
+def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> WorkoutSubmission:
+    """Refuse the impossible (InvalidField) and build the submission."""
+    now = clock.now()
+    check_possible(
+        activity=command.activity,
+        started_at=command.started_at,
+        duration_s=command.duration_s,
+        distance_m=command.distance_m,
+        elevation_gain_m=command.elevation_gain_m,
+        avg_heart_rate=command.avg_heart_rate,
+        device_calories=command.calories,
+        now=now,
+        clock_skew_s=clock_skew_s,
+    )
+    return WorkoutSubmission(
+        id=command.id or uuid.uuid4(),
+        user_id=command.user_id,
+        activity=command.activity,
+        started_at=command.started_at,
+        duration_s=command.duration_s,
+        submitted_at=now,
+        distance_m=command.distance_m,
+        elevation_gain_m=command.elevation_gain_m,
+        avg_heart_rate=command.avg_heart_rate,
+        device_calories=command.calories,
+        notes=command.notes,
+        source=command.source,
+    )
+
+
+async def submit_workout(
+    command: SubmitWorkout,
+    *,
+    broker: MessageBroker,
+    inflight: InFlightWorkouts,
+    clock: Clock,
+    clock_skew_s: int,
+) -> uuid.UUID:
+    """Returns the workout id once the queue has confirmed it; raises QueueUnavailable
+    (never returns) when it could not be stored durably."""
+    submission = validate(command, clock=clock, clock_skew_s=clock_skew_s)
+    await broker.publish(submission_message(submission))
+    try:
+        await inflight.mark(submission.id, submission.user_id)
+    except PortError:
+        # The workout is safe in the queue; only "queued" polling is degraded until it lands.
+        log.warning("could not mark workout %s as in flight", submission.id, exc_info=True)
+    return submission.id

@@ -1,0 +1,155 @@
+"""Reading boards: cache-aside over the ranking index, names hydrated in one query."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fitboard.application.ports import RankingIndex, Store
+from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
+from fitboard.domain.errors import Forbidden, InvalidField, NotFound
+from fitboard.domain.periods import current_key, period_bounds, period_range
+
+MAX_PAGE = 100
+MAX_AROUND = 25
+
+
+@dataclass(frozen=True)
+class NamedEntry:
+    rank: int
+    user_id: UUID
+    display_name: str
+    score: int
+
+
+@dataclass(frozen=True)
+class BoardView:
+    key: BoardKey
+    starts_at: datetime | None
+    ends_at: datetime | None
+    total: int
+    entries: list[NamedEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class MyStanding:
+    rank: int | None
+    score: int | None
+    total: int
+    neighbors: list[NamedEntry]
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = raw.partition(":")
+        offset = int(number)
+        if prefix != "o" or offset < 0:
+            raise ValueError(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField("cursor", "is not a cursor this server handed out") from None
+    return offset
+
+
+def resolve_key(board: BoardId, period_key: str | None, now: datetime, zone: ZoneInfo) -> BoardKey:
+    key = period_key or current_key(board.period, now, zone)
+    period_range(board.period, key)  # validates the key, naming the field
+    return BoardKey(board, key)
+
+
+async def check_access(board: BoardId, viewer: UUID, store: Store) -> None:
+    """Group boards are visible to their members only."""
+    group_id = board.scope.group_id
+    if group_id is None:
+        return
+    async with store.unit_of_work(read_only=True) as uow:
+        if await uow.groups.get(group_id) is None:
+            raise NotFound("no such group")
+        if not await uow.groups.is_member(group_id, viewer):
+            raise Forbidden("group boards are visible to the group's members only")
+
+
+async def ensure_loaded(key: BoardKey, *, store: Store, ranking: RankingIndex) -> None:
+    """Cache-aside: a board missing from the index is rebuilt from the record by one
+    reader while concurrent readers wait for it, then served."""
+    if await ranking.is_loaded(key):
+        return
+    async with ranking.rebuild_lock(key):
+        if await ranking.is_loaded(key):
+            return
+        await rebuild_board(key, store=store, ranking=ranking)
+
+
+async def rebuild_board(key: BoardKey, *, store: Store, ranking: RankingIndex) -> int:
+    rng = period_range(key.board.period, key.period_key)
+    async with store.unit_of_work(read_only=True) as uow:
+        standings = await uow.rollups.standings(key.board, rng.first, rng.last)
+    await ranking.load(key, standings)
+    return len(standings)
+
+
+async def _names(store: Store, entries: list[RankedEntry]) -> list[NamedEntry]:
+    if not entries:
+        return []
+    async with store.unit_of_work(read_only=True) as uow:
+        names = await uow.users.display_names([e.user_id for e in entries])
+    return [NamedEntry(e.rank, e.user_id, names.get(e.user_id, "?"), e.score) for e in entries]
+
+
+async def read_board(
+    key: BoardKey,
+    *,
+    viewer: UUID,
+    cursor: str | None,
+    limit: int,
+    zone: ZoneInfo,
+    store: Store,
+    ranking: RankingIndex,
+) -> BoardView:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
+    offset = decode_cursor(cursor)
+    await check_access(key.board, viewer, store)
+    await ensure_loaded(key, store=store, ranking=ranking)
+    page = await ranking.page(key, offset, limit)
+    starts_at, ends_at = period_bounds(key.board.period, key.period_key, zone)
+    following = offset + len(page.entries)
+    return BoardView(
+        key=key,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        total=page.total,
+        entries=await _names(store, page.entries),
+        next_cursor=encode_cursor(following) if following < page.total else None,
+    )
+
+
+async def read_my_standing(
+    key: BoardKey,
+    *,
+    viewer: UUID,
+    around: int,
+    store: Store,
+    ranking: RankingIndex,
+) -> MyStanding:
+    if not 0 <= around <= MAX_AROUND:
+        raise InvalidField("around", f"must be between 0 and {MAX_AROUND}")
+    await check_access(key.board, viewer, store)
+    await ensure_loaded(key, store=store, ranking=ranking)
+    mine = await ranking.standing(key, viewer)
+    total = (await ranking.page(key, 0, 1)).total
+    if mine is None:
+        return MyStanding(rank=None, score=None, total=total, neighbors=[])
+    neighbors = await ranking.around(key, viewer, around)
+    return MyStanding(mine.rank, mine.score, total, await _names(store, neighbors))

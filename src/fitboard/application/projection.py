@@ -1,0 +1,50 @@
+"""Projecting the record onto the ranking index: absolute totals, versioned per athlete."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from fitboard.application.ports import RankingIndex, Store, UnitOfWork
+from fitboard.domain.boards import Period, ScoreUpdate
+from fitboard.domain.evaluation import Rules
+from fitboard.domain.periods import keys_for_day, period_range
+from fitboard.domain.standings import every_scope, updates_for
+from fitboard.domain.workouts import Totals
+
+
+async def totals_for_day(uow: UnitOfWork, user_id: UUID, day: date) -> dict[Period, Totals]:
+    """The athlete's totals over every period instance that contains `day`."""
+    totals: dict[Period, Totals] = {}
+    for period, key in keys_for_day(day).items():
+        rng = period_range(period, key)
+        totals[period] = await uow.rollups.totals(user_id, rng.first, rng.last)
+    return totals
+
+
+async def reproject_user(
+    user_id: UUID, *, store: Store, ranking: RankingIndex, rules: Rules
+) -> int:
+    """Re-project every board the athlete has ever had a score on (after a change of
+    visibility, or an admin's decision on a flagged workout). Returns how many updates."""
+    del rules  # days in the record are already cut in the board time zone
+    updates: list[ScoreUpdate] = []
+    async with store.unit_of_work() as uow:
+        user = await uow.users.lock(user_id)
+        if user is None:
+            return 0
+        version = await uow.users.bump_projection_version(user_id)
+        groups = await uow.groups.group_ids_of(user_id)
+        scopes = every_scope(groups)
+        seen: set[tuple[Period, str]] = set()
+        for day in await uow.rollups.days(user_id):
+            for period, key in keys_for_day(day).items():
+                if (period, key) in seen:
+                    continue
+                seen.add((period, key))
+                rng = period_range(period, key)
+                totals = await uow.rollups.totals(user_id, rng.first, rng.last)
+                updates += updates_for({period: totals}, day, scopes, user.show_on_leaderboards)
+        await uow.commit()
+    await ranking.project(user_id, version, updates)
+    return len(updates)

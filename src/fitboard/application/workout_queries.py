@@ -1,0 +1,70 @@
+"""What an athlete can read about their own workouts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from fitboard.application.ports import InFlightWorkouts, Store, WorkoutCursor
+from fitboard.domain.errors import InvalidField, NotFound
+from fitboard.domain.workouts import Workout
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: UUID
+
+
+async def get_workout(
+    workout_id: UUID, *, viewer: UUID, store: Store, inflight: InFlightWorkouts
+) -> Workout | Queued:
+    """The stored workout, or Queued while it is in flight. Someone else's workout is
+    NotFound, exactly like one that does not exist."""
+    # The marker is read before the record: the worker writes the record and only then
+    # clears the marker, so in this order a workout is never missed by both reads.
+    owner = await inflight.owner(workout_id)
+    async with store.unit_of_work(read_only=True) as uow:
+        workout = await uow.workouts.get(workout_id)
+    if workout is not None:
+        if workout.user_id != viewer:
+            raise NotFound("no such workout")
+        return workout
+    if owner == viewer:
+        return Queued(workout_id)
+    raise NotFound("no such workout")
+
+
+def encode_cursor(workout: Workout) -> str:
+    raw = f"{workout.submission.started_at.isoformat()}|{workout.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> WorkoutCursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        started, _, ident = raw.partition("|")
+        moment = datetime.fromisoformat(started)
+        if moment.tzinfo is None:
+            raise ValueError(raw)
+        return WorkoutCursor(moment, UUID(ident))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField("cursor", "is not a cursor this server handed out") from None
+
+
+async def list_workouts(
+    viewer: UUID, *, limit: int, cursor: str | None, store: Store
+) -> tuple[list[Workout], str | None]:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
+    after = decode_cursor(cursor) if cursor else None
+    async with store.unit_of_work(read_only=True) as uow:
+        # One more than asked tells whether there is a next page without a count query.
+        items = await uow.workouts.list_for_user(viewer, limit + 1, after)
+    if len(items) > limit:
+        return items[:limit], encode_cursor(items[limit - 1])
+    return items, None

@@ -1,0 +1,34 @@
+"""Dependencies shared by the routers: the container and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fitboard.bootstrap import Container
+from fitboard.domain.errors import AuthenticationFailed
+
+_bearer = HTTPBearer(auto_error=False, description="The access token from /v1/auth/token")
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_current_user_id(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> UUID:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationFailed("send Authorization: Bearer <token> (from /v1/auth/token)")
+    return container.tokens.verify(credentials.credentials)
+
+
+CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]

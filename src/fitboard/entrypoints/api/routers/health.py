@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from fitboard.application.ports import PortError
+from fitboard.entrypoints.api.deps import ContainerDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz")
+async def readyz(container: ContainerDep) -> JSONResponse:
+    """Every dependency answers; 503 names the ones that do not."""
+    checks = {
+        "store": container.store.ping,
+        "ranking": container.ranking.ping,
+        "queue": container.broker.ping,
+    }
+    results: dict[str, str] = {}
+    for name, ping in checks.items():
+        try:
+            await ping()
+            results[name] = "ok"
+        except PortError as exc:
+            results[name] = f"unavailable: {exc}"
+        except Exception as exc:  # an unexpected failure is still "not ready", with its cause
+            results[name] = f"unavailable: {type(exc).__name__}: {exc}"
+    ready = all(v == "ok" for v in results.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": results},
+        status_code=200 if ready else 503,
+    )

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from fitboard.application import workout_queries
+from fitboard.application.ingest import SubmitWorkout, submit_workout
+from fitboard.application.ports import QueueUnavailable
+from fitboard.domain.errors import InvalidField
+from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.schemas import (
+    BatchIn,
+    BatchItemResult,
+    BatchOut,
+    WorkoutAccepted,
+    WorkoutIn,
+    WorkoutOut,
+    WorkoutPage,
+)
+from fitboard.entrypoints.api.views import workout_out
+
+router = APIRouter(prefix="/v1", tags=["workouts"])
+
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Durably queued; poll the Location for the result."},
+    422: {"description": "Invalid or physically impossible input; the field is named."},
+    503: {"description": "Could not be stored durably; nothing was saved. Retry later."},
+}
+
+
+def _command(body: WorkoutIn, user_id: UUID) -> SubmitWorkout:
+    return SubmitWorkout(user_id=user_id, **body.model_dump())
+
+
+@router.post("/workouts", status_code=202, responses=_ACCEPTED, operation_id="submit_workout")
+async def post_workout(
+    body: WorkoutIn, user_id: CurrentUserId, container: ContainerDep, response: Response
+) -> WorkoutAccepted:
+    workout_id = await submit_workout(
+        _command(body, user_id),
+        broker=container.broker,
+        inflight=container.inflight,
+        clock=container.clock,
+        clock_skew_s=container.settings.clock_skew_s,
+    )
+    response.headers["Location"] = f"/v1/workouts/{workout_id}"
+    return WorkoutAccepted(id=workout_id)
+
+
+@router.post("/workouts:batch", status_code=207, operation_id="submit_workouts")
+async def post_batch(body: BatchIn, user_id: CurrentUserId, container: ContainerDep) -> BatchOut:
+    """Each item is accepted or refused on its own; a refused item never blocks the rest."""
+    results: list[BatchItemResult] = []
+    for index, item in enumerate(body.workouts):
+        try:
+            workout_id = await submit_workout(
+                _command(item, user_id),
+                broker=container.broker,
+                inflight=container.inflight,
+                clock=container.clock,
+                clock_skew_s=container.settings.clock_skew_s,
+            )
+            results.append(BatchItemResult(index=index, id=workout_id, status="queued"))
+        except InvalidField as exc:
+            results.append(
+                BatchItemResult(index=index, id=item.id, status="invalid", error=str(exc))
+            )
+        except QueueUnavailable as exc:
+            results.append(
+                BatchItemResult(index=index, id=item.id, status="unavailable", error=str(exc))
+            )
+    return BatchOut(results=results)
+
+
+@router.get("/workouts", operation_id="list_workouts")
+async def list_workouts(
+    user_id: CurrentUserId,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> WorkoutPage:
+    items, next_cursor = await workout_queries.list_workouts(
+        user_id, limit=limit, cursor=cursor, store=container.store
+    )
+    return WorkoutPage(items=[workout_out(w) for w in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/workouts/{workout_id}",
+    response_model=WorkoutOut,
+    responses={202: {"model": WorkoutAccepted, "description": "Still in flight"}},
+    operation_id="get_workout",
+)
+async def get_workout(
+    workout_id: UUID, user_id: CurrentUserId, container: ContainerDep
+) -> WorkoutOut | JSONResponse:
+    found = await workout_queries.get_workout(
+        workout_id, viewer=user_id, store=container.store, inflight=container.inflight
+    )
+    if isinstance(found, workout_queries.Queued):
+        return JSONResponse(WorkoutAccepted(id=found.id).model_dump(mode="json"), status_code=202)
+    return workout_out(found)

@@ -1,0 +1,249 @@
+"""The `fitboard` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fitboard.config import Mode, Settings
+
+app = typer.Typer(
+    help="fitboard: workouts accepted instantly; calories, live leaderboards and badges "
+    "a second later.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="The system of record.", no_args_is_help=True)
+dead_letters_app = typer.Typer(help="Messages that could not be processed.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(f"[red]configuration error:[/red] {error['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_fn()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API (and, in embedded mode, the worker beside it)."""
+    import uvicorn
+
+    from fitboard.entrypoints.api import create_app
+
+    settings = _settings(host=host, port=port)
+    _logging(settings)
+    where = (
+        f"data in {settings.data_dir}"
+        if settings.mode is Mode.EMBEDDED
+        else "PostgreSQL, Redis and RabbitMQ"
+    )
+    err.print(
+        f"fitboard {settings.mode.value} mode ({where}) on "
+        f"http://{settings.host}:{settings.port}  — API docs at /docs"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Process submitted workouts (production mode; embedded `serve` runs one itself)."""
+    from fitboard.bootstrap import build
+    from fitboard.entrypoints.worker.runner import run_worker_process
+
+    settings = _settings()
+    _logging(settings)
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            await run_worker_process(container)
+        finally:
+            await container.close()
+
+    _run(main)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (Alembic) up to the newest."""
+    from fitboard.adapters.sql import upgrade_database
+
+    settings = _settings()
+    url = settings.effective_database_url()
+    if settings.mode is Mode.EMBEDDED:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _run(lambda: upgrade_database(url))
+    console.print("[green]database is up to date[/green]")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+@app.command()
+def rebuild() -> None:
+    """Rebuild leaderboards from the record: every board the index holds, plus the
+    current period of every global and activity board."""
+    from fitboard.application.maintenance import boards_to_rebuild, rebuild_boards
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            keys = await boards_to_rebuild(
+                container.ranking, container.clock.now(), container.rules.board_zone
+            )
+            with _progress() as bar:
+                task = bar.add_task("rebuilding boards", total=len(keys))
+                entries = await rebuild_boards(
+                    keys,
+                    store=container.store,
+                    ranking=container.ranking,
+                    progress=lambda _key: bar.advance(task),
+                )
+            console.print(f"rebuilt {len(keys)} boards, {entries} entries")
+        finally:
+            await container.close()
+
+    _run(main)
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[bool, typer.Option(help="Reload every board that differs.")] = False,
+) -> None:
+    """Compare every leaderboard with the totals derived from the record."""
+    from fitboard.application.maintenance import reconcile as run_reconcile
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> int:
+        container = await build(settings)
+        try:
+            with _progress() as bar:
+                task = bar.add_task("checking boards", total=None)
+                report = await run_reconcile(
+                    store=container.store,
+                    ranking=container.ranking,
+                    repair=repair,
+                    progress=lambda _key: bar.advance(task),
+                )
+        finally:
+            await container.close()
+        if report.differences:
+            table = Table("board", "user", "index", "record")
+            for d in report.differences[:200]:
+                table.add_row(str(d.key), str(d.user_id), str(d.in_index), str(d.in_record))
+            console.print(table)
+        console.print(
+            f"checked {report.boards_checked} boards: {len(report.differences)} differences"
+            + (f", repaired {len(report.repaired)} boards" if repair else "")
+        )
+        return 1 if report.differences and not repair else 0
+
+    raise typer.Exit(_run(main))
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Show messages that were given up on, with the reason."""
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            letters = await container.broker.dead_letters(container.workouts_queue, limit)
+        finally:
+            await container.close()
+        table = Table("message id", "attempts", "failed at", "reason")
+        for letter in letters:
+            table.add_row(
+                letter.message.message_id,
+                str(letter.attempts),
+                letter.failed_at.isoformat(timespec="seconds"),
+                letter.reason,
+            )
+        console.print(table)
+        console.print(f"{len(letters)} dead letters")
+
+    _run(main)
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(
+    message_id: Annotated[
+        list[str] | None, typer.Argument(help="Ids to replay; all when none given.")
+    ] = None,
+) -> None:
+    """Put dead letters back on the queue for another try."""
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> int:
+        container = await build(settings)
+        try:
+            return await container.broker.replay_dead_letters(
+                container.workouts_queue, message_id or None
+            )
+        finally:
+            await container.close()
+
+    console.print(f"replayed {_run(main)} messages")
+
+
+def main() -> None:
+    app()

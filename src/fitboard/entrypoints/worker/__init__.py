@@ -1,0 +1,1 @@
+"""The worker: consumes submitted workouts and processes them."""

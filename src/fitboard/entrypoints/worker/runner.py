@@ -1,0 +1,49 @@
+"""Runs the workout consumer, in its own process (`fitboard worker`) or inside
+`fitboard serve` in embedded mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from fitboard.application.consuming import run_consumer
+from fitboard.application.handlers import handle_workout_submitted
+from fitboard.application.ports import Delivery
+from fitboard.bootstrap import Container
+
+log = logging.getLogger(__name__)
+
+
+async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
+    deps = container.worker_deps()
+
+    async def handler(delivery: Delivery) -> None:
+        await handle_workout_submitted(delivery, deps)
+
+    log.info(
+        "worker consuming %s (prefetch %d)",
+        container.workouts_queue.name,
+        container.settings.worker_prefetch,
+    )
+    await run_consumer(
+        container.broker,
+        container.workouts_queue,
+        handler,
+        prefetch=container.settings.worker_prefetch,
+        stop=stop,
+    )
+
+
+async def run_worker_process(container: Container) -> None:
+    """Until SIGTERM or SIGINT: then finish what is in hand, settle it, and leave."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await consume_workouts(container, stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("worker stopped")

@@ -1,0 +1,110 @@
+"""The `InFlightWorkouts` contract: the same assertions against SQLite and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fitboard.adapters.inflight_redis import RedisInFlight
+from fitboard.adapters.inflight_sqlite import SqliteInFlight
+from fitboard.application.ports import InFlightWorkouts
+
+from .queue_adapters import bounded
+
+INFLIGHT_ADAPTERS = ["sqlite", pytest.param("redis", marks=pytest.mark.production)]
+
+InFlight = SqliteInFlight | RedisInFlight
+
+
+def _both_implement_the_port(a: SqliteInFlight, b: RedisInFlight) -> list[InFlightWorkouts]:
+    """Never called: mypy checks here that both adapters satisfy the port."""
+    return [a, b]
+
+
+def open_inflight(kind: str, tmp_path: Path, redis_url: str | None, ttl_s: int) -> InFlight:
+    if kind == "sqlite":
+        return SqliteInFlight(tmp_path / "queue.db", ttl_s=ttl_s)
+    if kind == "redis" and redis_url is not None:
+        # A prefix of this test's own: other suites share database 13.
+        return RedisInFlight(redis_url, ttl_s=ttl_s, prefix=f"test:{uuid.uuid4().hex}:")
+    raise ValueError(f"no in-flight adapter {kind!r}")
+
+
+@pytest.fixture(name="kind", params=INFLIGHT_ADAPTERS)
+def kind_fixture(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture(name="inflight")
+async def inflight_fixture(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> AsyncIterator[InFlight]:
+    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    adapter = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+@bounded(30)
+async def test_marked_workout_has_its_owner_until_cleared(inflight: InFlight) -> None:
+    workout, owner = uuid.uuid4(), uuid.uuid4()
+    assert await inflight.owner(workout) is None
+    await inflight.mark(workout, owner)
+    assert await inflight.owner(workout) == owner
+    assert await inflight.owner(uuid.uuid4()) is None
+    await inflight.clear(workout)
+    assert await inflight.owner(workout) is None
+    # Clearing twice (a redelivered message) is harmless.
+    await inflight.clear(workout)
+
+
+@bounded(30)
+async def test_marking_again_keeps_one_owner(inflight: InFlight) -> None:
+    workout, owner = uuid.uuid4(), uuid.uuid4()
+    await inflight.mark(workout, owner)
+    await inflight.mark(workout, owner)
+    assert await inflight.owner(workout) == owner
+    await inflight.clear(workout)
+    assert await inflight.owner(workout) is None
+
+
+@bounded(30)
+async def test_marks_survive_a_new_client(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    workout, owner = uuid.uuid4(), uuid.uuid4()
+    first = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
+    if isinstance(first, RedisInFlight):
+        # The same prefix for both clients, as two processes of one deployment share it.
+        second: InFlight = RedisInFlight(redis_url or "", prefix=first.prefix)
+    else:
+        second = SqliteInFlight(tmp_path / "queue.db")
+    try:
+        await first.mark(workout, owner)
+        await first.close()
+        assert await second.owner(workout) == owner
+    finally:
+        await second.close()
+
+
+@bounded(30)
+async def test_marks_expire_after_their_ttl(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    inflight = open_inflight(kind, tmp_path, redis_url, ttl_s=1)
+    try:
+        workout = uuid.uuid4()
+        await inflight.mark(workout, uuid.uuid4())
+        await asyncio.sleep(1.2)
+        assert await inflight.owner(workout) is None
+    finally:
+        await inflight.close()

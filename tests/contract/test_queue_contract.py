@@ -1,0 +1,352 @@
+"""The `MessageBroker` contract: the same assertions against the SQLite queue and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fitboard.adapters.queue_sqlite import SqliteBroker, topic_matches
+from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
+
+from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture
+
+__all__ = ["queues_fixture"]
+
+
+def submitted(n: int = 0, **headers: str) -> Message:
+    return Message(
+        routing_key="workout.submitted",
+        body=f'{{"n": {n}}}'.encode(),
+        message_id=str(uuid.uuid4()),
+        headers=headers,
+    )
+
+
+async def wait_for_dead_letters(queues: QueueHarness, spec: QueueSpec, count: int) -> None:
+    # Dead-lettering through the broker is asynchronous to the consumer's call.
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            if len(await queues.broker.dead_letters(spec)) >= count:
+                return
+            await asyncio.sleep(0.1)
+
+
+@bounded()
+async def test_published_message_is_delivered_once_and_gone_after_ack(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    message = submitted(1, source="api")
+    await queues.broker.publish(message)
+
+    consumer = queues.consumer(spec)
+    delivery = await consumer.next()
+    assert delivery.message == message
+    assert delivery.attempt == 1
+    await delivery.ack()
+    assert await consumer.nothing_within(0.5)
+
+    # Acked means gone: a later consumer does not see it again either.
+    await consumer.stop()
+    assert await queues.consumer(spec).nothing_within(0.5)
+
+
+@bounded()
+async def test_unroutable_publish_raises_unless_not_mandatory(queues: QueueHarness) -> None:
+    await queues.declare("workouts", ("workout.submitted",))
+    stray = Message(routing_key="nobody.listens", body=b"{}", message_id="m-1")
+    with pytest.raises(QueueUnavailable):
+        await queues.broker.publish(stray)
+    # Events with no subscriber yet are allowed to go nowhere.
+    await queues.broker.publish(stray, mandatory=False)
+
+
+@bounded()
+async def test_unacked_message_is_redelivered_after_the_consumer_goes_away(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    message = submitted()
+    await queues.broker.publish(message)
+
+    crashed = queues.consumer(spec)
+    first = await crashed.next()
+    assert first.attempt == 1
+    await crashed.stop()
+
+    survivor = queues.consumer(spec, broker=queues.open_broker())
+    again = await survivor.next()
+    assert again.message == message
+    assert again.attempt == 2
+    await again.ack()
+
+
+@bounded()
+async def test_retry_delivers_again_after_the_delay_with_the_next_attempt(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    message = submitted()
+    await queues.broker.publish(message)
+    consumer = queues.consumer(spec)
+
+    first = await consumer.next()
+    retried_at = time.monotonic()
+    await first.retry("database down", delay_s=1.0)
+    assert await consumer.nothing_within(0.6)
+
+    second = await consumer.next()
+    assert time.monotonic() - retried_at >= 0.9
+    assert second.message == message
+    assert second.attempt == 2
+    await second.retry("still down", delay_s=0)
+    third = await consumer.next()
+    assert third.attempt == 3
+    await third.ack()
+
+
+@bounded()
+async def test_retry_at_max_attempts_dead_letters_with_the_reason(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",), max_attempts=2)
+    message = submitted()
+    await queues.broker.publish(message)
+    consumer = queues.consumer(spec)
+
+    await (await consumer.next()).retry("timeout talking to the store", delay_s=0)
+    second = await consumer.next()
+    assert second.attempt == 2
+    await second.retry("timeout talking to the store", delay_s=0)
+
+    await wait_for_dead_letters(queues, spec, 1)
+    [dead] = await queues.broker.dead_letters(spec)
+    assert dead.message == message
+    assert dead.queue == spec.name
+    assert dead.reason == "timeout talking to the store"
+    assert dead.attempts == 2
+    assert await consumer.nothing_within(0.5)
+
+
+@bounded()
+async def test_consumer_crashing_on_every_attempt_ends_in_dead_letters(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",), max_attempts=2)
+    message = submitted()
+    await queues.broker.publish(message)
+
+    for attempt in (1, 2):
+        crashing = queues.consumer(spec)
+        delivery = await crashing.next()
+        assert delivery.attempt == attempt
+        await crashing.stop()
+
+    # The next consumer never sees it: it is out of attempts.
+    consumer = queues.consumer(spec)
+    await wait_for_dead_letters(queues, spec, 1)
+    [dead] = await queues.broker.dead_letters(spec)
+    assert dead.message == message
+    assert dead.attempts == 2
+    assert "crashed or hung" in dead.reason
+    assert await consumer.nothing_within(0.5)
+
+
+@bounded()
+async def test_dead_letter_moves_the_message_at_once(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    message = submitted()
+    await queues.broker.publish(message)
+    consumer = queues.consumer(spec)
+
+    delivery = await consumer.next()
+    await delivery.dead_letter("distance is negative")
+
+    await wait_for_dead_letters(queues, spec, 1)
+    [dead] = await queues.broker.dead_letters(spec)
+    assert dead.message == message
+    assert dead.reason == "distance is negative"
+    assert dead.attempts == 1
+    assert await consumer.nothing_within(0.5)
+
+
+@bounded()
+async def test_dead_letters_are_listed_without_loss_and_replayed(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    messages = [submitted(n) for n in range(3)]
+    for message in messages:
+        await queues.broker.publish(message)
+    consumer = queues.consumer(spec, prefetch=3)
+    for _ in messages:
+        await (await consumer.next()).dead_letter("bad input")
+    await wait_for_dead_letters(queues, spec, 3)
+
+    # Listing twice shows the same: looking consumes nothing.
+    listed = await queues.broker.dead_letters(spec)
+    assert {d.message.message_id for d in listed} == {m.message_id for m in messages}
+    again = await queues.broker.dead_letters(spec)
+    assert {d.message.message_id for d in again} == {m.message_id for m in messages}
+    assert len(await queues.broker.dead_letters(spec, limit=2)) == 2
+
+    chosen = messages[1]
+    assert await queues.broker.replay_dead_letters(spec, [chosen.message_id]) == 1
+    replayed = await consumer.next()
+    assert replayed.message == chosen
+    assert replayed.attempt == 1
+    await replayed.ack()
+    left = await queues.broker.dead_letters(spec)
+    assert {d.message.message_id for d in left} == {messages[0].message_id, messages[2].message_id}
+
+    assert await queues.broker.replay_dead_letters(spec) == 2
+    rest = {(await consumer.next()).message.message_id for _ in range(2)}
+    assert rest == {messages[0].message_id, messages[2].message_id}
+    assert await queues.broker.dead_letters(spec) == []
+
+
+@bounded()
+async def test_prefetch_bounds_unacked_deliveries(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    for n in range(3):
+        await queues.broker.publish(submitted(n))
+    consumer = queues.consumer(spec, prefetch=2)
+
+    held = [await consumer.next(), await consumer.next()]
+    assert await consumer.nothing_within(0.6)
+    await held[0].ack()
+    third = await consumer.next()
+    assert third.message.message_id not in {d.message.message_id for d in held}
+    await held[1].ack()
+    await third.ack()
+
+
+@bounded()
+async def test_competing_consumers_get_distinct_messages(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    published = [submitted(n) for n in range(10)]
+    consumers = [
+        queues.consumer(spec, prefetch=1),
+        queues.consumer(spec, prefetch=1, broker=queues.open_broker()),
+    ]
+    received: list[list[str]] = [[], []]
+    all_received = asyncio.Event()
+
+    async def work(index: int) -> None:
+        while True:
+            delivery = await consumers[index].next()
+            received[index].append(delivery.message.message_id)
+            if sum(map(len, received)) >= len(published):
+                all_received.set()
+            # Holding each message a moment lets the other consumer take the next one.
+            await asyncio.sleep(0.05)
+            await delivery.ack()
+
+    workers = [asyncio.create_task(work(i)) for i in range(2)]
+    try:
+        for message in published:
+            await queues.broker.publish(message)
+        async with asyncio.timeout(WAIT_S):
+            await all_received.wait()
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    everything = received[0] + received[1]
+    assert sorted(everything) == sorted(m.message_id for m in published)
+    assert received[0], "the first consumer got nothing"
+    assert received[1], "the second consumer got nothing"
+
+
+@bounded()
+async def test_one_publish_reaches_every_bound_queue(queues: QueueHarness) -> None:
+    processing = await queues.declare("workouts", ("workout.submitted",))
+    audit = await queues.declare("audit", ("workout.*",))
+    everything = await queues.declare("everything", ("#",))
+    reports = await queues.declare("reports", ("workout.processed",))
+    message = submitted()
+    await queues.broker.publish(message)
+
+    for spec in (processing, audit, everything):
+        delivery = await queues.consumer(spec).next()
+        assert delivery.message == message
+        await delivery.ack()
+    assert await queues.consumer(reports).nothing_within(0.5)
+
+
+# --------------------------------------------------------------------------- SQLite only
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "matches"),
+    [
+        ("workout.submitted", "workout.submitted", True),
+        ("workout.*", "workout.submitted", True),
+        ("workout.*", "workout.submitted.late", False),
+        ("workout.#", "workout", True),
+        ("workout.#", "workout.a.b", True),
+        ("#", "anything.at.all", True),
+        ("*.submitted", "workout.submitted", True),
+        ("#.submitted", "workout.submitted", True),
+        ("#.processed", "workout.submitted", False),
+        ("workout.submitted", "workout.processed", False),
+    ],
+)
+def test_topic_matching_follows_amqp(pattern: str, key: str, matches: bool) -> None:
+    assert topic_matches(pattern, key) is matches
+
+
+@bounded()
+async def test_sqlite_lease_expires_for_a_hung_consumer(tmp_path: Path) -> None:
+    """A consumer that hangs (holds the message, never settles, never goes away) loses its
+    lease after the visibility timeout; once out of attempts the message is dead-lettered."""
+    broker = SqliteBroker(tmp_path / "queue.db", visibility_timeout_s=0.3, poll_interval_s=0.05)
+    spec = QueueSpec("workouts", ("workout.submitted",), max_attempts=2)
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await broker.declare(spec)
+            message = submitted()
+            await broker.publish(message)
+            stream = broker.consume(spec, prefetch=5)
+            first = await anext(stream)
+            second = await anext(stream)  # the same message, its first lease expired
+            assert (first.message, first.attempt) == (message, 1)
+            assert (second.message, second.attempt) == (message, 2)
+
+            # The hung first delivery's late ack must not remove the redelivered copy.
+            await first.ack()
+            assert await broker.dead_letters(spec) == []
+            # The consumer keeps polling; its lease query buries the twice-expired lease
+            # instead of delivering it a third time.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await anext(stream)
+            [dead] = await broker.dead_letters(spec)
+            assert dead.message == message
+            assert dead.reason == "lease expired 2 times (consumer crashed or hung)"
+            assert dead.attempts == 2
+    finally:
+        await broker.close()
+
+
+@bounded()
+async def test_sqlite_publish_is_durable_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    spec = QueueSpec("workouts", ("workout.submitted",))
+    message = submitted()
+    writer = SqliteBroker(path)
+    await writer.declare(spec)
+    await writer.publish(message)
+    await writer.close()
+
+    reader = SqliteBroker(path)
+    stream = reader.consume(spec, prefetch=1)
+    try:
+        async with asyncio.timeout(WAIT_S):
+            delivery = await anext(stream)
+        assert delivery.message == message
+        await delivery.ack()
+    finally:
+        await stream.aclose()
+        await reader.close()

@@ -1,0 +1,318 @@
+"""The `RankingIndex` contract: the same assertions against the memory and Redis adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from fitboard.application.ports import RankingIndex
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import (
+    BoardId,
+    BoardKey,
+    Metric,
+    Period,
+    RankedEntry,
+    Scope,
+    ScoreUpdate,
+    Standing,
+    VersionedStanding,
+)
+
+# Imported for pytest, which finds the parametrised `ranking` fixture by its name.
+from .ranking_adapters import ranking_fixture  # noqa: F401
+
+T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
+WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
+ALL = BoardKey(BoardId(Metric.POINTS, Period.ALL, Scope.global_()), "all")
+
+
+def uid(n: int) -> UUID:
+    """Ids whose order is known, so tests can tell a reached_at tie-break from an id one."""
+    return UUID(int=n)
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+async def put(
+    ranking: RankingIndex,
+    user: UUID,
+    score: int | None,
+    *,
+    version: int = 1,
+    reached: datetime = T0,
+    key: BoardKey = WEEK,
+) -> None:
+    await ranking.project(user, version, [ScoreUpdate(key, score, reached if score else None)])
+
+
+async def board(ranking: RankingIndex, key: BoardKey = WEEK) -> list[tuple[int, int, int]]:
+    """The whole board as (rank, user number, score) rows."""
+    page = await ranking.page(key, 0, 1000)
+    return [(e.rank, e.user_id.int, e.score) for e in page.entries]
+
+
+# --------------------------------------------------------------------------- projection
+
+
+async def test_projection_writes_absolute_totals(ranking: RankingIndex) -> None:
+    other = BoardKey(BoardId(Metric.CALORIES, Period.DAY, Scope.global_()), "2026-11-16")
+    await ranking.project(
+        uid(1), 1, [ScoreUpdate(WEEK, 300, at(0)), ScoreUpdate(other, 120, at(0))]
+    )
+    await ranking.project(
+        uid(1), 2, [ScoreUpdate(WEEK, 450, at(5)), ScoreUpdate(other, 270, at(5))]
+    )
+    assert await ranking.scores(WEEK) == {uid(1): 450}
+    assert await ranking.scores(other) == {uid(1): 270}
+
+
+async def test_an_empty_projection_changes_nothing(ranking: RankingIndex) -> None:
+    await ranking.project(uid(1), 1, [])
+    assert await ranking.scores(WEEK) == {}
+
+
+async def test_ties_share_a_competition_rank(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 30)
+    await put(ranking, uid(2), 20)
+    await put(ranking, uid(3), 20, reached=at(1))
+    await put(ranking, uid(4), 10)
+    assert await board(ranking) == [(1, 1, 30), (2, 2, 20), (2, 3, 20), (4, 4, 10)]
+    assert (await ranking.page(WEEK, 0, 10)).total == 4
+
+
+async def test_among_equal_scores_the_earlier_reached_at_is_listed_first(
+    ranking: RankingIndex,
+) -> None:
+    # Written in neither id order nor time order, so only reached_at can explain the result.
+    await put(ranking, uid(5), 100, reached=at(30))
+    await put(ranking, uid(9), 100, reached=at(10))
+    await put(ranking, uid(1), 100, reached=at(20))
+    await put(ranking, uid(7), 100, reached=at(10) + timedelta(seconds=1))
+    assert [row[1] for row in await board(ranking)] == [9, 7, 1, 5]
+    assert {row[0] for row in await board(ranking)} == {1}
+
+
+async def test_exact_ties_are_listed_the_same_way_by_every_adapter(ranking: RankingIndex) -> None:
+    for n in (3, 11, 7):
+        await put(ranking, uid(n), 50, reached=at(0))
+    assert [row[1] for row in await board(ranking)] == [11, 7, 3]
+
+
+async def test_an_older_version_never_overwrites_a_newer_one(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 500, version=5)
+    await put(ranking, uid(1), 300, version=4)
+    assert await ranking.scores(WEEK) == {uid(1): 500}
+
+
+async def test_an_equal_version_is_ignored(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 500, version=5)
+    await put(ranking, uid(1), 999, version=5)
+    assert await ranking.scores(WEEK) == {uid(1): 500}
+
+
+async def test_versions_are_per_board(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 500, version=5, key=WEEK)
+    await put(ranking, uid(1), 70, version=3, key=ALL)
+    assert await ranking.scores(ALL) == {uid(1): 70}
+
+
+async def test_a_score_of_none_removes_the_member(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 500, version=1)
+    await put(ranking, uid(2), 400, version=1)
+    await put(ranking, uid(1), None, version=2)
+    assert await ranking.scores(WEEK) == {uid(2): 400}
+    assert await board(ranking) == [(1, 2, 400)]
+
+
+async def test_an_older_write_cannot_bring_a_removed_member_back(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), None, version=3)
+    await put(ranking, uid(1), 500, version=2)
+    assert await ranking.scores(WEEK) == {}
+
+
+async def test_a_score_needs_reached_at(ranking: RankingIndex) -> None:
+    with pytest.raises(ValueError, match="reached_at"):
+        await ranking.project(uid(1), 1, [ScoreUpdate(ALL, 5, None), ScoreUpdate(WEEK, 5, at(0))])
+    # A bad update fails the whole call before anything is written.
+    assert await ranking.scores(WEEK) == {}
+
+
+async def test_large_scores_are_kept_exactly(ranking: RankingIndex) -> None:
+    await put(ranking, uid(1), 2**40 - 1)
+    await put(ranking, uid(2), 2**40 - 2, reached=at(-100_000))
+    await put(ranking, uid(3), 2**21 - 1)
+    assert await board(ranking) == [(1, 1, 2**40 - 1), (2, 2, 2**40 - 2), (3, 3, 2**21 - 1)]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+async def fill(ranking: RankingIndex, scores: list[int]) -> None:
+    """Users 1..n with these scores, the earlier user reaching a tied score first."""
+    for n, score in enumerate(scores, start=1):
+        await put(ranking, uid(n), score, reached=at(n))
+
+
+async def test_pages_keep_ranks_across_a_tie_on_a_page_boundary(ranking: RankingIndex) -> None:
+    await fill(ranking, [90, 80, 80, 80, 80, 70, 60])
+
+    async def ranks(offset: int, limit: int) -> list[tuple[int, int]]:
+        page = await ranking.page(WEEK, offset, limit)
+        assert page.total == 7
+        return [(e.rank, e.user_id.int) for e in page.entries]
+
+    assert await ranks(0, 2) == [(1, 1), (2, 2)]
+    assert await ranks(2, 2) == [(2, 3), (2, 4)]
+    assert await ranks(4, 2) == [(2, 5), (6, 6)]
+    assert await ranks(6, 2) == [(7, 7)]
+    assert await ranks(7, 2) == []
+    assert await ranks(3, 0) == []
+
+
+async def test_a_missing_board_reads_empty(ranking: RankingIndex) -> None:
+    assert await ranking.page(WEEK, 0, 10) == (await ranking.page(ALL, 5, 10))
+    assert (await ranking.page(WEEK, 0, 10)).total == 0
+    assert await ranking.standing(WEEK, uid(1)) is None
+    assert await ranking.around(WEEK, uid(1), 3) == []
+    assert await ranking.scores(WEEK) == {}
+
+
+async def test_negative_windows_are_refused(ranking: RankingIndex) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        await ranking.page(WEEK, -1, 10)
+    with pytest.raises(ValueError, match="negative"):
+        await ranking.page(WEEK, 0, -1)
+    with pytest.raises(ValueError, match="negative"):
+        await ranking.around(WEEK, uid(1), -1)
+
+
+async def test_standing_of_a_member_and_of_a_non_member(ranking: RankingIndex) -> None:
+    await fill(ranking, [90, 80, 80, 70])
+    assert await ranking.standing(WEEK, uid(3)) == RankedEntry(2, uid(3), 80)
+    assert await ranking.standing(WEEK, uid(4)) == RankedEntry(4, uid(4), 70)
+    assert await ranking.standing(WEEK, uid(1)) == RankedEntry(1, uid(1), 90)
+    assert await ranking.standing(WEEK, uid(99)) is None
+
+
+async def test_around_the_top_the_middle_and_the_bottom(ranking: RankingIndex) -> None:
+    await fill(ranking, [100, 90, 90, 70, 60, 50, 40])
+
+    async def window(user: int, radius: int) -> list[tuple[int, int]]:
+        return [(e.rank, e.user_id.int) for e in await ranking.around(WEEK, uid(user), radius)]
+
+    assert await window(1, 2) == [(1, 1), (2, 2), (2, 3)]
+    assert await window(4, 2) == [(2, 2), (2, 3), (4, 4), (5, 5), (6, 6)]
+    assert await window(3, 1) == [(2, 2), (2, 3), (4, 4)]
+    assert await window(7, 2) == [(5, 5), (6, 6), (7, 7)]
+    assert await window(4, 0) == [(4, 4)]
+    assert await window(42, 2) == []
+
+
+# --------------------------------------------------------------------------- loading
+
+
+async def test_load_marks_loaded_and_respects_versions_already_projected(
+    ranking: RankingIndex,
+) -> None:
+    await put(ranking, uid(1), 500, version=7)
+    assert not await ranking.is_loaded(WEEK)
+    await ranking.load(
+        WEEK,
+        [
+            VersionedStanding(Standing(uid(1), 300, at(0)), 6),  # older: must not win
+            VersionedStanding(Standing(uid(2), 400, at(0)), 3),
+            VersionedStanding(Standing(uid(3), 100, at(0)), 1),
+        ],
+    )
+    assert await ranking.is_loaded(WEEK)
+    assert await ranking.scores(WEEK) == {uid(1): 500, uid(2): 400, uid(3): 100}
+    # Loading again with a newer version does replace it, and stays loaded.
+    await ranking.load(WEEK, [VersionedStanding(Standing(uid(2), 450, at(9)), 4)])
+    assert await ranking.scores(WEEK) == {uid(1): 500, uid(2): 450, uid(3): 100}
+    assert await ranking.is_loaded(WEEK)
+
+
+async def test_an_empty_board_can_be_loaded(ranking: RankingIndex) -> None:
+    await ranking.load(ALL, [])
+    assert await ranking.is_loaded(ALL)
+    assert await ranking.page(ALL, 0, 10) == (await ranking.page(WEEK, 0, 10))
+
+
+async def test_a_large_board_loads_in_full(ranking: RankingIndex) -> None:
+    standings = [VersionedStanding(Standing(uid(n), n % 97, at(n)), 1) for n in range(1, 2501)]
+    await ranking.load(ALL, standings)
+    assert len(await ranking.scores(ALL)) == 2500
+    assert (await ranking.page(ALL, 0, 1)).total == 2500
+
+
+async def test_drop_forgets_the_board(ranking: RankingIndex) -> None:
+    await fill(ranking, [3, 2, 1])
+    await ranking.load(WEEK, [])
+    await ranking.drop(WEEK)
+    assert not await ranking.is_loaded(WEEK)
+    assert await ranking.scores(WEEK) == {}
+    assert (await ranking.page(WEEK, 0, 10)).total == 0
+    await ranking.drop(WEEK)  # dropping a missing board is fine
+
+
+async def test_scores_lists_every_member(ranking: RankingIndex) -> None:
+    await fill(ranking, [5, 5, 3])
+    await put(ranking, uid(2), None, version=2)
+    assert await ranking.scores(WEEK) == {uid(1): 5, uid(3): 3}
+
+
+async def test_loaded_keys_round_trip_every_scope(ranking: RankingIndex) -> None:
+    group = uuid4()
+    keys = [
+        WEEK,
+        ALL,
+        BoardKey(
+            BoardId(Metric.DISTANCE, Period.MONTH, Scope.for_activity(Activity.RUN)), "2026-11"
+        ),
+        BoardKey(BoardId(Metric.ACTIVE_DAYS, Period.DAY, Scope.for_group(group)), "2026-11-16"),
+        BoardKey(BoardId(Metric.DURATION, Period.YEAR, Scope.for_group(group)), "2026"),
+    ]
+    for key in keys:
+        await ranking.load(key, [VersionedStanding(Standing(uid(1), 10, at(0)), 1)])
+    # Projected but never loaded: not a board the index vouches for.
+    projected_only = BoardKey(BoardId(Metric.WORKOUTS, Period.WEEK, Scope.global_()), "2026-W47")
+    await put(ranking, uid(1), 4, key=projected_only)
+    assert await ranking.loaded_keys() == sorted(keys)
+    await ranking.drop(ALL)
+    assert await ranking.loaded_keys() == sorted(k for k in keys if k != ALL)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+async def test_concurrent_out_of_order_writers_end_with_the_newest(ranking: RankingIndex) -> None:
+    versions = list(range(1, 51))
+    random.Random(47).shuffle(versions)
+    await asyncio.gather(
+        *(put(ranking, uid(1), 1000 + v, version=v, reached=at(v)) for v in versions)
+    )
+    assert await ranking.scores(WEEK) == {uid(1): 1050}
+    assert await ranking.standing(WEEK, uid(1)) == RankedEntry(1, uid(1), 1050)
+
+
+async def test_the_rebuild_lock_lets_one_holder_in_at_a_time(ranking: RankingIndex) -> None:
+    inside = 0
+    most = 0
+
+    async def rebuild() -> None:
+        nonlocal inside, most
+        async with ranking.rebuild_lock(WEEK):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.02)
+            inside -= 1
+
+    await asyncio.gather(*(rebuild() for _ in range(4)))
+    assert most == 1

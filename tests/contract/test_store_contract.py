@@ -1,0 +1,753 @@
+"""The store port's contract, run unchanged against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import StatementError
+
+from fitboard.adapters.sql import SqlStore, current_revision, upgrade_database
+from fitboard.adapters.sql.tables import metadata
+from fitboard.application.ports import (
+    Group,
+    Store,
+    StoreUnavailable,
+    UsernameTaken,
+    WorkoutCursor,
+    WorkoutIdTaken,
+)
+from fitboard.domain.activities import Activity, Sex
+from fitboard.domain.boards import BoardId, Metric, Period, Scope, Standing, VersionedStanding
+from fitboard.domain.errors import NotFound
+from fitboard.domain.standings import score_on
+from fitboard.domain.users import User
+from fitboard.domain.workouts import (
+    ActivityTotals,
+    CaloriesMethod,
+    DailyContribution,
+    Totals,
+    Workout,
+    WorkoutStatus,
+    WorkoutSubmission,
+)
+
+from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
+    STORE_ENGINES,
+    StatementLog,
+    migrated_postgres_url_fixture,
+    sqlite_url,
+    statement_log_fixture,
+    store_fixture,
+    store_url_fixture,
+)
+
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+DAY0 = date(2026, 3, 2)
+# A zone east of UTC: values given in it must come back as the same instant, in UTC.
+PARIS_WINTER = timezone(timedelta(hours=1))
+
+
+def make_user(username: str = "Ada", **changes: object) -> User:
+    user = User(
+        id=uuid4(),
+        username=username,
+        display_name=f"{username} L.",
+        password_hash="argon2$hash",
+        created_at=T0,
+    )
+    for name, value in changes.items():
+        setattr(user, name, value)
+    return user
+
+
+def make_workout(
+    user_id: UUID,
+    started_at: datetime = T0,
+    workout_id: UUID | None = None,
+    activity: Activity = Activity.RUN,
+) -> Workout:
+    submission = WorkoutSubmission(
+        id=workout_id or uuid4(),
+        user_id=user_id,
+        activity=activity,
+        started_at=started_at,
+        duration_s=1800,
+        submitted_at=started_at + timedelta(minutes=31),
+        distance_m=5012.5,
+        elevation_gain_m=31.0,
+        avg_heart_rate=151,
+        device_calories=402.0,
+        notes="easy run",
+        source="gpx",
+    )
+    return Workout(
+        submission=submission,
+        status=WorkoutStatus.FLAGGED,
+        board_day=started_at.date(),
+        calories=398.125,
+        calories_method=CaloriesMethod.HEART_RATE,
+        met=9.8,
+        body_mass_kg=61.5,
+        points=45,
+        processed_at=started_at + timedelta(minutes=32),
+        flag_reason="pace beyond the elite record",
+    )
+
+
+def contribution(
+    ended_at: datetime,
+    calories: float = 100.0,
+    distance_m: float = 0.0,
+    duration_s: int = 600,
+    points: int = 10,
+) -> DailyContribution:
+    return DailyContribution(
+        calories=calories,
+        distance_m=distance_m,
+        duration_s=duration_s,
+        workouts=1,
+        points=points,
+        ended_at=ended_at,
+        has_distance=distance_m > 0,
+    )
+
+
+async def add_users(store: Store, *users: User) -> None:
+    async with store.unit_of_work() as uow:
+        for user in users:
+            await uow.users.add(user)
+        await uow.commit()
+
+
+# --------------------------------------------------------------------------- schema
+
+
+async def test_migrations_reach_head_and_build_exactly_the_tables(store: SqlStore) -> None:
+    url = store.engine.url
+    assert await current_revision(url) == "0001"
+    await upgrade_database(url)  # a second run at start-up changes nothing
+
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+    async with store.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_a_new_database_has_no_revision(tmp_path: Path) -> None:
+    assert await current_revision(sqlite_url(tmp_path / "empty.db")) is None
+
+
+# --------------------------------------------------------------------------- users
+
+
+async def test_a_user_comes_back_as_stored(store: SqlStore) -> None:
+    user = make_user(
+        created_at=datetime(2026, 3, 2, 7, 30, 15, 123456, tzinfo=PARIS_WINTER),
+        timezone="Europe/Paris",
+        weight_kg=61.5,
+        birth_year=1990,
+        sex=Sex.FEMALE,
+        show_on_leaderboards=False,
+        is_admin=True,
+    )
+    await add_users(store, user)
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.users.get(user.id)
+    assert found == user
+    assert found is not None
+    assert found.created_at.tzinfo is UTC
+    assert found.sex is Sex.FEMALE
+
+
+async def test_an_unknown_user_is_none(store: SqlStore) -> None:
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.users.get(uuid4()) is None
+        assert await uow.users.get_by_username("nobody") is None
+    async with store.unit_of_work() as uow:
+        assert await uow.users.lock(uuid4()) is None
+
+
+async def test_usernames_are_unique_case_insensitively_and_the_unit_stays_usable(
+    store: SqlStore,
+) -> None:
+    await add_users(store, make_user("Ada"))
+    async with store.unit_of_work() as uow:
+        with pytest.raises(UsernameTaken):
+            await uow.users.add(make_user("aDA"))
+        # On PostgreSQL a failed statement would poison the transaction; it must not.
+        other = make_user("Grace")
+        await uow.users.add(other)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.users.get(other.id) == other
+
+
+async def test_lookup_by_username_ignores_case(store: SqlStore) -> None:
+    user = make_user("GraceHopper")
+    await add_users(store, user)
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.users.get_by_username("gracehopper") == user
+        assert await uow.users.get_by_username("GRACEHOPPER") == user
+
+
+async def test_update_profile_writes_the_profile_but_never_the_projection_version(
+    store: SqlStore,
+) -> None:
+    user = make_user()
+    await add_users(store, user)
+    async with store.unit_of_work() as uow:
+        assert await uow.users.bump_projection_version(user.id) == 1
+        user.display_name = "Countess"
+        user.timezone = "Europe/London"
+        user.weight_kg = 60.0
+        user.birth_year = 1815
+        user.sex = Sex.FEMALE
+        user.show_on_leaderboards = False
+        user.is_admin = True
+        user.password_hash = "argon2$new"
+        user.projection_version = 99
+        await uow.users.update_profile(user)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.users.get(user.id)
+    assert found is not None
+    assert found.projection_version == 1
+    user.projection_version = 1
+    assert found == user
+
+
+async def test_projection_versions_count_up(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    async with store.unit_of_work() as uow:
+        assert await uow.users.bump_projection_version(user.id) == 1
+        assert await uow.users.bump_projection_version(user.id) == 2
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.users.bump_projection_version(user.id) == 3
+        locked = await uow.users.lock(user.id)
+        assert locked is not None
+        assert locked.projection_version == 3
+        with pytest.raises(NotFound):
+            await uow.users.bump_projection_version(uuid4())
+
+
+async def test_display_names_take_one_query(store: SqlStore, statement_log: StatementLog) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    async with store.unit_of_work(read_only=True) as uow:
+        statement_log.clear()
+        names = await uow.users.display_names([ada.id, grace.id, uuid4(), ada.id])
+        assert len(statement_log.queries()) == 1
+        assert await uow.users.display_names([]) == {}
+    assert names == {ada.id: "Ada L.", grace.id: "Grace L."}
+
+
+async def test_naive_datetimes_are_refused(store: SqlStore) -> None:
+    async with store.unit_of_work() as uow:
+        with pytest.raises(StatementError, match="naive"):
+            await uow.users.add(make_user(created_at=datetime(2026, 3, 2, 6, 0)))
+
+
+# --------------------------------------------------------------------------- workouts
+
+
+async def test_a_workout_comes_back_as_the_same_domain_object(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    workout = make_workout(user.id, datetime(2026, 3, 2, 7, 0, 0, 250000, tzinfo=PARIS_WINTER))
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add(workout)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.workouts.get(workout.id)
+        assert await uow.workouts.get(uuid4()) is None
+    assert found == workout
+    assert found is not None
+    for moment in (found.submission.started_at, found.submission.submitted_at, found.processed_at):
+        assert moment.tzinfo is UTC
+    assert found.status is WorkoutStatus.FLAGGED
+    assert found.calories_method is CaloriesMethod.HEART_RATE
+    assert found.submission.activity is Activity.RUN
+
+
+async def test_a_workout_with_only_required_fields_round_trips(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    submission = WorkoutSubmission(
+        id=uuid4(),
+        user_id=user.id,
+        activity=Activity.YOGA,
+        started_at=T0,
+        duration_s=3600,
+        submitted_at=T0 + timedelta(hours=1),
+    )
+    workout = Workout(
+        submission=submission,
+        status=WorkoutStatus.PROCESSED,
+        board_day=DAY0,
+        calories=180.0,
+        calories_method=CaloriesMethod.MET,
+        met=2.5,
+        body_mass_kg=70.0,
+        points=12,
+        processed_at=T0 + timedelta(hours=1, seconds=1),
+    )
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add(workout)
+        assert await uow.workouts.get(workout.id) == workout
+
+
+async def test_a_duplicate_workout_id_is_refused_and_the_unit_stays_usable(
+    store: SqlStore,
+) -> None:
+    user = make_user()
+    await add_users(store, user)
+    workout = make_workout(user.id)
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add(workout)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        with pytest.raises(WorkoutIdTaken):
+            await uow.workouts.add(make_workout(user.id, workout_id=workout.id))
+        # The caller checks who owns the id, in the same transaction.
+        existing = await uow.workouts.get(workout.id)
+        assert existing is not None
+        assert existing.user_id == user.id
+
+
+async def test_workouts_are_listed_newest_first_with_ties_by_id_and_a_cursor(
+    store: SqlStore,
+) -> None:
+    user, other = make_user("Ada"), make_user("Grace")
+    await add_users(store, user, other)
+    starts = [T0 + timedelta(hours=h) for h in (0, 5, 5, 5, 2, 9, 1)]
+    mine = [make_workout(user.id, start) for start in starts]
+    async with store.unit_of_work() as uow:
+        for workout in [*mine, make_workout(other.id, T0 + timedelta(hours=3))]:
+            await uow.workouts.add(workout)
+        await uow.commit()
+    expected = sorted(mine, key=lambda w: (w.submission.started_at, w.id), reverse=True)
+
+    pages: list[list[Workout]] = []
+    cursor: WorkoutCursor | None = None
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.workouts.list_for_user(user.id, 100) == expected
+        assert await uow.workouts.list_for_user(user.id, 0) == []
+        while True:
+            page = await uow.workouts.list_for_user(user.id, 3, after=cursor)
+            if not page:
+                break
+            pages.append(page)
+            cursor = WorkoutCursor(page[-1].submission.started_at, page[-1].id)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [w for page in pages for w in page] == expected
+
+
+async def test_a_cursor_in_another_zone_means_the_same_instant(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    early, late = make_workout(user.id, T0), make_workout(user.id, T0 + timedelta(hours=1))
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add(early)
+        await uow.workouts.add(late)
+        cursor = WorkoutCursor(late.submission.started_at.astimezone(PARIS_WINTER), late.id)
+        assert await uow.workouts.list_for_user(user.id, 10, after=cursor) == [early]
+
+
+# --------------------------------------------------------------------------- rollups
+
+
+async def test_rollup_rows_add_up_contributions(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    noon = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    async with store.unit_of_work() as uow:
+        await uow.rollups.add(user.id, DAY0, Activity.RUN, contribution(noon, 100.25, 0.0, 600, 7))
+        totals = await uow.rollups.totals(user.id, DAY0, DAY0)
+        assert totals.by_activity[Activity.RUN].distance_last_ended_at is None
+        await uow.rollups.add(
+            user.id, DAY0, Activity.RUN, contribution(noon - timedelta(hours=3), 50.5, 3000.0)
+        )
+        await uow.rollups.add(
+            user.id, DAY0, Activity.RUN, contribution(noon + timedelta(hours=2), 1.0, 0.0)
+        )
+        await uow.rollups.add(
+            user.id, DAY0, Activity.RUN, contribution(noon - timedelta(hours=1), 2.0, 1000.0)
+        )
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        totals = await uow.rollups.totals(user.id, None, None)
+    assert totals == Totals(
+        by_activity={
+            Activity.RUN: ActivityTotals(
+                calories=153.75,
+                distance_m=4000.0,
+                duration_s=2400,
+                workouts=4,
+                points=37,
+                active_days=1,
+                last_ended_at=noon + timedelta(hours=2),
+                distance_last_ended_at=noon - timedelta(hours=1),
+                active_day_reached_at=noon - timedelta(hours=3),
+            )
+        },
+        active_days=1,
+        active_day_reached_at=noon - timedelta(hours=3),
+    )
+
+
+async def test_totals_count_days_per_activity_and_distinct_days_overall(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    user, other = make_user("Ada"), make_user("Grace")
+    await add_users(store, user, other)
+    d1, d2, d3 = DAY0, DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)
+
+    def at(day: date, hour: int) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+    async with store.unit_of_work() as uow:
+        await uow.rollups.add(user.id, d1, Activity.RUN, contribution(at(d1, 18), 10.0, 5.0))
+        await uow.rollups.add(user.id, d1, Activity.SWIM, contribution(at(d1, 7), 20.0))
+        await uow.rollups.add(user.id, d2, Activity.SWIM, contribution(at(d2, 9), 30.0))
+        await uow.rollups.add(user.id, d3, Activity.RUN, contribution(at(d3, 20), 40.0))
+        await uow.rollups.add(user.id, d3, Activity.SWIM, contribution(at(d3, 6), 50.0))
+        await uow.rollups.add(other.id, d2, Activity.RUN, contribution(at(d2, 23), 99.0))
+        await uow.commit()
+
+    async with store.unit_of_work(read_only=True) as uow:
+        statement_log.clear()
+        everything = await uow.rollups.totals(user.id, None, None)
+        assert len(statement_log.queries()) <= 2
+        first_two = await uow.rollups.totals(user.id, d1, d2)
+        from_d2 = await uow.rollups.totals(user.id, d2, None)
+        nothing = await uow.rollups.totals(user.id, d3 + timedelta(days=1), None)
+        days = await uow.rollups.days(user.id)
+
+    run, swim = everything.by_activity[Activity.RUN], everything.by_activity[Activity.SWIM]
+    assert (run.calories, run.workouts, run.active_days) == (50.0, 2, 2)
+    assert run.last_ended_at == at(d3, 20)
+    assert run.distance_last_ended_at == at(d1, 18)
+    assert run.active_day_reached_at == at(d3, 20)
+    assert (swim.calories, swim.workouts, swim.active_days) == (100.0, 3, 3)
+    assert swim.distance_last_ended_at is None
+    assert swim.active_day_reached_at == at(d3, 6)
+    assert everything.active_days == 3
+    # Day 3 became active with its 6:00 swim, the latest of the days' first workouts.
+    assert everything.active_day_reached_at == at(d3, 6)
+
+    assert first_two.active_days == 2
+    assert first_two.active_day_reached_at == at(d2, 9)
+    assert first_two.by_activity[Activity.RUN].active_days == 1
+    assert from_d2.active_days == 2
+    assert from_d2.by_activity[Activity.SWIM].calories == 80.0
+    assert nothing == Totals(by_activity={})
+    assert days == [d1, d2, d3]
+
+
+# --------------------------------------------------------------------------- standings
+
+BOARD_ACTIVITIES = [Activity.RUN, Activity.CYCLE, Activity.SWIM, Activity.STRENGTH]
+
+
+async def _random_record(store: Store) -> tuple[list[User], UUID]:
+    """Several athletes with irregular rollups over six weeks; one hidden from boards,
+    one with no rollups; three in a group. Returns the users and the group id."""
+    rng = random.Random(20260302)
+    users = [make_user(f"athlete{i}") for i in range(6)]
+    users[2].show_on_leaderboards = False
+    await add_users(store, *users)
+    group = Group(uuid4(), "club", "INVITE1", users[0].id, T0)
+    async with store.unit_of_work() as uow:
+        await uow.groups.add(group)
+        await uow.groups.add_member(group.id, users[1].id, T0)
+        await uow.groups.add_member(group.id, users[2].id, T0)
+        for user in users[:5]:
+            for _ in range(rng.randint(1, 4)):
+                await uow.users.bump_projection_version(user.id)
+            # Day 20 for everyone, so that the one-day period has a board to check.
+            days = [20] + [rng.randint(0, 41) for _ in range(rng.randint(15, 40))]
+            for day in (DAY0 + timedelta(days=n) for n in days):
+                activity = rng.choice(BOARD_ACTIVITIES)
+                ended_at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                    seconds=rng.randint(0, 86399), microseconds=rng.randint(0, 999999)
+                )
+                distance = 0.0 if activity is Activity.STRENGTH else rng.uniform(0, 20000)
+                await uow.rollups.add(
+                    user.id,
+                    day,
+                    activity,
+                    DailyContribution(
+                        # Halves too, so that banker's rounding gets exercised.
+                        calories=rng.choice([rng.uniform(0, 900), rng.randint(0, 900) + 0.5]),
+                        distance_m=distance,
+                        duration_s=rng.randint(60, 7200),
+                        workouts=1,
+                        points=rng.randint(0, 120),
+                        ended_at=ended_at,
+                        has_distance=distance > 0,
+                    ),
+                )
+        await uow.commit()
+    return users, group.id
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (None, None),
+        (DAY0 + timedelta(days=7), DAY0 + timedelta(days=13)),
+        (DAY0 + timedelta(days=20), DAY0 + timedelta(days=20)),
+        (None, DAY0 + timedelta(days=9)),
+        (DAY0 + timedelta(days=30), None),
+        (DAY0 + timedelta(days=100), DAY0 + timedelta(days=130)),
+    ],
+)
+async def test_standings_equal_the_domain_score_of_each_athletes_totals(
+    store: SqlStore, statement_log: StatementLog, first: date | None, last: date | None
+) -> None:
+    users, group_id = await _random_record(store)
+    scopes = [
+        Scope.global_(),
+        *(Scope.for_activity(a) for a in [*BOARD_ACTIVITIES, Activity.YOGA]),
+        Scope.for_group(group_id),
+        Scope.for_group(uuid4()),
+    ]
+    members = {users[0].id, users[1].id, users[2].id}
+    checked = 0
+    async with store.unit_of_work(read_only=True) as uow:
+        totals = {user.id: await uow.rollups.totals(user.id, first, last) for user in users}
+        stored = [await uow.users.get(user.id) for user in users]
+        versions = {user.id: user.projection_version for user in stored if user is not None}
+        for scope in scopes:
+            for metric in Metric:
+                board = BoardId(metric, Period.ALL, scope)
+                expected: list[VersionedStanding] = []
+                for user in users:
+                    if not user.show_on_leaderboards:
+                        continue
+                    if scope.group_id is not None and (
+                        scope.group_id != group_id or user.id not in members
+                    ):
+                        continue
+                    score, reached_at = score_on(board, totals[user.id])
+                    if score > 0 and reached_at is not None:
+                        expected.append(
+                            VersionedStanding(
+                                Standing(user.id, score, reached_at), versions[user.id]
+                            )
+                        )
+                statement_log.clear()
+                found = await uow.rollups.standings(board, first, last)
+                assert len(statement_log.queries()) == 1
+                assert sorted(found, key=_by_user) == sorted(expected, key=_by_user), board.name
+                checked += len(expected)
+    assert (checked > 0) == (first is None or first < DAY0 + timedelta(days=42))
+
+
+def _by_user(standing: VersionedStanding) -> UUID:
+    return standing.standing.user_id
+
+
+async def test_standings_round_half_to_even_and_leave_out_zero_scores(store: SqlStore) -> None:
+    low, even, odd, zero = (make_user(name) for name in ("low", "even", "odd", "zero"))
+    await add_users(store, low, even, odd, zero)
+    noon = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    async with store.unit_of_work() as uow:
+        for user, kcal in ((low, 0.4), (even, 2.0), (odd, 3.0), (zero, 0.0)):
+            await uow.rollups.add(user.id, DAY0, Activity.ROW, contribution(noon, kcal))
+        # A half on another activity and day: 2.5 and 3.5 in all.
+        next_day, later = DAY0 + timedelta(days=1), noon + timedelta(days=1)
+        for user in (even, odd):
+            await uow.rollups.add(user.id, next_day, Activity.RUN, contribution(later, 0.5))
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        calories = await uow.rollups.standings(
+            BoardId(Metric.CALORIES, Period.ALL, Scope.global_()), None, None
+        )
+        distance = await uow.rollups.standings(
+            BoardId(Metric.DISTANCE, Period.ALL, Scope.global_()), None, None
+        )
+    assert {s.standing.user_id: s.standing.score for s in calories} == {even.id: 2, odd.id: 4}
+    assert distance == []
+
+
+# --------------------------------------------------------------------------- groups
+
+
+async def test_groups_and_their_members(store: SqlStore) -> None:
+    owner, member = make_user("owner"), make_user("member")
+    await add_users(store, owner, member)
+    group = Group(uuid4(), "Tuesday runners", "ABCD1234", owner.id, T0.astimezone(PARIS_WINTER))
+    second = Group(uuid4(), "Swimmers", "EFGH5678", member.id, T0)
+    joined = T0 + timedelta(days=1)
+    async with store.unit_of_work() as uow:
+        await uow.groups.add(group)
+        await uow.groups.add(second)
+        assert await uow.groups.is_member(group.id, owner.id)
+        assert not await uow.groups.is_member(group.id, member.id)
+        assert await uow.groups.add_member(group.id, member.id, joined)
+        assert not await uow.groups.add_member(group.id, member.id, joined)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.groups.get(group.id) == group
+        assert await uow.groups.get(uuid4()) is None
+        assert await uow.groups.is_member(group.id, member.id)
+        assert await uow.groups.group_ids_of(member.id) == [second.id, group.id]
+        assert await uow.groups.group_ids_of(owner.id) == [group.id]
+        assert await uow.groups.remove_member(group.id, member.id)
+        assert not await uow.groups.remove_member(group.id, member.id)
+        assert not await uow.groups.is_member(group.id, member.id)
+        assert await uow.groups.group_ids_of(member.id) == [second.id]
+
+
+# --------------------------------------------------------------------------- units of work
+
+
+async def test_leaving_without_commit_rolls_back(store: SqlStore) -> None:
+    kept, dropped, rolled_back = make_user("kept"), make_user("dropped"), make_user("undone")
+    async with store.unit_of_work() as uow:
+        await uow.users.add(kept)
+        await uow.commit()
+        await uow.users.add(rolled_back)
+        await uow.rollback()
+    async with store.unit_of_work() as uow:
+        await uow.users.add(dropped)
+
+    async def fail_midway() -> None:
+        async with store.unit_of_work() as uow:
+            await uow.users.add(make_user("failed"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_midway()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.users.get(kept.id) == kept
+        assert await uow.users.get(dropped.id) is None
+        assert await uow.users.get(rolled_back.id) is None
+        assert await uow.users.get_by_username("failed") is None
+
+
+async def test_a_reader_does_not_hold_up_a_writer(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    async with store.unit_of_work(read_only=True) as reader:
+        assert await reader.users.get(user.id) == user
+        async with asyncio.timeout(5), store.unit_of_work() as writer:
+            await writer.users.bump_projection_version(user.id)
+            await writer.commit()
+    # Pooled connections that served a reader must not stay read-only; two writers in a
+    # row check out both connections of the pool.
+    for expected in (2, 3):
+        async with store.unit_of_work() as writer:
+            assert await writer.users.bump_projection_version(user.id) == expected
+            await writer.commit()
+
+
+async def test_concurrent_writers_to_one_athlete_lose_no_update(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    ended_at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+    async def process_one_workout() -> int:
+        async with store.unit_of_work() as uow:
+            locked = await uow.users.lock(user.id)
+            assert locked is not None
+            # Read, then write later, as the worker does: the classic lost-update window.
+            await uow.rollups.totals(user.id, DAY0, DAY0)
+            await asyncio.sleep(0.02)
+            version = await uow.users.bump_projection_version(user.id)
+            assert version == locked.projection_version + 1
+            await uow.rollups.add(user.id, DAY0, Activity.RUN, contribution(ended_at, 1.5))
+            await uow.commit()
+            return version
+
+    versions = await asyncio.gather(*(process_one_workout() for _ in range(2)))
+    assert sorted(versions) == [1, 2]
+    more = await asyncio.gather(*(process_one_workout() for _ in range(6)))
+    assert sorted(more) == list(range(3, 9))
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.users.get(user.id)
+        totals = await uow.rollups.totals(user.id, None, None)
+    assert found is not None
+    assert found.projection_version == 8
+    assert totals.by_activity[Activity.RUN].workouts == 8
+    assert totals.by_activity[Activity.RUN].calories == 12.0
+
+
+# --------------------------------------------------------------------------- availability
+
+
+async def test_ping_succeeds_on_a_reachable_database(store: SqlStore) -> None:
+    await store.ping()
+
+
+@pytest.mark.parametrize("engine", STORE_ENGINES)
+async def test_an_unreachable_database_is_store_unavailable(engine: str, tmp_path: Path) -> None:
+    if engine == "sqlite":
+        # A directory where the database file should be: SQLite cannot open it.
+        url = sqlite_url(tmp_path)
+    else:
+        url = "postgresql+asyncpg://fitboard:fitboard@127.0.0.1:1/fitboard"
+    unreachable = SqlStore(url)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await unreachable.ping()
+        with pytest.raises(StoreUnavailable):
+            async with unreachable.unit_of_work():
+                pass
+    finally:
+        await unreachable.close()
+
+
+# --------------------------------------------------------------------------- SQLite engine
+
+
+async def test_sqlite_connections_are_durable_and_serialise_writers(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "record.db"
+    url = sqlite_url(path)
+    await upgrade_database(url)
+    assert path.exists()
+    sqlite_store = SqlStore(url)
+    try:
+        async with sqlite_store.engine.connect() as connection:
+            pragmas = {
+                name: (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+        assert pragmas == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "busy_timeout": 10000,
+            "foreign_keys": 1,
+        }
+        statements: list[str] = []
+
+        def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(sqlite_store.engine.sync_engine, "before_cursor_execute", record)
+        async with sqlite_store.unit_of_work() as uow:
+            await uow.users.get(uuid4())
+        async with sqlite_store.unit_of_work(read_only=True) as uow:
+            await uow.users.get(uuid4())
+        assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN"]
+        # Foreign keys are enforced.
+        async with sqlite_store.unit_of_work() as uow:
+            with pytest.raises(Exception, match="FOREIGN KEY"):
+                await uow.workouts.add(make_workout(uuid4()))
+        async with sqlite_store.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+    finally:
+        await sqlite_store.close()

@@ -1,0 +1,270 @@
+"""What only the Redis ranking adapter has: losing data, expiry, a lock across processes,
+its key layout and its failure mode. Runs against the tests' own Redis database (db 13)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from redis.asyncio import Redis
+
+from fitboard.adapters.ranking_memory import MemoryRanking
+from fitboard.adapters.ranking_redis import RedisRanking
+from fitboard.application.ports import RankingUnavailable
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import (
+    BoardId,
+    BoardKey,
+    Metric,
+    Period,
+    Scope,
+    ScoreUpdate,
+    Standing,
+    VersionedStanding,
+)
+
+pytestmark = pytest.mark.production
+
+T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
+WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
+ALL = BoardKey(BoardId(Metric.POINTS, Period.ALL, Scope.global_()), "all")
+RUN_MONTH = BoardKey(
+    BoardId(Metric.DISTANCE, Period.MONTH, Scope.for_activity(Activity.RUN)), "2026-11"
+)
+WEEK_KEYS = [
+    "fitboard:{board:calories:week:global:2026-W47}:z",
+    "fitboard:{board:calories:week:global:2026-W47}:v",
+    "fitboard:{board:calories:week:global:2026-W47}:ready",
+]
+WEEK_LOCK = "fitboard:{board:calories:week:global:2026-W47}:lock"
+RETENTION_S = 3600
+
+
+def retention(key: BoardKey) -> int | None:
+    return None if key.board.period is Period.ALL else RETENTION_S
+
+
+def uid(n: int) -> UUID:
+    return UUID(int=n)
+
+
+def standing(n: int, score: int, version: int = 1) -> VersionedStanding:
+    return VersionedStanding(Standing(uid(n), score, T0), version)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A raw client on the tests' own database, emptied first (FLUSHDB: db 13 only)."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def ranking(redis_url: str, redis: Redis) -> AsyncIterator[RedisRanking]:
+    index = RedisRanking.from_url(redis_url, retention_s_for=retention)
+    try:
+        yield index
+    finally:
+        await index.close()
+
+
+async def test_the_keys_of_a_board_share_one_hash_tag(ranking: RedisRanking, redis: Redis) -> None:
+    await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
+    await ranking.load(WEEK, [])
+    names = sorted(await redis.keys("*"))
+    assert names == sorted(WEEK_KEYS)
+    assert await redis.hget(WEEK_KEYS[1], str(uid(1))) == "1"
+
+
+async def test_a_flushed_board_reads_as_not_loaded(ranking: RedisRanking, redis: Redis) -> None:
+    await ranking.load(WEEK, [standing(1, 100), standing(2, 50)])
+    assert await ranking.is_loaded(WEEK)
+    await redis.flushdb()
+    assert not await ranking.is_loaded(WEEK)
+
+
+async def test_a_write_after_a_flush_does_not_make_the_board_loaded(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
+    await redis.flushdb()
+    # A worker projects one athlete before anyone reads the board again.
+    await ranking.project(uid(1), 5, [ScoreUpdate(WEEK, 130, T0)])
+    assert not await ranking.is_loaded(WEEK)
+    # The rebuild fills in the rest and keeps the newer projected total.
+    await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
+    assert await ranking.is_loaded(WEEK)
+    assert await ranking.scores(WEEK) == {uid(1): 130, uid(2): 50}
+
+
+async def test_period_boards_expire_and_all_time_boards_do_not(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0), ScoreUpdate(ALL, 10, T0)])
+    await ranking.load(WEEK, [standing(2, 5)])
+    await ranking.load(ALL, [standing(2, 5)])
+    for name in WEEK_KEYS:
+        assert 0 < await redis.ttl(name) <= RETENTION_S, name
+    all_time = await redis.keys("fitboard:{board:points:all:global:all}:*")
+    assert len(all_time) == 3
+    for found in all_time:
+        assert await redis.ttl(found) == -1, found
+
+
+async def test_every_write_renews_the_expiry(ranking: RedisRanking, redis: Redis) -> None:
+    await ranking.load(WEEK, [standing(1, 5)])
+    for name in WEEK_KEYS:
+        await redis.expire(name, 10)
+    await ranking.project(uid(2), 1, [ScoreUpdate(WEEK, 7, T0)])
+    for name in WEEK_KEYS:
+        assert await redis.ttl(name) > 10, name
+
+
+async def test_a_retention_already_over_still_leaves_the_board_readable(
+    redis_url: str, redis: Redis
+) -> None:
+    index = RedisRanking.from_url(redis_url, retention_s_for=lambda _: -5)
+    try:
+        await index.load(WEEK, [standing(1, 5)])
+        assert await index.is_loaded(WEEK)
+        assert await index.scores(WEEK) == {uid(1): 5}
+    finally:
+        await index.close()
+
+
+async def test_the_rebuild_lock_excludes_a_second_holder(redis_url: str, redis: Redis) -> None:
+    # Two adapters on two connection pools stand for two processes.
+    first = RedisRanking.from_url(redis_url)
+    second = RedisRanking(Redis.from_url(redis_url), lock_wait_s=0.2)
+    try:
+        async with first.rebuild_lock(WEEK):
+            with pytest.raises(RankingUnavailable, match="being rebuilt"):
+                async with second.rebuild_lock(WEEK):
+                    pytest.fail("a second holder got in")
+        # Released: the second one gets in now.
+        async with second.rebuild_lock(WEEK):
+            pass
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_waiter_gets_the_rebuild_lock_once_it_is_released(
+    redis_url: str, redis: Redis
+) -> None:
+    first = RedisRanking.from_url(redis_url)
+    second = RedisRanking(Redis.from_url(redis_url), lock_wait_s=5.0)
+    order: list[str] = []
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with first.rebuild_lock(WEEK):
+            held.set()
+            await asyncio.sleep(0.2)
+            order.append("first done")
+
+    async def wait() -> None:
+        await held.wait()
+        async with second.rebuild_lock(WEEK):
+            order.append("second in")
+
+    try:
+        await asyncio.gather(hold(), wait())
+        assert order == ["first done", "second in"]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_lock_left_by_a_crashed_holder_frees_itself(redis_url: str, redis: Redis) -> None:
+    # A process killed mid-rebuild leaves its lock behind, never released: only the lock's
+    # own timeout frees it.
+    assert await redis.lock(WEEK_LOCK, timeout=0.3).acquire(blocking=False)
+    waiter = RedisRanking(Redis.from_url(redis_url), lock_wait_s=3.0)
+    try:
+        async with waiter.rebuild_lock(WEEK):
+            assert await redis.exists(WEEK_LOCK)
+        assert not await redis.exists(WEEK_LOCK)
+    finally:
+        await waiter.close()
+
+
+async def test_loaded_keys_ignores_keys_it_did_not_write(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    await ranking.load(RUN_MONTH, [standing(1, 5)])
+    await redis.set("fitboard:{board:calories:week:nonsense}:ready", "1")
+    await redis.set("fitboard:{board:kilojoules:week:global:2026-W47}:ready", "1")
+    group_upper = "6F9619FF-8B86-D011-B42D-00CF4FC964FF"
+    await redis.set(f"fitboard:{{board:calories:week:group:{group_upper}:2026-W47}}:ready", "1")
+    await redis.set("someone-else:ready", "1")
+    assert await ranking.loaded_keys() == [RUN_MONTH]
+
+
+async def test_memory_and_redis_list_a_random_board_identically(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    """The embedded mode is honest only if it orders exactly as Redis does, including ties
+    within one second and scores large enough to coarsen the tie-break."""
+    rng = random.Random(2026)
+    memory = MemoryRanking()
+    users = [uuid4() for _ in range(300)]
+    for version in range(1, 4):
+        for user in rng.sample(users, 200):
+            score = rng.choice([None, rng.randint(1, 40), rng.randint(2**30, 2**30 + 3)])
+            moment = T0 + timedelta(seconds=rng.randint(0, 5), microseconds=rng.randint(0, 999))
+            updates = [ScoreUpdate(WEEK, score, moment if score is not None else None)]
+            # Versions jitter, so some writes arrive stale and must be ignored by both.
+            jittered = version + rng.randint(-1, 1)
+            for index in (memory, ranking):
+                await index.project(user, jittered, updates)
+    assert await memory.scores(WEEK) == await ranking.scores(WEEK)
+    for offset, limit in ((0, 1000), (0, 7), (13, 29), (150, 400)):
+        assert await memory.page(WEEK, offset, limit) == await ranking.page(WEEK, offset, limit)
+    for user in users:
+        assert await memory.standing(WEEK, user) == await ranking.standing(WEEK, user)
+        assert await memory.around(WEEK, user, 3) == await ranking.around(WEEK, user, 3)
+
+
+async def test_a_client_that_decodes_responses_works_too(redis_url: str, redis: Redis) -> None:
+    index = RedisRanking(Redis.from_url(redis_url, decode_responses=True))
+    try:
+        await index.load(RUN_MONTH, [standing(1, 9), standing(2, 7), standing(3, 7)])
+        page = await index.page(RUN_MONTH, 1, 5)
+        assert [(e.rank, e.user_id, e.score) for e in page.entries] == [
+            (2, uid(3), 7),
+            (2, uid(2), 7),
+        ]
+        assert (await index.standing(RUN_MONTH, uid(2))) is not None
+        assert len(await index.around(RUN_MONTH, uid(1), 1)) == 2
+        assert await index.scores(RUN_MONTH) == {uid(1): 9, uid(2): 7, uid(3): 7}
+        assert await index.loaded_keys() == [RUN_MONTH]
+    finally:
+        await index.close()
+
+
+async def test_an_unreachable_server_is_ranking_unavailable() -> None:
+    # Nothing listens on port 1 of loopback: the connection is refused at once.
+    index = RedisRanking.from_url("redis://127.0.0.1:1/13", socket_timeout_s=1.0)
+    try:
+        with pytest.raises(RankingUnavailable):
+            await index.ping()
+        with pytest.raises(RankingUnavailable):
+            await index.project(uid(1), 1, [ScoreUpdate(WEEK, 5, T0)])
+        with pytest.raises(RankingUnavailable):
+            await index.page(WEEK, 0, 10)
+        with pytest.raises(RankingUnavailable):
+            await index.loaded_keys()
+        with pytest.raises(RankingUnavailable):
+            async with index.rebuild_lock(WEEK):
+                pytest.fail("got a lock from no server")
+    finally:
+        await index.close()

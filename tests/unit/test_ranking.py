@@ -1,0 +1,179 @@
+"""Board order, competition ranks and the composite Redis score."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fitboard.domain.boards import Standing
+from fitboard.domain.ranking import (
+    MAX_SCORE,
+    competition_ranks,
+    decode_score,
+    encode_sort_score,
+    reached_at_resolution_s,
+    sort_key,
+    tie_break,
+    window_ranks,
+)
+
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+# Moments a real board sees, and the full clamped range the encoding accepts.
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+scores = st.integers(min_value=0, max_value=2**40 - 1)
+all_scores = st.integers(min_value=0, max_value=MAX_SCORE)
+standings = st.builds(Standing, user_id=st.uuids(), score=scores, reached_at=moments)
+
+
+def _uid(n: int) -> UUID:
+    return UUID(int=n)
+
+
+# --------------------------------------------------------------------------- ranks
+
+
+@pytest.mark.parametrize(
+    ("board", "ranks"),
+    [
+        ([], []),
+        ([7], [1]),
+        ([10, 9, 9, 8], [1, 2, 2, 4]),
+        ([5, 5, 5], [1, 1, 1]),
+        ([9, 8, 8, 8, 2, 2, 1], [1, 2, 2, 2, 5, 5, 7]),
+    ],
+)
+def test_competition_ranks(board: list[int], ranks: list[int]) -> None:
+    assert competition_ranks(board) == ranks
+
+
+def test_competition_ranks_refuses_scores_out_of_board_order() -> None:
+    with pytest.raises(ValueError, match="board order"):
+        competition_ranks([1, 2])
+
+
+def test_window_ranks_continue_a_tie_that_began_on_an_earlier_page() -> None:
+    board = [9, 8, 8, 8, 2]
+    # Page of two starting at position 2: both entries are inside the tie of rank 2.
+    assert window_ranks(board[2:4], 2, 2) == [2, 2]
+    assert window_ranks(board[3:5], 3, 2) == [2, 5]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=50), max_size=40), st.data())
+def test_any_window_agrees_with_the_whole_board(values: list[int], data: st.DataObject) -> None:
+    board = sorted(values, reverse=True)
+    whole = competition_ranks(board)
+    if not board:
+        return
+    start = data.draw(st.integers(min_value=0, max_value=len(board) - 1))
+    stop = data.draw(st.integers(min_value=start + 1, max_value=len(board)))
+    assert window_ranks(board[start:stop], start, whole[start]) == whole[start:stop]
+    for i, score in enumerate(board):
+        assert whole[i] == 1 + sum(1 for other in board if other > score)
+
+
+# --------------------------------------------------------------------------- order
+
+
+def test_sort_key_orders_score_then_earlier_reached_at_then_user_id_descending() -> None:
+    rows = [
+        Standing(_uid(1), 10, T0 + timedelta(minutes=5)),
+        Standing(_uid(2), 10, T0),
+        Standing(_uid(3), 20, T0 + timedelta(days=1)),
+        Standing(_uid(4), 10, T0),
+    ]
+    ordered = [s.user_id.int for s in sorted(rows, key=sort_key)]
+    assert ordered == [3, 4, 2, 1]
+
+
+def test_sort_key_needs_an_aware_reached_at() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        sort_key(Standing(_uid(1), 1, datetime(2026, 1, 1)))
+
+
+def test_the_same_instant_in_another_zone_is_the_same_tie_break() -> None:
+    elsewhere = T0.astimezone(timezone(timedelta(hours=-5)))
+    assert tie_break(100, T0) == tie_break(100, elsewhere)
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+@pytest.mark.parametrize("score", [0, 1, 2**21 - 1, 2**21, 2**39 + 7, 2**40 - 1, MAX_SCORE])
+def test_decode_is_exact_at_the_edges(score: int) -> None:
+    for moment in (datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), T0, datetime(2105, 1, 1, tzinfo=UTC)):
+        assert decode_score(encode_sort_score(score, moment)) == score
+
+
+def test_the_fraction_of_a_present_day_moment_lies_between_one_half_and_one() -> None:
+    fraction = encode_sort_score(0, T0)
+    assert 0.5 < fraction < 1
+
+
+@pytest.mark.parametrize(
+    ("score", "seconds"),
+    [(0, 1), (2**21 - 1, 1), (2**21, 2), (2**22, 4), (2**40 - 1, 2**19), (MAX_SCORE, 2**32)],
+)
+def test_reached_at_resolution(score: int, seconds: int) -> None:
+    assert reached_at_resolution_s(score) == seconds
+
+
+def test_scores_below_two_to_the_21_order_ties_to_the_second() -> None:
+    score = 2**21 - 1
+    assert encode_sort_score(score, T0) > encode_sort_score(score, T0 + timedelta(seconds=1))
+
+
+def test_out_of_range_scores_are_refused() -> None:
+    with pytest.raises(ValueError, match="board score"):
+        encode_sort_score(-1, T0)
+    with pytest.raises(ValueError, match="board score"):
+        encode_sort_score(MAX_SCORE + 1, T0)
+
+
+@given(all_scores, moments)
+def test_encode_decode_round_trips(score: int, moment: datetime) -> None:
+    value = encode_sort_score(score, moment)
+    assert decode_score(value) == score
+    assert score <= value < score + 1
+    # What Redis stores and returns is this text (or %.17g of it): it must parse back exactly.
+    assert float(repr(value)) == value
+    assert float(f"{value:.17g}") == value
+
+
+@given(scores, moments, moments)
+def test_an_earlier_reached_at_never_encodes_lower(score: int, a: datetime, b: datetime) -> None:
+    early, late = min(a, b), max(a, b)
+    assert encode_sort_score(score, early) >= encode_sort_score(score, late)
+    if score < 2**21 and math.floor(late.timestamp()) > math.floor(early.timestamp()):
+        assert encode_sort_score(score, early) > encode_sort_score(score, late)
+
+
+@given(standings, standings)
+def test_encoded_order_matches_sort_key_order(a: Standing, b: Standing) -> None:
+    """ZREVRANGE lists by composite descending, then member text descending; sort_key must
+    agree exactly, so both adapters list a board the same way."""
+
+    def redis_order(s: Standing) -> tuple[float, str]:
+        return (
+            -encode_sort_score(s.score, s.reached_at),
+            "".join(chr(255 - ord(c)) for c in str(s.user_id)),
+        )
+
+    assert (sort_key(a) < sort_key(b)) == (redis_order(a) < redis_order(b))
+    assert (sort_key(a) == sort_key(b)) == (redis_order(a) == redis_order(b))
+
+
+@given(st.lists(standings, max_size=30))
+def test_sorting_by_encoded_value_lists_higher_scores_first(rows: list[Standing]) -> None:
+    ordered = sorted(rows, key=sort_key)
+    listed = [s.score for s in ordered]
+    assert listed == sorted(listed, reverse=True)
+    values = [encode_sort_score(s.score, s.reached_at) for s in ordered]
+    assert values == sorted(values, reverse=True)
