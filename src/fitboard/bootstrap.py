@@ -15,7 +15,7 @@ from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.handlers import WorkerDeps
-from fitboard.application.messages import WORKOUTS_QUEUE
+from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import (
     Clock,
     InFlightWorkouts,
@@ -100,9 +100,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     from fitboard.adapters.sql import SqlStore, upgrade_database
 
     database_url = settings.effective_database_url()
-    workouts_queue = QueueSpec(
-        WORKOUTS_QUEUE.name, WORKOUTS_QUEUE.bindings, settings.worker_max_attempts
-    )
+    queue = workouts_queue(settings.namespace, settings.worker_max_attempts)
     closers: list[Callable[[], Awaitable[None]]] = []
     if settings.mode is Mode.EMBEDDED:
         from fitboard.adapters.inflight_sqlite import SqliteInFlight
@@ -131,12 +129,16 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         ranking = RedisRanking.from_url(
             settings.redis_url, retention_s_for=retention_seconds(settings)
         )
-        broker = RabbitBroker(settings.amqp_url, confirm_timeout_s=settings.queue_confirm_timeout_s)
+        broker = RabbitBroker(
+            settings.amqp_url,
+            exchange=settings.namespace,
+            confirm_timeout_s=settings.queue_confirm_timeout_s,
+        )
         inflight = RedisInFlight(settings.redis_url)
     closers += [store.close, ranking.close, broker.close]
     if hasattr(inflight, "close"):
         closers.append(inflight.close)
-    await broker.declare(workouts_queue)
+    await broker.declare(queue)
     return Container(
         settings=settings,
         store=store,
@@ -147,6 +149,6 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         passwords=Argon2Passwords(),
         tokens=JwtTokens(jwt_secret, settings.jwt_ttl_s),
         rules=Rules(settings.zone, settings.default_body_mass_kg),
-        workouts_queue=workouts_queue,
+        workouts_queue=queue,
         _closers=closers,
     )

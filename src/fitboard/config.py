@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     amqp_url: str | None = None
 
+    # Names the RabbitMQ exchange and queues, so deployments sharing a broker stay apart.
+    namespace: str = Field(default="fitboard", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+
     jwt_secret: str | None = None
     jwt_ttl_s: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from fitboard.config import Settings
 from fitboard.entrypoints.api import create_app
+from tests.conftest import AMQP_URL, REDIS_URL, run_sync
 
 TEST_SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
 
@@ -74,10 +79,77 @@ def settings_for(data_dir: Path) -> Settings:
     return Settings(mode="embedded", data_dir=data_dir, jwt_secret=TEST_SECRET)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    app = create_app(settings_for(tmp_path))
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_url: str) -> str:
+    from fitboard.adapters.sql import upgrade_database
+
+    run_sync(upgrade_database(postgres_url))
+    return postgres_url
+
+
+async def _clean_production_state(database_url: str) -> None:
+    """Empty every table and the tests' Redis database: each test starts from nothing."""
+    import redis.asyncio as redis
+    from sqlalchemy import text
+
+    from fitboard.adapters.sql import SqlStore
+    from fitboard.adapters.sql.tables import metadata
+
+    store = SqlStore(database_url)
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    async with store.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE TABLE {names}"))
+    await store.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+
+
+@asynccontextmanager
+async def production_app(database_url: str, namespace: str) -> AsyncIterator[FastAPI]:
+    """The API of production mode with a worker beside it, as `fitboard serve` and
+    `fitboard worker` would run, on the real PostgreSQL, Redis and RabbitMQ."""
+    from fitboard.adapters.queue_rabbitmq import RabbitBroker
+    from fitboard.entrypoints.worker.runner import consume_workouts
+
+    settings = Settings(
+        mode="production",  # type: ignore[arg-type]
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        amqp_url=AMQP_URL,
+        jwt_secret=TEST_SECRET,
+        namespace=namespace,
+    )
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
+        container = app.state.container
+        stop = asyncio.Event()
+        worker = asyncio.create_task(consume_workouts(container, stop))
+        try:
+            yield app
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, timeout=30)
+            broker = container.broker
+            assert isinstance(broker, RabbitBroker)
+            await broker.delete(container.workouts_queue)
+            await broker.delete_exchanges()
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    """The whole product through its HTTP API, in each mode."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "embedded":
+            app = create_app(settings_for(tmp_path))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        else:
+            database_url: str = request.getfixturevalue("migrated_postgres")
+            await _clean_production_state(database_url)
+            namespace = f"e2e-{uuid.uuid4().hex[:12]}"
+            app = await stack.enter_async_context(production_app(database_url, namespace))
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://fitboard") as client:
-            yield Api(client)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://fitboard")
+        )
+        yield Api(client)

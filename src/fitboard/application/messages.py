@@ -15,7 +15,11 @@ from fitboard.domain.workouts import Workout, WorkoutSubmission
 WORKOUT_SUBMITTED = "workout.submitted"
 WORKOUT_PROCESSED = "workout.processed"
 
-WORKOUTS_QUEUE = QueueSpec(name="fitboard.workouts", bindings=(WORKOUT_SUBMITTED,))
+
+def workouts_queue(namespace: str, max_attempts: int) -> QueueSpec:
+    """The queue the workers consume: every submitted workout."""
+    return QueueSpec(f"{namespace}.workouts", (WORKOUT_SUBMITTED,), max_attempts)
+
 
 SCHEMA_VERSION = 1
 
