@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .PHONY: run test install services lint typecheck test-unit test-contract test-integration \
-        test-e2e bench clean
+        test-e2e test-live bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@bash scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
@@ -46,6 +46,9 @@ test-integration: install services
 
 test-e2e: install
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test-live: install services
+	$(BIN)/pytest tests/live $(PYTEST_ARGS)
 
 bench: install services
 	$(BIN)/python -m bench

@@ -9,16 +9,20 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.tokens_jwt import JwtTokens
+from fitboard.application.achievement_catalog import load_catalog
 from fitboard.application.handlers import WorkerDeps
 from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import (
     Clock,
     InFlightWorkouts,
+    LiveNotifier,
     MessageBroker,
     PasswordHasher,
     QueueSpec,
@@ -27,14 +31,26 @@ from fitboard.application.ports import (
     TokenService,
 )
 from fitboard.config import Mode, Settings
+from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period
 from fitboard.domain.evaluation import Rules
+
+if TYPE_CHECKING:
+    from fitboard.adapters.live_socketio import SocketIOGateway
 
 log = logging.getLogger(__name__)
 
 # How long a period board lives in Redis after its last write: the period's own length
 # plus the retention window. The record keeps history; an expired board is rebuilt on read.
 _PERIOD_DAYS = {Period.DAY: 1, Period.WEEK: 7, Period.MONTH: 31, Period.YEAR: 366}
+
+
+class LiveRole(StrEnum):
+    """What a process does for live push."""
+
+    NONE = "none"  # maintenance commands: nobody to tell
+    GATEWAY = "gateway"  # `fitboard serve`: clients connect here; it emits and relays
+    WORKER = "worker"  # `fitboard worker`: emits only, through Redis (write-only)
 
 
 @dataclass
@@ -49,6 +65,9 @@ class Container:
     tokens: TokenService
     rules: Rules
     workouts_queue: QueueSpec
+    live: LiveNotifier | None = None
+    gateway: SocketIOGateway | None = None
+    achievement_rules: list[AnyRule] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -63,6 +82,8 @@ class Container:
             inflight=self.inflight,
             clock=self.clock,
             rules=self.rules,
+            live=self.live,
+            achievement_rules=self.achievement_rules,
         )
 
     async def close(self) -> None:
@@ -95,8 +116,70 @@ def retention_seconds(settings: Settings) -> Callable[[BoardKey], int | None]:
     return ttl
 
 
-async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
-    """Connect every adapter of the configured mode; migrate the embedded database."""
+def build_gateway(settings: Settings) -> SocketIOGateway:
+    """The Socket.IO server of an API process. Embedded: python-socketio's in-memory
+    manager, one process. Production: its Redis manager, so that events emitted by any
+    process reach clients connected to any API process."""
+    import socketio
+
+    from fitboard.adapters.live_socketio import (
+        BatchingRedisManager,
+        RedisBoardsFeed,
+        SocketIOGateway,
+        boards_channel,
+        socketio_channel,
+    )
+
+    if settings.mode is Mode.EMBEDDED:
+        return SocketIOGateway(socketio.AsyncServer(async_mode="asgi"))
+    assert settings.redis_url
+    manager = BatchingRedisManager(
+        settings.redis_url,
+        channel=socketio_channel(settings.namespace),
+        # No socket timeout: this connection also listens, and a quiet channel is fine.
+        redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
+    )
+    return SocketIOGateway(
+        socketio.AsyncServer(async_mode="asgi", client_manager=manager),
+        feed=RedisBoardsFeed(settings.redis_url, boards_channel(settings.namespace)),
+        manager=manager,
+    )
+
+
+def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
+    """A worker's live push: python-socketio's Redis manager, write-only (it has no clients
+    of its own), and the boards-moved channel the API processes listen to. None in
+    embedded mode, whose worker runs inside `fitboard serve` and uses its gateway."""
+    if settings.mode is Mode.EMBEDDED:
+        return None
+    from fitboard.adapters.live_socketio import (
+        BatchingRedisManager,
+        RedisBoardsFeed,
+        SocketIONotifier,
+        boards_channel,
+        socketio_channel,
+    )
+
+    assert settings.redis_url
+    manager = BatchingRedisManager(
+        settings.redis_url,
+        channel=socketio_channel(settings.namespace),
+        write_only=True,
+        redis_options={"socket_timeout": 2, "socket_connect_timeout": 2},
+    )
+    feed = RedisBoardsFeed(settings.redis_url, boards_channel(settings.namespace))
+    return SocketIONotifier(manager, feed.publish, closers=[manager.aclose, feed.close])
+
+
+async def build(
+    settings: Settings, *, clock: Clock | None = None, live: LiveRole = LiveRole.NONE
+) -> Container:
+    """Connect every adapter of the configured mode; migrate the embedded database.
+
+    `live` says what the process does for live push: the API's gateway, a worker's
+    write-only notifier, or nothing."""
+    # Rules are validated before anything connects: a bad file fails fast, naming the rule.
+    achievement_rules = load_catalog(settings.achievements_file)
     from fitboard.adapters.sql import SqlStore, upgrade_database
 
     database_url = settings.effective_database_url()
@@ -139,6 +222,16 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     if hasattr(inflight, "close"):
         closers.append(inflight.close)
     await broker.declare(queue)
+    gateway: SocketIOGateway | None = None
+    notifier: LiveNotifier | None = None
+    if live is LiveRole.GATEWAY:
+        gateway = build_gateway(settings)
+        notifier = gateway.notifier
+        closers.append(gateway.close)
+    elif live is LiveRole.WORKER:
+        notifier = build_worker_notifier(settings)
+        if notifier is not None:
+            closers.append(notifier.close)
     return Container(
         settings=settings,
         store=store,
@@ -150,5 +243,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         tokens=JwtTokens(jwt_secret, settings.jwt_ttl_s),
         rules=Rules(settings.zone, settings.default_body_mass_kg),
         workouts_queue=queue,
+        live=notifier,
+        gateway=gateway,
+        achievement_rules=achievement_rules,
         _closers=closers,
     )

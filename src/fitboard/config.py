@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     board_timezone: str = "UTC"
     default_body_mass_kg: float = Field(default=70.0, gt=20, lt=400)
+    # The achievement rules (YAML); the shipped defaults when unset.
+    achievements_file: Path | None = None
     # Boards of a closed period stay in the ranking index this long after it ends; the
     # record keeps the history and rebuilds them on demand.
     board_retention_days: int = Field(default=35, ge=1)

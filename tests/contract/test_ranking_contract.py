@@ -201,6 +201,50 @@ async def test_standing_of_a_member_and_of_a_non_member(ranking: RankingIndex) -
     assert await ranking.standing(WEEK, uid(99)) is None
 
 
+async def test_standings_of_reads_every_board_at_once(ranking: RankingIndex) -> None:
+    await fill(ranking, [90, 80, 80, 70])
+    await ranking.load(WEEK, [])
+    await put(ranking, uid(3), 40, key=ALL)
+    await put(ranking, uid(5), 60, key=ALL)
+    await ranking.load(ALL, [])
+    day = BoardKey(BoardId(Metric.CALORIES, Period.DAY, Scope.global_()), "2026-11-16")
+    await ranking.load(day, [])
+    assert await ranking.standings_of(uid(3), [WEEK, ALL, day]) == {
+        WEEK: RankedEntry(2, uid(3), 80),
+        ALL: RankedEntry(2, uid(3), 40),
+        day: None,
+    }
+    assert await ranking.standings_of(uid(3), []) == {}
+    # A repeated key is answered once, like any other.
+    assert await ranking.standings_of(uid(4), [WEEK, WEEK]) == {WEEK: RankedEntry(4, uid(4), 70)}
+
+
+async def test_standings_of_agrees_with_standing_after_every_write(ranking: RankingIndex) -> None:
+    await ranking.load(WEEK, [])
+    rng = random.Random(7)
+    for version in range(1, 40):
+        user = uid(rng.randint(1, 6))
+        await put(
+            ranking, user, rng.choice([None, 10, 20, 20, 35]), version=version, reached=at(version)
+        )
+        for n in range(1, 7):
+            expected = await ranking.standing(WEEK, uid(n))
+            assert (await ranking.standings_of(uid(n), [WEEK]))[WEEK] == expected
+
+
+async def test_standings_of_a_board_that_is_not_loaded_is_unknown(ranking: RankingIndex) -> None:
+    # Written to since a restart or a flush, but never rebuilt: only part of the board is
+    # there, so a rank read from it would be too good.
+    await put(ranking, uid(1), 500)
+    assert await ranking.standing(WEEK, uid(1)) == RankedEntry(1, uid(1), 500)
+    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: None}
+    await ranking.load(WEEK, [VersionedStanding(Standing(uid(2), 900, at(0)), 1)])
+    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: RankedEntry(2, uid(1), 500)}
+    await ranking.drop(WEEK)
+    await put(ranking, uid(1), 600, version=2)
+    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: None}
+
+
 async def test_around_the_top_the_middle_and_the_bottom(ranking: RankingIndex) -> None:
     await fill(ranking, [100, 90, 90, 70, 60, 50, 40])
 

@@ -25,8 +25,20 @@ TEST_SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
 class Api:
     """A thin client that speaks the public interface of ../shared/API.md."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, app: FastAPI | None = None) -> None:
         self.client = client
+        self.app = app
+
+    async def promote(self, username: str) -> None:
+        """Make an athlete an admin, as `fitboard users promote` does."""
+        assert self.app is not None
+        store = self.app.state.container.store
+        async with store.unit_of_work() as uow:
+            user = await uow.users.get_by_username(username)
+            assert user is not None
+            user.is_admin = True
+            await uow.users.update_profile(user)
+            await uow.commit()
 
     async def register(self, username: str, **profile: Any) -> tuple[str, dict[str, Any]]:
         body = {"username": username, "password": "correct horse battery", **profile}
@@ -110,6 +122,8 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     """The API of production mode with a worker beside it, as `fitboard serve` and
     `fitboard worker` would run, on the real PostgreSQL, Redis and RabbitMQ."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
+    from fitboard.application.reports import reports_queue
+    from fitboard.entrypoints.reports.runner import consume_reports
     from fitboard.entrypoints.worker.runner import consume_workouts
 
     settings = Settings(
@@ -124,15 +138,19 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     async with app.router.lifespan_context(app):
         container = app.state.container
         stop = asyncio.Event()
-        worker = asyncio.create_task(consume_workouts(container, stop))
+        consumers = [
+            asyncio.create_task(consume_workouts(container, stop)),
+            asyncio.create_task(consume_reports(container, stop)),
+        ]
         try:
             yield app
         finally:
             stop.set()
-            await asyncio.wait_for(worker, timeout=30)
+            await asyncio.wait_for(asyncio.gather(*consumers), timeout=30)
             broker = container.broker
             assert isinstance(broker, RabbitBroker)
             await broker.delete(container.workouts_queue)
+            await broker.delete(reports_queue(namespace, settings.worker_max_attempts))
             await broker.delete_exchanges()
 
 
@@ -152,4 +170,4 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://fitboard")
         )
-        yield Api(client)
+        yield Api(client, app)

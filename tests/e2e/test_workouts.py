@@ -34,7 +34,7 @@ async def test_a_workout_is_accepted_then_processed_with_calories_and_points(api
     assert workout["body_mass_kg"] == 70
     assert workout["points"] == 49
     assert workout["device_calories"] == 400  # kept, never used for ranking
-    assert workout["achievements"] == []
+    assert workout["achievements"] == ["first-workout"]
 
 
 async def test_heart_rate_formula_is_used_when_the_profile_allows(api: Api) -> None:

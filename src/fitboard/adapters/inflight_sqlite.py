@@ -36,6 +36,9 @@ class SqliteInFlight:
         self._ttl_s = ttl_s
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # One connection is shared by every request: two transactions must not interleave
+        # on it (a second BEGIN inside the first fails), so writers take turns.
+        self._write_lock = asyncio.Lock()
 
     async def _connection(self) -> aiosqlite.Connection:
         async with self._lock:
@@ -56,22 +59,23 @@ class SqliteInFlight:
         now = time.time()
         try:
             db = await self._connection()
-            # Purging on write keeps the table bounded without a sweeper task.
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(
-                    "DELETE FROM inflight_workouts WHERE marked_at <= ?", (now - self._ttl_s,)
-                )
-                await db.execute(
-                    "INSERT INTO inflight_workouts (workout_id, user_id, marked_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (workout_id) DO UPDATE "
-                    "SET user_id = excluded.user_id, marked_at = excluded.marked_at",
-                    (str(workout_id), str(user_id), now),
-                )
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+            async with self._write_lock:
+                # Purging on write keeps the table bounded without a sweeper task.
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    await db.execute(
+                        "DELETE FROM inflight_workouts WHERE marked_at <= ?", (now - self._ttl_s,)
+                    )
+                    await db.execute(
+                        "INSERT INTO inflight_workouts (workout_id, user_id, marked_at) "
+                        "VALUES (?, ?, ?) ON CONFLICT (workout_id) DO UPDATE "
+                        "SET user_id = excluded.user_id, marked_at = excluded.marked_at",
+                        (str(workout_id), str(user_id), now),
+                    )
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
 
@@ -90,9 +94,10 @@ class SqliteInFlight:
     async def clear(self, workout_id: UUID) -> None:
         try:
             db = await self._connection()
-            await db.execute(
-                "DELETE FROM inflight_workouts WHERE workout_id = ?", (str(workout_id),)
-            )
+            async with self._write_lock:
+                await db.execute(
+                    "DELETE FROM inflight_workouts WHERE workout_id = ?", (str(workout_id),)
+                )
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
 

@@ -73,6 +73,8 @@ _SYSTEM_HEADERS = {"x-delivery-count"}
 
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 5.0
+# Longest a delivery that could not be settled is held before it goes back to its queue.
+_HAND_BACK_MAX_S = 5.0
 
 
 def _user_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -200,17 +202,40 @@ class _RabbitDelivery:
         if self._settle():
             await self._ack_quietly()
 
+    async def _hand_back(self, after_s: float) -> None:
+        """Return the message to its queue after `after_s`, because the copy that was to
+        settle it (delayed retry or dead letter) could not be published.
+
+        The consumer has a connection of its own, so it can outlive the publishing one (a
+        broker restart reconnects the consumer first): left unacked on a live channel, the
+        message would never be delivered again until the worker restarts. The broker counts
+        the return in x-delivery-count, so attempts still add up, and its delivery limit
+        dead-letters the message should publishing never come back. The pause (capped, to
+        keep a graceful stop short) keeps a redelivery from spinning while the publisher
+        reconnects."""
+        await asyncio.sleep(min(max(after_s, 0.0), _HAND_BACK_MAX_S))
+        if self._channel.is_closed:
+            return  # the broker has put it back already
+        try:
+            await self._incoming.nack(requeue=True)
+        except CONNECTION_EXCEPTIONS:
+            log.warning("hand-back of %s lost with the connection", self._message.message_id)
+
     async def retry(self, reason: str, delay_s: float) -> None:
         if not self._settle():
             return
-        if self._attempt >= self._spec.max_attempts:
-            await self._broker._publish_dead_letter(
-                self._spec, self._message, reason, self._attempt
-            )
-        else:
-            await self._broker._publish_delayed(
-                self._spec, self._message, self._attempt, reason, delay_s
-            )
+        try:
+            if self._attempt >= self._spec.max_attempts:
+                await self._broker._publish_dead_letter(
+                    self._spec, self._message, reason, self._attempt
+                )
+            else:
+                await self._broker._publish_delayed(
+                    self._spec, self._message, self._attempt, reason, delay_s
+                )
+        except QueueUnavailable:
+            await self._hand_back(delay_s)
+            raise
         await self._ack_quietly()
 
     async def dead_letter(self, reason: str) -> None:
@@ -218,7 +243,11 @@ class _RabbitDelivery:
 
     async def _dead_letter(self, reason: str, attempts: int) -> None:
         if self._settle():
-            await self._broker._publish_dead_letter(self._spec, self._message, reason, attempts)
+            try:
+                await self._broker._publish_dead_letter(self._spec, self._message, reason, attempts)
+            except QueueUnavailable:
+                await self._hand_back(_HAND_BACK_MAX_S)
+                raise
             await self._ack_quietly()
 
 
@@ -461,8 +490,8 @@ class RabbitBroker:
                 f"delivered {attempts} times without ack (consumer crashed or hung)", attempts
             )
         except QueueUnavailable:
-            # It stays unacked and comes back after the reconnection, or the broker's
-            # delivery limit dead-letters it.
+            # Handed back to the queue: it comes again, or the broker's delivery limit
+            # dead-letters it.
             log.warning("could not dead-letter %s now", delivery.message.message_id)
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:

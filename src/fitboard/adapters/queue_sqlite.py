@@ -13,6 +13,7 @@ processes find new rows by polling every `poll_interval_s`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -258,14 +259,20 @@ class SqliteBroker:
         try:
             db = await self._connection()
             async with self._lock:
-                await db.execute("BEGIN IMMEDIATE")
                 try:
+                    await db.execute("BEGIN IMMEDIATE")
                     result = await work(db)
+                    await db.execute("COMMIT")
+                    return result
                 except BaseException:
-                    await db.execute("ROLLBACK")
+                    # Also on cancellation, even one that lands while BEGIN or COMMIT is
+                    # still running in aiosqlite's thread: statements run in order there,
+                    # so this ROLLBACK comes after them and the shared connection is never
+                    # left inside a transaction (the next BEGIN would fail). If the COMMIT
+                    # went through, there is nothing to roll back.
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
                     raise
-                await db.execute("COMMIT")
-                return result
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"queue database failed: {exc}") from exc
 

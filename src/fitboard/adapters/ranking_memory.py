@@ -116,6 +116,19 @@ class MemoryRanking:
             return None
         return RankedEntry(board.rank_of(found.score), user_id, found.score)
 
+    async def standings_of(
+        self, user_id: UUID, keys: Sequence[BoardKey]
+    ) -> dict[BoardKey, RankedEntry | None]:
+        found: dict[BoardKey, RankedEntry | None] = {}
+        for key in keys:
+            board = self._boards.get(key)
+            # A board that was projected into but never loaded holds only the members
+            # written since the start: its ranks would be wrong, so it reads as unknown.
+            found[key] = (
+                await self.standing(key, user_id) if board is not None and board.loaded else None
+            )
+        return found
+
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)
         board = self._boards.get(key)

@@ -141,6 +141,22 @@ return {value, count_above(KEYS[1], value)}
 """
 )
 
+# KEYS: z, ready.  ARGV: member.  Like _STANDING, but false unless the board is loaded: a
+# board written to since a flush but not rebuilt holds only part of its members.
+_LOADED_STANDING = (
+    _COUNT_ABOVE
+    + """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
+local value = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not value then
+  return false
+end
+return {value, count_above(KEYS[1], value)}
+"""
+)
+
 
 @dataclass(frozen=True)
 class _Keys:
@@ -251,6 +267,7 @@ class RedisRanking:
         self._page = client.register_script(_PAGE)
         self._around = client.register_script(_AROUND)
         self._standing = client.register_script(_STANDING)
+        self._loaded_standing = client.register_script(_LOADED_STANDING)
 
     @classmethod
     def from_url(
@@ -370,6 +387,33 @@ class RedisRanking:
             return None
         value, above = found
         return RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
+
+    async def standings_of(
+        self, user_id: UUID, keys: Sequence[BoardKey]
+    ) -> dict[BoardKey, RankedEntry | None]:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        member = str(user_id)
+        with _reachable():
+            # One round trip: a pipeline of one read-only script per board. Not a
+            # transaction, for the same reason as `project`: the boards lie in different
+            # cluster slots, and each script reads its own board atomically.
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in unique:
+                    keys_of = _keys(key)
+                    await self._loaded_standing(
+                        keys=[keys_of.z, keys_of.ready], args=[member], client=pipe
+                    )
+                replies = await pipe.execute()
+        found: dict[BoardKey, RankedEntry | None] = {}
+        for key, reply in zip(unique, replies, strict=True):
+            if reply is None:
+                found[key] = None
+            else:
+                value, above = reply
+                found[key] = RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
+        return found
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)

@@ -97,7 +97,14 @@ async def run_consumer(
                 {next_delivery, stop_waiter}, return_when=asyncio.FIRST_COMPLETED
             )
             if next_delivery not in done:
-                # The generator must finish its cancelled step before it can be closed.
+                # Settle what is in hand first: cancelling the pending step ends the
+                # consumer's session, and a delivery that outlives it cannot be acked any
+                # more; it would go back to the queue and be processed a second time.
+                if in_progress:
+                    await asyncio.gather(*in_progress, return_exceptions=True)
+                # The generator must finish its cancelled step before it can be closed. A
+                # delivery it took meanwhile is not handled: closing the generator below
+                # returns it to the queue.
                 next_delivery.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await next_delivery

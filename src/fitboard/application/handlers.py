@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fitboard.application.achievements import Awarded
+from fitboard.application.live import LiveEvent, achievement_awarded, announce
 from fitboard.application.messages import decode_submission, processed_message
 from fitboard.application.ports import (
     Clock,
     Delivery,
     InFlightWorkouts,
+    LiveNotifier,
     MessageBroker,
     RankingIndex,
     Store,
 )
 from fitboard.application.processing import Processed, process_submission
+from fitboard.domain.achievements import AnyRule
 from fitboard.domain.evaluation import Rules
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,9 @@ class WorkerDeps:
     inflight: InFlightWorkouts
     clock: Clock
     rules: Rules
+    # None in processes that have nobody to push to (maintenance commands).
+    live: LiveNotifier | None = None
+    achievement_rules: Sequence[AnyRule] = ()
 
 
 async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Processed:
@@ -39,9 +47,15 @@ async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Proc
         inflight=deps.inflight,
         clock=deps.clock,
         rules=deps.rules,
+        achievement_rules=deps.achievement_rules,
     )
+    if deps.live is not None:
+        # Before publishing `workout.processed`, so the athlete hears as early as possible;
+        # a push that fails is logged inside and never fails (or retries) the message.
+        await announce(processed, deps.live, extra=awarded_events(processed.awarded))
     # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
-    await deps.broker.publish(processed_message(processed.workout, []), mandatory=False)
+    earned = [a.rule.id for a in processed.awarded]
+    await deps.broker.publish(processed_message(processed.workout, earned), mandatory=False)
     log.info(
         "workout %s %s: %.0f kcal, %d points%s",
         processed.workout.id,
@@ -51,3 +65,10 @@ async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Proc
         " (redelivered)" if processed.duplicate else "",
     )
     return processed
+
+
+def awarded_events(awarded: Sequence[Awarded]) -> list[LiveEvent]:
+    return [
+        achievement_awarded(a.user_id, a.rule.id, a.rule.name, a.awarded_at, a.workout_id)
+        for a in awarded
+    ]

@@ -121,6 +121,27 @@ async def read_board(
         raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
     offset = decode_cursor(cursor)
     await check_access(key.board, viewer, store)
+    return await _read_window(
+        key, offset=offset, limit=limit, zone=zone, store=store, ranking=ranking
+    )
+
+
+async def read_top(
+    key: BoardKey, *, limit: int, zone: ZoneInfo, store: Store, ranking: RankingIndex
+) -> BoardView:
+    """The first `limit` entries, for live snapshots; the caller has checked access."""
+    return await _read_window(key, offset=0, limit=limit, zone=zone, store=store, ranking=ranking)
+
+
+async def _read_window(
+    key: BoardKey,
+    *,
+    offset: int,
+    limit: int,
+    zone: ZoneInfo,
+    store: Store,
+    ranking: RankingIndex,
+) -> BoardView:
     await ensure_loaded(key, store=store, ranking=ranking)
     page = await ranking.page(key, offset, limit)
     starts_at, ends_at = period_bounds(key.board.period, key.period_key, zone)

@@ -11,11 +11,20 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 from uuid import UUID
 
+from fitboard.domain.achievements import Award, PersonalRecord
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, BoardKey, RankedEntry, ScoreUpdate, VersionedStanding
+from fitboard.domain.boards import (
+    BoardId,
+    BoardKey,
+    RankedEntry,
+    ScoreUpdate,
+    Standing,
+    VersionedStanding,
+)
+from fitboard.domain.challenges import Challenge
 from fitboard.domain.users import User
 from fitboard.domain.workouts import DailyContribution, Totals, Workout
 
@@ -164,6 +173,92 @@ class GroupRepository(Protocol):
     async def group_ids_of(self, user_id: UUID) -> list[UUID]: ...
 
 
+@dataclass(frozen=True)
+class HeldAchievement:
+    achievement_id: str
+    period_key: str
+    awarded_at: datetime
+    workout_id: UUID | None
+    value: float | None
+
+
+class AchievementRepository(Protocol):
+    async def award(
+        self,
+        user_id: UUID,
+        award: Award,
+        awarded_at: datetime,
+        workout_id: UUID | None,
+    ) -> bool:
+        """Record an award; False (and nothing written) if the athlete already holds that
+        achievement for that period key. The database's uniqueness is what guarantees
+        exactly-once under redelivery and concurrent workers."""
+        ...
+
+    async def for_user(self, user_id: UUID) -> list[HeldAchievement]:
+        """Newest first."""
+        ...
+
+    async def for_workout(self, workout_id: UUID) -> list[str]:
+        """Ids of the achievements that workout earned."""
+        ...
+
+    async def active_local_days(self, user_id: UUID, first: date, last: date) -> set[date]:
+        """Days (in the athlete's own zone) in [first, last] with a counted workout."""
+        ...
+
+    async def best_before(
+        self, user_id: UUID, rule: PersonalRecord, before: datetime, exclude: UUID
+    ) -> float | None:
+        """The athlete's best value for a record rule among counted workouts that started
+        before `before` (other than `exclude`): records are judged in the order workouts
+        happened, whatever order they arrive in."""
+        ...
+
+    async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
+        """True for exactly one caller per (job, period key), however many workers ask."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    body: str  # JSON
+    final_rank: int | None
+    updated_at: datetime
+
+
+class ReportRepository(Protocol):
+    async def save(self, user_id: UUID, month: str, body: str, updated_at: datetime) -> None:
+        """Insert or replace the report's body (its final rank is kept)."""
+        ...
+
+    async def get(self, user_id: UUID, month: str) -> StoredReport | None: ...
+
+    async def set_final_rank(self, user_id: UUID, month: str, rank: int | None) -> None: ...
+
+    async def users_with_reports(self, month: str) -> list[UUID]: ...
+
+    async def best_workout(self, user_id: UUID, first: date, last: date) -> Workout | None:
+        """The counted workout with the most points on board days [first, last]; ties go
+        to the earlier one."""
+        ...
+
+
+class ChallengeRepository(Protocol):
+    async def add(self, challenge: Challenge) -> None: ...
+
+    async def get(self, challenge_id: UUID) -> Challenge | None: ...
+
+    async def visible_to(self, user_id: UUID, limit: int) -> list[Challenge]:
+        """Global and activity challenges, and those of the user's groups, newest first."""
+        ...
+
+    async def standings(self, challenge: Challenge) -> list[Standing]:
+        """Every visible athlete's score over the challenge's window (workouts that started
+        in it); reached_at is the start of their last counted workout in the window."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the record. The entry point owns it; use cases never commit."""
 
@@ -171,6 +266,9 @@ class UnitOfWork(Protocol):
     workouts: WorkoutRepository
     rollups: RollupRepository
     groups: GroupRepository
+    achievements: AchievementRepository
+    reports: ReportRepository
+    challenges: ChallengeRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -248,6 +346,15 @@ class RankingIndex(Protocol):
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None: ...
+
+    async def standings_of(
+        self, user_id: UUID, keys: Sequence[BoardKey]
+    ) -> dict[BoardKey, RankedEntry | None]:
+        """The user's standing on each board instance, read in one round trip; every key is
+        in the answer. None where the user has no entry, and also where the board is not
+        loaded: a partial board (after a restart or a flush, before its first read) would
+        report ranks that are too good, and live rank events must not announce those."""
+        ...
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         """Up to `radius` entries either side of the user, the user included, in board order;
@@ -367,6 +474,28 @@ class InFlightWorkouts(Protocol):
     async def owner(self, workout_id: UUID) -> UUID | None: ...
 
     async def clear(self, workout_id: UUID) -> None: ...
+
+
+# --------------------------------------------------------------------------- live push
+
+
+class LiveNotifier(Protocol):
+    """Pushes events to connected clients (Socket.IO), wherever they are connected.
+
+    Best effort by design: the record and the boards are already right when it is called,
+    and a client that missed an event catches up with the snapshot it gets on (re)subscribe.
+    """
+
+    async def to_athlete(self, user_id: UUID, event: str, payload: dict[str, Any]) -> None:
+        """Send `event` to every connection of the athlete, on any API process."""
+        ...
+
+    async def boards_moved(self, keys: Sequence[BoardKey]) -> None:
+        """Tell every API process that these board instances changed; each one sends its own
+        subscribers a coalesced `leaderboard:update` snapshot."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 # --------------------------------------------------------------------------- auth

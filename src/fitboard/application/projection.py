@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
 from fitboard.application.ports import RankingIndex, Store, UnitOfWork
-from fitboard.domain.boards import Period, ScoreUpdate
+from fitboard.domain.boards import Period, Scope, ScoreUpdate
 from fitboard.domain.evaluation import Rules
 from fitboard.domain.periods import keys_for_day, period_range
 from fitboard.domain.standings import every_scope, updates_for
@@ -23,7 +24,12 @@ async def totals_for_day(uow: UnitOfWork, user_id: UUID, day: date) -> dict[Peri
 
 
 async def reproject_user(
-    user_id: UUID, *, store: Store, ranking: RankingIndex, rules: Rules
+    user_id: UUID,
+    *,
+    store: Store,
+    ranking: RankingIndex,
+    rules: Rules,
+    left_groups: Sequence[UUID] = (),
 ) -> int:
     """Re-project every board the athlete has ever had a score on (after a change of
     visibility, or an admin's decision on a flagged workout). Returns how many updates."""
@@ -36,6 +42,7 @@ async def reproject_user(
         version = await uow.users.bump_projection_version(user_id)
         groups = await uow.groups.group_ids_of(user_id)
         scopes = every_scope(groups)
+        left = [Scope.for_group(g) for g in left_groups if g not in groups]
         seen: set[tuple[Period, str]] = set()
         for day in await uow.rollups.days(user_id):
             for period, key in keys_for_day(day).items():
@@ -45,6 +52,8 @@ async def reproject_user(
                 rng = period_range(period, key)
                 totals = await uow.rollups.totals(user_id, rng.first, rng.last)
                 updates += updates_for({period: totals}, day, scopes, user.show_on_leaderboards)
+                # Boards of groups the athlete just left lose them.
+                updates += updates_for({period: totals}, day, left, visible=False)
         await uow.commit()
     await ranking.project(user_id, version, updates)
     return len(updates)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fitboard.domain.calories import Athlete, estimate_calories
 from fitboard.domain.periods import board_day
@@ -20,6 +20,15 @@ class Rules:
 
     board_zone: ZoneInfo
     default_body_mass_kg: float
+
+
+def local_start(moment: datetime, user: User) -> datetime:
+    """A moment on the athlete's own clock (an unknown zone falls back to UTC)."""
+    try:
+        zone = ZoneInfo(user.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone)
 
 
 def athlete_at(user: User, moment: datetime) -> Athlete:
@@ -54,6 +63,7 @@ def evaluate(submission: WorkoutSubmission, user: User, rules: Rules, now: datet
         points=points_for(estimate.met, submission.duration_s),
         processed_at=now,
         flag_reason=reason,
+        local_day=local_start(submission.started_at, user).date(),
     )
 
 

@@ -68,6 +68,8 @@ class Workout:
     points: int
     processed_at: datetime
     flag_reason: str | None = None
+    # The day in the athlete's own time zone, for streaks (boards use the board zone).
+    local_day: date | None = None
 
     @property
     def id(self) -> UUID:

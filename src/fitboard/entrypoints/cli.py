@@ -23,7 +23,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The system of record.", no_args_is_help=True)
 dead_letters_app = typer.Typer(help="Messages that could not be processed.", no_args_is_help=True)
+users_app = typer.Typer(help="Athletes' accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.add_typer(dead_letters_app, name="dead-letters")
 
 console = Console()
@@ -81,20 +83,23 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
+        # Live events are small JSON frames sent to thousands of sockets: compressing each
+        # one per connection costs more CPU than the bytes it saves (docs/benchmarks.md).
+        ws_per_message_deflate=False,
     )
 
 
 @app.command()
 def worker() -> None:
     """Process submitted workouts (production mode; embedded `serve` runs one itself)."""
-    from fitboard.bootstrap import build
+    from fitboard.bootstrap import LiveRole, build
     from fitboard.entrypoints.worker.runner import run_worker_process
 
     settings = _settings()
     _logging(settings)
 
     async def main() -> None:
-        container = await build(settings)
+        container = await build(settings, live=LiveRole.WORKER)
         try:
             await run_worker_process(container)
         finally:
@@ -243,6 +248,55 @@ def dead_letters_replay(
             await container.close()
 
     console.print(f"replayed {_run(main)} messages")
+
+
+@app.command()
+def reports() -> None:
+    """Keep monthly reports (a consumer of workout.processed; embedded `serve` runs one)."""
+    from fitboard.bootstrap import build
+    from fitboard.entrypoints.reports.runner import run_reports_process
+
+    settings = _settings()
+    _logging(settings)
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            await run_reports_process(container)
+        finally:
+            await container.close()
+
+    _run(main)
+
+
+@users_app.command("promote")
+def users_promote(
+    username: Annotated[str, typer.Argument(help="The athlete to make an admin.")],
+    revoke: Annotated[bool, typer.Option(help="Take admin rights away instead.")] = False,
+) -> None:
+    """Grant (or revoke) admin rights: admins create challenges and review flagged workouts."""
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> bool:
+        container = await build(settings)
+        try:
+            async with container.store.unit_of_work() as uow:
+                user = await uow.users.get_by_username(username)
+                if user is None:
+                    return False
+                user.is_admin = not revoke
+                await uow.users.update_profile(user)
+                await uow.commit()
+            return True
+        finally:
+            await container.close()
+
+    if not _run(main):
+        err.print(f"[red]no athlete named {username!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{username} is {'no longer ' if revoke else ''}an admin")
 
 
 def main() -> None:

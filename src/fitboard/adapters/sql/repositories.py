@@ -161,6 +161,7 @@ class SqlWorkoutRepository:
                 points=workout.points,
                 processed_at=workout.processed_at,
                 flag_reason=workout.flag_reason,
+                local_day=workout.local_day,
             )
             .on_conflict_do_nothing(index_elements=[workouts.c.id])
             .returning(workouts.c.id)
@@ -216,6 +217,7 @@ def _workout_from_row(row: Row[Any]) -> Workout:
         points=row.points,
         processed_at=row.processed_at,
         flag_reason=row.flag_reason,
+        local_day=row.local_day,
     )
 
 

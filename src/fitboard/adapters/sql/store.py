@@ -14,7 +14,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from fitboard.adapters.sql.achievements import SqlAchievementRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
+from fitboard.adapters.sql.reports import SqlChallengeRepository, SqlReportRepository
 from fitboard.adapters.sql.repositories import (
     SqlGroupRepository,
     SqlUserRepository,
@@ -22,7 +24,10 @@ from fitboard.adapters.sql.repositories import (
 )
 from fitboard.adapters.sql.rollups import SqlRollupRepository
 from fitboard.application.ports import (
+    AchievementRepository,
+    ChallengeRepository,
     GroupRepository,
+    ReportRepository,
     RollupRepository,
     StoreUnavailable,
     UserRepository,
@@ -77,6 +82,9 @@ class SqlUnitOfWork:
     workouts: WorkoutRepository
     rollups: RollupRepository
     groups: GroupRepository
+    achievements: AchievementRepository
+    reports: ReportRepository
+    challenges: ChallengeRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool) -> None:
         self._engine = engine
@@ -103,6 +111,9 @@ class SqlUnitOfWork:
         self.workouts = SqlWorkoutRepository(connection)
         self.rollups = SqlRollupRepository(connection)
         self.groups = SqlGroupRepository(connection)
+        self.achievements = SqlAchievementRepository(connection)
+        self.reports = SqlReportRepository(connection)
+        self.challenges = SqlChallengeRepository(connection)
         return self
 
     async def __aexit__(

@@ -80,8 +80,11 @@ workouts = Table(
     Column("points", Integer, nullable=False),
     Column("processed_at", UtcDateTime, nullable=False),
     Column("flag_reason", Text, nullable=True),
+    # The day on the athlete's own clock (migration 0002), for streaks.
+    Column("local_day", Date, nullable=True),
     # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
     Index(None, "user_id", "started_at", "id"),
+    Index(None, "user_id", "local_day"),
     # The admin review queue lists flagged workouts.
     Index(None, "status"),
 )
@@ -121,4 +124,51 @@ group_members = Table(
     Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
     Column("joined_at", UtcDateTime, nullable=False),
     Index(None, "user_id"),
+)
+
+awards = Table(
+    "awards",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("achievement_id", String, primary_key=True),
+    # The primary key is what makes an award exactly-once per (athlete, achievement, period).
+    Column("period_key", String, primary_key=True),
+    Column("awarded_at", UtcDateTime, nullable=False),
+    Column("workout_id", Uuid, nullable=True),
+    Column("value", Double, nullable=True),
+    Index(None, "workout_id"),
+)
+
+scheduled_runs = Table(
+    "scheduled_runs",
+    metadata,
+    Column("job", String, primary_key=True),
+    Column("period_key", String, primary_key=True),
+    Column("claimed_at", UtcDateTime, nullable=False),
+)
+
+monthly_reports = Table(
+    "monthly_reports",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("month", String, primary_key=True),
+    # The report as JSON: it is rebuilt whole from the record, never patched.
+    Column("body", Text, nullable=False),
+    Column("final_rank", Integer, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("metric", String, nullable=False),
+    Column("scope", String, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("goal", BigInteger, nullable=True),
+    Column("created_by", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "ends_at"),
 )

@@ -8,13 +8,26 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from fitboard import __version__
 from fitboard.application.ports import Clock
-from fitboard.bootstrap import build
+from fitboard.bootstrap import LiveRole, build
 from fitboard.config import Settings
-from fitboard.entrypoints.api import errors
-from fitboard.entrypoints.api.routers import auth, health, leaderboards, me, workouts
+from fitboard.entrypoints.api import errors, live
+from fitboard.entrypoints.api.routers import (
+    achievements,
+    auth,
+    challenges,
+    groups,
+    health,
+    leaderboards,
+    me,
+    metrics,
+    reports,
+    workouts,
+)
+from fitboard.entrypoints.reports.runner import consume_reports
 from fitboard.entrypoints.worker.runner import consume_workouts
 
 log = logging.getLogger(__name__)
@@ -25,22 +38,33 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build(config, clock=clock)
+        container = await build(config, clock=clock, live=LiveRole.GATEWAY)
         app.state.container = container
+        assert container.gateway is not None
+        live.install(container.gateway, container)
+        try:
+            await container.gateway.start(live.ContainerSnapshots(container))
+        except BaseException:
+            await container.close()
+            raise
         stop = asyncio.Event()
-        worker: asyncio.Task[None] | None = None
+        consumers: list[asyncio.Task[None]] = []
         if container.embedded:
-            # Embedded mode is one process: the worker runs beside the API.
-            worker = asyncio.create_task(consume_workouts(container, stop), name="worker")
+            # Embedded mode is one process: the worker and the reports consumer run beside
+            # the API, each on its own queue exactly as in production.
+            consumers = [
+                asyncio.create_task(consume_workouts(container, stop), name="worker"),
+                asyncio.create_task(consume_reports(container, stop), name="reports"),
+            ]
         try:
             yield
         finally:
             stop.set()
             try:
-                if worker is not None:
-                    await asyncio.wait_for(worker, timeout=30)
+                if consumers:
+                    await asyncio.wait_for(asyncio.gather(*consumers), timeout=30)
             except TimeoutError:
-                log.error("embedded worker did not stop in 30 s")
+                log.error("embedded consumers did not stop in 30 s")
             finally:
                 await container.close()
 
@@ -52,6 +76,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (auth.router, me.router, workouts.router, leaderboards.router, health.router):
-        app.include_router(router)
+    routers = (
+        auth,
+        me,
+        workouts,
+        leaderboards,
+        achievements,
+        reports,
+        challenges,
+        groups,
+        health,
+        metrics,
+    )
+    for module in routers:
+        app.include_router(module.router)
+
+    async def socketio_app(scope: Scope, receive: Receive, send: Send) -> None:
+        # The Socket.IO server is built with the container (bootstrap chooses its manager),
+        # after this app exists; requests reach it through the container.
+        container = getattr(app.state, "container", None)
+        if container is None or container.gateway is None:
+            raise RuntimeError("live updates are served once the application has started")
+        await container.gateway.asgi_app(scope, receive, send)
+
+    # Live updates (Socket.IO), at the path the official clients use by default.
+    app.mount("/socket.io", socketio_app, name="socket.io")
     return app

@@ -149,3 +149,68 @@ class MyStandingOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class AchievementOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    kind: str
+    progress: float | None = None
+    held: bool
+
+
+class HeldAchievementOut(BaseModel):
+    id: str
+    name: str
+    awarded_at: datetime
+    workout_id: UUID | None = None
+    period_key: str | None = None
+    value: float | None = None
+
+
+class ChallengeIn(Strict):
+    name: str = Field(min_length=1, max_length=80)
+    metric: Literal["calories", "distance", "duration", "workouts", "points", "active_days"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    scope: str = "global"
+    goal: int | None = Field(default=None, gt=0)
+
+
+class ChallengeOut(BaseModel):
+    id: UUID
+    name: str
+    metric: str
+    scope: str
+    starts_at: datetime
+    ends_at: datetime
+    goal: int | None
+    created_by: UUID
+
+
+class ChallengeBoardOut(BaseModel):
+    challenge: ChallengeOut
+    metric: str
+    period: Literal["challenge"] = "challenge"
+    period_key: str
+    scope: str
+    starts_at: datetime
+    ends_at: datetime
+    total: int
+    entries: list[EntryOut]
+    next_cursor: str | None
+
+
+class GroupIn(Strict):
+    name: str = Field(min_length=1, max_length=80)
+
+
+class JoinIn(Strict):
+    invite_code: str = Field(min_length=1, max_length=64)
+
+
+class GroupOut(BaseModel):
+    id: UUID
+    name: str
+    invite_code: str

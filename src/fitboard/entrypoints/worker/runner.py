@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 
+from fitboard.application.achievements import Awarded
 from fitboard.application.consuming import run_consumer
-from fitboard.application.handlers import handle_workout_submitted
+from fitboard.application.handlers import awarded_events, handle_workout_submitted
+from fitboard.application.live import push
 from fitboard.application.ports import Delivery
 from fitboard.bootstrap import Container
+from fitboard.entrypoints.worker.schedule import run_period_jobs
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +30,25 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         container.workouts_queue.name,
         container.settings.worker_prefetch,
     )
-    await run_consumer(
-        container.broker,
-        container.workouts_queue,
-        handler,
-        prefetch=container.settings.worker_prefetch,
-        stop=stop,
-    )
+
+    async def announce_placements(awarded: Sequence[Awarded]) -> None:
+        if container.live is not None:
+            await push(container.live, awarded_events(awarded), [])
+
+    # Placement badges are judged when a period closes, beside every worker (the record's
+    # claim makes each period's run happen once).
+    periodic = asyncio.create_task(run_period_jobs(container, stop, announce_placements))
+    try:
+        await run_consumer(
+            container.broker,
+            container.workouts_queue,
+            handler,
+            prefetch=container.settings.worker_prefetch,
+            stop=stop,
+        )
+    finally:
+        stop.set()
+        await periodic
 
 
 async def run_worker_process(container: Container) -> None:

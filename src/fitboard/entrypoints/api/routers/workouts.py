@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from fitboard.application import workout_queries
+from fitboard.application.achievements import earned_by_workout
 from fitboard.application.ingest import SubmitWorkout, submit_workout
 from fitboard.application.ports import QueueUnavailable
 from fitboard.domain.errors import InvalidField
@@ -102,4 +103,5 @@ async def get_workout(
     )
     if isinstance(found, workout_queries.Queued):
         return JSONResponse(WorkoutAccepted(id=found.id).model_dump(mode="json"), status_code=202)
-    return workout_out(found)
+    earned = await earned_by_workout(found.id, store=container.store)
+    return workout_out(found).model_copy(update={"achievements": earned})

@@ -1,0 +1,188 @@
+"""What the live benchmarks share: a fitboard server in a subprocess on loopback, athletes,
+a minimal Socket.IO websocket client for thousands of connections, and percentiles.
+
+Everything targets 127.0.0.1, and everything is bounded: servers are stopped in `finally`,
+waits have timeouts, and every loop has a count."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+FITBOARD = str(Path(sys.executable).with_name("fitboard"))
+SECRET = "bench-secret-that-is-long-enough-for-hs256-signing"
+BOARD = "calories/all/global"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def raise_open_files_limit() -> int:
+    """Thousands of sockets need thousands of descriptors; the hard limit is the ceiling."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def recently(minutes: float = 120) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@contextlib.asynccontextmanager
+async def fitboard_server(extra_env: dict[str, str] | None = None) -> AsyncIterator[Server]:
+    """`fitboard serve` in embedded mode on a free loopback port, in a fresh data dir."""
+    with tempfile.TemporaryDirectory(prefix="fitboard-bench-") as data_dir:
+        port = free_port()
+        env = {
+            **os.environ,
+            "FITBOARD_MODE": "embedded",
+            "FITBOARD_DATA_DIR": data_dir,
+            "FITBOARD_JWT_SECRET": SECRET,
+            "FITBOARD_LOG_LEVEL": "warning",
+            **(extra_env or {}),
+        }
+        log = Path(data_dir) / "server.log"
+        process = _spawn([FITBOARD, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=2) as http:
+                async with asyncio.timeout(60):
+                    while True:
+                        if process.poll() is not None:
+                            raise RuntimeError(f"server exited:\n{log.read_text()}")
+                        with contextlib.suppress(httpx.TransportError):
+                            if (await http.get("/readyz")).status_code == 200:
+                                break
+                        await asyncio.sleep(0.1)
+            yield Server(url, process, log)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+async def register(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
+    """A new athlete: (token, user id)."""
+    body = {"username": f"{name}-{uuid.uuid4().hex[:6]}", "password": "correct horse battery"}
+    response = await http.post("/v1/auth/register", json=body)
+    response.raise_for_status()
+    data = response.json()
+    return data["access_token"], data["user"]["id"]
+
+
+async def post_workout(http: httpx.AsyncClient, token: str, minutes: int = 20) -> httpx.Response:
+    return await http.post(
+        "/v1/workouts",
+        headers={"authorization": f"Bearer {token}"},
+        json={
+            "activity": "run",
+            "started_at": recently(),
+            "duration_s": minutes * 60,
+            "distance_m": minutes * 180,
+        },
+    )
+
+
+@dataclass
+class RawClient:
+    """The Socket.IO protocol (Engine.IO v4 over a websocket), just enough to connect with a
+    token, subscribe, answer pings and timestamp `leaderboard:update` arrivals: thousands of
+    these fit in one process where thousands of full clients would not."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    on_update: Callable[[dict[str, Any], float], None]
+    reader: asyncio.Task[None] | None = None
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def read(self) -> None:
+        async for message in self.ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            data: str = message.data
+            if data == "2":  # Engine.IO ping: answer, or the server drops us
+                await self.ws.send_str("3")
+            elif data.startswith('42["leaderboard:update"'):
+                now = time.time()
+                _event, payload = json.loads(data[2:])
+                self.on_update(payload, now)
+            elif data.startswith("43"):  # the subscribe ack
+                self.acked.set()
+
+
+async def raw_connect(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    token: str,
+    board: str,
+    on_update: Callable[[dict[str, Any], float], None],
+) -> RawClient:
+    ws_url = base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await session.ws_connect(ws_url, heartbeat=None, autoping=True)
+    opened = await ws.receive_str(timeout=30)
+    if not opened.startswith("0{"):
+        raise RuntimeError(f"unexpected Engine.IO open packet {opened!r}")
+    await ws.send_str("40" + json.dumps({"token": token}))
+    connected = await ws.receive_str(timeout=30)
+    if not connected.startswith("40{"):
+        raise RuntimeError(f"refused: {connected!r}")
+    client = RawClient(ws, on_update)
+    client.reader = asyncio.create_task(client.read())
+    await ws.send_str("421" + json.dumps(["subscribe", {"board": board}]))
+    await asyncio.wait_for(client.acked.wait(), timeout=60)
+    return client
+
+
+async def close_all(clients: list[RawClient]) -> None:
+    for client in clients:
+        if client.reader is not None:
+            client.reader.cancel()
+    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+    await asyncio.gather(
+        *(c.reader for c in clients if c.reader is not None), return_exceptions=True
+    )

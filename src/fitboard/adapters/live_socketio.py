@@ -1,0 +1,498 @@
+"""Live push over Socket.IO (python-socketio): the `LiveNotifier` adapter, and the gateway
+that every API process runs.
+
+Embedded mode is one process: an `AsyncServer` with its in-memory manager, and board moves
+go straight to that process's coalescer.
+
+Production mode: every API process runs an `AsyncServer` whose manager is an
+`AsyncRedisManager` on the channel `<namespace>:socketio`, and workers emit through a
+write-only `AsyncRedisManager` on the same channel, so an event emitted anywhere reaches
+the athlete's connections on every API process. Board moves travel on a channel of their
+own, `<namespace>:boards-moved`, which every API process listens to; each process then
+snapshots the boards its own clients watch, at most once per `flush_interval_s` per board,
+and emits the snapshot with `ignore_queue=True` (to its local clients only), so snapshots
+are neither duplicated across processes nor multiplied by the rate of workouts.
+
+Back-pressure: an emit only appends to each recipient's Engine.IO queue (its writer task
+drains it at the client's pace), so a slow or dead client delays nobody else. What it costs
+is memory: a client whose backlog passes `max_backlog` packets is dropped, and a dead one
+is dropped by the ping timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+import socketio
+from redis.asyncio import Redis
+
+from fitboard.adapters.live_metrics import (
+    BOARD_MOVES,
+    EVENTS_EMITTED,
+    EVENTS_RELAYED,
+    PUSH_FAILURES,
+    SEND_BACKLOG_MAX,
+    SLOW_CLIENTS_DROPPED,
+    SNAPSHOTS,
+)
+from fitboard.application.live import LEADERBOARD_UPDATE, athlete_room, board_room
+from fitboard.domain.boards import BoardId, BoardKey
+
+__all__ = [
+    "BatchingRedisManager",
+    "BoardCoalescer",
+    "RedisBoardsFeed",
+    "SnapshotSource",
+    "SocketIOGateway",
+    "SocketIONotifier",
+    "socketio_channel",
+]
+
+log = logging.getLogger(__name__)
+
+# (board name, period key): what travels on the boards-moved channel.
+BoardMove = tuple[str, str]
+BoardsMovedSink = Callable[[Sequence[BoardKey]], Awaitable[None]]
+
+# Messages waiting to be published while Redis is slow or down; beyond this the oldest
+# are dropped (live push is best effort, and subscribe snapshots repair clients).
+_MAX_PENDING_PUBLISHES = 50_000
+
+
+def socketio_channel(namespace: str) -> str:
+    return f"{namespace}:socketio"
+
+
+def boards_channel(namespace: str) -> str:
+    return f"{namespace}:boards-moved"
+
+
+class SnapshotSource(Protocol):
+    """What the gateway needs from the application to build `leaderboard:update`."""
+
+    def current_period_key(self, board: BoardId) -> str: ...
+
+    async def snapshot(self, board: BoardId, version: int) -> dict[str, Any]: ...
+
+
+# --------------------------------------------------------------------------- managers
+
+
+class BatchingRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, publishing in batches.
+
+    `_publish` is the hook python-socketio leaves to pub/sub backends. Here it queues the
+    message and returns; one task publishes everything queued so far in one pipeline, in
+    order. One workout causes dozens of events (a `rank:update` per board): one round trip
+    instead of dozens keeps a worker's push cheap. Also counts the events this process
+    relays from others, for the metrics."""
+
+    connected: bool
+    redis: Any
+    pubsub: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushed = asyncio.Event()
+        self._flushed.set()
+
+    async def _publish(self, data: dict[str, Any]) -> None:
+        if len(self._pending) >= _MAX_PENDING_PUBLISHES:
+            del self._pending[0]
+            PUSH_FAILURES.labels(str(data.get("event", data.get("method")))).inc()
+        self._pending.append(self.json.dumps(data))
+        self._flushed.clear()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="socketio-publish")
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for message in batch:
+                        pipe.publish(self.channel, message)
+                    await pipe.execute()
+            except Exception as exc:
+                # Reconnect on the next batch; this one is lost, like any failed push.
+                self.connected = False
+                PUSH_FAILURES.labels("publish").inc(len(batch))
+                log.warning("socket.io publish of %d messages failed: %s", len(batch), exc)
+        self._flushed.set()
+
+    async def drain(self, timeout_s: float = 2.0) -> None:
+        """Wait (bounded) until everything queued has been published."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._flushed.wait()
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        # Also called for this process's own emits, which EVENTS_EMITTED already counts.
+        if message.get("host_id") != self.host_id:
+            EVENTS_RELAYED.labels(str(message.get("event"))).inc()
+        await super()._handle_emit(message)
+
+    async def aclose(self) -> None:
+        """Stop listening and close the Redis connections (python-socketio has no close)."""
+        await self.drain()
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self.pubsub is not None:
+            await self.pubsub.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.connected = False
+
+
+# --------------------------------------------------------------------------- board moves
+
+
+class RedisBoardsFeed:
+    """Board moves on a Redis pub/sub channel: workers and API processes publish, every API
+    process listens. Pub/sub, not a queue: a process that is down has no clients to tell."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        self._url = url
+        self._channel = channel
+        self._publisher = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def publish(self, keys: Sequence[BoardKey]) -> None:
+        moves = [[k.board.name, k.period_key] for k in dict.fromkeys(keys)]
+        await self._publisher.publish(self._channel, json.dumps(moves, separators=(",", ":")))
+
+    async def listen(self, on_moves: Callable[[list[BoardMove]], None]) -> None:
+        """Subscribe now (so nothing published after this returns is missed), then deliver
+        in the background, resubscribing after a lost connection."""
+        subscribed = asyncio.get_running_loop().create_future()
+        self._listener = asyncio.create_task(
+            self._listen(on_moves, subscribed), name="boards-moved-listener"
+        )
+        await subscribed
+
+    async def _listen(
+        self, on_moves: Callable[[list[BoardMove]], None], subscribed: asyncio.Future[None]
+    ) -> None:
+        retry_s = 0.5
+        while True:
+            # No socket timeout: a quiet channel is not a dead one (health checks are).
+            client = Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=15)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                if not subscribed.done():
+                    subscribed.set_result(None)
+                retry_s = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        on_moves(_decode_moves(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("boards-moved channel lost (%s); again in %.1f s", exc, retry_s)
+                if not subscribed.done():
+                    subscribed.set_exception(exc)
+                    return
+                await asyncio.sleep(retry_s)
+                retry_s = min(retry_s * 2, 10.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._publisher.aclose()
+
+
+def _decode_moves(data: bytes | str) -> list[BoardMove]:
+    try:
+        rows = json.loads(data)
+        return [(str(name), str(period_key)) for name, period_key in rows]
+    except (ValueError, TypeError) as exc:
+        log.warning("ignoring a malformed boards-moved message: %s", exc)
+        return []
+
+
+class BoardCoalescer:
+    """Turns any rate of board moves into at most one snapshot per board per interval.
+
+    `mark` only flags a board as dirty (and only if this process has subscribers to it).
+    One task sends a dirty board at once if its last snapshot is older than the interval,
+    otherwise when the interval is up, so the first move of a quiet board is shown at once
+    and the last move of a burst is never lost. One snapshot per board is in flight at a
+    time; a board moved meanwhile stays dirty for the next round."""
+
+    def __init__(
+        self,
+        *,
+        has_subscribers: Callable[[str], bool],
+        send: Callable[[str, frozenset[str]], Awaitable[None]],
+        interval_s: float = 0.25,
+    ) -> None:
+        self._has_subscribers = has_subscribers
+        self._send = send
+        self._interval_s = interval_s
+        self._dirty: dict[str, set[str]] = {}
+        self._last_sent: dict[str, float] = {}
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def mark(self, moves: Iterable[BoardMove]) -> None:
+        for name, period_key in moves:
+            if not self._has_subscribers(name):
+                BOARD_MOVES.labels("unwatched").inc()
+                continue
+            pending = self._dirty.get(name)
+            if pending is None:
+                self._dirty[name] = {period_key}
+                BOARD_MOVES.labels("scheduled").inc()
+            else:
+                pending.add(period_key)
+                BOARD_MOVES.labels("coalesced").inc()
+            self._wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                self._flush_due(loop)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            for task in list(self._in_flight.values()):
+                task.cancel()
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight.values()))
+
+    def _flush_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        next_due = math.inf
+        for name in list(self._dirty):
+            if name in self._in_flight:
+                continue  # woken again when it finishes
+            due = self._last_sent.get(name, -math.inf) + self._interval_s
+            if due <= now:
+                period_keys = frozenset(self._dirty.pop(name))
+                self._last_sent[name] = now
+                task = asyncio.create_task(self._send_one(name, period_keys))
+                self._in_flight[name] = task
+            else:
+                next_due = min(next_due, due)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if next_due < math.inf:
+            self._timer = loop.call_at(next_due, self._wake.set)
+        # Forget boards that have been quiet for a while, so the map stays small.
+        if len(self._last_sent) > 1024:
+            stale = now - 10 * self._interval_s
+            self._last_sent = {n: t for n, t in self._last_sent.items() if t > stale}
+
+    async def _send_one(self, name: str, period_keys: frozenset[str]) -> None:
+        try:
+            await self._send(name, period_keys)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("leaderboard snapshot of %s failed", name)
+        finally:
+            self._in_flight.pop(name, None)
+            if name in self._dirty:
+                self._wake.set()
+
+
+# --------------------------------------------------------------------------- notifier
+
+
+class SocketIONotifier:
+    """`LiveNotifier` over anything with python-socketio's `emit(event, data, to=...,
+    namespace=...)`: the `AsyncServer` of an API process, or a write-only manager."""
+
+    def __init__(
+        self,
+        emitter: Any,
+        boards_moved: BoardsMovedSink,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        self._emitter = emitter
+        self._boards_moved = boards_moved
+        self._closers = list(closers)
+
+    async def to_athlete(self, user_id: UUID, event: str, payload: dict[str, Any]) -> None:
+        try:
+            await self._emitter.emit(event, payload, to=athlete_room(user_id), namespace="/")
+        except Exception:
+            PUSH_FAILURES.labels(event).inc()
+            raise
+        EVENTS_EMITTED.labels(event).inc()
+
+    async def boards_moved(self, keys: Sequence[BoardKey]) -> None:
+        await self._boards_moved(keys)
+
+    async def close(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("error while closing the live notifier")
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+class SocketIOGateway:
+    """The Socket.IO side of an API process: the server and its ASGI app, the snapshot
+    coalescer, the board-moves listener (production) and the backlog watchdog.
+
+    The socket event handlers (auth, subscribe) are the API's, in entrypoints/api/live.py;
+    this class gives them `server`, `send_snapshot` and the room bookkeeping."""
+
+    def __init__(
+        self,
+        server: socketio.AsyncServer,
+        *,
+        feed: RedisBoardsFeed | None = None,
+        manager: BatchingRedisManager | None = None,
+        flush_interval_s: float = 0.25,
+        max_backlog: int = 2000,
+        backlog_check_s: float = 1.0,
+    ) -> None:
+        self.server = server
+        # Mounted by the API at /socket.io: every request under it is Engine.IO's.
+        self.asgi_app = socketio.ASGIApp(server, socketio_path=None)
+        self._feed = feed
+        self._manager = manager
+        self._max_backlog = max_backlog
+        self._backlog_check_s = backlog_check_s
+        self._versions: dict[str, int] = {}
+        self._source: SnapshotSource | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.coalescer = BoardCoalescer(
+            has_subscribers=self.has_subscribers,
+            send=self._send_moved,
+            interval_s=flush_interval_s,
+        )
+        self.notifier = SocketIONotifier(server, self._boards_moved)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, source: SnapshotSource) -> None:
+        self._source = source
+        if self._manager is not None:
+            # python-socketio starts the manager's Redis listener on the first connection;
+            # start it now, so events published just after a client connects are not missed.
+            self.server.manager_initialized = True
+            self._manager.initialize()
+        if self._feed is not None:
+            await self._feed.listen(self.coalescer.mark)
+        self._tasks = [
+            asyncio.create_task(self.coalescer.run(), name="live-coalescer"),
+            asyncio.create_task(self._watch_backlogs(), name="live-backlogs"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._feed is not None:
+            await self._feed.close()
+        if self._manager is not None:
+            await self._manager.aclose()
+        await self.server.shutdown()
+
+    # ------------------------------------------------------------------ boards
+
+    def has_subscribers(self, board_name: str) -> bool:
+        rooms = self.server.manager.rooms.get("/", {})
+        return bool(rooms.get(f"board:{board_name}"))
+
+    def next_version(self, board_name: str) -> int:
+        """Milliseconds since the epoch, bumped if needed to increase on this process: the
+        same rule on every process, so a client that reconnects elsewhere can still drop
+        an older snapshot."""
+        version = max(time.time_ns() // 1_000_000, self._versions.get(board_name, 0) + 1)
+        self._versions[board_name] = version
+        return version
+
+    async def _boards_moved(self, keys: Sequence[BoardKey]) -> None:
+        if self._feed is not None:
+            await self._feed.publish(keys)  # every API process hears it, this one included
+        else:
+            self.coalescer.mark((k.board.name, k.period_key) for k in keys)
+
+    async def send_snapshot(self, board: BoardId, to: str, reason: str) -> None:
+        """Read and send a snapshot to one client (a sid) or a room, local clients only."""
+        if self._source is None:
+            raise RuntimeError("the live gateway has not been started")
+        payload = await self._source.snapshot(board, self.next_version(board.name))
+        await self.server.emit(LEADERBOARD_UPDATE, payload, to=to, ignore_queue=True)
+        SNAPSHOTS.labels(reason).inc()
+        EVENTS_EMITTED.labels(LEADERBOARD_UPDATE).inc()
+
+    async def _send_moved(self, name: str, period_keys: frozenset[str]) -> None:
+        if self._source is None or not self.has_subscribers(name):
+            return
+        board = BoardId.parse(name)
+        # Subscribers watch the current period; a late workout that moved last week's
+        # board changes nothing they see.
+        if self._source.current_period_key(board) not in period_keys:
+            return
+        await self.send_snapshot(board, board_room(board), "moved")
+
+    # ------------------------------------------------------------------ back-pressure
+
+    async def _watch_backlogs(self) -> None:
+        while True:
+            await asyncio.sleep(self._backlog_check_s)
+            worst = 0
+            # Engine.IO keeps one outgoing queue per connection; python-engineio is pinned,
+            # and this is the only place that looks inside it.
+            for socket in list(self.server.eio.sockets.values()):
+                backlog = socket.queue.qsize()
+                worst = max(worst, backlog)
+                if backlog > self._max_backlog and not socket.closed:
+                    await self._drop(socket, backlog)
+            SEND_BACKLOG_MAX.set(worst)
+
+    async def _drop(self, socket: Any, backlog: int) -> None:
+        SLOW_CLIENTS_DROPPED.inc()
+        log.warning("dropping live client %s: %d packets unsent", socket.sid, backlog)
+        # abort: no goodbye packet, which would queue behind the backlog. Closing fires the
+        # disconnect handlers, so the client leaves every room and gets nothing more.
+        await socket.close(wait=False, abort=True)
+        while True:
+            try:
+                socket.queue.get_nowait()
+                socket.queue.task_done()
+            except asyncio.QueueEmpty:
+                break
+        socket.queue.put_nowait(None)  # its writer exits once the blocked write returns

@@ -1,0 +1,198 @@
+"""Live updates: what a processed workout tells connected clients, and the board snapshots.
+
+Building events is pure (Processed → events, payloads exactly as in API.md "Live
+updates"); sending them goes through the `LiveNotifier` port. Pushing is best effort: it
+runs after the record and the boards are already right, so a failed push is logged and
+never retried, and a client that missed something is repaired by the snapshot it gets
+when it subscribes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fitboard.application.leaderboards import BoardView, read_top, resolve_key
+from fitboard.application.ports import LiveNotifier, RankingIndex, Store
+from fitboard.application.processing import Overtaken, Processed, RankChange
+from fitboard.domain.boards import BoardId, BoardKey
+
+log = logging.getLogger(__name__)
+
+WORKOUT_PROCESSED = "workout:processed"
+RANK_UPDATE = "rank:update"
+RANK_OVERTAKEN = "rank:overtaken"
+ACHIEVEMENT_AWARDED = "achievement:awarded"
+LEADERBOARD_UPDATE = "leaderboard:update"
+
+# Entries in a `leaderboard:update` snapshot.
+SNAPSHOT_SIZE = 10
+# The longest a worker spends pushing one workout's events before it moves on: a live
+# backend that hangs must not hold the queue (the acknowledgement waits for the push).
+PUSH_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One event for one athlete's connections."""
+
+    user_id: UUID
+    name: str
+    payload: dict[str, Any]
+
+
+def athlete_room(user_id: UUID) -> str:
+    return f"athlete:{user_id}"
+
+
+def board_room(board: BoardId) -> str:
+    return f"board:{board.name}"
+
+
+def workout_processed(processed: Processed) -> LiveEvent:
+    workout = processed.workout
+    return LiveEvent(
+        workout.user_id,
+        WORKOUT_PROCESSED,
+        {
+            "id": str(workout.id),
+            "status": workout.status.value,
+            "calories": workout.calories,
+            "points": workout.points,
+        },
+    )
+
+
+def rank_update(user_id: UUID, change: RankChange) -> LiveEvent:
+    return LiveEvent(
+        user_id,
+        RANK_UPDATE,
+        {
+            "board": change.key.board.name,
+            "period_key": change.key.period_key,
+            "rank": change.current.rank,
+            "previous_rank": change.previous.rank if change.previous is not None else None,
+            "score": change.current.score,
+        },
+    )
+
+
+def rank_overtaken(overtaken: Overtaken, by_user_id: UUID, by_display_name: str) -> LiveEvent:
+    return LiveEvent(
+        overtaken.passed.user_id,
+        RANK_OVERTAKEN,
+        {
+            "board": overtaken.key.board.name,
+            "period_key": overtaken.key.period_key,
+            "rank": overtaken.passed.rank,
+            "by": {"user_id": str(by_user_id), "display_name": by_display_name},
+        },
+    )
+
+
+def achievement_awarded(
+    user_id: UUID,
+    achievement_id: str,
+    name: str,
+    awarded_at: datetime,
+    workout_id: UUID | None,
+) -> LiveEvent:
+    """For the achievements engine: pass these to `announce(..., extra=[...])`."""
+    return LiveEvent(
+        user_id,
+        ACHIEVEMENT_AWARDED,
+        {
+            "id": achievement_id,
+            "name": name,
+            "awarded_at": awarded_at.isoformat(),
+            "workout_id": str(workout_id) if workout_id is not None else None,
+        },
+    )
+
+
+def events_of(processed: Processed) -> list[LiveEvent]:
+    """Every event one processed workout causes, in the order clients should see them:
+    its own result first, then the athlete's ranks, then whom they passed."""
+    athlete = processed.workout.user_id
+    events = [workout_processed(processed)]
+    events += [rank_update(athlete, change) for change in processed.rank_changes]
+    events += [
+        rank_overtaken(o, athlete, processed.display_name or str(athlete))
+        for o in processed.overtaken
+    ]
+    return events
+
+
+def moved_boards(processed: Processed) -> list[BoardKey]:
+    """Board instances whose snapshot may have changed. A workout that counts on boards
+    moves all it was projected to (even when redelivered: the first delivery may have died
+    before telling anyone, and snapshots are coalesced, so telling twice costs little)."""
+    if processed.workout.counts_on_boards:
+        return [u.key for u in processed.updates]
+    return [c.key for c in processed.rank_changes]
+
+
+async def push(live: LiveNotifier, events: Sequence[LiveEvent], moved: Sequence[BoardKey]) -> None:
+    for event in events:
+        await live.to_athlete(event.user_id, event.name, event.payload)
+    if moved:
+        await live.boards_moved(moved)
+
+
+async def announce(
+    processed: Processed,
+    live: LiveNotifier,
+    *,
+    extra: Sequence[LiveEvent] = (),
+    timeout_s: float = PUSH_TIMEOUT_S,
+) -> bool:
+    """Push a processed workout's events; never raises. False if the push failed."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await push(live, [*events_of(processed), *extra], moved_boards(processed))
+    except Exception:
+        log.exception("live push of workout %s failed; not retried", processed.workout.id)
+        return False
+    return True
+
+
+def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
+    """The payload of a `leaderboard:update` snapshot."""
+    return {
+        "board": view.key.board.name,
+        "period_key": view.key.period_key,
+        "entries": [
+            {
+                "rank": e.rank,
+                "user_id": str(e.user_id),
+                "display_name": e.display_name,
+                "score": e.score,
+            }
+            for e in view.entries
+        ],
+        "version": version,
+    }
+
+
+async def board_snapshot(
+    board: BoardId,
+    *,
+    version: int,
+    now: datetime,
+    zone: ZoneInfo,
+    store: Store,
+    ranking: RankingIndex,
+    size: int = SNAPSHOT_SIZE,
+) -> dict[str, Any]:
+    """The current period's top `size` of a board, read cache-aside like any board read
+    (a board missing from the index is rebuilt from the record first). Access is checked
+    by the caller, when the client subscribes."""
+    key = resolve_key(board, None, now, zone)
+    view = await read_top(key, limit=size, zone=zone, store=store, ranking=ranking)
+    return leaderboard_update(view, version)

@@ -1,0 +1,148 @@
+"""Monthly reports: a consumer of `workout.processed`, separate from the ingest path.
+
+Nothing that saves a workout knows this module exists: it subscribes to the exchange with
+a queue of its own, so it can be stopped, redeployed or fall behind without touching
+ingest, and catches up from its durable queue when it comes back. Each message rebuilds
+the athlete's report for that month from the record (absolute, so redelivery is harmless).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fitboard.application.errors import PermanentFailure
+from fitboard.application.messages import WORKOUT_PROCESSED
+from fitboard.application.ports import Clock, Delivery, QueueSpec, Store
+from fitboard.domain.boards import BoardId, Metric, Period, Scope
+from fitboard.domain.errors import InvalidField, NotFound
+from fitboard.domain.periods import board_day, period_key, period_range
+from fitboard.domain.ranking import competition_ranks, sort_key
+from fitboard.domain.standings import combined
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# The board a month's final rank is read from: points let every activity compete.
+RANK_BOARD_METRIC = Metric.POINTS
+
+
+def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
+    return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts)
+
+
+@dataclass(frozen=True)
+class ReportDeps:
+    store: Store
+    clock: Clock
+    zone: ZoneInfo
+
+
+def check_month(month: str) -> str:
+    if not MONTH.match(month):
+        raise InvalidField("month", f"{month!r} is not a month; expected YYYY-MM, e.g. 2026-11")
+    return month
+
+
+async def rebuild_month(user_id: UUID, month: str, deps: ReportDeps) -> dict[str, Any]:
+    """Recompute one athlete's report for one month from the record, and store it."""
+    rng = period_range(Period.MONTH, month)
+    assert rng.first is not None
+    assert rng.last is not None
+    async with deps.store.unit_of_work() as uow:
+        totals = await uow.rollups.totals(user_id, rng.first, rng.last)
+        best = await uow.reports.best_workout(user_id, rng.first, rng.last)
+        overall = combined(totals)
+        body: dict[str, Any] = {
+            "month": month,
+            "workouts": overall.workouts,
+            "active_days": totals.active_days,
+            "distance_m": round(overall.distance_m, 1),
+            "duration_s": overall.duration_s,
+            "calories": round(overall.calories, 1),
+            "points": overall.points,
+            "by_activity": {
+                activity.value: {
+                    "workouts": t.workouts,
+                    "active_days": t.active_days,
+                    "distance_m": round(t.distance_m, 1),
+                    "duration_s": t.duration_s,
+                    "calories": round(t.calories, 1),
+                    "points": t.points,
+                }
+                for activity, t in sorted(totals.by_activity.items())
+            },
+            "best_workout": None
+            if best is None
+            else {
+                "id": str(best.id),
+                "activity": best.submission.activity.value,
+                "started_at": best.submission.started_at.isoformat(),
+                "distance_m": best.submission.distance_m,
+                "duration_s": best.submission.duration_s,
+                "calories": best.calories,
+                "points": best.points,
+            },
+        }
+        await uow.reports.save(user_id, month, json.dumps(body), deps.clock.now())
+        await uow.commit()
+    return body
+
+
+async def handle_workout_processed(delivery: Delivery, deps: ReportDeps) -> None:
+    try:
+        data = json.loads(delivery.message.body)
+        user_id = UUID(data["user_id"])
+        month = str(data["board_day"])[:7]
+        check_month(month)
+    except (ValueError, KeyError, TypeError, InvalidField) as exc:
+        raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
+    await rebuild_month(user_id, month, deps)
+
+
+def last_closed_month(now: datetime, zone: ZoneInfo) -> str:
+    first_of_this_month = board_day(now, zone).replace(day=1)
+    return period_key(Period.MONTH, first_of_this_month - timedelta(days=1))
+
+
+async def finalize_month(month: str, deps: ReportDeps) -> int:
+    """Write each reported athlete's final rank on the month's points board, once per
+    month however many report consumers run. Returns how many reports were ranked."""
+    rng = period_range(Period.MONTH, month)
+    board = BoardId(RANK_BOARD_METRIC, Period.MONTH, Scope.global_())
+    async with deps.store.unit_of_work() as uow:
+        if not await uow.achievements.claim_run("report-final-ranks", month, deps.clock.now()):
+            return 0
+        standings = sorted(
+            (s.standing for s in await uow.rollups.standings(board, rng.first, rng.last)),
+            key=sort_key,
+        )
+        ranks = dict(
+            zip(
+                (s.user_id for s in standings),
+                competition_ranks([s.score for s in standings]),
+                strict=True,
+            )
+        )
+        reported = await uow.reports.users_with_reports(month)
+        for user_id in reported:
+            await uow.reports.set_final_rank(user_id, month, ranks.get(user_id))
+        await uow.commit()
+    return len(reported)
+
+
+async def read_report(user_id: UUID, month: str, *, store: Store, today: date) -> dict[str, Any]:
+    check_month(month)
+    async with store.unit_of_work(read_only=True) as uow:
+        stored = await uow.reports.get(user_id, month)
+    if stored is None:
+        raise NotFound(f"no report for {month}: no workout of yours was processed that month")
+    body: dict[str, Any] = json.loads(stored.body)
+    rng = period_range(Period.MONTH, month)
+    body["closed"] = rng.last is not None and rng.last < today
+    body["final_rank"] = stored.final_rank
+    body["updated_at"] = stored.updated_at.isoformat()
+    return body

@@ -1,0 +1,232 @@
+"""Achievements: declarative rules, judged from the stored workout and the athlete's record.
+
+Every award has a *period key*, and an athlete holds an achievement at most once per
+(achievement, period key) — the database enforces it, so redelivery and concurrent
+workers can never double an award. The keys: `all` for one-off badges, the workout id for
+personal records (each record-beating workout earns it again), the board's period key for
+placements (`2026-W47`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import Metric, Period
+from fitboard.domain.workouts import ActivityTotals, Totals, Workout, WorkoutStatus
+
+ONCE = "all"
+
+
+class Measure(StrEnum):
+    """What a rule measures on one workout, or summed over workouts."""
+
+    DISTANCE = "distance_m"
+    DURATION = "duration_s"
+    CALORIES = "calories"
+    POINTS = "points"
+    WORKOUTS = "workouts"
+    PACE = "pace_s_per_km"  # lower is better; records only
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    description: str
+    # None: every activity counts.
+    activities: frozenset[Activity] | None
+
+    def counts(self, activity: Activity) -> bool:
+        return self.activities is None or activity in self.activities
+
+
+@dataclass(frozen=True)
+class WorkoutThreshold(Rule):
+    """One workout reaching a value: a 5 km run, 1,000 kcal in one go, the first workout."""
+
+    measure: Measure
+    at_least: float
+
+
+@dataclass(frozen=True)
+class TotalThreshold(Rule):
+    """All workouts together reaching a value: 100 km run, 50 workouts, 10,000 kcal."""
+
+    measure: Measure
+    at_least: float
+
+
+@dataclass(frozen=True)
+class Streak(Rule):
+    """Consecutive days with a workout, in the athlete's own time zone."""
+
+    days: int
+
+
+@dataclass(frozen=True)
+class PersonalRecord(Rule):
+    """Beating one's own best (strictly; a tie is not a record). Awarded again each time."""
+
+    measure: Measure
+    # For pace: only workouts at least this long count, and the pace is over the whole.
+    min_distance_m: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimeOfDay(Rule):
+    """A workout started before a local hour: the early bird."""
+
+    before_hour: int
+
+
+@dataclass(frozen=True)
+class Placement(Rule):
+    """A place on a global board when its period closes, judged once per period."""
+
+    metric: Metric
+    period: Period
+    top: int
+
+
+AnyRule = WorkoutThreshold | TotalThreshold | Streak | PersonalRecord | TimeOfDay | Placement
+
+
+@dataclass(frozen=True)
+class Award:
+    rule_id: str
+    period_key: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkoutFacts:
+    """What the rules need to judge one stored workout."""
+
+    workout: Workout
+    local_start: datetime  # the start in the athlete's own time zone
+    all_time: Totals  # the athlete's totals including this workout
+    active_local_days: frozenset[date]  # days with a counted workout around this one
+    previous_bests: dict[str, float | None]  # rule id → best before this workout
+
+
+def workout_value(measure: Measure, workout: Workout) -> float | None:
+    submission = workout.submission
+    if measure is Measure.DISTANCE:
+        return submission.distance_m
+    if measure is Measure.DURATION:
+        return float(submission.duration_s)
+    if measure is Measure.CALORIES:
+        return workout.calories
+    if measure is Measure.POINTS:
+        return float(workout.points)
+    if measure is Measure.WORKOUTS:
+        return 1.0
+    if submission.distance_m:
+        return submission.duration_s / (submission.distance_m / 1000.0)
+    return None
+
+
+def total_value(measure: Measure, totals: Totals, activities: frozenset[Activity] | None) -> float:
+    parts: Iterable[ActivityTotals] = (
+        t for a, t in totals.by_activity.items() if activities is None or a in activities
+    )
+    return sum(_activity_total(measure, t) for t in parts)
+
+
+def _activity_total(measure: Measure, totals: ActivityTotals) -> float:
+    if measure is Measure.DISTANCE:
+        return totals.distance_m
+    if measure is Measure.DURATION:
+        return float(totals.duration_s)
+    if measure is Measure.CALORIES:
+        return totals.calories
+    if measure is Measure.POINTS:
+        return float(totals.points)
+    if measure is Measure.WORKOUTS:
+        return float(totals.workouts)
+    raise ValueError(f"{measure.value} cannot be totalled")
+
+
+def streak_through(days: Iterable[date], day: date) -> int:
+    """The length of the run of consecutive days that contains `day` (0 if it is not in)."""
+    present = set(days)
+    if day not in present:
+        return 0
+    length, before, after = 1, day - timedelta(days=1), day + timedelta(days=1)
+    while before in present:
+        length, before = length + 1, before - timedelta(days=1)
+    while after in present:
+        length, after = length + 1, after + timedelta(days=1)
+    return length
+
+
+def is_better(rule: PersonalRecord, value: float, previous: float | None) -> bool:
+    """Strictly better than the previous best; with no previous best there is nothing to
+    beat yet, so the first workout of a kind sets the record without earning it."""
+    if previous is None:
+        return False
+    return value < previous if rule.measure is Measure.PACE else value > previous
+
+
+def record_applies(rule: PersonalRecord, workout: Workout) -> bool:
+    distance = workout.submission.distance_m or 0.0
+    return rule.counts(workout.submission.activity) and distance >= rule.min_distance_m
+
+
+def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
+    """Every award this workout earns by the rules, before checking what is already held."""
+    workout = facts.workout
+    if workout.status is not WorkoutStatus.PROCESSED:
+        return []  # flagged or rejected workouts earn nothing
+    activity = workout.submission.activity
+    awards: list[Award] = []
+    for rule in rules:
+        if isinstance(rule, WorkoutThreshold):
+            value = workout_value(rule.measure, workout)
+            if rule.counts(activity) and value is not None and value >= rule.at_least:
+                awards.append(Award(rule.id, ONCE, value))
+        elif isinstance(rule, TotalThreshold):
+            total = total_value(rule.measure, facts.all_time, rule.activities)
+            if rule.counts(activity) and total >= rule.at_least:
+                awards.append(Award(rule.id, ONCE, total))
+        elif isinstance(rule, Streak):
+            length = streak_through(facts.active_local_days, facts.local_start.date())
+            if rule.counts(activity) and length >= rule.days:
+                awards.append(Award(rule.id, ONCE, float(length)))
+        elif isinstance(rule, PersonalRecord):
+            value = workout_value(rule.measure, workout)
+            if (
+                value is not None
+                and record_applies(rule, workout)
+                and is_better(rule, value, facts.previous_bests.get(rule.id))
+            ):
+                awards.append(Award(rule.id, str(workout.id), value))
+        elif (
+            isinstance(rule, TimeOfDay)
+            and rule.counts(activity)
+            and facts.local_start.hour < rule.before_hour
+        ):
+            awards.append(Award(rule.id, ONCE, float(facts.local_start.hour)))
+    return awards
+
+
+def progress(rule: AnyRule, all_time: Totals, current_streak: int) -> float | None:
+    """How far toward a rule the athlete is, 0..1, where it has a meaning."""
+    if isinstance(rule, TotalThreshold):
+        return min(1.0, total_value(rule.measure, all_time, rule.activities) / rule.at_least)
+    if isinstance(rule, Streak):
+        return min(1.0, current_streak / rule.days)
+    return None
+
+
+def placement_awards(
+    rule: Placement, ranked: Sequence[tuple[int, object]], period_key: str
+) -> list[tuple[object, Award]]:
+    """Who earns a placement rule from a closed board's (rank, athlete) list."""
+    return [
+        (who, Award(rule.id, period_key, float(rank))) for rank, who in ranked if rank <= rule.top
+    ]

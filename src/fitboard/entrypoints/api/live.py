@@ -1,0 +1,128 @@
+"""The API's Socket.IO events (path /socket.io, default namespace), as in API.md "Live
+updates": authentication on connect with the HTTP API's JWT, and board subscriptions.
+
+Each connection joins its athlete's room (`athlete:<user id>`) on connect, and a board's
+room (`board:<metric>/<period>/<scope>`) on subscribe, after the same access check as an
+HTTP read of that board. A subscribe is answered with a snapshot of the board and then
+the ack, so a client that reconnects after a gap is never left showing a stale board.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from fitboard.adapters.live_metrics import CONNECTIONS, CONNECTS, SUBSCRIPTIONS
+from fitboard.adapters.live_socketio import SocketIOGateway
+from fitboard.application.leaderboards import check_access
+from fitboard.application.live import athlete_room, board_room, board_snapshot
+from fitboard.application.ports import PortError
+from fitboard.bootstrap import Container
+from fitboard.domain.boards import BoardId
+from fitboard.domain.errors import AuthenticationFailed, DomainError, InvalidField
+from fitboard.domain.periods import current_key
+
+log = logging.getLogger(__name__)
+
+Ack = dict[str, Any]
+
+
+class ContainerSnapshots:
+    """The gateway's `SnapshotSource`: board snapshots read through the application."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def current_period_key(self, board: BoardId) -> str:
+        c = self._container
+        return current_key(board.period, c.clock.now(), c.rules.board_zone)
+
+    async def snapshot(self, board: BoardId, version: int) -> dict[str, Any]:
+        c = self._container
+        return await board_snapshot(
+            board,
+            version=version,
+            now=c.clock.now(),
+            zone=c.rules.board_zone,
+            store=c.store,
+            ranking=c.ranking,
+        )
+
+
+def _board_named_in(data: Any) -> BoardId:
+    name = data.get("board") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        raise InvalidField("board", 'send {board: "<metric>/<period>/<scope>"}')
+    return BoardId.parse(name)
+
+
+def install(gateway: SocketIOGateway, container: Container) -> None:
+    """Register the event handlers on the gateway's server."""
+    server = gateway.server
+
+    async def user_of(sid: str) -> UUID:
+        session = await server.get_session(sid)
+        return UUID(session["user_id"])
+
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            if not isinstance(token, str) or not token:
+                raise AuthenticationFailed("connect with auth: {token: <access token>}")
+            user_id = container.tokens.verify(token)
+        except AuthenticationFailed as exc:
+            CONNECTS.labels("refused").inc()
+            # Sent to the client as the connect_error's message.
+            raise Refused(str(exc)) from None
+        await server.save_session(sid, {"user_id": str(user_id)})
+        await server.enter_room(sid, athlete_room(user_id))
+        CONNECTS.labels("accepted").inc()
+        CONNECTIONS.inc()
+
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        boards = [r for r in server.rooms(sid) if isinstance(r, str) and r.startswith("board:")]
+        SUBSCRIPTIONS.dec(len(boards))
+        CONNECTIONS.dec()
+
+    async def subscribe(sid: str, data: Any = None) -> Ack:
+        try:
+            board = _board_named_in(data)
+            await check_access(board, await user_of(sid), container.store)
+        except DomainError as exc:
+            return {"ok": False, "error": str(exc)}
+        except PortError:
+            return {"ok": False, "error": "leaderboards are unavailable; try again"}
+        room = board_room(board)
+        # Join before reading, so a move after the read still reaches this client.
+        joined = room not in server.rooms(sid)
+        if joined:
+            await server.enter_room(sid, room)
+            SUBSCRIPTIONS.inc()
+        try:
+            await gateway.send_snapshot(board, sid, "subscribe")
+        except (PortError, DomainError) as exc:
+            log.warning("snapshot of %s for a new subscriber failed: %s", board.name, exc)
+            if joined:
+                await server.leave_room(sid, room)
+                SUBSCRIPTIONS.dec()
+            return {"ok": False, "error": "leaderboards are unavailable; try again"}
+        return {"ok": True}
+
+    async def unsubscribe(sid: str, data: Any = None) -> Ack:
+        try:
+            board = _board_named_in(data)
+        except DomainError as exc:
+            return {"ok": False, "error": str(exc)}
+        room = board_room(board)
+        if room in server.rooms(sid):
+            await server.leave_room(sid, room)
+            SUBSCRIPTIONS.dec()
+        return {"ok": True}
+
+    server.on("connect", connect)
+    server.on("disconnect", disconnect)
+    server.on("subscribe", subscribe)
+    server.on("unsubscribe", unsubscribe)

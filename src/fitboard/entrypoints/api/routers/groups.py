@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from fitboard.application import groups
+from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn
+
+router = APIRouter(prefix="/v1/groups", tags=["groups"])
+
+
+@router.post("", status_code=201, operation_id="create_group")
+async def create(body: GroupIn, user_id: CurrentUserId, container: ContainerDep) -> GroupOut:
+    """Create a group; share its invite code with the people who may join."""
+    group = await groups.create_group(
+        user_id,
+        body.name,
+        store=container.store,
+        ranking=container.ranking,
+        rules=container.rules,
+        clock=container.clock,
+    )
+    return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
+
+
+@router.post("/{group_id}/join", operation_id="join_group")
+async def join(
+    group_id: UUID, body: JoinIn, user_id: CurrentUserId, container: ContainerDep
+) -> GroupOut:
+    group = await groups.join_group(
+        group_id,
+        user_id,
+        body.invite_code,
+        store=container.store,
+        ranking=container.ranking,
+        rules=container.rules,
+        clock=container.clock,
+    )
+    return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
+
+
+@router.delete("/{group_id}/members/me", status_code=204, operation_id="leave_group")
+async def leave(group_id: UUID, user_id: CurrentUserId, container: ContainerDep) -> Response:
+    await groups.leave_group(
+        group_id, user_id, store=container.store, ranking=container.ranking, rules=container.rules
+    )
+    return Response(status_code=204)

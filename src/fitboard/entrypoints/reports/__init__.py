@@ -1,0 +1,1 @@
+"""The monthly reports consumer: `fitboard reports`, or inside `fitboard serve` embedded."""

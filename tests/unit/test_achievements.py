@@ -1,0 +1,230 @@
+"""Achievement rules, judged purely from facts about a stored workout."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fitboard.application.achievement_catalog import CatalogError, load_catalog, parse_catalog
+from fitboard.domain.achievements import (
+    ONCE,
+    Measure,
+    PersonalRecord,
+    Placement,
+    Streak,
+    TimeOfDay,
+    TotalThreshold,
+    WorkoutFacts,
+    WorkoutThreshold,
+    judge_workout,
+    placement_awards,
+    progress,
+    streak_through,
+)
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import Metric, Period
+from fitboard.domain.evaluation import local_start
+from fitboard.domain.users import User
+from fitboard.domain.workouts import (
+    ActivityTotals,
+    CaloriesMethod,
+    Totals,
+    Workout,
+    WorkoutStatus,
+    WorkoutSubmission,
+)
+
+RUN = frozenset({Activity.RUN})
+FIVE_K = WorkoutThreshold("run-5k", "5K", "d", RUN, Measure.DISTANCE, 5000)
+FIRST = TotalThreshold("first", "First", "d", None, Measure.WORKOUTS, 1)
+RUN_100K = TotalThreshold("run-100k", "100 km", "d", RUN, Measure.DISTANCE, 100_000)
+STREAK_3 = Streak("streak-3", "3 days", "d", None, 3)
+LONGEST = PersonalRecord("longest", "Longest", "d", RUN, Measure.DISTANCE)
+PACE_5K = PersonalRecord("pace", "Pace", "d", RUN, Measure.PACE, 5000)
+EARLY = TimeOfDay("early", "Early", "d", None, 6)
+
+
+def workout(
+    distance: float | None = 5000,
+    duration: int = 1800,
+    activity: Activity = Activity.RUN,
+    status: WorkoutStatus = WorkoutStatus.PROCESSED,
+    started: datetime = datetime(2026, 11, 20, 7, 0, tzinfo=UTC),
+) -> Workout:
+    submission = WorkoutSubmission(
+        id=uuid.uuid4(), user_id=uuid.uuid4(), activity=activity, started_at=started,
+        duration_s=duration, submitted_at=started, distance_m=distance,
+    )  # fmt: skip
+    return Workout(
+        submission=submission, status=status, board_day=started.date(), calories=300.0,
+        calories_method=CaloriesMethod.MET, met=9.8, body_mass_kg=70.0, points=49,
+        processed_at=started,
+    )  # fmt: skip
+
+
+def totals(run_km: float = 5, workouts: int = 1) -> Totals:
+    run = ActivityTotals(distance_m=run_km * 1000, workouts=workouts)
+    return Totals(by_activity={Activity.RUN: run})
+
+
+def facts(w: Workout, **kw: object) -> WorkoutFacts:
+    args: dict[str, object] = {
+        "workout": w,
+        "local_start": w.submission.started_at,
+        "all_time": totals(),
+        "active_local_days": frozenset({w.submission.started_at.date()}),
+        "previous_bests": {},
+    }
+    args.update(kw)
+    return WorkoutFacts(**args)  # type: ignore[arg-type]
+
+
+def ids(rules: list[object], f: WorkoutFacts) -> set[str]:
+    return {a.rule_id for a in judge_workout(rules, f)}  # type: ignore[arg-type]
+
+
+def test_a_first_5k_run_earns_first_workout_and_5k() -> None:
+    awards = judge_workout([FIRST, FIVE_K, RUN_100K], facts(workout()))
+    assert {(a.rule_id, a.period_key) for a in awards} == {("first", ONCE), ("run-5k", ONCE)}
+
+
+def test_thresholds_respect_activity_and_value() -> None:
+    assert ids([FIVE_K], facts(workout(distance=4999))) == set()
+    assert ids([FIVE_K], facts(workout(activity=Activity.WALK, distance=6000))) == set()
+    assert ids([FIVE_K], facts(workout(distance=5000))) == {"run-5k"}
+
+
+def test_flagged_workouts_earn_nothing() -> None:
+    assert ids([FIRST, FIVE_K], facts(workout(status=WorkoutStatus.FLAGGED))) == set()
+
+
+def test_totals_use_all_time_sums_for_the_rules_activities() -> None:
+    assert ids([RUN_100K], facts(workout(), all_time=totals(run_km=99.9))) == set()
+    assert ids([RUN_100K], facts(workout(), all_time=totals(run_km=100))) == {"run-100k"}
+
+
+def test_progress_toward_totals_and_streaks() -> None:
+    assert progress(RUN_100K, totals(run_km=25), 0) == pytest.approx(0.25)
+    assert progress(RUN_100K, totals(run_km=250), 0) == 1.0
+    assert progress(STREAK_3, totals(), 2) == pytest.approx(2 / 3)
+    assert progress(FIVE_K, totals(), 0) is None
+
+
+def test_streak_counts_days_once_and_bridges_late_workouts() -> None:
+    d = date(2026, 11, 20)
+    assert streak_through({d, d - timedelta(1), d - timedelta(2)}, d) == 3
+    assert streak_through({d, d - timedelta(2)}, d) == 1
+    # A late workout for the missing day joins two runs into one.
+    assert streak_through({d, d - timedelta(1), d - timedelta(2), d + timedelta(1)}, d) == 4
+    assert streak_through(set(), d) == 0
+
+
+def test_streak_in_the_athletes_zone_across_midnight() -> None:
+    tokyo = User(uuid.uuid4(), "u", "u", "h", datetime.now(UTC), timezone="Asia/Tokyo")
+    # 23:30 UTC on Nov 19 is 08:30 on Nov 20 in Tokyo: it counts on the 20th there.
+    late = datetime(2026, 11, 19, 23, 30, tzinfo=UTC)
+    assert local_start(late, tokyo).date() == date(2026, 11, 20)
+    w = workout(started=late)
+    days = frozenset({date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)})
+    f = facts(w, local_start=local_start(late, tokyo), active_local_days=days)
+    assert ids([STREAK_3], f) == {"streak-3"}
+    # Judged on UTC days it would not be a 3-day streak ending on the 19th with the 20th.
+    utc = facts(w, local_start=late, active_local_days=frozenset({date(2026, 11, 20)}))
+    assert ids([STREAK_3], utc) == set()
+
+
+def test_streak_across_a_daylight_saving_change() -> None:
+    berlin = User(uuid.uuid4(), "u", "u", "h", datetime.now(UTC), timezone="Europe/Berlin")
+    # Clocks go back on 2026-10-25: that local day is 25 hours long.
+    starts = [datetime(2026, 10, d, 22, 30, tzinfo=UTC) for d in (24, 25)]
+    local_days = {local_start(s, berlin).date() for s in starts}
+    # 22:30 UTC is 00:30 local on Oct 25 (CEST) and 23:30 local on Oct 25 (CET):
+    assert local_days == {date(2026, 10, 25)}
+    third = datetime(2026, 10, 26, 6, 0, tzinfo=UTC)
+    days = frozenset(local_days | {date(2026, 10, 24), local_start(third, berlin).date()})
+    f = facts(
+        workout(started=third), local_start=local_start(third, berlin), active_local_days=days
+    )
+    assert ids([STREAK_3], f) == {"streak-3"}
+
+
+def test_records_must_be_beaten_not_tied_and_need_a_previous_best() -> None:
+    w = workout(distance=10_000)
+    assert ids([LONGEST], facts(w, previous_bests={"longest": None})) == set()
+    assert ids([LONGEST], facts(w, previous_bests={"longest": 10_000.0})) == set()
+    beaten = judge_workout([LONGEST], facts(w, previous_bests={"longest": 9_999.0}))
+    assert [(a.rule_id, a.period_key) for a in beaten] == [("longest", str(w.id))]
+
+
+def test_pace_record_is_lower_is_better_and_needs_the_minimum_distance() -> None:
+    fast = workout(distance=5000, duration=1200)  # 4:00 per km = 240 s/km
+    assert ids([PACE_5K], facts(fast, previous_bests={"pace": 250.0})) == {"pace"}
+    assert ids([PACE_5K], facts(fast, previous_bests={"pace": 240.0})) == set()
+    short = workout(distance=3000, duration=600)
+    assert ids([PACE_5K], facts(short, previous_bests={"pace": 400.0})) == set()
+
+
+def test_early_bird_uses_the_local_start() -> None:
+    w = workout(started=datetime(2026, 11, 20, 4, 30, tzinfo=UTC))
+    ny = ZoneInfo("America/New_York")
+    assert ids([EARLY], facts(w, local_start=w.submission.started_at)) == {"early"}
+    # 04:30 UTC is 23:30 the evening before in New York: not early.
+    assert ids([EARLY], facts(w, local_start=w.submission.started_at.astimezone(ny))) == set()
+
+
+def test_placement_awards_the_top_places_with_ties() -> None:
+    rule = Placement("podium", "Podium", "d", None, Metric.POINTS, Period.WEEK, 3)
+    ranked = [(1, "a"), (2, "b"), (2, "c"), (4, "d")]
+    winners = placement_awards(rule, ranked, "2026-W47")
+    assert [(who, a.period_key, a.value) for who, a in winners] == [
+        ("a", "2026-W47", 1.0), ("b", "2026-W47", 2.0), ("c", "2026-W47", 2.0)]  # fmt: skip
+
+
+def test_the_default_catalog_loads() -> None:
+    rules = load_catalog(None)
+    by_id = {r.id: r for r in rules}
+    assert {"first-workout", "run-5k", "run-marathon", "ride-100k", "burn-1000",
+            "run-total-100k", "workouts-10", "workouts-50", "workouts-100", "calories-10000",
+            "streak-7", "record-longest-run", "record-fastest-5k", "record-most-calories",
+            "early-bird", "weekly-podium", "weekly-top-10"} <= set(by_id)  # fmt: skip
+    assert isinstance(by_id["run-marathon"], WorkoutThreshold)
+    assert by_id["run-marathon"].at_least == 42195
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "achievements:\n - {id: x, name: X, description: d, kind: workout, "
+            "measure: distance_m, at_least: -1}\n",
+            "achievement 'x' (#1), field 'at_least'",
+        ),
+        (
+            "achievements:\n - {id: y, name: Y, description: d, kind: streak}\n",
+            "achievement 'y' (#1), field 'days'",
+        ),
+        (
+            "achievements:\n - {id: z, name: Z, description: d, kind: teleport}\n",
+            "achievement 'z' (#1)",
+        ),
+        (
+            "achievements:\n - {id: a, name: A, description: d, kind: streak, days: 3}\n"
+            " - {id: a, name: B, description: d, kind: streak, days: 4}\n",
+            "declared twice",
+        ),
+        (
+            "achievements:\n - {id: r, name: R, description: d, kind: workout, "
+            "measure: distance_m, at_least: 1, activities: [flying]}\n",
+            "field 'activities",
+        ),
+        ("achievements: [", "not valid YAML"),
+    ],
+)
+def test_a_bad_catalog_names_the_rule_and_the_field(text: str, message: str) -> None:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text, "rules.yaml")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("rules.yaml")
