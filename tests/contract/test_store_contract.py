@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import random
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID, uuid4
