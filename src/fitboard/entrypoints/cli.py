@@ -83,9 +83,6 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
-        # Live events are small JSON frames sent to thousands of sockets: compressing each
-        # one per connection costs more CPU than the bytes it saves (docs/benchmarks.md).
-        ws_per_message_deflate=False,
     )
 
 
