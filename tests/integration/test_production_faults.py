@@ -44,7 +44,6 @@ from .processes import (
     flush_redis,
     load_boards,
     period_keys,
-    rabbitmqctl,
     started_at_for_tests,
 )
 
@@ -207,12 +206,11 @@ async def test_rabbitmq_outage_answers_503_and_everything_recovers_by_itself(
 
     refused: list[Sent] = []
     try:
-        await rabbitmqctl("stop_app")
+        await fleet.stop_broker()
         refused = await submit_while_down(fleet, ada, moment)
         readyz = await fleet.client.get("/readyz")
     finally:
-        await rabbitmqctl("start_app")
-        await rabbitmqctl("await_startup")
+        await fleet.start_broker()
 
     for answer in refused:
         assert answer.status_code == 503

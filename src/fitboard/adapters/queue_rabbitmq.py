@@ -74,7 +74,7 @@ _SYSTEM_HEADERS = {"x-delivery-count"}
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 5.0
 # Longest a delivery that could not be settled is held before it goes back to its queue.
-_HAND_BACK_MAX_S = 5.0
+_REQUEUE_MAX_S = 5.0
 
 
 def _user_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -202,7 +202,7 @@ class _RabbitDelivery:
         if self._settle():
             await self._ack_quietly()
 
-    async def _hand_back(self, after_s: float) -> None:
+    async def _requeue_later(self, after_s: float) -> None:
         """Return the message to its queue after `after_s`, because the copy that was to
         settle it (delayed retry or dead letter) could not be published.
 
@@ -213,13 +213,13 @@ class _RabbitDelivery:
         dead-letters the message should publishing never come back. The pause (capped, to
         keep a graceful stop short) keeps a redelivery from spinning while the publisher
         reconnects."""
-        await asyncio.sleep(min(max(after_s, 0.0), _HAND_BACK_MAX_S))
+        await asyncio.sleep(min(max(after_s, 0.0), _REQUEUE_MAX_S))
         if self._channel.is_closed:
             return  # the broker has put it back already
         try:
             await self._incoming.nack(requeue=True)
         except CONNECTION_EXCEPTIONS:
-            log.warning("hand-back of %s lost with the connection", self._message.message_id)
+            log.warning("requeue of %s lost with the connection", self._message.message_id)
 
     async def retry(self, reason: str, delay_s: float) -> None:
         if not self._settle():
@@ -234,7 +234,7 @@ class _RabbitDelivery:
                     self._spec, self._message, self._attempt, reason, delay_s
                 )
         except QueueUnavailable:
-            await self._hand_back(delay_s)
+            await self._requeue_later(delay_s)
             raise
         await self._ack_quietly()
 
@@ -246,7 +246,7 @@ class _RabbitDelivery:
             try:
                 await self._broker._publish_dead_letter(self._spec, self._message, reason, attempts)
             except QueueUnavailable:
-                await self._hand_back(_HAND_BACK_MAX_S)
+                await self._requeue_later(_REQUEUE_MAX_S)
                 raise
             await self._ack_quietly()
 
@@ -490,8 +490,7 @@ class RabbitBroker:
                 f"delivered {attempts} times without ack (consumer crashed or hung)", attempts
             )
         except QueueUnavailable:
-            # Handed back to the queue: it comes again, or the broker's delivery limit
-            # dead-letters it.
+            # Requeued: it comes again, or the broker's delivery limit dead-letters it.
             log.warning("could not dead-letter %s now", delivery.message.message_id)
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:
