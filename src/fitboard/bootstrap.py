@@ -210,14 +210,16 @@ async def build(
         jwt_secret = settings.jwt_secret
         store = SqlStore(database_url)
         ranking = RedisRanking.from_url(
-            settings.redis_url, retention_s_for=retention_seconds(settings)
+            settings.redis_url,
+            retention_s_for=retention_seconds(settings),
+            namespace=settings.namespace,
         )
         broker = RabbitBroker(
             settings.amqp_url,
             exchange=settings.namespace,
             confirm_timeout_s=settings.queue_confirm_timeout_s,
         )
-        inflight = RedisInFlight(settings.redis_url)
+        inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close]
     if hasattr(inflight, "close"):
         closers.append(inflight.close)

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     amqp_url: str | None = None
 
-    # Names the RabbitMQ exchange and queues, so deployments sharing a broker stay apart.
+    # Names the RabbitMQ exchange and queues, the Redis keys and the Socket.IO channels, so
+    # deployments sharing a broker or a Redis database stay apart.
     namespace: str = Field(default="fitboard", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
     jwt_secret: str | None = None

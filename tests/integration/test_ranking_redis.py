@@ -268,3 +268,22 @@ async def test_an_unreachable_server_is_ranking_unavailable() -> None:
                 pytest.fail("got a lock from no server")
     finally:
         await index.close()
+
+
+async def test_deployments_with_their_own_namespace_share_a_redis_database(
+    redis_url: str, redis: Redis
+) -> None:
+    ours = RedisRanking.from_url(redis_url, namespace="club-a")
+    theirs = RedisRanking.from_url(redis_url, namespace="club-b")
+    try:
+        await ours.load(WEEK, [standing(1, 100)])
+        await theirs.load(WEEK, [standing(2, 70)])
+        await theirs.project(uid(3), 1, [ScoreUpdate(WEEK, 90, T0)])
+        assert await ours.scores(WEEK) == {uid(1): 100}
+        assert await theirs.scores(WEEK) == {uid(2): 70, uid(3): 90}
+        assert await ours.loaded_keys() == [WEEK]
+        assert await theirs.loaded_keys() == [WEEK]
+        assert all(n.startswith(("club-a:{", "club-b:{")) for n in await redis.keys("*"))
+    finally:
+        await ours.close()
+        await theirs.close()

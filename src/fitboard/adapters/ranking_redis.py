@@ -1,6 +1,7 @@
 """The production ranking index: one Redis sorted set per board instance.
 
-Key layout, for the board instance whose `board_key` is
+Key layout (for the default namespace `fitboard`; another deployment's namespace takes
+its place), for the board instance whose `board_key` is
 `fitboard:board:calories:week:global:2026-W47` (the part after `fitboard:` is wrapped in a
 hash tag, so a Redis Cluster keeps all of a board's keys in one slot and one Lua script may
 touch them together):
@@ -52,8 +53,9 @@ __all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
+# board_key() names every board `fitboard:board:...`; in Redis the first part is replaced
+# by the deployment's namespace, so deployments sharing a Redis database stay apart.
 _PREFIX = "fitboard:"
-_SCAN_READY = "fitboard:{board:*}:ready"
 # Standings written per pipeline while loading: large enough to amortise round trips, small
 # enough that one pipeline's replies stay a few hundred kilobytes.
 _LOAD_CHUNK = 1000
@@ -171,21 +173,21 @@ class _Keys:
         return [self.z, self.versions, self.ready]
 
 
-def _keys(key: BoardKey) -> _Keys:
+def _keys(key: BoardKey, namespace: str = "fitboard") -> _Keys:
     name = board_key(key.board, key.period_key)
     if not name.startswith(_PREFIX):
         raise ValueError(f"board key {name!r} does not start with {_PREFIX!r}")
-    base = f"{_PREFIX}{{{name.removeprefix(_PREFIX)}}}"
+    base = f"{namespace}:{{{name.removeprefix(_PREFIX)}}}"
     return _Keys(z=f"{base}:z", versions=f"{base}:v", ready=f"{base}:ready", lock=f"{base}:lock")
 
 
-def _parse_ready_key(name: str) -> BoardKey | None:
+def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
     """The board of a `:ready` key, or None for a key this adapter did not write.
 
     `<metric>:<period>:<scope>:<period key>`: metric and period are single words and the
     period key has no colon, so whatever lies between is the scope, which may itself hold
     one (`activity:run`, `group:<uuid>`)."""
-    head, tail = f"{_PREFIX}{{board:", "}:ready"
+    head, tail = f"{namespace}:{{board:", "}:ready"
     if not (name.startswith(head) and name.endswith(tail)):
         return None
     parts = name[len(head) : -len(tail)].split(":")
@@ -199,7 +201,7 @@ def _parse_ready_key(name: str) -> BoardKey | None:
         return None
     key = BoardKey(board, parts[-1])
     # Only an exact round trip counts: an upper-case group id, say, is not a key we wrote.
-    return key if _keys(key).ready == name else None
+    return key if _keys(key, namespace).ready == name else None
 
 
 def _text(value: bytes | str) -> str:
@@ -258,8 +260,11 @@ class RedisRanking:
         retention_s_for: Callable[[BoardKey], int | None] | None = None,
         lock_timeout_s: float = 60.0,
         lock_wait_s: float = 15.0,
+        namespace: str = "fitboard",
     ) -> None:
         self._client = client
+        self._namespace = namespace
+        self._scan_ready = f"{namespace}:{{board:*}}:ready"
         self._retention_s_for = retention_s_for
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
@@ -276,13 +281,17 @@ class RedisRanking:
         *,
         retention_s_for: Callable[[BoardKey], int | None] | None = None,
         socket_timeout_s: float = 5.0,
+        namespace: str = "fitboard",
     ) -> RedisRanking:
         """A client for `url` (redis://host:port/db) with bounded socket timeouts, so a hung
         server surfaces as RankingUnavailable instead of a request that never ends."""
         client = Redis.from_url(
             url, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
         )
-        return cls(client, retention_s_for=retention_s_for)
+        return cls(client, retention_s_for=retention_s_for, namespace=namespace)
+
+    def _board_keys(self, key: BoardKey) -> _Keys:
+        return _keys(key, self._namespace)
 
     def _ttl_arg(self, key: BoardKey) -> str:
         seconds = self._retention_s_for(key) if self._retention_s_for is not None else None
@@ -295,7 +304,9 @@ class RedisRanking:
     async def project(self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate]) -> None:
         member = str(user_id)
         # Encode everything first: a bad update fails the call before anything is written.
-        writes = [(_keys(u.key).data, _score_arg(u), self._ttl_arg(u.key)) for u in updates]
+        writes = [
+            (self._board_keys(u.key).data, _score_arg(u), self._ttl_arg(u.key)) for u in updates
+        ]
         if not writes:
             return
         with _reachable():
@@ -308,12 +319,12 @@ class RedisRanking:
 
     async def is_loaded(self, key: BoardKey) -> bool:
         with _reachable():
-            return bool(await self._client.exists(_keys(key).ready))
+            return bool(await self._client.exists(self._board_keys(key).ready))
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
         lock = self._client.lock(
-            _keys(key).lock,
+            self._board_keys(key).lock,
             timeout=self._lock_timeout_s,
             blocking_timeout=self._lock_wait_s,
             sleep=0.05,
@@ -337,7 +348,7 @@ class RedisRanking:
                 logger.warning("rebuild lock of %s not released: %s", key, exc)
 
     async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
-        keys = _keys(key)
+        keys = self._board_keys(key)
         ttl = self._ttl_arg(key)
         rows = [
             (
@@ -368,11 +379,11 @@ class RedisRanking:
 
     async def drop(self, key: BoardKey) -> None:
         with _reachable():
-            await self._client.delete(*_keys(key).data)
+            await self._client.delete(*self._board_keys(key).data)
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage:
         _check_window(offset=offset, limit=limit)
-        z = _keys(key).z
+        z = self._board_keys(key).z
         with _reachable():
             if limit == 0:
                 # ZREVRANGE 0 -1 would mean the whole set, not nothing.
@@ -382,7 +393,7 @@ class RedisRanking:
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None:
         with _reachable():
-            found = await self._standing(keys=[_keys(key).z], args=[str(user_id)])
+            found = await self._standing(keys=[self._board_keys(key).z], args=[str(user_id)])
         if found is None:
             return None
         value, above = found
@@ -401,7 +412,7 @@ class RedisRanking:
             # cluster slots, and each script reads its own board atomically.
             async with self._client.pipeline(transaction=False) as pipe:
                 for key in unique:
-                    keys_of = _keys(key)
+                    keys_of = self._board_keys(key)
                     await self._loaded_standing(
                         keys=[keys_of.z, keys_of.ready], args=[member], client=pipe
                     )
@@ -419,7 +430,7 @@ class RedisRanking:
         _check_window(radius=radius)
         with _reachable():
             start, above, flat = await self._around(
-                keys=[_keys(key).z], args=[str(user_id), radius]
+                keys=[self._board_keys(key).z], args=[str(user_id), radius]
             )
         return _ranked(_rows(flat), int(start), int(above))
 
@@ -428,15 +439,15 @@ class RedisRanking:
         with _reachable():
             # ZSCAN instead of one ZRANGE: a big board streams in chunks without blocking
             # the server; a member seen twice while the set changes just overwrites itself.
-            async for member, value in self._client.zscan_iter(_keys(key).z, count=1000):
+            async for member, value in self._client.zscan_iter(self._board_keys(key).z, count=1000):
                 found[UUID(_text(member))] = decode_score(float(value))
         return found
 
     async def loaded_keys(self) -> list[BoardKey]:
         found: set[BoardKey] = set()
         with _reachable():
-            async for name in self._client.scan_iter(match=_SCAN_READY, count=1000):
-                key = _parse_ready_key(_text(name))
+            async for name in self._client.scan_iter(match=self._scan_ready, count=1000):
+                key = _parse_ready_key(_text(name), self._namespace)
                 if key is not None:
                     found.add(key)
         return sorted(found)
