@@ -154,18 +154,29 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
             await broker.delete_exchanges()
 
 
+@asynccontextmanager
+async def app_in_mode(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+) -> AsyncIterator[FastAPI]:
+    """The started application in the mode of `request.param`: embedded in `tmp_path`, or
+    production on the real services with a namespace of its own."""
+    if request.param == "embedded":
+        app = create_app(settings_for(tmp_path))
+        async with app.router.lifespan_context(app):
+            yield app
+    else:
+        database_url: str = request.getfixturevalue("migrated_postgres")
+        await _clean_production_state(database_url)
+        namespace = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        async with production_app(database_url, namespace) as app:
+            yield app
+
+
 @pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
 async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
     """The whole product through its HTTP API, in each mode."""
     async with contextlib.AsyncExitStack() as stack:
-        if request.param == "embedded":
-            app = create_app(settings_for(tmp_path))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        else:
-            database_url: str = request.getfixturevalue("migrated_postgres")
-            await _clean_production_state(database_url)
-            namespace = f"e2e-{uuid.uuid4().hex[:12]}"
-            app = await stack.enter_async_context(production_app(database_url, namespace))
+        app = await stack.enter_async_context(app_in_mode(request, tmp_path, "e2e"))
         transport = httpx.ASGITransport(app=app)
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://fitboard")

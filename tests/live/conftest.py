@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +21,10 @@ import socketio
 import uvicorn
 from fastapi import FastAPI
 
-from fitboard.entrypoints.api import create_app
 from tests.e2e.conftest import (
     Api,
-    _clean_production_state,
+    app_in_mode,
     migrated_postgres,  # noqa: F401  (a fixture, found by pytest by its name)
-    production_app,
-    settings_for,
 )
 
 # Every live test waits for events with this bound, so none can hang.
@@ -157,14 +153,7 @@ class LiveServer:
 @pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
 async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LiveServer]:
     async with contextlib.AsyncExitStack() as stack:
-        if request.param == "embedded":
-            app = create_app(settings_for(tmp_path))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        else:
-            database_url: str = request.getfixturevalue("migrated_postgres")
-            await _clean_production_state(database_url)
-            namespace = f"live-{uuid.uuid4().hex[:12]}"
-            app = await stack.enter_async_context(production_app(database_url, namespace))
+        app = await stack.enter_async_context(app_in_mode(request, tmp_path, "live"))
         url = await stack.enter_async_context(serving(app))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
         # Clients are disconnected (LIFO) before the server stops.

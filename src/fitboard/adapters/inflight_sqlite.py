@@ -15,6 +15,7 @@ from uuid import UUID
 
 import aiosqlite
 
+from fitboard.adapters.sqlite_durable import connect_durable
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["SqliteInFlight"]
@@ -43,16 +44,7 @@ class SqliteInFlight:
     async def _connection(self) -> aiosqlite.Connection:
         async with self._lock:
             if self._db is None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                db = await aiosqlite.connect(self._path, isolation_level=None, timeout=30.0)
-                try:
-                    await db.execute("PRAGMA journal_mode=WAL")
-                    await db.execute("PRAGMA synchronous=FULL")
-                    await db.execute(_SCHEMA)
-                except BaseException:
-                    await db.close()
-                    raise
-                self._db = db
+                self._db = await connect_durable(self._path, _SCHEMA)
             return self._db
 
     async def mark(self, workout_id: UUID, user_id: UUID) -> None:

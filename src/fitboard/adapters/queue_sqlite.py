@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from fitboard.adapters.sqlite_durable import connect_durable
 from fitboard.application.ports import DeadLetter, Message, QueueSpec, QueueUnavailable
 
 __all__ = ["SqliteBroker", "topic_matches"]
@@ -236,19 +237,8 @@ class SqliteBroker:
             return self._db
         async with self._open_lock:
             if self._db is None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                db = await aiosqlite.connect(self._path, isolation_level=None, timeout=30.0)
-                try:
-                    await db.execute("PRAGMA journal_mode=WAL")
-                    # FULL: a commit is fsynced before it returns, so a confirmed publish
-                    # survives power loss, not just a crash of the process.
-                    await db.execute("PRAGMA synchronous=FULL")
-                    await db.execute("PRAGMA busy_timeout=30000")
-                    await db.executescript(_SCHEMA)
-                except BaseException:
-                    await db.close()
-                    raise
-                self._db = db
+                # Durable: a confirmed publish survives power loss.
+                self._db = await connect_durable(self._path, _SCHEMA)
         return self._db
 
     async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
