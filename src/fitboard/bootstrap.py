@@ -220,9 +220,7 @@ async def build(
             confirm_timeout_s=settings.queue_confirm_timeout_s,
         )
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
-    closers += [store.close, ranking.close, broker.close]
-    if hasattr(inflight, "close"):
-        closers.append(inflight.close)
+    closers += [store.close, ranking.close, broker.close, inflight.close]
     await broker.declare(queue)
     gateway: SocketIOGateway | None = None
     notifier: LiveNotifier | None = None

@@ -16,6 +16,7 @@ from fitboard.domain.ranking import (
     competition_ranks,
     decode_score,
     encode_sort_score,
+    ranked,
     reached_at_resolution_s,
     sort_key,
     tie_break,
@@ -177,3 +178,13 @@ def test_sorting_by_encoded_value_lists_higher_scores_first(rows: list[Standing]
     assert listed == sorted(listed, reverse=True)
     values = [encode_sort_score(s.score, s.reached_at) for s in ordered]
     assert values == sorted(values, reverse=True)
+
+
+def test_ranked_orders_standings_and_gives_competition_ranks() -> None:
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    late = Standing(UUID(int=1), 50, t0 + timedelta(hours=2))
+    early = Standing(UUID(int=2), 50, t0)
+    top = Standing(UUID(int=3), 80, t0 + timedelta(hours=5))
+    last = Standing(UUID(int=4), 10, t0)
+    assert ranked([late, last, top, early]) == [(1, top), (2, early), (2, late), (4, last)]
+    assert ranked([]) == []

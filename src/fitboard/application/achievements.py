@@ -25,7 +25,7 @@ from fitboard.domain.achievements import (
 from fitboard.domain.boards import BoardId, Period, Scope
 from fitboard.domain.evaluation import local_start
 from fitboard.domain.periods import board_day, period_key, period_range
-from fitboard.domain.ranking import competition_ranks, sort_key
+from fitboard.domain.ranking import ranked
 from fitboard.domain.users import User
 from fitboard.domain.workouts import Totals, Workout
 
@@ -105,13 +105,9 @@ async def award_closed_placements(
         async with store.unit_of_work() as uow:
             if not await uow.achievements.claim_run(f"placement:{rule.id}", key, now):
                 continue
-            standings = sorted(
-                (s.standing for s in await uow.rollups.standings(board, rng.first, rng.last)),
-                key=sort_key,
-            )
-            ranks = competition_ranks([s.score for s in standings])
-            ranked = [(rank, s.user_id) for rank, s in zip(ranks, standings, strict=True)]
-            for who, award in placement_awards(rule, ranked, key):
+            standings = await uow.rollups.standings(board, rng.first, rng.last)
+            places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
+            for who, award in placement_awards(rule, places, key):
                 assert isinstance(who, UUID)
                 if await uow.achievements.award(who, award, now, None):
                     awarded.append(Awarded(rule, award, who, now, None))

@@ -12,7 +12,7 @@ from fitboard.application.ports import Clock, Store
 from fitboard.domain.boards import Metric, Scope
 from fitboard.domain.challenges import Challenge, check_window
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
-from fitboard.domain.ranking import competition_ranks, sort_key
+from fitboard.domain.ranking import ranked
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,14 @@ async def challenge_board(
         group_id = challenge.scope.group_id
         if group_id is not None and not await uow.groups.is_member(group_id, viewer):
             raise NotFound("no such challenge")  # a group's challenges are its own business
-        standings = sorted(await uow.challenges.standings(challenge), key=sort_key)
-        ranks = competition_ranks([s.score for s in standings])
-        window = list(zip(ranks, standings, strict=True))[offset : offset + limit]
+        board = ranked(await uow.challenges.standings(challenge))
+        window = board[offset : offset + limit]
         names = await uow.users.display_names([s.user_id for _, s in window])
     entries = [NamedEntry(r, s.user_id, names.get(s.user_id, "?"), s.score) for r, s in window]
     following = offset + len(entries)
     return ChallengeBoard(
         challenge=challenge,
-        total=len(standings),
+        total=len(board),
         entries=entries,
-        next_cursor=encode_cursor(following) if following < len(standings) else None,
+        next_cursor=encode_cursor(following) if following < len(board) else None,
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from fitboard.application import cursors
 from fitboard.application.ports import RankingIndex, Store
 from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
@@ -45,20 +44,19 @@ class MyStanding:
 
 
 def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+    return cursors.encode(f"o:{offset}")
 
 
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
+    prefix, _, number = cursors.decode(cursor).partition(":")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = raw.partition(":")
         offset = int(number)
-        if prefix != "o" or offset < 0:
-            raise ValueError(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidField("cursor", "is not a cursor this server handed out") from None
+    except ValueError:
+        raise cursors.invalid() from None
+    if prefix != "o" or offset < 0:
+        raise cursors.invalid()
     return offset
 
 

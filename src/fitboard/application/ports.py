@@ -475,6 +475,8 @@ class InFlightWorkouts(Protocol):
 
     async def clear(self, workout_id: UUID) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 # --------------------------------------------------------------------------- live push
 

@@ -22,7 +22,7 @@ from fitboard.application.ports import Clock, Delivery, QueueSpec, Store
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.periods import board_day, period_key, period_range
-from fitboard.domain.ranking import competition_ranks, sort_key
+from fitboard.domain.ranking import ranked
 from fitboard.domain.standings import combined
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -116,17 +116,8 @@ async def finalize_month(month: str, deps: ReportDeps) -> int:
     async with deps.store.unit_of_work() as uow:
         if not await uow.achievements.claim_run("report-final-ranks", month, deps.clock.now()):
             return 0
-        standings = sorted(
-            (s.standing for s in await uow.rollups.standings(board, rng.first, rng.last)),
-            key=sort_key,
-        )
-        ranks = dict(
-            zip(
-                (s.user_id for s in standings),
-                competition_ranks([s.score for s in standings]),
-                strict=True,
-            )
-        )
+        standings = await uow.rollups.standings(board, rng.first, rng.last)
+        ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}
         reported = await uow.reports.users_with_reports(month)
         for user_id in reported:
             await uow.reports.set_final_rank(user_id, month, ranks.get(user_id))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from fitboard.application import cursors
 from fitboard.application.ports import InFlightWorkouts, Store, WorkoutCursor
 from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.workouts import Workout
@@ -40,20 +39,18 @@ async def get_workout(
 
 
 def encode_cursor(workout: Workout) -> str:
-    raw = f"{workout.submission.started_at.isoformat()}|{workout.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(f"{workout.submission.started_at.isoformat()}|{workout.id}")
 
 
 def decode_cursor(cursor: str) -> WorkoutCursor:
+    started, _, ident = cursors.decode(cursor).partition("|")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, _, ident = raw.partition("|")
         moment = datetime.fromisoformat(started)
         if moment.tzinfo is None:
-            raise ValueError(raw)
+            raise ValueError(started)
         return WorkoutCursor(moment, UUID(ident))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidField("cursor", "is not a cursor this server handed out") from None
+    except ValueError:
+        raise cursors.invalid() from None
 
 
 async def list_workouts(

@@ -29,7 +29,7 @@ adapters list every board in the same order, at every scale.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from fitboard.domain.boards import Standing
@@ -134,3 +134,9 @@ def window_ranks(scores: Sequence[int], offset: int, first_rank: int) -> list[in
 def competition_ranks(scores: Sequence[int]) -> list[int]:
     """Competition ranks (1, 2, 2, 4) of a whole board's scores, already in board order."""
     return window_ranks(scores, 0, 1)
+
+
+def ranked(standings: Iterable[Standing]) -> list[tuple[int, Standing]]:
+    """Standings in board order, each with its competition rank."""
+    ordered = sorted(standings, key=sort_key)
+    return list(zip(competition_ranks([s.score for s in ordered]), ordered, strict=True))
