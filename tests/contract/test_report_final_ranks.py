@@ -1,0 +1,61 @@
+"""A closed month's reports get each athlete's final rank on the monthly points board,
+once, on both engines of the record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from fitboard.adapters.sql import SqlStore
+from fitboard.application.reports import ReportDeps, finalize_month, last_closed_month, read_report
+from fitboard.domain.activities import Activity
+from fitboard.domain.workouts import DailyContribution
+
+from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
+    migrated_postgres_url_fixture,
+    store_fixture,
+    store_url_fixture,
+)
+from .test_store_contract import add_users, make_user
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+async def test_final_ranks_are_written_once_for_the_closed_month(store: SqlStore) -> None:
+    utc = ZoneInfo("UTC")
+    assert last_closed_month(NOW, utc) == "2026-11"
+    athletes = [make_user(name) for name in ("ana", "ben", "cai", "dee")]
+    await add_users(store, *athletes)
+    points = {"ana": 120, "ben": 300, "cai": 120, "dee": 0}
+    day = date(2026, 11, 14)
+    async with store.unit_of_work() as uow:
+        for i, user in enumerate(athletes):
+            if points[user.username]:
+                ended = datetime(2026, 11, 14, 8, i, tzinfo=UTC)
+                contribution = DailyContribution(
+                    calories=10.0, distance_m=0.0, duration_s=600, workouts=1,
+                    points=points[user.username], ended_at=ended, has_distance=False,
+                )  # fmt: skip
+                await uow.rollups.add(user.id, day, Activity.RUN, contribution)
+            # dee has a report (say, only flagged workouts) but no score on the board.
+            await uow.reports.save(user.id, "2026-11", json.dumps({"month": "2026-11"}), NOW)
+        await uow.commit()
+
+    deps = ReportDeps(store, FixedClock(), utc)
+    rounds = await asyncio.gather(*(finalize_month("2026-11", deps) for _ in range(3)))
+    assert sorted(rounds) == [0, 0, 4]  # one consumer did it, the others found it claimed
+
+    ranks = {}
+    for user in athletes:
+        report = await read_report(user.id, "2026-11", store=store, today=NOW.date())
+        assert report["closed"] is True
+        ranks[user.username] = report["final_rank"]
+    # ana and cai tie on points; ana reached them first, but ties share the rank.
+    assert ranks == {"ben": 1, "ana": 2, "cai": 2, "dee": None}
