@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import replace
 from datetime import date, timedelta
 from uuid import uuid4
@@ -13,7 +14,9 @@ from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
 
 from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
+    StatementLog,
     migrated_postgres_url_fixture,
+    statement_log_fixture,
     store_fixture,
     store_url_fixture,
 )
@@ -57,6 +60,60 @@ async def test_concurrent_awards_of_the_same_achievement_give_exactly_one(
 
     results = await asyncio.gather(*(try_award() for _ in range(8)))
     assert sorted(results) == [False] * 7 + [True]
+
+
+async def test_award_all_records_what_one_award_after_another_would(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    held = [Award("run-5k", "all", 5000.0), Award("longest", "w1", 10.0)]
+    earned = [
+        Award("first", "all", 1.0),
+        Award("run-5k", "all", 6000.0),  # already held
+        Award("longest", "w2", 12.0),
+        Award("longest", "w1", 11.0),  # already held
+        Award("first", "all", 2.0),  # a repeat within the batch
+        Award("early-bird", "all", None),
+    ]
+    workout_id = uuid4()
+    async with store.unit_of_work() as uow:
+        for who in (ada, grace):
+            for award in held:
+                assert await uow.achievements.award(who.id, award, T0, None)
+        # Ada: one by one; Grace: all at once.
+        one_by_one = [a for a in earned if await uow.achievements.award(ada.id, a, T0, workout_id)]
+        statement_log.clear()
+        at_once = await uow.achievements.award_all(grace.id, earned, T0, workout_id)
+        assert len(statement_log.queries()) == 1
+        assert await uow.achievements.award_all(grace.id, [], T0, workout_id) == []
+        assert len(statement_log.queries()) == 1
+        # Everything is held now: nothing more is recorded.
+        assert await uow.achievements.award_all(grace.id, earned, T0, None) == []
+        await uow.commit()
+    assert at_once == one_by_one == [earned[0], earned[2], earned[5]]
+    async with store.unit_of_work(read_only=True) as uow:
+        by_ada = await uow.achievements.for_user(ada.id)
+        by_grace = await uow.achievements.for_user(grace.id)
+        assert await uow.achievements.for_workout(workout_id) == [
+            "early-bird", "early-bird", "first", "first", "longest", "longest"]  # fmt: skip
+    assert by_grace == by_ada
+    assert len(by_grace) == 5
+
+
+async def test_concurrent_award_all_give_each_award_exactly_once(store: SqlStore) -> None:
+    ada = make_user()
+    await add_users(store, ada)
+    earned = [Award("first", "all"), Award("longest", "w1", 3.0), Award("night-owl", "all")]
+
+    async def try_awards(n: int) -> list[Award]:
+        async with store.unit_of_work() as uow:
+            won = await uow.achievements.award_all(ada.id, earned[n % 3 :] + earned, T0, None)
+            await uow.commit()
+            return won
+
+    results = await asyncio.gather(*(try_awards(n) for n in range(6)))
+    assert sorted(a.rule_id for won in results for a in won) == ["first", "longest", "night-owl"]
 
 
 async def test_active_local_days_come_from_counted_workouts(store: SqlStore) -> None:
@@ -106,6 +163,78 @@ async def test_bests_are_judged_among_earlier_counted_workouts(store: SqlStore) 
         assert await a.best_before(ada.id, LONGEST, T0, probe) is None
         # The workout being judged never counts against itself.
         assert await a.best_before(ada.id, LONGEST, T0 + timedelta(days=5), later.id) == 8000  # type: ignore[attr-defined]
+
+
+RECORDS = [
+    LONGEST,
+    PACE,
+    CALORIES,
+    PersonalRecord("ride", "Ride", "d", frozenset({Activity.CYCLE}), Measure.DURATION),
+    PersonalRecord("points", "Points", "d", None, Measure.POINTS),
+    PersonalRecord("far", "Far", "d", None, Measure.DISTANCE, 1000),
+    PersonalRecord("pace-any", "Pace", "d", None, Measure.PACE),
+    PersonalRecord("wet", "Wet", "d", frozenset({Activity.SWIM, Activity.ROW}), Measure.CALORIES),
+]
+
+
+async def test_bests_before_equal_best_before_of_each_rule(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    rng = random.Random(7)
+    stored = []
+    async with store.unit_of_work() as uow:
+        for n in range(60):
+            owner = ada if n % 4 else grace
+            w = make_workout(owner.id, started_at=T0 + timedelta(hours=rng.randint(0, 400)))
+            # Short fast efforts beat every long one on pace, unless a minimum distance applies.
+            distance = rng.choice([None, 0.0, 500.0, rng.uniform(1000, 30000)])
+            submission = replace(
+                w.submission,
+                activity=rng.choice([Activity.RUN, Activity.CYCLE, Activity.SWIM, Activity.YOGA]),
+                distance_m=distance,
+                duration_s=rng.randint(60, 90) if distance == 500.0 else rng.randint(300, 10000),
+            )
+            status = rng.choice([WorkoutStatus.PROCESSED] * 3 + [WorkoutStatus.FLAGGED])
+            w = replace(
+                w,
+                submission=submission,
+                status=status,
+                calories=rng.uniform(0, 1500),
+                points=rng.randint(0, 200),
+            )
+            await uow.workouts.add(w)
+            stored.append(w)
+        await uow.commit()
+    probes = [T0 - timedelta(hours=1), T0, *(T0 + timedelta(hours=h) for h in (5, 50, 200, 401))]
+    excludes = [uuid4(), *(w.id for w in stored[:8])]
+    found: list[float | None] = []
+    async with store.unit_of_work(read_only=True) as uow:
+        a = uow.achievements
+        for user in (ada, grace):
+            for before in probes:
+                for exclude in excludes:
+                    statement_log.clear()
+                    bests = await a.bests_before(user.id, RECORDS, before, exclude)
+                    assert len(statement_log.queries()) == 1
+                    assert list(bests) == [rule.id for rule in RECORDS]
+                    for rule in RECORDS:
+                        one = await a.best_before(user.id, rule, before, exclude)
+                        assert bests[rule.id] == one, (user.username, rule.id, before, exclude)
+                        found.append(one)
+        statement_log.clear()
+        assert await a.bests_before(ada.id, [], T0, uuid4()) == {}
+        assert statement_log.queries() == []
+        # A subset of the catalog, in another order, is answered for exactly those rules.
+        subset = [RECORDS[6], RECORDS[0]]
+        late = T0 + timedelta(days=30)
+        assert await a.bests_before(ada.id, subset, late, uuid4()) == {
+            rule.id: await a.best_before(ada.id, rule, late, uuid4()) for rule in subset
+        }
+    # Both some bests and some rules with nothing before them were compared.
+    assert len(found) == 2 * len(probes) * len(excludes) * len(RECORDS)
+    assert len(found) / 3 < sum(value is not None for value in found) < len(found)
 
 
 async def test_a_scheduled_run_is_claimed_once(store: SqlStore) -> None:

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from fitboard.application.ports import RankingIndex
+from fitboard.application.ports import Projected, RankingIndex
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
     BoardId,
@@ -201,7 +201,9 @@ async def test_standing_of_a_member_and_of_a_non_member(ranking: RankingIndex) -
     assert await ranking.standing(WEEK, uid(99)) is None
 
 
-async def test_standings_of_reads_every_board_at_once(ranking: RankingIndex) -> None:
+async def test_projection_reports_standings_before_and_after_on_every_board(
+    ranking: RankingIndex,
+) -> None:
     await fill(ranking, [90, 80, 80, 70])
     await ranking.load(WEEK, [])
     await put(ranking, uid(3), 40, key=ALL)
@@ -209,40 +211,101 @@ async def test_standings_of_reads_every_board_at_once(ranking: RankingIndex) -> 
     await ranking.load(ALL, [])
     day = BoardKey(BoardId(Metric.CALORIES, Period.DAY, Scope.global_()), "2026-11-16")
     await ranking.load(day, [])
-    assert await ranking.standings_of(uid(3), [WEEK, ALL, day]) == {
-        WEEK: RankedEntry(2, uid(3), 80),
-        ALL: RankedEntry(2, uid(3), 40),
-        day: None,
-    }
-    assert await ranking.standings_of(uid(3), []) == {}
-    # A repeated key is answered once, like any other.
-    assert await ranking.standings_of(uid(4), [WEEK, WEEK]) == {WEEK: RankedEntry(4, uid(4), 70)}
+    moved = await ranking.project(
+        uid(3),
+        2,
+        [ScoreUpdate(WEEK, 95, at(1)), ScoreUpdate(ALL, 70, at(1)), ScoreUpdate(day, 5, at(1))],
+        behind=2,
+    )
+    assert moved == [
+        Projected(
+            WEEK,
+            RankedEntry(2, uid(3), 80),
+            RankedEntry(1, uid(3), 95),
+            [RankedEntry(2, uid(1), 90), RankedEntry(3, uid(2), 80)],
+        ),
+        Projected(
+            ALL,
+            RankedEntry(2, uid(3), 40),
+            RankedEntry(1, uid(3), 70),
+            [RankedEntry(2, uid(5), 60)],
+        ),
+        Projected(day, None, RankedEntry(1, uid(3), 5), []),
+    ]
+    assert await ranking.project(uid(3), 3, []) == []
 
 
-async def test_standings_of_agrees_with_standing_after_every_write(ranking: RankingIndex) -> None:
+async def test_projection_reports_who_is_behind_with_their_competition_ranks(
+    ranking: RankingIndex,
+) -> None:
+    # 100, 90, 90, 70, 60: user 6 lands on 95 and sees the tie of two 90s, then 70.
+    await fill(ranking, [100, 90, 90, 70, 60])
+    await ranking.load(WEEK, [])
+    [moved] = await ranking.project(uid(6), 1, [ScoreUpdate(WEEK, 95, at(9))], behind=3)
+    assert moved.before is None
+    assert moved.after == RankedEntry(2, uid(6), 95)
+    assert moved.behind == [
+        RankedEntry(3, uid(2), 90),
+        RankedEntry(3, uid(3), 90),
+        RankedEntry(5, uid(4), 70),
+    ]
+    # Last on the board: nobody behind. Removed: no standing after.
+    [last] = await ranking.project(uid(7), 1, [ScoreUpdate(WEEK, 1, at(9))], behind=3)
+    assert last.after == RankedEntry(7, uid(7), 1)
+    assert last.behind == []
+    [gone] = await ranking.project(uid(7), 2, [ScoreUpdate(WEEK, None, None)], behind=3)
+    assert gone == Projected(WEEK, RankedEntry(7, uid(7), 1), None, [])
+
+
+async def test_projection_standings_agree_with_standing_after_every_write(
+    ranking: RankingIndex,
+) -> None:
     await ranking.load(WEEK, [])
     rng = random.Random(7)
-    for version in range(1, 40):
+    versions: dict[UUID, int] = {}
+    for step in range(1, 60):
         user = uid(rng.randint(1, 6))
-        await put(
-            ranking, user, rng.choice([None, 10, 20, 20, 35]), version=version, reached=at(version)
+        # Now and then an out-of-order (older) write, which must change nothing.
+        version = step - 5 if step > 5 and rng.random() < 0.2 else step
+        score = rng.choice([None, 10, 20, 20, 35])
+        before = await ranking.standing(WEEK, user)
+        [moved] = await ranking.project(
+            user, version, [ScoreUpdate(WEEK, score, at(step) if score else None)], behind=2
         )
-        for n in range(1, 7):
-            expected = await ranking.standing(WEEK, uid(n))
-            assert (await ranking.standings_of(uid(n), [WEEK]))[WEEK] == expected
+        after = await ranking.standing(WEEK, user)
+        assert (moved.before, moved.after) == (before, after)
+        if version <= versions.get(user, 0):
+            assert after == before
+        versions[user] = max(version, versions.get(user, 0))
+        if after is not None:
+            window = await ranking.around(WEEK, user, 2)
+            ids = [e.user_id for e in window]
+            assert moved.behind == window[ids.index(user) + 1 :]
 
 
-async def test_standings_of_a_board_that_is_not_loaded_is_unknown(ranking: RankingIndex) -> None:
+async def test_projection_into_a_board_that_is_not_loaded_reports_nothing(
+    ranking: RankingIndex,
+) -> None:
     # Written to since a restart or a flush, but never rebuilt: only part of the board is
     # there, so a rank read from it would be too good.
-    await put(ranking, uid(1), 500)
+    assert await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 500, T0)], behind=3) == [
+        Projected(WEEK, None, None, [])
+    ]
     assert await ranking.standing(WEEK, uid(1)) == RankedEntry(1, uid(1), 500)
-    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: None}
     await ranking.load(WEEK, [VersionedStanding(Standing(uid(2), 900, at(0)), 1)])
-    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: RankedEntry(2, uid(1), 500)}
+    assert await ranking.project(uid(1), 2, [ScoreUpdate(WEEK, 600, T0)], behind=3) == [
+        Projected(WEEK, RankedEntry(2, uid(1), 500), RankedEntry(2, uid(1), 600), [])
+    ]
     await ranking.drop(WEEK)
-    await put(ranking, uid(1), 600, version=2)
-    assert await ranking.standings_of(uid(1), [WEEK]) == {WEEK: None}
+    assert await ranking.project(uid(1), 3, [ScoreUpdate(WEEK, 700, T0)]) == [
+        Projected(WEEK, None, None, [])
+    ]
+    assert await ranking.scores(WEEK) == {uid(1): 700}
+
+
+async def test_projection_refuses_a_negative_window(ranking: RankingIndex) -> None:
+    with pytest.raises(ValueError, match="must not be negative"):
+        await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 5, T0)], behind=-1)
 
 
 async def test_around_the_top_the_middle_and_the_bottom(ranking: RankingIndex) -> None:

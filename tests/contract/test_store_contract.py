@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -29,6 +30,7 @@ from fitboard.application.ports import (
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import BoardId, Metric, Period, Scope, Standing, VersionedStanding
 from fitboard.domain.errors import NotFound
+from fitboard.domain.periods import PeriodRange, keys_for_day, period_range
 from fitboard.domain.standings import score_on
 from fitboard.domain.users import User
 from fitboard.domain.workouts import (
@@ -243,6 +245,54 @@ async def test_projection_versions_count_up(store: SqlStore) -> None:
             await uow.users.bump_projection_version(uuid4())
 
 
+async def test_lock_and_bump_returns_the_user_with_the_new_version_in_one_statement(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    user, other = make_user("Ada"), make_user("Grace")
+    await add_users(store, user, other)
+    async with store.unit_of_work() as uow:
+        statement_log.clear()
+        locked = await uow.users.lock_and_bump_version(user.id)
+        assert len(statement_log.queries()) == 1
+        assert await uow.users.lock_and_bump_version(uuid4()) is None
+        assert (await uow.users.lock_and_bump_version(user.id)) == replace(
+            user, projection_version=2
+        )
+        await uow.commit()
+    assert locked == replace(user, projection_version=1)
+    async with store.unit_of_work() as uow:
+        assert await uow.users.bump_projection_version(user.id) == 3
+        # Left without commit: rolled back with the rest.
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.users.get(user.id) == replace(user, projection_version=2)
+        assert await uow.users.get(other.id) == other
+
+
+async def test_lock_and_bump_serialises_one_athletes_writers(store: SqlStore) -> None:
+    user = make_user()
+    await add_users(store, user)
+    ended_at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+    async def process_one_workout() -> int:
+        async with store.unit_of_work() as uow:
+            locked = await uow.users.lock_and_bump_version(user.id)
+            assert locked is not None
+            # Everything committed before the lock was taken is seen, nothing after it.
+            totals = await uow.rollups.totals(user.id, DAY0, DAY0)
+            seen = sum(part.workouts for part in totals.by_activity.values())
+            assert seen == locked.projection_version - 1
+            await asyncio.sleep(0.02)
+            await uow.rollups.add(user.id, DAY0, Activity.RUN, contribution(ended_at, 1.5))
+            await uow.commit()
+            return locked.projection_version
+
+    versions = await asyncio.gather(*(process_one_workout() for _ in range(6)))
+    assert sorted(versions) == list(range(1, 7))
+    async with store.unit_of_work(read_only=True) as uow:
+        totals = await uow.rollups.totals(user.id, None, None)
+    assert totals.by_activity[Activity.RUN].workouts == 6
+
+
 async def test_display_names_take_one_query(store: SqlStore, statement_log: StatementLog) -> None:
     ada, grace = make_user("Ada"), make_user("Grace")
     await add_users(store, ada, grace)
@@ -325,6 +375,33 @@ async def test_a_duplicate_workout_id_is_refused_and_the_unit_stays_usable(
         existing = await uow.workouts.get(workout.id)
         assert existing is not None
         assert existing.user_id == user.id
+
+
+async def test_add_or_get_inserts_a_new_id_or_answers_the_stored_workout(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    workout = make_workout(ada.id)
+    async with store.unit_of_work() as uow:
+        statement_log.clear()
+        assert await uow.workouts.add_or_get(workout) is None
+        assert len(statement_log.queries()) == 1
+        await uow.commit()
+    again = replace(workout, calories=1.0, points=1)
+    stolen = replace(workout, submission=replace(workout.submission, user_id=grace.id))
+    async with store.unit_of_work() as uow:
+        assert await uow.workouts.add_or_get(again) == workout
+        # Another athlete's workout under the same id: the stored one, and no harm done.
+        assert await uow.workouts.add_or_get(stolen) == workout
+        # The unit of work is still usable (on PostgreSQL a failed statement would abort it).
+        fresh = make_workout(grace.id)
+        assert await uow.workouts.add_or_get(fresh) is None
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.workouts.get(workout.id) == workout
+        assert await uow.workouts.get(fresh.id) == fresh
+        assert await uow.workouts.list_for_user(grace.id, 10) == [fresh]
 
 
 async def test_workouts_are_listed_newest_first_with_ties_by_id_and_a_cursor(
@@ -455,6 +532,100 @@ async def test_totals_count_days_per_activity_and_distinct_days_overall(
     assert from_d2.by_activity[Activity.SWIM].calories == 80.0
     assert nothing == Totals(by_activity={})
     assert days == [d1, d2, d3]
+
+
+# Around ISO week 2026-W53 (Monday 2026-12-28 to Sunday 2027-01-03), which spans a month
+# and a year boundary, plus the weeks around it and a day a year earlier.
+PERIODS_SPAN = [date(2026, 12, 7) + timedelta(days=n) for n in range(42)] + [date(2025, 12, 30)]
+BIG = 2.0**53  # BIG + 1.0 == BIG: a sum of 1.0s and BIGs depends on the order of its terms
+
+RowKey = tuple[UUID, date, Activity]
+
+
+async def _rollups_around_new_year(
+    store: Store, rng: random.Random, *users: User
+) -> dict[RowKey, float]:
+    """Irregular rollups of several activities over PERIODS_SPAN, added out of day order,
+    several contributions to some rows, and calories whose sums depend on their order.
+    Returns each row's calories, added up in the order the contributions were added."""
+    adds: list[tuple[User, date, Activity, DailyContribution]] = []
+    for user in users:
+        for day in PERIODS_SPAN:
+            for activity in (Activity.RUN, Activity.SWIM, Activity.CYCLE):
+                if rng.random() < 0.4:
+                    continue
+                for _ in range(rng.choice([1, 1, 2, 3])):
+                    ended_at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                        seconds=rng.randint(0, 86399), microseconds=rng.randint(0, 999999)
+                    )
+                    calories = rng.choice([BIG, 1.0, 1.0, 0.1, rng.uniform(0, 900)])
+                    distance = rng.choice([0.0, 0.1, rng.uniform(0, 20000)])
+                    part = contribution(ended_at, calories, distance, rng.randint(60, 7200))
+                    adds.append((user, day, activity, part))
+    rng.shuffle(adds)
+    calories: dict[RowKey, float] = {}
+    async with store.unit_of_work() as uow:
+        for user, day, activity, part in adds:
+            await uow.rollups.add(user.id, day, activity, part)
+            key = (user.id, day, activity)
+            calories[key] = calories[key] + part.calories if key in calories else part.calories
+        await uow.commit()
+    return calories
+
+
+def _calories_in_day_order(
+    rows: dict[RowKey, float], user: User, activity: Activity, rng: PeriodRange, *, reverse: bool
+) -> float:
+    days = sorted(
+        (day for (who, day, what) in rows if who == user.id and what == activity),
+        reverse=reverse,
+    )
+    total = 0.0
+    for day in days:
+        if (rng.first is None or day >= rng.first) and (rng.last is None or day <= rng.last):
+            total += rows[(user.id, day, activity)]
+    return total
+
+
+async def test_totals_by_period_equal_totals_over_each_range(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    ada, grace, idle = make_user("Ada"), make_user("Grace"), make_user("Idle")
+    await add_users(store, ada, grace, idle)
+    rows = await _rollups_around_new_year(store, random.Random(53), ada, grace)
+    # Ranges of every shape: bounded, open on either side, unbounded, and empty ones.
+    odd_shapes = {
+        Period.DAY: PeriodRange(date(2026, 12, 31), None),
+        Period.WEEK: PeriodRange(None, date(2026, 12, 20)),
+        Period.MONTH: PeriodRange(date(2027, 1, 2), date(2026, 12, 30)),  # first > last
+        Period.YEAR: PeriodRange(date(2030, 1, 1), date(2030, 12, 31)),
+        Period.ALL: PeriodRange(None, None),
+    }
+    days = [*PERIODS_SPAN, date(2026, 12, 6), date(2024, 6, 1)]
+    cases = [{p: period_range(p, k) for p, k in keys_for_day(day).items()} for day in days]
+    cases += [odd_shapes, {Period.WEEK: odd_shapes[Period.WEEK]}, {}]
+    assert cases[21][Period.WEEK] == PeriodRange(date(2026, 12, 28), date(2027, 1, 3))
+    compared, order_matters = 0, 0
+    async with store.unit_of_work(read_only=True) as uow:
+        for user in (ada, grace, idle):
+            for ranges in cases:
+                statement_log.clear()
+                found = await uow.rollups.totals_by_period(user.id, ranges)
+                assert len(statement_log.queries()) == (1 if ranges else 0)
+                assert list(found) == list(ranges)
+                for period, rng in ranges.items():
+                    expected = await uow.rollups.totals(user.id, rng.first, rng.last)
+                    assert found[period] == expected, (user.username, period, rng)
+                    compared += bool(expected.by_activity)
+                    # Each activity's days are summed in day order, on every engine.
+                    for activity, part in expected.by_activity.items():
+                        in_order = _calories_in_day_order(rows, user, activity, rng, reverse=False)
+                        assert part.calories == in_order, (user.username, period, rng, activity)
+                        reverse = _calories_in_day_order(rows, user, activity, rng, reverse=True)
+                        order_matters += in_order != reverse
+    assert compared > 2 * len(days)
+    # The record is one where summing in another order would have shown.
+    assert order_matters > len(days)
 
 
 # --------------------------------------------------------------------------- standings

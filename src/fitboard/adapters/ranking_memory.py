@@ -16,7 +16,7 @@ from uuid import UUID
 
 from sortedcontainers import SortedKeyList
 
-from fitboard.application.ports import BoardPage
+from fitboard.application.ports import BoardPage, Projected
 from fitboard.domain.boards import BoardKey, RankedEntry, ScoreUpdate, Standing, VersionedStanding
 from fitboard.domain.ranking import sort_key, window_ranks
 
@@ -43,6 +43,12 @@ class _Board:
             self.entries.add(standing)
             self.by_member[user_id] = standing
         self.versions[user_id] = version
+
+    def standing_of(self, user_id: UUID) -> RankedEntry | None:
+        found = self.by_member.get(user_id)
+        if found is None:
+            return None
+        return RankedEntry(self.rank_of(found.score), user_id, found.score)
 
     def rank_of(self, score: int) -> int:
         # Keys are (-score, ...); the 1-tuple (-score,) sorts before every key of that
@@ -75,10 +81,29 @@ class MemoryRanking:
             board = self._boards[key] = _Board()
         return board
 
-    async def project(self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate]) -> None:
+    async def project(
+        self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
+    ) -> list[Projected]:
+        _check_window(radius=behind)
         standings = [_standing_of(user_id, u) for u in updates]
+        done: list[Projected] = []
         for update, standing in zip(updates, standings, strict=True):
-            self._board(update.key).write(standing, user_id, version)
+            board = self._board(update.key)
+            if not board.loaded:
+                # A board that was projected into but never loaded holds only the members
+                # written since the start: its ranks would be wrong, so they are unknown.
+                board.write(standing, user_id, version)
+                done.append(Projected(update.key, None, None))
+                continue
+            before = board.standing_of(user_id)
+            board.write(standing, user_id, version)
+            after = board.standing_of(user_id)
+            trailing: list[RankedEntry] = []
+            if after is not None and behind:
+                position: int = board.entries.index(board.by_member[user_id])
+                trailing = board.window(position + 1, position + 1 + behind)
+            done.append(Projected(update.key, before, after, trailing))
+        return done
 
     async def is_loaded(self, key: BoardKey) -> bool:
         board = self._boards.get(key)
@@ -111,23 +136,7 @@ class MemoryRanking:
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None:
         board = self._boards.get(key)
-        found = board.by_member.get(user_id) if board is not None else None
-        if board is None or found is None:
-            return None
-        return RankedEntry(board.rank_of(found.score), user_id, found.score)
-
-    async def standings_of(
-        self, user_id: UUID, keys: Sequence[BoardKey]
-    ) -> dict[BoardKey, RankedEntry | None]:
-        found: dict[BoardKey, RankedEntry | None] = {}
-        for key in keys:
-            board = self._boards.get(key)
-            # A board that was projected into but never loaded holds only the members
-            # written since the start: its ranks would be wrong, so it reads as unknown.
-            found[key] = (
-                await self.standing(key, user_id) if board is not None and board.loaded else None
-            )
-        return found
+        return board.standing_of(user_id) if board is not None else None
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)

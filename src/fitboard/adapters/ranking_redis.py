@@ -34,7 +34,7 @@ from uuid import UUID
 import redis.exceptions
 from redis.asyncio import Redis
 
-from fitboard.application.ports import BoardPage, RankingUnavailable
+from fitboard.application.ports import BoardPage, Projected, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
@@ -143,19 +143,58 @@ return {value, count_above(KEYS[1], value)}
 """
 )
 
-# KEYS: z, ready.  ARGV: member.  Like _STANDING, but false unless the board is loaded: a
-# board written to since a flush but not rebuilt holds only part of its members.
-_LOADED_STANDING = (
+# KEYS: z, v, ready.  ARGV: as _PROJECT, then how many entries behind the member to return.
+# The write of _PROJECT with the member's standing just before and after it, read in the
+# same atomic step: {before, after, position of the first row behind, count above it,
+# rows behind}, with
+# before and after {composite score, count above} or false. Nothing is read from a board
+# that is not loaded (it holds only part of its members, so its ranks would be too good):
+# then the reply is {false, false, 0, 0, {}}.
+_PROJECT_RANKED = (
     _COUNT_ABOVE
     + """
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  return false
+local function standing(key, member)
+  local value = redis.call('ZSCORE', key, member)
+  if not value then
+    return false
+  end
+  return {value, count_above(key, value)}
 end
-local value = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not value then
-  return false
+local loaded = redis.call('EXISTS', KEYS[3]) == 1
+local before = false
+if loaded then
+  before = standing(KEYS[1], ARGV[1])
 end
-return {value, count_above(KEYS[1], value)}
+local stored = redis.call('HGET', KEYS[2], ARGV[1])
+if not (stored and tonumber(stored) >= tonumber(ARGV[2])) then
+  if ARGV[3] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  if ARGV[4] ~= '' then
+    for i = 1, #KEYS do
+      redis.call('EXPIRE', KEYS[i], ARGV[4])
+    end
+  end
+end
+if not loaded then
+  return {false, false, 0, 0, {}}
+end
+local after = standing(KEYS[1], ARGV[1])
+local rows = {}
+local start = 0
+local above = 0
+local behind = tonumber(ARGV[5])
+if after and behind > 0 then
+  start = redis.call('ZREVRANK', KEYS[1], ARGV[1]) + 1
+  rows = redis.call('ZREVRANGE', KEYS[1], start, start + behind - 1, 'WITHSCORES')
+  if #rows > 0 then
+    above = count_above(KEYS[1], rows[2])
+  end
+end
+return {before, after, start, above, rows}
 """
 )
 
@@ -272,7 +311,7 @@ class RedisRanking:
         self._page = client.register_script(_PAGE)
         self._around = client.register_script(_AROUND)
         self._standing = client.register_script(_STANDING)
-        self._loaded_standing = client.register_script(_LOADED_STANDING)
+        self._project_ranked = client.register_script(_PROJECT_RANKED)
 
     @classmethod
     def from_url(
@@ -301,21 +340,30 @@ class RedisRanking:
         # its retention must survive long enough to be read.
         return str(max(1, seconds))
 
-    async def project(self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate]) -> None:
+    async def project(
+        self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
+    ) -> list[Projected]:
+        _check_window(radius=behind)
         member = str(user_id)
         # Encode everything first: a bad update fails the call before anything is written.
         writes = [
             (self._board_keys(u.key).data, _score_arg(u), self._ttl_arg(u.key)) for u in updates
         ]
         if not writes:
-            return
+            return []
         with _reachable():
             # Not a transaction: the boards of one call lie in different cluster slots, and
             # each script is atomic on its own board, which is what the version check needs.
             async with self._client.pipeline(transaction=False) as pipe:
                 for keys, score, ttl in writes:
-                    await self._project(keys=keys, args=[member, version, score, ttl], client=pipe)
-                await pipe.execute()
+                    await self._project_ranked(
+                        keys=keys, args=[member, version, score, ttl, behind], client=pipe
+                    )
+                replies = await pipe.execute()
+        return [
+            _projected(update.key, user_id, reply)
+            for update, reply in zip(updates, replies, strict=True)
+        ]
 
     async def is_loaded(self, key: BoardKey) -> bool:
         with _reachable():
@@ -399,33 +447,6 @@ class RedisRanking:
         value, above = found
         return RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
 
-    async def standings_of(
-        self, user_id: UUID, keys: Sequence[BoardKey]
-    ) -> dict[BoardKey, RankedEntry | None]:
-        unique = list(dict.fromkeys(keys))
-        if not unique:
-            return {}
-        member = str(user_id)
-        with _reachable():
-            # One round trip: a pipeline of one read-only script per board. Not a
-            # transaction, for the same reason as `project`: the boards lie in different
-            # cluster slots, and each script reads its own board atomically.
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key in unique:
-                    keys_of = self._board_keys(key)
-                    await self._loaded_standing(
-                        keys=[keys_of.z, keys_of.ready], args=[member], client=pipe
-                    )
-                replies = await pipe.execute()
-        found: dict[BoardKey, RankedEntry | None] = {}
-        for key, reply in zip(unique, replies, strict=True):
-            if reply is None:
-                found[key] = None
-            else:
-                value, above = reply
-                found[key] = RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
-        return found
-
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)
         with _reachable():
@@ -458,6 +479,24 @@ class RedisRanking:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _projected(key: BoardKey, user_id: UUID, reply: Sequence[Any]) -> Projected:
+    before, after, start, above_behind, flat = reply
+    return Projected(
+        key,
+        _standing_entry(user_id, before),
+        _standing_entry(user_id, after),
+        _ranked(_rows(flat), int(start), int(above_behind)),
+    )
+
+
+def _standing_entry(user_id: UUID, found: Sequence[Any] | None) -> RankedEntry | None:
+    """A {composite score, count above} reply as the user's entry; None for a nil reply."""
+    if not found:
+        return None
+    value, above = found
+    return RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
 
 
 def _score_arg(update: ScoreUpdate) -> str:

@@ -63,19 +63,15 @@ async def award_for_workout(
     if longest:
         span = timedelta(days=longest - 1)
         days = await uow.achievements.active_local_days(user.id, day - span, day + span)
-    bests: dict[str, float | None] = {}
-    for rule in rules:
-        if isinstance(rule, PersonalRecord):
-            bests[rule.id] = await uow.achievements.best_before(
-                user.id, rule, workout.submission.started_at, workout.id
-            )
+    records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
+    bests = await uow.achievements.bests_before(
+        user.id, records, workout.submission.started_at, workout.id
+    )
     facts = WorkoutFacts(workout, start, all_time, frozenset(days), bests)
     catalog = _by_id(rules)
-    awarded: list[Awarded] = []
-    for award in judge_workout(rules, facts):
-        if await uow.achievements.award(user.id, award, now, workout.id):
-            awarded.append(Awarded(catalog[award.rule_id], award, user.id, now, workout.id))
-    return awarded
+    earned = judge_workout(rules, facts)
+    recorded = await uow.achievements.award_all(user.id, earned, now, workout.id)
+    return [Awarded(catalog[a.rule_id], a, user.id, now, workout.id) for a in recorded]
 
 
 def closed_period_key(period: Period, now: datetime, zone: ZoneInfo) -> str:

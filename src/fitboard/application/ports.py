@@ -19,12 +19,14 @@ from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
+    Period,
     RankedEntry,
     ScoreUpdate,
     Standing,
     VersionedStanding,
 )
 from fitboard.domain.challenges import Challenge
+from fitboard.domain.periods import PeriodRange
 from fitboard.domain.users import User
 from fitboard.domain.workouts import DailyContribution, Totals, Workout
 
@@ -93,6 +95,12 @@ class UserRepository(Protocol):
         """Increase the user's projection version by one and return the new value."""
         ...
 
+    async def lock_and_bump_version(self, user_id: UUID) -> User | None:
+        """`lock` and `bump_projection_version` in one statement: hold the user's row lock
+        until the unit of work ends, and increase their projection version by one. The user
+        comes back with the new version; None, and nothing written, for an unknown user."""
+        ...
+
     async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
         """One query for all of them; unknown ids are left out."""
         ...
@@ -113,6 +121,12 @@ class WorkoutRepository(Protocol):
         """Insert; raises WorkoutIdTaken if the id exists."""
         ...
 
+    async def add_or_get(self, workout: Workout) -> Workout | None:
+        """Insert unless the id exists, and the unit of work stays usable either way: None
+        when inserted, else the workout already stored under that id (which may be another
+        athlete's). One statement when the id is new."""
+        ...
+
     async def list_for_user(
         self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
     ) -> list[Workout]:
@@ -128,7 +142,17 @@ class RollupRepository(Protocol):
         ...
 
     async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
-        """Sums over days in [first, last] (None: unbounded) per activity, plus distinct days."""
+        """Sums over days in [first, last] (None: unbounded) per activity, plus distinct days.
+
+        Activities come in name order, and each activity's days are summed in day order,
+        so float sums are reproducible to the last bit."""
+        ...
+
+    async def totals_by_period(
+        self, user_id: UUID, ranges: Mapping[Period, PeriodRange]
+    ) -> dict[Period, Totals]:
+        """`totals` over each range (in the order given) in one round trip, each exactly
+        equal to what `totals(user_id, range.first, range.last)` answers."""
         ...
 
     async def days(self, user_id: UUID) -> list[date]:
@@ -195,6 +219,17 @@ class AchievementRepository(Protocol):
         exactly-once under redelivery and concurrent workers."""
         ...
 
+    async def award_all(
+        self,
+        user_id: UUID,
+        earned: Sequence[Award],
+        awarded_at: datetime,
+        workout_id: UUID | None,
+    ) -> list[Award]:
+        """`award` each of `earned`, in one round trip: returns those recorded now, in the
+        order given, exactly as one `award` after another would."""
+        ...
+
     async def for_user(self, user_id: UUID) -> list[HeldAchievement]:
         """Newest first."""
         ...
@@ -213,6 +248,16 @@ class AchievementRepository(Protocol):
         """The athlete's best value for a record rule among counted workouts that started
         before `before` (other than `exclude`): records are judged in the order workouts
         happened, whatever order they arrive in."""
+        ...
+
+    async def bests_before(
+        self,
+        user_id: UUID,
+        rules: Sequence[PersonalRecord],
+        before: datetime,
+        exclude: UUID,
+    ) -> dict[str, float | None]:
+        """`best_before` of every rule, by rule id, in one round trip (none without rules)."""
         ...
 
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
@@ -311,16 +356,36 @@ class BoardPage:
     total: int
 
 
+@dataclass(frozen=True)
+class Projected:
+    """What one `project` write did on one board instance, read in the same atomic step as
+    the write, for live rank events: the user's standing just before and just after, and
+    up to `behind` entries directly behind them after it (whom they may have just passed).
+
+    Both standings are None, and `behind` empty, where the board is not loaded: a partial
+    board (after a restart or a flush, before its first read) would report ranks that are
+    too good, and live rank events must not announce those."""
+
+    key: BoardKey
+    before: RankedEntry | None
+    after: RankedEntry | None
+    behind: list[RankedEntry] = field(default_factory=list)
+
+
 class RankingIndex(Protocol):
     """Leaderboards as a projection of the record.
 
     Scores are integers; among equal scores, the earlier `reached_at` is listed first.
     Ranks are competition ranks (1, 2, 2, 4)."""
 
-    async def project(self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate]) -> None:
-        """Write one user's absolute totals. On each board, an update is ignored if that board
-        already holds a version >= `version` for the user, so out-of-order writers never leave
-        a stale total. `score=None` removes the user from that board."""
+    async def project(
+        self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
+    ) -> list[Projected]:
+        """Write one user's absolute totals, in one round trip. On each board, an update is
+        ignored if that board already holds a version >= `version` for the user, so
+        out-of-order writers never leave a stale total. `score=None` removes the user from
+        that board. Returns one `Projected` per update, in order; each board's write and
+        reads are atomic together (not across boards)."""
         ...
 
     async def is_loaded(self, key: BoardKey) -> bool:
@@ -346,15 +411,6 @@ class RankingIndex(Protocol):
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None: ...
-
-    async def standings_of(
-        self, user_id: UUID, keys: Sequence[BoardKey]
-    ) -> dict[BoardKey, RankedEntry | None]:
-        """The user's standing on each board instance, read in one round trip; every key is
-        in the answer. None where the user has no entry, and also where the board is not
-        loaded: a partial board (after a restart or a flush, before its first read) would
-        report ranks that are too good, and live rank events must not announce those."""
-        ...
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         """Up to `radius` entries either side of the user, the user included, in board order;

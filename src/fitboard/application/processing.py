@@ -6,23 +6,27 @@ athlete's projection version and read their new totals. After the commit, the to
 are projected onto the boards. Redelivery changes nothing but re-projecting the same
 totals, which is what makes a crash anywhere in between harmless.
 
-Around the projection the athlete's standings on the moved boards are read before and
-after, in one batch each, so the live layer can say how ranks moved and whom the athlete
-just passed. Those reads are for live push only: if they fail, the workout is still
-processed, just announced without rank events."""
+The projection also answers, board by board and atomically with each write, the
+athlete's standing just before and after it and who is now directly behind, so the live
+layer can say how ranks moved and whom the athlete just passed, at no extra round trip."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from uuid import UUID
 
 from fitboard.application.achievements import Awarded, award_for_workout
 from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import Clock, InFlightWorkouts, PortError, RankingIndex, Store
+from fitboard.application.ports import (
+    Clock,
+    InFlightWorkouts,
+    PortError,
+    Projected,
+    RankingIndex,
+    Store,
+)
 from fitboard.application.projection import totals_for_day
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period, RankedEntry, ScoreUpdate
@@ -78,23 +82,22 @@ async def process_submission(
     achievement_rules: Sequence[AnyRule] = (),
 ) -> Processed:
     async with store.unit_of_work() as uow:
-        user = await uow.users.lock(submission.user_id)
+        # The athlete's row stays locked until the commit; a rollback undoes the bump.
+        user = await uow.users.lock_and_bump_version(submission.user_id)
         if user is None:
             raise PermanentFailure(f"no athlete with id {submission.user_id}")
-        existing = await uow.workouts.get(submission.id)
+        version = user.projection_version
+        workout = evaluate(submission, user, rules, clock.now())
+        existing = await uow.workouts.add_or_get(workout)
         if existing is not None and existing.user_id != submission.user_id:
             raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
         duplicate = existing is not None
-        if existing is None:
-            workout = evaluate(submission, user, rules, clock.now())
-            await uow.workouts.add(workout)
-            if workout.counts_on_boards:
-                await uow.rollups.add(
-                    user.id, workout.board_day, submission.activity, contribution(workout)
-                )
-        else:
+        if existing is not None:
             workout = existing
-        version = await uow.users.bump_projection_version(user.id)
+        elif workout.counts_on_boards:
+            await uow.rollups.add(
+                user.id, workout.board_day, submission.activity, contribution(workout)
+            )
         totals = await totals_for_day(uow, user.id, workout.board_day)
         groups = await uow.groups.group_ids_of(user.id)
         # Judged in the same transaction: an award exists exactly when its workout does.
@@ -109,12 +112,9 @@ async def process_submission(
 
     scopes = scopes_moved_by(workout.submission.activity, groups)
     updates = updates_for(totals, workout.board_day, scopes, user.show_on_leaderboards)
-    keys = [u.key for u in updates]
-    before = await _standings(ranking, user.id, keys)
-    await ranking.project(user.id, version, updates)
-    after = await _standings(ranking, user.id, keys) if before is not None else None
-    changes = rank_changes(before or {}, after or {})
-    overtaken = await _overtaken(ranking, user.id, changes)
+    projected = await ranking.project(user.id, version, updates, behind=MAX_OVERTAKEN_PER_BOARD)
+    changes = rank_changes(projected)
+    overtaken = overtaken_by(projected)
     # If clearing fails the marker expires by itself; the record already answers for it.
     with contextlib.suppress(PortError):
         await inflight.clear(submission.id)
@@ -123,61 +123,39 @@ async def process_submission(
     )
 
 
-def rank_changes(
-    before: dict[BoardKey, RankedEntry | None], after: dict[BoardKey, RankedEntry | None]
-) -> list[RankChange]:
-    """Boards on which the athlete's own score changed, in the order of `after`.
-
-    A board where only others moved is not this workout's doing, and a redelivered
-    duplicate changes no score, so it announces nothing misleading."""
-    changes: list[RankChange] = []
-    for key, current in after.items():
-        previous = before.get(key)
-        if current is not None and (previous is None or previous.score != current.score):
-            changes.append(RankChange(key, previous, current))
-    return changes
-
-
-async def _standings(
-    ranking: RankingIndex, user_id: UUID, keys: Sequence[BoardKey]
-) -> dict[BoardKey, RankedEntry | None] | None:
-    try:
-        return await ranking.standings_of(user_id, keys)
-    except PortError as exc:
-        # Only live rank events depend on this; the projection itself reports its own errors.
-        log.warning("standings of %s not read, no rank events: %s", user_id, exc)
+def _change(p: Projected) -> RankChange | None:
+    """The athlete's own score changed on this board (a board where only others moved is
+    not this workout's doing, and a redelivered duplicate changes no score). A board that
+    is not loaded reports no standings, its ranks being too good: it announces nothing."""
+    if p.after is None or (p.before is not None and p.before.score == p.after.score):
         return None
+    return RankChange(p.key, p.before, p.after)
 
 
-async def _overtaken(
-    ranking: RankingIndex, user_id: UUID, changes: Sequence[RankChange]
-) -> list[Overtaken]:
-    improved = [c for c in changes if c.previous is None or c.current.rank < c.previous.rank]
-    if not improved:
-        return []
-    try:
-        windows = await asyncio.gather(
-            *(ranking.around(c.key, user_id, MAX_OVERTAKEN_PER_BOARD) for c in improved)
-        )
-    except PortError as exc:
-        log.warning("overtaken athletes of %s not read: %s", user_id, exc)
-        return []
+def rank_changes(projected: Sequence[Projected]) -> list[RankChange]:
+    """Boards on which the athlete's own score changed, in the order of the writes."""
+    return [c for p in projected if (c := _change(p)) is not None]
+
+
+def overtaken_by(projected: Sequence[Projected]) -> list[Overtaken]:
+    """Whom the athlete just passed, on every board, at most `behind` per board."""
     found: list[Overtaken] = []
-    for change, window in zip(improved, windows, strict=True):
-        found.extend(Overtaken(change.key, e) for e in passed_by(change, window))
+    for p in projected:
+        change = _change(p)
+        if change is not None:
+            found += [Overtaken(p.key, e) for e in passed_by(change, p.behind)]
     return found
 
 
-def passed_by(change: RankChange, window: Sequence[RankedEntry]) -> list[RankedEntry]:
-    """The entries of `window` (board order, around the athlete) that were ahead of the
-    athlete before and are strictly behind now. Only the athlete moved, so another's score
-    is the same as before: they were ahead if it beat the athlete's old score (anyone on
-    the board was ahead of an athlete who was not on it)."""
+def passed_by(change: RankChange, behind: Sequence[RankedEntry]) -> list[RankedEntry]:
+    """The entries of `behind` (board order, directly behind the athlete after the write)
+    that were ahead of the athlete before and are strictly behind now. Only the athlete
+    moved, so another's score is the same as before: they were ahead if it beat the
+    athlete's old score (anyone on the board was ahead of an athlete who was not on it).
+    Entries tied with the athlete now share their rank, so they are not passed."""
     me = change.current
-    ids = [e.user_id for e in window]
-    if me.user_id not in ids:  # moved off the board again since, by a later workout
+    if change.previous is not None and me.rank >= change.previous.rank:
         return []
-    behind = window[ids.index(me.user_id) + 1 :]
     return [
         e
         for e in behind

@@ -15,12 +15,9 @@ from fitboard.domain.workouts import Totals
 
 
 async def totals_for_day(uow: UnitOfWork, user_id: UUID, day: date) -> dict[Period, Totals]:
-    """The athlete's totals over every period instance that contains `day`."""
-    totals: dict[Period, Totals] = {}
-    for period, key in keys_for_day(day).items():
-        rng = period_range(period, key)
-        totals[period] = await uow.rollups.totals(user_id, rng.first, rng.last)
-    return totals
+    """The athlete's totals over every period instance that contains `day`, in one read."""
+    ranges = {period: period_range(period, key) for period, key in keys_for_day(day).items()}
+    return await uow.rollups.totals_by_period(user_id, ranges)
 
 
 async def reproject_user(
@@ -36,10 +33,10 @@ async def reproject_user(
     del rules  # days in the record are already cut in the board time zone
     updates: list[ScoreUpdate] = []
     async with store.unit_of_work() as uow:
-        user = await uow.users.lock(user_id)
+        user = await uow.users.lock_and_bump_version(user_id)
         if user is None:
             return 0
-        version = await uow.users.bump_projection_version(user_id)
+        version = user.projection_version
         groups = await uow.groups.group_ids_of(user_id)
         scopes = every_scope(groups)
         left = [Scope.for_group(g) for g in left_groups if g not in groups]

@@ -3,17 +3,40 @@ judged on, and claims of scheduled jobs."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql.repositories import dialect_insert
+from fitboard.adapters.sql.repositories import dialect_insert, insert_by_dialect
 from fitboard.adapters.sql.tables import awards, scheduled_runs, workouts
 from fitboard.application.ports import HeldAchievement
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
 from fitboard.domain.workouts import WorkoutStatus
+
+_AWARD_ALL = insert_by_dialect(
+    awards,
+    lambda insert: insert.on_conflict_do_nothing(
+        index_elements=[awards.c.user_id, awards.c.achievement_id, awards.c.period_key]
+    ).returning(awards.c.achievement_id, awards.c.period_key),
+)
+
+_ACTIVE_LOCAL_DAYS = (
+    select(workouts.c.local_day)
+    .where(
+        workouts.c.user_id == bindparam("user_id", type_=workouts.c.user_id.type),
+        workouts.c.status == WorkoutStatus.PROCESSED.value,
+        workouts.c.local_day.between(
+            bindparam("first", type_=workouts.c.local_day.type),
+            bindparam("last", type_=workouts.c.local_day.type),
+        ),
+    )
+    .distinct()
+)
 
 
 class SqlAchievementRepository:
@@ -42,6 +65,39 @@ class SqlAchievementRepository:
         )
         return (await self._connection.execute(statement)).first() is not None
 
+    async def award_all(
+        self,
+        user_id: UUID,
+        earned: Sequence[Award],
+        awarded_at: datetime,
+        workout_id: UUID | None,
+    ) -> list[Award]:
+        if not earned:
+            return []
+        rows = [
+            {
+                "user_id": user_id,
+                "achievement_id": award.rule_id,
+                "period_key": award.period_key,
+                "awarded_at": awarded_at,
+                "workout_id": workout_id,
+                "value": award.value,
+            }
+            for award in earned
+        ]
+        # Several rows make one INSERT (SQLAlchemy's "insertmanyvalues"), which returns the
+        # keys of the rows it wrote, in no particular order.
+        statement = _AWARD_ALL[self._connection.dialect.name]
+        result = await self._connection.execute(statement, rows)
+        written = {(row.achievement_id, row.period_key) for row in result}
+        recorded: list[Award] = []
+        for award in earned:
+            key = (award.rule_id, award.period_key)
+            if key in written:  # the first of any repeats, as one award() after another
+                written.remove(key)
+                recorded.append(award)
+        return recorded
+
     async def for_user(self, user_id: UUID) -> list[HeldAchievement]:
         statement = (
             select(awards)
@@ -68,43 +124,32 @@ class SqlAchievementRepository:
         return list((await self._connection.execute(statement)).scalars())
 
     async def active_local_days(self, user_id: UUID, first: date, last: date) -> set[date]:
-        statement = (
-            select(workouts.c.local_day)
-            .where(
-                workouts.c.user_id == user_id,
-                workouts.c.status == WorkoutStatus.PROCESSED.value,
-                workouts.c.local_day.between(first, last),
-            )
-            .distinct()
-        )
-        return set((await self._connection.execute(statement)).scalars())
+        params = {"user_id": user_id, "first": first, "last": last}
+        return set((await self._connection.execute(_ACTIVE_LOCAL_DAYS, params)).scalars())
 
     async def best_before(
         self, user_id: UUID, rule: PersonalRecord, before: datetime, exclude: UUID
     ) -> float | None:
-        conditions: list[ColumnElement[bool]] = [
-            workouts.c.user_id == user_id,
-            workouts.c.status == WorkoutStatus.PROCESSED.value,
-            workouts.c.started_at < before,
-            workouts.c.id != exclude,
-        ]
-        if rule.activities is not None:
-            conditions.append(workouts.c.activity.in_(sorted(a.value for a in rule.activities)))
-        if rule.min_distance_m > 0 or rule.measure in (Measure.PACE, Measure.DISTANCE):
-            conditions.append(workouts.c.distance_m >= max(rule.min_distance_m, 1e-9))
-        best: ColumnElement[float]
-        if rule.measure is Measure.PACE:
-            best = func.min(workouts.c.duration_s * 1000.0 / workouts.c.distance_m)
-        else:
-            column = {
-                Measure.DISTANCE: workouts.c.distance_m,
-                Measure.DURATION: workouts.c.duration_s,
-                Measure.CALORIES: workouts.c.calories,
-                Measure.POINTS: workouts.c.points,
-            }[rule.measure]
-            best = func.max(column)
-        value = (await self._connection.execute(select(best).where(*conditions))).scalar()
+        conditions = [*_earlier(user_id, before, exclude), *_counted_by(rule)]
+        statement = select(_best_of(rule, _measured(rule))).where(*conditions)
+        value = (await self._connection.execute(statement)).scalar()
         return None if value is None else float(value)
+
+    async def bests_before(
+        self,
+        user_id: UUID,
+        rules: Sequence[PersonalRecord],
+        before: datetime,
+        exclude: UUID,
+    ) -> dict[str, float | None]:
+        if not rules:
+            return {}
+        params = {"user_id": user_id, "before": before, "exclude": exclude}
+        row = (await self._connection.execute(_bests_statement(tuple(rules)), params)).one()
+        return {
+            rule.id: None if value is None else float(value)
+            for rule, value in zip(rules, row, strict=True)
+        }
 
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
         statement = (
@@ -116,3 +161,60 @@ class SqlAchievementRepository:
             .returning(scheduled_runs.c.job)
         )
         return (await self._connection.execute(statement)).first() is not None
+
+
+def _earlier(user_id: Any, before: Any, exclude: Any) -> list[ColumnElement[bool]]:
+    """Counted workouts of the athlete that started before `before`, other than `exclude`."""
+    return [
+        workouts.c.user_id == user_id,
+        workouts.c.status == WorkoutStatus.PROCESSED.value,
+        workouts.c.started_at < before,
+        workouts.c.id != exclude,
+    ]
+
+
+def _counted_by(rule: PersonalRecord) -> list[ColumnElement[bool]]:
+    """Which of those workouts the rule looks at."""
+    conditions: list[ColumnElement[bool]] = []
+    if rule.activities is not None:
+        conditions.append(workouts.c.activity.in_(sorted(a.value for a in rule.activities)))
+    if rule.min_distance_m > 0 or rule.measure in (Measure.PACE, Measure.DISTANCE):
+        conditions.append(workouts.c.distance_m >= max(rule.min_distance_m, 1e-9))
+    return conditions
+
+
+def _measured(rule: PersonalRecord) -> ColumnElement[Any]:
+    if rule.measure is Measure.PACE:
+        return workouts.c.duration_s * 1000.0 / workouts.c.distance_m
+    return {
+        Measure.DISTANCE: workouts.c.distance_m,
+        Measure.DURATION: workouts.c.duration_s,
+        Measure.CALORIES: workouts.c.calories,
+        Measure.POINTS: workouts.c.points,
+    }[rule.measure]
+
+
+def _best_of(rule: PersonalRecord, values: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The best of `values`: the lowest pace, the highest of anything else."""
+    return func.min(values) if rule.measure is Measure.PACE else func.max(values)
+
+
+@functools.lru_cache(maxsize=8)
+def _bests_statement(rules: tuple[PersonalRecord, ...]) -> Select[Any]:
+    """Every rule's best_before in one row, one column per rule, built once per catalog.
+    Bind parameters: user_id, before, exclude. Each rule picks its workouts out of the
+    athlete's earlier ones by CASE (a NULL is never a best, as MIN and MAX skip it); its
+    value is computed by the same expression as best_before's, so the two agree exactly."""
+    earlier = _earlier(
+        bindparam("user_id", type_=workouts.c.user_id.type),
+        bindparam("before", type_=workouts.c.started_at.type),
+        bindparam("exclude", type_=workouts.c.id.type),
+    )
+    columns: list[ColumnElement[Any]] = []
+    for rule in rules:
+        conditions = _counted_by(rule)
+        value = _measured(rule)
+        if conditions:
+            value = case((and_(*conditions), value))
+        columns.append(_best_of(rule, value))
+    return select(*columns).where(*earlier)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Table, delete, exists, literal, select, tuple_, update
+from sqlalchemy import (
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +39,13 @@ def dialect_insert(connection: AsyncConnection, table: Table) -> postgresql.Inse
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def insert_by_dialect(table: Table, finish: Callable[[Any], Executable]) -> dict[str, Executable]:
+    """An ON CONFLICT insert built once per engine kind, for the statements run on every
+    workout (building one costs more than running it): index the result with
+    `connection.dialect.name`, and pass the values as parameters of the execute."""
+    return {"postgresql": finish(postgresql.insert(table)), "sqlite": finish(sqlite.insert(table))}
 
 
 def username_key(username: str) -> str:
@@ -76,6 +94,14 @@ class SqlUserRepository:
         row = (await self._connection.execute(statement)).first()
         return None if row is None else _user_from_row(row)
 
+    async def lock_and_bump_version(self, user_id: UUID) -> User | None:
+        # On PostgreSQL the UPDATE takes the row lock, held to the end of the transaction, and
+        # serialises every writer of the row as lock()'s FOR UPDATE does (being FOR NO KEY
+        # UPDATE, it lets inserts that merely refer to the user through). On SQLite BEGIN
+        # IMMEDIATE has already serialised every writer.
+        row = (await self._connection.execute(_LOCK_AND_BUMP, {"locked_id": user_id})).first()
+        return None if row is None else _user_from_row(row)
+
     async def bump_projection_version(self, user_id: UUID) -> int:
         statement = (
             update(users)
@@ -94,6 +120,14 @@ class SqlUserRepository:
         statement = select(users.c.id, users.c.display_name).where(users.c.id.in_(set(user_ids)))
         rows = await self._connection.execute(statement)
         return {row.id: row.display_name for row in rows}
+
+
+_LOCK_AND_BUMP = (
+    update(users)
+    .where(users.c.id == bindparam("locked_id", type_=users.c.id.type))
+    .values(projection_version=users.c.projection_version + 1)
+    .returning(*users.c)
+)
 
 
 def _profile_values(user: User) -> dict[str, Any]:
@@ -136,38 +170,22 @@ class SqlWorkoutRepository:
         return None if row is None else _workout_from_row(row)
 
     async def add(self, workout: Workout) -> None:
-        submission = workout.submission
-        statement = (
-            dialect_insert(self._connection, workouts)
-            .values(
-                id=submission.id,
-                user_id=submission.user_id,
-                activity=submission.activity.value,
-                started_at=submission.started_at,
-                duration_s=submission.duration_s,
-                submitted_at=submission.submitted_at,
-                distance_m=submission.distance_m,
-                elevation_gain_m=submission.elevation_gain_m,
-                avg_heart_rate=submission.avg_heart_rate,
-                device_calories=submission.device_calories,
-                notes=submission.notes,
-                source=submission.source,
-                status=workout.status.value,
-                board_day=workout.board_day,
-                calories=workout.calories,
-                calories_method=workout.calories_method.value,
-                met=workout.met,
-                body_mass_kg=workout.body_mass_kg,
-                points=workout.points,
-                processed_at=workout.processed_at,
-                flag_reason=workout.flag_reason,
-                local_day=workout.local_day,
-            )
-            .on_conflict_do_nothing(index_elements=[workouts.c.id])
-            .returning(workouts.c.id)
-        )
-        if (await self._connection.execute(statement)).first() is None:
-            raise WorkoutIdTaken(str(submission.id))
+        if await self._insert(workout) is None:
+            raise WorkoutIdTaken(str(workout.id))
+
+    async def add_or_get(self, workout: Workout) -> Workout | None:
+        if await self._insert(workout) is not None:
+            return None
+        existing = await self.get(workout.id)
+        if existing is None:  # only if it was deleted in between, which nothing does
+            raise WorkoutIdTaken(str(workout.id))
+        return existing
+
+    async def _insert(self, workout: Workout) -> UUID | None:
+        """The id if the workout was inserted; None if a workout with its id exists."""
+        statement = _INSERT_WORKOUT[self._connection.dialect.name]
+        result = await self._connection.execute(statement, _workout_values(workout))
+        return result.scalar()
 
     async def list_for_user(
         self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
@@ -189,6 +207,42 @@ class SqlWorkoutRepository:
         )
         rows = await self._connection.execute(statement)
         return [_workout_from_row(row) for row in rows]
+
+
+_INSERT_WORKOUT = insert_by_dialect(
+    workouts,
+    lambda insert: insert.on_conflict_do_nothing(index_elements=[workouts.c.id]).returning(
+        workouts.c.id
+    ),
+)
+
+
+def _workout_values(workout: Workout) -> dict[str, Any]:
+    submission = workout.submission
+    return {
+        "id": submission.id,
+        "user_id": submission.user_id,
+        "activity": submission.activity.value,
+        "started_at": submission.started_at,
+        "duration_s": submission.duration_s,
+        "submitted_at": submission.submitted_at,
+        "distance_m": submission.distance_m,
+        "elevation_gain_m": submission.elevation_gain_m,
+        "avg_heart_rate": submission.avg_heart_rate,
+        "device_calories": submission.device_calories,
+        "notes": submission.notes,
+        "source": submission.source,
+        "status": workout.status.value,
+        "board_day": workout.board_day,
+        "calories": workout.calories,
+        "calories_method": workout.calories_method.value,
+        "met": workout.met,
+        "body_mass_kg": workout.body_mass_kg,
+        "points": workout.points,
+        "processed_at": workout.processed_at,
+        "flag_reason": workout.flag_reason,
+        "local_day": workout.local_day,
+    }
 
 
 def _workout_from_row(row: Row[Any]) -> Workout:
@@ -281,9 +335,12 @@ class SqlGroupRepository:
         return bool((await self._connection.execute(statement)).scalar())
 
     async def group_ids_of(self, user_id: UUID) -> list[UUID]:
-        statement = (
-            select(group_members.c.group_id)
-            .where(group_members.c.user_id == user_id)
-            .order_by(group_members.c.joined_at, group_members.c.group_id)
-        )
-        return list((await self._connection.execute(statement)).scalars())
+        params = {"member_id": user_id}
+        return list((await self._connection.execute(_GROUP_IDS_OF, params)).scalars())
+
+
+_GROUP_IDS_OF = (
+    select(group_members.c.group_id)
+    .where(group_members.c.user_id == bindparam("member_id", type_=group_members.c.user_id.type))
+    .order_by(group_members.c.joined_at, group_members.c.group_id)
+)

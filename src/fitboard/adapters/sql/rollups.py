@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql.repositories import dialect_insert
+from fitboard.adapters.sql.repositories import insert_by_dialect
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, Metric, Standing, VersionedStanding
+from fitboard.domain.boards import BoardId, Metric, Period, Standing, VersionedStanding
+from fitboard.domain.periods import PeriodRange
 from fitboard.domain.standings import score_on
 from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
@@ -29,6 +42,42 @@ _SUMMED: dict[Metric, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
 }
 
 
+def _add_to_row(insert: Any) -> Any:
+    """Insert the (user, day, activity) row, or add to it."""
+    new = insert.excluded
+    # CASE rather than LEAST/GREATEST, which SQLite lacks (its min/max(a, b) are not
+    # PostgreSQL's); a NULL never wins a comparison, so the stored value is kept.
+    return insert.on_conflict_do_update(
+        index_elements=[_r.user_id, _r.day, _r.activity],
+        set_={
+            "calories": _r.calories + new.calories,
+            "distance_m": _r.distance_m + new.distance_m,
+            "duration_s": _r.duration_s + new.duration_s,
+            "workouts": _r.workouts + new.workouts,
+            "points": _r.points + new.points,
+            "first_ended_at": case(
+                (new.first_ended_at < _r.first_ended_at, new.first_ended_at),
+                else_=_r.first_ended_at,
+            ),
+            "last_ended_at": case(
+                (new.last_ended_at > _r.last_ended_at, new.last_ended_at),
+                else_=_r.last_ended_at,
+            ),
+            "distance_last_ended_at": case(
+                (_r.distance_last_ended_at.is_(None), new.distance_last_ended_at),
+                (
+                    new.distance_last_ended_at > _r.distance_last_ended_at,
+                    new.distance_last_ended_at,
+                ),
+                else_=_r.distance_last_ended_at,
+            ),
+        },
+    )
+
+
+_ADD = insert_by_dialect(daily_rollups, _add_to_row)
+
+
 class SqlRollupRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -37,104 +86,70 @@ class SqlRollupRepository:
         self, user_id: UUID, day: date, activity: Activity, contribution: DailyContribution
     ) -> None:
         distance_ended_at = contribution.ended_at if contribution.has_distance else None
-        statement = dialect_insert(self._connection, daily_rollups).values(
-            user_id=user_id,
-            day=day,
-            activity=activity.value,
-            calories=contribution.calories,
-            distance_m=contribution.distance_m,
-            duration_s=contribution.duration_s,
-            workouts=contribution.workouts,
-            points=contribution.points,
-            first_ended_at=contribution.ended_at,
-            last_ended_at=contribution.ended_at,
-            distance_last_ended_at=distance_ended_at,
-        )
-        new = statement.excluded
-        # CASE rather than LEAST/GREATEST, which SQLite lacks (its min/max(a, b) are not
-        # PostgreSQL's); a NULL never wins a comparison, so the stored value is kept.
-        statement = statement.on_conflict_do_update(
-            index_elements=[_r.user_id, _r.day, _r.activity],
-            set_={
-                "calories": _r.calories + new.calories,
-                "distance_m": _r.distance_m + new.distance_m,
-                "duration_s": _r.duration_s + new.duration_s,
-                "workouts": _r.workouts + new.workouts,
-                "points": _r.points + new.points,
-                "first_ended_at": case(
-                    (new.first_ended_at < _r.first_ended_at, new.first_ended_at),
-                    else_=_r.first_ended_at,
-                ),
-                "last_ended_at": case(
-                    (new.last_ended_at > _r.last_ended_at, new.last_ended_at),
-                    else_=_r.last_ended_at,
-                ),
-                "distance_last_ended_at": case(
-                    (_r.distance_last_ended_at.is_(None), new.distance_last_ended_at),
-                    (
-                        new.distance_last_ended_at > _r.distance_last_ended_at,
-                        new.distance_last_ended_at,
-                    ),
-                    else_=_r.distance_last_ended_at,
-                ),
-            },
-        )
-        await self._connection.execute(statement)
+        values = {
+            "user_id": user_id,
+            "day": day,
+            "activity": activity.value,
+            "calories": contribution.calories,
+            "distance_m": contribution.distance_m,
+            "duration_s": contribution.duration_s,
+            "workouts": contribution.workouts,
+            "points": contribution.points,
+            "first_ended_at": contribution.ended_at,
+            "last_ended_at": contribution.ended_at,
+            "distance_last_ended_at": distance_ended_at,
+        }
+        await self._connection.execute(_ADD[self._connection.dialect.name], values)
 
     async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
-        in_range = [_r.user_id == user_id, *_day_range(first, last)]
-        per_activity = (
-            select(
-                _r.activity,
-                func.sum(_r.calories).label("calories"),
-                func.sum(_r.distance_m).label("distance_m"),
-                func.sum(_r.duration_s).label("duration_s"),
-                func.sum(_r.workouts).label("workouts"),
-                func.sum(_r.points).label("points"),
-                func.count().label("active_days"),
-                func.max(_r.last_ended_at).label("last_ended_at"),
-                func.max(_r.distance_last_ended_at).label("distance_last_ended_at"),
-                func.max(_r.first_ended_at).label("active_day_reached_at"),
+        return (await self._totals(user_id, [PeriodRange(first, last)]))[0]
+
+    async def totals_by_period(
+        self, user_id: UUID, ranges: Mapping[Period, PeriodRange]
+    ) -> dict[Period, Totals]:
+        found = await self._totals(user_id, list(ranges.values()))
+        return dict(zip(ranges, found, strict=True))
+
+    async def _totals(self, user_id: UUID, ranges: Sequence[PeriodRange]) -> list[Totals]:
+        """`totals` over each range, all read in one statement."""
+        if not ranges:
+            return []
+        shape = tuple((r.first is not None, r.last is not None) for r in ranges)
+        params: dict[str, Any] = {"user_id": user_id}
+        firsts = [r.first for r in ranges if r.first is not None]
+        lasts = [r.last for r in ranges if r.last is not None]
+        if len(firsts) == len(ranges):
+            params["hull_first"] = min(firsts)
+        if len(lasts) == len(ranges):
+            params["hull_last"] = max(lasts)
+        for i, r in enumerate(ranges):
+            if r.first is not None:
+                params[f"first_{i}"] = r.first
+            if r.last is not None:
+                params[f"last_{i}"] = r.last
+        rows = (await self._connection.execute(_totals_statement(shape), params)).all()
+        found: list[Totals] = []
+        for i in range(len(ranges)):
+            by_activity: dict[Activity, ActivityTotals] = {}
+            for row in rows:
+                at = 1 + i * _PER_RANGE
+                part = _activity_part(row[at : at + _PER_RANGE])
+                if part is not None:
+                    by_activity[Activity(row[0])] = part
+            if not by_activity:
+                found.append(Totals(by_activity={}))
+                continue
+            # The day columns are the same on every row (one row of them, cross-joined).
+            at = 1 + len(ranges) * _PER_RANGE + 2 * i
+            days, days_reached_at = rows[0][at : at + 2]
+            found.append(
+                Totals(
+                    by_activity=by_activity,
+                    active_days=int(days),
+                    active_day_reached_at=days_reached_at,
+                )
             )
-            .where(*in_range)
-            .group_by(_r.activity)
-            # The order standings() combines activities in: float sums then agree exactly.
-            .order_by(_r.activity)
-        )
-        by_activity = {
-            Activity(row.activity): ActivityTotals(
-                calories=float(row.calories),
-                distance_m=float(row.distance_m),
-                duration_s=int(row.duration_s),
-                workouts=int(row.workouts),
-                points=int(row.points),
-                active_days=int(row.active_days),
-                last_ended_at=row.last_ended_at,
-                distance_last_ended_at=row.distance_last_ended_at,
-                active_day_reached_at=row.active_day_reached_at,
-            )
-            for row in await self._connection.execute(per_activity)
-        }
-        if not by_activity:
-            return Totals(by_activity={})
-        # A day counts once however many activities it has, and became active with its
-        # first workout.
-        days = (
-            select(func.min(_r.first_ended_at).label("reached_at"))
-            .where(*in_range)
-            .group_by(_r.day)
-            .subquery()
-        )
-        row = (
-            await self._connection.execute(
-                select(func.count().label("days"), func.max(days.c.reached_at).label("reached_at"))
-            )
-        ).one()
-        return Totals(
-            by_activity=by_activity,
-            active_days=int(row.days),
-            active_day_reached_at=row.reached_at,
-        )
+        return found
 
     async def days(self, user_id: UUID) -> list[date]:
         statement = select(_r.day).where(_r.user_id == user_id).group_by(_r.day).order_by(_r.day)
@@ -151,6 +166,135 @@ class SqlRollupRepository:
             return _standings(board, _active_days_totals(board, rows))
         rows = await self._connection.execute(_summed_statement(board, first, last))
         return _standings(board, _summed_totals(board.metric, rows))
+
+
+# Per range: the nine per-activity columns of _totals_statement, in ActivityTotals' order.
+_PER_RANGE = 9
+
+
+@functools.lru_cache(maxsize=32)
+def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
+    """One athlete's totals over several day ranges in one statement, built once per shape
+    (for each range: whether it has a first day, a last day).
+
+    Bind parameters: user_id; first_<i> and last_<i> for the bounds a range has;
+    hull_first when every range has a first day (the earliest of them), hull_last when
+    every range has a last day (the latest). Every row is one activity with rows in the
+    hull; per range i it has the nine columns of ActivityTotals (active days 0: no rows of
+    that activity in the range), then, after all ranges, the range's distinct active days
+    and when the last of them became active, the same on every row.
+
+    Each range is picked out of the hull by CASE; a sum over a range adds exactly the days
+    a query over that range alone would. The rows come from a subquery ordered by
+    (activity, day), which both engines aggregate in that order (PostgreSQL would otherwise
+    sum in the order of an unstable sort), so float sums are the same to the last bit
+    however many ranges are read together; the contract tests check it with sums that
+    depend on the order of their terms. Activities come in name order: the order
+    standings() combines them in, so sums across activities agree too."""
+    user_id = bindparam("user_id", type_=_r.user_id.type)
+    hull: list[ColumnElement[bool]] = []
+    if all(has_first for has_first, _ in shape):
+        hull.append(_r.day >= bindparam("hull_first", type_=_r.day.type))
+    if all(has_last for _, has_last in shape):
+        hull.append(_r.day <= bindparam("hull_last", type_=_r.day.type))
+
+    def in_range(day: ColumnElement[date], i: int) -> ColumnElement[bool] | None:
+        """Whether `day` is in range i; None where that is true of the whole hull."""
+        has_first, has_last = shape[i]
+        if len(shape) == 1 or not (has_first or has_last):
+            return None
+        bounds: list[ColumnElement[bool]] = []
+        if has_first:
+            bounds.append(day >= bindparam(f"first_{i}", type_=_r.day.type))
+        if has_last:
+            bounds.append(day <= bindparam(f"last_{i}", type_=_r.day.type))
+        return and_(*bounds).label(f"in_{i}")
+
+    def flags(day: ColumnElement[date]) -> list[Any]:
+        return [flag for i in range(len(shape)) if (flag := in_range(day, i)) is not None]
+
+    def when(rows: Any, i: int, value: ColumnElement[Any]) -> Any:
+        flag = rows.c.get(f"in_{i}")
+        return value if flag is None else case((flag, value))
+
+    def count(rows: Any, i: int) -> Any:
+        flag = rows.c.get(f"in_{i}")
+        return func.count() if flag is None else func.count(case((flag, literal_column("1"))))
+
+    ordered = (
+        select(
+            _r.activity,
+            _r.calories,
+            _r.distance_m,
+            _r.duration_s,
+            _r.workouts,
+            _r.points,
+            _r.first_ended_at,
+            _r.last_ended_at,
+            _r.distance_last_ended_at,
+            *flags(_r.day),
+        )
+        .where(_r.user_id == user_id, *hull)
+        .order_by(_r.activity, _r.day)
+        .subquery("ordered")
+    )
+    o = ordered.c
+    per_activity_columns: list[Any] = [o.activity]
+    for i in range(len(shape)):
+        per_activity_columns += [
+            func.sum(when(ordered, i, o.calories)).label(f"calories_{i}"),
+            func.sum(when(ordered, i, o.distance_m)).label(f"distance_m_{i}"),
+            func.sum(when(ordered, i, o.duration_s)).label(f"duration_s_{i}"),
+            func.sum(when(ordered, i, o.workouts)).label(f"workouts_{i}"),
+            func.sum(when(ordered, i, o.points)).label(f"points_{i}"),
+            count(ordered, i).label(f"active_days_{i}"),
+            func.max(when(ordered, i, o.last_ended_at)).label(f"last_ended_at_{i}"),
+            func.max(when(ordered, i, o.distance_last_ended_at)).label(
+                f"distance_last_ended_at_{i}"
+            ),
+            func.max(when(ordered, i, o.first_ended_at)).label(f"active_day_reached_at_{i}"),
+        ]
+    per_activity = select(*per_activity_columns).group_by(o.activity).subquery("per_activity")
+
+    # A day counts once however many activities it has, and became active with its first
+    # workout.
+    per_day = (
+        select(func.min(_r.first_ended_at).label("reached_at"), *flags(_r.day))
+        .where(_r.user_id == user_id, *hull)
+        .group_by(_r.day)
+        .subquery("per_day")
+    )
+    day_columns: list[Any] = []
+    for i in range(len(shape)):
+        day_columns += [
+            count(per_day, i).label(f"days_{i}"),
+            func.max(when(per_day, i, per_day.c.reached_at)).label(f"days_reached_at_{i}"),
+        ]
+    days = select(*day_columns).subquery("days")
+    return (
+        select(*per_activity.c, *days.c)
+        .select_from(per_activity.join(days, true()))
+        .order_by(per_activity.c.activity)
+    )
+
+
+def _activity_part(columns: Sequence[Any]) -> ActivityTotals | None:
+    """One range's nine per-activity columns of _totals_statement; None without rows."""
+    (calories, distance_m, duration_s, workouts, points, active_days,
+     last_ended_at, distance_last_ended_at, reached_at) = columns  # fmt: skip
+    if not active_days:
+        return None
+    return ActivityTotals(
+        calories=float(calories),
+        distance_m=float(distance_m),
+        duration_s=int(duration_s),
+        workouts=int(workouts),
+        points=int(points),
+        active_days=int(active_days),
+        last_ended_at=last_ended_at,
+        distance_last_ended_at=distance_last_ended_at,
+        active_day_reached_at=reached_at,
+    )
 
 
 def _day_range(first: date | None, last: date | None) -> list[ColumnElement[bool]]:
