@@ -64,6 +64,33 @@ async def test_a_connection_without_a_valid_token_is_refused(live: LiveServer) -
     assert accepted.client.connected
 
 
+async def test_a_connection_is_closed_when_its_token_expires(live: LiveServer) -> None:
+    token, user = await live.api.register("ada")
+    expired_before = await expired_disconnects(live)
+    short = await live.connect(token_signed_with(TEST_SECRET, user["id"], expires_in_s=2))
+    lasting = await live.connect(token)
+    gone = asyncio.Event()
+
+    async def on_disconnect(reason: Any = None) -> None:
+        gone.set()
+
+    short.client.on("disconnect", on_disconnect)
+    assert await short.subscribe(BOARD) == {"ok": True}
+    await asyncio.wait_for(gone.wait(), timeout=10)
+    assert not short.client.connected
+    # The other connection, whose token is still good, is untouched and still served.
+    assert lasting.client.connected
+    assert await lasting.subscribe(BOARD) == {"ok": True}
+    assert await expired_disconnects(live) == expired_before + 1
+
+
+async def expired_disconnects(live: LiveServer) -> float:
+    """The counter is the process's, shared by every test in it: compare, don't assume."""
+    metrics = (await live.api.client.get("/metrics")).text
+    line = next(x for x in metrics.splitlines() if x.startswith("fitboard_live_expired_dis"))
+    return float(line.split()[1])
+
+
 async def test_metrics_count_connections(live: LiveServer) -> None:
     token, _ = await live.api.register("ada")
     await live.connect(token)

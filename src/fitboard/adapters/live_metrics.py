@@ -13,6 +13,7 @@ __all__ = [
     "CONNECTS",
     "EVENTS_EMITTED",
     "EVENTS_RELAYED",
+    "EXPIRED_DISCONNECTS",
     "PUSH_FAILURES",
     "SEND_BACKLOG_MAX",
     "SLOW_CLIENTS_DROPPED",
@@ -23,6 +24,10 @@ __all__ = [
 CONNECTIONS = Gauge("fitboard_live_connections", "Socket.IO clients connected to this process.")
 CONNECTS = Counter(
     "fitboard_live_connects", "Socket.IO connection attempts, by result.", ["result"]
+)
+EXPIRED_DISCONNECTS = Counter(
+    "fitboard_live_expired_disconnects",
+    "Socket.IO clients disconnected because the token they connected with expired.",
 )
 SUBSCRIPTIONS = Gauge(
     "fitboard_live_board_subscriptions", "Board subscriptions held by clients of this process."

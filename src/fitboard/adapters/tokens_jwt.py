@@ -7,6 +7,7 @@ from uuid import UUID
 
 import jwt
 
+from fitboard.application.ports import AccessToken
 from fitboard.domain.errors import AuthenticationFailed
 
 ISSUER = "fitboard"
@@ -23,7 +24,7 @@ class JwtTokens:
         claims = {"sub": str(user_id), "iss": ISSUER, "iat": now, "exp": now + self._ttl_s}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), self._ttl_s
 
-    def verify(self, token: str) -> UUID:
+    def verify(self, token: str) -> AccessToken:
         try:
             claims = jwt.decode(
                 token,
@@ -33,7 +34,7 @@ class JwtTokens:
                 options={"require": ["exp", "iat", "sub", "iss"]},
                 leeway=10,
             )
-            return UUID(claims["sub"])
+            return AccessToken(UUID(claims["sub"]), float(claims["exp"]))
         except jwt.ExpiredSignatureError:
             raise AuthenticationFailed("the token has expired; sign in again") from None
         except (jwt.InvalidTokenError, ValueError):

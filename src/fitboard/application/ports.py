@@ -567,11 +567,20 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, password_hash: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    """What a verified access token vouches for: who, and until when (Unix seconds)."""
+
+    user_id: UUID
+    expires_at: float
+
+
 class TokenService(Protocol):
     def issue(self, user_id: UUID) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds."""
         ...
 
-    def verify(self, token: str) -> UUID:
-        """The user id, or AuthenticationFailed for a missing, expired or forged token."""
+    def verify(self, token: str) -> AccessToken:
+        """The token's athlete and expiry, or AuthenticationFailed for a missing, expired
+        or forged token."""
         ...

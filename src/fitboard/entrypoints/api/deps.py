@@ -28,7 +28,7 @@ def get_current_user_id(
 ) -> UUID:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send Authorization: Bearer <token> (from /v1/auth/token)")
-    return container.tokens.verify(credentials.credentials)
+    return container.tokens.verify(credentials.credentials).user_id
 
 
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]

@@ -3,19 +3,28 @@ updates": authentication on connect with the HTTP API's JWT, and board subscript
 
 Each connection joins its athlete's room (`athlete:<user id>`) on connect, and a board's
 room (`board:<metric>/<period>/<scope>`) on subscribe, after the same access check as an
-HTTP read of that board. A subscribe is answered with a snapshot of the board and then
-the ack, so a client that reconnects after a gap is never left showing a stale board.
+HTTP read of that board. A subscribe is answered with a snapshot of the board and then the
+ack, so a client that reconnects after a gap is never left showing a stale board. The
+server closes a connection when the token it was opened with expires; the client connects
+again with a fresh one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 from uuid import UUID
 
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from fitboard.adapters.live_metrics import CONNECTIONS, CONNECTS, SUBSCRIPTIONS
+from fitboard.adapters.live_metrics import (
+    CONNECTIONS,
+    CONNECTS,
+    EXPIRED_DISCONNECTS,
+    SUBSCRIPTIONS,
+)
 from fitboard.adapters.live_socketio import SocketIOGateway
 from fitboard.application.leaderboards import check_access
 from fitboard.application.live import athlete_room, board_room, board_snapshot
@@ -67,22 +76,41 @@ def install(gateway: SocketIOGateway, container: Container) -> None:
         session = await server.get_session(sid)
         return UUID(session["user_id"])
 
+    # A connection lives no longer than the token it was opened with: at its expiry the
+    # server disconnects it, and the client must connect again with a fresh token.
+    expiries: dict[str, asyncio.TimerHandle] = {}
+    closing: set[asyncio.Task[None]] = set()
+
+    def expire(sid: str) -> None:
+        expiries.pop(sid, None)
+        EXPIRED_DISCONNECTS.inc()
+        task = asyncio.create_task(server.disconnect(sid))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             if not isinstance(token, str) or not token:
                 raise AuthenticationFailed("connect with auth: {token: <access token>}")
-            user_id = container.tokens.verify(token)
+            access = container.tokens.verify(token)
         except AuthenticationFailed as exc:
             CONNECTS.labels("refused").inc()
             # Sent to the client as the connect_error's message.
             raise Refused(str(exc)) from None
-        await server.save_session(sid, {"user_id": str(user_id)})
-        await server.enter_room(sid, athlete_room(user_id))
+        await server.save_session(sid, {"user_id": str(access.user_id)})
+        await server.enter_room(sid, athlete_room(access.user_id))
+        loop = asyncio.get_running_loop()
+        # call_at runs on the loop's monotonic clock; the token's expiry is wall time.
+        delay_s = max(0.0, access.expires_at - time.time())
+        expiries[sid] = loop.call_at(loop.time() + delay_s, expire, sid)
         CONNECTS.labels("accepted").inc()
         CONNECTIONS.inc()
 
     async def disconnect(sid: str, reason: Any = None) -> None:
+        timer = expiries.pop(sid, None)
+        if timer is not None:
+            timer.cancel()
         boards = [r for r in server.rooms(sid) if isinstance(r, str) and r.startswith("board:")]
         SUBSCRIPTIONS.dec(len(boards))
         CONNECTIONS.dec()
