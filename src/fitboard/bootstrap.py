@@ -124,6 +124,7 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
 
     from fitboard.adapters.live_socketio import (
         BatchingRedisManager,
+        FanoutManager,
         RedisBoardsFeed,
         SocketIOGateway,
         boards_channel,
@@ -131,7 +132,9 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
     )
 
     if settings.mode is Mode.EMBEDDED:
-        return SocketIOGateway(socketio.AsyncServer(async_mode="asgi"))
+        return SocketIOGateway(
+            socketio.AsyncServer(async_mode="asgi", client_manager=FanoutManager())
+        )
     assert settings.redis_url
     manager = BatchingRedisManager(
         settings.redis_url,

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    # Allocations between two young garbage collections in an API process. Thousands of
+    # live connections are a large long-lived heap; CPython's default (700) promotes the
+    # short-lived objects of each fan-out into the old generation, whose full collections
+    # then paused every client for most of a second (docs/benchmarks.md).
+    gc_gen0_threshold: int = Field(default=50_000, ge=700)
 
     @field_validator("board_timezone")
     @classmethod
