@@ -14,7 +14,9 @@ from fitboard.domain.errors import AuthenticationFailed
 _bearer = HTTPBearer(auto_error=False, description="The access token from /v1/auth/token")
 
 
-def get_container(request: Request) -> Container:
+# Both are `async def` though they never await: FastAPI runs a plain `def` dependency in
+# its thread pool, a thread hop on every request for what takes microseconds.
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -22,7 +24,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_current_user_id(
+async def get_current_user_id(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> UUID:
