@@ -2,20 +2,32 @@
 athletes submit workouts at a steady rate. Baseline, in the same run and under the same
 load: the plain HTTP round trip of a GET on the same server.
 
-One probe athlete, connected with python-socketio's client over a websocket and
-subscribed to the board, submits a workout, waits for the `rank:update` of that board (its
-score only ever grows, so a higher score is this workout's), then a GET round trip is
-timed, and the next probe follows. The background load is open-loop: submissions are
-started on a fixed schedule whatever the answers do, with a bounded number in flight.
+One probe athlete, connected with python-socketio's client over a websocket to API process
+0 and subscribed to the board, submits a workout there, waits for the `rank:update` of that
+board (its score only ever grows, so a higher score is this workout's), then a GET round
+trip is timed, and the next probe follows. The background load runs in a process of its own
+(bench/load.py), so that its work does not delay the probe's event loop: open-loop (each
+submission started on a fixed schedule whatever the answers do), spread over every API
+process, with a bounded number in flight.
 
-    python -m bench.live_freshness [--rate 300] [--probes 100] [--athletes 50]
+Processed rate: the sum of the background athletes' scores on the `workouts/all/global`
+board (the count of their processed workouts; the database is fresh), read through API
+process 0 when the load starts and when the last probe is answered, while the load runs.
+The rates and CPU shares printed are over that window (the warm-up included).
+
+    python -m bench.live_freshness [--mode embedded|production] [--workers 2]
+        [--api-processes 1] [--rate 300] [--probes 100] [--athletes 50]
+        [--load-client aiohttp|httpx] [--max-in-flight 200]
+
+Production mode creates a database, a namespace in Redis (db 11) and RabbitMQ (vhost
+fitboard_test) and the processes, and removes them all at the end (bench/deployment.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,60 +35,107 @@ from typing import Any
 import httpx
 import socketio
 
-from bench.common import BOARD, fitboard_server, percentile, post_workout, register
+from bench.common import BOARD, percentile, post_workout, register
+from bench.deployment import Deployment, Mode, deploy
+from bench.load import Client, Counts, LoadConfig, LoadGenerator, LoadReport
 
 MAX_IN_FLIGHT = 200
 PROBE_TIMEOUT_S = 30.0
 WARM_UP_S = 3.0
+REGISTER_CONCURRENCY = 4
+COUNT_BOARD = "/v1/leaderboards/workouts/all"
+COUNT_PAGES = 100  # of 100 athletes each: more than any run registers
+COUNT_TIMEOUT_S = 10.0
 
 
-@dataclass
-class Load:
-    started: int = 0
-    accepted: int = 0
-    refused: int = 0
-    skipped: int = 0  # not started: MAX_IN_FLIGHT were already waiting for answers
+@dataclass(frozen=True)
+class Snapshot:
+    """What the run looked like at one moment."""
+
+    at: float
+    load: Counts
+    processed: int | None  # the background athletes' workouts; None: the API did not answer
+    cpu: dict[str, float]
 
 
-async def background(http: httpx.AsyncClient, tokens: list[str], rate: float, load: Load) -> None:
-    in_flight: set[asyncio.Task[None]] = set()
-    turn = itertools.cycle(tokens)
-
-    async def one(token: str) -> None:
-        try:
-            response = await post_workout(http, token, minutes=5)
-            if response.status_code == 202:
-                load.accepted += 1
-            else:
-                load.refused += 1
-        except httpx.HTTPError:
-            load.refused += 1
-
-    start = time.monotonic()
+async def processed_count(http: httpx.AsyncClient, token: str, probe_id: str) -> int | None:
+    """The background athletes' workouts processed so far: every athlete's score on
+    workouts/all/global but the probe's, summed over its pages. None if the API does not
+    answer (saturated)."""
+    total = 0
+    cursor: str | None = None
     try:
-        for n in itertools.count():
-            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-            if len(in_flight) >= MAX_IN_FLIGHT:
-                load.skipped += 1
-                continue
-            load.started += 1
-            task = asyncio.create_task(one(next(turn)))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+        for _ in range(COUNT_PAGES):
+            params: dict[str, str | int] = {"limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            response = await http.get(
+                COUNT_BOARD,
+                params=params,
+                headers={"authorization": f"Bearer {token}"},
+                timeout=COUNT_TIMEOUT_S,
+            )
+            response.raise_for_status()
+            page = response.json()
+            total += sum(
+                int(entry["score"]) for entry in page["entries"] if entry["user_id"] != probe_id
+            )
+            cursor = page["next_cursor"]
+            if not cursor:
+                return total
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+    return None
+
+
+def _cpu(deployment: Deployment) -> dict[str, float]:
+    return {**deployment.cpu_by_service(), "probe": time.process_time()}
+
+
+async def snapshot(
+    deployment: Deployment,
+    loader: LoadGenerator,
+    http: httpx.AsyncClient,
+    probe: tuple[str, str],
+) -> Snapshot:
+    at = time.monotonic()
+    load = loader.counts()
+    cpu = _cpu(deployment)
+    return Snapshot(at, load, await processed_count(http, *probe), cpu)
+
+
+async def register_athletes(urls: list[str], athletes: int) -> list[str]:
+    """Athlete i registers on API process i mod M (any process accepts any token)."""
+    gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
+    clients = [httpx.AsyncClient(base_url=u, timeout=60, trust_env=False) for u in urls]
+    try:
+
+        async def one(n: int) -> str:
+            async with gate:
+                return (await register(clients[n % len(clients)], "load"))[0]
+
+        return list(await asyncio.gather(*(one(n) for n in range(athletes))))
     finally:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
+        for client in clients:
+            await client.aclose()
 
 
-async def measure(url: str, rate: float, probes: int, athletes: int) -> None:
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + 10)
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http,
-        httpx.AsyncClient(base_url=url, timeout=60) as probe_http,
-    ):
-        tokens = [(await register(http, "load"))[0] for _ in range(athletes)]
-        probe_token, _ = await register(probe_http, "probe")
+async def measure(
+    deployment: Deployment,
+    rate: float,
+    probes: int,
+    athletes: int,
+    client_kind: Client,
+    max_in_flight: int,
+) -> None:
+    url = deployment.api_urls[0]
+    tokens = await register_athletes(deployment.api_urls, athletes)
+    async with httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as probe_http:
+        probe_token, probe_id = await register(probe_http, "probe")
+        probe = (probe_token, probe_id)
+        # Read once now: the count board is then loaded, and later reads are plain reads.
+        if await processed_count(probe_http, *probe) is None:
+            raise RuntimeError("cannot read the workouts board")
         ranks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
 
@@ -86,17 +145,28 @@ async def measure(url: str, rate: float, probes: int, athletes: int) -> None:
 
         client.on("rank:update", on_rank)
         await client.connect(url, auth={"token": probe_token}, transports=["websocket"])
+        loader = LoadGenerator(
+            LoadConfig(
+                urls=deployment.api_urls,
+                tokens=tokens,
+                rate=rate,
+                max_in_flight=max_in_flight,
+                deadline_s=probes * PROBE_TIMEOUT_S + 2 * WARM_UP_S + 60,
+                client=client_kind,
+            )
+        )
+        fresh: list[float] = []
+        baseline: list[float] = []
+        missed = 0
+        report: LoadReport | None = None
         try:
             ack = await client.call("subscribe", {"board": BOARD}, timeout=30)
             assert ack == {"ok": True}, ack
-            load = Load()
-            loader = asyncio.create_task(background(http, tokens, rate, load))
+            await loader.start()
+            first = await snapshot(deployment, loader, probe_http, probe)
             await asyncio.sleep(WARM_UP_S)
-            fresh: list[float] = []
-            baseline: list[float] = []
+            deployment.check_alive()
             score = 0
-            load_started = time.monotonic()
-            missed = 0
             try:
                 for _ in range(probes):
                     response = await post_workout(probe_http, probe_token, minutes=10)
@@ -118,18 +188,109 @@ async def measure(url: str, rate: float, probes: int, athletes: int) -> None:
                     sent = time.perf_counter()
                     (await probe_http.get("/healthz")).raise_for_status()
                     baseline.append((time.perf_counter() - sent) * 1000)
+                last = await snapshot(deployment, loader, probe_http, probe)
             finally:
-                elapsed = time.monotonic() - load_started + WARM_UP_S
-                loader.cancel()
-                await asyncio.gather(loader, return_exceptions=True)
+                report = await loader.stop()
         finally:
             await client.disconnect()
             await client.shutdown()
-    print(f"freshness (202 -> rank:update), embedded mode, {len(fresh)} probes")
-    print(
-        f"  background load: asked {rate:.0f}/s, accepted {load.accepted / elapsed:.0f}/s"
-        f" ({load.refused} refused, {load.skipped} not started: {MAX_IN_FLIGHT} in flight)"
+    print_results(
+        deployment,
+        rate,
+        athletes,
+        client_kind,
+        max_in_flight,
+        (first, last),
+        report,
+        (fresh, baseline, missed),
     )
+
+
+def _rate(after: int, before: int, seconds: float) -> str:
+    return f"{(after - before) / seconds:.0f}/s"
+
+
+def _cpu_of_role(label: str, shares: list[float]) -> str:
+    text = f"{label} {sum(shares):.0%}"
+    if len(shares) > 1:
+        text += f" ({' + '.join(f'{share:.0%}' for share in shares)})"
+    return text
+
+
+def print_results(
+    deployment: Deployment,
+    rate: float,
+    athletes: int,
+    client_kind: Client,
+    max_in_flight: int,
+    window_ends: tuple[Snapshot, Snapshot],
+    report: LoadReport | None,
+    probed: tuple[list[float], list[float], int],
+) -> None:
+    first, last = window_ends
+    fresh, baseline, missed = probed
+    window = last.at - first.at
+    apis = len(deployment.api_urls)
+    workers = sum(s.role == "worker" for s in deployment.services)
+    if deployment.mode == "production":
+        shape = (
+            f"production mode: {apis} API process{'es' if apis > 1 else ''}, "
+            f"{workers} worker{'s' if workers != 1 else ''}"
+        )
+    else:
+        shape = "embedded mode: 1 process (API and worker)"
+    print(f"freshness (202 -> rank:update), {shape}, {len(fresh)} probes")
+    if deployment.passed_through:
+        print(f"  settings from the environment: {deployment.passed_through}")
+    print(
+        f"  background load: asked {rate:g}/s, {athletes} athletes, over {apis} API "
+        f"process{'es' if apis > 1 else ''}, {client_kind}, <= {max_in_flight} in flight"
+    )
+    processed = (
+        _rate(last.processed, first.processed, window)
+        if last.processed is not None and first.processed is not None
+        else "unknown (the count board did not answer)"
+    )
+    started = _rate(last.load.started, first.load.started, window)
+    accepted = _rate(last.load.accepted, first.load.accepted, window)
+    print(
+        f"  from the load's start to the last probe ({window:.1f} s): started {started},"
+        f" accepted {accepted}, processed {processed}"
+    )
+    if last.processed is not None:
+        print(
+            f"  backlog then: {last.load.accepted - last.processed} of the"
+            f" {last.load.accepted} accepted background workouts not processed yet"
+        )
+    if report is None:
+        print("  the load generator sent no report")
+    else:
+        c = report.counts
+        print(
+            f"  load, whole run ({report.wall_s:.1f} s): started {c.started},"
+            f" accepted {c.accepted}, refused {c.refused}, no answer {c.failed},"
+            f" unfinished at the end {report.unfinished}, skipped {c.skipped}"
+            " (at the in-flight bound)"
+        )
+        if report.error:
+            print(f"  the load generator failed: {report.error}")
+        if report.accept_ms:
+            a50, a99 = percentile(report.accept_ms, 50), percentile(report.accept_ms, 99)
+            print(f"  load's POST 202   p50 {a50:7.1f} ms   p99 {a99:7.1f} ms")
+        print(
+            f"  load generator: {report.cpu_ms_per_request:.2f} ms CPU per submission,"
+            f" {report.cpu_share:.0%} of a core; {report.late} submissions started"
+            f" > 10 ms after their slot (max {report.max_late_ms:.0f} ms)"
+        )
+    cpu = {k: (last.cpu[k] - first.cpu[k]) / window for k in last.cpu}
+    if deployment.mode == "production":
+        servers = ", ".join(
+            _cpu_of_role(label, [cpu[s.name] for s in deployment.services if s.role == role])
+            for label, role in (("API", "api"), ("workers", "worker"))
+        )
+    else:
+        servers = f"fitboard serve {cpu['api-0']:.0%}"
+    print(f"  CPU in that window, share of one core: {servers}, probe client {cpu['probe']:.0%}")
     if missed:
         print(f"  a probe heard no rank:update within {PROBE_TIMEOUT_S:.0f} s: saturated, stopped")
     if not fresh:
@@ -145,16 +306,77 @@ async def measure(url: str, rate: float, probes: int, athletes: int) -> None:
     )
 
 
-async def main(rate: float, probes: int, athletes: int) -> None:
-    async with fitboard_server() as server:
-        async with asyncio.timeout(probes * PROBE_TIMEOUT_S + 120):
-            await measure(server.url, rate, probes, athletes)
+async def main(
+    rate: float,
+    probes: int,
+    athletes: int,
+    *,
+    mode: Mode = "embedded",
+    workers: int = 2,
+    api_processes: int = 1,
+    load_client: Client = "aiohttp",
+    max_in_flight: int = MAX_IN_FLIGHT,
+) -> None:
+    async with deploy(mode, workers=workers, api_processes=api_processes) as deployment:
+        async with asyncio.timeout(probes * PROBE_TIMEOUT_S + 180):
+            await measure(deployment, rate, probes, athletes, load_client, max_in_flight)
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+        return value
+
+    return parse
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=300.0)
-    parser.add_argument("--probes", type=int, default=100)
-    parser.add_argument("--athletes", type=int, default=50)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["embedded", "production"], default="embedded")
+    parser.add_argument(
+        "--workers", type=_positive(int), default=2, help="fitboard worker processes (production)"
+    )
+    parser.add_argument(
+        "--api-processes",
+        type=_positive(int),
+        default=1,
+        help="fitboard serve processes (production): the load goes to all, the probe to the first",
+    )
+    parser.add_argument(
+        "--rate", type=_positive(float), default=300.0, help="background workouts per second"
+    )
+    parser.add_argument("--probes", type=_positive(int), default=100, help="probe workouts")
+    parser.add_argument("--athletes", type=_positive(int), default=50, help="background athletes")
+    parser.add_argument(
+        "--load-client",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="the load generator's HTTP client (aiohttp: about a third of httpx's CPU)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=_positive(int),
+        default=MAX_IN_FLIGHT,
+        help="background submissions awaiting an answer at most; more are skipped",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.probes, args.athletes))
+    if args.mode == "embedded" and (args.workers != 2 or args.api_processes != 1):
+        parser.error("--workers and --api-processes apply to --mode production only")
+    try:
+        asyncio.run(
+            main(
+                args.rate,
+                args.probes,
+                args.athletes,
+                mode=args.mode,
+                workers=args.workers,
+                api_processes=args.api_processes,
+                load_client=args.load_client,
+                max_in_flight=args.max_in_flight,
+            )
+        )
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(130)
