@@ -119,9 +119,16 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         if namespace not in self.rooms:
             return
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        # Listed first: a send may close a socket whose ping timed out, which leaves its
+        # rooms, and the room must not change while it is being walked. Most events relayed
+        # from workers are for athletes connected to another process, or to none: those
+        # end here, before anything is encoded.
+        recipients = [e for s, e in self.get_participants(namespace, room) if s not in skip]
+        if not recipients:
+            return
         # The argument conventions of the stock emit: a tuple is several arguments.
         args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
-        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         encoded = self.server.packet_class(
             socketio_packet.EVENT, namespace=namespace, data=[event, *args]
         ).encode()
@@ -129,9 +136,6 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             engineio_packet.Packet(engineio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
-        # Listed first: a send may close a socket whose ping timed out, which leaves its
-        # rooms, and the room must not change while it is being walked.
-        recipients = [e for s, e in self.get_participants(namespace, room) if s not in skip]
         for eio_sid in recipients:
             for eio_pkt in packets:
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
