@@ -73,25 +73,32 @@ _TRANSIENT: tuple[type[Exception], ...] = (
 # Releasing the rebuild lock may also find it expired or taken over.
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_TRANSIENT)
 
-# KEYS: z, v, ready.  ARGV: member, version, composite score ('' removes), ttl s ('' keeps).
-_PROJECT = """
-local stored = redis.call('HGET', KEYS[2], ARGV[1])
-if stored and tonumber(stored) >= tonumber(ARGV[2]) then
-  return 0
-end
-if ARGV[3] == '' then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-else
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if ARGV[4] ~= '' then
-  for i = 1, #KEYS do
-    redis.call('EXPIRE', KEYS[i], ARGV[4])
+# The versioned write every projecting script does. KEYS: z, v, ready.  ARGV: member,
+# version, composite score ('' removes), ttl s ('' keeps). Returns 1 if written, 0 if the
+# board already holds this version or a newer one for the member.
+_WRITE = """
+local function write_versioned()
+  local stored = redis.call('HGET', KEYS[2], ARGV[1])
+  if stored and tonumber(stored) >= tonumber(ARGV[2]) then
+    return 0
   end
+  if ARGV[3] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  if ARGV[4] ~= '' then
+    for i = 1, #KEYS do
+      redis.call('EXPIRE', KEYS[i], ARGV[4])
+    end
+  end
+  return 1
 end
-return 1
 """
+
+# KEYS and ARGV as _WRITE.
+_PROJECT = _WRITE + "return write_versioned()\n"
 
 # How many members have a strictly greater integer score than the composite `value`:
 # a greater integer score s' >= s + 1 means a composite >= s + 1, and every composite of
@@ -143,7 +150,7 @@ return {value, count_above(KEYS[1], value)}
 """
 )
 
-# KEYS: z, v, ready.  ARGV: as _PROJECT, then how many entries behind the member to return.
+# KEYS: z, v, ready.  ARGV: as _WRITE, then how many entries behind the member to return.
 # The write of _PROJECT with the member's standing just before and after it, read in the
 # same atomic step: {before, after, position of the first row behind, count above it,
 # rows behind}, with
@@ -152,6 +159,7 @@ return {value, count_above(KEYS[1], value)}
 # then the reply is {false, false, 0, 0, {}}.
 _PROJECT_RANKED = (
     _COUNT_ABOVE
+    + _WRITE
     + """
 local function standing(key, member)
   local value = redis.call('ZSCORE', key, member)
@@ -165,20 +173,7 @@ local before = false
 if loaded then
   before = standing(KEYS[1], ARGV[1])
 end
-local stored = redis.call('HGET', KEYS[2], ARGV[1])
-if not (stored and tonumber(stored) >= tonumber(ARGV[2])) then
-  if ARGV[3] == '' then
-    redis.call('ZREM', KEYS[1], ARGV[1])
-  else
-    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  end
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  if ARGV[4] ~= '' then
-    for i = 1, #KEYS do
-      redis.call('EXPIRE', KEYS[i], ARGV[4])
-    end
-  end
-end
+write_versioned()
 if not loaded then
   return {false, false, 0, 0, {}}
 end
