@@ -23,13 +23,13 @@ from fitboard.application.ports import (
     Group,
     Store,
     StoreUnavailable,
+    UnitOfWork,
     UsernameTaken,
     WorkoutCursor,
     WorkoutIdTaken,
 )
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import BoardId, Metric, Period, Scope, Standing, VersionedStanding
-from fitboard.domain.errors import NotFound
 from fitboard.domain.periods import PeriodRange, keys_for_day, period_range
 from fitboard.domain.standings import score_on
 from fitboard.domain.users import User
@@ -124,6 +124,13 @@ def contribution(
     )
 
 
+async def bump_version(uow: UnitOfWork, user_id: UUID) -> int:
+    """The user's new projection version, after bumping it (as the worker does)."""
+    bumped = await uow.users.lock_and_bump_version(user_id)
+    assert bumped is not None
+    return bumped.projection_version
+
+
 async def add_users(store: Store, *users: User) -> None:
     async with store.unit_of_work() as uow:
         for user in users:
@@ -209,7 +216,9 @@ async def test_update_profile_writes_the_profile_but_never_the_projection_versio
     user = make_user()
     await add_users(store, user)
     async with store.unit_of_work() as uow:
-        assert await uow.users.bump_projection_version(user.id) == 1
+        bumped = await uow.users.lock_and_bump_version(user.id)
+        assert bumped is not None
+        assert bumped.projection_version == 1
         user.display_name = "Countess"
         user.timezone = "Europe/London"
         user.weight_kg = 60.0
@@ -232,17 +241,17 @@ async def test_update_profile_writes_the_profile_but_never_the_projection_versio
 async def test_projection_versions_count_up(store: SqlStore) -> None:
     user = make_user()
     await add_users(store, user)
+
     async with store.unit_of_work() as uow:
-        assert await uow.users.bump_projection_version(user.id) == 1
-        assert await uow.users.bump_projection_version(user.id) == 2
+        assert await bump_version(uow, user.id) == 1
+        assert await bump_version(uow, user.id) == 2
         await uow.commit()
     async with store.unit_of_work() as uow:
-        assert await uow.users.bump_projection_version(user.id) == 3
+        assert await bump_version(uow, user.id) == 3
         locked = await uow.users.lock(user.id)
         assert locked is not None
         assert locked.projection_version == 3
-        with pytest.raises(NotFound):
-            await uow.users.bump_projection_version(uuid4())
+        assert await uow.users.lock_and_bump_version(uuid4()) is None
 
 
 async def test_lock_and_bump_returns_the_user_with_the_new_version_in_one_statement(
@@ -261,7 +270,7 @@ async def test_lock_and_bump_returns_the_user_with_the_new_version_in_one_statem
         await uow.commit()
     assert locked == replace(user, projection_version=1)
     async with store.unit_of_work() as uow:
-        assert await uow.users.bump_projection_version(user.id) == 3
+        assert await uow.users.lock_and_bump_version(user.id) == replace(user, projection_version=3)
         # Left without commit: rolled back with the rest.
     async with store.unit_of_work(read_only=True) as uow:
         assert await uow.users.get(user.id) == replace(user, projection_version=2)
@@ -647,7 +656,7 @@ async def _random_record(store: Store) -> tuple[list[User], UUID]:
         await uow.groups.add_member(group.id, users[2].id, T0)
         for user in users[:5]:
             for _ in range(rng.randint(1, 4)):
-                await uow.users.bump_projection_version(user.id)
+                await bump_version(uow, user.id)
             # Day 20 for everyone, so that the one-day period has a board to check.
             days = [20] + [rng.randint(0, 41) for _ in range(rng.randint(15, 40))]
             for day in (DAY0 + timedelta(days=n) for n in days):
@@ -817,13 +826,13 @@ async def test_a_reader_does_not_hold_up_a_writer(store: SqlStore) -> None:
     async with store.unit_of_work(read_only=True) as reader:
         assert await reader.users.get(user.id) == user
         async with asyncio.timeout(5), store.unit_of_work() as writer:
-            await writer.users.bump_projection_version(user.id)
+            await bump_version(writer, user.id)
             await writer.commit()
     # Pooled connections that served a reader must not stay read-only; two writers in a
     # row check out both connections of the pool.
     for expected in (2, 3):
         async with store.unit_of_work() as writer:
-            assert await writer.users.bump_projection_version(user.id) == expected
+            assert await bump_version(writer, user.id) == expected
             await writer.commit()
 
 
@@ -839,7 +848,7 @@ async def test_concurrent_writers_to_one_athlete_lose_no_update(store: SqlStore)
             # Read, then write later, as the worker does: the classic lost-update window.
             await uow.rollups.totals(user.id, DAY0, DAY0)
             await asyncio.sleep(0.02)
-            version = await uow.users.bump_projection_version(user.id)
+            version = await bump_version(uow, user.id)
             assert version == locked.projection_version + 1
             await uow.rollups.add(user.id, DAY0, Activity.RUN, contribution(ended_at, 1.5))
             await uow.commit()

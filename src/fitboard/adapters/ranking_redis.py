@@ -437,10 +437,7 @@ class RedisRanking:
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None:
         with _reachable():
             found = await self._standing(keys=[self._board_keys(key).z], args=[str(user_id)])
-        if found is None:
-            return None
-        value, above = found
-        return RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
+        return _standing_entry(user_id, found)
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)

@@ -91,13 +91,9 @@ class UserRepository(Protocol):
         the transaction are never stale when they are projected."""
         ...
 
-    async def bump_projection_version(self, user_id: UUID) -> int:
-        """Increase the user's projection version by one and return the new value."""
-        ...
-
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
-        """`lock` and `bump_projection_version` in one statement: hold the user's row lock
-        until the unit of work ends, and increase their projection version by one. The user
+        """`lock` that also increases the user's projection version by one, in one
+        statement: hold the user's row lock until the unit of work ends. The user
         comes back with the new version; None, and nothing written, for an unknown user."""
         ...
 

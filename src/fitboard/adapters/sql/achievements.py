@@ -46,24 +46,7 @@ class SqlAchievementRepository:
     async def award(
         self, user_id: UUID, award: Award, awarded_at: datetime, workout_id: UUID | None
     ) -> bool:
-        # ON CONFLICT DO NOTHING instead of catching IntegrityError: on PostgreSQL a failed
-        # statement would abort the whole processing transaction.
-        statement = (
-            dialect_insert(self._connection, awards)
-            .values(
-                user_id=user_id,
-                achievement_id=award.rule_id,
-                period_key=award.period_key,
-                awarded_at=awarded_at,
-                workout_id=workout_id,
-                value=award.value,
-            )
-            .on_conflict_do_nothing(
-                index_elements=[awards.c.user_id, awards.c.achievement_id, awards.c.period_key]
-            )
-            .returning(awards.c.user_id)
-        )
-        return (await self._connection.execute(statement)).first() is not None
+        return bool(await self.award_all(user_id, [award], awarded_at, workout_id))
 
     async def award_all(
         self,
@@ -85,8 +68,10 @@ class SqlAchievementRepository:
             }
             for award in earned
         ]
-        # Several rows make one INSERT (SQLAlchemy's "insertmanyvalues"), which returns the
-        # keys of the rows it wrote, in no particular order.
+        # ON CONFLICT DO NOTHING instead of catching IntegrityError: on PostgreSQL a failed
+        # statement would abort the whole processing transaction. Several rows make one
+        # INSERT (SQLAlchemy's "insertmanyvalues"), which returns the keys of the rows it
+        # wrote, in no particular order.
         statement = _AWARD_ALL[self._connection.dialect.name]
         result = await self._connection.execute(statement, rows)
         written = {(row.achievement_id, row.period_key) for row in result}

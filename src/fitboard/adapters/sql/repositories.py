@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fitboard.adapters.sql.tables import group_members, groups, users, workouts
 from fitboard.application.ports import Group, UsernameTaken, WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
-from fitboard.domain.errors import NotFound
 from fitboard.domain.users import User
 from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission
 
@@ -101,18 +100,6 @@ class SqlUserRepository:
         # IMMEDIATE has already serialised every writer.
         row = (await self._connection.execute(_LOCK_AND_BUMP, {"locked_id": user_id})).first()
         return None if row is None else _user_from_row(row)
-
-    async def bump_projection_version(self, user_id: UUID) -> int:
-        statement = (
-            update(users)
-            .where(users.c.id == user_id)
-            .values(projection_version=users.c.projection_version + 1)
-            .returning(users.c.projection_version)
-        )
-        version = (await self._connection.execute(statement)).scalar_one_or_none()
-        if version is None:
-            raise NotFound(f"no user {user_id}")
-        return int(version)
 
     async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
         if not user_ids:
