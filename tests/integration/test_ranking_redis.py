@@ -21,6 +21,7 @@ from fitboard.domain.boards import (
     BoardKey,
     Metric,
     Period,
+    RankedEntry,
     Scope,
     ScoreUpdate,
     Standing,
@@ -103,6 +104,28 @@ async def test_a_write_after_a_flush_does_not_make_the_board_loaded(
     await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
     assert await ranking.is_loaded(WEEK)
     assert await ranking.scores(WEEK) == {uid(1): 130, uid(2): 50}
+
+
+async def test_a_server_that_forgot_the_scripts_gets_them_again(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    """Projection and load call the scripts by hash alone; after a restart or SCRIPT FLUSH
+    the server refuses those calls, and each is sent once more after loading the script."""
+    await ranking.load(WEEK, [standing(2, 50)])
+    await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
+    await redis.script_flush()
+    projected = await ranking.project(
+        uid(1), 2, [ScoreUpdate(WEEK, 70, T0), ScoreUpdate(RUN_MONTH, 5, T0)]
+    )
+    # Each board written once: the standing before is the old one, not the new score.
+    assert [(p.before, p.after) for p in projected][0] == (
+        RankedEntry(2, uid(1), 10),
+        RankedEntry(1, uid(1), 70),
+    )
+    assert await ranking.scores(RUN_MONTH) == {uid(1): 5}
+    await redis.script_flush()
+    await ranking.load(ALL, [standing(3, 9)])
+    assert await ranking.scores(ALL) == {uid(3): 9}
 
 
 async def test_period_boards_expire_and_all_time_boards_do_not(

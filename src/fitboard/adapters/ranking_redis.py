@@ -33,6 +33,8 @@ from uuid import UUID
 
 import redis.exceptions
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from fitboard.application.ports import BoardPage, Projected, RankingUnavailable
 from fitboard.domain.boards import (
@@ -347,18 +349,45 @@ class RedisRanking:
         if not writes:
             return []
         with _reachable():
-            # Not a transaction: the boards of one call lie in different cluster slots, and
-            # each script is atomic on its own board, which is what the version check needs.
-            async with self._client.pipeline(transaction=False) as pipe:
-                for keys, score, ttl in writes:
-                    await self._project_ranked(
-                        keys=keys, args=[member, version, score, ttl, behind], client=pipe
-                    )
-                replies = await pipe.execute()
+            replies = await self._run_script(
+                self._project_ranked,
+                [(keys, [member, version, score, ttl, behind]) for keys, score, ttl in writes],
+            )
         return [
             _projected(update.key, user_id, reply)
             for update, reply in zip(updates, replies, strict=True)
         ]
+
+    async def _run_script(
+        self, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Runs `script` once per (keys, args) in one pipelined round trip; the replies in
+        order. Not a transaction: the boards of one call lie in different cluster slots, and
+        each script is atomic on its own board, which is what the version check needs.
+
+        By its hash alone: redis-py's own pipeline asks SCRIPT EXISTS first, one more round
+        trip on every call. A server that does not know the script (restarted, or SCRIPT
+        FLUSH) refuses a call before running any of it, so exactly the refused calls are
+        sent again once the script is loaded: nothing runs twice."""
+        replies = await self._evalsha_all(script.sha, calls)
+        refused = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if refused:
+            await self._client.script_load(script.script)
+            again = await self._evalsha_all(script.sha, [calls[i] for i in refused])
+            for i, reply in zip(refused, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _evalsha_all(
+        self, sha: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def is_loaded(self, key: BoardKey) -> bool:
         with _reachable():
@@ -403,12 +432,13 @@ class RedisRanking:
         ]
         with _reachable():
             for start in range(0, len(rows), _LOAD_CHUNK):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for member, version, score in rows[start : start + _LOAD_CHUNK]:
-                        await self._project(
-                            keys=keys.data, args=[member, version, score, ttl], client=pipe
-                        )
-                    await pipe.execute()
+                await self._run_script(
+                    self._project,
+                    [
+                        (keys.data, [member, version, score, ttl])
+                        for member, version, score in rows[start : start + _LOAD_CHUNK]
+                    ],
+                )
             # One transaction gives the marker and the data the same expiry, so the marker
             # never outlives the set it vouches for.
             async with self._client.pipeline(transaction=True) as pipe:
