@@ -6,6 +6,7 @@ waits have timeouts, and every loop has a count."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -186,3 +187,15 @@ async def close_all(clients: list[RawClient]) -> None:
     await asyncio.gather(
         *(c.reader for c in clients if c.reader is not None), return_exceptions=True
     )
+
+
+def positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number of `kind` greater than zero."""
+
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+        return value
+
+    return parse

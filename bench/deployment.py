@@ -41,6 +41,7 @@ import httpx
 import redis.asyncio as redis
 
 from bench.common import FITBOARD, SECRET, fitboard_server, free_port
+from bench.machine import process_cpu_s
 
 Mode = Literal["embedded", "production"]
 
@@ -63,7 +64,6 @@ _OWN_SETTINGS = (
     "FITBOARD_NAMESPACE",
     "FITBOARD_LOG_LEVEL",
 )
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -77,12 +77,7 @@ class Service:
 
     def cpu_s(self) -> float:
         """User + system CPU seconds so far (Linux /proc; 0 once the process is gone)."""
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return process_cpu_s(self.process.pid)
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -99,6 +94,22 @@ class Deployment:
     services: list[Service]
     namespace: str | None = None
     passed_through: dict[str, str] = field(default_factory=dict)
+    # Production mode: what more workers are started with (their environment, where their
+    # output goes, the queue they consume).
+    worker_setup: tuple[dict[str, str], Path, str] | None = None
+
+    async def start_workers(self, n: int) -> list[Service]:
+        """n more `fitboard worker` processes, once each consumes the queue; stopped and
+        cleaned up with the rest."""
+        if self.worker_setup is None:
+            raise RuntimeError("only a production deployment has separate workers")
+        env, logs, queue = self.worker_setup
+        first = sum(s.role == "worker" for s in self.services)
+        started = [_spawn(f"worker-{first + k}", "worker", ["worker"], env, logs) for k in range(n)]
+        self.services.extend(started)
+        async with asyncio.timeout(START_TIMEOUT_S):
+            await _wait_ready(self, first + n, queue)
+        return started
 
     def cpu_by_service(self) -> dict[str, float]:
         return {service.name: service.cpu_s() for service in self.services}
@@ -311,7 +322,9 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
                 argv = ["serve", "--host", "127.0.0.1", "--port", str(port)]
                 services.append(_spawn(f"api-{n}", "api", argv, env, logs))
                 urls.append(f"http://127.0.0.1:{port}")
-            deployment = Deployment("production", urls, services, namespace, passed)
+            deployment = Deployment(
+                "production", urls, services, namespace, passed, (env, logs, queue)
+            )
             async with asyncio.timeout(START_TIMEOUT_S):
                 await _wait_ready(deployment, workers, queue)
             yield deployment

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ from typing import Any
 import httpx
 import socketio
 
-from bench.common import BOARD, percentile, post_workout, register
+from bench.common import BOARD, percentile, positive, post_workout, register
 from bench.deployment import Deployment, Mode, deploy
 from bench.load import Client, Counts, LoadConfig, LoadGenerator, LoadReport
+from bench.machine import BACKING, backing_cpu_s, machine_busy_s
 
 MAX_IN_FLIGHT = 200
 PROBE_TIMEOUT_S = 30.0
@@ -89,7 +91,14 @@ async def processed_count(http: httpx.AsyncClient, token: str, probe_id: str) ->
 
 
 def _cpu(deployment: Deployment) -> dict[str, float]:
-    return {**deployment.cpu_by_service(), "probe": time.process_time()}
+    busy, total = machine_busy_s()
+    return {
+        **deployment.cpu_by_service(),
+        **backing_cpu_s(),
+        "probe": time.process_time(),
+        "machine busy": busy,
+        "machine total": total,
+    }
 
 
 async def snapshot(
@@ -290,7 +299,25 @@ def print_results(
         )
     else:
         servers = f"fitboard serve {cpu['api-0']:.0%}"
-    print(f"  CPU in that window, share of one core: {servers}, probe client {cpu['probe']:.0%}")
+    backing = "".join(
+        f", {name} {cpu[name]:.0%}" for name in BACKING.values() if deployment.mode == "production"
+    )
+    print(
+        f"  CPU in that window, share of one core: {servers}{backing},"
+        f" probe client {cpu['probe']:.0%}"
+    )
+    spent, span = (last.cpu[k] - first.cpu[k] for k in ("machine busy", "machine total"))
+    if span > 0:
+        cores = os.cpu_count() or 1
+        print(f"  the whole machine ({cores} cores) was {spent / span:.0%} busy")
+    if report is not None and last.processed is not None and first.processed is not None:
+        # The probe's own workouts (one per probe, a missed one included) cost the same.
+        probe_workouts = len(fresh) + missed
+        counted = (
+            last.load.accepted - first.load.accepted + probe_workouts,
+            last.processed - first.processed + probe_workouts,
+        )
+        print_cpu_budget(deployment, rate, cpu, window, report, counted)
     if missed:
         print(f"  a probe heard no rank:update within {PROBE_TIMEOUT_S:.0f} s: saturated, stopped")
     if not fresh:
@@ -303,6 +330,47 @@ def print_results(
     print(
         "  targets p50 <= 25 ms, p99 <= 150 ms: "
         f"p50 {'met' if p50 <= 25 else 'NOT met'}, p99 {'met' if p99 <= 150 else 'NOT met'}"
+    )
+
+
+def print_cpu_budget(
+    deployment: Deployment,
+    rate: float,
+    cpu: dict[str, float],
+    window: float,
+    report: LoadReport,
+    counted: tuple[int, int],
+) -> None:
+    """CPU milliseconds per workout by component, and the cores the asked rate would need
+    at those costs: what decides whether this machine can sustain the rate at all. The
+    API's share is per accepted workout, the load generator's per submission, everything
+    else per processed workout (the probe's counted in both); near a sustainable rate
+    those are the same workouts."""
+    accepted, processed = counted
+    if processed <= 0 or accepted <= 0:
+        return
+    per_processed = 1000 * window / processed
+    if deployment.mode == "production":
+        api = sum(cpu[s.name] for s in deployment.services if s.role == "api")
+        workers = sum(cpu[s.name] for s in deployment.services if s.role == "worker")
+        costs = {
+            "API": api * 1000 * window / accepted,
+            "workers": workers * per_processed,
+        }
+        costs.update({name: cpu[name] * per_processed for name in BACKING.values()})
+    elif processed >= 0.9 * accepted:
+        costs = {"fitboard serve": cpu["api-0"] * per_processed}
+    else:
+        # One process accepts and processes: behind the load, its CPU is mostly accepting,
+        # and no cost per processed workout can be told apart.
+        return
+    costs["load generator"] = report.cpu_ms_per_request
+    total = sum(costs.values())
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in costs.items())
+    print(f"  CPU ms per workout: {parts}; total {total:.2f}")
+    print(
+        f"  at those costs {rate:g}/s needs {total * rate / 1000:.1f} cores of CPU;"
+        f" this machine has {os.cpu_count()}"
     )
 
 
@@ -322,33 +390,23 @@ async def main(
             await measure(deployment, rate, probes, athletes, load_client, max_in_flight)
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
-        return value
-
-    return parse
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["embedded", "production"], default="embedded")
     parser.add_argument(
-        "--workers", type=_positive(int), default=2, help="fitboard worker processes (production)"
+        "--workers", type=positive(int), default=2, help="fitboard worker processes (production)"
     )
     parser.add_argument(
         "--api-processes",
-        type=_positive(int),
+        type=positive(int),
         default=1,
         help="fitboard serve processes (production): the load goes to all, the probe to the first",
     )
     parser.add_argument(
-        "--rate", type=_positive(float), default=300.0, help="background workouts per second"
+        "--rate", type=positive(float), default=300.0, help="background workouts per second"
     )
-    parser.add_argument("--probes", type=_positive(int), default=100, help="probe workouts")
-    parser.add_argument("--athletes", type=_positive(int), default=50, help="background athletes")
+    parser.add_argument("--probes", type=positive(int), default=100, help="probe workouts")
+    parser.add_argument("--athletes", type=positive(int), default=50, help="background athletes")
     parser.add_argument(
         "--load-client",
         choices=["aiohttp", "httpx"],
@@ -357,7 +415,7 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--max-in-flight",
-        type=_positive(int),
+        type=positive(int),
         default=MAX_IN_FLIGHT,
         help="background submissions awaiting an answer at most; more are skipped",
     )
