@@ -118,7 +118,8 @@ async def test_a_server_that_forgot_the_scripts_gets_them_again(
         uid(1), 2, [ScoreUpdate(WEEK, 70, T0), ScoreUpdate(RUN_MONTH, 5, T0)]
     )
     # Each board written once: the standing before is the old one, not the new score.
-    assert [(p.before, p.after) for p in projected][0] == (
+    assert len(projected) == 2
+    assert (projected[0].before, projected[0].after) == (
         RankedEntry(2, uid(1), 10),
         RankedEntry(1, uid(1), 70),
     )
