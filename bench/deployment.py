@@ -41,7 +41,7 @@ import httpx
 import redis.asyncio as redis
 
 from bench.common import FITBOARD, SECRET, fitboard_server, free_port
-from bench.machine import process_cpu_s
+from bench.machine import backing_cpu_s, machine_busy_s, process_cpu_s
 
 Mode = Literal["embedded", "production"]
 
@@ -98,21 +98,37 @@ class Deployment:
     # output goes, the queue they consume).
     worker_setup: tuple[dict[str, str], Path, str] | None = None
 
-    async def start_workers(self, n: int) -> list[Service]:
-        """n more `fitboard worker` processes, once each consumes the queue; stopped and
-        cleaned up with the rest."""
+    def spawn_workers(self, n: int) -> list[Service]:
+        """n more `fitboard worker` processes, stopped and cleaned up with the rest."""
         if self.worker_setup is None:
             raise RuntimeError("only a production deployment has separate workers")
-        env, logs, queue = self.worker_setup
+        env, logs, _queue = self.worker_setup
         first = sum(s.role == "worker" for s in self.services)
         started = [_spawn(f"worker-{first + k}", "worker", ["worker"], env, logs) for k in range(n)]
         self.services.extend(started)
-        async with asyncio.timeout(START_TIMEOUT_S):
-            await _wait_ready(self, first + n, queue)
         return started
 
-    def cpu_by_service(self) -> dict[str, float]:
-        return {service.name: service.cpu_s() for service in self.services}
+    async def start_workers(self, n: int) -> list[Service]:
+        """`spawn_workers`, then wait until every worker consumes the queue."""
+        started = self.spawn_workers(n)
+        assert self.worker_setup is not None
+        workers = sum(s.role == "worker" for s in self.services)
+        async with asyncio.timeout(START_TIMEOUT_S):
+            await _wait_ready(self, workers, self.worker_setup[2])
+        return started
+
+    def cpu_snapshot(self) -> dict[str, float]:
+        """CPU seconds so far: each of fitboard's processes by name, each backing service
+        by name (bench.machine.BACKING), and the whole machine's "machine busy" out of
+        "machine total"; two snapshots' difference over the wall time between them gives
+        each one's share of a core."""
+        busy, total = machine_busy_s()
+        return {
+            **{service.name: service.cpu_s() for service in self.services},
+            **backing_cpu_s(),
+            "machine busy": busy,
+            "machine total": total,
+        }
 
     def check_alive(self) -> None:
         for service in self.services:
@@ -314,17 +330,15 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
             code, output = await _run([FITBOARD, "db", "upgrade"], env, 120)
             if code != 0:
                 raise RuntimeError(f"fitboard db upgrade exited {code}:\n{output}")
-            for n in range(workers):
-                services.append(_spawn(f"worker-{n}", "worker", ["worker"], env, logs))
-            urls: list[str] = []
+            deployment = Deployment(
+                "production", [], services, namespace, passed, (env, logs, queue)
+            )
+            deployment.spawn_workers(workers)
             for n in range(api_processes):
                 port = free_port()
                 argv = ["serve", "--host", "127.0.0.1", "--port", str(port)]
                 services.append(_spawn(f"api-{n}", "api", argv, env, logs))
-                urls.append(f"http://127.0.0.1:{port}")
-            deployment = Deployment(
-                "production", urls, services, namespace, passed, (env, logs, queue)
-            )
+                deployment.api_urls.append(f"http://127.0.0.1:{port}")
             async with asyncio.timeout(START_TIMEOUT_S):
                 await _wait_ready(deployment, workers, queue)
             yield deployment

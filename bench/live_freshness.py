@@ -39,7 +39,7 @@ import socketio
 from bench.common import BOARD, percentile, positive, post_workout, register
 from bench.deployment import Deployment, Mode, deploy
 from bench.load import Client, Counts, LoadConfig, LoadGenerator, LoadReport
-from bench.machine import BACKING, backing_cpu_s, machine_busy_s
+from bench.machine import BACKING
 
 MAX_IN_FLIGHT = 200
 PROBE_TIMEOUT_S = 30.0
@@ -91,14 +91,7 @@ async def processed_count(http: httpx.AsyncClient, token: str, probe_id: str) ->
 
 
 def _cpu(deployment: Deployment) -> dict[str, float]:
-    busy, total = machine_busy_s()
-    return {
-        **deployment.cpu_by_service(),
-        **backing_cpu_s(),
-        "probe": time.process_time(),
-        "machine busy": busy,
-        "machine total": total,
-    }
+    return {**deployment.cpu_snapshot(), "probe": time.process_time()}
 
 
 async def snapshot(

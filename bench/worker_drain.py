@@ -27,7 +27,7 @@ import httpx
 from bench.common import positive, post_workout, register
 from bench.deployment import AMQP_URL, Deployment, deploy
 from bench.live_freshness import processed_count
-from bench.machine import BACKING, backing_cpu_s, machine_busy_s, process_cpu_s
+from bench.machine import BACKING, backing_cpu_s
 
 POLL_S = 0.2
 FILL_CONCURRENCY = 32
@@ -93,12 +93,6 @@ async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
     return wall, cpu, broker
 
 
-def _cpu(deployment: Deployment) -> dict[str, float]:
-    busy, total = machine_busy_s()
-    cpu = {s.name: process_cpu_s(s.process.pid) for s in deployment.services}
-    return {**cpu, **backing_cpu_s(), "machine busy": busy, "machine total": total}
-
-
 async def measure(deployment: Deployment, workouts: int, workers: int, athletes: int) -> None:
     assert deployment.worker_setup is not None
     queue = deployment.worker_setup[2]
@@ -127,7 +121,7 @@ async def measure(deployment: Deployment, workouts: int, workers: int, athletes:
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
             while True:
                 count = await processed_count(http, *reader)
-                now = (time.monotonic(), count or 0, _cpu(deployment))
+                now = (time.monotonic(), count or 0, deployment.cpu_snapshot())
                 if first is None and count:
                     first = now
                 if count is not None and count >= workouts:
