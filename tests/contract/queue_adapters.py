@@ -19,7 +19,7 @@ import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.adapters.queue_sqlite import SqliteBroker
-from fitboard.application.ports import Delivery, MessageBroker, QueueSpec
+from fitboard.application.ports import RETRY_DELAYS_S, Delivery, MessageBroker, QueueSpec
 
 QUEUE_ADAPTERS = ["sqlite", pytest.param("rabbitmq", marks=pytest.mark.production)]
 
@@ -125,9 +125,13 @@ class QueueHarness:
         return broker
 
     async def declare(
-        self, name: str, bindings: tuple[str, ...], max_attempts: int = 5
+        self,
+        name: str,
+        bindings: tuple[str, ...],
+        max_attempts: int = 5,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> QueueSpec:
-        spec = QueueSpec(f"{name}.{self._suffix}", bindings, max_attempts)
+        spec = QueueSpec(f"{name}.{self._suffix}", bindings, max_attempts, retry_delays_s)
         self._specs.append(spec)
         await self.broker.declare(spec)
         return spec

@@ -110,24 +110,73 @@ async def test_retry_delivers_again_after_the_delay_with_the_next_attempt(
 
 
 @bounded()
-async def test_retry_at_max_attempts_dead_letters_with_the_reason(queues: QueueHarness) -> None:
-    spec = await queues.declare("workouts", ("workout.submitted",), max_attempts=2)
+async def test_a_retry_that_does_not_count_keeps_the_attempt(queues: QueueHarness) -> None:
+    spec = await queues.declare(
+        "workouts", ("workout.submitted",), max_attempts=2, retry_delays_s=(0.05, 0.1)
+    )
     message = submitted()
     await queues.broker.publish(message)
     consumer = queues.consumer(spec)
 
-    await (await consumer.next()).retry("timeout talking to the store", delay_s=0)
-    second = await consumer.next()
-    assert second.attempt == 2
-    await second.retry("timeout talking to the store", delay_s=0)
+    first = await consumer.next()
+    assert (first.attempt, first.retries) == (1, 0)
+    await first.retry("database down", delay_s=0.05, counted=False)
+    # Far more uncounted retries than max_attempts allows counted ones: none use it up.
+    for retries in range(1, 6):
+        again = await consumer.next()
+        assert again.message == message
+        assert (again.attempt, again.retries) == (1, retries)
+        await again.retry("database down", delay_s=0.1, counted=False)
+    counted = await consumer.next()
+    assert (counted.attempt, counted.retries) == (1, 6)
+    await counted.retry("a bug", delay_s=0.05)
+    last = await consumer.next()
+    assert (last.attempt, last.retries) == (2, 7)
+    await last.ack()
+    assert await queues.broker.dead_letters(spec) == []
 
-    await wait_for_dead_letters(queues, spec, 1)
-    [dead] = await queues.broker.dead_letters(spec)
-    assert dead.message == message
-    assert dead.queue == spec.name
-    assert dead.reason == "timeout talking to the store"
-    assert dead.attempts == 2
-    assert await consumer.nothing_within(0.5)
+
+@bounded()
+async def test_a_retry_never_dead_letters_by_itself(queues: QueueHarness) -> None:
+    """Giving up is the retry policy's call (application/retrying.py), not the queue's:
+    a counted retry past max_attempts is still delivered again."""
+    spec = await queues.declare(
+        "workouts", ("workout.submitted",), max_attempts=1, retry_delays_s=(0.05,)
+    )
+    message = submitted()
+    await queues.broker.publish(message)
+    consumer = queues.consumer(spec)
+    await (await consumer.next()).retry("a bug", delay_s=0.05)
+    second = await consumer.next()
+    assert (second.message, second.attempt) == (message, 2)
+    await second.ack()
+    assert await queues.broker.dead_letters(spec) == []
+
+
+@bounded()
+async def test_every_waiting_message_comes_back(queues: QueueHarness) -> None:
+    """A crowd of messages waiting at once, on every step, all return: none is dropped
+    by the place where it waits."""
+    steps = (0.05, 0.2, 0.5)
+    spec = await queues.declare("workouts", ("workout.submitted",), retry_delays_s=steps)
+    published = [submitted(n) for n in range(60)]
+    for message in published:
+        await queues.broker.publish(message)
+    consumer = queues.consumer(spec, prefetch=20)
+    sent_back = 0
+    returned: list[str] = []
+    while len(returned) < len(published):
+        delivery = await consumer.next()
+        if delivery.retries == 0:
+            await delivery.retry("redis down", delay_s=steps[sent_back % len(steps)], counted=False)
+            sent_back += 1
+        else:
+            assert delivery.retries == 1
+            returned.append(delivery.message.message_id)
+            await delivery.ack()
+    assert sent_back == len(published)
+    assert sorted(returned) == sorted(m.message_id for m in published)
+    assert await consumer.nothing_within(0.6)
 
 
 @bounded()

@@ -8,17 +8,20 @@ Topology, for an exchange `fitboard` and a `QueueSpec` named `q`:
   `x-delivery-limit` is `max_attempts`, so a message that keeps killing its consumer
   reaches the dead letters through the broker even if no consumer survives it.
 - `q.dlq` — quorum queue bound to `fitboard.dlx` with key `q`: the dead letters.
-- `q.delay.<ms>` — quorum queues created on demand by `retry`, one per (rounded) delay,
-  with that delay as queue TTL and `q` as dead-letter target through the default
-  exchange. A queue-wide TTL rather than per-message expiration because RabbitMQ only
-  expires messages at the head of a queue: one long delay would hold back every short
-  one behind it. Delays are rounded up to two significant digits (so backoff jitter does
-  not create a queue per retry), and each delay queue deletes itself (`x-expires`) once
-  unused for well over its TTL; `retry` redeclares it, which renews that lease.
+- `q.retry.<ms>ms` — one quorum queue per step of `QueueSpec.retry_delays_s`, declared
+  with `q` and permanent: no `x-expires`, so a queue that holds a waiting message is never
+  deleted under it (on RabbitMQ 3.10, the Debian package, an expiry counts from the
+  queue's creation and redeclaring does not renew it: a self-deleting delay queue once
+  took its messages with it). Each has its step as queue TTL and `q` as dead-letter
+  target through the default exchange, dead-lettering at least once. A queue-wide TTL
+  rather than per-message expiration because RabbitMQ only expires messages at the head
+  of a queue: one long delay would hold back every short one behind it.
 
 Attempt counting: `Delivery.attempt` = the attempts spent before the message was last
-published (header `x-fitboard-attempts`, set by `retry`) + the quorum queue's
-`x-delivery-count` (returns after crashes and lost connections) + 1.
+published (header `x-fitboard-attempts`, set by `retry`: a counted retry adds this
+attempt, an uncounted one does not) + the quorum queue's `x-delivery-count` (returns
+after crashes and lost connections) + 1. `Delivery.retries` is the header
+`x-fitboard-retries`, one more on every retry.
 
 Connections: publishing uses aio-pika's robust connection on a channel with publisher
 confirms, every publish bounded by `confirm_timeout_s` (while the broker is down or
@@ -34,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -66,6 +68,7 @@ H_REASON = "x-fitboard-reason"
 H_FAILED_AT = "x-fitboard-failed-at"
 H_ROUTING_KEY = "x-fitboard-routing-key"
 H_LAST_ERROR = "x-fitboard-last-error"
+H_RETRIES = "x-fitboard-retries"
 
 # Headers the broker or this adapter add; everything else belongs to the message.
 _SYSTEM_PREFIXES = ("x-fitboard-", "x-death", "x-first-death-", "x-last-death-")
@@ -114,11 +117,9 @@ def _to_message(incoming: AbstractIncomingMessage) -> Message:
     )
 
 
-def _rounded_delay_ms(delay_s: float) -> int:
-    """Round a delay up to two significant digits in milliseconds (1234 ms -> 1300 ms)."""
-    ms = max(1, math.ceil(delay_s * 1000))
-    scale = int(10 ** max(0, len(str(ms)) - 2))
-    return math.ceil(ms / scale) * scale
+def retry_queue_name(spec: QueueSpec, step_s: float) -> str:
+    """The permanent queue where a message retried with a wait of `step_s` waits."""
+    return f"{spec.name}.retry.{round(step_s * 1000)}ms"
 
 
 def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[..., None]:
@@ -163,9 +164,10 @@ class _RabbitDelivery:
         self._channel = channel
         self._message = _to_message(incoming)
         headers = incoming.headers or {}
-        self._attempt = (
-            _int_header(headers, H_ATTEMPTS) + _int_header(headers, "x-delivery-count") + 1
-        )
+        # Times the broker took it back from a consumer that crashed or lost its connection.
+        self.returns = _int_header(headers, "x-delivery-count")
+        self._attempt = _int_header(headers, H_ATTEMPTS) + self.returns + 1
+        self._retries = _int_header(headers, H_RETRIES)
         self._settled = False
 
     @property
@@ -175,6 +177,10 @@ class _RabbitDelivery:
     @property
     def attempt(self) -> int:
         return self._attempt
+
+    @property
+    def retries(self) -> int:
+        return self._retries
 
     def _settle(self) -> bool:
         """Mark settled; False when the channel it came on is gone (the broker has already
@@ -221,18 +227,15 @@ class _RabbitDelivery:
         except CONNECTION_EXCEPTIONS:
             log.warning("requeue of %s lost with the connection", self._message.message_id)
 
-    async def retry(self, reason: str, delay_s: float) -> None:
+    async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         if not self._settle():
             return
+        # The attempts the next delivery starts from: this one, unless it does not count.
+        spent = self._attempt if counted else self._attempt - 1
         try:
-            if self._attempt >= self._spec.max_attempts:
-                await self._broker._publish_dead_letter(
-                    self._spec, self._message, reason, self._attempt
-                )
-            else:
-                await self._broker._publish_delayed(
-                    self._spec, self._message, self._attempt, reason, delay_s
-                )
+            await self._broker._publish_delayed(
+                self._spec, self._message, spent, self._retries + 1, reason, delay_s
+            )
         except QueueUnavailable:
             await self._requeue_later(delay_s)
             raise
@@ -267,8 +270,6 @@ class RabbitBroker:
         self._dlx: AbstractExchange | None = None
         self._connect_lock = asyncio.Lock()
         self._consumer_connections: set[AbstractConnection] = set()
-        # Delay queues this client has used, so `delete` can remove them too.
-        self._delay_queues: dict[str, set[str]] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ plumbing
@@ -365,17 +366,15 @@ class RabbitBroker:
             "x-overflow": "reject-publish",
         }
 
-    def _delay_queue_arguments(self, spec: QueueSpec, delay_ms: int) -> dict[str, Any]:
+    def _retry_queue_arguments(self, spec: QueueSpec, step_s: float) -> dict[str, Any]:
+        # No x-expires, ever: a queue that can expire must never hold a message.
         return {
             "x-queue-type": "quorum",
-            "x-message-ttl": delay_ms,
+            "x-message-ttl": round(step_s * 1000),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": spec.name,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
-            # Unused (no redeclare, no consumer) for twice the delay plus ten minutes: every
-            # message it held has long moved on.
-            "x-expires": 2 * delay_ms + 600_000,
         }
 
     # ------------------------------------------------------------------ the port
@@ -400,6 +399,12 @@ class RabbitBroker:
                     )
                     for key in spec.bindings:
                         await queue.bind(exchange, routing_key=key)
+                    for step in spec.retry_delays_s:
+                        await channel.declare_queue(
+                            retry_queue_name(spec, step),
+                            durable=True,
+                            arguments=self._retry_queue_arguments(spec, step),
+                        )
             finally:
                 with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                     await channel.close()
@@ -409,12 +414,11 @@ class RabbitBroker:
             raise QueueUnavailable(f"could not declare {spec.name}: {exc!r}") from exc
 
     async def delete(self, spec: QueueSpec) -> None:
-        """Remove the queue, its dead letters and its delay queues (tests and admin only)."""
+        """Remove the queue, its dead letters and its retry queues (tests and admin only)."""
         channel = await self._with_channel(3 * self._confirm_timeout_s)
         try:
-            # Delay queues used by other processes expire by themselves (x-expires).
-            delay_queues = sorted(self._delay_queues.pop(spec.name, set()))
-            for name in (spec.name, f"{spec.name}.dlq", *delay_queues):
+            retry_queues = [retry_queue_name(spec, step) for step in spec.retry_delays_s]
+            for name in (spec.name, f"{spec.name}.dlq", *retry_queues):
                 await channel.queue_delete(name)
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
@@ -462,9 +466,9 @@ class RabbitBroker:
                 backoff = _RECONNECT_MIN_S
                 while (incoming := await inbox.get()) is not None:
                     delivery = _RabbitDelivery(self, spec, incoming, channel)
-                    if delivery.attempt > spec.max_attempts:
-                        # Only crashes get a message here (retry dead-letters at the limit):
-                        # the previous consumer died on its last attempt.
+                    if delivery.attempt > spec.max_attempts and delivery.returns:
+                        # The retry policy dead-letters at the limit, so only crashes get a
+                        # message here: the previous consumer died on its last attempt.
                         await self._bury_abandoned(delivery)
                         continue
                     yield delivery
@@ -635,29 +639,25 @@ class RabbitBroker:
     # ------------------------------------------------------------------ for deliveries
 
     async def _publish_delayed(
-        self, spec: QueueSpec, message: Message, attempts: int, reason: str, delay_s: float
+        self,
+        spec: QueueSpec,
+        message: Message,
+        attempts: int,
+        retries: int,
+        reason: str,
+        delay_s: float,
     ) -> None:
-        headers = {H_ATTEMPTS: attempts, H_LAST_ERROR: reason}
-        if delay_s <= 0:
-            await self._confirmed("", spec.name, _amqp_message(message, headers))
-            return
-        delay_ms = _rounded_delay_ms(delay_s)
-        name = f"{spec.name}.delay.{delay_ms}"
-        self._delay_queues.setdefault(spec.name, set()).add(name)
+        headers = {H_ATTEMPTS: attempts, H_RETRIES: retries, H_LAST_ERROR: reason}
+        name = retry_queue_name(spec, spec.retry_step(delay_s))
         try:
-            channel = await self._with_channel(self._confirm_timeout_s)
-            try:
-                async with asyncio.timeout(self._confirm_timeout_s):
-                    # Redeclared on every retry: that renews its x-expires lease.
-                    await channel.declare_queue(
-                        name, durable=True, arguments=self._delay_queue_arguments(spec, delay_ms)
-                    )
-            finally:
-                with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                    await channel.close()
-        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
-            raise QueueUnavailable(f"cannot declare delay queue {name}: {exc!r}") from exc
-        await self._confirmed("", name, _amqp_message(message, headers))
+            await self._confirmed("", name, _amqp_message(message, headers))
+        except QueueUnavailable as exc:
+            if not isinstance(exc.__cause__, DeliveryError):
+                raise
+            # Returned unroutable: the retry queue was deleted by hand, or declared by no
+            # process of this version yet. Declare the topology again and try once more.
+            await self.declare(spec)
+            await self._confirmed("", name, _amqp_message(message, headers))
 
     async def _publish_dead_letter(
         self, spec: QueueSpec, message: Message, reason: str, attempts: int

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS messages (
     body BLOB NOT NULL,
     headers TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
     lease_expiries INTEGER NOT NULL DEFAULT 0,
     available_at REAL NOT NULL,
     lease_token TEXT,
@@ -76,6 +77,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_queue ON dead_letters (queue, id);
 """
+
+# Columns added since the first release, for queue files made before them.
+_ADDED_COLUMNS = {"messages": {"retries": "INTEGER NOT NULL DEFAULT 0"}}
 
 _EXPIRED = "lease_token IS NOT NULL AND available_at <= :now"
 
@@ -106,7 +110,7 @@ WHERE seq = (
     ORDER BY seq
     LIMIT 1
 )
-RETURNING seq, message_id, routing_key, body, headers, attempts
+RETURNING seq, message_id, routing_key, body, headers, attempts, retries
 """
 _MOVE_TO_DEAD_LETTERS = """
 INSERT INTO dead_letters
@@ -134,6 +138,20 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
     return (head == "*" or head == words[0]) and _match(rest, words[1:])
 
 
+async def _add_missing_columns(db: aiosqlite.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        async with db.execute(f"PRAGMA table_info({table})") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for name, definition in columns.items():
+            if name not in present:
+                try:
+                    await db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+                except sqlite3.OperationalError as exc:
+                    # Another process opening the same old file added it first.
+                    if "duplicate column" not in str(exc):
+                        raise
+
+
 def _encode_headers(headers: Mapping[str, str]) -> str:
     return json.dumps(dict(headers), sort_keys=True)
 
@@ -154,6 +172,7 @@ class _SqliteDelivery:
         token: str,
         message: Message,
         attempt: int,
+        retries: int,
         on_settled: Callable[[_SqliteDelivery], None],
     ) -> None:
         self._broker = broker
@@ -162,6 +181,7 @@ class _SqliteDelivery:
         self._token = token
         self._message = message
         self._attempt = attempt
+        self._retries = retries
         self._on_settled = on_settled
         self._settled = False
 
@@ -172,6 +192,10 @@ class _SqliteDelivery:
     @property
     def attempt(self) -> int:
         return self._attempt
+
+    @property
+    def retries(self) -> int:
+        return self._retries
 
     @property
     def settled(self) -> bool:
@@ -187,12 +211,11 @@ class _SqliteDelivery:
         self._settle()
         await self._broker._ack(self._seq, self._token)
 
-    async def retry(self, reason: str, delay_s: float) -> None:
+    async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         self._settle()
-        if self._attempt >= self._spec.max_attempts:
-            await self._broker._bury(self._spec, self._seq, self._token, reason)
-        else:
-            await self._broker._release(self._spec, self._seq, self._token, reason, delay_s)
+        await self._broker._release(
+            self._spec, self._seq, self._token, reason, delay_s, counted=counted
+        )
 
     async def dead_letter(self, reason: str) -> None:
         self._settle()
@@ -238,7 +261,13 @@ class SqliteBroker:
         async with self._open_lock:
             if self._db is None:
                 # Durable: a confirmed publish survives power loss.
-                self._db = await connect_durable(self._path, _SCHEMA)
+                db = await connect_durable(self._path, _SCHEMA)
+                try:
+                    await _add_missing_columns(db)
+                except BaseException:
+                    await db.close()
+                    raise
+                self._db = db
         return self._db
 
     async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
@@ -449,14 +478,14 @@ class SqliteBroker:
         row = await self._transaction(work)
         if row is None:
             return None
-        seq, message_id, routing_key, body, headers, attempts = row
+        seq, message_id, routing_key, body, headers, attempts, retries = row
         message = Message(
             routing_key=routing_key,
             body=bytes(body),
             message_id=message_id,
             headers=_decode_headers(headers),
         )
-        return _SqliteDelivery(self, spec, seq, token, message, attempts, on_settled)
+        return _SqliteDelivery(self, spec, seq, token, message, attempts, retries, on_settled)
 
     async def _ack(self, seq: int, token: str) -> None:
         async def work(db: aiosqlite.Connection) -> int:
@@ -471,20 +500,22 @@ class SqliteBroker:
             log.warning("ack of message seq=%s after its lease expired", seq)
 
     async def _release(
-        self, spec: QueueSpec, seq: int, token: str, reason: str, delay_s: float
+        self, spec: QueueSpec, seq: int, token: str, reason: str, delay_s: float, *, counted: bool
     ) -> None:
-        available_at = time.time() + max(delay_s, 0.0)
+        available_at = time.time() + spec.retry_step(delay_s)
+        # The lease counted this attempt; a retry that does not count gives it back.
+        refund = 0 if counted else 1
 
         async def work(db: aiosqlite.Connection) -> int:
             cursor = await db.execute(
-                "UPDATE messages SET lease_token = NULL, available_at = ?, last_error = ? "
+                "UPDATE messages SET lease_token = NULL, available_at = ?, last_error = ?, "
+                "attempts = attempts - ?, retries = retries + 1 "
                 "WHERE seq = ? AND lease_token = ?",
-                (available_at, reason, seq, token),
+                (available_at, reason, refund, seq, token),
             )
             return cursor.rowcount
 
-        if await self._transaction(work) and delay_s <= 0:
-            self._wake([spec.name])
+        await self._transaction(work)
 
     async def _bury(self, spec: QueueSpec, seq: int, token: str, reason: str) -> None:
         params = {"seq": seq, "token": token, "reason": reason, "now": time.time()}

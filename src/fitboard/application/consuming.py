@@ -1,11 +1,8 @@
-"""Running a consumer: the one place that decides between ack, retry and dead letter.
+"""Running a consumer: the loop that takes deliveries and settles each one.
 
-* success → ack;
-* PermanentFailure (a message that can never be processed) → dead letter with its reason;
-* anything else (database or Redis unreachable, a bug) → retry with exponential backoff,
-  and once the queue's attempts are used up → dead letter with the last error.
-
-A worker never dies on a bad message; it only stops when asked to.
+Success acks; a failure is settled as `retrying.decide` says (dead letter, counted retry,
+or an uncounted wait for a dependency). A worker never dies on a bad message; it only
+stops when asked to.
 """
 
 from __future__ import annotations
@@ -14,59 +11,47 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import Delivery, MessageBroker, QueueSpec
+from fitboard.application.retrying import Outcome, decide
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base_s: float = 0.5
-    factor: float = 4.0
-    max_s: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_s, self.base_s * self.factor ** max(0, attempt - 1)))
-
-
-async def handle_delivery(
-    delivery: Delivery, handler: Handler, spec: QueueSpec, backoff: Backoff
-) -> str:
+async def handle_delivery(delivery: Delivery, handler: Handler, spec: QueueSpec) -> str:
     """Run the handler on one delivery and settle it. Returns what was done."""
     try:
         await handler(delivery)
-    except PermanentFailure as failure:
-        log.warning("dead-lettering %s: %s", delivery.message.message_id, failure.reason)
-        await delivery.dead_letter(failure.reason)
-        return "dead_lettered"
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        if delivery.attempt >= spec.max_attempts:
-            log.error(
-                "giving up on %s after %d attempts: %s",
-                delivery.message.message_id,
-                delivery.attempt,
-                reason,
-            )
-            await delivery.dead_letter(f"failed {delivery.attempt} times; last error: {reason}")
+        decision = decide(exc, attempt=delivery.attempt, retries=delivery.retries, spec=spec)
+        message_id = delivery.message.message_id
+        if decision.outcome is Outcome.DEAD_LETTER:
+            log.warning("dead-lettering %s: %s", message_id, decision.reason)
+            await delivery.dead_letter(decision.reason)
             return "dead_lettered"
-        delay = backoff.delay(delivery.attempt)
-        log.info(
-            "retrying %s in %.1fs (attempt %d): %s",
-            delivery.message.message_id,
-            delay,
-            delivery.attempt,
-            reason,
-        )
-        await delivery.retry(reason, delay)
-        return "retried"
+        if decision.outcome is Outcome.WAIT:
+            log.info(
+                "%s waits %.1fs for a dependency (retry %d): %s",
+                message_id,
+                decision.delay_s,
+                delivery.retries + 1,
+                decision.reason,
+            )
+        else:
+            log.info(
+                "retrying %s in %.1fs (attempt %d of %d): %s",
+                message_id,
+                decision.delay_s,
+                delivery.attempt,
+                spec.max_attempts,
+                decision.reason,
+            )
+        await delivery.retry(decision.reason, decision.delay_s, counted=decision.counted)
+        return "retried" if decision.counted else "waiting"
     await delivery.ack()
     return "acked"
 
@@ -78,14 +63,12 @@ async def run_consumer(
     *,
     prefetch: int,
     stop: asyncio.Event,
-    backoff: Backoff | None = None,
 ) -> None:
     """Consume until `stop` is set, handling up to `prefetch` deliveries concurrently.
 
     On stop, no new delivery is taken; those in progress are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
     the consumer closes."""
-    policy = backoff or Backoff()
     in_progress: set[asyncio.Task[str]] = set()
     slots = asyncio.Semaphore(prefetch)
     deliveries = broker.consume(spec, prefetch)
@@ -111,7 +94,7 @@ async def run_consumer(
                 break
             delivery = next_delivery.result()
             await slots.acquire()
-            task = asyncio.create_task(_settle(delivery, handler, spec, policy, slots))
+            task = asyncio.create_task(_settle(delivery, handler, spec, slots))
             in_progress.add(task)
             task.add_done_callback(in_progress.discard)
     except StopAsyncIteration:
@@ -127,11 +110,10 @@ async def _settle(
     delivery: Delivery,
     handler: Handler,
     spec: QueueSpec,
-    backoff: Backoff,
     slots: asyncio.Semaphore,
 ) -> str:
     try:
-        return await handle_delivery(delivery, handler, spec, backoff)
+        return await handle_delivery(delivery, handler, spec)
     except Exception:
         # Settling itself failed (the broker went away): the unacked message will be
         # delivered again, which processing is built to survive.

@@ -37,15 +37,22 @@ class PortError(Exception):
     """Base of infrastructure failures surfaced through a port."""
 
 
-class StoreUnavailable(PortError):
+class DependencyUnavailable(PortError):
+    """A service the caller depends on cannot serve now; the same call can succeed later.
+
+    The retry policy waits out such failures for as long as they last, without counting
+    them against a message's attempts (application/retrying.py)."""
+
+
+class StoreUnavailable(DependencyUnavailable):
     """The system of record cannot be reached; retry later."""
 
 
-class RankingUnavailable(PortError):
+class RankingUnavailable(DependencyUnavailable):
     """The ranking index cannot be reached; retry later."""
 
 
-class QueueUnavailable(PortError):
+class QueueUnavailable(DependencyUnavailable):
     """The queue did not durably accept a message (down, blocked, or no confirm in time)."""
 
 
@@ -441,13 +448,34 @@ class Message:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# How long a retried message waits before it is delivered again, step by step: the n-th
+# retry of a message waits the n-th step, and every retry after the last waits the last.
+# Fixed steps, because a broker may keep one permanent delay queue per step (RabbitMQ).
+RETRY_DELAYS_S: tuple[float, ...] = (0.5, 2.0, 8.0, 30.0)
+
+
 @dataclass(frozen=True)
 class QueueSpec:
-    """A named durable queue and the routing keys bound to it on the topic exchange."""
+    """A named durable queue and the routing keys bound to it on the topic exchange.
+
+    `max_attempts` bounds the failures that count (a bug, a message that kills its
+    consumer); `retry_delays_s` are the waits a retry may ask for."""
 
     name: str
     bindings: tuple[str, ...]
     max_attempts: int = 5
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        delays = self.retry_delays_s
+        if not delays or any(d <= 0 for d in delays) or list(delays) != sorted(set(delays)):
+            raise ValueError("retry_delays_s must be positive and strictly increasing")
+
+    def retry_step(self, delay_s: float) -> float:
+        """The shortest step that waits at least `delay_s`, or the longest step."""
+        return next((d for d in self.retry_delays_s if d >= delay_s), self.retry_delays_s[-1])
 
 
 @dataclass(frozen=True)
@@ -467,13 +495,22 @@ class Delivery(Protocol):
 
     @property
     def attempt(self) -> int:
-        """1 on the first delivery, counting redeliveries after crashes and retries."""
+        """1 on the first delivery; each counted retry and each redelivery after a crash
+        adds one. A retry that does not count leaves it as it was."""
+        ...
+
+    @property
+    def retries(self) -> int:
+        """How many times this message was sent back with `retry`, counted or not."""
         ...
 
     async def ack(self) -> None: ...
 
-    async def retry(self, reason: str, delay_s: float) -> None:
-        """Deliver again after `delay_s` seconds; the broker counts the attempt."""
+    async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
+        """Deliver again after `delay_s` seconds, rounded to the spec's step at or above it
+        (`QueueSpec.retry_step`). `counted` retries use up one of the message's attempts;
+        the others (waiting for a dependency to return) do not. Never drops the message:
+        if it cannot be put back now, it stays with the broker to be delivered again."""
         ...
 
     async def dead_letter(self, reason: str) -> None:

@@ -37,17 +37,27 @@ from fitboard.application.ports import (
 PING_TIMEOUT_S = 5.0
 
 _SQLITE_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+# PostgreSQL's SQLSTATEs that mean "not now": connection exceptions (class 08), the server
+# shutting down, crashed or starting up (57P01-57P03), out of resources (class 53), and a
+# transaction that lost a serialization race or a deadlock (40001, 40P01).
+_PG_UNAVAILABLE_CLASSES = ("08", "53")
+_PG_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
 
 
 def is_unavailable(error: BaseException) -> bool:
     """True for failures that say "the database cannot serve now, retry later" rather than
-    "this request is wrong": lost or refused connections, timeouts, SQLite's lock wait
-    running out."""
+    "this request is wrong": lost or refused connections, timeouts, a server shutting down
+    or out of resources, a lost serialization race, SQLite's lock wait running out."""
     if isinstance(error, OSError | TimeoutError):
         return True
     if not isinstance(error, DBAPIError):
         return False
     if error.connection_invalidated:
+        return True
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str) and (
+        state.startswith(_PG_UNAVAILABLE_CLASSES) or state in _PG_UNAVAILABLE_STATES
+    ):
         return True
     code = getattr(error.orig, "sqlite_errorcode", None)
     # Extended result codes keep the primary code in their low byte.
