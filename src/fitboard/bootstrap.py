@@ -82,6 +82,7 @@ class Container:
             inflight=self.inflight,
             clock=self.clock,
             rules=self.rules,
+            clock_skew_s=self.settings.clock_skew_s,
             live=self.live,
             achievement_rules=self.achievement_rules,
         )

@@ -45,6 +45,11 @@ def test_a_normal_run_is_possible() -> None:
         ({"avg_heart_rate": 251}, "avg_heart_rate"),
         ({"elevation_gain_m": -3.0}, "elevation_gain_m"),
         ({"device_calories": -1.0}, "calories"),
+        # NaN compares false with every bound: a negative-distance check lets it through.
+        ({"distance_m": float("nan")}, "distance_m"),
+        ({"distance_m": float("inf")}, "distance_m"),
+        ({"elevation_gain_m": float("nan")}, "elevation_gain_m"),
+        ({"device_calories": float("nan")}, "calories"),
     ],
 )
 def test_impossible_input_names_the_field(overrides: dict[str, object], field: str) -> None:

@@ -33,13 +33,17 @@ class WorkerDeps:
     inflight: InFlightWorkouts
     clock: Clock
     rules: Rules
+    # How far ahead of a submission's own clock a workout may end (Settings.clock_skew_s).
+    clock_skew_s: int
     # None in processes that have nobody to push to (maintenance commands).
     live: LiveNotifier | None = None
     achievement_rules: Sequence[AnyRule] = ()
 
 
 async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Processed:
-    submission = decode_submission(delivery.message)
+    submission = decode_submission(
+        delivery.message, now=deps.clock.now(), clock_skew_s=deps.clock_skew_s
+    )
     processed = await process_submission(
         submission,
         store=deps.store,

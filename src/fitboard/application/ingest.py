@@ -13,8 +13,7 @@ from datetime import datetime
 from fitboard.application.messages import submission_message
 from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError
 from fitboard.domain.activities import Activity
-from fitboard.domain.plausibility import check_possible
-from fitboard.domain.workouts import WorkoutSubmission
+from fitboard.domain.workouts import WorkoutSubmission, check_submission
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +34,14 @@ class SubmitWorkout:
 
 
 def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> WorkoutSubmission:
-    """Refuse the impossible (InvalidField) and build the submission."""
-    now = clock.now()
-    check_possible(
-        activity=command.activity,
-        started_at=command.started_at,
-        duration_s=command.duration_s,
-        distance_m=command.distance_m,
-        elevation_gain_m=command.elevation_gain_m,
-        avg_heart_rate=command.avg_heart_rate,
-        device_calories=command.calories,
-        now=now,
-        clock_skew_s=clock_skew_s,
-    )
-    return WorkoutSubmission(
+    """Refuse what can never be stored (InvalidField) and build the submission."""
+    submission = WorkoutSubmission(
         id=command.id or uuid.uuid4(),
         user_id=command.user_id,
         activity=command.activity,
         started_at=command.started_at,
         duration_s=command.duration_s,
-        submitted_at=now,
+        submitted_at=clock.now(),
         distance_m=command.distance_m,
         elevation_gain_m=command.elevation_gain_m,
         avg_heart_rate=command.avg_heart_rate,
@@ -62,6 +49,8 @@ def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> Work
         notes=command.notes,
         source=command.source,
     )
+    check_submission(submission, clock_skew_s=clock_skew_s)
+    return submission
 
 
 async def submit_workout(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import Message, QueueSpec
 from fitboard.domain.activities import Activity
-from fitboard.domain.workouts import Workout, WorkoutSubmission
+from fitboard.domain.errors import InvalidField
+from fitboard.domain.workouts import Workout, WorkoutSubmission, check_submission
 
 WORKOUT_SUBMITTED = "workout.submitted"
 WORKOUT_PROCESSED = "workout.processed"
@@ -47,34 +47,50 @@ def submission_message(submission: WorkoutSubmission) -> Message:
     )
 
 
-def decode_submission(message: Message) -> WorkoutSubmission:
-    """Read a submission; a body that can never be read is a PermanentFailure."""
-    try:
-        data: dict[str, Any] = json.loads(message.body)
-        if data.get("v") != SCHEMA_VERSION:
-            raise PermanentFailure(f"unsupported message schema version {data.get('v')!r}")
-        started_at = datetime.fromisoformat(data["started_at"])
-        submitted_at = datetime.fromisoformat(data["submitted_at"])
-        if started_at.tzinfo is None or submitted_at.tzinfo is None:
-            raise PermanentFailure("timestamps without a time zone offset")
-        return WorkoutSubmission(
-            id=UUID(data["id"]),
-            user_id=UUID(data["user_id"]),
-            activity=Activity(data["activity"]),
-            started_at=started_at,
-            duration_s=int(data["duration_s"]),
-            submitted_at=submitted_at,
-            distance_m=_optional_float(data.get("distance_m")),
-            elevation_gain_m=_optional_float(data.get("elevation_gain_m")),
-            avg_heart_rate=_optional_int(data.get("avg_heart_rate")),
-            device_calories=_optional_float(data.get("device_calories")),
-            notes=data.get("notes"),
-            source=str(data.get("source", "api")),
+def decode_submission(message: Message, *, now: datetime, clock_skew_s: int) -> WorkoutSubmission:
+    """Read a submission and hold it to the same rules as the API (`check_submission`):
+    a queue carries whatever anybody published to it. A message that can never be
+    processed raises PermanentFailure, whose reason names the field and what is wrong.
+
+    `now` is the worker's clock, used only to refuse a `submitted_at` after it; the
+    workout itself is judged against its own `submitted_at`."""
+    data = _json_object(message.body)
+    version = data.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise PermanentFailure(
+            f"unsupported message schema version {_shown(version)} (this worker reads "
+            f"v={SCHEMA_VERSION}); deploy a worker that reads it, then replay the dead letter"
         )
-    except PermanentFailure:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PermanentFailure(f"malformed workout message: {exc!r}") from exc
+    unknown = sorted(set(data) - _SUBMISSION_FIELDS)
+    if unknown:
+        raise _malformed(f"unknown field(s) {_shown(unknown)}")
+    fields = _Fields(data)
+    submission = WorkoutSubmission(
+        id=fields.uuid("id"),
+        user_id=fields.uuid("user_id"),
+        activity=fields.activity("activity"),
+        started_at=fields.timestamp("started_at"),
+        duration_s=fields.integer("duration_s"),
+        submitted_at=fields.timestamp("submitted_at"),
+        distance_m=fields.optional_number("distance_m"),
+        elevation_gain_m=fields.optional_number("elevation_gain_m"),
+        avg_heart_rate=fields.optional_integer("avg_heart_rate"),
+        device_calories=fields.optional_number("device_calories"),
+        notes=fields.optional_text("notes"),
+        source=fields.optional_text("source") or "api",
+    )
+    if submission.submitted_at > now + timedelta(seconds=clock_skew_s):
+        raise PermanentFailure(
+            f"invalid workout: submitted_at: {submission.submitted_at.isoformat()} is later "
+            f"than the worker's clock ({now.isoformat()}); a message cannot be submitted "
+            "after it is processed"
+        )
+    try:
+        check_submission(submission, clock_skew_s=clock_skew_s)
+    except InvalidField as invalid:
+        field = _MESSAGE_FIELD.get(invalid.field, invalid.field)
+        raise PermanentFailure(f"invalid workout: {field}: {invalid.message}") from invalid
+    return submission
 
 
 def processed_message(workout: Workout, achievements: list[str]) -> Message:
@@ -100,9 +116,151 @@ def processed_message(workout: Workout, achievements: list[str]) -> Message:
     )
 
 
-def _optional_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+# The largest valid message carries 2,000 characters of notes, each at most 12 bytes as
+# JSON escapes: a bound well above it refuses a huge body before it is parsed.
+MAX_SUBMISSION_BYTES = 64 * 1024
+
+_SUBMISSION_FIELDS = frozenset(
+    {
+        "v",
+        "id",
+        "user_id",
+        "activity",
+        "started_at",
+        "duration_s",
+        "submitted_at",
+        "distance_m",
+        "elevation_gain_m",
+        "avg_heart_rate",
+        "device_calories",
+        "notes",
+        "source",
+    }
+)
 
 
-def _optional_int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+# The API's names for the fields the domain's rules name, as they are called in a message.
+_MESSAGE_FIELD = {"calories": "device_calories"}
+
+
+def _shown(value: object) -> str:
+    """A value as JSON, cut short: a reason must stay readable whatever was sent."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _malformed(problem: str) -> PermanentFailure:
+    return PermanentFailure(f"malformed workout message: {problem}")
+
+
+def _refuse_constant(name: str) -> object:
+    # Python's json reads NaN and Infinity, which JSON itself does not allow.
+    raise _malformed(f"{name} is not a JSON number")
+
+
+def _json_object(body: bytes) -> dict[str, object]:
+    if not body:
+        raise _malformed("the body is empty")
+    if len(body) > MAX_SUBMISSION_BYTES:
+        raise _malformed(f"the body is {len(body)} bytes, more than {MAX_SUBMISSION_BYTES}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except PermanentFailure:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise _malformed(f"the body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise _malformed(f"the body must be a JSON object, not {_json_type(data)}")
+    return data
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class _Fields:
+    """Typed reads of a decoded body, each refusing a wrong type by the field's name.
+    JSON types are taken as they are: no string is read as a number, no boolean as an
+    integer, no fraction truncated."""
+
+    def __init__(self, data: dict[str, object]) -> None:
+        self._data = data
+
+    def _required(self, name: str) -> object:
+        if name not in self._data or self._data[name] is None:
+            raise _malformed(f"{name} is missing")
+        return self._data[name]
+
+    def _wrong(self, name: str, expected: str) -> PermanentFailure:
+        value = self._data[name]
+        return _malformed(f"{name} must be {expected}, not {_json_type(value)} ({_shown(value)})")
+
+    def _string(self, name: str, expected: str) -> str:
+        value = self._required(name)
+        if not isinstance(value, str):
+            raise self._wrong(name, expected)
+        return value
+
+    def uuid(self, name: str) -> UUID:
+        value = self._string(name, "a UUID string")
+        try:
+            return UUID(value)
+        except ValueError:
+            raise _malformed(f"{name} {_shown(value)} is not a UUID") from None
+
+    def activity(self, name: str) -> Activity:
+        value = self._string(name, "a string")
+        try:
+            return Activity(value)
+        except ValueError:
+            known = ", ".join(a.value for a in Activity)
+            raise _malformed(f"{name} {_shown(value)} is not one of {known}") from None
+
+    def timestamp(self, name: str) -> datetime:
+        value = self._string(name, "an ISO 8601 string")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _malformed(f"{name} {_shown(value)} is not an ISO 8601 timestamp") from None
+        if moment.tzinfo is None:
+            raise _malformed(f"{name} {_shown(value)} has no time zone offset")
+        return moment
+
+    def integer(self, name: str) -> int:
+        value = self._required(name)
+        if type(value) is not int:
+            raise self._wrong(name, "an integer")
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        return None if self._data.get(name) is None else self.integer(name)
+
+    def optional_number(self, name: str) -> float | None:
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if type(value) is float:
+            return value
+        if type(value) is not int:
+            raise self._wrong(name, "a number")
+        try:
+            return float(value)
+        except OverflowError:
+            raise _malformed(f"{name} is too large to be a number") from None
+
+    def optional_text(self, name: str) -> str | None:
+        return None if self._data.get(name) is None else self._string(name, "a string")

@@ -95,7 +95,19 @@ def check_possible(
     now: datetime,
     clock_skew_s: int,
 ) -> None:
-    """Raise InvalidField, naming the field, for a workout that cannot have happened."""
+    """Raise InvalidField, naming the field, for a workout that cannot have happened.
+
+    `now` is when the workout was submitted: a queued workout judged later is judged
+    against the moment it was sent, not the moment it is processed."""
+    # Refused by name, before any bound: NaN compares false with everything, so a check
+    # such as `distance_m < 0` (or the speed limit) would let it through.
+    for name, value in (
+        ("distance_m", distance_m),
+        ("elevation_gain_m", elevation_gain_m),
+        ("calories", device_calories),
+    ):
+        if value is not None and not math.isfinite(value):
+            raise InvalidField(name, "must be a finite number, not NaN or infinity")
     if started_at.tzinfo is None:
         raise InvalidField("started_at", "needs a time zone offset, e.g. 2026-11-22T07:30:00+01:00")
     if duration_s <= 0:

@@ -8,6 +8,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from fitboard.domain.activities import Activity
+from fitboard.domain.plausibility import check_possible
+from fitboard.domain.text import check_text
+
+MAX_NOTES_CHARS = 2000
+# Where a workout came from ("api", an importer's name): a short tag, not prose.
+MAX_SOURCE_CHARS = 32
 
 
 class WorkoutStatus(StrEnum):
@@ -42,6 +48,29 @@ class WorkoutSubmission:
     @property
     def ended_at(self) -> datetime:
         return self.started_at + timedelta(seconds=self.duration_s)
+
+
+def check_submission(submission: WorkoutSubmission, *, clock_skew_s: int) -> None:
+    """Raise InvalidField, naming the field, for a submission that can never be stored.
+
+    The one statement of what a workout must be, applied by the API before it queues one
+    and by the worker before it stores one (a queue carries whatever was published to
+    it). "Not in the future" is judged against the submission's own `submitted_at`, so a
+    backlog processed hours later is judged as it was when it was sent."""
+    check_possible(
+        activity=submission.activity,
+        started_at=submission.started_at,
+        duration_s=submission.duration_s,
+        distance_m=submission.distance_m,
+        elevation_gain_m=submission.elevation_gain_m,
+        avg_heart_rate=submission.avg_heart_rate,
+        device_calories=submission.device_calories,
+        now=submission.submitted_at,
+        clock_skew_s=clock_skew_s,
+    )
+    if submission.notes is not None:
+        check_text("notes", submission.notes, max_chars=MAX_NOTES_CHARS)
+    check_text("source", submission.source, max_chars=MAX_SOURCE_CHARS)
 
 
 @dataclass(frozen=True)

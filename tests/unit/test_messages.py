@@ -1,0 +1,112 @@
+"""Decoding a workout message: the worker holds it to the API's rules, and whatever cannot
+ever be processed is a PermanentFailure whose reason names the problem."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fitboard.application.errors import PermanentFailure
+from fitboard.application.messages import decode_submission, submission_message
+from fitboard.domain.errors import InvalidField
+from fitboard.domain.workouts import WorkoutSubmission, check_submission
+from tests.message_cases import (
+    BAD_CASES,
+    BadCase,
+    bad_bodies,
+    encode,
+    json_values,
+    message,
+    valid_body,
+    valid_submission,
+)
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SKEW_S = 300
+ATHLETE = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def decode(body: bytes, now: datetime = NOW) -> WorkoutSubmission:
+    return decode_submission(message(body), now=now, clock_skew_s=SKEW_S)
+
+
+def test_a_submission_round_trips() -> None:
+    sent = valid_submission(
+        ATHLETE,
+        NOW,
+        elevation_gain_m=120.5,
+        device_calories=410.0,
+        notes="hills 🏔 and a \\ in the notes",
+        source="api",
+    )
+    assert decode(submission_message(sent).body) == sent
+
+
+def test_a_backlog_processed_late_is_judged_against_its_own_submission_time() -> None:
+    # Started 4 minutes in the future of the API's clock (within the skew), and processed
+    # a day later: still valid, although the worker's own clock has moved on.
+    sent = valid_submission(
+        ATHLETE, NOW, started_at=NOW + timedelta(minutes=4), duration_s=30, distance_m=100.0
+    )
+    assert decode(submission_message(sent).body, now=NOW + timedelta(days=1)) == sent
+
+
+def test_optional_fields_may_be_null_or_absent() -> None:
+    body = valid_body(ATHLETE, NOW)
+    for field in ("distance_m", "elevation_gain_m", "avg_heart_rate", "device_calories"):
+        body[field] = None
+    del body["notes"]
+    del body["source"]
+    decoded = decode(encode(body))
+    assert decoded.distance_m is None
+    assert decoded.notes is None
+    assert decoded.source == "api"
+
+
+def test_an_integer_distance_is_a_number() -> None:
+    decoded = decode(encode({**valid_body(ATHLETE, NOW), "distance_m": 5000}))
+    assert decoded.distance_m == 5000.0
+    assert isinstance(decoded.distance_m, float)
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=lambda case: case.name)
+def test_a_bad_message_is_a_permanent_failure_naming_the_problem(case: BadCase) -> None:
+    with pytest.raises(PermanentFailure) as caught:
+        decode(case.build(valid_body(ATHLETE, NOW)))
+    assert case.reason in caught.value.reason
+    # A reason stays readable whatever was sent (5 MB of notes are not repeated in it).
+    assert len(caught.value.reason) < 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_every_generated_bad_message_is_a_permanent_failure(data: st.DataObject) -> None:
+    body = data.draw(bad_bodies(valid_body(ATHLETE, NOW)))
+    with pytest.raises(PermanentFailure) as caught:
+        decode(body)
+    assert caught.value.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=200)
+    | json_values.map(encode)
+    | st.dictionaries(st.sampled_from(sorted(valid_body(ATHLETE, NOW))), json_values).map(
+        lambda changes: encode({**valid_body(ATHLETE, NOW), **changes})
+    )
+)
+def test_anything_on_the_queue_is_either_valid_or_a_permanent_failure(body: bytes) -> None:
+    """No body makes decoding fail in another way (which would be retried in vain), and
+    what it accepts passes the domain's rules, so the store never sees anything else."""
+    try:
+        decoded = decode(body)
+    except PermanentFailure:
+        return
+    try:
+        check_submission(decoded, clock_skew_s=SKEW_S)
+    except InvalidField as invalid:  # pragma: no cover - this is the failure being tested
+        pytest.fail(f"decoded a submission the rules refuse: {invalid}")
