@@ -121,17 +121,26 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 async def authenticate(
     username: str, password: str, *, store: Store, hasher: PasswordHasher
 ) -> User:
-    async with store.unit_of_work() as uow:
+    # Argon2 is slow on purpose, so no transaction stays open while it runs: a write
+    # transaction held across it would keep every other writer waiting (on SQLite, the
+    # whole database), and even a read would keep a pooled connection from others.
+    async with store.unit_of_work(read_only=True) as uow:
         user = await uow.users.get_by_username(username)
-        if user is None:
-            await asyncio.to_thread(hasher.verify, _dummy_hash(hasher), password)
-            raise AuthenticationFailed("wrong username or password")
-        if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
-            raise AuthenticationFailed("wrong username or password")
-        if hasher.needs_rehash(user.password_hash):
-            user.password_hash = await asyncio.to_thread(hasher.hash, password)
-            await uow.users.update_profile(user)
-            await uow.commit()
+    if user is None:
+        await asyncio.to_thread(hasher.verify, _dummy_hash(hasher), password)
+        raise AuthenticationFailed("wrong username or password")
+    if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
+        raise AuthenticationFailed("wrong username or password")
+    if hasher.needs_rehash(user.password_hash):
+        rehashed = await asyncio.to_thread(hasher.hash, password)
+        async with store.unit_of_work() as uow:
+            # Read again under the lock: the profile may have changed since.
+            current = await uow.users.lock(user.id)
+            if current is not None and current.password_hash == user.password_hash:
+                current.password_hash = rehashed
+                await uow.users.update_profile(current)
+                await uow.commit()
+                user = current
     return user
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 # a deferred BEGIN instead of BEGIN IMMEDIATE.
 READ_ONLY_OPTION = "fitboard_read_only"
 
+# How long a transaction waits for another process's write lock (a CLI command beside
+# `fitboard serve`). Writers of one process queue before they reach it (SqlStore).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 _DRIVERS = {

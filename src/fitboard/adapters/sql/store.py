@@ -35,6 +35,9 @@ from fitboard.application.ports import (
 )
 
 PING_TIMEOUT_S = 5.0
+# How long a writer of this process may wait its turn for SQLite's write lock. Writers
+# queue for it (see SqlStore); this only bounds a wait that something has gone wrong with.
+SQLITE_WRITER_WAIT_S = 120.0
 
 _SQLITE_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 # PostgreSQL's SQLSTATEs that mean "not now": connection exceptions (class 08), the server
@@ -96,26 +99,36 @@ class SqlUnitOfWork:
     reports: ReportRepository
     challenges: ChallengeRepository
 
-    def __init__(self, engine: AsyncEngine, *, read_only: bool) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, read_only: bool, writers: asyncio.Lock | None = None
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
+        # Held from before connecting until the connection is closed, by writers only.
+        self._turn = None if read_only else writers
+        self._has_turn = False
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("a unit of work cannot be entered twice")
-        async with _unavailable_as_port_error(connecting=True):
-            connection = await self._engine.connect()
-            try:
-                if self._read_only:
-                    await connection.execution_options(
-                        **{READ_ONLY_OPTION: True},
-                        **self._read_only_options(),
-                    )
-                await connection.begin()
-            except BaseException:
-                await connection.close()
-                raise
+        await self._wait_for_turn()
+        try:
+            async with _unavailable_as_port_error(connecting=True):
+                connection = await self._engine.connect()
+                try:
+                    if self._read_only:
+                        await connection.execution_options(
+                            **{READ_ONLY_OPTION: True},
+                            **self._read_only_options(),
+                        )
+                    await connection.begin()
+                except BaseException:
+                    await connection.close()
+                    raise
+        except BaseException:
+            self._end_turn()
+            raise
         self._connection = connection
         self.users = SqlUserRepository(connection)
         self.workouts = SqlWorkoutRepository(connection)
@@ -143,7 +156,10 @@ class SqlUnitOfWork:
             if exc is None:
                 raise
         finally:
-            await connection.close()
+            try:
+                await connection.close()
+            finally:
+                self._end_turn()
         if exc is not None and not isinstance(exc, StoreUnavailable) and is_unavailable(exc):
             raise StoreUnavailable(str(exc)) from exc
 
@@ -154,6 +170,23 @@ class SqlUnitOfWork:
     async def rollback(self) -> None:
         async with _unavailable_as_port_error():
             await self._require_connection().rollback()
+
+    async def _wait_for_turn(self) -> None:
+        if self._turn is None:
+            return
+        try:
+            async with asyncio.timeout(SQLITE_WRITER_WAIT_S):
+                await self._turn.acquire()
+            self._has_turn = True
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"waited {SQLITE_WRITER_WAIT_S:.0f} s for the database's write lock"
+            ) from None
+
+    def _end_turn(self) -> None:
+        if self._turn is not None and self._has_turn:
+            self._has_turn = False
+            self._turn.release()
 
     def _read_only_options(self) -> dict[str, bool]:
         if self._engine.dialect.name == "postgresql":
@@ -173,13 +206,20 @@ class SqlStore:
 
     def __init__(self, url: str | URL) -> None:
         self._engine = create_engine(url)
+        # SQLite lets one transaction write at a time. The writers of this process take
+        # turns here, in order of arrival, before they connect: waiting in SQLite's busy
+        # handler instead would hold a pooled connection each, and its polling serves no
+        # one in order, so under enough concurrency a writer could lose every race until
+        # its busy timeout ran out ("database is locked"). The busy timeout is left for
+        # other processes (a CLI command beside `fitboard serve`).
+        self._writers = asyncio.Lock() if self._engine.dialect.name == "sqlite" else None
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, read_only=read_only)
+        return SqlUnitOfWork(self._engine, read_only=read_only, writers=self._writers)
 
     async def ping(self) -> None:
         async with (
