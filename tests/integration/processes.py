@@ -2,9 +2,10 @@
 
 `Deployment` starts `fitboard serve` and any number of `fitboard worker` processes on a
 fresh PostgreSQL database (migrated with `fitboard db upgrade`), the tests' Redis database
-and a RabbitMQ namespace of its own, exactly as an operator would run them. Each process
-writes its output to a file under the test's tmp_path; everything is printed at teardown,
-which pytest shows only when the test failed.
+and a RabbitMQ namespace of its own, exactly as an operator would run them; a test that
+takes PostgreSQL or Redis down points it at servers of its own (private_services). Each
+process writes its output to a file under the test's tmp_path; everything is printed at
+teardown, which pytest shows only when the test failed.
 
 It also reads the truth behind the API, so a test can check the invariant directly: the
 record in PostgreSQL, the queues as the broker sees them, and `fitboard reconcile`.
@@ -31,11 +32,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import redis.asyncio as redis
 
-from fitboard.adapters.queue_rabbitmq import RabbitBroker
+from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
 from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import QueueSpec
 from tests.conftest import AMQP_URL, REDIS_URL, drop_postgres_database, new_postgres_database
@@ -161,6 +162,7 @@ class Deployment:
     database_name: str
     database_url: str
     namespace: str
+    redis_url: str = REDIS_URL
     port: int = field(default_factory=free_port)
     api: Service | None = None
     workers: list[Service] = field(default_factory=list)
@@ -190,7 +192,7 @@ class Deployment:
             FITBOARD_MODE="production",
             FITBOARD_DATA_DIR=str(self.tmp_path / "data"),
             FITBOARD_DATABASE_URL=self.database_url,
-            FITBOARD_REDIS_URL=REDIS_URL,
+            FITBOARD_REDIS_URL=self.redis_url,
             FITBOARD_AMQP_URL=AMQP_URL,
             FITBOARD_JWT_SECRET=JWT_SECRET,
             FITBOARD_NAMESPACE=self.namespace,
@@ -326,14 +328,27 @@ class Deployment:
         return list(await asyncio.gather(*(one(n, a) for n, a in enumerate(plan))))
 
     async def board(
-        self, athlete: Athlete, metric: str, period: str, period_key: str, scope: str = "global"
+        self,
+        athlete: Athlete,
+        metric: str,
+        period: str,
+        period_key: str,
+        scope: str = "global",
+        *,
+        retry_503_for_s: float = 0.0,
     ) -> list[tuple[int, uuid.UUID, int]]:
-        """(rank, user id, score) of every entry, as the API serves it."""
-        response = await self.client.get(
-            f"/v1/leaderboards/{metric}/{period}",
-            params={"scope": scope, "period_key": period_key, "limit": 100},
-            headers=athlete.headers,
-        )
+        """(rank, user id, score) of every entry, as the API serves it. A 503 ("retry
+        later") is asked again, as a client would, for up to `retry_503_for_s`."""
+        deadline = time.monotonic() + retry_503_for_s
+        while True:
+            response = await self.client.get(
+                f"/v1/leaderboards/{metric}/{period}",
+                params={"scope": scope, "period_key": period_key, "limit": 100},
+                headers=athlete.headers,
+            )
+            if response.status_code != 503 or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.2)
         assert response.status_code == 200, response.text
         return [
             (e["rank"], uuid.UUID(e["user_id"]), e["score"]) for e in response.json()["entries"]
@@ -400,13 +415,11 @@ class Deployment:
         return (await self.queue_stats([self.queue.name]))[self.queue.name].consumers
 
     async def waiting(self) -> int:
-        """Messages waiting to be processed: ready on the queue, or in a delay queue for a
+        """Messages waiting to be processed: ready on the queue, or in a retry queue for a
         retry. Dead letters are not waiting."""
-        names = [
-            n
-            for n in await self.queue_names()
-            if n == self.queue.name or n.startswith(f"{self.queue.name}.delay.")
-        ]
+        spec = self.queue
+        retry_queues = {retry_queue_name(spec, step) for step in spec.retry_delays_s}
+        names = [n for n in await self.queue_names() if n == spec.name or n in retry_queues]
         return sum(s.ready for s in (await self.queue_stats(names)).values())
 
     async def wait_processed(
@@ -536,8 +549,9 @@ class Deployment:
             await asyncio.sleep(max(0.0, settled_at - time.monotonic()))
         broker = RabbitBroker(AMQP_URL, exchange=self.namespace, confirm_timeout_s=5.0)
         try:
+            # The queue, its dead letters and its retry queues; then anything else declared
+            # under its name (by a worker of another version, say).
             await broker.delete(self.queue)
-            # Delay queues declared by the workers expire by themselves; remove them now.
             leftovers = [n for n in await self.queue_names() if n.startswith(f"{self.queue.name}.")]
             for name in leftovers:
                 await rabbitmqctl("delete_queue", "-p", VHOST, name)
@@ -552,8 +566,8 @@ class QueueStats:
     consumers: int = 0
 
 
-async def flush_redis() -> None:
-    client = redis.Redis.from_url(REDIS_URL)
+async def flush_redis(url: str = REDIS_URL) -> None:
+    client = redis.Redis.from_url(url)
     try:
         await client.flushdb()
     finally:
@@ -561,13 +575,18 @@ async def flush_redis() -> None:
 
 
 @contextlib.asynccontextmanager
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+async def deployment(
+    tmp_path: Path, *, database_url: str | None = None, redis_url: str = REDIS_URL
+) -> AsyncIterator[Deployment]:
     """A fresh, migrated database and an empty Redis database; the caller starts the
-    processes it needs. Everything is stopped and removed afterwards, whatever happened."""
-    name, url = new_postgres_database()
+    processes it needs. Everything is stopped and removed afterwards, whatever happened.
+
+    By default the database is a new one on the machine's PostgreSQL, dropped at the end;
+    `database_url` names an empty database to use instead, which its owner removes."""
+    name, url = new_postgres_database() if database_url is None else ("", database_url)
     # Boards live in one Redis database shared by the tests; start from nothing.
-    await flush_redis()
-    d = Deployment(tmp_path, name, url, f"fault-{uuid.uuid4().hex[:12]}")
+    await flush_redis(redis_url)
+    d = Deployment(tmp_path, name, url, f"fault-{uuid.uuid4().hex[:12]}", redis_url=redis_url)
     try:
         code, output = await d.cli("db", "upgrade")
         assert code == 0, output
@@ -581,9 +600,10 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         finally:
             # Shown by pytest only when the test failed.
             print(d.logs())
-            await flush_redis()
-            # It blocks (a loop of its own in a thread); keep it off this loop.
-            await asyncio.to_thread(drop_postgres_database, name)
+            await flush_redis(redis_url)
+            if database_url is None:
+                # It blocks (a loop of its own in a thread); keep it off this loop.
+                await asyncio.to_thread(drop_postgres_database, name)
 
 
 def started_at_for_tests() -> datetime:
@@ -611,12 +631,14 @@ def period_keys(moment: datetime) -> dict[str, str]:
 METRICS = ("calories", "distance", "duration", "workouts", "points", "active_days")
 
 
-async def load_boards(d: Deployment, viewer: Athlete, moment: datetime) -> int:
+async def load_boards(
+    d: Deployment, viewer: Athlete, moment: datetime, *, retry_503_for_s: float = 0.0
+) -> int:
     """Read every board a run at `moment` moves (each metric and period, global and
     activity:run), so Redis holds them loaded before the workers write: reconcile then
     checks what the workers projected, not a rebuild. Returns how many boards."""
     reads = [
-        d.board(viewer, metric, period, key, scope)
+        d.board(viewer, metric, period, key, scope, retry_503_for_s=retry_503_for_s)
         for metric in METRICS
         for period, key in period_keys(moment).items()
         for scope in ("global", "activity:run")
