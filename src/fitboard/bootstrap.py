@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fitboard.adapters.clock_system import SystemClock
+from fitboard.adapters.data_dir_lock import DataDirLock, check_free
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.achievement_catalog import load_catalog
@@ -175,6 +176,21 @@ def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
     return SocketIONotifier(manager, feed.publish, closers=[manager.aclose, feed.close])
 
 
+def _released(lock: DataDirLock) -> Callable[[], Awaitable[None]]:
+    async def release() -> None:
+        lock.release()
+
+    return release
+
+
+def check_can_serve(settings: Settings) -> None:
+    """Raise DataDirInUse when another process already serves this embedded data
+    directory, so a command can say so before it starts anything. `build` takes the lock
+    itself; this only looks."""
+    if settings.mode is Mode.EMBEDDED:
+        check_free(settings.data_dir)
+
+
 async def build(
     settings: Settings, *, clock: Clock | None = None, live: LiveRole = LiveRole.NONE
 ) -> Container:
@@ -195,6 +211,10 @@ async def build(
         from fitboard.adapters.ranking_memory import MemoryRanking
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if live is not LiveRole.NONE:
+            # The process that consumes the queue and holds the boards must be the only one.
+            lock = DataDirLock.acquire(settings.data_dir)
+            closers.append(_released(lock))
         await upgrade_database(database_url)
         jwt_secret = settings.jwt_secret or embedded_jwt_secret(settings.data_dir)
         store: Store = SqlStore(database_url)

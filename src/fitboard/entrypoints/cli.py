@@ -65,6 +65,17 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return runner.run(main())
 
 
+def _refuse_if_served_elsewhere(settings: Settings) -> None:
+    from fitboard.adapters.data_dir_lock import DataDirInUse
+    from fitboard.bootstrap import check_can_serve
+
+    try:
+        check_can_serve(settings)
+    except DataDirInUse as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -77,6 +88,7 @@ def serve(
 
     settings = _settings(host=host, port=port)
     _logging(settings)
+    _refuse_if_served_elsewhere(settings)
     where = (
         f"data in {settings.data_dir}"
         if settings.mode is Mode.EMBEDDED
@@ -121,6 +133,7 @@ def worker() -> None:
 
     settings = _settings()
     _logging(settings)
+    _refuse_if_served_elsewhere(settings)
 
     async def main() -> None:
         container = await build(settings, live=LiveRole.WORKER)
