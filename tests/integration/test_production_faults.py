@@ -20,7 +20,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aio_pika
@@ -300,7 +300,8 @@ def poison_messages(unknown_athlete: uuid.UUID, moment: datetime) -> dict[str, b
         activity=Activity.RUN,
         started_at=moment,
         duration_s=1800,
-        submitted_at=moment,
+        # Sent when it ended: a workout may not end after its own submission.
+        submitted_at=moment + timedelta(seconds=1800),
         distance_m=5000.0,
     )
     valid = submission_message(ghost_workout)
