@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # How far in the future a workout may start, to allow for clocks that run fast.
     clock_skew_s: int = Field(default=300, ge=0)
 
+    # The largest request body the API reads; a larger one is answered 413 before it is
+    # read. A full batch (100 workouts with 2000-character notes) takes about 250 kB.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"

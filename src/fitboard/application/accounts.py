@@ -22,6 +22,7 @@ from fitboard.domain.evaluation import Rules
 from fitboard.domain.users import User
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+MAX_USERNAME_LENGTH = 32
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 # The most common passwords of public breach lists; refusing them costs nothing.
@@ -81,7 +82,8 @@ async def register(
     hasher: PasswordHasher,
     clock: Clock,
 ) -> User:
-    if not USERNAME.match(username):
+    # fullmatch: `$` alone would let a trailing newline through.
+    if not USERNAME.fullmatch(username):
         raise InvalidField(
             "username",
             "must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a "

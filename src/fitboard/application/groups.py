@@ -46,8 +46,9 @@ async def join_group(
         group = await uow.groups.get(group_id)
         if group is None:
             raise NotFound("no such group")
-        # Constant-time: the code is the only thing that keeps a group private.
-        if not secrets.compare_digest(group.invite_code, invite_code):
+        # Constant-time: the code is the only thing that keeps a group private. As bytes:
+        # compare_digest refuses text that is not ASCII, and a guess may be anything.
+        if not secrets.compare_digest(group.invite_code.encode(), invite_code.encode()):
             raise Forbidden("that invite code does not open this group")
         joined = await uow.groups.add_member(group_id, user_id, clock.now())
         await uow.commit()

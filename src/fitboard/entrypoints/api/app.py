@@ -15,6 +15,8 @@ from fitboard.application.ports import Clock
 from fitboard.bootstrap import LiveRole, build
 from fitboard.config import Settings
 from fitboard.entrypoints.api import errors, live
+from fitboard.entrypoints.api.athletes import KnownAthletes
+from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.routers import (
     achievements,
     auth,
@@ -35,13 +37,14 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     config = settings or Settings()
+    athletes = KnownAthletes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build(config, clock=clock, live=LiveRole.GATEWAY)
         app.state.container = container
         assert container.gateway is not None
-        live.install(container.gateway, container)
+        live.install(container.gateway, container, athletes)
         try:
             await container.gateway.start(live.ContainerSnapshots(container))
         except BaseException:
@@ -75,7 +78,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         "a second later.",
         lifespan=lifespan,
     )
+    app.state.athletes = athletes
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     routers = (
         auth,
         me,

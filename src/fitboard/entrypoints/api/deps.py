@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fitboard.bootstrap import Container
 from fitboard.domain.errors import AuthenticationFailed
+from fitboard.entrypoints.api.athletes import KnownAthletes
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from /v1/auth/token")
 
@@ -24,13 +25,25 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
+async def get_known_athletes(request: Request) -> KnownAthletes:
+    athletes: KnownAthletes = request.app.state.athletes
+    return athletes
+
+
+KnownAthletesDep = Annotated[KnownAthletes, Depends(get_known_athletes)]
+
+
 async def get_current_user_id(
     container: ContainerDep,
+    athletes: KnownAthletesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> UUID:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send Authorization: Bearer <token> (from /v1/auth/token)")
-    return container.tokens.verify(credentials.credentials).user_id
+    user_id = container.tokens.verify(credentials.credentials).user_id
+    # A signature proves who issued the token, not that its athlete exists.
+    await athletes.require(user_id, container.store)
+    return user_id
 
 
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]

@@ -33,6 +33,7 @@ from fitboard.bootstrap import Container
 from fitboard.domain.boards import BoardId
 from fitboard.domain.errors import AuthenticationFailed, DomainError, InvalidField
 from fitboard.domain.periods import current_key
+from fitboard.entrypoints.api.athletes import KnownAthletes
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _board_named_in(data: Any) -> BoardId:
     return BoardId.parse(name)
 
 
-def install(gateway: SocketIOGateway, container: Container) -> None:
+def install(gateway: SocketIOGateway, container: Container, athletes: KnownAthletes) -> None:
     """Register the event handlers on the gateway's server."""
     server = gateway.server
 
@@ -94,6 +95,7 @@ def install(gateway: SocketIOGateway, container: Container) -> None:
             if not isinstance(token, str) or not token:
                 raise AuthenticationFailed("connect with auth: {token: <access token>}")
             access = container.tokens.verify(token)
+            await athletes.require(access.user_id, container.store)
         except AuthenticationFailed as exc:
             CONNECTS.labels("refused").inc()
             # Sent to the client as the connect_error's message.

@@ -3,28 +3,124 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    ValidationInfo,
+)
+from pydantic_core import CoreSchema
 
+from fitboard.application.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME
+from fitboard.domain import plausibility
 from fitboard.domain.activities import Activity, Sex
+from fitboard.domain.boards import Metric
+from fitboard.domain.errors import InvalidField
+from fitboard.domain.text import check_text
 
 
-class Strict(BaseModel):
+class _Documented:
+    """Puts a rule that the domain enforces (with its own message) into the JSON Schema,
+    so the OpenAPI document states it without the rule being written twice."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        json_schema = dict(handler(schema))
+        json_schema.update(self.keywords)
+        return json_schema
+
+
+# A JSON Schema (ECMA-262) pattern for text without a NUL character. Unpaired surrogates
+# need none: JSON Schema strings are Unicode text, which has none.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def _storable(value: str, info: ValidationInfo) -> str:
+    try:
+        # Lengths are each field's own (max_length below); this is about the characters.
+        check_text(info.field_name or "text", value, max_chars=len(value))
+    except InvalidField as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _json_string(value: object) -> object:
+    # Requests are validated as Python objects (json.loads, then pydantic), where a lax
+    # datetime would also take a number of seconds; the schema promises an RFC 3339 string.
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-22T07:30:00+01:00")
+    return value
+
+
+# Text that any store can hold (no NUL, no unpaired surrogate), refused with the reason.
+Text = Annotated[str, AfterValidator(_storable), _Documented(pattern=NO_NUL_PATTERN)]
+Username = Annotated[
+    str,
+    AfterValidator(_storable),
+    _Documented(
+        pattern=USERNAME.pattern,
+        description="3-32 letters, digits, '_', '.' or '-', starting with a letter or digit; "
+        "case-insensitive",
+    ),
+]
+# Numbers and booleans are strict: `false` is not 0 and `1` is not true.
+Number = Annotated[float, Strict()]
+Integer = Annotated[int, Strict()]
+Boolean = Annotated[bool, Strict()]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_json_string)]
+TimeZone = Annotated[
+    Text, Field(max_length=64, description="An IANA time zone such as Europe/Berlin")
+]
+
+_ACTIVITIES = "|".join(a.value for a in Activity)
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# Documentation of what domain.boards.Scope.parse and domain.periods.period_range accept.
+SCOPE_PATTERN = f"^(global|activity:({_ACTIVITIES})|group:{_UUID})$"
+SCOPE_DESCRIPTION = "global, activity:<activity> or group:<group_id>"
+PERIOD_KEY_PATTERN = r"^([0-9]{4}(-(0[1-9]|1[0-2])(-[0-3][0-9])?|-W[0-5][0-9])?|all)$"
+PERIOD_KEY_DESCRIPTION = (
+    "day 2026-11-22, week 2026-W47, month 2026-11, year 2026, or all; default: the current one"
+)
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+ScopeText = Annotated[
+    str,
+    AfterValidator(_storable),
+    _Documented(pattern=SCOPE_PATTERN, description=SCOPE_DESCRIPTION),
+]
+
+
+class StrictBody(BaseModel):
     """Unknown fields are refused, and so are NaN and infinities."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class RegisterIn(Strict):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-    display_name: str | None = Field(default=None, min_length=1, max_length=64)
-    weight_kg: float | None = Field(default=None, gt=20, lt=400)
-    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+class RegisterIn(StrictBody):
+    username: Username
+    password: Annotated[
+        Text,
+        _Documented(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH),
+    ] = Field(
+        description=f"{MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters, at least 4 "
+        "different ones, not a common password, not containing the username",
+    )
+    display_name: Text | None = Field(default=None, min_length=1, max_length=64)
+    weight_kg: Number | None = Field(default=None, gt=20, lt=400)
+    birth_year: Integer | None = Field(default=None, ge=1900, le=2100)
     sex: Sex | None = None
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: TimeZone | None = None
 
 
 class UserOut(BaseModel):
@@ -50,29 +146,46 @@ class RegisteredOut(TokenOut):
     user: UserOut
 
 
-class ProfilePatch(Strict):
-    display_name: str | None = Field(default=None, min_length=1, max_length=64)
-    weight_kg: float | None = Field(default=None, gt=20, lt=400)
-    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+class ProfilePatch(StrictBody):
+    display_name: Text | None = Field(default=None, min_length=1, max_length=64)
+    weight_kg: Number | None = Field(default=None, gt=20, lt=400)
+    birth_year: Integer | None = Field(default=None, ge=1900, le=2100)
     sex: Sex | None = None
-    timezone: str | None = Field(default=None, max_length=64)
-    show_on_leaderboards: bool | None = None
+    timezone: TimeZone | None = None
+    show_on_leaderboards: Boolean | None = None
 
 
-class WorkoutIn(Strict):
+# The physical limits are the domain's (plausibility.check_possible enforces them, for the
+# API and the worker alike); the schema only states them.
+class WorkoutIn(StrictBody):
     id: UUID | None = Field(
         default=None, description="Client-chosen id; sending the same id again counts once."
     )
     activity: Activity
-    started_at: AwareDatetime
-    duration_s: int = Field(description="Seconds, more than 0 and at most 86400.")
-    distance_m: float | None = None
-    elevation_gain_m: float | None = None
-    avg_heart_rate: int | None = None
-    calories: float | None = Field(
-        default=None, description="Device-reported kcal: kept, but not used for ranking."
+    started_at: Timestamp = Field(
+        description=f"With an offset; after {plausibility.EARLIEST_START.date().isoformat()}, "
+        "and not in the future"
     )
-    notes: str | None = Field(default=None, max_length=2000)
+    duration_s: Annotated[Integer, _Documented(minimum=1, maximum=plausibility.MAX_DURATION_S)] = (
+        Field(description="Seconds; the workout must have ended by now.")
+    )
+    distance_m: Annotated[Number, _Documented(minimum=0)] | None = Field(
+        default=None, description="Metres; an impossible average speed is refused."
+    )
+    elevation_gain_m: (
+        Annotated[Number, _Documented(minimum=0, maximum=plausibility.MAX_ELEVATION_GAIN_M)] | None
+    ) = None
+    avg_heart_rate: (
+        Annotated[
+            Integer,
+            _Documented(minimum=plausibility.MIN_HEART_RATE, maximum=plausibility.MAX_HEART_RATE),
+        ]
+        | None
+    ) = None
+    calories: (
+        Annotated[Number, _Documented(minimum=0, maximum=plausibility.MAX_DEVICE_CALORIES)] | None
+    ) = Field(default=None, description="Device-reported kcal: kept, but not used for ranking.")
+    notes: Text | None = Field(default=None, max_length=2000)
 
 
 class WorkoutAccepted(BaseModel):
@@ -106,7 +219,7 @@ class WorkoutPage(BaseModel):
     next_cursor: str | None
 
 
-class BatchIn(Strict):
+class BatchIn(StrictBody):
     workouts: list[WorkoutIn] = Field(min_length=1, max_length=100)
 
 
@@ -148,7 +261,14 @@ class MyStandingOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """Every refusal but a validation error (422): what went wrong, for a person to act on."""
+
     detail: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]
 
 
 class AchievementOut(BaseModel):
@@ -169,13 +289,13 @@ class HeldAchievementOut(BaseModel):
     value: float | None = None
 
 
-class ChallengeIn(Strict):
-    name: str = Field(min_length=1, max_length=80)
-    metric: Literal["calories", "distance", "duration", "workouts", "points", "active_days"]
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    scope: str = "global"
-    goal: int | None = Field(default=None, gt=0)
+class ChallengeIn(StrictBody):
+    name: Text = Field(min_length=1, max_length=80)
+    metric: Metric
+    starts_at: Timestamp
+    ends_at: Timestamp
+    scope: ScopeText = "global"
+    goal: Integer | None = Field(default=None, gt=0)
 
 
 class ChallengeOut(BaseModel):
@@ -202,12 +322,13 @@ class ChallengeBoardOut(BaseModel):
     next_cursor: str | None
 
 
-class GroupIn(Strict):
-    name: str = Field(min_length=1, max_length=80)
+class GroupIn(StrictBody):
+    name: Text = Field(min_length=1, max_length=80)
 
 
-class JoinIn(Strict):
-    invite_code: str = Field(min_length=1, max_length=64)
+class JoinIn(StrictBody):
+    # Codes are made by secrets.token_urlsafe (groups.create_group): nothing else can match.
+    invite_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class GroupOut(BaseModel):

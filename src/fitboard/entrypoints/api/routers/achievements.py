@@ -13,9 +13,10 @@ from fitboard.domain.achievements import (
     WorkoutThreshold,
 )
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import AchievementOut, HeldAchievementOut
 
-router = APIRouter(prefix="/v1", tags=["achievements"])
+router = APIRouter(prefix="/v1", tags=["achievements"], responses=responses(401, 503))
 
 _KINDS: dict[type[AnyRule], str] = {
     WorkoutThreshold: "workout",

@@ -6,15 +6,21 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fitboard.application import accounts
-from fitboard.entrypoints.api.deps import ContainerDep
+from fitboard.domain.text import check_text
+from fitboard.entrypoints.api.deps import ContainerDep, KnownAthletesDep
+from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import RegisteredOut, RegisterIn, TokenOut
 from fitboard.entrypoints.api.views import user_out
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/register", status_code=201, operation_id="register")
-async def register(body: RegisterIn, container: ContainerDep) -> RegisteredOut:
+@router.post(
+    "/register", status_code=201, responses=responses(409, 413, 503), operation_id="register"
+)
+async def register(
+    body: RegisterIn, container: ContainerDep, athletes: KnownAthletesDep
+) -> RegisteredOut:
     user = await accounts.register(
         username=body.username,
         password=body.password,
@@ -27,16 +33,23 @@ async def register(body: RegisterIn, container: ContainerDep) -> RegisteredOut:
         hasher=container.passwords,
         clock=container.clock,
     )
+    athletes.remember(user.id)
     token, ttl = container.tokens.issue(user.id)
     return RegisteredOut(user=user_out(user), access_token=token, expires_in=ttl)
 
 
-@router.post("/token", operation_id="issue_token")
+@router.post("/token", responses=responses(401, 413, 503), operation_id="issue_token")
 async def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], container: ContainerDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    container: ContainerDep,
+    athletes: KnownAthletesDep,
 ) -> TokenOut:
+    # Registration never accepted anything longer, nor text the record cannot hold.
+    check_text("username", form.username, max_chars=accounts.MAX_USERNAME_LENGTH)
+    check_text("password", form.password, max_chars=accounts.MAX_PASSWORD_LENGTH)
     user = await accounts.authenticate(
         form.username, form.password, store=container.store, hasher=container.passwords
     )
+    athletes.remember(user.id)
     token, ttl = container.tokens.issue(user.id)
     return TokenOut(access_token=token, expires_in=ttl)

@@ -10,6 +10,7 @@ from fitboard.application.leaderboards import MAX_PAGE
 from fitboard.domain.boards import Scope, parse_metric
 from fitboard.domain.challenges import Challenge
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import (
     ChallengeBoardOut,
     ChallengeIn,
@@ -17,7 +18,7 @@ from fitboard.entrypoints.api.schemas import (
     EntryOut,
 )
 
-router = APIRouter(prefix="/v1/challenges", tags=["challenges"])
+router = APIRouter(prefix="/v1/challenges", tags=["challenges"], responses=responses(401, 503))
 
 
 def _out(c: Challenge) -> ChallengeOut:
@@ -33,7 +34,9 @@ def _out(c: Challenge) -> ChallengeOut:
     )
 
 
-@router.post("", status_code=201, operation_id="create_challenge")
+@router.post(
+    "", status_code=201, responses=responses(403, 404, 413), operation_id="create_challenge"
+)
 async def create(
     body: ChallengeIn, user_id: CurrentUserId, container: ContainerDep
 ) -> ChallengeOut:
@@ -57,7 +60,11 @@ async def list_all(user_id: CurrentUserId, container: ContainerDep) -> list[Chal
     return [_out(c) for c in await challenges.list_challenges(user_id, store=container.store)]
 
 
-@router.get("/{challenge_id}/leaderboard", operation_id="get_challenge_leaderboard")
+@router.get(
+    "/{challenge_id}/leaderboard",
+    responses=responses(403, 404),
+    operation_id="get_challenge_leaderboard",
+)
 async def leaderboard(
     challenge_id: UUID,
     user_id: CurrentUserId,

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Response
 
 from fitboard.application import groups
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn
 
-router = APIRouter(prefix="/v1/groups", tags=["groups"])
+router = APIRouter(prefix="/v1/groups", tags=["groups"], responses=responses(401, 503))
 
 
-@router.post("", status_code=201, operation_id="create_group")
+@router.post("", status_code=201, responses=responses(413), operation_id="create_group")
 async def create(body: GroupIn, user_id: CurrentUserId, container: ContainerDep) -> GroupOut:
     """Create a group; share its invite code with the people who may join."""
     group = await groups.create_group(
@@ -25,7 +26,7 @@ async def create(body: GroupIn, user_id: CurrentUserId, container: ContainerDep)
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
 
 
-@router.post("/{group_id}/join", operation_id="join_group")
+@router.post("/{group_id}/join", responses=responses(403, 404, 413), operation_id="join_group")
 async def join(
     group_id: UUID, body: JoinIn, user_id: CurrentUserId, container: ContainerDep
 ) -> GroupOut:
@@ -41,7 +42,12 @@ async def join(
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
 
 
-@router.delete("/{group_id}/members/me", status_code=204, operation_id="leave_group")
+@router.delete(
+    "/{group_id}/members/me",
+    status_code=204,
+    responses=responses(404),
+    operation_id="leave_group",
+)
 async def leave(group_id: UUID, user_id: CurrentUserId, container: ContainerDep) -> Response:
     await groups.leave_group(
         group_id, user_id, store=container.store, ranking=container.ranking, rules=container.rules

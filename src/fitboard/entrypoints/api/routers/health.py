@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 
 from fitboard.application.ports import PortError
 from fitboard.entrypoints.api.deps import ContainerDep
+from fitboard.entrypoints.api.schemas import ReadyOut
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +16,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadyOut, "description": "Every dependency answers"},
+        503: {"model": ReadyOut, "description": "Some dependency does not answer"},
+    },
+    operation_id="readyz",
+)
 async def readyz(container: ContainerDep) -> JSONResponse:
     """Every dependency answers; 503 names the ones that do not."""
     checks = {

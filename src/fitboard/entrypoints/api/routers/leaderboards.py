@@ -5,21 +5,36 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from fitboard.application import leaderboards
-from fitboard.domain.boards import BoardId, Scope, parse_metric, parse_period
+from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
-from fitboard.entrypoints.api.schemas import BoardOut, EntryOut, MyStandingOut
+from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.schemas import (
+    PERIOD_KEY_DESCRIPTION,
+    PERIOD_KEY_PATTERN,
+    SCOPE_DESCRIPTION,
+    SCOPE_PATTERN,
+    BoardOut,
+    EntryOut,
+    MyStandingOut,
+)
 
-router = APIRouter(prefix="/v1/leaderboards", tags=["leaderboards"])
+# 403: a group board the caller is not a member of; 404: no such group.
+router = APIRouter(
+    prefix="/v1/leaderboards", tags=["leaderboards"], responses=responses(401, 403, 404, 503)
+)
 
-ScopeQuery = Annotated[str, Query(description="global, activity:<activity> or group:<group_id>")]
+# The domain checks scope and period key, naming the field; the patterns document them.
+ScopeQuery = Annotated[
+    str, Query(description=SCOPE_DESCRIPTION, json_schema_extra={"pattern": SCOPE_PATTERN})
+]
 PeriodKeyQuery = Annotated[
     str | None,
-    Query(description="2026-11-22, 2026-W47, 2026-11, 2026 or all; default: the current one"),
+    Query(description=PERIOD_KEY_DESCRIPTION, json_schema_extra={"pattern": PERIOD_KEY_PATTERN}),
 ]
 
 
-def _board(metric: str, period: str, scope: str) -> BoardId:
-    return BoardId(parse_metric(metric), parse_period(period), Scope.parse(scope))
+def _board(metric: Metric, period: Period, scope: str) -> BoardId:
+    return BoardId(metric, period, Scope.parse(scope))
 
 
 def _entries(entries: list[leaderboards.NamedEntry]) -> list[EntryOut]:
@@ -31,8 +46,8 @@ def _entries(entries: list[leaderboards.NamedEntry]) -> list[EntryOut]:
 
 @router.get("/{metric}/{period}", operation_id="get_leaderboard")
 async def get_board(
-    metric: str,
-    period: str,
+    metric: Metric,
+    period: Period,
     user_id: CurrentUserId,
     container: ContainerDep,
     scope: ScopeQuery = "global",
@@ -67,8 +82,8 @@ async def get_board(
 
 @router.get("/{metric}/{period}/me", operation_id="get_my_standing")
 async def get_my_standing(
-    metric: str,
-    period: str,
+    metric: Metric,
+    period: Period,
     user_id: CurrentUserId,
     container: ContainerDep,
     scope: ScopeQuery = "global",

@@ -12,6 +12,7 @@ from fitboard.application.ingest import SubmitWorkout, submit_workout
 from fitboard.application.ports import QueueUnavailable
 from fitboard.domain.errors import InvalidField
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import (
     BatchIn,
     BatchItemResult,
@@ -23,12 +24,19 @@ from fitboard.entrypoints.api.schemas import (
 )
 from fitboard.entrypoints.api.views import workout_out
 
-router = APIRouter(prefix="/v1", tags=["workouts"])
+router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Durably queued; poll the Location for the result."},
+    **responses(413),
+    202: {
+        "description": "Durably queued; poll the Location for the result.",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    },
     422: {"description": "Invalid or physically impossible input; the field is named."},
-    503: {"description": "Could not be stored durably; nothing was saved. Retry later."},
+    503: {
+        **responses(503)[503],
+        "description": "Could not be stored durably; nothing was saved. Retry later.",
+    },
 }
 
 
@@ -51,7 +59,9 @@ async def post_workout(
     return WorkoutAccepted(id=workout_id)
 
 
-@router.post("/workouts:batch", status_code=207, operation_id="submit_workouts")
+@router.post(
+    "/workouts:batch", status_code=207, responses=responses(413), operation_id="submit_workouts"
+)
 async def post_batch(body: BatchIn, user_id: CurrentUserId, container: ContainerDep) -> BatchOut:
     """Each item is accepted or refused on its own; a refused item never blocks the rest."""
     results: list[BatchItemResult] = []
@@ -92,7 +102,10 @@ async def list_workouts(
 @router.get(
     "/workouts/{workout_id}",
     response_model=WorkoutOut,
-    responses={202: {"model": WorkoutAccepted, "description": "Still in flight"}},
+    responses={
+        202: {"model": WorkoutAccepted, "description": "Still in flight"},
+        **responses(404),
+    },
     operation_id="get_workout",
 )
 async def get_workout(
