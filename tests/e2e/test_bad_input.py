@@ -212,3 +212,43 @@ async def test_a_body_that_is_not_utf8_is_422(api: Api, athlete: str) -> None:
     )
     assert response.status_code == 422, response.text
     assert _names(response, "body")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/leaderboards/points/week", {"scope": "group:" + "-" * 36}, "scope"),
+        ("/v1/leaderboards/points/week/me", {"scope": "group:" + "0" * 36}, "scope"),
+        ("/v1/leaderboards/points/day", {"period_key": "9999-12-31"}, "period_key"),
+        ("/v1/leaderboards/points/week", {"period_key": "9999-W52"}, "period_key"),
+        ("/v1/leaderboards/points/year", {"period_key": "0001"}, "period_key"),
+        ("/v1/leaderboards/points/month", {"period_key": "9999-12"}, "period_key"),
+    ],
+)
+async def test_a_board_outside_what_can_exist_is_422_naming_the_parameter(
+    api: Api, athlete: str, path: str, params: dict[str, str], field: str
+) -> None:
+    response = await api.client.get(path, params=params, headers=api.auth(athlete))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+async def test_an_instant_before_the_calendar_is_422(api: Api, athlete: str) -> None:
+    challenge = await api.client.post(
+        "/v1/challenges",
+        json={
+            "name": "Forever",
+            "metric": "points",
+            "starts_at": "0001-01-01T00:00:00+14:00",
+            "ends_at": "2026-01-01T00:00:00Z",
+        },
+        headers=api.auth(athlete),
+    )
+    assert challenge.status_code == 422, challenge.text
+    assert _names(challenge, "starts_at")
+    workout = await api.submit(
+        athlete, activity="run", started_at="0001-01-01T00:00:00+14:00", duration_s=60
+    )
+    assert workout.status_code == 422, workout.text
+    assert _names(workout, "started_at")
+    await _nothing_queued(api, athlete)

@@ -6,6 +6,7 @@ writing one twice, or rebuilding a board from scratch, always gives the same boa
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +77,9 @@ class Scope:
                     "scope", f"unknown activity {value!r}; expected one of {allowed}"
                 ) from None
         if kind == ScopeKind.GROUP and _GROUP_ID.match(value):
-            return Scope.for_group(UUID(value))
+            # The pattern admits 36 dashes, say, which are no UUID.
+            with contextlib.suppress(ValueError):
+                return Scope.for_group(UUID(value))
         raise InvalidField(
             "scope", f"{text!r} is not a scope; use global, activity:<activity> or group:<group_id>"
         )

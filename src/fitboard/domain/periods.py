@@ -51,12 +51,25 @@ def period_key(period: Period, day: date) -> str:
     return ALL_TIME_KEY
 
 
+# A period's bounds are local midnights, up to 14 hours from UTC, and it ends at the midnight
+# after its last day: in the calendar's first and last years those instants do not exist
+# (datetime overflows). No workout can be there anyway.
+FIRST_KEY_YEAR, LAST_KEY_YEAR = 2, 9998
+
+
 def period_range(period: Period, key: str) -> PeriodRange:
     """The first and last day of a period instance; InvalidField for a malformed key."""
     try:
-        return _period_range(period, key)
-    except ValueError:
+        rng = _period_range(period, key)
+    except (ValueError, OverflowError):
         raise InvalidField("period_key", _key_hint(period, key)) from None
+    if (rng.first is not None and rng.first.year < FIRST_KEY_YEAR) or (
+        rng.last is not None and rng.last.year > LAST_KEY_YEAR
+    ):
+        raise InvalidField(
+            "period_key", f"{key!r} is not between the years {FIRST_KEY_YEAR} and {LAST_KEY_YEAR}"
+        )
+    return rng
 
 
 def _period_range(period: Period, key: str) -> PeriodRange:

@@ -100,7 +100,13 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
 async def _invalid_field(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidField)
     # Same shape as FastAPI's own validation errors, so clients handle one format.
-    detail = [{"loc": ["body", exc.field], "msg": _printable(exc.message), "type": "value_error"}]
+    if exc.field in request.path_params:
+        where = "path"
+    elif exc.field in request.query_params:
+        where = "query"
+    else:
+        where = "body"
+    detail = [{"loc": [where, exc.field], "msg": _printable(exc.message), "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

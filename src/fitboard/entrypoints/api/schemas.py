@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -56,6 +56,15 @@ def _storable(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _in_utc_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 parses, but is no instant datetime can hold in UTC.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: no such instant") from None
+    return value
+
+
 def _json_string(value: object) -> object:
     # Requests are validated as Python objects (json.loads, then pydantic), where a lax
     # datetime would also take a number of seconds; the schema promises an RFC 3339 string.
@@ -79,7 +88,7 @@ Username = Annotated[
 Number = Annotated[float, Strict()]
 Integer = Annotated[int, Strict()]
 Boolean = Annotated[bool, Strict()]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_json_string)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_json_string), AfterValidator(_in_utc_range)]
 TimeZone = Annotated[
     Text, Field(max_length=64, description="An IANA time zone such as Europe/Berlin")
 ]
