@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.data_dir_lock import DataDirLock, check_free
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
+from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.achievement_catalog import load_catalog
 from fitboard.application.handlers import WorkerDeps
@@ -142,7 +143,7 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
         settings.redis_url,
         channel=socketio_channel(settings.namespace),
         # No socket timeout: this connection also listens, and a quiet channel is fine.
-        redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
+        redis_options={"socket_connect_timeout": 2, "health_check_interval": 15, **retry_options()},
     )
     return SocketIOGateway(
         socketio.AsyncServer(async_mode="asgi", client_manager=manager),
@@ -170,7 +171,7 @@ def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
         settings.redis_url,
         channel=socketio_channel(settings.namespace),
         write_only=True,
-        redis_options={"socket_timeout": 2, "socket_connect_timeout": 2},
+        redis_options={"socket_timeout": 2, "socket_connect_timeout": 2, **retry_options()},
     )
     feed = RedisBoardsFeed(settings.redis_url, boards_channel(settings.namespace))
     return SocketIONotifier(manager, feed.publish, closers=[manager.aclose, feed.close])

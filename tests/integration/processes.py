@@ -334,21 +334,13 @@ class Deployment:
         period: str,
         period_key: str,
         scope: str = "global",
-        *,
-        retry_503_for_s: float = 0.0,
     ) -> list[tuple[int, uuid.UUID, int]]:
-        """(rank, user id, score) of every entry, as the API serves it. A 503 ("retry
-        later") is asked again, as a client would, for up to `retry_503_for_s`."""
-        deadline = time.monotonic() + retry_503_for_s
-        while True:
-            response = await self.client.get(
-                f"/v1/leaderboards/{metric}/{period}",
-                params={"scope": scope, "period_key": period_key, "limit": 100},
-                headers=athlete.headers,
-            )
-            if response.status_code != 503 or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.2)
+        """(rank, user id, score) of every entry, as the API serves it."""
+        response = await self.client.get(
+            f"/v1/leaderboards/{metric}/{period}",
+            params={"scope": scope, "period_key": period_key, "limit": 100},
+            headers=athlete.headers,
+        )
         assert response.status_code == 200, response.text
         return [
             (e["rank"], uuid.UUID(e["user_id"]), e["score"]) for e in response.json()["entries"]
@@ -631,14 +623,12 @@ def period_keys(moment: datetime) -> dict[str, str]:
 METRICS = ("calories", "distance", "duration", "workouts", "points", "active_days")
 
 
-async def load_boards(
-    d: Deployment, viewer: Athlete, moment: datetime, *, retry_503_for_s: float = 0.0
-) -> int:
+async def load_boards(d: Deployment, viewer: Athlete, moment: datetime) -> int:
     """Read every board a run at `moment` moves (each metric and period, global and
     activity:run), so Redis holds them loaded before the workers write: reconcile then
     checks what the workers projected, not a rebuild. Returns how many boards."""
     reads = [
-        d.board(viewer, metric, period, key, scope, retry_503_for_s=retry_503_for_s)
+        d.board(viewer, metric, period, key, scope)
         for metric in METRICS
         for period, key in period_keys(moment).items()
         for scope in ("global", "activity:run")

@@ -7,6 +7,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from fitboard.adapters.redis_client import redis_client
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["RedisInFlight"]
@@ -20,7 +21,9 @@ class RedisInFlight:
     ) -> None:
         self._owns_client = isinstance(redis, str)
         self._redis: Redis = (
-            Redis.from_url(redis, decode_responses=True) if isinstance(redis, str) else redis
+            redis_client(redis, timeout_s=5.0, decode_responses=True)
+            if isinstance(redis, str)
+            else redis
         )
         self._ttl_s = ttl_s
         self.prefix = prefix

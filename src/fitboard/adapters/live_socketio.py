@@ -33,7 +33,6 @@ from uuid import UUID
 
 import socketio
 from engineio import packet as engineio_packet
-from redis.asyncio import Redis
 from socketio import packet as socketio_packet
 
 from fitboard.adapters.live_metrics import (
@@ -45,6 +44,7 @@ from fitboard.adapters.live_metrics import (
     SLOW_CLIENTS_DROPPED,
     SNAPSHOTS,
 )
+from fitboard.adapters.redis_client import redis_client
 from fitboard.application.live import LEADERBOARD_UPDATE, athlete_room, board_room
 from fitboard.domain.boards import BoardId, BoardKey
 
@@ -228,7 +228,7 @@ class RedisBoardsFeed:
     def __init__(self, url: str, channel: str) -> None:
         self._url = url
         self._channel = channel
-        self._publisher = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._publisher = redis_client(url, timeout_s=2.0)
         self._listener: asyncio.Task[None] | None = None
 
     async def publish(self, keys: Sequence[BoardKey]) -> None:
@@ -250,7 +250,7 @@ class RedisBoardsFeed:
         retry_s = 0.5
         while True:
             # No socket timeout: a quiet channel is not a dead one (health checks are).
-            client = Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=15)
+            client = redis_client(self._url, timeout_s=None, health_check_interval=15)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)

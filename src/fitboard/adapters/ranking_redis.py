@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from fitboard.adapters.redis_client import redis_client
 from fitboard.application.ports import BoardPage, Projected, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
@@ -321,9 +322,7 @@ class RedisRanking:
     ) -> RedisRanking:
         """A client for `url` (redis://host:port/db) with bounded socket timeouts, so a hung
         server surfaces as RankingUnavailable instead of a request that never ends."""
-        client = Redis.from_url(
-            url, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
-        )
+        client = redis_client(url, timeout_s=socket_timeout_s)
         return cls(client, retention_s_for=retention_s_for, namespace=namespace)
 
     def _board_keys(self, key: BoardKey) -> _Keys:
