@@ -167,3 +167,13 @@ async def queues_fixture(
     finally:
         async with asyncio.timeout(30):
             await harness.close()
+
+
+async def wait_for_dead_letters(queues: QueueHarness, spec: QueueSpec, count: int) -> None:
+    """Until the queue holds at least `count` dead letters: dead-lettering through the
+    broker is asynchronous to the consumer's call."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            if len(await queues.broker.dead_letters(spec)) >= count:
+                return
+            await asyncio.sleep(0.1)

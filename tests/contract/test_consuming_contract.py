@@ -13,7 +13,7 @@ from fitboard.application.consuming import run_consumer
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import Delivery, Message, QueueSpec, StoreUnavailable
 
-from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture
+from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
 
 __all__ = ["queues_fixture"]
 
@@ -61,14 +61,6 @@ async def until(condition: Callable[[], bool], within_s: float) -> None:
             await asyncio.sleep(0.05)
 
 
-async def wait_dead_letters(queues: QueueHarness, spec: QueueSpec, at_least: int) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            if len(await queues.broker.dead_letters(spec)) >= at_least:
-                return
-            await asyncio.sleep(0.1)
-
-
 @bounded(120)
 async def test_an_outage_longer_than_every_attempt_dead_letters_nothing(
     queues: QueueHarness,
@@ -100,7 +92,7 @@ async def test_a_permanent_failure_is_dead_lettered_on_its_first_attempt(
     await queues.broker.publish(good)
     async with consuming(queues, spec, handler):
         await until(lambda: handler.succeeded[good.message_id] == 1, WAIT_S)
-        await wait_dead_letters(queues, spec, 1)
+        await wait_for_dead_letters(queues, spec, 1)
     [dead] = await queues.broker.dead_letters(spec)
     assert (dead.message, dead.reason, dead.attempts) == (bad, "distance_m: negative", 1)
     assert handler.succeeded[bad.message_id] == 0
@@ -117,7 +109,7 @@ async def test_an_unexpected_error_is_dead_lettered_once_attempts_run_out(
     handler = ScriptedHandler({message.message_id: [RuntimeError("a bug")] * 10})
     await queues.broker.publish(message)
     async with consuming(queues, spec, handler):
-        await wait_dead_letters(queues, spec, 1)
+        await wait_for_dead_letters(queues, spec, 1)
     [dead] = await queues.broker.dead_letters(spec)
     assert dead.message == message
     assert dead.reason == "failed 3 times; last error: RuntimeError: a bug"

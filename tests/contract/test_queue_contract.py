@@ -12,7 +12,7 @@ import pytest
 from fitboard.adapters.queue_sqlite import SqliteBroker, topic_matches
 from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
 
-from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture
+from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
 
 __all__ = ["queues_fixture"]
 
@@ -24,15 +24,6 @@ def submitted(n: int = 0, **headers: str) -> Message:
         message_id=str(uuid.uuid4()),
         headers=headers,
     )
-
-
-async def wait_for_dead_letters(queues: QueueHarness, spec: QueueSpec, count: int) -> None:
-    # Dead-lettering through the broker is asynchronous to the consumer's call.
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            if len(await queues.broker.dead_letters(spec)) >= count:
-                return
-            await asyncio.sleep(0.1)
 
 
 @bounded()
