@@ -19,6 +19,7 @@ from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.achievement_catalog import load_catalog
+from fitboard.application.activity_files import ActivityFiles
 from fitboard.application.handlers import WorkerDeps
 from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import (
@@ -38,6 +39,10 @@ from fitboard.domain.boards import BoardKey, Period
 from fitboard.domain.evaluation import Rules
 
 if TYPE_CHECKING:
+    from fitboard.adapters.importers.files_process_pool import (
+        InlineActivityFiles,
+        ProcessPoolActivityFiles,
+    )
     from fitboard.adapters.live_socketio import SocketIOGateway
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ class Container:
     tokens: TokenService
     rules: Rules
     workouts_queue: QueueSpec
+    # Reads uploaded activity files; only in processes that serve the API.
+    activity_files: ActivityFiles | None = None
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
@@ -177,6 +184,17 @@ def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
     return SocketIONotifier(manager, feed.publish, closers=[manager.aclose, feed.close])
 
 
+def build_activity_files(settings: Settings) -> ProcessPoolActivityFiles | InlineActivityFiles:
+    from fitboard.adapters.importers.files_process_pool import (
+        InlineActivityFiles,
+        ProcessPoolActivityFiles,
+    )
+
+    if settings.import_processes == 0:
+        return InlineActivityFiles()
+    return ProcessPoolActivityFiles(settings.import_processes)
+
+
 def _released(lock: DataDirLock) -> Callable[[], Awaitable[None]]:
     async def release() -> None:
         lock.release()
@@ -249,7 +267,10 @@ async def build(
     await broker.declare(queue)
     gateway: SocketIOGateway | None = None
     notifier: LiveNotifier | None = None
+    activity_files: ActivityFiles | None = None
     if live is LiveRole.GATEWAY:
+        activity_files = build_activity_files(settings)
+        closers.append(activity_files.close)
         gateway = build_gateway(settings)
         notifier = gateway.notifier
         closers.append(gateway.close)
@@ -268,6 +289,7 @@ async def build(
         tokens=JwtTokens(jwt_secret, settings.jwt_ttl_s),
         rules=Rules(settings.zone, settings.default_body_mass_kg),
         workouts_queue=queue,
+        activity_files=activity_files,
         live=notifier,
         gateway=gateway,
         achievement_rules=achievement_rules,

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     # The largest request body the API reads; a larger one is answered 413 before it is
     # read. A full batch (100 workouts with 2000-character notes) takes about 250 kB.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Activity file uploads (POST /v1/workouts/import) have their own limit, for the whole
+    # request body and for any one file: a one-hour FIT file is about 100 kB, a GPX of a
+    # day's hike a few MB, and a service's export archive can be far larger (split it).
+    import_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # The most files, and bytes once unpacked, one uploaded archive may hold (zip bombs).
+    import_max_archive_files: int = Field(default=500, ge=1)
+    import_max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Processes that parse uploaded files, off the API's event loop (docs/import.md). 0
+    # parses in the event loop itself, which only the benchmark's comparison should use.
+    import_processes: int = Field(default=1, ge=0, le=64)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -13,6 +13,7 @@ from datetime import datetime
 from fitboard.application.messages import submission_message
 from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError
 from fitboard.domain.activities import Activity
+from fitboard.domain.recordings import Recording
 from fitboard.domain.workouts import WorkoutSubmission, check_submission
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class SubmitWorkout:
     calories: float | None = None
     notes: str | None = None
     source: str = "api"
+    recording: Recording | None = None
 
 
 def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> WorkoutSubmission:
@@ -48,6 +50,7 @@ def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> Work
         device_calories=command.calories,
         notes=command.notes,
         source=command.source,
+        recording=command.recording,
     )
     check_submission(submission, clock_skew_s=clock_skew_s)
     return submission

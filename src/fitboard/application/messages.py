@@ -8,6 +8,11 @@ from uuid import UUID
 
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import Message, QueueSpec
+from fitboard.application.recording_messages import (
+    RECORDING_SCHEMA_VERSION,
+    decode_recording,
+    recording_body,
+)
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.workouts import Workout, WorkoutSubmission, check_submission
@@ -22,6 +27,8 @@ def workouts_queue(namespace: str, max_attempts: int) -> QueueSpec:
 
 
 SCHEMA_VERSION = 1
+# The versions this worker reads: v2 adds the optional `recording` (recording_messages).
+READABLE_VERSIONS = (SCHEMA_VERSION, RECORDING_SCHEMA_VERSION)
 
 
 def submission_message(submission: WorkoutSubmission) -> Message:
@@ -40,6 +47,9 @@ def submission_message(submission: WorkoutSubmission) -> Message:
         "source": submission.source,
         "submitted_at": submission.submitted_at.isoformat(),
     }
+    if submission.recording is not None:
+        body["v"] = RECORDING_SCHEMA_VERSION
+        body["recording"] = recording_body(submission.recording)
     return Message(
         routing_key=WORKOUT_SUBMITTED,
         body=json.dumps(body, separators=(",", ":")).encode(),
@@ -56,12 +66,14 @@ def decode_submission(message: Message, *, now: datetime, clock_skew_s: int) -> 
     workout itself is judged against its own `submitted_at`."""
     data = _json_object(message.body)
     version = data.get("v")
-    if type(version) is not int or version != SCHEMA_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = " and ".join(f"v={v}" for v in READABLE_VERSIONS)
         raise PermanentFailure(
             f"unsupported message schema version {_shown(version)} (this worker reads "
-            f"v={SCHEMA_VERSION}); deploy a worker that reads it, then replay the dead letter"
+            f"{readable}); deploy a worker that reads it, then replay the dead letter"
         )
-    unknown = sorted(set(data) - _SUBMISSION_FIELDS)
+    allowed = _SUBMISSION_FIELDS | ({"recording"} if version >= RECORDING_SCHEMA_VERSION else set())
+    unknown = sorted(set(data) - allowed)
     if unknown:
         raise _malformed(f"unknown field(s) {_shown(unknown)}")
     fields = _Fields(data)
@@ -78,6 +90,7 @@ def decode_submission(message: Message, *, now: datetime, clock_skew_s: int) -> 
         device_calories=fields.optional_number("device_calories"),
         notes=fields.optional_text("notes"),
         source=fields.optional_text("source") or "api",
+        recording=decode_recording(data.get("recording")),
     )
     if submission.submitted_at > now + timedelta(seconds=clock_skew_s):
         raise PermanentFailure(

@@ -136,6 +136,12 @@ class WorkoutRepository(Protocol):
         """The user's workouts, newest `started_at` first (ties by id), after the cursor."""
         ...
 
+    async def started_between(
+        self, user_id: UUID, first: datetime, last: datetime
+    ) -> list[Workout]:
+        """The user's workouts that started in [first, last], oldest first."""
+        ...
+
 
 class RollupRepository(Protocol):
     async def add(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fitboard.application.achievements import Awarded, award_for_workout
+from fitboard.application.duplicates import duplicate_of, rejected_as_duplicate
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import (
     Clock,
@@ -88,6 +89,12 @@ async def process_submission(
             raise PermanentFailure(f"no athlete with id {submission.user_id}")
         version = user.projection_version
         workout = evaluate(submission, user, rules, clock.now())
+        if submission.recording is not None:
+            # An imported activity the athlete already has (under the per-athlete lock, so
+            # two uploads of one run at once cannot both count).
+            original = await duplicate_of(uow, submission)
+            if original is not None:
+                workout = rejected_as_duplicate(workout, original.id)
         existing = await uow.workouts.add_or_get(workout)
         if existing is not None and existing.user_id != submission.user_id:
             raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")

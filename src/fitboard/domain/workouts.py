@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fitboard.domain.activities import Activity
 from fitboard.domain.plausibility import check_possible
+from fitboard.domain.recordings import Recording, check_recording
 from fitboard.domain.text import check_text
 
 MAX_NOTES_CHARS = 2000
@@ -44,6 +45,8 @@ class WorkoutSubmission:
     device_calories: float | None = None
     notes: str | None = None
     source: str = "api"
+    # The file and the device's own figures, for a workout imported from a file.
+    recording: Recording | None = None
 
     @property
     def ended_at(self) -> datetime:
@@ -71,6 +74,8 @@ def check_submission(submission: WorkoutSubmission, *, clock_skew_s: int) -> Non
     if submission.notes is not None:
         check_text("notes", submission.notes, max_chars=MAX_NOTES_CHARS)
     check_text("source", submission.source, max_chars=MAX_SOURCE_CHARS)
+    if submission.recording is not None:
+        check_recording(submission.recording, duration_s=submission.duration_s)
 
 
 @dataclass(frozen=True)

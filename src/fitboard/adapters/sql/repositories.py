@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fitboard.adapters.sql.tables import group_members, groups, users, workouts
 from fitboard.application.ports import Group, UsernameTaken, WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
+from fitboard.domain.recordings import FileFormat, Recording
 from fitboard.domain.users import User
 from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission
 
@@ -195,6 +196,21 @@ class SqlWorkoutRepository:
         rows = await self._connection.execute(statement)
         return [_workout_from_row(row) for row in rows]
 
+    async def started_between(
+        self, user_id: UUID, first: datetime, last: datetime
+    ) -> list[Workout]:
+        statement = (
+            select(workouts)
+            .where(
+                workouts.c.user_id == user_id,
+                workouts.c.started_at >= first,
+                workouts.c.started_at <= last,
+            )
+            .order_by(workouts.c.started_at, workouts.c.id)
+        )
+        rows = await self._connection.execute(statement)
+        return [_workout_from_row(row) for row in rows]
+
 
 _INSERT_WORKOUT = insert_by_dialect(
     workouts,
@@ -219,6 +235,7 @@ def _workout_values(workout: Workout) -> dict[str, Any]:
         "device_calories": submission.device_calories,
         "notes": submission.notes,
         "source": submission.source,
+        **_recording_values(submission.recording),
         "status": workout.status.value,
         "board_day": workout.board_day,
         "calories": workout.calories,
@@ -230,6 +247,46 @@ def _workout_values(workout: Workout) -> dict[str, Any]:
         "flag_reason": workout.flag_reason,
         "local_day": workout.local_day,
     }
+
+
+def _recording_values(recording: Recording | None) -> dict[str, Any]:
+    if recording is None:
+        return dict.fromkeys(_RECORDING_COLUMNS)
+    return {
+        "file_name": recording.file_name,
+        "file_identity": recording.file_identity,
+        "device_distance_m": recording.device_distance_m,
+        "moving_time_s": recording.moving_time_s,
+        "max_heart_rate": recording.max_heart_rate,
+        "avg_power_w": recording.avg_power_w,
+        "avg_cadence": recording.avg_cadence,
+    }
+
+
+_RECORDING_COLUMNS = (
+    "file_name",
+    "file_identity",
+    "device_distance_m",
+    "moving_time_s",
+    "max_heart_rate",
+    "avg_power_w",
+    "avg_cadence",
+)
+
+
+def _recording_from_row(row: Row[Any]) -> Recording | None:
+    if row.file_identity is None:
+        return None
+    return Recording(
+        file_format=FileFormat(row.source),
+        file_name=row.file_name,
+        file_identity=row.file_identity,
+        device_distance_m=row.device_distance_m,
+        moving_time_s=row.moving_time_s,
+        max_heart_rate=row.max_heart_rate,
+        avg_power_w=row.avg_power_w,
+        avg_cadence=row.avg_cadence,
+    )
 
 
 def _workout_from_row(row: Row[Any]) -> Workout:
@@ -246,6 +303,7 @@ def _workout_from_row(row: Row[Any]) -> Workout:
         device_calories=row.device_calories,
         notes=row.notes,
         source=row.source,
+        recording=_recording_from_row(row),
     )
     return Workout(
         submission=submission,

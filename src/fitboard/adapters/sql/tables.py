@@ -82,6 +82,15 @@ workouts = Table(
     Column("flag_reason", Text, nullable=True),
     # The day on the athlete's own clock (migration 0002), for streaks.
     Column("local_day", Date, nullable=True),
+    # The file an imported workout came from and its device's figures (migration 0003);
+    # null for a workout typed in. docs/import.md.
+    Column("file_name", Text, nullable=True),
+    Column("file_identity", String, nullable=True),
+    Column("device_distance_m", Double, nullable=True),
+    Column("moving_time_s", Integer, nullable=True),
+    Column("max_heart_rate", Integer, nullable=True),
+    Column("avg_power_w", Double, nullable=True),
+    Column("avg_cadence", Double, nullable=True),
     # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
     Index(None, "user_id", "started_at", "id"),
     Index(None, "user_id", "local_day"),

@@ -23,6 +23,7 @@ from fitboard.entrypoints.api.routers import (
     challenges,
     groups,
     health,
+    imports,
     leaderboards,
     me,
     metrics,
@@ -80,11 +81,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.athletes = athletes
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        upload_limits={imports.IMPORT_PATH: config.import_max_bytes},
+    )
     routers = (
         auth,
         me,
         workouts,
+        imports,
         leaderboards,
         achievements,
         reports,

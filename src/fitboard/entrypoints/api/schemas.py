@@ -202,6 +202,19 @@ class WorkoutAccepted(BaseModel):
     status: Literal["queued"] = "queued"
 
 
+class RecordingOut(BaseModel):
+    """The file an imported workout came from and what its device measured (kept and
+    shown, never ranked: `calories` is fitboard's own estimate)."""
+
+    file_name: str
+    file_identity: str
+    device_distance_m: float | None
+    moving_time_s: int | None
+    max_heart_rate: int | None
+    avg_power_w: float | None
+    avg_cadence: float | None
+
+
 class WorkoutOut(BaseModel):
     id: UUID
     status: Literal["processed", "flagged", "rejected"]
@@ -221,6 +234,10 @@ class WorkoutOut(BaseModel):
     flag_reason: str | None
     processed_at: datetime
     achievements: list[str] = Field(default_factory=list)
+    source: str = Field(
+        default="api", description='"api" when typed in; "gpx", "tcx" or "fit" when imported'
+    )
+    recording: RecordingOut | None = None
 
 
 class WorkoutPage(BaseModel):
@@ -241,6 +258,29 @@ class BatchItemResult(BaseModel):
 
 class BatchOut(BaseModel):
     results: list[BatchItemResult]
+
+
+class ImportItemOut(BaseModel):
+    file: str
+    id: UUID | None = None
+    status: Literal["queued", "duplicate", "invalid"]
+    error: str | None = None
+
+
+class ImportAccepted(WorkoutAccepted):
+    """`id` is the (first) workout queued; `results` has one entry per workout in the file
+    (a multi-sport file has one per leg)."""
+
+    results: list[ImportItemOut]
+
+
+class ImportDuplicate(BaseModel):
+    detail: str
+    id: UUID
+
+
+class ArchiveImportOut(BaseModel):
+    results: list[ImportItemOut]
 
 
 class EntryOut(BaseModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fitboard.domain.recordings import Recording
 from fitboard.domain.users import User
 from fitboard.domain.workouts import Workout, WorkoutStatus
-from fitboard.entrypoints.api.schemas import UserOut, WorkoutOut
+from fitboard.entrypoints.api.schemas import RecordingOut, UserOut, WorkoutOut
 
 
 def user_out(user: User) -> UserOut:
@@ -43,4 +44,18 @@ def workout_out(workout: Workout) -> WorkoutOut:
         notes=s.notes,
         flag_reason=workout.flag_reason,
         processed_at=workout.processed_at,
+        source=s.source,
+        recording=None if s.recording is None else recording_out(s.recording),
+    )
+
+
+def recording_out(recording: Recording) -> RecordingOut:
+    return RecordingOut(
+        file_name=recording.file_name,
+        file_identity=recording.file_identity,
+        device_distance_m=recording.device_distance_m,
+        moving_time_s=recording.moving_time_s,
+        max_heart_rate=recording.max_heart_rate,
+        avg_power_w=recording.avg_power_w,
+        avg_cadence=recording.avg_cadence,
     )

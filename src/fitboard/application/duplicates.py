@@ -1,0 +1,50 @@
+"""Whether a workout is an activity the athlete already has, by another file or typed in.
+
+The one lookup behind both places that judge it: the import route (to answer 409 with
+the existing workout's id) and the worker (which stores a duplicate that slipped past the
+route, say two uploads at once, as rejected, so it never counts twice)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from uuid import UUID
+
+from fitboard.application.ports import UnitOfWork
+from fitboard.domain.plausibility import MAX_DURATION_S
+from fitboard.domain.recordings import same_activity
+from fitboard.domain.workouts import Workout, WorkoutStatus, WorkoutSubmission
+
+
+async def duplicate_of(uow: UnitOfWork, submission: WorkoutSubmission) -> Workout | None:
+    """A workout in the record, other than this one, of the same athlete and sport whose
+    time span overlaps this one's (domain.recordings.same_activity). Rejected workouts
+    do not count: they are on no board, so an upload that replaces one counts once."""
+    # No workout lasts longer than MAX_DURATION_S: one that overlaps started after this.
+    since = submission.started_at - timedelta(seconds=MAX_DURATION_S)
+    candidates = await uow.workouts.started_between(submission.user_id, since, submission.ended_at)
+    for workout in candidates:
+        other = workout.submission
+        if (
+            workout.id != submission.id
+            and workout.status is not WorkoutStatus.REJECTED
+            and same_activity(
+                submission.activity,
+                submission.started_at,
+                submission.duration_s,
+                other.activity,
+                other.started_at,
+                other.duration_s,
+            )
+        ):
+            return workout
+    return None
+
+
+def rejected_as_duplicate(workout: Workout, original: UUID) -> Workout:
+    """The workout as the record keeps a duplicate: rejected, saying of what."""
+    return replace(
+        workout,
+        status=WorkoutStatus.REJECTED,
+        flag_reason=f"the same activity as workout {original}, which already counts",
+    )

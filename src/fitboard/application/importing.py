@@ -1,0 +1,180 @@
+"""Importing workouts from activity files: read them (off the event loop), recognise what
+the athlete already has, and hand the rest to the queue exactly like a typed-in workout.
+
+Each workout's id is derived from the athlete and the activity's identity in its file, so
+the same file uploaded twice, or retried after a 503, names the same workout: the worker
+stores an id once whatever happens. The same activity from another file (a GPX and a FIT
+export of one run, or a run typed in and then uploaded) is found by sport and
+overlapping time; one that slips past this check (two uploads at once) is stored by the
+worker as rejected, never counted twice (application/duplicates.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fitboard.application.activity_files import (
+    ActivityFiles,
+    ImportLimits,
+    ParsedActivity,
+)
+from fitboard.application.duplicates import duplicate_of
+from fitboard.application.ingest import SubmitWorkout, submit_workout, validate
+from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, Store
+from fitboard.domain.activities import Activity
+from fitboard.domain.errors import InvalidField
+from fitboard.domain.recordings import Recording, same_activity
+from fitboard.domain.workouts import WorkoutSubmission
+
+# Imported workouts' ids: uuid5(IMPORT_NAMESPACE, "<athlete id>/<file identity>").
+IMPORT_NAMESPACE = uuid.UUID("5f0c8d1e-3a8b-4c61-9d0e-7a52f1c0b9e4")
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    user_id: uuid.UUID
+    file_name: str
+    data: bytes
+    # The sport of every workout in the upload, when the athlete says it; else each
+    # file's own (FIT sport, TCX Sport, GPX type).
+    activity: Activity | None = None
+
+
+@dataclass(frozen=True)
+class ImportedWorkout:
+    """One workout of the upload (a file, or one leg of a multi-sport file)."""
+
+    file: str
+    status: ImportStatus
+    id: uuid.UUID | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    is_archive: bool
+    workouts: list[ImportedWorkout]
+
+
+@dataclass(frozen=True)
+class ImportDeps:
+    files: ActivityFiles
+    limits: ImportLimits
+    broker: MessageBroker
+    inflight: InFlightWorkouts
+    store: Store
+    clock: Clock
+    clock_skew_s: int
+
+
+def workout_id_for(user_id: uuid.UUID, file_identity: str) -> uuid.UUID:
+    return uuid.uuid5(IMPORT_NAMESPACE, f"{user_id}/{file_identity}")
+
+
+def _command(
+    parsed: ParsedActivity, file_name: str, user_id: uuid.UUID, activity: Activity
+) -> SubmitWorkout:
+    return SubmitWorkout(
+        id=workout_id_for(user_id, parsed.file_identity),
+        user_id=user_id,
+        activity=activity,
+        started_at=parsed.started_at,
+        duration_s=parsed.duration_s,
+        distance_m=parsed.distance_m,
+        elevation_gain_m=parsed.elevation_gain_m,
+        avg_heart_rate=parsed.avg_heart_rate,
+        calories=parsed.device_calories,
+        source=parsed.file_format.value,
+        recording=Recording(
+            file_format=parsed.file_format,
+            file_name=file_name,
+            file_identity=parsed.file_identity,
+            device_distance_m=parsed.device_distance_m,
+            moving_time_s=parsed.moving_time_s,
+            max_heart_rate=parsed.max_heart_rate,
+            avg_power_w=parsed.avg_power_w,
+            avg_cadence=parsed.avg_cadence,
+        ),
+    )
+
+
+def _known_activities() -> str:
+    return ", ".join(a.value for a in Activity)
+
+
+async def _existing(
+    submission: WorkoutSubmission, accepted: Sequence[WorkoutSubmission], deps: ImportDeps
+) -> uuid.UUID | None:
+    """The id of the workout this one repeats, if any: earlier in this upload, the same
+    id in the record or in flight, or the same activity in the record."""
+    for earlier in accepted:
+        if earlier.id == submission.id or same_activity(
+            submission.activity,
+            submission.started_at,
+            submission.duration_s,
+            earlier.activity,
+            earlier.started_at,
+            earlier.duration_s,
+        ):
+            return earlier.id
+    if await deps.inflight.owner(submission.id) == submission.user_id:
+        return submission.id
+    async with deps.store.unit_of_work(read_only=True) as uow:
+        if await uow.workouts.get(submission.id) is not None:
+            # The id embeds the athlete: a stored workout with it is theirs.
+            return submission.id
+        found = await duplicate_of(uow, submission)
+    return None if found is None else found.id
+
+
+async def import_file(command: ImportFile, deps: ImportDeps) -> ImportOutcome:
+    """Read the upload and queue each new workout in it. Raises UnreadableFile for a file
+    (or archive) that cannot be read at all, and QueueUnavailable (nothing more queued)
+    when the queue cannot store a workout; retrying the same upload is safe."""
+    upload = await deps.files.read(command.file_name, command.data, deps.limits)
+    outcomes: list[ImportedWorkout] = []
+    accepted: list[WorkoutSubmission] = []
+    for read in upload.files:
+        if read.error is not None:
+            outcomes.append(ImportedWorkout(read.name, ImportStatus.INVALID, error=read.error))
+            continue
+        for parsed in read.activities:
+            activity = command.activity or parsed.activity
+            if activity is None:
+                outcomes.append(
+                    ImportedWorkout(
+                        read.name,
+                        ImportStatus.INVALID,
+                        error="activity: the file does not say which sport it records; send "
+                        f"the `activity` field with the upload (one of {_known_activities()})",
+                    )
+                )
+                continue
+            workout = _command(parsed, read.name, command.user_id, activity)
+            try:
+                submission = validate(workout, clock=deps.clock, clock_skew_s=deps.clock_skew_s)
+            except InvalidField as exc:
+                outcomes.append(ImportedWorkout(read.name, ImportStatus.INVALID, error=str(exc)))
+                continue
+            existing = await _existing(submission, accepted, deps)
+            if existing is not None:
+                outcomes.append(ImportedWorkout(read.name, ImportStatus.DUPLICATE, id=existing))
+                continue
+            workout_id = await submit_workout(
+                workout,
+                broker=deps.broker,
+                inflight=deps.inflight,
+                clock=deps.clock,
+                clock_skew_s=deps.clock_skew_s,
+            )
+            accepted.append(submission)
+            outcomes.append(ImportedWorkout(read.name, ImportStatus.QUEUED, id=workout_id))
+    return ImportOutcome(upload.is_archive, outcomes)

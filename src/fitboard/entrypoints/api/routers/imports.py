@@ -1,0 +1,151 @@
+"""POST /v1/workouts/import: workouts from GPX, TCX and FIT files, or a zip of them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse
+
+from fitboard.application.activity_files import ImportLimits, UnreadableFile
+from fitboard.application.importing import (
+    ImportDeps,
+    ImportedWorkout,
+    ImportFile,
+    ImportStatus,
+    import_file,
+)
+from fitboard.bootstrap import Container
+from fitboard.config import Settings
+from fitboard.domain.activities import Activity
+from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.schemas import (
+    ArchiveImportOut,
+    ErrorOut,
+    ImportAccepted,
+    ImportDuplicate,
+    ImportItemOut,
+)
+
+IMPORT_PATH = "/v1/workouts/import"
+
+router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": ImportAccepted,
+        "description": "One activity file, durably queued; poll the Location for the result.",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    },
+    207: {
+        "model": ArchiveImportOut,
+        "description": "A .zip: one result per workout in it (queued, duplicate or invalid).",
+    },
+    409: {
+        "model": ImportDuplicate,
+        "description": "The same activity as an existing workout, whose `id` this is; "
+        "nothing was queued.",
+    },
+    413: {
+        "model": ErrorOut,
+        "description": "The upload is larger than FITBOARD_IMPORT_MAX_BYTES.",
+    },
+    422: {
+        "model": ErrorOut,
+        "description": "The file cannot be read as an activity; `detail` says why.",
+    },
+}
+
+
+def limits(settings: Settings) -> ImportLimits:
+    return ImportLimits(
+        max_file_bytes=settings.import_max_bytes,
+        max_archive_files=settings.import_max_archive_files,
+        max_archive_bytes=settings.import_max_archive_bytes,
+    )
+
+
+def _deps(container: Container) -> ImportDeps:
+    # Only API processes build a reader; this route is served by nothing else.
+    assert container.activity_files is not None
+    return ImportDeps(
+        files=container.activity_files,
+        limits=limits(container.settings),
+        broker=container.broker,
+        inflight=container.inflight,
+        store=container.store,
+        clock=container.clock,
+        clock_skew_s=container.settings.clock_skew_s,
+    )
+
+
+def _item(workout: ImportedWorkout) -> ImportItemOut:
+    return ImportItemOut(
+        file=workout.file, id=workout.id, status=workout.status.value, error=workout.error
+    )
+
+
+def _refused(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _one_file(workouts: list[ImportedWorkout]) -> JSONResponse:
+    """One file: 202 if anything in it was queued, else 409 if it repeats a workout the
+    athlete has, else 422 with why it cannot be imported."""
+    results = [_item(w).model_dump(mode="json") for w in workouts]
+    queued = [w for w in workouts if w.status is ImportStatus.QUEUED]
+    if queued:
+        body = ImportAccepted(id=queued[0].id, results=[_item(w) for w in workouts])
+        return JSONResponse(
+            body.model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/v1/workouts/{queued[0].id}"},
+        )
+    duplicate = next((w for w in workouts if w.status is ImportStatus.DUPLICATE), None)
+    if duplicate is not None:
+        return JSONResponse(
+            {
+                "detail": f"this is the same activity as workout {duplicate.id}, which you "
+                "already have; nothing was imported",
+                "id": str(duplicate.id),
+                "results": results,
+            },
+            status_code=409,
+        )
+    errors = "; ".join(w.error or "invalid" for w in workouts)
+    return _refused(errors or "the file holds no activity")
+
+
+@router.post(
+    "/workouts/import",
+    status_code=202,
+    response_model=None,
+    responses=_RESPONSES,
+    operation_id="import_workouts",
+)
+async def import_workouts(
+    user_id: CurrentUserId,
+    container: ContainerDep,
+    file: Annotated[
+        UploadFile,
+        File(description="A .gpx, .tcx or .fit activity file, or a .zip of them."),
+    ],
+    activity: Annotated[
+        Activity | None,
+        Form(description="The sport of every workout uploaded; else each file's own."),
+    ] = None,
+) -> JSONResponse:
+    data = await file.read()
+    name = file.filename or "upload"
+    try:
+        outcome = await import_file(
+            ImportFile(user_id=user_id, file_name=name, data=data, activity=activity),
+            _deps(container),
+        )
+    except UnreadableFile as exc:
+        return _refused(str(exc))
+    if outcome.is_archive:
+        body = ArchiveImportOut(results=[_item(w) for w in outcome.workouts])
+        return JSONResponse(body.model_dump(mode="json"), status_code=207)
+    return _one_file(outcome.workouts)
