@@ -40,7 +40,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import redis.asyncio as redis
 
-from bench.common import FITBOARD, SECRET, fitboard_server, free_port
+from bench.common import FITBOARD, RATE_LIMITS_OFF, SECRET, fitboard_server, free_port
 from bench.machine import backing_cpu_s, machine_busy_s, process_cpu_s
 
 Mode = Literal["embedded", "production"]
@@ -324,6 +324,7 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
             "FITBOARD_JWT_SECRET": SECRET,
             "FITBOARD_NAMESPACE": namespace,
             "FITBOARD_LOG_LEVEL": "warning",
+            **RATE_LIMITS_OFF,
         }
         await _create_database(database)
         try:

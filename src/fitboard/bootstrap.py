@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.data_dir_lock import DataDirLock, check_free
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
+from fitboard.adapters.rate_limiter import LimitsRateLimiter
 from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.achievement_catalog import load_catalog
@@ -33,6 +34,7 @@ from fitboard.application.ports import (
     Store,
     TokenService,
 )
+from fitboard.application.rate_limits import Budget, Budgets, RateLimiter
 from fitboard.config import Mode, Settings
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period
@@ -74,6 +76,8 @@ class Container:
     workouts_queue: QueueSpec
     # Reads uploaded activity files; only in processes that serve the API.
     activity_files: ActivityFiles | None = None
+    rate_limiter: RateLimiter | None = None
+    budgets: Budgets | None = None
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
@@ -184,6 +188,21 @@ def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
     return SocketIONotifier(manager, feed.publish, closers=[manager.aclose, feed.close])
 
 
+def budgets(settings: Settings) -> Budgets:
+    minute, hour, day = 60, 3600, 86400
+    return Budgets(
+        login_per_username=Budget(
+            "login-username", settings.login_attempts_per_minute_per_username, minute
+        ),
+        login_per_ip=Budget("login-ip", settings.login_attempts_per_minute_per_ip, minute),
+        registrations_per_ip=Budget("register-ip", settings.registrations_per_hour_per_ip, hour),
+        workouts_per_minute=Budget(
+            "workouts-minute", settings.workouts_per_minute_per_athlete, minute
+        ),
+        workouts_per_day=Budget("workouts-day", settings.workouts_per_day_per_athlete, day),
+    )
+
+
 def build_activity_files(settings: Settings) -> ProcessPoolActivityFiles | InlineActivityFiles:
     from fitboard.adapters.importers.files_process_pool import (
         InlineActivityFiles,
@@ -200,6 +219,11 @@ def _released(lock: DataDirLock) -> Callable[[], Awaitable[None]]:
         lock.release()
 
     return release
+
+
+def _required(value: str | None) -> str:
+    assert value, "production settings are validated to have every URL"
+    return value
 
 
 def check_can_serve(settings: Settings) -> None:
@@ -267,10 +291,20 @@ async def build(
     await broker.declare(queue)
     gateway: SocketIOGateway | None = None
     notifier: LiveNotifier | None = None
+    rate_limiter: RateLimiter | None = None
     activity_files: ActivityFiles | None = None
     if live is LiveRole.GATEWAY:
         activity_files = build_activity_files(settings)
         closers.append(activity_files.close)
+        # Only the API answers the requests that budgets bound.
+        rate_limiter = (
+            LimitsRateLimiter.in_memory()
+            if settings.mode is Mode.EMBEDDED
+            else LimitsRateLimiter.on_redis(
+                _required(settings.redis_url), namespace=settings.namespace
+            )
+        )
+        closers.append(rate_limiter.close)
         gateway = build_gateway(settings)
         notifier = gateway.notifier
         closers.append(gateway.close)
@@ -290,6 +324,8 @@ async def build(
         rules=Rules(settings.zone, settings.default_body_mass_kg),
         workouts_queue=queue,
         activity_files=activity_files,
+        rate_limiter=rate_limiter,
+        budgets=budgets(settings),
         live=notifier,
         gateway=gateway,
         achievement_rules=achievement_rules,

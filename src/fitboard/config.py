@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     # parses in the event loop itself, which only the benchmark's comparison should use.
     import_processes: int = Field(default=1, ge=0, le=64)
 
+    # Rate limits (429 with Retry-After past them; 0 turns one off). Sign-in attempts per
+    # username bound password guessing on one account, per client address a sweep over
+    # many; sign-ups per address bound account farming; workouts per athlete bound what
+    # one account can push through the queue (a batch counts each of its items).
+    login_attempts_per_minute_per_username: int = Field(default=10, ge=0)
+    login_attempts_per_minute_per_ip: int = Field(default=100, ge=0)
+    registrations_per_hour_per_ip: int = Field(default=200, ge=0)
+    workouts_per_minute_per_athlete: int = Field(default=600, ge=0)
+    workouts_per_day_per_athlete: int = Field(default=20_000, ge=0)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from fitboard.application.ports import QueueUnavailable, RankingUnavailable, StoreUnavailable
+from fitboard.application.rate_limits import RateLimited
 from fitboard.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -116,6 +118,15 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _printable(exc)}, status_code=status, headers=headers)
 
 
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return JSONResponse(
+        {"detail": exc.message},
+        status_code=429,
+        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+    )
+
+
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
     if isinstance(exc, QueueUnavailable):
@@ -137,6 +148,8 @@ _DESCRIPTIONS: dict[int, str] = {
     404: "No such thing, or not the caller's to see",
     409: "Clashes with what is stored",
     413: "The body is larger than the server accepts (FITBOARD_MAX_BODY_BYTES)",
+    429: "Too many attempts for the caller's budget; nothing was done. Retry after "
+    "Retry-After seconds",
     503: "A dependency is unavailable; nothing was saved. Retry after Retry-After seconds",
 }
 
@@ -147,7 +160,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     documented: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         documented[code] = {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
-        if code == 503:
+        if code in (429, 503):
             documented[code]["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before retrying",
@@ -163,5 +176,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(InvalidField, _invalid_field)
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RateLimited, _rate_limited)
     for kind in (QueueUnavailable, StoreUnavailable, RankingUnavailable):
         app.add_exception_handler(kind, _unavailable)

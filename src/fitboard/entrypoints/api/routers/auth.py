@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fitboard.application import accounts
 from fitboard.domain.text import check_text
 from fitboard.entrypoints.api.deps import ContainerDep, KnownAthletesDep
 from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.rate_limits import charge_sign_in, charge_sign_up
 from fitboard.entrypoints.api.schemas import RegisteredOut, RegisterIn, TokenOut
 from fitboard.entrypoints.api.views import user_out
 
@@ -16,11 +17,12 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 @router.post(
-    "/register", status_code=201, responses=responses(409, 413, 503), operation_id="register"
+    "/register", status_code=201, responses=responses(409, 413, 429, 503), operation_id="register"
 )
 async def register(
-    body: RegisterIn, container: ContainerDep, athletes: KnownAthletesDep
+    body: RegisterIn, request: Request, container: ContainerDep, athletes: KnownAthletesDep
 ) -> RegisteredOut:
+    await charge_sign_up(request, container)
     user = await accounts.register(
         username=body.username,
         password=body.password,
@@ -38,15 +40,18 @@ async def register(
     return RegisteredOut(user=user_out(user), access_token=token, expires_in=ttl)
 
 
-@router.post("/token", responses=responses(401, 413, 503), operation_id="issue_token")
+@router.post("/token", responses=responses(401, 413, 429, 503), operation_id="issue_token")
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     container: ContainerDep,
     athletes: KnownAthletesDep,
 ) -> TokenOut:
     # Registration never accepted anything longer, nor text the record cannot hold.
     check_text("username", form.username, max_chars=accounts.MAX_USERNAME_LENGTH)
     check_text("password", form.password, max_chars=accounts.MAX_PASSWORD_LENGTH)
+    # Charged before the password is checked: a wrong guess costs as much as a right one.
+    await charge_sign_in(request, container, form.username)
     user = await accounts.authenticate(
         form.username, form.password, store=container.store, hasher=container.passwords
     )

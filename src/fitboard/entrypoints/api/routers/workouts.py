@@ -13,6 +13,7 @@ from fitboard.application.ports import QueueUnavailable
 from fitboard.domain.errors import InvalidField
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.rate_limits import charge_workouts
 from fitboard.entrypoints.api.schemas import (
     BatchIn,
     BatchItemResult,
@@ -27,7 +28,7 @@ from fitboard.entrypoints.api.views import workout_out
 router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    **responses(413),
+    **responses(413, 429),
     202: {
         "description": "Durably queued; poll the Location for the result.",
         "headers": {"Location": {"schema": {"type": "string"}}},
@@ -48,6 +49,7 @@ def _command(body: WorkoutIn, user_id: UUID) -> SubmitWorkout:
 async def post_workout(
     body: WorkoutIn, user_id: CurrentUserId, container: ContainerDep, response: Response
 ) -> WorkoutAccepted:
+    await charge_workouts(container, user_id, 1)
     workout_id = await submit_workout(
         _command(body, user_id),
         broker=container.broker,
@@ -60,10 +62,15 @@ async def post_workout(
 
 
 @router.post(
-    "/workouts:batch", status_code=207, responses=responses(413), operation_id="submit_workouts"
+    "/workouts:batch",
+    status_code=207,
+    responses=responses(413, 429),
+    operation_id="submit_workouts",
 )
 async def post_batch(body: BatchIn, user_id: CurrentUserId, container: ContainerDep) -> BatchOut:
-    """Each item is accepted or refused on its own; a refused item never blocks the rest."""
+    """Each item is accepted or refused on its own; a refused item never blocks the rest.
+    The batch is charged to the athlete's workout budget as a whole, one per item."""
+    await charge_workouts(container, user_id, len(body.workouts))
     results: list[BatchItemResult] = []
     for index, item in enumerate(body.workouts):
         try:
