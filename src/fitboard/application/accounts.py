@@ -19,21 +19,12 @@ from fitboard.application.projection import reproject_user
 from fitboard.domain.activities import Sex
 from fitboard.domain.errors import AuthenticationFailed, Conflict, InvalidField, NotFound
 from fitboard.domain.evaluation import Rules
+from fitboard.domain.passwords import check_password
+from fitboard.domain.text import check_display_name
 from fitboard.domain.users import User
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 MAX_USERNAME_LENGTH = 32
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 256
-# The most common passwords of public breach lists; refusing them costs nothing.
-_COMMON_PASSWORDS = frozenset(
-    {
-        "password", "password1", "password123", "12345678", "123456789", "1234567890",
-        "qwertyuiop", "qwerty123", "iloveyou", "11111111", "00000000", "abc12345",
-        "letmein1", "welcome1", "football", "baseball", "sunshine", "princess",
-        "admin123", "passw0rd", "fitboard", "fitboard1", "trustno1", "dragon12",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,15 +39,12 @@ class ProfileChanges:
     show_on_leaderboards: bool | None = None
 
 
-def check_password(password: str, username: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidField("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidField("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
-    if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
-        raise InvalidField("password", "is too easy to guess; use a longer passphrase")
-    if username.lower() in password.lower():
-        raise InvalidField("password", "must not contain the username")
+def _display_name(given: str | None) -> str | None:
+    """The name to show, or None when only blanks were given."""
+    if given is None:
+        return None
+    check_display_name(given)
+    return given.strip() or None
 
 
 def check_timezone(value: str) -> str:
@@ -93,7 +81,7 @@ async def register(
     user = User(
         id=uuid.uuid4(),
         username=username,
-        display_name=(display_name or username).strip() or username,
+        display_name=_display_name(display_name) or username,
         # Argon2 is slow on purpose; hashing in a thread keeps other requests moving.
         password_hash=await asyncio.to_thread(hasher.hash, password),
         created_at=clock.now(),
@@ -174,8 +162,8 @@ async def update_profile(
             user,
             **{k: v for k, v in vars(changes).items() if v is not None},
         )
-        if updated.display_name is not None:
-            updated.display_name = updated.display_name.strip() or user.display_name
+        if changes.display_name is not None:
+            updated.display_name = _display_name(changes.display_name) or user.display_name
         await uow.users.update_profile(updated)
         visibility_changed = updated.show_on_leaderboards != user.show_on_leaderboards
         await uow.commit()

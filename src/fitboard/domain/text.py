@@ -24,3 +24,31 @@ def check_text(field: str, value: str, *, max_chars: int) -> None:
             f"contains a lone surrogate (U+{ord(value[exc.start]):04X}) at character "
             f"{exc.start}, which is not text; send valid UTF-8",
         ) from None
+
+
+# Characters that change how the text around them is shown without being seen: the bidi
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and marks
+# (U+200E, U+200F, U+061C) can make a name read as another on a leaderboard, and the
+# zero-width space, word joiner and byte-order mark (U+200B, U+2060, U+FEFF) make two
+# names that look the same differ. The zero-width (non-)joiners U+200C and U+200D are
+# allowed: Persian and Indic scripts and emoji sequences need them, and they reorder
+# nothing.
+_INVISIBLE = frozenset(
+    [
+        *map(chr, range(0x202A, 0x202F)),
+        *map(chr, range(0x2066, 0x206A)),
+        *"\u200e\u200f\u061c\u200b\u2060\ufeff",
+    ]
+)
+
+
+def check_display_name(value: str) -> None:
+    """Raise InvalidField for a name with control characters (line breaks, tabs...) or
+    invisible characters that disguise it."""
+    for index, char in enumerate(value):
+        if char in _INVISIBLE or (ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0):
+            raise InvalidField(
+                "display_name",
+                f"must not contain the invisible or control character U+{ord(char):04X} "
+                f"(at character {index})",
+            )

@@ -19,11 +19,12 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema
 
-from fitboard.application.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME
+from fitboard.application.accounts import USERNAME
 from fitboard.domain import plausibility
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import Metric
 from fitboard.domain.errors import InvalidField
+from fitboard.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
 
 
@@ -122,8 +123,9 @@ class RegisterIn(StrictBody):
         Text,
         _Documented(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH),
     ] = Field(
-        description=f"{MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters, at least 4 "
-        "different ones, not a common password, not containing the username",
+        description=f"{MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters, not one of the "
+        "30,000 commonest passwords, not easy to guess by zxcvbn's estimate (score 2 or more), "
+        "not containing the username",
     )
     display_name: Text | None = Field(default=None, min_length=1, max_length=64)
     weight_kg: Number | None = Field(default=None, gt=20, lt=400)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fitboard.application import accounts
+from fitboard.domain.passwords import MAX_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
 from fitboard.entrypoints.api.deps import ContainerDep, KnownAthletesDep
 from fitboard.entrypoints.api.errors import responses
@@ -49,7 +50,7 @@ async def issue_token(
 ) -> TokenOut:
     # Registration never accepted anything longer, nor text the record cannot hold.
     check_text("username", form.username, max_chars=accounts.MAX_USERNAME_LENGTH)
-    check_text("password", form.password, max_chars=accounts.MAX_PASSWORD_LENGTH)
+    check_text("password", form.password, max_chars=MAX_PASSWORD_LENGTH)
     # Charged before the password is checked: a wrong guess costs as much as a right one.
     await charge_sign_in(request, container, form.username)
     user = await accounts.authenticate(
