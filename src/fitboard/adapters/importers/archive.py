@@ -49,7 +49,8 @@ def members(data: bytes, limits: ImportLimits, what: str) -> Iterator[Member]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = [info for info in archive.infolist() if not _skipped(info)]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except Exception as exc:
+        # A damaged central directory fails in zipfile or struct, with many error types.
         raise UnreadableFile(f"{what} is not a readable zip archive ({exc})") from None
     if not infos:
         raise UnreadableFile(f"{what} is an empty archive: it holds no files")
@@ -86,19 +87,21 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ImportLimit
     name = info.filename
     if info.flag_bits & 0x1:
         return Member(name, None, "the file is encrypted; export the archive without a password")
+    if info.compress_size and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
+        raise _bomb(info, info.file_size)
     if info.file_size > limits.max_file_bytes:
         return Member(
             name, None, f"the file is {info.file_size} bytes, more than {limits.max_file_bytes}"
         )
-    if info.compress_size and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
-        raise _bomb(info, info.file_size)
     try:
         with archive.open(info) as stream:
             # The listing's sizes can lie: never read more than it promised (zipfile also
             # stops there and checks the CRC, so a lie ends as a damaged member).
             content = stream.read(info.file_size + 1)
-    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError) as exc:
-        return Member(name, None, f"the file could not be unpacked ({exc})")
+    except Exception as exc:
+        # A damaged member fails in zipfile, zlib, bz2 or lzma, each with its own errors;
+        # whichever it is, it is that member's refusal.
+        return Member(name, None, f"the file could not be unpacked ({type(exc).__name__}: {exc})")
     if len(content) > info.file_size:
         raise _bomb(info, info.file_size)
     return Member(name, content)
