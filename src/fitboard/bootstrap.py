@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.data_dir_lock import DataDirLock, check_free
+from fitboard.adapters.owner_only import restrict_to_owner
 from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.rate_limiter import LimitsRateLimiter
 from fitboard.adapters.redis_client import retry_options
@@ -145,9 +146,13 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
         socketio_channel,
     )
 
+    # The HTTP API's allowed origins; python-socketio's default (None) is same origin only.
+    origins = settings.cors_origins or None
     if settings.mode is Mode.EMBEDDED:
         return SocketIOGateway(
-            socketio.AsyncServer(async_mode="asgi", client_manager=FanoutManager())
+            socketio.AsyncServer(
+                async_mode="asgi", client_manager=FanoutManager(), cors_allowed_origins=origins
+            )
         )
     assert settings.redis_url
     manager = BatchingRedisManager(
@@ -157,7 +162,9 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
         redis_options={"socket_connect_timeout": 2, "health_check_interval": 15, **retry_options()},
     )
     return SocketIOGateway(
-        socketio.AsyncServer(async_mode="asgi", client_manager=manager),
+        socketio.AsyncServer(
+            async_mode="asgi", client_manager=manager, cors_allowed_origins=origins
+        ),
         feed=RedisBoardsFeed(settings.redis_url, boards_channel(settings.namespace)),
         manager=manager,
     )
@@ -289,6 +296,9 @@ async def build(
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close, inflight.close]
     await broker.declare(queue)
+    if settings.mode is Mode.EMBEDDED:
+        # After the queue's file exists: every file of the data directory is made by now.
+        restrict_to_owner(settings.data_dir)
     gateway: SocketIOGateway | None = None
     notifier: LiveNotifier | None = None
     rate_limiter: RateLimiter | None = None

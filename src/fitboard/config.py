@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # A secret anybody can read in this file must never sign production tokens.
 _KNOWN_WEAK_SECRETS = {"", "changeme", "change-me", "secret", "fitboard", "dev"}
 MIN_JWT_SECRET_LENGTH = 32
+# 32 random URL-safe characters have about 25 different ones; fewer than 10 is a pattern.
+MIN_JWT_SECRET_DISTINCT = 10
 
 
 class Mode(StrEnum):
@@ -80,6 +82,13 @@ class Settings(BaseSettings):
     workouts_per_minute_per_athlete: int = Field(default=600, ge=0)
     workouts_per_day_per_athlete: int = Field(default=20_000, ge=0)
 
+    # Browser origins allowed to call the HTTP API and open live connections, e.g.
+    # ["https://app.example.com"] (JSON in the environment). Empty: same origin only.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Whether /docs, /redoc and /openapi.json are served, and /metrics.
+    expose_docs: bool = True
+    expose_metrics: bool = True
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
@@ -109,7 +118,12 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"production mode needs {', '.join(missing)}")
             secret = self.jwt_secret or ""
-            if secret.lower() in _KNOWN_WEAK_SECRETS or len(secret) < MIN_JWT_SECRET_LENGTH:
+            if (
+                secret.lower() in _KNOWN_WEAK_SECRETS
+                or len(secret) < MIN_JWT_SECRET_LENGTH
+                # Long but not random: "aaaa...", "abababab...".
+                or len(set(secret)) < MIN_JWT_SECRET_DISTINCT
+            ):
                 raise ValueError(
                     "production mode refuses to run without FITBOARD_JWT_SECRET of at least "
                     f"{MIN_JWT_SECRET_LENGTH} random characters "

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from fitboard import __version__
@@ -30,6 +31,7 @@ from fitboard.entrypoints.api.routers import (
     reports,
     workouts,
 )
+from fitboard.entrypoints.api.security_headers import SecurityHeaders
 from fitboard.entrypoints.reports.runner import consume_reports
 from fitboard.entrypoints.worker.runner import consume_workouts
 
@@ -72,7 +74,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             finally:
                 await container.close()
 
+    docs = config.expose_docs
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="fitboard",
         version=__version__,
         description="Workouts accepted instantly; calories, live leaderboards and badges "
@@ -100,7 +106,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         metrics,
     )
     for module in routers:
+        if module is metrics and not config.expose_metrics:
+            continue
         app.include_router(module.router)
+    app.add_middleware(SecurityHeaders)
+    if config.cors_origins:
+        # Preflights are answered here, before the body limit; Socket.IO applies the same
+        # origins itself (bootstrap).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After"],
+            max_age=600,
+        )
 
     async def socketio_app(scope: Scope, receive: Receive, send: Send) -> None:
         # The Socket.IO server is built with the container (bootstrap chooses its manager),
