@@ -20,6 +20,7 @@ from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.routers import (
     achievements,
+    admin,
     auth,
     challenges,
     groups,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     routers = (
         auth,
+        admin,
         me,
         workouts,
         imports,

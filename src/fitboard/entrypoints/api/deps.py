@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fitboard.application.administration import require_admin
 from fitboard.bootstrap import Container
 from fitboard.domain.errors import AuthenticationFailed
 from fitboard.entrypoints.api.athletes import KnownAthletes
@@ -47,3 +48,11 @@ async def get_current_user_id(
 
 
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]
+
+
+async def get_admin_user_id(user_id: CurrentUserId, container: ContainerDep) -> UUID:
+    await require_admin(user_id, store=container.store)
+    return user_id
+
+
+AdminUserId = Annotated[UUID, Depends(get_admin_user_id)]
