@@ -14,6 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fitboard.application.ports import (
+    DependencyUnavailable,
+    QueueUnavailable,
+    RankingUnavailable,
+    StoreUnavailable,
+)
 from fitboard.config import Mode, Settings
 
 app = typer.Typer(
@@ -48,9 +54,41 @@ def _logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic announces each of its plugins at INFO when it is imported: noise to an
+    # operator, who learns what the migrations did from their own lines.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+# What to check when a dependency cannot be reached, by the port that said so.
+_UNREACHABLE: dict[type[DependencyUnavailable], str] = {
+    StoreUnavailable: "the database cannot be reached (check FITBOARD_DATABASE_URL, or the "
+    "data directory in embedded mode, and that the server runs)",
+    RankingUnavailable: "Redis cannot be reached (check FITBOARD_REDIS_URL and that the "
+    "server runs)",
+    QueueUnavailable: "the queue cannot be reached (check FITBOARD_AMQP_URL, or the data "
+    "directory in embedded mode, and that the server runs)",
+}
 
 
 def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine. A dependency that cannot be reached ends it with one line
+    saying which and what to check, and exit status 1; its traceback only when
+    FITBOARD_LOG_LEVEL=debug."""
+    try:
+        return _run_loop(coro_fn)
+    except DependencyUnavailable as exc:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        what = next(
+            (text for kind, text in _UNREACHABLE.items() if isinstance(exc, kind)),
+            "a dependency cannot be reached",
+        )
+        err.print(f"[red]error:[/red] {what}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _run_loop(coro_fn: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await coro_fn()
 
@@ -63,6 +101,18 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())
+
+
+async def _reach_dependencies(settings: Settings) -> None:
+    from fitboard.bootstrap import build
+
+    container = await build(settings)
+    try:
+        await container.store.ping()
+        await container.ranking.ping()
+        await container.broker.ping()
+    finally:
+        await container.close()
 
 
 def _refuse_if_served_elsewhere(settings: Settings) -> None:
@@ -89,6 +139,9 @@ def serve(
     settings = _settings(host=host, port=port)
     _logging(settings)
     _refuse_if_served_elsewhere(settings)
+    # Reach every dependency once before serving, so one that is down is one line here
+    # rather than a traceback from inside the server's start-up.
+    _run(lambda: _reach_dependencies(settings))
     where = (
         f"data in {settings.data_dir}"
         if settings.mode is Mode.EMBEDDED
