@@ -82,21 +82,19 @@ async def latency_under_imports(seconds: float, rate: float) -> None:
         ("imports, process pool", {"FITBOARD_IMPORT_PROCESSES": "1"}, True),
         ("imports, in the event loop", {"FITBOARD_IMPORT_PROCESSES": "0"}, True),
     ):
-        async with fitboard_server(env) as server:
-            async with (
-                httpx.AsyncClient(base_url=server.url, timeout=30) as reader,
-                httpx.AsyncClient(base_url=server.url, timeout=30) as uploader,
-            ):
-                token, _ = await register(reader, "bench")
-                stop = asyncio.Event()
-                uploads = (
-                    asyncio.create_task(_uploads(uploader, token, stop)) if importing else None
-                )
-                if uploads is not None:
-                    await asyncio.sleep(1.0)  # the pool's process starts on the first upload
-                latencies = await _latencies(reader, token, seconds, rate)
-                stop.set()
-                done = await uploads if uploads is not None else 0
+        async with (
+            fitboard_server(env) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=30) as reader,
+            httpx.AsyncClient(base_url=server.url, timeout=30) as uploader,
+        ):
+            token, _ = await register(reader, "bench")
+            stop = asyncio.Event()
+            uploads = asyncio.create_task(_uploads(uploader, token, stop)) if importing else None
+            if uploads is not None:
+                await asyncio.sleep(1.0)  # the pool's process starts on the first upload
+            latencies = await _latencies(reader, token, seconds, rate)
+            stop.set()
+            done = await uploads if uploads is not None else 0
         print(
             f"  {label:28s} p50 {percentile(latencies, 50):6.1f}  p99 "
             f"{percentile(latencies, 99):6.1f}  max {max(latencies):6.1f}  "
