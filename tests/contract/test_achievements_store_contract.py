@@ -6,7 +6,7 @@ import asyncio
 import random
 from dataclasses import replace
 from datetime import date, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
@@ -160,9 +160,12 @@ async def test_bests_are_judged_among_earlier_counted_workouts(store: SqlStore) 
         assert await a.best_before(ada.id, LONGEST, T0 + timedelta(days=5), probe) == 12000
         assert await a.best_before(ada.id, PACE, T0 + timedelta(days=5), probe) == 275
         assert await a.best_before(ada.id, CALORIES, between, probe) == 700
-        assert await a.best_before(ada.id, LONGEST, T0, probe) is None
+        # Date order is (start, id): at the same start, only a smaller id comes before.
+        assert await a.best_before(ada.id, LONGEST, T0, UUID(int=0)) is None
+        assert await a.best_before(ada.id, LONGEST, T0, UUID(int=2**128 - 1)) == 8000
         # The workout being judged never counts against itself.
-        assert await a.best_before(ada.id, LONGEST, T0 + timedelta(days=5), later.id) == 8000  # type: ignore[attr-defined]
+        start = T0 + timedelta(hours=48)
+        assert await a.best_before(ada.id, LONGEST, start, later.id) == 8000  # type: ignore[attr-defined]
 
 
 RECORDS = [

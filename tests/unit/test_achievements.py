@@ -12,6 +12,7 @@ from fitboard.application.achievement_catalog import CatalogError, load_catalog,
 from fitboard.domain.achievements import (
     ONCE,
     Measure,
+    Measured,
     PersonalRecord,
     Placement,
     Streak,
@@ -20,8 +21,10 @@ from fitboard.domain.achievements import (
     WorkoutFacts,
     WorkoutThreshold,
     judge_workout,
+    pace_s_per_km,
     placement_awards,
     progress,
+    record_setters,
     streak_through,
 )
 from fitboard.domain.activities import Activity
@@ -228,3 +231,38 @@ def test_a_bad_catalog_names_the_rule_and_the_field(text: str, message: str) -> 
         parse_catalog(text, "rules.yaml")
     assert message in str(caught.value)
     assert str(caught.value).startswith("rules.yaml")
+
+
+def test_early_bird_starts_in_the_morning_not_after_midnight() -> None:
+    # "Early bird, before 06:00": a session at 00:30 after a late night is not one; the
+    # morning starts at 04:00 (docs/domain.md).
+    for hour, minute, earned in ((0, 30, False), (3, 59, False), (4, 0, True), (5, 59, True)):
+        w = workout(started=datetime(2026, 11, 20, hour, minute, tzinfo=UTC))
+        assert (ids([EARLY], facts(w)) == {"early"}) is earned, (hour, minute)
+
+
+def test_a_morning_that_starts_after_it_ends_is_refused() -> None:
+    text = """
+achievements:
+  - {id: owl, name: Owl, description: d, kind: time_of_day, from_hour: 6, before_hour: 6}
+"""
+    with pytest.raises(CatalogError, match="from_hour must be earlier than before_hour"):
+        parse_catalog(text)
+
+
+def test_record_setters_are_the_workouts_that_beat_all_before_them() -> None:
+    def m(distance: float) -> Measured:
+        return Measured(uuid.uuid4(), Activity.RUN, distance, 3600, 500.0, 50)
+
+    mon, tue, wed, thu = m(10_000), m(15_000), m(12_000), m(15_000)
+    holders = record_setters(LONGEST, None, [mon, tue, wed, thu])
+    # Monday sets the first best without earning it; Thursday only equals Tuesday.
+    assert [(w, v) for w, v in holders] == [(tue, 15_000)]
+    assert [w for w, _ in record_setters(LONGEST, 16_000.0, [mon, tue, wed, thu])] == []
+    assert [w for w, _ in record_setters(LONGEST, 9_000.0, [mon, tue])] == [mon, tue]
+
+
+def test_pace_is_one_exact_double() -> None:
+    # The same expression the record's SQL evaluates: duration * 1000.0 / distance.
+    assert pace_s_per_km(2345, 5012.7) == 2345 * 1000.0 / 5012.7
+    assert pace_s_per_km(1200, 5000) == 240.0

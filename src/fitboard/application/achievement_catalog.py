@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fitboard.domain.achievements import (
+    MORNING_STARTS_AT_HOUR,
     AnyRule,
     Measure,
     PersonalRecord,
@@ -89,9 +90,24 @@ class _Record(_Common):
 class _TimeOfDay(_Common):
     kind: Literal["time_of_day"]
     before_hour: int = Field(ge=1, le=23)
+    # The local hour the morning starts at (docs/domain.md, "Achievements").
+    from_hour: int = Field(default=MORNING_STARTS_AT_HOUR, ge=0, le=22)
+
+    @model_validator(mode="after")
+    def _morning_before_the_end(self) -> Self:
+        if self.from_hour >= self.before_hour:
+            raise ValueError("from_hour must be earlier than before_hour")
+        return self
 
     def rule(self) -> AnyRule:
-        return TimeOfDay(self.id, self.name, self.description, self._activities(), self.before_hour)
+        return TimeOfDay(
+            self.id,
+            self.name,
+            self.description,
+            self._activities(),
+            self.before_hour,
+            self.from_hour,
+        )
 
 
 class _Placement(_Common):

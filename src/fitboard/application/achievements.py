@@ -13,13 +13,19 @@ from fitboard.application.ports import HeldAchievement, Store, UnitOfWork
 from fitboard.domain.achievements import (
     AnyRule,
     Award,
+    Measured,
     PersonalRecord,
     Placement,
     Streak,
     WorkoutFacts,
+    best_of,
     judge_workout,
+    measure_value,
+    measured,
     placement_awards,
     progress,
+    record_applies,
+    record_setters,
     streak_through,
 )
 from fitboard.domain.boards import BoardId, Period, Scope
@@ -41,6 +47,27 @@ class Awarded:
     workout_id: UUID | None
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """A personal record taken back just now: a workout that arrived late, but happened
+    earlier, shows the record never was one."""
+
+    rule: AnyRule
+    period_key: str
+    user_id: UUID
+    revoked_at: datetime
+    workout_id: UUID
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What judging one workout changed: awards (its own, and records of later workouts
+    it made) and records of later workouts it took back."""
+
+    awarded: list[Awarded]
+    revoked: list[Revoked]
+
+
 def _by_id(rules: Sequence[AnyRule]) -> dict[str, AnyRule]:
     return {rule.id: rule for rule in rules}
 
@@ -52,10 +79,12 @@ async def award_for_workout(
     all_time: Totals,
     rules: Sequence[AnyRule],
     now: datetime,
-) -> list[Awarded]:
+) -> Judged:
     """Judge one stored workout by every rule, in the caller's transaction. Everything is
     read from the record (the workout, all-time totals, the days around it, earlier
-    bests), so a late or out-of-order workout is judged as if it had come in order."""
+    bests), so a late or out-of-order workout is judged as if it had come in order; and
+    the records of the workouts after it are judged again, so the athlete's records are
+    always those of date order, whatever order the workouts arrived in."""
     start = local_start(workout.submission.started_at, user)
     day = start.date()
     longest = max((r.days for r in rules if isinstance(r, Streak)), default=0)
@@ -71,7 +100,59 @@ async def award_for_workout(
     catalog = _by_id(rules)
     earned = judge_workout(rules, facts)
     recorded = await uow.achievements.award_all(user.id, earned, now, workout.id)
-    return [Awarded(catalog[a.rule_id], a, user.id, now, workout.id) for a in recorded]
+    awarded = [Awarded(catalog[a.rule_id], a, user.id, now, workout.id) for a in recorded]
+    revoked: list[Revoked] = []
+    if records and workout.counts_on_boards:
+        later = await uow.achievements.counted_after(
+            user.id, workout.submission.started_at, workout.id
+        )
+        if later:
+            more, revoked = await _rejudge_later_records(
+                uow, user.id, records, bests, measured(workout), later, now
+            )
+            awarded += more
+    return Judged(awarded, revoked)
+
+
+async def _rejudge_later_records(
+    uow: UnitOfWork,
+    user_id: UUID,
+    records: Sequence[PersonalRecord],
+    bests: dict[str, float | None],
+    workout: Measured,
+    later: Sequence[Measured],
+    now: datetime,
+) -> tuple[list[Awarded], list[Revoked]]:
+    """Make the record awards of `later` (the workouts after `workout` in date order)
+    exactly those of date order, now that `workout` is among them: a late workout can
+    take a record away from a later one (it was at least as good) or give one (it is the
+    first of its kind, which a later one now beats)."""
+    should: dict[tuple[str, str], tuple[PersonalRecord, Measured, float]] = {}
+    for rule in records:
+        best = bests.get(rule.id)
+        value = measure_value(rule.measure, workout)
+        if value is not None and record_applies(rule, workout):
+            best = best_of(rule, value, best)
+        for holder, held_value in record_setters(rule, best, later):
+            should[(rule.id, str(holder.id))] = (rule, holder, held_value)
+    keys = [str(w.id) for w in later]
+    held = await uow.achievements.held(user_id, [r.id for r in records], keys)
+    awarded: list[Awarded] = []
+    for key, (rule, holder, value) in should.items():
+        if key in held:
+            continue
+        award = Award(rule.id, key[1], value)
+        if await uow.achievements.award(user_id, award, now, holder.id):
+            awarded.append(Awarded(rule, award, user_id, now, holder.id))
+    by_id = {str(w.id): w.id for w in later}
+    rules_by_id = {r.id: r for r in records}
+    revoked: list[Revoked] = []
+    for rule_id, workout_key in sorted(held - should.keys()):
+        if await uow.achievements.revoke(user_id, rule_id, workout_key):
+            revoked.append(
+                Revoked(rules_by_id[rule_id], workout_key, user_id, now, by_id[workout_key])
+            )
+    return awarded, revoked
 
 
 def closed_period_key(period: Period, now: datetime, zone: ZoneInfo) -> str:

@@ -6,8 +6,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fitboard.application.achievements import Awarded
-from fitboard.application.live import LiveEvent, achievement_awarded, announce
+from fitboard.application.achievements import Awarded, Revoked
+from fitboard.application.live import (
+    LiveEvent,
+    achievement_awarded,
+    achievement_revoked,
+    announce,
+)
 from fitboard.application.messages import decode_submission, processed_message
 from fitboard.application.ports import (
     Clock,
@@ -56,9 +61,10 @@ async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Proc
     if deps.live is not None:
         # Before publishing `workout.processed`, so the athlete hears as early as possible;
         # a push that fails is logged inside and never fails (or retries) the message.
-        await announce(processed, deps.live, extra=awarded_events(processed.awarded))
+        extra = awarded_events(processed.awarded) + revoked_events(processed.revoked)
+        await announce(processed, deps.live, extra=extra)
     # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
-    earned = [a.rule.id for a in processed.awarded]
+    earned = [a.rule.id for a in processed.awarded if a.workout_id == processed.workout.id]
     await deps.broker.publish(processed_message(processed.workout, earned), mandatory=False)
     log.info(
         "workout %s %s: %.0f kcal, %d points%s",
@@ -69,6 +75,13 @@ async def handle_workout_submitted(delivery: Delivery, deps: WorkerDeps) -> Proc
         " (redelivered)" if processed.duplicate else "",
     )
     return processed
+
+
+def revoked_events(revoked: Sequence[Revoked]) -> list[LiveEvent]:
+    return [
+        achievement_revoked(r.user_id, r.rule.id, r.rule.name, r.revoked_at, r.workout_id)
+        for r in revoked
+    ]
 
 
 def awarded_events(awarded: Sequence[Awarded]) -> list[LiveEvent]:

@@ -29,6 +29,7 @@ WORKOUT_PROCESSED = "workout:processed"
 RANK_UPDATE = "rank:update"
 RANK_OVERTAKEN = "rank:overtaken"
 ACHIEVEMENT_AWARDED = "achievement:awarded"
+ACHIEVEMENT_REVOKED = "achievement:revoked"
 LEADERBOARD_UPDATE = "leaderboard:update"
 
 # Entries in a `leaderboard:update` snapshot.
@@ -112,6 +113,22 @@ def achievement_awarded(
             "name": name,
             "awarded_at": awarded_at.isoformat(),
             "workout_id": str(workout_id) if workout_id is not None else None,
+        },
+    )
+
+
+def achievement_revoked(
+    user_id: UUID, achievement_id: str, name: str, revoked_at: datetime, workout_id: UUID
+) -> LiveEvent:
+    """A personal record taken back: a workout that arrived late shows it never was one."""
+    return LiveEvent(
+        user_id,
+        ACHIEVEMENT_REVOKED,
+        {
+            "id": achievement_id,
+            "name": name,
+            "revoked_at": revoked_at.isoformat(),
+            "workout_id": str(workout_id),
         },
     )
 

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
-from fitboard.domain.achievements import Award, PersonalRecord
+from fitboard.domain.achievements import Award, Measured, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
     BoardId,
@@ -254,9 +254,10 @@ class AchievementRepository(Protocol):
     async def best_before(
         self, user_id: UUID, rule: PersonalRecord, before: datetime, exclude: UUID
     ) -> float | None:
-        """The athlete's best value for a record rule among counted workouts that started
-        before `before` (other than `exclude`): records are judged in the order workouts
-        happened, whatever order they arrive in."""
+        """The athlete's best value for a record rule among counted workouts before the
+        workout (`before`: its start, `exclude`: its id) in date order, which is (start,
+        id): records are judged in the order workouts happened, whatever order they arrive
+        in, and of two that start together exactly one comes first."""
         ...
 
     async def bests_before(
@@ -267,6 +268,23 @@ class AchievementRepository(Protocol):
         exclude: UUID,
     ) -> dict[str, float | None]:
         """`best_before` of every rule, by rule id, in one round trip (none without rules)."""
+        ...
+
+    async def counted_after(
+        self, user_id: UUID, started_at: datetime, workout_id: UUID
+    ) -> list[Measured]:
+        """The athlete's counted workouts after this one in date order (start, then id),
+        in that order: the ones whose records a late workout may change."""
+        ...
+
+    async def held(
+        self, user_id: UUID, achievement_ids: Sequence[str], period_keys: Sequence[str]
+    ) -> set[tuple[str, str]]:
+        """Which (achievement, period key) pairs among these the athlete holds."""
+        ...
+
+    async def revoke(self, user_id: UUID, achievement_id: str, period_key: str) -> bool:
+        """Take an award back; False if it was not held."""
         ...
 
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:

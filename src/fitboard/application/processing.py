@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fitboard.application.achievements import Awarded, award_for_workout
+from fitboard.application.achievements import Awarded, Judged, Revoked, award_for_workout
 from fitboard.application.duplicates import duplicate_of, rejected_as_duplicate
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.ports import (
@@ -68,8 +68,11 @@ class Processed:
     display_name: str = ""
     rank_changes: list[RankChange] = field(default_factory=list)
     overtaken: list[Overtaken] = field(default_factory=list)
-    # Achievements this workout earned now (never ones already held: redelivery is silent).
+    # Achievements this workout earned now (never ones already held: redelivery is silent),
+    # and the records of later workouts it gave (they are in `awarded` too, with their
+    # own workout ids) or took back.
     awarded: list[Awarded] = field(default_factory=list)
+    revoked: list[Revoked] = field(default_factory=list)
 
 
 async def process_submission(
@@ -108,8 +111,8 @@ async def process_submission(
         totals = await totals_for_day(uow, user.id, workout.board_day)
         groups = await uow.groups.group_ids_of(user.id)
         # Judged in the same transaction: an award exists exactly when its workout does.
-        awarded = (
-            []
+        judged = (
+            Judged([], [])
             if duplicate
             else await award_for_workout(
                 uow, workout, user, totals[Period.ALL], achievement_rules, clock.now()
@@ -126,7 +129,15 @@ async def process_submission(
     with contextlib.suppress(PortError):
         await inflight.clear(submission.id)
     return Processed(
-        workout, duplicate, version, updates, user.display_name, changes, overtaken, awarded
+        workout,
+        duplicate,
+        version,
+        updates,
+        user.display_name,
+        changes,
+        overtaken,
+        judged.awarded,
+        judged.revoked,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from uuid import UUID
 
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Metric, Period
@@ -76,11 +77,19 @@ class PersonalRecord(Rule):
     min_distance_m: float = 0.0
 
 
+# Where the morning starts for an early bird: a start between midnight and 04:00 local
+# is the end of a late night, not an early morning. fitboard's choice (no published
+# figure); 04:00 keeps the pre-dawn starts of marathon and ultra days (often 04:00-05:00).
+MORNING_STARTS_AT_HOUR = 4
+
+
 @dataclass(frozen=True)
 class TimeOfDay(Rule):
-    """A workout started before a local hour: the early bird."""
+    """A workout started in the morning before a local hour: the early bird. The morning
+    starts at `from_hour`, so a session at 00:30 after a late night does not count."""
 
     before_hour: int
+    from_hour: int = MORNING_STARTS_AT_HOUR
 
 
 @dataclass(frozen=True)
@@ -113,21 +122,57 @@ class WorkoutFacts:
     previous_bests: dict[str, float | None]  # rule id → best before this workout
 
 
-def workout_value(measure: Measure, workout: Workout) -> float | None:
+@dataclass(frozen=True)
+class Measured:
+    """A counted workout as the record rules see it (read back from the record for the
+    workouts after a late one)."""
+
+    id: UUID
+    activity: Activity
+    distance_m: float | None
+    duration_s: int
+    calories: float
+    points: int
+
+
+def measured(workout: Workout) -> Measured:
     submission = workout.submission
+    return Measured(
+        id=submission.id,
+        activity=submission.activity,
+        distance_m=submission.distance_m,
+        duration_s=submission.duration_s,
+        calories=workout.calories,
+        points=workout.points,
+    )
+
+
+def pace_s_per_km(duration_s: int, distance_m: float) -> float:
+    """Seconds per km as one IEEE double: duration × 1000 (exact below 2**53) divided by
+    the distance, rounded once. The record's SQL computes the same expression
+    (adapters/sql/achievements.py), so an identical run has an identical pace on either
+    side and equal is never judged better."""
+    return float(duration_s) * 1000.0 / distance_m
+
+
+def measure_value(measure: Measure, workout: Measured) -> float | None:
     if measure is Measure.DISTANCE:
-        return submission.distance_m
+        return workout.distance_m
     if measure is Measure.DURATION:
-        return float(submission.duration_s)
+        return float(workout.duration_s)
     if measure is Measure.CALORIES:
         return workout.calories
     if measure is Measure.POINTS:
         return float(workout.points)
     if measure is Measure.WORKOUTS:
         return 1.0
-    if submission.distance_m:
-        return submission.duration_s / (submission.distance_m / 1000.0)
+    if workout.distance_m:
+        return pace_s_per_km(workout.duration_s, workout.distance_m)
     return None
+
+
+def workout_value(measure: Measure, workout: Workout) -> float | None:
+    return measure_value(measure, measured(workout))
 
 
 def total_value(measure: Measure, totals: Totals, activities: frozenset[Activity] | None) -> float:
@@ -172,9 +217,32 @@ def is_better(rule: PersonalRecord, value: float, previous: float | None) -> boo
     return value < previous if rule.measure is Measure.PACE else value > previous
 
 
-def record_applies(rule: PersonalRecord, workout: Workout) -> bool:
-    distance = workout.submission.distance_m or 0.0
-    return rule.counts(workout.submission.activity) and distance >= rule.min_distance_m
+def best_of(rule: PersonalRecord, value: float, previous: float | None) -> float:
+    return value if previous is None or is_better(rule, value, previous) else previous
+
+
+def record_applies(rule: PersonalRecord, workout: Measured) -> bool:
+    distance = workout.distance_m or 0.0
+    return rule.counts(workout.activity) and distance >= rule.min_distance_m
+
+
+def record_setters(
+    rule: PersonalRecord, best_before: float | None, later: Sequence[Measured]
+) -> list[tuple[Measured, float]]:
+    """Which of `later` (counted workouts in date order, all after the ones `best_before`
+    sums up) hold the record by date order, with the value each set: each strictly beats
+    every workout before it. Whatever order workouts arrived in, the holders of a
+    complete history are exactly these, which is what makes records order-independent."""
+    holders: list[tuple[Measured, float]] = []
+    best = best_before
+    for workout in later:
+        value = measure_value(rule.measure, workout)
+        if value is None or not record_applies(rule, workout):
+            continue
+        if is_better(rule, value, best):
+            holders.append((workout, value))
+        best = best_of(rule, value, best)
+    return holders
 
 
 def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
@@ -201,14 +269,14 @@ def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
             value = workout_value(rule.measure, workout)
             if (
                 value is not None
-                and record_applies(rule, workout)
+                and record_applies(rule, measured(workout))
                 and is_better(rule, value, facts.previous_bests.get(rule.id))
             ):
                 awards.append(Award(rule.id, str(workout.id), value))
         elif (
             isinstance(rule, TimeOfDay)
             and rule.counts(activity)
-            and facts.local_start.hour < rule.before_hour
+            and rule.from_hour <= facts.local_start.hour < rule.before_hour
         ):
             awards.append(Award(rule.id, ONCE, float(facts.local_start.hour)))
     return awards

@@ -9,13 +9,27 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.repositories import dialect_insert, insert_by_dialect
 from fitboard.adapters.sql.tables import awards, scheduled_runs, workouts
 from fitboard.application.ports import HeldAchievement
-from fitboard.domain.achievements import Award, Measure, PersonalRecord
+from fitboard.domain.achievements import Award, Measure, Measured, PersonalRecord
+from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
 
 _AWARD_ALL = insert_by_dialect(
@@ -136,6 +150,60 @@ class SqlAchievementRepository:
             for rule, value in zip(rules, row, strict=True)
         }
 
+    async def counted_after(
+        self, user_id: UUID, started_at: datetime, workout_id: UUID
+    ) -> list[Measured]:
+        statement = (
+            select(
+                workouts.c.id,
+                workouts.c.activity,
+                workouts.c.distance_m,
+                workouts.c.duration_s,
+                workouts.c.calories,
+                workouts.c.points,
+            )
+            .where(*_later(user_id, started_at, workout_id))
+            .order_by(workouts.c.started_at, workouts.c.id)
+        )
+        return [
+            Measured(
+                id=row.id,
+                activity=Activity(row.activity),
+                distance_m=row.distance_m,
+                duration_s=row.duration_s,
+                calories=row.calories,
+                points=row.points,
+            )
+            for row in await self._connection.execute(statement)
+        ]
+
+    async def held(
+        self, user_id: UUID, achievement_ids: Sequence[str], period_keys: Sequence[str]
+    ) -> set[tuple[str, str]]:
+        if not achievement_ids or not period_keys:
+            return set()
+        statement = select(awards.c.achievement_id, awards.c.period_key).where(
+            awards.c.user_id == user_id,
+            awards.c.achievement_id.in_(sorted(set(achievement_ids))),
+            awards.c.period_key.in_(sorted(set(period_keys))),
+        )
+        return {
+            (row.achievement_id, row.period_key)
+            for row in await self._connection.execute(statement)
+        }
+
+    async def revoke(self, user_id: UUID, achievement_id: str, period_key: str) -> bool:
+        statement = (
+            delete(awards)
+            .where(
+                awards.c.user_id == user_id,
+                awards.c.achievement_id == achievement_id,
+                awards.c.period_key == period_key,
+            )
+            .returning(awards.c.achievement_id)
+        )
+        return (await self._connection.execute(statement)).first() is not None
+
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
         statement = (
             dialect_insert(self._connection, scheduled_runs)
@@ -149,12 +217,30 @@ class SqlAchievementRepository:
 
 
 def _earlier(user_id: Any, before: Any, exclude: Any) -> list[ColumnElement[bool]]:
-    """Counted workouts of the athlete that started before `before`, other than `exclude`."""
+    """Counted workouts of the athlete before the workout (`before`, `exclude`) in date
+    order: (start, id). Two workouts that start at the same moment are ordered by id (in
+    the same order on both engines: PostgreSQL compares uuids bytewise, SQLite the
+    lowercase hex text), so exactly one of them comes first."""
     return [
         workouts.c.user_id == user_id,
         workouts.c.status == WorkoutStatus.PROCESSED.value,
-        workouts.c.started_at < before,
-        workouts.c.id != exclude,
+        or_(
+            workouts.c.started_at < before,
+            and_(workouts.c.started_at == before, workouts.c.id < exclude),
+        ),
+    ]
+
+
+def _later(user_id: Any, after: Any, after_id: Any) -> list[ColumnElement[bool]]:
+    """Counted workouts of the athlete after the workout (`after`, `after_id`) in date
+    order: the complement of `_earlier`, less the workout itself."""
+    return [
+        workouts.c.user_id == user_id,
+        workouts.c.status == WorkoutStatus.PROCESSED.value,
+        or_(
+            workouts.c.started_at > after,
+            and_(workouts.c.started_at == after, workouts.c.id > after_id),
+        ),
     ]
 
 
@@ -170,7 +256,10 @@ def _counted_by(rule: PersonalRecord) -> list[ColumnElement[bool]]:
 
 def _measured(rule: PersonalRecord) -> ColumnElement[Any]:
     if rule.measure is Measure.PACE:
-        return workouts.c.duration_s * 1000.0 / workouts.c.distance_m
+        # domain.achievements.pace_s_per_km, operation for operation: the duration as a
+        # double, times 1000 (exact), divided by the distance (rounded once, IEEE).
+        duration = cast(workouts.c.duration_s, Double)
+        return duration * literal(1000.0, Double) / workouts.c.distance_m
     return {
         Measure.DISTANCE: workouts.c.distance_m,
         Measure.DURATION: workouts.c.duration_s,
