@@ -269,9 +269,16 @@ async def build(
         jwt_secret = settings.jwt_secret or embedded_jwt_secret(settings.data_dir)
         store: Store = SqlStore(database_url)
         ranking: RankingIndex = MemoryRanking()
-        broker: MessageBroker = SqliteBroker(
+        sqlite_broker = SqliteBroker(
             settings.queue_path, visibility_timeout_s=settings.queue_visibility_timeout_s
         )
+        if live is not LiveRole.NONE:
+            # Holding the lock, this is the only consumer: leases left by one that died
+            # are free now, not after the visibility timeout.
+            expired = await sqlite_broker.expire_leases()
+            if expired:
+                log.info("took back %d messages from a process that stopped", expired)
+        broker: MessageBroker = sqlite_broker
         inflight: InFlightWorkouts = SqliteInFlight(settings.queue_path)
     else:
         from fitboard.adapters.inflight_redis import RedisInFlight

@@ -390,3 +390,34 @@ async def test_sqlite_publish_is_durable_across_reopen(tmp_path: Path) -> None:
     finally:
         await stream.aclose()
         await reader.close()
+
+
+@bounded()
+async def test_sqlite_leases_of_a_dead_consumer_can_be_taken_back_at_once(
+    tmp_path: Path,
+) -> None:
+    """A consumer killed outright (nothing settled, nothing closed) leaves its lease until
+    the visibility timeout; the process that knows it is the only consumer takes it back
+    at once, and the redelivery counts the attempt the dead one spent."""
+    path = tmp_path / "queue.db"
+    spec = QueueSpec("workouts", ("workout.submitted",))
+    dead = SqliteBroker(path, visibility_timeout_s=3600)
+    survivor = SqliteBroker(path, visibility_timeout_s=3600, poll_interval_s=0.05)
+    message = submitted()
+    try:
+        await dead.declare(spec)
+        await dead.publish(message)
+        held = await anext(dead.consume(spec, prefetch=1))  # never settled nor closed
+        assert held.attempt == 1
+
+        assert await survivor.expire_leases() == 1
+        stream = survivor.consume(spec, prefetch=1)
+        async with asyncio.timeout(WAIT_S):
+            again = await anext(stream)
+        assert (again.message, again.attempt) == (message, 2)
+        await again.ack()
+        await stream.aclose()
+        assert await survivor.expire_leases() == 0
+    finally:
+        await survivor.close()
+        await dead.close()

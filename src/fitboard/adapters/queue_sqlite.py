@@ -437,6 +437,24 @@ class SqliteBroker:
             self._wake([spec.name])
         return moved
 
+    async def expire_leases(self) -> int:
+        """Make every leased message deliverable now, as if its lease had run out; returns
+        how many. Only for a process that knows every other consumer of this file is dead
+        (embedded mode's `serve`, which holds the data directory's lock): a crash then
+        costs no wait for the visibility timeout. Each still counts as an expired lease,
+        so a message that keeps killing its consumer is dead-lettered as before."""
+        now = time.time()
+
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                "UPDATE messages SET available_at = ? "
+                "WHERE lease_token IS NOT NULL AND available_at > ?",
+                (now, now),
+            )
+            return cursor.rowcount
+
+        return await self._transaction(work)
+
     async def ping(self) -> None:
         try:
             db = await self._connection()
