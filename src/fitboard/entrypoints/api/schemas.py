@@ -285,6 +285,13 @@ class ArchiveImportOut(BaseModel):
     results: list[ImportItemOut]
 
 
+class ImportRefused(BaseModel):
+    """A file that cannot be read (`detail` says why), or a form the schema refuses
+    (`detail` lists the fields, as every other 422)."""
+
+    detail: str | list[dict[str, Any]]
+
+
 class EntryOut(BaseModel):
     rank: int
     user_id: UUID

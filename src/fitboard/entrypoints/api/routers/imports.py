@@ -26,6 +26,7 @@ from fitboard.entrypoints.api.schemas import (
     ImportAccepted,
     ImportDuplicate,
     ImportItemOut,
+    ImportRefused,
 )
 
 IMPORT_PATH = "/v1/workouts/import"
@@ -52,7 +53,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The upload is larger than FITBOARD_IMPORT_MAX_BYTES.",
     },
     422: {
-        "model": ErrorOut,
+        "model": ImportRefused,
         "description": "The file cannot be read as an activity; `detail` says why.",
     },
 }
