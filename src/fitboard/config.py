@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     default_body_mass_kg: float = Field(default=70.0, gt=20, lt=400)
     # The achievement rules (YAML); the shipped defaults when unset.
     achievements_file: Path | None = None
+    # Weekly and monthly placements and monthly final ranks are judged this long after the
+    # period closes, so a workout done before the close and synced after it still counts.
+    period_close_grace_s: int = Field(default=24 * 3600, ge=0, le=31 * 24 * 3600)
     # Boards of a closed period stay in the ranking index this long after it ends; the
     # record keeps the history and rebuilds them on demand.
     board_retention_days: int = Field(default=35, ge=1)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.reports import ReportDeps, finalize_month, last_closed_month, read_report
+from fitboard.application.reports import (
+    ReportDeps,
+    finalize_closed_months,
+    finalize_month,
+    last_closed_month,
+    read_report,
+)
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import DailyContribution
 
@@ -59,3 +65,28 @@ async def test_final_ranks_are_written_once_for_the_closed_month(store: SqlStore
         ranks[user.username] = report["final_rank"]
     # ana and cai tie on points; ana reached them first, but ties share the rank.
     assert ranks == {"ben": 1, "ana": 2, "cai": 2, "dee": None}
+
+
+async def test_every_closed_month_is_ranked_after_its_grace_window(store: SqlStore) -> None:
+    utc = ZoneInfo("UTC")
+    ana = make_user("ana")
+    await add_users(store, ana)
+    async with store.unit_of_work() as uow:
+        for month in (9, 10, 11):  # three months closed while no consumer ran
+            day = date(2026, month, 14)
+            ended = datetime(2026, month, 14, 8, 0, tzinfo=UTC)
+            contribution = DailyContribution(
+                calories=10.0, distance_m=0.0, duration_s=600, workouts=1,
+                points=50, ended_at=ended, has_distance=False,
+            )  # fmt: skip
+            await uow.rollups.add(ana.id, day, Activity.RUN, contribution)
+            await uow.reports.save(ana.id, f"2026-{month:02d}", json.dumps({}), NOW)
+        await uow.commit()
+    deps = ReportDeps(store, FixedClock(), utc)
+    # NOW is 2026-12-03 09:00: November closed 2 days 9 hours ago.
+    assert await finalize_closed_months(deps, timedelta(days=3)) == {"2026-09": 1, "2026-10": 1}
+    assert await finalize_closed_months(deps, timedelta(days=2)) == {"2026-11": 1}
+    assert await finalize_closed_months(deps, timedelta(0)) == {}
+    for month in ("2026-09", "2026-10", "2026-11"):
+        report = await read_report(ana.id, month, store=store, today=NOW.date())
+        assert report["final_rank"] == 1

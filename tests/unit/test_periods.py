@@ -9,6 +9,7 @@ from fitboard.domain.boards import Period
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.periods import (
     board_day,
+    judgeable_keys,
     keys_for_day,
     period_bounds,
     period_key,
@@ -97,3 +98,30 @@ def test_malformed_keys_are_refused_with_a_hint(period: Period, key: str) -> Non
         period_range(period, key)
     assert caught.value.field == "period_key"
     assert "expected" in caught.value.message
+
+
+def test_a_period_is_judgeable_once_its_grace_window_has_passed() -> None:
+    utc = ZoneInfo("UTC")
+    day = timedelta(days=1)
+    first = date(2026, 11, 16)  # Monday of 2026-W47
+    monday_noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert judgeable_keys(Period.WEEK, first, monday_noon, utc, timedelta(0)) == ["2026-W47"]
+    assert judgeable_keys(Period.WEEK, first, monday_noon, utc, day) == []
+    tuesday = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    assert judgeable_keys(Period.WEEK, first, tuesday, utc, day) == ["2026-W47"]
+
+
+def test_every_closed_period_since_the_first_day_is_listed() -> None:
+    now = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    keys = judgeable_keys(Period.MONTH, date(2025, 11, 20), now, ZoneInfo("UTC"), timedelta(0))
+    assert keys == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert judgeable_keys(Period.ALL, date(2025, 1, 1), now, ZoneInfo("UTC"), timedelta(0)) == []
+
+
+def test_a_period_closes_at_local_midnight() -> None:
+    # 2026-W47 ends at Monday 00:00 in Berlin, which is 23:00 UTC on Sunday.
+    first = date(2026, 11, 16)
+    before = datetime(2026, 11, 22, 22, 59, tzinfo=UTC)
+    after = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    assert judgeable_keys(Period.WEEK, first, before, BERLIN, timedelta(0)) == []
+    assert judgeable_keys(Period.WEEK, first, after, BERLIN, timedelta(0)) == ["2026-W47"]

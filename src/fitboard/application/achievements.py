@@ -28,9 +28,9 @@ from fitboard.domain.achievements import (
     record_setters,
     streak_through,
 )
-from fitboard.domain.boards import BoardId, Period, Scope
+from fitboard.domain.boards import BoardId, Scope
 from fitboard.domain.evaluation import local_start
-from fitboard.domain.periods import board_day, period_key, period_range
+from fitboard.domain.periods import judgeable_keys, period_range
 from fitboard.domain.ranking import ranked
 from fitboard.domain.users import User
 from fitboard.domain.workouts import Totals, Workout
@@ -155,40 +155,53 @@ async def _rejudge_later_records(
     return awarded, revoked
 
 
-def closed_period_key(period: Period, now: datetime, zone: ZoneInfo) -> str:
-    """The key of the most recent period instance that has ended by `now`."""
-    today = board_day(now, zone)
-    if period is Period.DAY:
-        return period_key(period, today - timedelta(days=1))
-    if period is Period.WEEK:
-        return period_key(period, today - timedelta(days=7))
-    if period is Period.MONTH:
-        return period_key(period, today.replace(day=1) - timedelta(days=1))
-    return period_key(period, date(today.year - 1, 12, 31))
+def placement_job(rule: Placement) -> str:
+    return f"placement:{rule.id}"
 
 
 async def award_closed_placements(
-    *, store: Store, rules: Sequence[AnyRule], now: datetime, zone: ZoneInfo
+    *,
+    store: Store,
+    rules: Sequence[AnyRule],
+    now: datetime,
+    zone: ZoneInfo,
+    grace: timedelta = timedelta(0),
 ) -> list[Awarded]:
-    """Award placement rules for the last closed period of each, once per period however
-    many workers run this: the claim and the awards commit together."""
+    """Award placement rules for every period that closed at least `grace` ago and has not
+    been judged yet, oldest first, once per period however many workers run this: the
+    claim and the awards commit together."""
     awarded: list[Awarded] = []
     for rule in rules:
         if not isinstance(rule, Placement):
             continue
-        key = closed_period_key(rule.period, now, zone)
-        board = BoardId(rule.metric, rule.period, Scope.global_())
-        rng = period_range(rule.period, key)
-        async with store.unit_of_work() as uow:
-            if not await uow.achievements.claim_run(f"placement:{rule.id}", key, now):
-                continue
-            standings = await uow.rollups.standings(board, rng.first, rng.last)
-            places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
-            for who, award in placement_awards(rule, places, key):
-                assert isinstance(who, UUID)
-                if await uow.achievements.award(who, award, now, None):
-                    awarded.append(Awarded(rule, award, who, now, None))
-            await uow.commit()
+        job = placement_job(rule)
+        async with store.unit_of_work(read_only=True) as uow:
+            first_day = await uow.rollups.first_day()
+            judged = await uow.achievements.claimed(job)
+        if first_day is None:
+            continue
+        for key in judgeable_keys(rule.period, first_day, now, zone, grace):
+            if key not in judged:
+                awarded += await _award_placement(store, rule, job, key, now)
+    return awarded
+
+
+async def _award_placement(
+    store: Store, rule: Placement, job: str, key: str, now: datetime
+) -> list[Awarded]:
+    board = BoardId(rule.metric, rule.period, Scope.global_())
+    rng = period_range(rule.period, key)
+    awarded: list[Awarded] = []
+    async with store.unit_of_work() as uow:
+        if not await uow.achievements.claim_run(job, key, now):
+            return []
+        standings = await uow.rollups.standings(board, rng.first, rng.last)
+        places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
+        for who, award in placement_awards(rule, places, key):
+            assert isinstance(who, UUID)
+            if await uow.achievements.award(who, award, now, None):
+                awarded.append(Awarded(rule, award, who, now, None))
+        await uow.commit()
     return awarded
 
 

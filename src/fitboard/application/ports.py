@@ -164,6 +164,10 @@ class RollupRepository(Protocol):
         equal to what `totals(user_id, range.first, range.last)` answers."""
         ...
 
+    async def first_day(self) -> date | None:
+        """The earliest day with a rollup of anyone; None when there is none."""
+        ...
+
     async def days(self, user_id: UUID) -> list[date]:
         """Every day on which the user has a rollup row, ascending."""
         ...
@@ -289,6 +293,10 @@ class AchievementRepository(Protocol):
 
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
         """True for exactly one caller per (job, period key), however many workers ask."""
+        ...
+
+    async def claimed(self, job: str) -> set[str]:
+        """The period keys `claim_run` has given out for `job`: the periods already done."""
         ...
 
 

@@ -21,7 +21,7 @@ from fitboard.application.messages import WORKOUT_PROCESSED
 from fitboard.application.ports import Clock, Delivery, QueueSpec, Store
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.domain.errors import InvalidField, NotFound
-from fitboard.domain.periods import board_day, period_key, period_range
+from fitboard.domain.periods import board_day, judgeable_keys, period_key, period_range
 from fitboard.domain.ranking import ranked
 from fitboard.domain.standings import combined
 
@@ -108,13 +108,34 @@ def last_closed_month(now: datetime, zone: ZoneInfo) -> str:
     return period_key(Period.MONTH, first_of_this_month - timedelta(days=1))
 
 
+FINAL_RANKS_JOB = "report-final-ranks"
+
+
+async def finalize_closed_months(deps: ReportDeps, grace: timedelta) -> dict[str, int]:
+    """`finalize_month` for every month that closed at least `grace` ago and has no final
+    ranks yet, oldest first: a late sync inside the grace window still counts, and a month
+    that closed while no consumer ran is ranked when one runs again. Returns how many
+    reports each month ranked."""
+    async with deps.store.unit_of_work(read_only=True) as uow:
+        first_day = await uow.rollups.first_day()
+        done = await uow.achievements.claimed(FINAL_RANKS_JOB)
+    if first_day is None:
+        return {}
+    now = deps.clock.now()
+    return {
+        month: await finalize_month(month, deps)
+        for month in judgeable_keys(Period.MONTH, first_day, now, deps.zone, grace)
+        if month not in done
+    }
+
+
 async def finalize_month(month: str, deps: ReportDeps) -> int:
     """Write each reported athlete's final rank on the month's points board, once per
     month however many report consumers run. Returns how many reports were ranked."""
     rng = period_range(Period.MONTH, month)
     board = BoardId(RANK_BOARD_METRIC, Period.MONTH, Scope.global_())
     async with deps.store.unit_of_work() as uow:
-        if not await uow.achievements.claim_run("report-final-ranks", month, deps.clock.now()):
+        if not await uow.achievements.claim_run(FINAL_RANKS_JOB, month, deps.clock.now()):
             return 0
         standings = await uow.rollups.standings(board, rng.first, rng.last)
         ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}

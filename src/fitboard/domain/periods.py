@@ -131,3 +131,26 @@ def keys_for_day(day: date) -> dict[Period, str]:
 
 def current_key(period: Period, now: datetime, zone: ZoneInfo) -> str:
     return period_key(period, board_day(now, zone))
+
+
+def judgeable_keys(
+    period: Period, first_day: date, now: datetime, zone: ZoneInfo, grace: timedelta
+) -> list[str]:
+    """Keys of every instance of `period`, from the one containing `first_day` (the first
+    day with data), that closed at least `grace` before `now`, oldest first. A period is
+    judged only after its grace window, so a workout done before the close and synced a
+    little after it still counts; and every closed period is listed, not only the last,
+    so a period missed while nothing ran is judged when something runs again."""
+    if period is Period.ALL:
+        return []
+    keys: list[str] = []
+    day = first_day
+    while True:
+        key = period_key(period, day)
+        rng = period_range(period, key)
+        assert rng.last is not None  # every period but all-time has bounds
+        following = rng.last + timedelta(days=1)
+        if local_midnight(following, zone) + grace > now:
+            return keys
+        keys.append(key)
+        day = following

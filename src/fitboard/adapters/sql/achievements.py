@@ -204,6 +204,10 @@ class SqlAchievementRepository:
         )
         return (await self._connection.execute(statement)).first() is not None
 
+    async def claimed(self, job: str) -> set[str]:
+        statement = select(scheduled_runs.c.period_key).where(scheduled_runs.c.job == job)
+        return set((await self._connection.execute(statement)).scalars())
+
     async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
         statement = (
             dialect_insert(self._connection, scheduled_runs)

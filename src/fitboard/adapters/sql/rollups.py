@@ -151,6 +151,11 @@ class SqlRollupRepository:
             )
         return found
 
+    async def first_day(self) -> date | None:
+        # Answered from the (day, activity) index, not a scan.
+        day: date | None = (await self._connection.execute(select(func.min(_r.day)))).scalar()
+        return day
+
     async def days(self, user_id: UUID) -> list[date]:
         statement = select(_r.day).where(_r.user_id == user_id).group_by(_r.day).order_by(_r.day)
         return list((await self._connection.execute(statement)).scalars())

@@ -1,4 +1,5 @@
-"""Runs the reports consumer and, once a month closes, writes the final ranks."""
+"""Runs the reports consumer and, once a month has closed and its grace window passed,
+writes the final ranks."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 
 from fitboard.application.consuming import run_consumer
 from fitboard.application.ports import Delivery, PortError
 from fitboard.application.reports import (
     ReportDeps,
-    finalize_month,
+    finalize_closed_months,
     handle_workout_processed,
-    last_closed_month,
     reports_queue,
 )
 from fitboard.bootstrap import Container
@@ -33,7 +34,8 @@ async def consume_reports(container: Container, stop: asyncio.Event) -> None:
         await handle_workout_processed(delivery, deps)
 
     log.info("reports consumer on %s", spec.name)
-    finalizer = asyncio.create_task(_finalize_months(deps, stop))
+    grace = timedelta(seconds=settings.period_close_grace_s)
+    finalizer = asyncio.create_task(_finalize_months(deps, grace, stop))
     try:
         await run_consumer(
             container.broker, spec, handler, prefetch=settings.worker_prefetch, stop=stop
@@ -44,15 +46,14 @@ async def consume_reports(container: Container, stop: asyncio.Event) -> None:
             await finalizer
 
 
-async def _finalize_months(deps: ReportDeps, stop: asyncio.Event) -> None:
+async def _finalize_months(deps: ReportDeps, grace: timedelta, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        month = last_closed_month(deps.clock.now(), deps.zone)
         try:
-            ranked = await finalize_month(month, deps)
-            if ranked:
-                log.info("final ranks written for %d reports of %s", ranked, month)
+            for month, ranked in (await finalize_closed_months(deps, grace)).items():
+                if ranked:
+                    log.info("final ranks written for %d reports of %s", ranked, month)
         except PortError as exc:
-            log.warning("could not finalize %s yet: %s", month, exc)
+            log.warning("could not finalize closed months yet: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), FINALIZE_EVERY_S)
 

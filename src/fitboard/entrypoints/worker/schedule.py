@@ -1,5 +1,9 @@
 """Jobs that run when a period closes (board placements), beside every worker.
 
+A period is judged once its grace window (`FITBOARD_PERIOD_CLOSE_GRACE_S`) has passed
+after its close, and every closed period not judged yet is judged, oldest first, so a
+period that closed while no worker ran is judged when one runs again.
+
 Every worker runs the loop; the record's claim makes each (job, period) happen once, and
 the claim commits together with the awards, so a crash half-way leaves nothing claimed."""
 
@@ -8,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from collections.abc import Awaitable, Callable, Sequence
 
 from fitboard.application.achievements import Awarded, award_closed_placements
@@ -31,6 +36,7 @@ async def run_period_jobs(
                 rules=container.achievement_rules,
                 now=container.clock.now(),
                 zone=container.rules.board_zone,
+                grace=timedelta(seconds=container.settings.period_close_grace_s),
             )
             if awarded:
                 log.info("awarded %d placements", len(awarded))
