@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     expose_docs: bool = True
     expose_metrics: bool = True
 
+    # `fitboard worker` serves its Prometheus metrics at http://HOST:METRICS_PORT/metrics
+    # (0: not served); the API serves its own at /metrics.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from fitboard.application.ports import Delivery, MessageBroker, QueueSpec
@@ -18,6 +19,9 @@ from fitboard.application.retrying import Outcome, decide
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], Awaitable[None]]
+# Told of every settled delivery: the outcome ("acked", "retried", "waiting",
+# "dead_lettered", "unsettled") and the seconds it took, for the process's metrics.
+OnSettled = Callable[[str, float], None]
 
 
 async def handle_delivery(delivery: Delivery, handler: Handler, spec: QueueSpec) -> str:
@@ -63,6 +67,7 @@ async def run_consumer(
     *,
     prefetch: int,
     stop: asyncio.Event,
+    on_settled: OnSettled | None = None,
 ) -> None:
     """Consume until `stop` is set, handling up to `prefetch` deliveries concurrently.
 
@@ -94,7 +99,7 @@ async def run_consumer(
                 break
             delivery = next_delivery.result()
             await slots.acquire()
-            task = asyncio.create_task(_settle(delivery, handler, spec, slots))
+            task = asyncio.create_task(_settle(delivery, handler, spec, slots, on_settled))
             in_progress.add(task)
             task.add_done_callback(in_progress.discard)
     except StopAsyncIteration:
@@ -111,13 +116,19 @@ async def _settle(
     handler: Handler,
     spec: QueueSpec,
     slots: asyncio.Semaphore,
+    on_settled: OnSettled | None,
 ) -> str:
+    began = time.perf_counter()
+    outcome = "unsettled"
     try:
-        return await handle_delivery(delivery, handler, spec)
+        outcome = await handle_delivery(delivery, handler, spec)
+        return outcome
     except Exception:
         # Settling itself failed (the broker went away): the unacked message will be
         # delivered again, which processing is built to survive.
         log.exception("could not settle %s", delivery.message.message_id)
-        return "unsettled"
+        return outcome
     finally:
         slots.release()
+        if on_settled is not None:
+            on_settled(outcome, time.perf_counter() - began)

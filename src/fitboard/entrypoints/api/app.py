@@ -18,6 +18,7 @@ from fitboard.config import Settings
 from fitboard.entrypoints.api import errors, live
 from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
+from fitboard.entrypoints.api.http_metrics import HttpMetrics
 from fitboard.entrypoints.api.routers import (
     achievements,
     admin,
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             continue
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
+    # Outermost but for CORS: it times and counts what every other layer answers.
+    app.add_middleware(HttpMetrics)
     if config.cors_origins:
         # Preflights are answered here, before the body limit; Socket.IO applies the same
         # origins itself (bootstrap).

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from fitboard.adapters.process_metrics import FRESHNESS, serve_metrics, settled_observer
 from fitboard.application.achievements import Awarded
 from fitboard.application.consuming import run_consumer
 from fitboard.application.handlers import awarded_events, handle_workout_submitted
@@ -23,7 +24,10 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     deps = container.worker_deps()
 
     async def handler(delivery: Delivery) -> None:
-        await handle_workout_submitted(delivery, deps)
+        processed = await handle_workout_submitted(delivery, deps)
+        if not processed.duplicate:
+            waited = container.clock.now() - processed.workout.submission.submitted_at
+            FRESHNESS.observe(max(waited.total_seconds(), 0.0))
 
     log.info(
         "worker consuming %s (prefetch %d)",
@@ -45,6 +49,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
             handler,
             prefetch=container.settings.worker_prefetch,
             stop=stop,
+            on_settled=settled_observer(container.workouts_queue.name),
         )
     finally:
         stop.set()
@@ -57,6 +62,10 @@ async def run_worker_process(container: Container) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    settings = container.settings
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, settings.host)
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     try:
         await consume_workouts(container, stop)
     finally:

@@ -1,0 +1,77 @@
+"""Prometheus metrics of requests and of message handling, per process.
+
+The API serves them at `GET /metrics`; `fitboard worker` and `fitboard reports` on a port
+of their own (FITBOARD_METRICS_PORT). Defined once at import, in the default registry, as
+live_metrics.py does. Names follow Prometheus' conventions: base units in the name,
+`_total` for counters. What an operator asks for and where it is:
+
+- ingest accepted, refused by reason, 503s: `fitboard_http_requests_total` with
+  `route="/v1/workouts"` and `status` 202, 422, 413, 429, 401, 503;
+- latency: `fitboard_http_request_duration_seconds` by route template;
+- retries and dead letters: `fitboard_messages_settled_total` by queue and outcome;
+- processing latency: `fitboard_message_handling_duration_seconds`;
+- end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+__all__ = [
+    "FRESHNESS",
+    "HANDLING_DURATION",
+    "HTTP_DURATION",
+    "HTTP_REQUESTS",
+    "SETTLED",
+    "serve_metrics",
+    "settled_observer",
+]
+
+HTTP_REQUESTS = Counter(
+    "fitboard_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "fitboard_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+SETTLED = Counter(
+    "fitboard_messages_settled_total",
+    "Messages a consumer settled, by queue and outcome: acked, retried (a counted failure), "
+    "waiting (for a dependency; not counted), dead_lettered, unsettled (the broker will "
+    "deliver it again).",
+    ["queue", "outcome"],
+)
+HANDLING_DURATION = Histogram(
+    "fitboard_message_handling_duration_seconds",
+    "Time to handle and settle one message, by queue.",
+    ["queue"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+FRESHNESS = Histogram(
+    "fitboard_workout_freshness_seconds",
+    "From the 202 (the workout's submitted_at) to its processing, for first deliveries and "
+    "redeliveries alike; duplicates of an already processed workout are not counted.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+def settled_observer(queue: str) -> Callable[[str, float], None]:
+    """What a consumer of `queue` calls for each settled delivery (consuming.OnSettled)."""
+
+    def observe(outcome: str, seconds: float) -> None:
+        SETTLED.labels(queue, outcome).inc()
+        HANDLING_DURATION.labels(queue).observe(seconds)
+
+    return observe
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """This process's metrics at http://host:port/metrics, from a thread of its own (the
+    API serves them through its own routes instead)."""
+    start_http_server(port, addr=host)
