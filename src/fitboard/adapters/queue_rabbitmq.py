@@ -56,7 +56,13 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 
-from fitboard.application.ports import DeadLetter, Message, QueueSpec, QueueUnavailable
+from fitboard.application.ports import (
+    DeadLetter,
+    Message,
+    QueueDepth,
+    QueueSpec,
+    QueueUnavailable,
+)
 
 __all__ = ["RabbitBroker"]
 
@@ -618,6 +624,34 @@ class RabbitBroker:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await channel.close()
         return moved
+
+    async def depth(self, spec: QueueSpec) -> QueueDepth:
+        """From passive declares, which touch no message (a basic.get would count a
+        delivery against a quorum queue's limit)."""
+        try:
+            channel = await self._with_channel(3 * self._confirm_timeout_s)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
+        try:
+            async with asyncio.timeout(3 * self._confirm_timeout_s):
+
+                async def declared(name: str) -> tuple[int, int]:
+                    result = (await channel.declare_queue(name, passive=True)).declaration_result
+                    return result.message_count or 0, result.consumer_count or 0
+
+                ready, consumers = await declared(spec.name)
+                retrying = 0
+                for step in spec.retry_delays_s:
+                    retrying += (await declared(retry_queue_name(spec, step)))[0]
+                dead, _ = await declared(f"{spec.name}.dlq")
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+        return QueueDepth(
+            ready=ready, retrying=retrying, dead_letters=dead, in_flight=None, consumers=consumers
+        )
 
     async def ping(self) -> None:
         try:

@@ -28,7 +28,13 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from fitboard.adapters.sqlite_durable import connect_durable
-from fitboard.application.ports import DeadLetter, Message, QueueSpec, QueueUnavailable
+from fitboard.application.ports import (
+    DeadLetter,
+    Message,
+    QueueDepth,
+    QueueSpec,
+    QueueUnavailable,
+)
 
 __all__ = ["SqliteBroker", "topic_matches"]
 
@@ -436,6 +442,33 @@ class SqliteBroker:
         if moved:
             self._wake([spec.name])
         return moved
+
+    async def depth(self, spec: QueueSpec) -> QueueDepth:
+        now = time.time()
+
+        async def work(db: aiosqlite.Connection) -> QueueDepth:
+            async with db.execute(
+                "SELECT"
+                " coalesce(sum(available_at <= :now), 0),"
+                " coalesce(sum(lease_token IS NULL AND available_at > :now), 0),"
+                " coalesce(sum(lease_token IS NOT NULL AND available_at > :now), 0)"
+                " FROM messages WHERE queue = :queue",
+                {"now": now, "queue": spec.name},
+            ) as cursor:
+                ready, retrying, in_flight = await cursor.fetchone() or (0, 0, 0)
+            async with db.execute(
+                "SELECT count(*) FROM dead_letters WHERE queue = ?", (spec.name,)
+            ) as cursor:
+                (dead,) = await cursor.fetchone() or (0,)
+            return QueueDepth(
+                ready=int(ready),
+                retrying=int(retrying),
+                dead_letters=int(dead),
+                in_flight=int(in_flight),
+                consumers=None,
+            )
+
+        return await self._transaction(work)
 
     async def expire_leases(self) -> int:
         """Make every leased message deliverable now, as if its lease had run out; returns

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from sortedcontainers import SortedKeyList
 
-from fitboard.application.ports import BoardPage, Projected
+from fitboard.application.ports import BoardPage, Projected, RankingStats
 from fitboard.domain.boards import BoardKey, RankedEntry, ScoreUpdate, Standing, VersionedStanding
 from fitboard.domain.ranking import sort_key, window_ranks
 
@@ -155,6 +155,11 @@ class MemoryRanking:
 
     async def loaded_keys(self) -> list[BoardKey]:
         return sorted(key for key, board in self._boards.items() if board.loaded)
+
+    async def stats(self, largest: int) -> RankingStats:
+        sizes = [(key, len(board.by_member)) for key, board in self._boards.items() if board.loaded]
+        sizes.sort(key=lambda pair: (-pair[1], str(pair[0])))
+        return RankingStats(boards=len(sizes), largest=sizes[:largest], shared=False)
 
     async def ping(self) -> None:
         """Memory is always reachable."""

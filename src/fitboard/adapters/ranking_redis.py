@@ -37,7 +37,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.ports import BoardPage, Projected, RankingUnavailable
+from fitboard.application.ports import BoardPage, Projected, RankingStats, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
@@ -493,6 +493,26 @@ class RedisRanking:
                 if key is not None:
                     found.add(key)
         return sorted(found)
+
+    async def stats(self, largest: int) -> RankingStats:
+        keys = await self.loaded_keys()
+        with _reachable():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zcard(self._board_keys(key).z)
+                sizes = [int(n) for n in await pipe.execute()] if keys else []
+            memory = await self._client.info("memory")
+            evictions = await self._client.info("stats")
+        ranked = sorted(zip(keys, sizes, strict=True), key=lambda p: (-p[1], str(p[0])))
+        limit = int(memory.get("maxmemory", 0))
+        return RankingStats(
+            boards=len(keys),
+            largest=ranked[:largest],
+            memory_bytes=int(memory["used_memory"]),
+            # 0 is "no limit" to Redis.
+            memory_limit_bytes=limit or None,
+            evicted_keys=int(evictions.get("evicted_keys", 0)),
+        )
 
     async def ping(self) -> None:
         with _reachable():

@@ -379,6 +379,10 @@ class Store(Protocol):
         """Raise StoreUnavailable if the database cannot be reached."""
         ...
 
+    async def size_bytes(self) -> int:
+        """How much disk the record takes."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -405,6 +409,18 @@ class Projected:
     before: RankedEntry | None
     after: RankedEntry | None
     behind: list[RankedEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RankingStats:
+    boards: int
+    largest: list[tuple[BoardKey, int]]
+    # False for an index in a process's own memory: another process sees none of it.
+    shared: bool = True
+    # None where the index cannot say (an index in a process's own memory).
+    memory_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    evicted_keys: int | None = None
 
 
 class RankingIndex(Protocol):
@@ -458,6 +474,10 @@ class RankingIndex(Protocol):
 
     async def loaded_keys(self) -> list[BoardKey]:
         """Every board instance currently held, for reconciliation."""
+        ...
+
+    async def stats(self, largest: int) -> RankingStats:
+        """How many boards are held, the `largest` largest, and the memory they take."""
         ...
 
     async def ping(self) -> None:
@@ -519,6 +539,17 @@ class DeadLetter:
     failed_at: datetime
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    ready: int  # waiting for a consumer
+    retrying: int  # waiting out a retry delay
+    dead_letters: int
+    # None where the queue cannot tell: RabbitMQ does not count unacked messages for a
+    # passive declare, and the SQLite queue does not know its consumers.
+    in_flight: int | None
+    consumers: int | None
+
+
 class Delivery(Protocol):
     """One delivery of a message to a consumer. Exactly one of ack/retry/dead_letter is called."""
 
@@ -577,6 +608,10 @@ class MessageBroker(Protocol):
     ) -> int:
         """Put dead letters (all, or those ids) back on the queue with a fresh attempt count;
         returns how many."""
+        ...
+
+    async def depth(self, spec: QueueSpec) -> QueueDepth:
+        """What the queue holds now, without taking or touching any message."""
         ...
 
     async def ping(self) -> None:

@@ -341,6 +341,61 @@ def dead_letters_replay(
 
 
 @app.command()
+def status(
+    largest: Annotated[int, typer.Option(min=1, max=100, help="Boards to list.")] = 5,
+) -> None:
+    """How fitboard stands: the queue's backlog and dead letters, the boards and the memory
+    they take, the size of the record."""
+    from fitboard.bootstrap import build
+
+    settings = _settings()
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            depth = await container.broker.depth(container.workouts_queue)
+            ranking = await container.ranking.stats(largest)
+            record = await container.store.size_bytes()
+        finally:
+            await container.close()
+        table = Table("", "", show_header=False)
+        table.add_row("mode", settings.mode.value)
+        table.add_row("workouts waiting for a worker", str(depth.ready))
+        table.add_row("waiting out a retry", str(depth.retrying))
+        if depth.in_flight is not None:
+            table.add_row("being processed", str(depth.in_flight))
+        if depth.consumers is not None:
+            table.add_row("workers consuming", str(depth.consumers))
+        table.add_row("dead letters", str(depth.dead_letters))
+        table.add_row("record size", _bytes(record))
+        if not ranking.shared:
+            table.add_row("boards", "held in the memory of `fitboard serve`, not shown here")
+        else:
+            table.add_row("boards held", str(ranking.boards))
+            for key, size in ranking.largest:
+                table.add_row(f"  {key}", f"{size} entries")
+        if ranking.memory_bytes is not None:
+            limit = ranking.memory_limit_bytes
+            table.add_row(
+                "Redis memory",
+                _bytes(ranking.memory_bytes) + (f" of {_bytes(limit)}" if limit else " (no limit)"),
+            )
+            table.add_row("Redis evicted keys", str(ranking.evicted_keys or 0))
+        console.print(table)
+
+    _run(main)
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+@app.command()
 def reports() -> None:
     """Keep monthly reports (a consumer of workout.processed; embedded `serve` runs one)."""
     from fitboard.bootstrap import build

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -228,6 +229,19 @@ class SqlStore:
             self._engine.connect() as connection,
         ):
             await connection.execute(text("SELECT 1"))
+
+    async def size_bytes(self) -> int:
+        if self._engine.dialect.name == "sqlite":
+            # The database file and its write-ahead log, which holds recent commits.
+            path = Path(self._engine.url.database or "")
+            files = [path, path.with_name(path.name + "-wal")]
+            return sum(f.stat().st_size for f in files if f.exists())
+        async with (
+            _unavailable_as_port_error(connecting=True),
+            self._engine.connect() as connection,
+        ):
+            size = await connection.scalar(text("SELECT pg_database_size(current_database())"))
+        return int(size or 0)
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -1,0 +1,50 @@
+"""`fitboard status` shows a backlog while no worker runs, and the dead letters."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+
+from fitboard.adapters.queue_sqlite import SqliteBroker
+from fitboard.application.messages import WORKOUT_SUBMITTED, workouts_queue
+from fitboard.application.ports import Message
+from tests.integration.processes import run_command
+
+FITBOARD = str(Path(sys.executable).with_name("fitboard"))
+
+
+def row(output: str, label: str) -> str:
+    found = re.search(rf"{re.escape(label)}\s*│\s*(\S[^│]*?)\s*│", output)
+    assert found is not None, f"no row {label!r} in:\n{output}"
+    return found.group(1)
+
+
+async def test_status_shows_the_backlog_and_the_dead_letters(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITBOARD_")}
+    env |= {"FITBOARD_MODE": "embedded", "FITBOARD_DATA_DIR": str(tmp_path), "COLUMNS": "120"}
+    code, output = await run_command(FITBOARD, "status", env=env)
+    assert code == 0, output
+    assert row(output, "workouts waiting for a worker") == "0"
+
+    # No worker runs: what is published waits.
+    queue = SqliteBroker(tmp_path / "queue.db")
+    spec = workouts_queue("fitboard", 5)
+    try:
+        for _ in range(3):
+            await queue.publish(Message(WORKOUT_SUBMITTED, b"{}", str(uuid.uuid4())))
+        stream = queue.consume(spec, prefetch=1)
+        await (await anext(stream)).dead_letter("malformed workout message")
+        await stream.aclose()
+    finally:
+        await queue.close()
+
+    code, output = await run_command(FITBOARD, "status", env=env)
+    assert code == 0, output
+    assert row(output, "mode") == "embedded"
+    assert row(output, "workouts waiting for a worker") == "2"
+    assert row(output, "dead letters") == "1"
+    assert "KiB" in row(output, "record size")
+    assert "held in the memory of `fitboard serve`" in output
