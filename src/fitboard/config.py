@@ -28,9 +28,13 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FITBOARD_", extra="ignore")
 
+    # `embedded` (SQLite, in-process queue and ranking, one process) or `production`.
     mode: Mode = Mode.EMBEDDED
+    # Embedded mode's files: the record, the queue, the generated token secret.
     data_dir: Path = Field(default_factory=_default_data_dir)
 
+    # Production's services: PostgreSQL (postgresql+asyncpg://...), Redis (redis://...)
+    # and RabbitMQ (amqp://..., the path is the vhost). Required in production mode.
     database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
@@ -39,10 +43,14 @@ class Settings(BaseSettings):
     # deployments sharing a broker or a Redis database stay apart.
     namespace: str = Field(default="fitboard", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
+    # What signs access tokens, and how long one lasts. Production needs a random secret
+    # of 32 or more characters; embedded mode generates one and keeps it in DATA_DIR.
     jwt_secret: str | None = None
     jwt_ttl_s: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
 
+    # The IANA time zone where the boards' days, weeks, months and years are cut.
     board_timezone: str = "UTC"
+    # The body mass calories are computed with for an athlete whose profile has none.
     default_body_mass_kg: float = Field(default=70.0, gt=20, lt=400)
     # The achievement rules (YAML); the shipped defaults when unset.
     achievements_file: Path | None = None
@@ -53,7 +61,10 @@ class Settings(BaseSettings):
     # record keeps the history and rebuilds them on demand.
     board_retention_days: int = Field(default=35, ge=1)
 
+    # The longest the API waits for the queue's confirm before answering 503.
     queue_confirm_timeout_s: float = Field(default=5.0, gt=0)
+    # Messages one worker handles at once; failed attempts before a message is
+    # dead-lettered (waiting out an outage does not count).
     worker_prefetch: int = Field(default=16, ge=1, le=1000)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     # The SQLite queue redelivers a message whose consumer has held it this long.
@@ -96,6 +107,8 @@ class Settings(BaseSettings):
     # (0: not served); the API serves its own at /metrics.
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Where `fitboard serve` listens (and a worker's metrics), and how much it logs
+    # (debug, info, warning, error).
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
