@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messages import WORKOUT_SUBMITTED, workouts_queue
 from fitboard.application.ports import Message
+from fitboard.entrypoints.api.operations_sampler import sample_once
 from tests.e2e.conftest import Api, run_at
 from tests.integration.processes import eventually, free_port
 
@@ -111,3 +112,28 @@ async def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path: Path) -> No
 async def scrape_ok(scrape: object) -> bool:
     text = await scrape()  # type: ignore[operator]
     return text is not None and "fitboard_messages_settled_total" in text
+
+
+async def test_the_backlog_and_the_boards_are_sampled_for_metrics(api: Api) -> None:
+    assert api.app is not None
+    container = api.app.state.container
+    queue = container.workouts_queue.name
+    token, _ = await api.register("ada")
+    workout_id = await api.submit_ok(token, activity="run", started_at=run_at(), duration_s=1800)
+    await api.wait_processed(token, workout_id)
+    await api.board(token, "points/all")  # loads the board
+    await container.broker.publish(Message(WORKOUT_SUBMITTED, b"[]", str(uuid.uuid4())))
+
+    async def dead_lettered() -> bool:
+        return (await container.broker.depth(container.workouts_queue)).dead_letters == 1
+
+    await eventually(dead_lettered, within_s=30, every_s=0.1)
+    await sample_once(container)
+    text = (await api.client.get("/metrics")).text
+    assert sample(text, "fitboard_queue_messages", queue=queue, state="dead_letters") == 1
+    assert sample(text, "fitboard_queue_messages", queue=queue, state="ready") == 0
+    assert sample(text, "fitboard_boards") >= 1
+    assert sample(text, "fitboard_largest_board_entries") >= 1
+    if not container.embedded:
+        assert sample(text, "fitboard_redis_memory_used_bytes") > 0
+        assert sample(text, "fitboard_queue_consumers", queue=queue) >= 1

@@ -10,20 +10,30 @@ live_metrics.py does. Names follow Prometheus' conventions: base units in the na
 - latency: `fitboard_http_request_duration_seconds` by route template;
 - retries and dead letters: `fitboard_messages_settled_total` by queue and outcome;
 - processing latency: `fitboard_message_handling_duration_seconds`;
-- end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`.
+- end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`;
+- the backlog, retries waiting and dead letters: `fitboard_queue_messages` by state, and
+  consumers; Redis memory, its limit and evictions; boards held and the largest: sampled
+  from the broker and Redis by every API process (entrypoints/api/operations_sampler.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "BOARDS",
     "FRESHNESS",
     "HANDLING_DURATION",
     "HTTP_DURATION",
     "HTTP_REQUESTS",
+    "LARGEST_BOARD",
+    "QUEUE_CONSUMERS",
+    "QUEUE_MESSAGES",
+    "REDIS_EVICTED",
+    "REDIS_MEMORY_LIMIT",
+    "REDIS_MEMORY_USED",
     "SETTLED",
     "serve_metrics",
     "settled_observer",
@@ -59,6 +69,27 @@ FRESHNESS = Histogram(
     "redeliveries alike; duplicates of an already processed workout are not counted.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
+
+
+QUEUE_MESSAGES = Gauge(
+    "fitboard_queue_messages",
+    "Messages on a queue by state: ready (waiting for a worker), retrying (waiting out a "
+    "retry delay), dead_letters. Sampled by every API process.",
+    ["queue", "state"],
+)
+QUEUE_CONSUMERS = Gauge(
+    "fitboard_queue_consumers", "Consumers on a queue (RabbitMQ only).", ["queue"]
+)
+REDIS_MEMORY_USED = Gauge("fitboard_redis_memory_used_bytes", "Redis used_memory.")
+REDIS_MEMORY_LIMIT = Gauge(
+    "fitboard_redis_memory_limit_bytes", "Redis maxmemory; 0 when Redis has no limit."
+)
+REDIS_EVICTED = Gauge(
+    "fitboard_redis_evicted_keys",
+    "Keys Redis has evicted since it started (its own counter, read; a rise is an eviction).",
+)
+BOARDS = Gauge("fitboard_boards", "Board instances the ranking index holds.")
+LARGEST_BOARD = Gauge("fitboard_largest_board_entries", "Entries of the largest board.")
 
 
 def settled_observer(queue: str) -> Callable[[str, float], None]:

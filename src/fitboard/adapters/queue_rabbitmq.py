@@ -54,7 +54,7 @@ from aio_pika.abc import (
     DeliveryMode,
     ExchangeType,
 )
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
 from fitboard.application.ports import (
     DeadLetter,
@@ -644,7 +644,8 @@ class RabbitBroker:
                 for step in spec.retry_delays_s:
                     retrying += (await declared(retry_queue_name(spec, step)))[0]
                 dead, _ = await declared(f"{spec.name}.dlq")
-        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+        except (TimeoutError, ChannelNotFoundEntity, *CONNECTION_EXCEPTIONS) as exc:
+            # A queue not declared (yet, or any more) is a queue that cannot be read now.
             raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):

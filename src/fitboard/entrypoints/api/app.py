@@ -19,6 +19,7 @@ from fitboard.entrypoints.api import errors, live
 from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.http_metrics import HttpMetrics
+from fitboard.entrypoints.api.operations_sampler import sample_forever
 from fitboard.entrypoints.api.routers import (
     achievements,
     admin,
@@ -57,10 +58,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             raise
         stop = asyncio.Event()
         consumers: list[asyncio.Task[None]] = []
+        if config.expose_metrics:
+            consumers.append(
+                asyncio.create_task(sample_forever(container, stop), name="metrics sampler")
+            )
         if container.embedded:
             # Embedded mode is one process: the worker and the reports consumer run beside
             # the API, each on its own queue exactly as in production.
-            consumers = [
+            consumers += [
                 asyncio.create_task(consume_workouts(container, stop), name="worker"),
                 asyncio.create_task(consume_reports(container, stop), name="reports"),
             ]
@@ -72,7 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 if consumers:
                     await asyncio.wait_for(asyncio.gather(*consumers), timeout=30)
             except TimeoutError:
-                log.error("embedded consumers did not stop in 30 s")
+                log.error("background tasks (consumers, metrics sampler) did not stop in 30 s")
             finally:
                 await container.close()
 
