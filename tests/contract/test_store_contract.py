@@ -143,7 +143,7 @@ async def add_users(store: Store, *users: User) -> None:
 
 async def test_migrations_reach_head_and_build_exactly_the_tables(store: SqlStore) -> None:
     url = store.engine.url
-    assert await current_revision(url) == "0003"
+    assert await current_revision(url) == "0004"
     await upgrade_database(url)  # a second run at start-up changes nothing
 
     def differences(connection: Connection) -> list[object]:
@@ -472,6 +472,9 @@ async def test_rollup_rows_add_up_contributions(store: SqlStore) -> None:
         await uow.rollups.add(
             user.id, DAY0, Activity.RUN, contribution(noon - timedelta(hours=1), 2.0, 1000.0)
         )
+        # No calories and no points: only duration and workouts move their moment.
+        nothing = contribution(noon + timedelta(hours=3), 0.0, 0.0, 60, 0)
+        await uow.rollups.add(user.id, DAY0, Activity.RUN, nothing)
         await uow.commit()
     async with store.unit_of_work(read_only=True) as uow:
         totals = await uow.rollups.totals(user.id, None, None)
@@ -480,13 +483,15 @@ async def test_rollup_rows_add_up_contributions(store: SqlStore) -> None:
             Activity.RUN: ActivityTotals(
                 calories=153.75,
                 distance_m=4000.0,
-                duration_s=2400,
-                workouts=4,
+                duration_s=2460,
+                workouts=5,
                 points=37,
                 active_days=1,
-                last_ended_at=noon + timedelta(hours=2),
+                last_ended_at=noon + timedelta(hours=3),
                 distance_last_ended_at=noon - timedelta(hours=1),
                 active_day_reached_at=noon - timedelta(hours=3),
+                calories_reached_at=noon + timedelta(hours=2),
+                points_reached_at=noon + timedelta(hours=2),
             )
         },
         active_days=1,
@@ -741,12 +746,14 @@ def _by_user(standing: VersionedStanding) -> UUID:
     return standing.standing.user_id
 
 
-async def test_standings_round_half_to_even_and_leave_out_zero_scores(store: SqlStore) -> None:
-    low, even, odd, zero = (make_user(name) for name in ("low", "even", "odd", "zero"))
-    await add_users(store, low, even, odd, zero)
+async def test_standings_round_half_up_and_leave_out_zero_scores(store: SqlStore) -> None:
+    low, even, odd, zero, half = (
+        make_user(name) for name in ("low", "even", "odd", "zero", "half")
+    )
+    await add_users(store, low, even, odd, zero, half)
     noon = datetime(2026, 3, 2, 12, tzinfo=UTC)
     async with store.unit_of_work() as uow:
-        for user, kcal in ((low, 0.4), (even, 2.0), (odd, 3.0), (zero, 0.0)):
+        for user, kcal in ((low, 0.4), (even, 2.0), (odd, 3.0), (zero, 0.0), (half, 0.5)):
             await uow.rollups.add(user.id, DAY0, Activity.ROW, contribution(noon, kcal))
         # A half on another activity and day: 2.5 and 3.5 in all.
         next_day, later = DAY0 + timedelta(days=1), noon + timedelta(days=1)
@@ -760,7 +767,9 @@ async def test_standings_round_half_to_even_and_leave_out_zero_scores(store: Sql
         distance = await uow.rollups.standings(
             BoardId(Metric.DISTANCE, Period.ALL, Scope.global_()), None, None
         )
-    assert {s.standing.user_id: s.standing.score for s in calories} == {even.id: 2, odd.id: 4}
+    # Half up: 0.5 kcal is 1 and stays on the board (half to even made it 0 and dropped it).
+    scores = {s.standing.user_id: s.standing.score for s in calories}
+    assert scores == {even.id: 3, odd.id: 4, half.id: 1}
     assert distance == []
 
 

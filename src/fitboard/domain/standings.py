@@ -3,6 +3,7 @@ projection and the record's rebuild queries follow."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from uuid import UUID
@@ -13,18 +14,26 @@ from fitboard.domain.periods import keys_for_day
 from fitboard.domain.workouts import ActivityTotals, Totals
 
 
+def whole(total: float) -> int:
+    """A calorie or distance total as a board's integer score: rounded half up, so 0.5
+    kcal is 1 and keeps the athlete on the board (Python's round() would give 0)."""
+    return math.floor(total + 0.5)
+
+
 def metric_score(metric: Metric, totals: ActivityTotals) -> tuple[int, datetime | None]:
-    """A metric's integer score for one activity's totals, and when it was reached."""
+    """A metric's integer score for one activity's totals, and when it was reached: when
+    the last workout that raised that metric was recorded, so a workout that adds nothing
+    to a metric never moves its moment."""
     if metric is Metric.CALORIES:
-        return round(totals.calories), totals.last_ended_at
+        return whole(totals.calories), totals.calories_reached_at
     if metric is Metric.DISTANCE:
-        return round(totals.distance_m), totals.distance_last_ended_at
+        return whole(totals.distance_m), totals.distance_last_ended_at
     if metric is Metric.DURATION:
         return totals.duration_s, totals.last_ended_at
     if metric is Metric.WORKOUTS:
         return totals.workouts, totals.last_ended_at
     if metric is Metric.POINTS:
-        return totals.points, totals.last_ended_at
+        return totals.points, totals.points_reached_at
     return totals.active_days, totals.active_day_reached_at
 
 
@@ -41,6 +50,8 @@ def combined(totals: Totals) -> ActivityTotals:
         last_ended_at=_latest(p.last_ended_at for p in parts),
         distance_last_ended_at=_latest(p.distance_last_ended_at for p in parts),
         active_day_reached_at=totals.active_day_reached_at,
+        calories_reached_at=_latest(p.calories_reached_at for p in parts),
+        points_reached_at=_latest(p.points_reached_at for p in parts),
     )
 
 

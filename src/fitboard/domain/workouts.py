@@ -129,6 +129,16 @@ class DailyContribution:
     points: int
     ended_at: datetime
     has_distance: bool
+    # When it was submitted: a backdated workout reaches its score when it arrives.
+    submitted_at: datetime | None = None
+
+    @property
+    def reached_at(self) -> datetime:
+        """When the totals this raises were reached, for ties on boards: the later of the
+        workout's end and its submission (docs/domain.md, "Ties")."""
+        if self.submitted_at is None:
+            return self.ended_at
+        return max(self.ended_at, self.submitted_at)
 
 
 @dataclass(frozen=True)
@@ -141,10 +151,15 @@ class ActivityTotals:
     workouts: int = 0
     points: int = 0
     active_days: int = 0
-    # When each total was last increased: ties on a board go to whoever got there first.
+    # When each total was last increased (`DailyContribution.reached_at` of the last
+    # workout that raised it): ties on a board go to whoever got there first. Duration and
+    # workouts rise with every workout; distance, calories and points only with a workout
+    # that adds some.
     last_ended_at: datetime | None = None
     distance_last_ended_at: datetime | None = None
     active_day_reached_at: datetime | None = None
+    calories_reached_at: datetime | None = None
+    points_reached_at: datetime | None = None
 
 
 @dataclass(frozen=True)

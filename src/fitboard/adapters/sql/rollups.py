@@ -34,12 +34,17 @@ _r = daily_rollups.c
 
 # The rollup column summed for each metric, and the moment its total was last raised.
 _SUMMED: dict[Metric, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
-    Metric.CALORIES: (_r.calories, _r.last_ended_at),
+    Metric.CALORIES: (_r.calories, _r.calories_reached_at),
     Metric.DISTANCE: (_r.distance_m, _r.distance_last_ended_at),
     Metric.DURATION: (_r.duration_s, _r.last_ended_at),
     Metric.WORKOUTS: (_r.workouts, _r.last_ended_at),
-    Metric.POINTS: (_r.points, _r.last_ended_at),
+    Metric.POINTS: (_r.points, _r.points_reached_at),
 }
+
+
+def _later_of(stored: Any, new: Any) -> Any:
+    """The later of two nullable moments (a NULL is no moment: the other one wins)."""
+    return case((stored.is_(None), new), (new > stored, new), else_=stored)
 
 
 def _add_to_row(insert: Any) -> Any:
@@ -63,14 +68,11 @@ def _add_to_row(insert: Any) -> Any:
                 (new.last_ended_at > _r.last_ended_at, new.last_ended_at),
                 else_=_r.last_ended_at,
             ),
-            "distance_last_ended_at": case(
-                (_r.distance_last_ended_at.is_(None), new.distance_last_ended_at),
-                (
-                    new.distance_last_ended_at > _r.distance_last_ended_at,
-                    new.distance_last_ended_at,
-                ),
-                else_=_r.distance_last_ended_at,
+            "distance_last_ended_at": _later_of(
+                _r.distance_last_ended_at, new.distance_last_ended_at
             ),
+            "calories_reached_at": _later_of(_r.calories_reached_at, new.calories_reached_at),
+            "points_reached_at": _later_of(_r.points_reached_at, new.points_reached_at),
         },
     )
 
@@ -85,7 +87,9 @@ class SqlRollupRepository:
     async def add(
         self, user_id: UUID, day: date, activity: Activity, contribution: DailyContribution
     ) -> None:
-        distance_ended_at = contribution.ended_at if contribution.has_distance else None
+        # Every moment is when the board learnt of the workout (`reached_at`), and a metric's
+        # moment only moves with a workout that adds to it (docs/domain.md, "Ties").
+        reached = contribution.reached_at
         values = {
             "user_id": user_id,
             "day": day,
@@ -95,9 +99,11 @@ class SqlRollupRepository:
             "duration_s": contribution.duration_s,
             "workouts": contribution.workouts,
             "points": contribution.points,
-            "first_ended_at": contribution.ended_at,
-            "last_ended_at": contribution.ended_at,
-            "distance_last_ended_at": distance_ended_at,
+            "first_ended_at": reached,
+            "last_ended_at": reached,
+            "distance_last_ended_at": reached if contribution.has_distance else None,
+            "calories_reached_at": reached if contribution.calories > 0 else None,
+            "points_reached_at": reached if contribution.points > 0 else None,
         }
         await self._connection.execute(_ADD[self._connection.dialect.name], values)
 
@@ -173,8 +179,8 @@ class SqlRollupRepository:
         return _standings(board, _summed_totals(board.metric, rows))
 
 
-# Per range: the nine per-activity columns of _totals_statement, in ActivityTotals' order.
-_PER_RANGE = 9
+# Per range: the eleven per-activity columns of _totals_statement, in ActivityTotals' order.
+_PER_RANGE = 11
 
 
 @functools.lru_cache(maxsize=32)
@@ -185,7 +191,7 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
     Bind parameters: user_id; first_<i> and last_<i> for the bounds a range has;
     hull_first when every range has a first day (the earliest of them), hull_last when
     every range has a last day (the latest). Every row is one activity with rows in the
-    hull; per range i it has the nine columns of ActivityTotals (active days 0: no rows of
+    hull; per range i it has the eleven columns of ActivityTotals (active days 0: no rows of
     that activity in the range), then, after all ranges, the range's distinct active days
     and when the last of them became active, the same on every row.
 
@@ -237,6 +243,8 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
             _r.first_ended_at,
             _r.last_ended_at,
             _r.distance_last_ended_at,
+            _r.calories_reached_at,
+            _r.points_reached_at,
             *flags(_r.day),
         )
         .where(_r.user_id == user_id, *hull)
@@ -258,6 +266,8 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
                 f"distance_last_ended_at_{i}"
             ),
             func.max(when(ordered, i, o.first_ended_at)).label(f"active_day_reached_at_{i}"),
+            func.max(when(ordered, i, o.calories_reached_at)).label(f"calories_reached_at_{i}"),
+            func.max(when(ordered, i, o.points_reached_at)).label(f"points_reached_at_{i}"),
         ]
     per_activity = select(*per_activity_columns).group_by(o.activity).subquery("per_activity")
 
@@ -284,9 +294,10 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
 
 
 def _activity_part(columns: Sequence[Any]) -> ActivityTotals | None:
-    """One range's nine per-activity columns of _totals_statement; None without rows."""
+    """One range's eleven per-activity columns of _totals_statement; None without rows."""
     (calories, distance_m, duration_s, workouts, points, active_days,
-     last_ended_at, distance_last_ended_at, reached_at) = columns  # fmt: skip
+     last_ended_at, distance_last_ended_at, reached_at,
+     calories_reached_at, points_reached_at) = columns  # fmt: skip
     if not active_days:
         return None
     return ActivityTotals(
@@ -299,6 +310,8 @@ def _activity_part(columns: Sequence[Any]) -> ActivityTotals | None:
         last_ended_at=last_ended_at,
         distance_last_ended_at=distance_last_ended_at,
         active_day_reached_at=reached_at,
+        calories_reached_at=calories_reached_at,
+        points_reached_at=points_reached_at,
     )
 
 
@@ -383,14 +396,14 @@ def _summed_totals(metric: Metric, rows: Iterable[Row[Any]]) -> dict[UUID, tuple
 
 def _activity_totals(metric: Metric, value: Any, reached_at: datetime | None) -> ActivityTotals:
     if metric is Metric.CALORIES:
-        return ActivityTotals(calories=float(value), last_ended_at=reached_at)
+        return ActivityTotals(calories=float(value), calories_reached_at=reached_at)
     if metric is Metric.DISTANCE:
         return ActivityTotals(distance_m=float(value), distance_last_ended_at=reached_at)
     if metric is Metric.DURATION:
         return ActivityTotals(duration_s=int(value), last_ended_at=reached_at)
     if metric is Metric.WORKOUTS:
         return ActivityTotals(workouts=int(value), last_ended_at=reached_at)
-    return ActivityTotals(points=int(value), last_ended_at=reached_at)
+    return ActivityTotals(points=int(value), points_reached_at=reached_at)
 
 
 def _active_days_totals(board: BoardId, rows: Iterable[Row[Any]]) -> dict[UUID, tuple[Totals, int]]:

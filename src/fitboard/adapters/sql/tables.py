@@ -109,9 +109,15 @@ daily_rollups = Table(
     Column("duration_s", BigInteger, nullable=False),
     Column("workouts", Integer, nullable=False),
     Column("points", BigInteger, nullable=False),
+    # When the row's totals were reached, for ties on boards: each is the `reached_at` of
+    # a workout (the later of its end and its submission; the names date from when it was
+    # the end). first: the day's first workout; last: the latest (duration, workouts);
+    # distance, calories and points (migration 0004): the latest that added some.
     Column("first_ended_at", UtcDateTime, nullable=False),
     Column("last_ended_at", UtcDateTime, nullable=False),
     Column("distance_last_ended_at", UtcDateTime, nullable=True),
+    Column("calories_reached_at", UtcDateTime, nullable=True),
+    Column("points_reached_at", UtcDateTime, nullable=True),
     # Board rebuilds scan one period (and possibly one activity) across every athlete.
     Index(None, "day", "activity"),
 )
