@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 
 from fitboard.application.achievements import Awarded, award_closed_placements
 from fitboard.application.ports import PortError
