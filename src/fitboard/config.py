@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -112,6 +113,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    # Log lines as JSON (for a log collector) or text (for a person); `auto` is text when
+    # standard error is a terminal and JSON otherwise. Each carries its request id.
+    log_format: Literal["auto", "text", "json"] = "auto"
     # Allocations between two young garbage collections in an API process. Thousands of
     # live connections are a large long-lived heap; CPython's default (700) promotes the
     # short-lived objects of each fan-out into the old generation, whose full collections

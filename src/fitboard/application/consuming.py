@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from fitboard.application.ports import Delivery, MessageBroker, QueueSpec
 from fitboard.application.retrying import Outcome, decide
+from fitboard.application.tracing import HEADER, REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ async def _settle(
     slots: asyncio.Semaphore,
     on_settled: OnSettled | None,
 ) -> str:
+    # This task's own context: every line logged while the message is handled carries
+    # the id of the request that sent it.
+    REQUEST_ID.set(delivery.message.headers.get(HEADER))
     began = time.perf_counter()
     outcome = "unsettled"
     try:

@@ -13,6 +13,8 @@ from fitboard.application.recording_messages import (
     decode_recording,
     recording_body,
 )
+from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
+from fitboard.application.tracing import current as current_request_id
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.workouts import Workout, WorkoutSubmission, check_submission
@@ -32,6 +34,8 @@ READABLE_VERSIONS = (SCHEMA_VERSION, RECORDING_SCHEMA_VERSION)
 
 
 def submission_message(submission: WorkoutSubmission) -> Message:
+    """The message of a submission, with the id of the request being served (if any) as
+    its `x-request-id` header, so the worker's lines about it carry the same id."""
     body = {
         "v": SCHEMA_VERSION,
         "id": str(submission.id),
@@ -50,10 +54,12 @@ def submission_message(submission: WorkoutSubmission) -> Message:
     if submission.recording is not None:
         body["v"] = RECORDING_SCHEMA_VERSION
         body["recording"] = recording_body(submission.recording)
+    request_id = current_request_id()
     return Message(
         routing_key=WORKOUT_SUBMITTED,
         body=json.dumps(body, separators=(",", ":")).encode(),
         message_id=str(submission.id),
+        headers={REQUEST_ID_HEADER: request_id} if request_id else {},
     )
 
 

@@ -50,10 +50,9 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from fitboard.entrypoints.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     # Alembic announces each of its plugins at INFO when it is imported: noise to an
     # operator, who learns what the migrations did from their own lines.
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -159,6 +158,8 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
+        # uvicorn's own lines go through fitboard's logging (one format, request ids).
+        log_config=None,
         # Compressing every frame costs CPU per message per client, on both sides: a board
         # snapshot fanned out to thousands compresses thousands of times. Socket.IO's own
         # server turned permessage-deflate off by default for the same reason.

@@ -20,6 +20,7 @@ from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.http_metrics import HttpMetrics
 from fitboard.entrypoints.api.operations_sampler import sample_forever
+from fitboard.entrypoints.api.request_id import RequestId
 from fitboard.entrypoints.api.routers import (
     achievements,
     admin,
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(SecurityHeaders)
     # Outermost but for CORS: it times and counts what every other layer answers.
     app.add_middleware(HttpMetrics)
+    # Around all of it, so that every line logged for a request carries its id.
+    app.add_middleware(RequestId)
     if config.cors_origins:
         # Preflights are answered here, before the body limit; Socket.IO applies the same
         # origins itself (bootstrap).
