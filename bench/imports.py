@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -38,7 +39,7 @@ def reader_throughput(seconds: float) -> None:
     files = {"fit": af.fit(HOUR), "gpx": af.gpx(HOUR), "tcx": af.tcx(HOUR)}
     print("reader throughput, one-hour run at 1 Hz (3601 points), one process:")
     for kind, data in files.items():
-        rate, n = _per_second(lambda d=data, k=kind: read_upload(f"run.{k}", d, LIMITS), seconds)
+        rate, n = _per_second(functools.partial(read_upload, f"run.{kind}", data, LIMITS), seconds)
         print(f"  {kind}: {len(data) / 1024:7.0f} KiB  {rate:6.1f} files/s  ({n} reads)")
     archive = af.zipped({f"run-{i}.fit": af.fit(HOUR, serial=i) for i in range(50)})
     rate, n = _per_second(lambda: read_upload("export.zip", archive, LIMITS), seconds)
