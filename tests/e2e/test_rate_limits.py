@@ -163,6 +163,13 @@ async def test_a_flood_of_workouts_is_refused_and_nothing_refused_is_queued(
         assert accepted.status_code == 207, accepted.text
         last = await api.submit(token, **run)
         assert last.status_code == 429
+        # An upload is charged before it is read: refused whole, nothing parsed.
+        upload = await api.client.post(
+            "/v1/workouts/import",
+            files={"file": ("run.gpx", b"<gpx/>", "application/gpx+xml")},
+            headers=api.auth(token),
+        )
+        assert upload.status_code == 429, upload.text
         # Another athlete has a budget of their own.
         other, _ = await api.register("grace")
         assert (await api.submit(other, **run)).status_code == 202
@@ -184,6 +191,7 @@ async def test_every_limited_operation_documents_429(
         ("/v1/auth/register", "post"),
         ("/v1/workouts", "post"),
         ("/v1/workouts:batch", "post"),
+        ("/v1/workouts/import", "post"),
     ]:
         documented = schema["paths"][path][method]["responses"]
         assert "429" in documented, (path, method)

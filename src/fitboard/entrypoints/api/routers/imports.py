@@ -20,6 +20,7 @@ from fitboard.config import Settings
 from fitboard.domain.activities import Activity
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.rate_limits import charge_workouts
 from fitboard.entrypoints.api.schemas import (
     ArchiveImportOut,
     ErrorOut,
@@ -56,6 +57,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ImportRefused,
         "description": "The file cannot be read as an activity; `detail` says why.",
     },
+    **responses(429),
 }
 
 
@@ -137,6 +139,9 @@ async def import_workouts(
         Form(description="The sport of every workout uploaded; else each file's own."),
     ] = None,
 ) -> JSONResponse:
+    # Charged before the file is read and parsed, which is what costs: an upload counts as
+    # one workout against the athlete's budget, whatever it holds.
+    await charge_workouts(container, user_id, 1)
     data = await file.read()
     name = file.filename or "upload"
     try:
