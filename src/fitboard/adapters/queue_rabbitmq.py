@@ -38,9 +38,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import (
@@ -65,6 +65,8 @@ from fitboard.application.ports import (
 )
 
 __all__ = ["RabbitBroker"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,29 @@ def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[...
         inbox.put_nowait(None)
 
     return wake
+
+
+async def _uninterrupted(step: Coroutine[Any, Any, T]) -> T:
+    """Run `step` to its end even if the caller is cancelled meanwhile; then the caller
+    gets the cancellation.
+
+    aio-pika and aiormq do not take a cancellation in the middle of a call to the broker
+    well. On Python 3.11 one can be absorbed: the call returns as if never cancelled (seen
+    in `declare` and in `connect`, whose `asyncio.wait_for` returns a result that arrived
+    together with the cancellation), and a consumer stopped during its set-up then waits
+    for deliveries for good. One that interrupts a channel's call makes aiormq close that
+    channel out of turn, which the broker answers by closing the whole connection: the
+    shared publishing one, under another consumer's declare. Shielded, the step ends as it
+    would have, and the cancellation is raised here, where nothing can swallow it."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # Whatever the step did is undone by the caller's cleanup; its failure, if it
+        # failed, matters less than the cancellation.
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 def _amqp_message(
@@ -450,25 +475,14 @@ class RabbitBroker:
     ) -> AsyncGenerator[_RabbitDelivery, None]:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
-        await self.declare(spec)
+        # The set-up talks to the broker; a stop must not cut it short (see _uninterrupted).
+        await _uninterrupted(self.declare(spec))
         backoff = _RECONNECT_MIN_S
         while not self._closed:
-            connection: AbstractConnection | None = None
+            opened: list[AbstractConnection] = []
             try:
-                connection = await aio_pika.connect(self._url, timeout=self._confirm_timeout_s)
-                self._consumer_connections.add(connection)
-                channel = await connection.channel(publisher_confirms=False)
-                await channel.set_qos(prefetch_count=prefetch)
-                queue = await channel.get_queue(spec.name, ensure=True)
                 inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
-
-                lost = _waker(inbox)
-                # Any of these ends this session; the loop then opens a new one.
-                connection.close_callbacks.add(lost)
-                channel.close_callbacks.add(lost)
-                underlay = await channel.get_underlay_channel()
-                underlay.on_consumer_cancel_callbacks.add(lost)
-                await queue.consume(inbox.put, no_ack=False)
+                channel = await _uninterrupted(self._subscribe(spec, prefetch, inbox, opened))
                 backoff = _RECONNECT_MIN_S
                 while (incoming := await inbox.get()) is not None:
                     delivery = _RabbitDelivery(self, spec, incoming, channel)
@@ -483,7 +497,7 @@ class RabbitBroker:
                     break
                 log.warning("consumer of %s lost the broker (%r); reconnecting", spec.name, exc)
             finally:
-                if connection is not None:
+                for connection in opened:
                     self._consumer_connections.discard(connection)
                     # Closing returns every unacked message to the queue, counted by the
                     # broker in x-delivery-count.
@@ -492,6 +506,30 @@ class RabbitBroker:
             if not self._closed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _RECONNECT_MAX_S)
+
+    async def _subscribe(
+        self,
+        spec: QueueSpec,
+        prefetch: int,
+        inbox: asyncio.Queue[AbstractIncomingMessage | None],
+        opened: list[AbstractConnection],
+    ) -> AbstractChannel:
+        """One consumer session on a connection of its own (added to `opened` for the
+        caller to close): deliveries go to `inbox`, and None goes there when the session
+        ends (connection or channel closed, consumer cancelled by the broker)."""
+        connection = await aio_pika.connect(self._url, timeout=self._confirm_timeout_s)
+        opened.append(connection)
+        self._consumer_connections.add(connection)
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(spec.name, ensure=True)
+        lost = _waker(inbox)
+        connection.close_callbacks.add(lost)
+        channel.close_callbacks.add(lost)
+        underlay = await channel.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(lost)
+        await queue.consume(inbox.put, no_ack=False)
+        return channel
 
     async def _bury_abandoned(self, delivery: _RabbitDelivery) -> None:
         attempts = delivery.attempt - 1
