@@ -1,14 +1,16 @@
 # The two commands that matter:  `make run`  and  `make test`.
 # Both set up everything they need on a fresh machine (Python venv, packages, and for the
-# tests PostgreSQL, Redis and RabbitMQ on loopback from Debian's packages).
+# tests the PostgreSQL, Redis and RabbitMQ servers, Node.js and curl from Debian's packages).
+# The tests run private servers of their own (tests/services) and never start, stop, flush
+# or configure the machine's services; only `make bench` uses those (`make services`).
 
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test install services lint typecheck test-unit test-contract test-integration \
-        test-e2e test-live bench clean
+.PHONY: run test install test-tools services lint typecheck test-unit test-contract \
+        test-integration test-e2e test-live bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@bash scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
@@ -21,6 +23,12 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/fitboard serve
 
+## Install the programs the tests run when absent (starts nothing, configures nothing).
+test-tools:
+	bash scripts/install-test-tools.sh
+
+## The machine's PostgreSQL, Redis and RabbitMQ, started and given the benchmarks' role, user
+## and vhost: for `make bench` only.
 services:
 	bash scripts/ensure-services.sh
 
@@ -31,25 +39,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
-## The whole suite: lint, types, and every test tier against the real services.
-test: install services lint typecheck
+## The whole suite: lint, types, and every test tier, on private servers of its own.
+test: install test-tools lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-contract: install services
+test-contract: install test-tools
 	$(BIN)/pytest tests/contract $(PYTEST_ARGS)
 
-test-integration: install services
+test-integration: install test-tools
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install test-tools
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test-live: install services
+test-live: install test-tools
 	$(BIN)/pytest tests/live $(PYTEST_ARGS)
 
+## Benchmarks, on the machine's services (never part of `make test`).
 bench: install services
 	$(BIN)/python -m bench
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL, Redis and RabbitMQ run on loopback with the test credentials that
-# tests/conftest.py uses. Installs them from Debian's packages when absent, starts them when
-# stopped, and creates the role, vhost and user idempotently. Safe to run again and again.
+# For `make bench` only (bench/deployment.py), never for the tests: make sure the machine's
+# PostgreSQL, Redis and RabbitMQ run on loopback with the credentials the benchmarks use.
+# Installs them from Debian's packages when absent, starts them when stopped, and creates
+# the role, vhost and user idempotently. Safe to run again and again. The tests use private
+# servers of their own instead (tests/services; `make test` runs
+# scripts/install-test-tools.sh, which installs programs and starts nothing).
 #
 #   PostgreSQL  127.0.0.1:5432  role fitboard/fitboard (CREATEDB)
-#   Redis       127.0.0.1:6379  (tests use database 13 only)
+#   Redis       127.0.0.1:6379  (the benchmarks use database 11)
 #   RabbitMQ    127.0.0.1:5672  user fitboard/fitboard, vhost fitboard_test
 set -euo pipefail
 

@@ -1,13 +1,13 @@
-"""Fixtures shared by every tier: where the real services are, and throwaway data on them.
+"""Fixtures shared by every tier: the session's private servers, and throwaway data on them.
 
-The services are started by `make test` (scripts/ensure-services.sh). Tests use a database,
-a Redis database index and a RabbitMQ vhost of their own, so they never touch other data.
+PostgreSQL, Redis and RabbitMQ are servers of this session's own (tests/services), each
+started the first time a test uses it and stopped when the session ends; the machine's
+services are never touched. Read `SERVICES.pg_admin_url`, `.redis_url` and `.amqp_url` (or
+the fixtures below) when a test runs, never at import.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -15,28 +15,27 @@ from typing import Any, TypeVar
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get(
-    "FITBOARD_TEST_PG_ADMIN_URL", "postgresql://fitboard:fitboard@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("FITBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+from tests.services.running import run_in_own_loop
+from tests.services.session import SERVICES
+
 T = TypeVar("T")
 
-AMQP_URL = os.environ.get(
-    "FITBOARD_TEST_AMQP_URL", "amqp://fitboard:fitboard@127.0.0.1:5672/fitboard_test"
-)
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's servers go with it, whatever happened."""
+    SERVICES.stop_all()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, even when an event loop is already
     running in this thread (a session fixture first requested by an async fixture)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_in_own_loop(coro)
 
 
 async def _create_database(name: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    conn = await asyncpg.connect(SERVICES.pg_admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -47,7 +46,7 @@ async def _create_database(name: str) -> None:
 async def _drop_database(name: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    conn = await asyncpg.connect(SERVICES.pg_admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -58,7 +57,8 @@ def new_postgres_database() -> tuple[str, str]:
     """Create an empty database; returns (name, SQLAlchemy asyncpg URL)."""
     name = f"fitboard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     run_sync(_create_database(name))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    admin_url = SERVICES.pg_admin_url
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     return name, f"{base}/{name}"
 
 
@@ -76,9 +76,10 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    return REDIS_URL
+    """The session's Redis (database 0); tests flush it freely."""
+    return SERVICES.redis_url
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
-    return AMQP_URL
+    return SERVICES.amqp_url

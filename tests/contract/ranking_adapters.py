@@ -1,7 +1,7 @@
 """Every adapter of the `RankingIndex` port, as one parametrised fixture.
 
-The Redis variant uses the tests' own database (conftest `redis_url`, db 13) and flushes
-that database, and only that one, before each test.
+The Redis variant uses the session's private Redis (conftest `redis_url`) and flushes it
+before each test.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ async def open_ranking(kind: str, redis_url: str | None) -> RankingIndex:
         return MemoryRanking()
     if kind == "redis" and redis_url is not None:
         client = Redis.from_url(redis_url)
-        # FLUSHDB, not FLUSHALL: the tests own database 13 and nothing else.
         await client.flushdb()
         return RedisRanking(client)
     raise ValueError(f"no ranking adapter {kind!r}")

@@ -29,7 +29,7 @@ def open_inflight(kind: str, tmp_path: Path, redis_url: str | None, ttl_s: int) 
     if kind == "sqlite":
         return SqliteInFlight(tmp_path / "queue.db", ttl_s=ttl_s)
     if kind == "redis" and redis_url is not None:
-        # A prefix of this test's own: other suites share database 13.
+        # A prefix of this test's own: other tests share the session's Redis.
         return RedisInFlight(redis_url, ttl_s=ttl_s, prefix=f"test:{uuid.uuid4().hex}:")
     raise ValueError(f"no in-flight adapter {kind!r}")
 

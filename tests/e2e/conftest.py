@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from fitboard.config import Settings
 from fitboard.entrypoints.api import create_app
-from tests.conftest import AMQP_URL, REDIS_URL, run_sync
+from tests.conftest import run_sync
+from tests.services.session import SERVICES
 
 TEST_SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
 
@@ -100,7 +101,7 @@ def migrated_postgres(postgres_url: str) -> str:
 
 
 async def _clean_production_state(database_url: str) -> None:
-    """Empty every table and the tests' Redis database: each test starts from nothing."""
+    """Empty every table and the session's private Redis: each test starts from nothing."""
     import redis.asyncio as redis
     from sqlalchemy import text
 
@@ -112,7 +113,7 @@ async def _clean_production_state(database_url: str) -> None:
     async with store.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE TABLE {names}"))
     await store.close()
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(SERVICES.redis_url)
     await client.flushdb()
     await client.aclose()
 
@@ -120,7 +121,7 @@ async def _clean_production_state(database_url: str) -> None:
 @asynccontextmanager
 async def production_app(database_url: str, namespace: str) -> AsyncIterator[FastAPI]:
     """The API of production mode with a worker beside it, as `fitboard serve` and
-    `fitboard worker` would run, on the real PostgreSQL, Redis and RabbitMQ."""
+    `fitboard worker` would run, on the session's PostgreSQL, Redis and RabbitMQ."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
     from fitboard.application.reports import reports_queue
     from fitboard.entrypoints.reports.runner import consume_reports
@@ -129,8 +130,8 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     settings = Settings(
         mode="production",  # type: ignore[arg-type]
         database_url=database_url,
-        redis_url=REDIS_URL,
-        amqp_url=AMQP_URL,
+        redis_url=SERVICES.redis_url,
+        amqp_url=SERVICES.amqp_url,
         jwt_secret=TEST_SECRET,
         namespace=namespace,
     )
@@ -159,7 +160,7 @@ async def app_in_mode(
     request: pytest.FixtureRequest, tmp_path: Path, prefix: str
 ) -> AsyncIterator[FastAPI]:
     """The started application in the mode of `request.param`: embedded in `tmp_path`, or
-    production on the real services with a namespace of its own."""
+    production on the session's servers with a namespace of its own."""
     if request.param == "embedded":
         app = create_app(settings_for(tmp_path))
         async with app.router.lifespan_context(app):

@@ -22,8 +22,8 @@ from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.config import Settings
 from fitboard.entrypoints.api import create_app
 from tests.e2e.conftest import TEST_SECRET, Api, settings_for
-from tests.integration.private_services import private_redis
 from tests.live.conftest import serving
+from tests.services.redis import private_redis
 
 from ..contract.queue_adapters import bounded
 

@@ -1,9 +1,10 @@
 """Production mode as separate OS processes, for the fault tests.
 
 `Deployment` starts `fitboard serve` and any number of `fitboard worker` processes on a
-fresh PostgreSQL database (migrated with `fitboard db upgrade`), the tests' Redis database
-and a RabbitMQ namespace of its own, exactly as an operator would run them; a test that
-takes PostgreSQL or Redis down points it at servers of its own (private_services). Each
+fresh PostgreSQL database (migrated with `fitboard db upgrade`), the session's Redis and a
+RabbitMQ namespace of its own on the session's node, exactly as an operator would run them
+(tests/services: private servers, never the machine's); a test that takes PostgreSQL or
+Redis down points it at servers of its own (`private_postgres`, `private_redis`). Each
 process writes its output to a file under the test's tmp_path; everything is printed at
 teardown, which pytest shows only when the test failed.
 
@@ -19,17 +20,15 @@ import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
@@ -39,7 +38,12 @@ import redis.asyncio as redis
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
 from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import QueueSpec
-from tests.conftest import AMQP_URL, REDIS_URL, drop_postgres_database, new_postgres_database
+from tests.conftest import drop_postgres_database, new_postgres_database
+from tests.services.running import eventually, free_port, run_command
+from tests.services.session import SERVICES
+
+# Used from here by the process tests, and by other tiers' tests.
+__all__ = ["eventually", "free_port", "run_command"]
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 JWT_SECRET = "fault-tests-secret-long-enough-for-hs256-0123456789"
@@ -51,54 +55,7 @@ MAX_ATTEMPTS = 5
 # How long after a broker restart its queues are left alone (see remove_broker_objects).
 BROKER_SETTLE_S = 5.0
 PASSWORD = "correct horse battery"
-VHOST = unquote(urlsplit(AMQP_URL).path.lstrip("/")) or "/"
 _COUNTED = ("processed",)
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, within_s: float, every_s: float = 0.05
-) -> None:
-    """Poll `condition` until it holds; TimeoutError after `within_s`."""
-    async with asyncio.timeout(within_s):
-        while True:
-            result = condition()
-            if not isinstance(result, bool):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(every_s)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def run_command(
-    *argv: str, env: dict[str, str] | None = None, timeout_s: float = 60.0
-) -> tuple[int, str]:
-    """Run a command to completion within `timeout_s`; returns (exit code, stdout+stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        async with asyncio.timeout(timeout_s):
-            output, _ = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
-
-
-async def rabbitmqctl(*args: str, timeout_s: float = 60.0) -> str:
-    code, output = await run_command("rabbitmqctl", *args, timeout_s=timeout_s)
-    if code != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed ({code}): {output}")
-    return output
 
 
 @dataclass
@@ -162,7 +119,7 @@ class Deployment:
     database_name: str
     database_url: str
     namespace: str
-    redis_url: str = REDIS_URL
+    redis_url: str = field(default_factory=lambda: SERVICES.redis_url)
     port: int = field(default_factory=free_port)
     api: Service | None = None
     workers: list[Service] = field(default_factory=list)
@@ -193,7 +150,7 @@ class Deployment:
             FITBOARD_DATA_DIR=str(self.tmp_path / "data"),
             FITBOARD_DATABASE_URL=self.database_url,
             FITBOARD_REDIS_URL=self.redis_url,
-            FITBOARD_AMQP_URL=AMQP_URL,
+            FITBOARD_AMQP_URL=SERVICES.amqp_url,
             FITBOARD_JWT_SECRET=JWT_SECRET,
             FITBOARD_NAMESPACE=self.namespace,
             FITBOARD_WORKER_PREFETCH=str(PREFETCH),
@@ -380,8 +337,8 @@ class Deployment:
     async def queue_names(self) -> list[str]:
         """The namespace's queues (the registry `rabbitmqctl` lists is current; its message
         counts are not, for quorum queues: they lag by the statistics interval, 5 s)."""
-        output = await rabbitmqctl(
-            "list_queues", "-p", VHOST, "--quiet", "--no-table-headers", "name"
+        output = await SERVICES.rabbitmq.ctl(
+            "list_queues", "-p", SERVICES.amqp_vhost, "--quiet", "--no-table-headers", "name"
         )
         return sorted(n for n in output.split() if n.startswith(f"{self.namespace}."))
 
@@ -389,7 +346,7 @@ class Deployment:
         """Ready messages and consumers of each queue, as the broker sees them right now
         (passive declares). Messages in a consumer's hands are not counted."""
         wanted = list(names) if names is not None else await self.queue_names()
-        connection = await aio_pika.connect(AMQP_URL, timeout=10)
+        connection = await aio_pika.connect(SERVICES.amqp_url, timeout=10)
         try:
             channel = await connection.channel()
             stats: dict[str, QueueStats] = {}
@@ -503,12 +460,14 @@ class Deployment:
     # ------------------------------------------------------------------ the broker
 
     async def stop_broker(self) -> None:
-        """`rabbitmqctl stop_app`: the whole broker, every connection of every process."""
-        await rabbitmqctl("stop_app")
+        """`rabbitmqctl stop_app` on the session's node: the whole broker, every connection
+        of every process. The caller starts it again in a `finally` (`start_broker`): the
+        rest of the session uses it too."""
+        await SERVICES.rabbitmq.ctl("stop_app")
 
     async def start_broker(self) -> None:
-        await rabbitmqctl("start_app")
-        await rabbitmqctl("await_startup")
+        await SERVICES.rabbitmq.ctl("start_app")
+        await SERVICES.rabbitmq.ctl("await_startup")
         self._broker_started_at = time.monotonic()
 
     # ------------------------------------------------------------------ teardown
@@ -539,14 +498,14 @@ class Deployment:
             # after restarting the broker must not break it for everything that follows.
             settled_at = self._broker_started_at + BROKER_SETTLE_S
             await asyncio.sleep(max(0.0, settled_at - time.monotonic()))
-        broker = RabbitBroker(AMQP_URL, exchange=self.namespace, confirm_timeout_s=5.0)
+        broker = RabbitBroker(SERVICES.amqp_url, exchange=self.namespace, confirm_timeout_s=5.0)
         try:
             # The queue, its dead letters and its retry queues; then anything else declared
             # under its name (by a worker of another version, say).
             await broker.delete(self.queue)
             leftovers = [n for n in await self.queue_names() if n.startswith(f"{self.queue.name}.")]
             for name in leftovers:
-                await rabbitmqctl("delete_queue", "-p", VHOST, name)
+                await SERVICES.rabbitmq.ctl("delete_queue", "-p", SERVICES.amqp_vhost, name)
             await broker.delete_exchanges()
         finally:
             await broker.close()
@@ -558,8 +517,9 @@ class QueueStats:
     consumers: int = 0
 
 
-async def flush_redis(url: str = REDIS_URL) -> None:
-    client = redis.Redis.from_url(url)
+async def flush_redis(url: str | None = None) -> None:
+    """FLUSHDB on the session's private Redis, or on the private server at `url`."""
+    client = redis.Redis.from_url(url if url is not None else SERVICES.redis_url)
     try:
         await client.flushdb()
     finally:
@@ -568,15 +528,17 @@ async def flush_redis(url: str = REDIS_URL) -> None:
 
 @contextlib.asynccontextmanager
 async def deployment(
-    tmp_path: Path, *, database_url: str | None = None, redis_url: str = REDIS_URL
+    tmp_path: Path, *, database_url: str | None = None, redis_url: str | None = None
 ) -> AsyncIterator[Deployment]:
     """A fresh, migrated database and an empty Redis database; the caller starts the
     processes it needs. Everything is stopped and removed afterwards, whatever happened.
 
-    By default the database is a new one on the machine's PostgreSQL, dropped at the end;
-    `database_url` names an empty database to use instead, which its owner removes."""
+    By default the database is a new one on the session's PostgreSQL, dropped at the end,
+    and Redis is the session's; `database_url` names an empty database to use instead,
+    which its owner removes, and `redis_url` another private Redis."""
     name, url = new_postgres_database() if database_url is None else ("", database_url)
-    # Boards live in one Redis database shared by the tests; start from nothing.
+    redis_url = redis_url if redis_url is not None else SERVICES.redis_url
+    # Boards live in one Redis shared by the tests; start from nothing.
     await flush_redis(redis_url)
     d = Deployment(tmp_path, name, url, f"fault-{uuid.uuid4().hex[:12]}", redis_url=redis_url)
     try:

@@ -15,7 +15,6 @@ import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.reports import reports_queue
-from tests.conftest import AMQP_URL
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Athlete,
@@ -24,6 +23,7 @@ from tests.integration.processes import (
     eventually,
     started_at_for_tests,
 )
+from tests.services.session import SERVICES
 
 pytestmark = pytest.mark.production
 
@@ -34,7 +34,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Deployment]:
         try:
             yield d
         finally:
-            broker = RabbitBroker(AMQP_URL, exchange=d.namespace, confirm_timeout_s=5.0)
+            broker = RabbitBroker(SERVICES.amqp_url, exchange=d.namespace, confirm_timeout_s=5.0)
             try:
                 await broker.delete(reports_queue(d.namespace, MAX_ATTEMPTS))
             finally:

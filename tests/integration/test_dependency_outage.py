@@ -3,7 +3,7 @@
 The API needs neither PostgreSQL nor Redis to accept a workout (only the queue), so it
 answers 202 all through an outage of either while the workers cannot process anything.
 Each test runs `fitboard serve` and two `fitboard worker`s on a PostgreSQL and a Redis of
-its own (private_services) and the machine's RabbitMQ, submits workouts steadily from
+its own (tests/services) and the session's RabbitMQ, submits workouts steadily from
 several athletes, crashes one dependency under that load, keeps submitting, and starts it
 again on the same port. Once the queues are drained: every workout answered 202 is in the
 record exactly once, nothing was dead-lettered (a dependency that is down says nothing
@@ -34,10 +34,11 @@ import pytest
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messages import workouts_queue
 from fitboard.application.ports import QueueSpec
-from tests.conftest import AMQP_URL
+from tests.services.postgres import PrivatePostgres, private_postgres
+from tests.services.redis import PrivateRedis, private_redis
+from tests.services.session import SERVICES
 
 from ..contract.queue_adapters import bounded
-from .private_services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
 from .processes import (
     MAX_ATTEMPTS,
     Athlete,
@@ -133,7 +134,7 @@ class SteadyLoad:
 
 async def dead_lettered(fleet: Deployment) -> set[uuid.UUID]:
     """The workouts whose messages are in the dead letter queue (message id = workout id)."""
-    broker = RabbitBroker(AMQP_URL, exchange=fleet.namespace, confirm_timeout_s=5.0)
+    broker = RabbitBroker(SERVICES.amqp_url, exchange=fleet.namespace, confirm_timeout_s=5.0)
     try:
         letters = await broker.dead_letters(fleet.queue, limit=100_000)
     finally:

@@ -31,7 +31,7 @@ from fitboard.domain.plausibility import EARLIEST_START
 from fitboard.domain.users import User
 from fitboard.domain.workouts import Workout, WorkoutStatus, WorkoutSubmission
 from fitboard.entrypoints.worker.runner import consume_workouts
-from tests.conftest import AMQP_URL, REDIS_URL, run_sync
+from tests.conftest import run_sync
 from tests.contract.queue_adapters import bounded
 from tests.message_cases import (
     BAD_CASES,
@@ -42,6 +42,7 @@ from tests.message_cases import (
     valid_edges,
     valid_submission,
 )
+from tests.services.session import SERVICES
 
 SECRET = "message-fuzzing-secret-long-enough-for-hs256-0123456789"
 GENERATED_BAD = 40
@@ -74,8 +75,8 @@ async def worker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         settings = Settings(
             mode="production",
             database_url=request.getfixturevalue("fuzz_database"),
-            redis_url=REDIS_URL,
-            amqp_url=AMQP_URL,
+            redis_url=SERVICES.redis_url,
+            amqp_url=SERVICES.amqp_url,
             jwt_secret=SECRET,
             namespace=f"fuzz-{uuid.uuid4().hex[:12]}",
         )

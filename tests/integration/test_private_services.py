@@ -8,8 +8,11 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tests.services.postgres import private_postgres
+from tests.services.redis import private_redis
+from tests.services.running import refuses_connections
+
 from ..contract.queue_adapters import bounded
-from .private_services import private_postgres, private_redis, refuses_connections
 
 pytestmark = pytest.mark.production
 

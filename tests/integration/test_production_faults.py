@@ -15,7 +15,6 @@ import asyncio
 import json
 import random
 import re
-import shutil
 import signal
 import time
 import uuid
@@ -31,7 +30,7 @@ from fitboard.application.messages import WORKOUT_SUBMITTED, submission_message
 from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutSubmission
-from tests.conftest import AMQP_URL
+from tests.services.session import SERVICES
 
 from ..contract.queue_adapters import Consumer, bounded
 from .processes import (
@@ -46,10 +45,7 @@ from .processes import (
     started_at_for_tests,
 )
 
-pytestmark = [
-    pytest.mark.production,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl"),
-]
+pytestmark = pytest.mark.production
 
 PROCESSED_LINE = re.compile(r"workout [0-9a-f-]{36} processed:")
 # How long the broker stays down in the outage test.
@@ -321,7 +317,7 @@ async def test_poison_messages_are_dead_lettered_with_a_reason_and_workers_carry
 
     unknown = uuid.uuid4()
     poison = poison_messages(unknown, moment)
-    connection = await aio_pika.connect(AMQP_URL)
+    connection = await aio_pika.connect(SERVICES.amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(fleet.namespace)

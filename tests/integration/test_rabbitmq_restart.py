@@ -1,47 +1,33 @@
-"""RabbitMQ going away and coming back, for real: `rabbitmqctl stop_app` / `start_app`.
+"""RabbitMQ going away and coming back, for real: `rabbitmqctl stop_app` / `start_app`,
+on the session's private node (tests/services), never the machine's broker.
 
 While the broker is down a publish must fail fast with QueueUnavailable (the API answers
 503, never 202). Once it is back, publishing and an already-running consumer must work
-again without anybody restarting them.
+again without anybody restarting them. Each test leaves the node running and unblocked
+(in a `finally`): the rest of the session uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
+from tests.services.session import SERVICES
 
 from ..contract.queue_adapters import Consumer, bounded
 
-pytestmark = [
-    pytest.mark.production,
-    pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl"),
-]
+pytestmark = pytest.mark.production
 
 CONFIRM_TIMEOUT_S = 2.0
 
 
 async def rabbitmqctl(*args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl",
-        *args,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(60):
-            _, stderr = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {stderr.decode()}")
+    """rabbitmqctl against the session's node only."""
+    await SERVICES.rabbitmq.ctl(*args)
 
 
 async def start_broker() -> None:

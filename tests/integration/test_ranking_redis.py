@@ -1,5 +1,5 @@
 """What only the Redis ranking adapter has: losing data, expiry, a lock across processes,
-its key layout and its failure mode. Runs against the tests' own Redis database (db 13)."""
+its key layout and its failure mode. Runs against the session's private Redis."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def standing(n: int, score: int, version: int = 1) -> VersionedStanding:
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A raw client on the tests' own database, emptied first (FLUSHDB: db 13 only)."""
+    """A raw client on the session's private Redis, emptied first."""
     client = Redis.from_url(redis_url, decode_responses=True)
     await client.flushdb()
     try:

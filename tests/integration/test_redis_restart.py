@@ -9,9 +9,9 @@ import pytest
 
 from fitboard.adapters.inflight_redis import RedisInFlight
 from fitboard.adapters.ranking_redis import RedisRanking
+from tests.services.redis import private_redis
 
 from ..contract.queue_adapters import bounded
-from .private_services import private_redis
 from .test_ranking_redis import WEEK, standing, uid
 
 pytestmark = pytest.mark.production

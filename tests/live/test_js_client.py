@@ -42,7 +42,8 @@ async def _run(*command: str, timeout_s: float) -> tuple[int, str, str]:
 def js_client_installed() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed to run the official JavaScript client")
+        # Not a skip: `make test` installs them (scripts/install-test-tools.sh).
+        pytest.fail("Node.js and npm are needed to run the official JavaScript client")
     if not (JS_DIR / "node_modules" / "socket.io-client").exists():
         code, out, err = asyncio.run(
             _run(npm, "ci", "--no-audit", "--no-fund", timeout_s=NPM_CI_TIMEOUT_S)

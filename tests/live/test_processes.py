@@ -23,8 +23,8 @@ import socketio
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messages import workouts_queue
-from tests.conftest import AMQP_URL, REDIS_URL
 from tests.e2e.conftest import TEST_SECRET, Api, _clean_production_state
+from tests.services.session import SERVICES
 
 from .conftest import EVENT_WAIT_S, LiveClient
 from .test_socketio import BOARD, recently
@@ -62,8 +62,8 @@ async def deployment(
         **os.environ,
         "FITBOARD_MODE": "production",
         "FITBOARD_DATABASE_URL": database_url,
-        "FITBOARD_REDIS_URL": REDIS_URL,
-        "FITBOARD_AMQP_URL": AMQP_URL,
+        "FITBOARD_REDIS_URL": SERVICES.redis_url,
+        "FITBOARD_AMQP_URL": SERVICES.amqp_url,
         "FITBOARD_JWT_SECRET": TEST_SECRET,
         "FITBOARD_NAMESPACE": namespace,
         "FITBOARD_DATA_DIR": str(tmp_path / "data"),
@@ -104,7 +104,7 @@ async def deployment(
         for process in processes:
             # Shown by pytest when the test failed.
             print(f"----- {process.name} (exit {process.popen.returncode})\n{process.output()}")
-        broker = RabbitBroker(AMQP_URL, exchange=namespace)
+        broker = RabbitBroker(SERVICES.amqp_url, exchange=namespace)
         try:
             await broker.delete(workouts_queue(namespace, 5))
             await broker.delete_exchanges()

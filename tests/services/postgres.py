@@ -1,37 +1,32 @@
-"""PostgreSQL and Redis servers of a test's own, which it may crash and start again.
+"""A PostgreSQL server of the tests' own, which a test may crash and start again.
 
-The machine's services are shared by every test and every engineer on it; a test that
-takes a dependency down takes down one that nobody else uses. Each server listens on a
-free loopback port, keeps its files in a fresh directory under the system's temporary
-directory, and comes back on the same port with the same files, as a restarted server
-does in production. `private_postgres` and `private_redis` remove everything when the
-block ends, whatever happened inside it.
+The machine's PostgreSQL serves other things; the tests never use it. A private server
+listens on a free loopback port, keeps its files in a fresh directory under the system's
+temporary directory, and comes back on the same port with the same files, as a restarted
+server does in production. The session's server (tests/services/session.py) is one; a test
+that crashes PostgreSQL starts one of its own with `private_postgres`, which removes
+everything when the block ends, whatever happened inside it.
 
 PostgreSQL refuses to run as root (tests do, in CI): then `initdb` and `pg_ctl` run as
 the `postgres` OS user (through `runuser`), which owns the directory. The binaries come
 from `pg_config --bindir` or /usr/lib/postgresql/*/bin; without them this module fails
-loudly rather than skipping, since `make test` installs them (scripts/ensure-services.sh).
+loudly rather than skipping, since `make test` installs them (scripts/install-test-tools.sh).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
-import redis.asyncio as redis
-from redis.exceptions import RedisError
 
-from .processes import eventually, free_port, run_command
+from .running import free_port, private_directory, run_command
 
 # The OS user that runs PostgreSQL when the tests run as root (Debian's package creates it).
 POSTGRES_OS_USER = "postgres"
@@ -62,7 +57,7 @@ def postgres_bindir() -> Path:
             return bindir
     raise RuntimeError(
         "initdb and pg_ctl not found (pg_config --bindir, /usr/lib/postgresql/*/bin): "
-        "install the PostgreSQL server package (scripts/ensure-services.sh does)"
+        "install the PostgreSQL server package (scripts/install-test-tools.sh does)"
     )
 
 
@@ -184,27 +179,38 @@ class PrivatePostgres:
         )
 
 
-def _private_directory(prefix: str, owner: pwd.struct_passwd | None) -> Path:
-    """A fresh directory outside pytest's tmp_path: that one is private to root (0700 all
-    the way down), where the `postgres` OS user could not enter."""
-    directory = Path(tempfile.mkdtemp(prefix=prefix))
-    if owner is not None:
-        os.chown(directory, owner.pw_uid, owner.pw_gid)
-    return directory
+async def start_postgres() -> PrivatePostgres:
+    """A running PostgreSQL with an empty database `fitboard` owned by the role `fitboard`.
+    The caller removes it with `remove_postgres`."""
+    server_user = _server_user()
+    server = PrivatePostgres(
+        private_directory("fitboard-pg-", server_user), free_port(), postgres_bindir(), server_user
+    )
+    try:
+        await server.init()
+        await server.start()
+        await server.create_database()
+    except BaseException:
+        await remove_postgres(server)
+        raise
+    return server
+
+
+async def remove_postgres(server: PrivatePostgres) -> None:
+    """Stop the server if it runs and delete its files."""
+    try:
+        if server.running:
+            await server.stop()
+    finally:
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager
 async def private_postgres() -> AsyncIterator[PrivatePostgres]:
     """A running PostgreSQL of this block's own with an empty database `fitboard` owned by
     the role `fitboard`. Stopped and deleted afterwards, whatever happened."""
-    server_user = _server_user()
-    server = PrivatePostgres(
-        _private_directory("fitboard-pg-", server_user), free_port(), postgres_bindir(), server_user
-    )
+    server = await start_postgres()
     try:
-        await server.init()
-        await server.start()
-        await server.create_database()
         yield server
     finally:
         try:
@@ -213,110 +219,4 @@ async def private_postgres() -> AsyncIterator[PrivatePostgres]:
         finally:
             # Shown by pytest only when the test failed.
             print(server.log())
-            shutil.rmtree(server.directory, ignore_errors=True)
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server child process on 127.0.0.1:`port`, without persistence: a start
-    after `stop` is an empty Redis, as after a restart that lost its data."""
-
-    directory: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "redis.log"
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise RuntimeError("redis-server not on PATH (scripts/ensure-services.sh installs it)")
-        with self.log_path.open("ab") as log:
-            return subprocess.Popen(
-                [
-                    executable,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.directory),
-                    "--daemonize",
-                    "no",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    async def start(self, within_s: float = 30.0) -> None:
-        """Start it (again) on the same port; returns once it answers PING."""
-        assert self.process is None, "already running"
-        self.process = process = self._spawn()
-
-        async def answers() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"redis-server exited {process.returncode}:\n{self.log()}")
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-            try:
-                return bool(await client.ping())
-            except RedisError:
-                return False
-            finally:
-                await client.aclose()
-
-        await eventually(answers, within_s=within_s, every_s=0.05)
-
-    async def stop(self, within_s: float = 10.0) -> None:
-        """SIGKILL: gone at once with everything it held, like a crashed server."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-        await eventually(lambda: process.poll() is not None, within_s=within_s)
-        self.process = None
-
-    def log(self) -> str:
-        if not self.log_path.exists():
-            return ""
-        return f"===== private Redis :{self.port} =====\n" + self.log_path.read_text(
-            errors="replace"
-        )
-
-
-@contextlib.asynccontextmanager
-async def private_redis() -> AsyncIterator[PrivateRedis]:
-    """A running Redis of this block's own; killed and its directory deleted afterwards."""
-    server = PrivateRedis(_private_directory("fitboard-redis-", None), free_port())
-    try:
-        await server.start()
-        yield server
-    finally:
-        try:
-            await server.stop()
-        finally:
-            print(server.log())
-            shutil.rmtree(server.directory, ignore_errors=True)
-
-
-async def refuses_connections(port: int) -> bool:
-    """Whether nothing listens on 127.0.0.1:`port` (a stopped server)."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-    except OSError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
+            await remove_postgres(server)

@@ -1,0 +1,48 @@
+"""The private RabbitMQ node: reachable, confirmed messages survive a crash, its control
+reaches it alone, and it never touches the machine's broker."""
+
+from __future__ import annotations
+
+import uuid
+
+import aio_pika
+import pytest
+
+from tests.services.rabbitmq import private_rabbitmq
+from tests.services.running import refuses_connections
+
+from ..contract.queue_adapters import bounded
+
+pytestmark = pytest.mark.production
+
+
+@bounded(300)
+async def test_a_killed_node_comes_back_with_what_it_confirmed() -> None:
+    async with private_rabbitmq() as node:
+        queue_name = f"survives.{uuid.uuid4().hex[:8]}"
+        connection = await aio_pika.connect(node.url)
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            queue_name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"kept", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=queue_name,
+        )
+        await connection.close()
+        # Its control command names this node, not the machine's.
+        assert queue_name in await node.ctl("list_queues", "name")
+
+        await node.kill()
+        assert await refuses_connections(node.port)
+        await node.start()
+
+        connection = await aio_pika.connect(node.url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            message = await queue.get(no_ack=True, fail=False)
+            assert message is not None
+            assert message.body == b"kept"
+        finally:
+            await connection.close()
