@@ -9,6 +9,7 @@ the fixtures below) when a test runs, never at import.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -19,6 +20,14 @@ from tests.services.running import run_in_own_loop
 from tests.services.session import SERVICES
 
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the session like Ctrl-C does, so fixtures tear
+    down and `pytest_unconfigure` stops the servers, which run in sessions of their own and
+    would otherwise outlive pytest."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
