@@ -15,7 +15,7 @@ from fitboard import __version__
 from fitboard.application.ports import Clock
 from fitboard.bootstrap import LiveRole, build
 from fitboard.config import Settings
-from fitboard.entrypoints.api import errors, live
+from fitboard.entrypoints.api import errors, live, web
 from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.http_metrics import HttpMetrics
@@ -84,9 +84,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     docs = config.expose_docs
     app = FastAPI(
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+        # The docs pages are web.py's: they load Swagger UI and ReDoc from the package.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=web.OPENAPI_URL if docs else None,
         title="fitboard",
         version=__version__,
         description="Workouts accepted instantly; calories, live leaderboards and badges "
@@ -145,4 +146,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     # Live updates (Socket.IO), at the path the official clients use by default.
     app.mount("/socket.io", socketio_app, name="socket.io")
+    # The browser app answers what no route above matches.
+    web.install(app, docs=docs)
     return app
