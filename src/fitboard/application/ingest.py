@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fitboard.application.messages import submission_message
-from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError
+from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError, Store
 from fitboard.domain.activities import Activity
+from fitboard.domain.errors import Conflict
 from fitboard.domain.recordings import Recording
 from fitboard.domain.workouts import WorkoutSubmission, check_submission
 
@@ -54,6 +55,27 @@ def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> Work
     )
     check_submission(submission, clock_skew_s=clock_skew_s)
     return submission
+
+
+async def check_id_is_yours(
+    workout_id: uuid.UUID, user_id: uuid.UUID, *, store: Store, inflight: InFlightWorkouts
+) -> None:
+    """Raise Conflict when a client-chosen id already belongs to another athlete, queued
+    or stored, so the client hears 409 now instead of 202 and a 404 forever (the worker
+    dead-letters such a workout). Where the API cannot know (the record or the in-flight
+    markers unreachable), the id is let through and the worker's own check applies: an
+    outage of the record must not stop the ingest path."""
+    try:
+        owner = await inflight.owner(workout_id)
+        if owner is None:
+            async with store.unit_of_work(read_only=True) as uow:
+                stored = await uow.workouts.get(workout_id)
+            owner = stored.user_id if stored is not None else None
+    except PortError:
+        log.warning("could not check the owner of workout id %s", workout_id, exc_info=True)
+        return
+    if owner is not None and owner != user_id:
+        raise Conflict(f"workout id {workout_id} belongs to another athlete; send a new id")
 
 
 async def submit_workout(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -43,6 +44,17 @@ def _printable(value: object) -> str | int:
         return value
     text = value if isinstance(value, str) else str(value)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def item_error(exc: ValidationError) -> str:
+    """One refused item of a batch, as one line naming each field: `duration_s: Input
+    should be a valid integer`. Like the 422 body, it never echoes the input."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(_printable(part)) for part in error.get("loc", ())) or "item"
+        message = _printable(error.get("msg", "invalid"))
+        parts.append(f"{where}: {str(message).removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:

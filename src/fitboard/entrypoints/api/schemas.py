@@ -16,6 +16,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     Strict,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic_core import CoreSchema
 
@@ -247,14 +248,21 @@ class WorkoutPage(BaseModel):
     next_cursor: str | None
 
 
+# A batch item is read as any JSON value and checked against WorkoutIn one by one, so one
+# bad item is that item's error (status "invalid", the field named) and never a 422 for
+# the whole batch; the schema still says what an item must be.
+BatchItem = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/WorkoutIn"})]
+
+
 class BatchIn(StrictBody):
-    workouts: list[WorkoutIn] = Field(min_length=1, max_length=100)
+    workouts: list[BatchItem] = Field(min_length=1, max_length=100)
 
 
 class BatchItemResult(BaseModel):
     index: int
     id: UUID | None = None
-    status: Literal["queued", "invalid", "unavailable"]
+    # conflict: the item's id belongs to another athlete.
+    status: Literal["queued", "invalid", "conflict", "unavailable"]
     error: str | None = None
 
 

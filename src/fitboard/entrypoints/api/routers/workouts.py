@@ -5,14 +5,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from fitboard.application import workout_queries
 from fitboard.application.achievements import earned_by_workout
-from fitboard.application.ingest import SubmitWorkout, submit_workout
+from fitboard.application.ingest import SubmitWorkout, check_id_is_yours, submit_workout
 from fitboard.application.ports import QueueUnavailable
-from fitboard.domain.errors import InvalidField
+from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
-from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.errors import item_error, responses
 from fitboard.entrypoints.api.rate_limits import charge_workouts
 from fitboard.entrypoints.api.schemas import (
     BatchIn,
@@ -28,7 +29,7 @@ from fitboard.entrypoints.api.views import workout_out
 router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    **responses(413, 429),
+    **responses(409, 413, 429),
     202: {
         "description": "Durably queued; poll the Location for the result.",
         "headers": {"Location": {"schema": {"type": "string"}}},
@@ -50,6 +51,10 @@ async def post_workout(
     body: WorkoutIn, user_id: CurrentUserId, container: ContainerDep, response: Response
 ) -> WorkoutAccepted:
     await charge_workouts(container, user_id, 1)
+    if body.id is not None:
+        await check_id_is_yours(
+            body.id, user_id, store=container.store, inflight=container.inflight
+        )
     workout_id = await submit_workout(
         _command(body, user_id),
         broker=container.broker,
@@ -72,8 +77,22 @@ async def post_batch(body: BatchIn, user_id: CurrentUserId, container: Container
     The batch is charged to the athlete's workout budget as a whole, one per item."""
     await charge_workouts(container, user_id, len(body.workouts))
     results: list[BatchItemResult] = []
-    for index, item in enumerate(body.workouts):
+    for index, raw in enumerate(body.workouts):
         try:
+            item = WorkoutIn.model_validate(raw)
+        except ValidationError as exc:
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            results.append(
+                BatchItemResult(
+                    index=index, id=_uuid_or_none(raw_id), status="invalid", error=item_error(exc)
+                )
+            )
+            continue
+        try:
+            if item.id is not None:
+                await check_id_is_yours(
+                    item.id, user_id, store=container.store, inflight=container.inflight
+                )
             workout_id = await submit_workout(
                 _command(item, user_id),
                 broker=container.broker,
@@ -86,11 +105,22 @@ async def post_batch(body: BatchIn, user_id: CurrentUserId, container: Container
             results.append(
                 BatchItemResult(index=index, id=item.id, status="invalid", error=str(exc))
             )
+        except Conflict as exc:
+            results.append(
+                BatchItemResult(index=index, id=item.id, status="conflict", error=str(exc))
+            )
         except QueueUnavailable as exc:
             results.append(
                 BatchItemResult(index=index, id=item.id, status="unavailable", error=str(exc))
             )
     return BatchOut(results=results)
+
+
+def _uuid_or_none(value: object) -> UUID | None:
+    try:
+        return UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @router.get("/workouts", operation_id="list_workouts")
