@@ -102,6 +102,8 @@ BAD_CASES: list[BadCase] = [
     BadCase("huge duration", _with(duration_s=10**30), "duration_s: must be at most"),
     BadCase("5 MB notes", _with(notes="x" * 5_000_000), "bytes, more than"),
     BadCase("notes over the limit", _with(notes="x" * 2001), "notes: must be at most 2000"),
+    BadCase("indoor as a string", _with(indoor="yes"), "indoor must be a boolean"),
+    BadCase("indoor as a number", _with(indoor=1), "indoor must be a boolean"),
     BadCase("NUL in notes", _with(notes="easy\x00run"), "notes: must not contain a NUL"),
     BadCase("lone surrogate in notes", _notes_with_lone_surrogate, "notes: contains a lone"),
     BadCase("NUL in source", _with(source="api\x00"), "source: must not contain a NUL"),

@@ -91,6 +91,7 @@ def make_workout(
         device_calories=402.0,
         notes="easy run",
         source="gpx",
+        indoor=True,
     )
     return Workout(
         submission=submission,
@@ -143,7 +144,7 @@ async def add_users(store: Store, *users: User) -> None:
 
 async def test_migrations_reach_head_and_build_exactly_the_tables(store: SqlStore) -> None:
     url = store.engine.url
-    assert await current_revision(url) == "0004"
+    assert await current_revision(url) == "0005"
     await upgrade_database(url)  # a second run at start-up changes nothing
 
     def differences(connection: Connection) -> list[object]:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from fitboard.application.errors import PermanentFailure
 from fitboard.application.messages import decode_submission, submission_message
+from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.workouts import WorkoutSubmission, check_submission
 from tests.message_cases import (
@@ -44,6 +45,14 @@ def test_a_submission_round_trips() -> None:
         source="api",
     )
     assert decode(submission_message(sent).body) == sent
+
+
+@pytest.mark.parametrize("indoor", [True, False, None])
+def test_the_indoor_flag_round_trips_and_is_left_out_when_unsaid(indoor: bool | None) -> None:
+    sent = valid_submission(ATHLETE, NOW, activity=Activity.ROW, indoor=indoor)
+    body = submission_message(sent).body
+    assert decode(body) == sent
+    assert (b'"indoor"' in body) is (indoor is not None)
 
 
 def test_a_backlog_processed_late_is_judged_against_its_own_submission_time() -> None:

@@ -33,6 +33,7 @@ class SubmitWorkout:
     calories: float | None = None
     notes: str | None = None
     source: str = "api"
+    indoor: bool | None = None
     recording: Recording | None = None
 
 
@@ -51,6 +52,7 @@ def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> Work
         device_calories=command.calories,
         notes=command.notes,
         source=command.source,
+        indoor=command.indoor,
         recording=command.recording,
     )
     check_submission(submission, clock_skew_s=clock_skew_s)

@@ -51,6 +51,9 @@ def submission_message(submission: WorkoutSubmission) -> Message:
         "source": submission.source,
         "submitted_at": submission.submitted_at.isoformat(),
     }
+    # Only when the client said: a message without it is byte for byte what it was before.
+    if submission.indoor is not None:
+        body["indoor"] = submission.indoor
     if submission.recording is not None:
         body["v"] = RECORDING_SCHEMA_VERSION
         body["recording"] = recording_body(submission.recording)
@@ -96,6 +99,7 @@ def decode_submission(message: Message, *, now: datetime, clock_skew_s: int) -> 
         device_calories=fields.optional_number("device_calories"),
         notes=fields.optional_text("notes"),
         source=fields.optional_text("source") or "api",
+        indoor=fields.optional_boolean("indoor"),
         recording=decode_recording(data.get("recording")),
     )
     if submission.submitted_at > now + timedelta(seconds=clock_skew_s):
@@ -154,6 +158,7 @@ _SUBMISSION_FIELDS = frozenset(
         "device_calories",
         "notes",
         "source",
+        "indoor",
     }
 )
 
@@ -280,6 +285,12 @@ class _Fields:
             return float(value)
         except OverflowError:
             raise _malformed(f"{name} is too large to be a number") from None
+
+    def optional_boolean(self, name: str) -> bool | None:
+        value = self._data.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise self._wrong(name, "a boolean")
+        return value
 
     def optional_text(self, name: str) -> str | None:
         return None if self._data.get(name) is None else self._string(name, "a string")

@@ -45,6 +45,7 @@ def evaluate(submission: WorkoutSubmission, user: User, rules: Rules, now: datet
         submission.avg_heart_rate,
         athlete_at(user, submission.started_at),
         rules.default_body_mass_kg,
+        submission.indoor,
     )
     reason = suspicion(
         activity=submission.activity,

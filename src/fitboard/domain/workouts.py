@@ -45,6 +45,9 @@ class WorkoutSubmission:
     device_calories: float | None = None
     notes: str | None = None
     source: str = "api"
+    # On a treadmill, a trainer or a rowing ergometer (None: not said); it chooses the
+    # Compendium rows calories are estimated by (domain/calories.py).
+    indoor: bool | None = None
     # The file and the device's own figures, for a workout imported from a file.
     recording: Recording | None = None
 

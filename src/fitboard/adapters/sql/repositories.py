@@ -235,6 +235,7 @@ def _workout_values(workout: Workout) -> dict[str, Any]:
         "device_calories": submission.device_calories,
         "notes": submission.notes,
         "source": submission.source,
+        "indoor": submission.indoor,
         **_recording_values(submission.recording),
         "status": workout.status.value,
         "board_day": workout.board_day,
@@ -303,6 +304,7 @@ def _workout_from_row(row: Row[Any]) -> Workout:
         device_calories=row.device_calories,
         notes=row.notes,
         source=row.source,
+        indoor=row.indoor,
         recording=_recording_from_row(row),
     )
     return Workout(

@@ -82,6 +82,8 @@ workouts = Table(
     Column("flag_reason", Text, nullable=True),
     # The day on the athlete's own clock (migration 0002), for streaks.
     Column("local_day", Date, nullable=True),
+    # On a treadmill, trainer or ergometer; null when the client did not say (migration 0005).
+    Column("indoor", Boolean, nullable=True),
     # The file an imported workout came from and its device's figures (migration 0003);
     # null for a workout typed in. docs/import.md.
     Column("file_name", Text, nullable=True),

@@ -197,6 +197,11 @@ class WorkoutIn(StrictBody):
     calories: (
         Annotated[Number, _Documented(minimum=0, maximum=plausibility.MAX_DEVICE_CALORIES)] | None
     ) = Field(default=None, description="Device-reported kcal: kept, but not used for ranking.")
+    indoor: Annotated[bool, Strict()] | None = Field(
+        default=None,
+        description="On a treadmill, a trainer or a rowing ergometer; chooses the calorie "
+        "rows (docs/domain.md). Unsaid: a row is taken as an ergometer, the rest as outdoors.",
+    )
     notes: Text | None = Field(default=None, max_length=2000)
 
 
