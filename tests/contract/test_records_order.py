@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
+from fitboard.application.achievement_catalog import load_catalog
 from fitboard.application.processing import Processed, process_submission
-from fitboard.domain.achievements import Measure, PersonalRecord, pace_s_per_km
+from fitboard.domain.achievements import AnyRule, Measure, PersonalRecord, pace_s_per_km
 from fitboard.domain.activities import Activity
 from fitboard.domain.evaluation import Rules
 from fitboard.domain.workouts import WorkoutSubmission
@@ -36,6 +37,9 @@ LONGEST = PersonalRecord("longest", "Longest run", "d", frozenset({Activity.RUN}
 PACE = PersonalRecord("pace-5k", "Fastest pace", "d", frozenset({Activity.RUN}), Measure.PACE, 5000)
 BURN = PersonalRecord("burn", "Biggest burn", "d", None, Measure.CALORIES)
 RECORDS = (LONGEST, PACE, BURN)
+# The shipped catalog too (thresholds, totals, streaks, early bird, its own records): what
+# an athlete holds at the end must not depend on arrival order either.
+CATALOG = tuple(load_catalog(None))
 RULES = Rules(board_zone=ZoneInfo("UTC"), default_body_mass_kg=70.0)
 NOW = T0 + timedelta(days=30)
 
@@ -80,7 +84,9 @@ class Replayer:
             distance_m=run.distance_m,
         )
 
-    async def process(self, submission: WorkoutSubmission) -> Processed:
+    async def process(
+        self, submission: WorkoutSubmission, rules: Sequence[AnyRule] = RECORDS
+    ) -> Processed:
         return await process_submission(
             submission,
             store=self.store,
@@ -88,21 +94,23 @@ class Replayer:
             inflight=self.inflight,
             clock=FixedClock(),
             rules=RULES,
-            achievement_rules=RECORDS,
+            achievement_rules=rules,
         )
 
-    async def replay(self, runs: Sequence[Run], order: Sequence[int]) -> set[tuple[str, int]]:
-        """Process the runs in `order` for a new athlete; the records held at the end, as
-        (rule, index of the run)."""
+    async def replay(
+        self, runs: Sequence[Run], order: Sequence[int], rules: Sequence[AnyRule] = RECORDS
+    ) -> set[tuple[str, int | str]]:
+        """Process the runs in `order` for a new athlete; the achievements held at the
+        end, as (rule, index of the run) for records and (rule, period key) for others."""
         user_id = await self.athlete()
         prefix = uuid4().int >> 64
         subs = [self.submission(user_id, prefix, run) for run in runs]
         for i in order:
-            await self.process(subs[i])
+            await self.process(subs[i], rules)
         index = {str(s.id): i for i, s in enumerate(subs)}
         async with self.store.unit_of_work(read_only=True) as uow:
             held = await uow.achievements.for_user(user_id)
-        return {(h.achievement_id, index[h.period_key]) for h in held}
+        return {(h.achievement_id, index.get(h.period_key, h.period_key)) for h in held}
 
 
 @pytest.fixture(name="replayer")
@@ -112,11 +120,11 @@ async def replayer_fixture(store: SqlStore, tmp_path: Path) -> AsyncIterator[Rep
     await replayer.inflight.close()
 
 
-def date_order_records(runs: Sequence[Run]) -> set[tuple[str, int]]:
+def date_order_records(runs: Sequence[Run]) -> set[tuple[str, int | str]]:
     """The oracle, written out independently: walk the runs by (start, id) and keep each
     rule's best so far; a run holds a record when it strictly beats it."""
     order = sorted(range(len(runs)), key=lambda i: (runs[i].day, runs[i].minute, runs[i].rank))
-    held: set[tuple[str, int]] = set()
+    held: set[tuple[str, int | str]] = set()
     longest: float | None = None
     fastest: float | None = None
     for i in order:
@@ -132,7 +140,7 @@ def date_order_records(runs: Sequence[Run]) -> set[tuple[str, int]]:
     return held
 
 
-def without_burn(held: set[tuple[str, int]]) -> set[tuple[str, int]]:
+def without_burn(held: set[tuple[str, int | str]]) -> set[tuple[str, int | str]]:
     return {(rule, i) for rule, i in held if rule != BURN.id}
 
 
@@ -217,3 +225,19 @@ async def test_records_are_those_of_date_order_whatever_the_arrival_order(
     expected = await replayer.replay(runs, in_date_order)
     assert without_burn(expected) == date_order_records(runs)
     assert await replayer.replay(runs, order) == expected
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(runs=runs_strategy, data=st.data())
+async def test_every_award_of_the_catalog_is_that_of_date_order_whatever_the_arrival_order(
+    replayer: Replayer, runs: list[Run], data: st.DataObject
+) -> None:
+    order = data.draw(st.permutations(range(len(runs))), label="arrival order")
+    in_date_order = sorted(range(len(runs)), key=lambda i: (runs[i].day, runs[i].minute, i))
+    expected = await replayer.replay(runs, in_date_order, CATALOG)
+    assert ("first-workout", "all") in expected
+    assert await replayer.replay(runs, order, CATALOG) == expected

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
+from fitboard.application.achievements import Revoked
+from fitboard.application.handlers import revoked_events
 from fitboard.application.ports import Projected
 from fitboard.application.processing import (
     Overtaken,
@@ -12,6 +15,7 @@ from fitboard.application.processing import (
     passed_by,
     rank_changes,
 )
+from fitboard.domain.achievements import Measure, PersonalRecord
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, RankedEntry, Scope
 
 WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
@@ -79,3 +83,17 @@ def test_overtaken_names_the_passed_on_each_board_the_athlete_climbed() -> None:
         Projected(DAY, entry(1, 1, 50), entry(1, 1, 80), [entry(2, 9, 40)]),
     ]
     assert overtaken_by(projected) == [Overtaken(WEEK, entry(2, 7, 250))]
+
+
+def test_a_record_taken_back_is_told_to_its_athlete() -> None:
+    rule = PersonalRecord("record-longest-run", "Longest run", "d", None, Measure.DISTANCE)
+    athlete, workout = UUID(int=1), UUID(int=2)
+    moment = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    [event] = revoked_events([Revoked(rule, str(workout), athlete, moment, workout)])
+    assert (event.user_id, event.name) == (athlete, "achievement:revoked")
+    assert event.payload == {
+        "id": "record-longest-run",
+        "name": "Longest run",
+        "revoked_at": "2026-11-25T08:00:00+00:00",
+        "workout_id": str(workout),
+    }
