@@ -65,7 +65,10 @@ async def test_competition_ranks_and_ties_listed_in_the_order_reached(api: Api) 
     tokens = {}
     for name in ("first", "second", "third", "fourth"):
         tokens[name], _ = await api.register(name)
-    # Equal 30-minute sessions; the tie goes to whoever finished first.
+    # Equal 30-minute sessions share rank 2. Which of the two is listed first is whoever
+    # reached 1800 s first: both sessions are logged after the fact, so that is the moment
+    # each was sent, which this test does not control to the second; the order is checked
+    # with a controlled clock in tests/contract/test_board_ties.py.
     await yoga(api, tokens["first"], 60, run_at(10))
     await yoga(api, tokens["third"], 30, run_at(6))
     await yoga(api, tokens["second"], 30, run_at(8))
@@ -79,12 +82,9 @@ async def test_competition_ranks_and_ties_listed_in_the_order_reached(api: Api) 
         path = "duration/week"
     board = await api.board(tokens["first"], path, **key)
     ranking = [(e["rank"], e["display_name"], e["score"]) for e in board["entries"]]
-    assert ranking == [
-        (1, "first", 3600),
-        (2, "second", 1800),
-        (2, "third", 1800),
-        (4, "fourth", 600),
-    ]
+    assert ranking[0] == (1, "first", 3600)
+    assert sorted(ranking[1:3]) == [(2, "second", 1800), (2, "third", 1800)]
+    assert ranking[3] == (4, "fourth", 600)
 
 
 async def test_pagination_around_me_and_activity_scope(api: Api) -> None:
