@@ -101,7 +101,7 @@ async def test_one_malformed_batch_item_is_that_items_error(api: Api) -> None:
 
 async def test_the_indoor_flag_chooses_the_ergometer_or_the_water(api: Api) -> None:
     # 3,000 m in 30 min is 3.7 mph. On water: Compendium 18040 (2.0-3.9 mph, 2.8 MET),
-    # 2.8 x 70 x 0.5 = 98 kcal. On an ergometer the same split (5:00 /500 m) is 22 W:
+    # 2.8 x 70 x 0.5 = 98 kcal. On an ergometer the same split (5:00 /500 m) is 13 W:
     # 02071 (4.8 MET), 168 kcal.
     token, _ = await api.register("sculler", weight_kg=70)
     row = {"activity": "row", "started_at": started(2), "duration_s": 1800, "distance_m": 3000.0}

@@ -124,7 +124,7 @@ def test_concept2_pace_to_power() -> None:
     [
         ((2, 45), "02071", 4.8),  # 78 W: general, moderate effort
         ((2, 20), "02072", 7.0),  # 127 W: the 100 W row
-        ((2, 10), "02073", 8.5),  # 161 W: the 150 W row
+        ((2, 10), "02073", 8.5),  # 159 W: the 150 W row
         ((1, 55), "02074", 12.0),  # 230 W: the 200 W row
     ],
 )
