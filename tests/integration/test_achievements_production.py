@@ -9,6 +9,7 @@ import contextlib
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -72,8 +73,11 @@ async def test_two_workers_and_resent_workouts_award_each_badge_once(fleet: Depl
     await d.start(workers=2)
     athlete = await d.register("badger")
     first = uuid.uuid4()
-    # The same first 5 km run sent six times at once: the two workers race on copies.
-    await asyncio.gather(*(post_run(d, athlete, first) for _ in range(6)))
+    # The same first 5 km run sent six times at once: the two workers race on copies. It
+    # starts a minute before the others, so in date order it is the first run: it sets
+    # the records without earning them (runs that start together are ordered by id).
+    earlier = (started_at_for_tests() - timedelta(minutes=1)).isoformat()
+    await asyncio.gather(*(post_run(d, athlete, first, started_at=earlier) for _ in range(6)))
     others = [uuid.uuid4() for _ in range(10)]
     await asyncio.gather(*(post_run(d, athlete, w, distance_m=3000) for w in others))
     await d.wait_processed([first, *others])
