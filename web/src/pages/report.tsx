@@ -52,6 +52,7 @@ export function ReportPage() {
             </Alert>
           )}
           <Card title="By activity">
+            <div class="table-scroll">
             <table class="plain">
               <thead>
                 <tr>
@@ -74,6 +75,7 @@ export function ReportPage() {
                 ))}
               </tbody>
             </table>
+            </div>
           </Card>
           {report.best_workout && (
             <Card title="Best workout">

@@ -1,0 +1,52 @@
+"""What a person does in the app, as steps the tests share."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import PASSWORD, WAIT_MS
+
+
+def sign_up(page: Page, username: str, display_name: str) -> str:
+    """Sign up through the form; returns the new athlete's user id."""
+    page.goto("/")
+    page.get_by_role("group", name="Sign in or sign up").get_by_role(
+        "button", name="Sign up"
+    ).click()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Display name (shown on boards)").fill(display_name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("form").get_by_role("button", name="Sign up").click()
+    expect(page.locator("[data-live-status=live]")).to_be_visible(timeout=WAIT_MS)
+    user_id: str = page.evaluate(
+        """async () => {
+            const session = JSON.parse(localStorage.getItem("fitboard.session"));
+            const me = await fetch("/v1/me", {headers: {Authorization: `Bearer ${session.token}`}});
+            return (await me.json()).id;
+        }"""
+    )
+    return user_id
+
+
+def log_workout(page: Page, *, minutes: int, km: float, activity: str = "run") -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log workout").click()
+    page.get_by_label("Activity", exact=True).select_option(activity)
+    # Ended ten minutes ago, in the browser's zone (UTC: conftest.Visitors.open).
+    started = datetime.now(UTC) - timedelta(minutes=minutes + 10)
+    page.get_by_label("Started at").fill(started.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Duration (minutes)").fill(str(minutes))
+    page.get_by_label("Distance (km)").fill(str(km))
+    page.get_by_role("button", name="Log workout").click()
+    expect(page.locator("[data-toast]", has_text="Workout logged")).to_be_visible()
+
+
+def open_board(page: Page) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Leaderboard").click()
+    expect(page.get_by_role("heading", name=re.compile("Points"))).to_be_visible()
+
+
+def row(page: Page, user_id: str) -> Locator:
+    return page.locator(f"table.board tr[data-user-id='{user_id}']")

@@ -1,0 +1,80 @@
+"""Two athletes in two browsers watch each other climb the board, live, without reloads."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.app import log_workout, open_board, row, sign_up
+from tests.browser.conftest import Server, Visitors
+
+
+def test_two_athletes_see_each_other_climb_live(visitors: Visitors) -> None:
+    ada, bo = visitors.open(), visitors.open()
+    ada_id = sign_up(ada.page, "ada", "Ada")
+    bo_id = sign_up(bo.page, "bobby", "Bo")
+    # Bo keeps the leaderboard open; a marker on the window shows it is never reloaded.
+    open_board(bo.page)
+    bo.page.evaluate("window.stillTheSamePage = true")
+    expect(bo.page.locator(".empty")).to_contain_text("Nobody is on this board yet")
+
+    log_workout(ada.page, minutes=45, km=8)
+
+    ada_on_bos_board = row(bo.page, ada_id)
+    expect(ada_on_bos_board).to_have_attribute("data-rank", "1")
+    expect(ada_on_bos_board).to_contain_text("Ada")
+    assert bo.page.evaluate("window.stillTheSamePage") is True
+    bo.shot("01-bo-sees-ada-take-the-lead")
+
+    # Ada's first workout earns a badge, announced as it is awarded.
+    expect(ada.page.locator("[data-toast=badge]").first).to_contain_text("Badge earned")
+    ada.shot("02-ada-badge-toast")
+
+    open_board(ada.page)
+    expect(row(ada.page, ada_id)).to_have_class("me ")
+    ada.page.evaluate("window.stillTheSamePage = true")
+
+    log_workout(bo.page, minutes=90, km=16)
+
+    expect(ada.page.locator("[data-toast=overtaken]")).to_contain_text("Bo overtook you")
+    expect(row(ada.page, bo_id)).to_have_attribute("data-rank", "1")
+    expect(row(ada.page, ada_id)).to_have_attribute("data-rank", "2")
+    expect(row(ada.page, ada_id)).to_have_attribute("data-move", "down")
+    expect(row(ada.page, bo_id)).to_have_attribute("data-move", "new")
+    expect(ada.page.locator("[data-my-rank]")).to_have_attribute("data-my-rank", "2")
+    assert ada.page.evaluate("window.stillTheSamePage") is True
+    ada.shot("03-ada-overtaken-by-bo")
+
+    # Bo's own board shows him first, highlighted, and Ada behind him.
+    open_board(bo.page)
+    expect(row(bo.page, bo_id)).to_have_attribute("data-rank", "1")
+    expect(row(bo.page, bo_id)).to_contain_text("you")
+    expect(row(bo.page, ada_id)).to_have_attribute("data-rank", "2")
+    bo.shot("04-bo-leads")
+
+    for visitor in (ada, bo):
+        assert visitor.console_errors == []
+
+
+def test_the_board_recovers_by_itself_after_the_connection_drops(
+    visitors: Visitors, server: Server
+) -> None:
+    ada, bo = visitors.open(), visitors.open()
+    ada_id = sign_up(ada.page, "ada", "Ada")
+    sign_up(bo.page, "bobby", "Bo")
+    open_board(bo.page)
+    bo.page.evaluate("window.stillTheSamePage = true")
+
+    # The server goes away and comes back (same data directory, same port): every live
+    # connection drops, and the server has forgotten every subscription.
+    server.stop()
+    expect(bo.page.locator("[data-live-status=offline]")).to_be_visible()
+    bo.shot("05-bo-reconnecting")
+    server.start()
+    expect(bo.page.locator("[data-live-status=live]")).to_be_visible()
+    expect(ada.page.locator("[data-live-status=live]")).to_be_visible()
+
+    log_workout(ada.page, minutes=30, km=5)
+
+    expect(row(bo.page, ada_id)).to_have_attribute("data-rank", "1")
+    assert bo.page.evaluate("window.stillTheSamePage") is True
+    bo.shot("06-bo-recovered")
