@@ -91,9 +91,9 @@ _CYCLE: Sequence[tuple[float, CompendiumRow]] = (
     (20.0, _row("01060", 15.8, "bicycling, >20 mph, racing, not drafting")),
 )
 # Rowing on water, by speed in mph. Below 2.0 mph (drifting) is taken as the light band.
-# (The METs and descriptions are the Compendium's; the codes 18040-18060 here, and the
-# swimming codes 18240, 18280 and 18290 below, are as recalled from the 2011 table and
-# were not re-checked against the printed table: check them before citing a code.)
+# (The codes 18040-18060 here and the swimming codes 18240, 18280 and 18290 below, with
+# their METs and descriptions, were checked against transcriptions of the 2011 table
+# (code, MET, description) in public code, not against the printed paper.)
 _ROW_WATER: Sequence[tuple[float, CompendiumRow]] = (
     (0.0, _row("18040", 2.8, "canoeing, rowing, 2.0-3.9 mph, light effort")),
     (4.0, _row("18050", 5.8, "canoeing, rowing, 4.0-5.9 mph, moderate effort")),
