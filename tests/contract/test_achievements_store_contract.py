@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 from fitboard.adapters.sql import SqlStore
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
 from fitboard.domain.activities import Activity
-from fitboard.domain.workouts import WorkoutStatus
+from fitboard.domain.workouts import Workout, WorkoutStatus
 
 from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
     StatementLog,
@@ -136,7 +136,7 @@ async def test_bests_are_judged_among_earlier_counted_workouts(store: SqlStore) 
     ada = make_user()
     await add_users(store, ada)
 
-    def run(hours: int, distance: float, duration: int, calories: float) -> object:
+    def run(hours: int, distance: float, duration: int, calories: float) -> Workout:
         w = make_workout(ada.id, started_at=T0 + timedelta(hours=hours))
         w = replace(w, submission=replace(w.submission, distance_m=distance, duration_s=duration))
         return replace(w, status=WorkoutStatus.PROCESSED, calories=calories)
@@ -148,7 +148,7 @@ async def test_bests_are_judged_among_earlier_counted_workouts(store: SqlStore) 
     walk = replace(walk, submission=replace(walk.submission, activity=Activity.WALK))
     async with store.unit_of_work() as uow:
         for w in (early, later, flagged, walk):
-            await uow.workouts.add(w)  # type: ignore[arg-type]
+            await uow.workouts.add(w)
         await uow.commit()
     probe = uuid4()
     async with store.unit_of_work(read_only=True) as uow:
@@ -165,7 +165,7 @@ async def test_bests_are_judged_among_earlier_counted_workouts(store: SqlStore) 
         assert await a.best_before(ada.id, LONGEST, T0, UUID(int=2**128 - 1)) == 8000
         # The workout being judged never counts against itself.
         start = T0 + timedelta(hours=48)
-        assert await a.best_before(ada.id, LONGEST, start, later.id) == 8000  # type: ignore[attr-defined]
+        assert await a.best_before(ada.id, LONGEST, start, later.id) == 8000
 
 
 RECORDS = [

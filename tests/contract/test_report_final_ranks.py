@@ -87,6 +87,6 @@ async def test_every_closed_month_is_ranked_after_its_grace_window(store: SqlSto
     assert await finalize_closed_months(deps, timedelta(days=3)) == {"2026-09": 1, "2026-10": 1}
     assert await finalize_closed_months(deps, timedelta(days=2)) == {"2026-11": 1}
     assert await finalize_closed_months(deps, timedelta(0)) == {}
-    for month in ("2026-09", "2026-10", "2026-11"):
-        report = await read_report(ana.id, month, store=store, today=NOW.date())
+    for closed in ("2026-09", "2026-10", "2026-11"):
+        report = await read_report(ana.id, closed, store=store, today=NOW.date())
         assert report["final_rank"] == 1

@@ -578,14 +578,14 @@ async def _rollups_around_new_year(
                     part = contribution(ended_at, calories, distance, rng.randint(60, 7200))
                     adds.append((user, day, activity, part))
     rng.shuffle(adds)
-    calories: dict[RowKey, float] = {}
+    totals: dict[RowKey, float] = {}
     async with store.unit_of_work() as uow:
         for user, day, activity, part in adds:
             await uow.rollups.add(user.id, day, activity, part)
             key = (user.id, day, activity)
-            calories[key] = calories[key] + part.calories if key in calories else part.calories
+            totals[key] = totals[key] + part.calories if key in totals else part.calories
         await uow.commit()
-    return calories
+    return totals
 
 
 def _calories_in_day_order(

@@ -89,7 +89,7 @@ def run_at(hours_ago: float = 2.0) -> str:
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(mode="embedded", data_dir=data_dir, jwt_secret=TEST_SECRET)  # type: ignore[arg-type]
+    return Settings(mode="embedded", data_dir=data_dir, jwt_secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +128,7 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     from fitboard.entrypoints.worker.runner import consume_workouts
 
     settings = Settings(
-        mode="production",  # type: ignore[arg-type]
+        mode="production",
         database_url=database_url,
         redis_url=SERVICES.redis_url,
         amqp_url=SERVICES.amqp_url,

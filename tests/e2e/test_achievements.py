@@ -21,7 +21,7 @@ async def test_a_first_5k_run_earns_first_workout_and_5k_once_however_often_rese
     api: Api,
 ) -> None:
     token, _ = await api.register("newbie")
-    payload = {"id": str(uuid.uuid4()), "activity": "run", "started_at": run_at(3),
+    payload: dict[str, Any] = {"id": str(uuid.uuid4()), "activity": "run", "started_at": run_at(3),
                "duration_s": 1800, "distance_m": 5000}  # fmt: skip
     for _ in range(3):
         assert (await api.submit(token, **payload)).status_code == 202

@@ -128,7 +128,7 @@ async def test_readyz_names_a_dependency_but_not_its_error(
     and nothing of the driver's message (addresses, errno) reaches the answer."""
     async with private_redis() as redis_server:
         settings = Settings(
-            mode="production",  # type: ignore[arg-type]
+            mode="production",
             database_url=request.getfixturevalue("migrated_postgres"),
             redis_url=redis_server.url,
             amqp_url=request.getfixturevalue("amqp_url"),

@@ -104,7 +104,7 @@ async def test_pagination_around_me_and_activity_scope(api: Api) -> None:
     pages: list[list[Any]] = []
     cursor = None
     while True:
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, str] = {"cursor": cursor} if cursor else {}
         page = await api.board(runner, "duration/all", limit=3, **period, **extra)
         pages.append([(e["rank"], e["display_name"]) for e in page["entries"]])
         cursor = page["next_cursor"]
@@ -171,7 +171,7 @@ async def test_every_metric_and_period_is_served(api: Api) -> None:
 
 async def test_bad_board_requests_are_422(api: Api) -> None:
     token, _ = await api.register("curious")
-    for path, params in [
+    requests: list[tuple[str, dict[str, str | int]]] = [
         ("/v1/leaderboards/speed/week", {}),
         ("/v1/leaderboards/calories/fortnight", {}),
         ("/v1/leaderboards/calories/week", {"scope": "activity:teleport"}),
@@ -179,7 +179,8 @@ async def test_bad_board_requests_are_422(api: Api) -> None:
         ("/v1/leaderboards/calories/week", {"period_key": "2026-11"}),
         ("/v1/leaderboards/calories/week", {"cursor": "!!"}),
         ("/v1/leaderboards/calories/week", {"limit": 1000}),
-    ]:
+    ]
+    for path, params in requests:
         response = await api.client.get(path, params=params, headers=api.auth(token))
         assert response.status_code == 422, (path, params, response.text)
         assert response.json()["detail"]
@@ -190,7 +191,10 @@ async def test_opting_out_removes_the_athlete_from_boards_and_back(api: Api) -> 
     bold, _ = await api.register("bold")
     await yoga(api, shy, 30, run_at(2))
     await yoga(api, bold, 20, run_at(2))
-    names = lambda b: [e["display_name"] for e in b["entries"]]  # noqa: E731
+
+    def names(board: dict[str, Any]) -> list[str]:
+        return [e["display_name"] for e in board["entries"]]
+
     assert names(await api.board(bold, "duration/all", period_key="all")) == ["shy", "bold"]
     hidden = await api.client.patch(
         "/v1/me", json={"show_on_leaderboards": False}, headers=api.auth(shy)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messages import WORKOUT_SUBMITTED, workouts_queue
 from fitboard.application.ports import Message
+from fitboard.bootstrap import Container
 from fitboard.entrypoints.api.operations_sampler import sample_once
 from tests.e2e.conftest import Api, run_at
 from tests.integration.processes import eventually, free_port
@@ -109,14 +111,14 @@ async def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path: Path) -> No
         await asyncio.to_thread(worker.wait, 30)
 
 
-async def scrape_ok(scrape: object) -> bool:
-    text = await scrape()  # type: ignore[operator]
+async def scrape_ok(scrape: Callable[[], Awaitable[str | None]]) -> bool:
+    text = await scrape()
     return text is not None and "fitboard_messages_settled_total" in text
 
 
 async def test_the_backlog_and_the_boards_are_sampled_for_metrics(api: Api) -> None:
     assert api.app is not None
-    container = api.app.state.container
+    container: Container = api.app.state.container
     queue = container.workouts_queue.name
     token, _ = await api.register("ada")
     workout_id = await api.submit_ok(token, activity="run", started_at=run_at(), duration_s=1800)

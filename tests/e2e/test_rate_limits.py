@@ -36,7 +36,7 @@ async def app_with(
         database_url = request.getfixturevalue("migrated_postgres")
         await _clean_production_state(database_url)
         settings = Settings(
-            mode="production",  # type: ignore[arg-type]
+            mode="production",
             database_url=database_url,
             redis_url=request.getfixturevalue("redis_url"),
             amqp_url=request.getfixturevalue("amqp_url"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ async def test_heart_rate_formula_is_used_when_the_profile_allows(api: Api) -> N
 async def test_the_same_id_sent_twice_is_accepted_twice_and_counted_once(api: Api) -> None:
     token, _ = await api.register("twice")
     workout_id = str(uuid.uuid4())
-    payload = {
+    payload: dict[str, Any] = {
         "id": workout_id,
         "activity": "walk",
         "started_at": run_at(),

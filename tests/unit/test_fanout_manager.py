@@ -25,7 +25,7 @@ async def _emit_with(manager: Any, **emit: Any) -> tuple[Sent, dict[str, str]]:
     async def record(eio_sid: str, pkt: Any) -> None:
         sent.append((eio_sid, pkt.encode()))
 
-    server._send_eio_packet = record  # type: ignore[method-assign]
+    server._send_eio_packet = record
     sids = {}
     for name in "abcd":
         sid = await server.manager.connect(f"eio-{name}", "/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def test_a_broken_real_file_is_refused_saying_why(name: str, reason: str) -> Non
 @pytest.mark.parametrize("kind", ["gpx", "tcx", "fit"])
 def test_a_generated_file_gives_its_exact_duration_and_distance(kind: str) -> None:
     track = af.Track(START, 1200, speed_m_s=2.75, heart_rate=144)
-    data = {"gpx": af.gpx, "tcx": af.tcx, "fit": af.fit}[kind](track)
+    writers: dict[str, Callable[[af.Track], bytes]] = {"gpx": af.gpx, "tcx": af.tcx, "fit": af.fit}
+    data = writers[kind](track)
     (activity,) = read_one(f"run.{kind}", data)
     assert activity.started_at == track.start
     assert activity.duration_s == 1200

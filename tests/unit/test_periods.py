@@ -46,7 +46,7 @@ def test_iso_week_1_can_start_in_the_previous_year() -> None:
 
 def test_a_late_evening_workout_counts_on_the_local_day() -> None:
     moment = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
-    assert board_day(moment, UTC) == date(2026, 11, 22)
+    assert board_day(moment, ZoneInfo("UTC")) == date(2026, 11, 22)
     assert board_day(moment, BERLIN) == date(2026, 11, 23)
 
 
