@@ -9,8 +9,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test install test-tools services lint typecheck test-unit test-contract \
-        test-integration test-e2e test-live bench clean
+.PHONY: run test install test-tools services lint typecheck test-web test-unit test-contract \
+        test-integration test-e2e test-live test-browser bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@bash scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
@@ -26,6 +26,7 @@ run: install
 ## Install the programs the tests run when absent (starts nothing, configures nothing).
 test-tools:
 	bash scripts/install-test-tools.sh
+	bash scripts/install-browser-test-tools.sh
 
 ## The machine's PostgreSQL, Redis and RabbitMQ, started and given the benchmarks' role, user
 ## and vhost: for `make bench` only.
@@ -37,11 +38,15 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests bench
 
-## The whole suite: lint, types, and every test tier, on private servers of its own.
-test: install test-tools lint typecheck
+## The whole suite: lint, types, the browser app's unit tests (Vitest), and every test tier
+## (the browser tier in headless Chromium included), on private servers of its own.
+test: install test-tools lint typecheck test-web
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-web: test-tools
+	npm test --prefix web
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -57,6 +62,9 @@ test-e2e: install test-tools
 
 test-live: install test-tools
 	$(BIN)/pytest tests/live $(PYTEST_ARGS)
+
+test-browser: install test-tools
+	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 ## Benchmarks, on the machine's services (never part of `make test`).
 bench: install services

@@ -6,6 +6,7 @@
 #   rabbitmq-server  rabbitmq-server     tests/services/rabbitmq.py
 #   nodejs, npm      node, npm           tests/live/test_js_client.py (socket.io-client)
 #   curl             curl                tests/e2e/test_readme.py (the README's commands)
+#   prometheus       promtool            tests/unit/test_monitoring.py (the alert rules)
 #
 # Nothing else. The tests start private PostgreSQL, Redis and RabbitMQ servers of their own
 # on free loopback ports (tests/services); this script starts, stops and configures no
@@ -32,6 +33,7 @@ have_rabbitmq || missing+=(rabbitmq-server)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 have curl || missing+=(curl)
+have promtool || missing+=(prometheus)
 if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
 
 # Debian starts a server's service when its package is installed; the tests need only the
