@@ -16,10 +16,10 @@ from ..contract.queue_adapters import bounded
 
 pytestmark = pytest.mark.production
 
-# RabbitMQ 3.10 (Debian's) keeps a new quorum queue's Raft metadata lazily: a node killed
-# within a second or so of the declaration comes back with that queue wedged and empty
-# (seen: no message, a get never answered), while a queue declared a few seconds before
-# keeps every confirmed message. Production queues are long-lived, so the crash comes
+# RabbitMQ 3.10 (Debian's) does not make a new quorum queue crash-safe at once: a node
+# killed within a second or so of the declaration came back with that queue wedged and
+# empty (no message, a get never answered), while a queue declared a few seconds before
+# kept every confirmed message. Production queues are long-lived, so the crash comes
 # after this settling time here too.
 QUEUE_SETTLE_S = 5.0
 
