@@ -8,6 +8,7 @@ newer worker runs) instead of as malformed; a typed-in workout is still written 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from fitboard.application.errors import PermanentFailure
@@ -22,16 +23,7 @@ _FIELDS = frozenset(_NUMBERS + _INTEGERS + _TEXTS)
 
 
 def recording_body(recording: Recording) -> dict[str, Any]:
-    return {
-        "file_format": recording.file_format.value,
-        "file_name": recording.file_name,
-        "file_identity": recording.file_identity,
-        "device_distance_m": recording.device_distance_m,
-        "moving_time_s": recording.moving_time_s,
-        "max_heart_rate": recording.max_heart_rate,
-        "avg_power_w": recording.avg_power_w,
-        "avg_cadence": recording.avg_cadence,
-    }
+    return {**asdict(recording), "file_format": recording.file_format.value}
 
 
 def _malformed(problem: str) -> PermanentFailure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -250,29 +251,15 @@ def _workout_values(workout: Workout) -> dict[str, Any]:
     }
 
 
+# The record keeps a recording's fields as columns of the workout, all but its format,
+# which the workout's `source` already says.
+_RECORDING_COLUMNS = tuple(f.name for f in fields(Recording) if f.name != "file_format")
+
+
 def _recording_values(recording: Recording | None) -> dict[str, Any]:
     if recording is None:
         return dict.fromkeys(_RECORDING_COLUMNS)
-    return {
-        "file_name": recording.file_name,
-        "file_identity": recording.file_identity,
-        "device_distance_m": recording.device_distance_m,
-        "moving_time_s": recording.moving_time_s,
-        "max_heart_rate": recording.max_heart_rate,
-        "avg_power_w": recording.avg_power_w,
-        "avg_cadence": recording.avg_cadence,
-    }
-
-
-_RECORDING_COLUMNS = (
-    "file_name",
-    "file_identity",
-    "device_distance_m",
-    "moving_time_s",
-    "max_heart_rate",
-    "avg_power_w",
-    "avg_cadence",
-)
+    return {name: getattr(recording, name) for name in _RECORDING_COLUMNS}
 
 
 def _recording_from_row(row: Row[Any]) -> Recording | None:
