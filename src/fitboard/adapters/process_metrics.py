@@ -12,8 +12,9 @@ live_metrics.py does. Names follow Prometheus' conventions: base units in the na
 - processing latency: `fitboard_message_handling_duration_seconds`;
 - end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`;
 - the backlog, retries waiting and dead letters: `fitboard_queue_messages` by state, and
-  consumers; Redis memory, its limit and evictions; boards held and the largest: sampled
-  from the broker and Redis by every API process (entrypoints/api/operations_sampler.py).
+  consumers (every 15 s); Redis memory, its limit and evictions, boards held and the
+  largest (every 5 minutes): sampled from the broker and Redis by every API process
+  (entrypoints/api/operations_sampler.py).
 """
 
 from __future__ import annotations
