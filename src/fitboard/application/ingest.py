@@ -1,7 +1,9 @@
-"""Accepting a workout: validate, hand it durably to the queue, answer. Nothing else.
+"""Accepting a workout: validate, hand it durably to the queue, answer.
 
-The ingest path writes nothing to the database and computes nothing: its only job is to
-make sure the workout is safely stored before the athlete is told it was accepted."""
+The ingest path writes nothing to the database and computes nothing: its job is to make
+sure the workout is safely stored before the athlete is told it was accepted. The one
+read it may make is for a client-chosen id, to answer 409 at once when that id already
+belongs to another athlete (check_id_is_yours)."""
 
 from __future__ import annotations
 
