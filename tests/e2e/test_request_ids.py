@@ -11,6 +11,7 @@ import pytest
 from fitboard.application.tracing import REQUEST_ID
 from fitboard.entrypoints.logs import RequestIdFilter, formatter
 from tests.e2e.conftest import Api, run_at
+from tests.integration.processes import eventually
 
 
 async def test_the_request_id_reaches_the_workers_lines(
@@ -29,9 +30,13 @@ async def test_the_request_id_reaches_the_workers_lines(
     workout_id = answer.json()["id"]
     await api.wait_processed(token, workout_id)
 
-    processed = [r for r in caplog.records if f"workout {workout_id} processed" in r.getMessage()]
-    assert processed, "the worker logged nothing about the workout"
-    assert {getattr(r, "request_id", None) for r in processed} == {"trace-2026-ada"}
+    def processed() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if f"workout {workout_id} processed" in r.getMessage()]
+
+    # The worker writes that line after the workout is stored (once it is on the boards),
+    # so it may come a moment after the record answers.
+    await eventually(lambda: bool(processed()), within_s=10)
+    assert {getattr(r, "request_id", None) for r in processed()} == {"trace-2026-ada"}
 
 
 @pytest.mark.parametrize("sent", ["has spaces in it", "x" * 65, "line\\nbreak"])
