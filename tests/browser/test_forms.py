@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import httpx
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.app import sign_up
-from tests.browser.conftest import Server, Visitors
+from tests.browser.conftest import WAIT_MS, Server, Visitors
 
 
 def test_a_refused_sign_up_shows_the_apis_reason_next_to_the_field(visitors: Visitors) -> None:
@@ -71,3 +80,87 @@ def test_the_workout_form_refuses_what_the_api_refuses_in_its_words(
         (problem,) = refused.json()["detail"]
         assert problem["loc"][-1] == field
         assert shown.endswith(problem["msg"]), (shown, problem["msg"])
+
+
+def test_an_indoor_row_is_sent_and_stored_as_indoors(visitors: Visitors, server: Server) -> None:
+    visitor = visitors.open()
+    page = visitor.page
+    sign_up(page, "erin", "Erin")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Log workout").click()
+    # A run's calories do not depend on it (domain/calories.py), so it is not asked.
+    expect(page.get_by_label("Activity", exact=True)).to_have_value("run")
+    expect(page.get_by_role("checkbox", name=re.compile("^Indoors"))).to_have_count(0)
+
+    page.get_by_label("Activity", exact=True).select_option("row")
+    indoors = page.get_by_label("Indoors (rowing ergometer)")
+    # Ticked to begin with: the API takes a row as an ergometer row when nothing says.
+    expect(indoors).to_be_checked()
+    visitor.shot("12-indoor-row")
+    ergometer = submit_row(page)
+    assert ergometer.sent["indoor"] is True
+
+    indoors.uncheck()
+    on_water = submit_row(page)
+    assert on_water.sent["indoor"] is False
+
+    token = server.token("erin")
+    # 5 km in 25 minutes: 3.33 m/s. On an ergometer that is 104 W by Concept2's formula,
+    # row 02072 (7.0 MET); on water 7.5 mph, row 18060 (12.5 MET). Only `indoor` differs.
+    assert stored(server, token, ergometer.id)["met"] == 7.0
+    assert stored(server, token, on_water.id)["met"] == 12.5
+    # And the record keeps the flag itself (the API's read does not return it).
+    assert stored_indoor(server, ergometer.id) is True
+    assert stored_indoor(server, on_water.id) is False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    id: str
+    sent: dict[str, Any]
+
+
+def submit_row(page: Page) -> Submitted:
+    """Log 5 km of rowing in 25 minutes through the form; the body sent and the new id."""
+    started = datetime.now(UTC) - timedelta(minutes=60)
+    page.get_by_label("Started at").fill(started.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Duration (minutes)").fill("25")
+    page.get_by_label("Distance (km)").fill("5")
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/workouts") and r.request.method == "POST"
+    ) as answered:
+        page.get_by_role("button", name="Log workout").click()
+    assert answered.value.status == 202, answered.value.text()
+    expect(page.get_by_label("Duration (minutes)")).to_have_value("")
+    sent = answered.value.request.post_data_json
+    assert isinstance(sent, dict) and sent["activity"] == "row", sent
+    return Submitted(str(answered.value.json()["id"]), sent)
+
+
+def stored(server: Server, token: str, workout_id: str) -> dict[str, Any]:
+    """GET /v1/workouts/{id} once the worker has processed it (202 while queued)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        answer = httpx.get(
+            f"{server.url}/v1/workouts/{workout_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+            trust_env=False,
+        )
+        if answer.status_code == 200:
+            workout: dict[str, Any] = answer.json()
+            assert workout["status"] == "processed", workout
+            assert workout["activity"] == "row"
+            return workout
+        assert answer.status_code == 202, answer.text
+        assert time.monotonic() < deadline, f"{workout_id} was not processed in time"
+        time.sleep(0.1)
+
+
+def stored_indoor(server: Server, workout_id: str) -> bool | None:
+    """The `indoor` column of the workout's row in the embedded record (read-only)."""
+    record = server.data_dir / "fitboard.db"
+    with contextlib.closing(sqlite3.connect(f"file:{record}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT id, indoor FROM workouts").fetchall()
+    flags = {uuid.UUID(str(row_id)): indoor for row_id, indoor in rows}
+    flag = flags[uuid.UUID(workout_id)]
+    return None if flag is None else bool(flag)

@@ -56,6 +56,8 @@ export interface WorkoutIn {
   elevation_gain_m?: number;
   avg_heart_rate?: number;
   calories?: number;
+  /** On a treadmill, a trainer or a rowing ergometer (API.md). */
+  indoor?: boolean;
   notes?: string;
 }
 

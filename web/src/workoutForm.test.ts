@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_DRAFT, toWorkout, withLocalOffset, type WorkoutDraft } from "./workoutForm";
+import { asksIndoor, EMPTY_DRAFT, toWorkout, withLocalOffset, type WorkoutDraft } from "./workoutForm";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
 const draft = (patch: Partial<WorkoutDraft>): WorkoutDraft => ({
@@ -47,6 +47,35 @@ describe("toWorkout", () => {
   it("limits elevation by the hours of the workout", () => {
     expect(toWorkout(draft({ elevationM: "1500" }), NOW).errors).toBeNull();
     expect(toWorkout(draft({ elevationM: "1501" }), NOW).errors?.elevation_gain_m).toMatch(/between 0 and 1500 m/);
+  });
+});
+
+describe("indoor", () => {
+  it("is sent for a row and a ride as the box shows it, defaulting as the API does", () => {
+    // Untouched: a row is an ergometer row, a ride is outdoors (calories.rows_indoors).
+    expect(toWorkout(draft({ activity: "row" }), NOW).body?.indoor).toBe(true);
+    expect(toWorkout(draft({ activity: "cycle" }), NOW).body?.indoor).toBe(false);
+    // Ticked or unticked, the choice is what goes.
+    expect(toWorkout(draft({ activity: "row", indoor: false }), NOW).body?.indoor).toBe(false);
+    expect(toWorkout(draft({ activity: "cycle", indoor: true }), NOW).body?.indoor).toBe(true);
+  });
+
+  it("is not sent where the API's calories ignore it", () => {
+    for (const activity of ["run", "walk", "hike", "swim", "strength", "yoga", "hiit", "other"]) {
+      expect(asksIndoor(activity)).toBe(false);
+      const result = toWorkout(draft({ activity, indoor: true }), NOW);
+      expect(result.errors).toBeNull();
+      expect(result.body).not.toHaveProperty("indoor");
+    }
+    expect(asksIndoor("row") && asksIndoor("cycle")).toBe(true);
+  });
+
+  it("does not excuse what the API refuses for the activity", () => {
+    // Indoors changes the calorie rows, never the plausibility limits: 100 km in an hour
+    // of rowing is refused, on an ergometer or not.
+    const result = toWorkout(draft({ activity: "row", indoor: true, distanceKm: "100", durationMin: "60" }), NOW);
+    expect(result.body).toBeNull();
+    expect(result.errors?.distance_m).toMatch(/impossible for row/);
   });
 });
 

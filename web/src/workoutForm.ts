@@ -14,6 +14,8 @@ export interface WorkoutDraft {
   elevationM: string;
   heartRate: string;
   calories: string;
+  /** The "Indoors" box as ticked; null while untouched, which shows the activity's default. */
+  indoor: boolean | null;
   notes: string;
 }
 
@@ -25,8 +27,27 @@ export const EMPTY_DRAFT: WorkoutDraft = {
   elevationM: "",
   heartRate: "",
   calories: "",
+  indoor: null,
   notes: "",
 };
+
+/** The activities whose calories `indoor` changes (domain/calories.py, `_INDOOR_GENERAL`:
+ * an ergometer or an on-water row, a trainer or an outdoor ride), each with what the API
+ * takes it as when `indoor` is unsaid (`rows_indoors`: a row indoors, a ride outdoors). A
+ * treadmill run is scored by the running rows all the same, so the form asks only here. */
+export const INDOOR_DEFAULT: Readonly<Partial<Record<Activity, boolean>>> = { row: true, cycle: false };
+
+/** Whether the form asks "Indoors?" for this activity. */
+export function asksIndoor(activity: string): boolean {
+  return INDOOR_DEFAULT[activity as Activity] !== undefined;
+}
+
+/** The box as shown: the person's choice, else the activity's default; null where the form does not ask. */
+export function indoorShown(draft: Pick<WorkoutDraft, "activity" | "indoor">): boolean | null {
+  const fallback = INDOOR_DEFAULT[draft.activity as Activity];
+  if (fallback === undefined) return null;
+  return draft.indoor ?? fallback;
+}
 
 // The API's limits (domain/plausibility.py).
 const MAX_DURATION_S = 14 * 24 * 3600;
@@ -143,6 +164,12 @@ export function toWorkout(
     if (calories < 0 || calories > most) errors.calories = `must be between 0 and ${most.toFixed(0)} kcal`;
   }
 
+  // The API takes `indoor` as a JSON boolean or nothing (`Strict` in the WorkoutIn schema):
+  // a ticked or unticked box is sent as true or false where the form asks, and nothing is
+  // sent elsewhere. A box is a boolean by construction; a 422 naming `indoor` would still be
+  // shown next to it.
+  const indoor = indoorShown(draft);
+
   if (draft.notes.length > MAX_NOTES) errors.notes = `must be at most ${MAX_NOTES} characters`;
 
   if (Object.keys(errors).length > 0 || startedAt === null) return { body: null, errors };
@@ -151,6 +178,7 @@ export function toWorkout(
   if (elevation !== null && elevation !== "invalid") body.elevation_gain_m = elevation;
   if (heartRate !== null && heartRate !== "invalid") body.avg_heart_rate = heartRate;
   if (calories !== null && calories !== "invalid") body.calories = calories;
+  if (indoor !== null) body.indoor = indoor;
   if (draft.notes.trim()) body.notes = draft.notes.trim();
   return { body, errors: null };
 }

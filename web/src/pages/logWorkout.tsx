@@ -5,6 +5,7 @@ import { api, ApiError, type FieldErrors, type ImportAnswer, importFile } from "
 import { Alert, Card, Field, Link, Progress, SelectField } from "../components";
 import { useApp } from "../context";
 import { capitalize } from "../format";
+import { IndoorField } from "../indoorField";
 import { ACTIVITIES } from "../types";
 import { EMPTY_DRAFT, localNow, toWorkout, type WorkoutDraft } from "../workoutForm";
 
@@ -29,7 +30,7 @@ function WorkoutForm() {
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const input = (key: keyof WorkoutDraft) => ({
+  const input = (key: Exclude<keyof WorkoutDraft, "indoor">) => ({
     value: draft[key],
     onInput: (event: Event) => setDraft({ ...draft, [key]: (event.target as HTMLInputElement).value }),
   });
@@ -48,7 +49,7 @@ function WorkoutForm() {
     try {
       await api.logWorkout(checked.body);
       toast({ title: "Workout logged", body: "Your boards update in a moment." });
-      setDraft({ ...EMPTY_DRAFT, activity: draft.activity, startedAt: draft.startedAt });
+      setDraft({ ...EMPTY_DRAFT, activity: draft.activity, startedAt: draft.startedAt, indoor: draft.indoor });
     } catch (error) {
       if (error instanceof ApiError && Object.keys(error.fields).length > 0) {
         setErrors(error.fields);
@@ -69,9 +70,11 @@ function WorkoutForm() {
           name="activity"
           value={draft.activity}
           options={ACTIVITIES.map((a) => ({ value: a, label: capitalize(a) }))}
-          onChange={(activity) => setDraft({ ...draft, activity })}
+          // Another activity starts from its own default for "Indoors".
+          onChange={(activity) => setDraft({ ...draft, activity, indoor: null })}
           error={errors.activity}
         />
+        <IndoorField draft={draft} onChange={(indoor) => setDraft({ ...draft, indoor })} error={errors.indoor} />
         <Field label="Started at" name="started_at" error={errors.started_at} input={{ type: "datetime-local", required: true, ...input("startedAt") }} />
         <div class="row">
           <Field label="Duration (minutes)" name="duration_s" error={errors.duration_s} input={{ type: "number", inputMode: "decimal", min: 0, step: "any", required: true, ...input("durationMin") }} />
