@@ -1,20 +1,163 @@
-"""`python -m bench` (or `make bench`): every benchmark, one after the other, at the targets'
-load: freshness in both modes at 300 workouts/s, fan-out to 5,000 clients, then how fast
-one and two workers drain a full queue (what the machine can process at all)."""
+"""`python -m bench` (or `make bench`): issue 12's whole table in one run. Every figure
+beside its baseline measured in the same run (or, with none, its ratio to the target),
+printed as an aligned table and written as JSON (bench/results/<time>.json).
+
+Everything runs on loopback against the machine's services (`make services`), is bounded
+in count and time, and removes what it created (databases, Redis keys, queues, processes).
+
+    python -m bench [--quick] [--only ingest,drain,...] [--drain-workouts 20000]
+        [--board-athletes 100000] [--seconds 10] [--fanout-clients 5000] [--out PATH]
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
-from bench import live_fanout, live_freshness, worker_drain
+from bench import figures
+from bench.common import positive, raise_open_files_limit
+from bench.figures import FULL, GROUPS, QUICK, Sizes
+from bench.machine import describe
+from bench.results import Figure, failed, text_table, write_json
+
+RESULTS = Path(__file__).with_name("results")
+
+RUNNERS: dict[str, Callable[[Sizes], Awaitable[list[Figure]]]] = {
+    "ingest": figures.ingest,
+    "embedded": figures.embedded_end_to_end,
+    "drain": figures.drain,
+    "freshness": figures.freshness,
+    "boards": figures.boards_figures,
+    "fanout": figures.fanout,
+}
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
+    except OSError:
+        return "unknown"
+    commit = done.stdout.strip() or "unknown"
+    return commit + (" (src/ has uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+async def run(groups: list[str], sizes: Sizes) -> list[Figure]:
+    rows: list[Figure] = []
+    for group in groups:
+        print(f"\n=== {group} (load average {_load()})", flush=True)
+        started = time.monotonic()
+        try:
+            rows += await RUNNERS[group](sizes)
+        except Exception as exc:  # one group failing must not lose the others' figures
+            traceback.print_exc()
+            rows.append(failed(group, "(the whole group)", "", "", repr(exc)[:300]))
+        print(f"=== {group}: {time.monotonic() - started:.0f} s", flush=True)
+    return rows
 
 
 def main() -> None:
-    asyncio.run(live_freshness.main(rate=300.0, probes=100, athletes=50, mode="embedded"))
-    asyncio.run(live_freshness.main(rate=300.0, probes=100, athletes=50, mode="production"))
-    asyncio.run(live_fanout.main(n_clients=5000, rounds=10))
-    for workers in (1, 2):
-        asyncio.run(worker_drain.main(workouts=3000, workers=workers, athletes=50))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, for a smoke run (about 3 minutes)"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated groups, of: {', '.join(GROUPS)} (default: all)",
+    )
+    parser.add_argument("--seconds", type=positive(float), help="each closed-loop phase")
+    parser.add_argument(
+        "--drain-workouts",
+        type=positive(int),
+        help=f"the drained backlog (issue 12: 100,000; default {FULL.drain_workouts:,})",
+    )
+    parser.add_argument(
+        "--board-athletes",
+        type=positive(int),
+        help=f"athletes on the boards read and rebuilt (issue 12: 1,000,000;"
+        f" default {FULL.board_athletes:,})",
+    )
+    parser.add_argument("--fanout-clients", type=positive(int))
+    parser.add_argument("--out", type=Path, help="the JSON file (default bench/results/<time>)")
+    args = parser.parse_args()
+    groups = [g.strip() for g in args.only.split(",") if g.strip()] or list(GROUPS)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group {', '.join(unknown)}; the groups are {', '.join(GROUPS)}")
+    sizes = QUICK if args.quick else FULL
+    overrides = {
+        "seconds": args.seconds,
+        "drain_workouts": args.drain_workouts,
+        "board_athletes": args.board_athletes,
+        "fanout_clients": args.fanout_clients,
+    }
+    sizes = dataclasses.replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
+    raise_open_files_limit()
+
+    started_at = datetime.now(UTC)
+    machine = describe()
+    load_before = _load()
+    print(f"fitboard benchmarks: {', '.join(groups)}; sizes {sizes}")
+    print(f"machine: {machine}; load average {load_before}")
+    rows = asyncio.run(run(groups, sizes))
+    load_after = _load()
+
+    print("\n" + text_table(rows))
+    print(
+        f"\nsizes: drain backlog {sizes.drain_workouts:,} (issue 12: 100,000), boards at"
+        f" {sizes.board_athletes:,} athletes (issue 12: 1,000,000), fan-out to"
+        f" {sizes.fanout_clients:,} clients; load average before {load_before}, after {load_after}"
+    )
+    out = args.out or RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}.json"
+    write_json(
+        out,
+        rows,
+        {
+            "started_at": started_at.isoformat(),
+            "seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
+            "commit": _commit(),
+            "command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+            "groups": groups,
+            "sizes": dataclasses.asdict(sizes),
+            "machine": machine,
+            "load_average": {"before": load_before, "after": load_after},
+            "cpu_count": os.cpu_count(),
+        },
+    )
+    print(f"JSON: {out}")
+    if any(f.value is None for f in rows):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://fitboard:fitboard@127.0.0.1:5672/fitboard_test")
+# The services' ports, for telling their processes from other servers of the same name.
+SERVICE_PORTS = {
+    "PostgreSQL": urlsplit(POSTGRES_URL).port or 5432,
+    "Redis": urlsplit(REDIS_URL).port or 6379,
+    "RabbitMQ": urlsplit(AMQP_URL).port or 5672,
+}
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 # Settings the deployment sets itself; any other FITBOARD_* of the caller's environment
@@ -125,7 +131,7 @@ class Deployment:
         busy, total = machine_busy_s()
         return {
             **{service.name: service.cpu_s() for service in self.services},
-            **backing_cpu_s(),
+            **backing_cpu_s(SERVICE_PORTS),
             "machine busy": busy,
             "machine total": total,
         }
@@ -258,7 +264,7 @@ async def _remove_broker_objects(namespace: str, queue: str) -> None:
     adapter; delay queues (made only for retries) with rabbitmqctl when it is at hand, else
     they expire by themselves (x-expires)."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
-    from fitboard.application.messages import workouts_queue
+    from fitboard.application.workouts.messages import workouts_queue
 
     broker = RabbitBroker(AMQP_URL, exchange=namespace, confirm_timeout_s=5.0)
     try:
@@ -301,7 +307,7 @@ async def _remove_redis_keys(namespace: str) -> int:
 
 @contextlib.asynccontextmanager
 async def _production(workers: int, api_processes: int) -> AsyncIterator[Deployment]:
-    from fitboard.application.messages import workouts_queue
+    from fitboard.application.workouts.messages import workouts_queue
 
     tag = uuid.uuid4().hex[:12]
     database = f"fitboard_bench_{tag}"

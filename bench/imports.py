@@ -21,7 +21,7 @@ from tests import activity_files as af
 
 from bench.common import fitboard_server, percentile, register
 from fitboard.adapters.importers.reader import read_upload
-from fitboard.application.activity_files import ImportLimits
+from fitboard.application.imports.ports import ImportLimits
 
 LIMITS = ImportLimits(max_file_bytes=32 << 20, max_archive_files=500, max_archive_bytes=256 << 20)
 HOUR = af.Track(af.hours_ago(30), 3600, speed_m_s=3.0)

@@ -51,6 +51,18 @@ COUNT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
+class FreshnessResult:
+    """What a run measured: the probes' 202 -> rank:update times, the baseline GET round
+    trips beside them, probes that heard nothing (saturated), and the rates over the run."""
+
+    fresh_ms: list[float]
+    baseline_ms: list[float]
+    missed: int
+    accepted_per_s: float
+    processed_per_s: float | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the run looked like at one moment."""
 
@@ -129,7 +141,7 @@ async def measure(
     athletes: int,
     client_kind: Client,
     max_in_flight: int,
-) -> None:
+) -> FreshnessResult:
     url = deployment.api_urls[0]
     tokens = await register_athletes(deployment.api_urls, athletes)
     async with httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as probe_http:
@@ -206,6 +218,14 @@ async def measure(
         report,
         (fresh, baseline, missed),
     )
+    window = last.at - first.at
+    processed = (
+        (last.processed - first.processed) / window
+        if last.processed is not None and first.processed is not None and window > 0
+        else None
+    )
+    accepted = (last.load.accepted - first.load.accepted) / window if window > 0 else 0.0
+    return FreshnessResult(fresh, baseline, missed, accepted, processed)
 
 
 def _rate(after: int, before: int, seconds: float) -> str:
@@ -377,10 +397,10 @@ async def main(
     api_processes: int = 1,
     load_client: Client = "aiohttp",
     max_in_flight: int = MAX_IN_FLIGHT,
-) -> None:
+) -> FreshnessResult:
     async with deploy(mode, workers=workers, api_processes=api_processes) as deployment:
         async with asyncio.timeout(probes * PROBE_TIMEOUT_S + 180):
-            await measure(deployment, rate, probes, athletes, load_client, max_in_flight)
+            return await measure(deployment, rate, probes, athletes, load_client, max_in_flight)
 
 
 if __name__ == "__main__":

@@ -249,3 +249,172 @@ async def _generate(
             return (await client.post(url, content=body, headers=header)).status_code
 
         return await schedule(post_httpx)
+
+
+# ---------------------------------------------------------------------------- closed loop
+
+
+Body = Literal["none", "workout", "batch"]
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Hammer:
+    """Closed loop: `connections` clients in a process of their own, each sending its next
+    request as soon as the previous one is answered, for `warm_up_s` (not counted) then
+    `seconds`. Request n goes to `targets[n % len(targets)]`: (URL, bearer token or "")."""
+
+    method: Literal["GET", "POST"]
+    targets: list[tuple[str, str]]
+    body: Body
+    connections: int
+    seconds: float
+    warm_up_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class HammerReport:
+    ok: int  # 2xx answers in the measured window
+    items: int  # workouts accepted ("queued") in those answers; a batch counts its items
+    refused: int  # answered, not 2xx
+    failed: int  # no answer
+    wall_s: float
+    cpu_s: float  # the load process's CPU over the window
+    latency_ms: list[float]  # of the 2xx answers
+    first_refusal: str = ""
+
+    @property
+    def per_s(self) -> float:
+        return self.ok / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _workout_body(n: int, at: datetime) -> dict[str, object]:
+    # Each workout starts a second earlier than the one before (fitboard keeps them all).
+    started = at - timedelta(minutes=120, seconds=n % 50_000)
+    return {
+        "activity": "run",
+        "started_at": started.isoformat(),
+        "duration_s": 300,
+        "distance_m": 900,
+    }
+
+
+def _request_body(kind: Body, n: int, at: datetime) -> bytes | None:
+    if kind == "workout":
+        return json.dumps(_workout_body(n, at)).encode()
+    if kind == "batch":
+        items = [_workout_body(n * BATCH_SIZE + k, at) for k in range(BATCH_SIZE)]
+        return json.dumps({"workouts": items}).encode()
+    return None
+
+
+def hammer(config: Hammer) -> HammerReport:
+    """Run `config` in a spawned process (so that the load's CPU is not the caller's and
+    the caller's loop is free) and return its report; bounded by the config's duration."""
+    context = multiprocessing.get_context("spawn")
+    results, child_end = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_hammer_child, args=(config, child_end), name="fitboard-bench-hammer", daemon=True
+    )
+    process.start()
+    child_end.close()
+    try:
+        limit = config.warm_up_s + config.seconds + REQUEST_TIMEOUT_S + 60
+        if not results.poll(limit):
+            raise RuntimeError("the load process sent no report")
+        report: HammerReport | str = results.recv()
+    finally:
+        process.join(5.0)
+        if process.is_alive():
+            process.kill()
+            process.join(5.0)
+        results.close()
+    if isinstance(report, str):
+        raise RuntimeError(f"the load process failed: {report}")
+    return report
+
+
+def _hammer_child(config: Hammer, results: multiprocessing.connection.Connection) -> None:
+    try:
+        try:
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                report: HammerReport | str = runner.run(_hammer(config))
+        except ImportError:
+            report = asyncio.run(_hammer(config))
+    except BaseException as exc:
+        report = repr(exc)
+    results.send(report)
+    results.close()
+
+
+async def _hammer(config: Hammer) -> HammerReport:
+    import aiohttp
+
+    parent = os.getppid()
+    counter = itertools.count()
+    state = {"ok": 0, "items": 0, "refused": 0, "failed": 0}
+    latencies: list[float] = []
+    first_refusal: list[str] = []
+    measuring = False
+    at = datetime.now(UTC)
+    connector = aiohttp.TCPConnector(limit=config.connections + 10, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def client(stop_at: float) -> None:
+            while time.monotonic() < stop_at and os.getppid() == parent:
+                n = next(counter)
+                url, token = config.targets[n % len(config.targets)]
+                headers = {"content-type": "application/json"}
+                if token:
+                    headers["authorization"] = f"Bearer {token}"
+                data = _request_body(config.body, n, at)
+                sent = time.perf_counter()
+                try:
+                    async with session.request(
+                        config.method, url, data=data, headers=headers
+                    ) as response:
+                        payload = await response.read()
+                        status = response.status
+                except (aiohttp.ClientError, TimeoutError):
+                    if measuring:
+                        state["failed"] += 1
+                    continue
+                if not measuring:
+                    continue
+                if 200 <= status < 300:
+                    state["ok"] += 1
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                    if config.body == "batch":
+                        results = json.loads(payload)["results"]
+                        state["items"] += sum(r["status"] == "queued" for r in results)
+                    elif config.body == "workout":
+                        state["items"] += 1
+                else:
+                    state["refused"] += 1
+                    if not first_refusal:
+                        first_refusal.append(f"{status} {payload[:200]!r}")
+
+        stop_at = time.monotonic() + config.warm_up_s + config.seconds
+        clients = [asyncio.create_task(client(stop_at)) for _ in range(config.connections)]
+        await asyncio.sleep(config.warm_up_s)
+        measuring = True
+        started, cpu_at = time.monotonic(), time.process_time()
+        await asyncio.gather(*clients)
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu_at
+    return HammerReport(
+        state["ok"],
+        state["items"],
+        state["refused"],
+        state["failed"],
+        wall,
+        cpu,
+        latencies,
+        first_refusal[0] if first_refusal else "",
+    )

@@ -7,6 +7,11 @@ cores. Baseline, in the same run: the same number of messages, submitted the sam
 drained by a bare consumer (aio-pika, the same prefetch, an ack and nothing else): the
 broker's own floor for taking and settling a message.
 
+Then `fitboard reconcile` checks every board against the record. The CPU of every process
+(the API, the workers, PostgreSQL, Redis, RabbitMQ; not the load's) is read while the API
+accepts the measured backlog and while the workers drain it: their sum per workout is what
+a workout costs end to end.
+
 Processed: the athletes' scores summed on the `workouts/all/global` board, read through
 the API every POLL_S. The window runs from the first read that saw a processed workout to
 the read that saw all of them, so the workers' start-up is not counted.
@@ -20,12 +25,13 @@ import argparse
 import asyncio
 import os
 import time
+from dataclasses import dataclass
 
 import aio_pika
 import httpx
 
-from bench.common import positive, post_workout, register
-from bench.deployment import AMQP_URL, Deployment, deploy
+from bench.common import FITBOARD, positive, post_workout, recently, register
+from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count
 from bench.machine import BACKING, backing_cpu_s
 
@@ -75,7 +81,11 @@ async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             nonlocal seen, started
             if started is None:
-                started = (time.monotonic(), time.process_time(), backing_cpu_s()["RabbitMQ"])
+                started = (
+                    time.monotonic(),
+                    time.process_time(),
+                    backing_cpu_s(SERVICE_PORTS)["RabbitMQ"],
+                )
             await message.ack()
             seen += 1
             if seen >= messages:
@@ -84,7 +94,7 @@ async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
         tag = await source.consume(on_message)
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
             await done.wait()
-        ended = (time.monotonic(), time.process_time(), backing_cpu_s()["RabbitMQ"])
+        ended = (time.monotonic(), time.process_time(), backing_cpu_s(SERVICE_PORTS)["RabbitMQ"])
         await source.cancel(tag)
     finally:
         await connection.close()
@@ -93,7 +103,77 @@ async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
     return wall, cpu, broker
 
 
-async def measure(deployment: Deployment, workouts: int, workers: int, athletes: int) -> None:
+@dataclass
+class DrainResult:
+    workouts: int
+    workers: int
+    rate: float  # workouts/s over the window
+    window_s: float
+    processed_in_window: int
+    all_done_s: float  # from the workers' start to the last workout processed
+    bare_rate: float  # messages/s of the bare consumer
+    bare_cpu_ms: dict[str, float]  # per message: the consumer, RabbitMQ
+    # CPU ms per workout by component: while the API accepted the backlog (no worker
+    # running: per accepted workout), and while the workers drained it (per processed one).
+    fill_cpu_ms: dict[str, float]
+    drain_cpu_ms: dict[str, float]
+    worker_shares: dict[str, float]
+    machine_busy: float
+    reconcile_code: int | None = None
+    reconcile_output: str = ""
+
+    @property
+    def cpu_ms_end_to_end(self) -> float:
+        return sum(self.fill_cpu_ms.values()) + sum(self.drain_cpu_ms.values())
+
+
+async def fill_batches(deployment: Deployment, tokens: list[str], workouts: int) -> None:
+    """`workouts` submissions through `POST /v1/workouts:batch`, 100 a request."""
+    async with httpx.AsyncClient(
+        base_url=deployment.api_urls[0], timeout=120, trust_env=False
+    ) as http:
+        gate = asyncio.Semaphore(4)
+
+        async def one(n: int, size: int) -> None:
+            item = {"activity": "run", "started_at": recently(), "duration_s": 600}
+            async with gate:
+                response = await http.post(
+                    "/v1/workouts:batch",
+                    headers={"authorization": f"Bearer {tokens[n % len(tokens)]}"},
+                    json={"workouts": [item] * size},
+                )
+            response.raise_for_status()
+            refused = [r for r in response.json()["results"] if r["status"] != "queued"]
+            if refused:
+                raise RuntimeError(f"the batch refused {len(refused)} items: {refused[0]}")
+
+        sizes = [min(100, workouts - start) for start in range(0, workouts, 100)]
+        await asyncio.gather(*(one(n, size) for n, size in enumerate(sizes)))
+
+
+def _per_workout(
+    deployment: Deployment, before: dict[str, float], after: dict[str, float], count: int
+) -> dict[str, float]:
+    cpu = {k: after[k] - before[k] for k in after}
+    per = {
+        "workers": sum(cpu[s.name] for s in deployment.services if s.role == "worker"),
+        "API": sum(cpu[s.name] for s in deployment.services if s.role == "api"),
+        **{name: cpu[name] for name in BACKING.values()},
+    }
+    return {name: 1000 * seconds / max(1, count) for name, seconds in per.items()}
+
+
+async def reconcile(deployment: Deployment) -> tuple[int, str]:
+    """`fitboard reconcile` with the deployment's settings: (exit code, its last line)."""
+    assert deployment.worker_setup is not None
+    code, output = await _run([FITBOARD, "reconcile"], deployment.worker_setup[0], 600)
+    lines = [line for line in output.splitlines() if line.strip()]
+    return code, lines[-1] if lines else ""
+
+
+async def measure(
+    deployment: Deployment, workouts: int, workers: int, athletes: int
+) -> DrainResult:
     assert deployment.worker_setup is not None
     queue = deployment.worker_setup[2]
     async with httpx.AsyncClient(
@@ -105,16 +185,22 @@ async def measure(deployment: Deployment, workouts: int, workers: int, athletes:
             raise RuntimeError("cannot read the workouts board")
 
         print(f"worker drain: {workouts} workouts of {athletes} athletes, prefetch {PREFETCH}")
-        await fill(deployment, tokens, workouts)
+        # The baseline's backlog goes in through the batch endpoint (faster; the same
+        # messages), the measured one one request a workout, as apps send them.
+        await fill_batches(deployment, tokens, workouts)
         depth = await queue_depth(queue)
         wall, cpu, broker = await bare_drain(queue, depth)
+        bare_cpu = {"consumer": 1000 * cpu / depth, "RabbitMQ": 1000 * broker / depth}
         print(
             f"  baseline, a bare consumer (ack only): {depth / wall:7.0f} msg/s;"
-            f" CPU ms per message: consumer {1000 * cpu / depth:.2f},"
-            f" RabbitMQ {1000 * broker / depth:.2f}"
+            f" CPU ms per message: consumer {bare_cpu['consumer']:.2f},"
+            f" RabbitMQ {bare_cpu['RabbitMQ']:.2f}"
         )
 
+        before_fill = deployment.cpu_snapshot()
         await fill(deployment, tokens, workouts)
+        fill_cpu = _per_workout(deployment, before_fill, deployment.cpu_snapshot(), workouts)
+        fill_cpu.pop("workers")
         started = time.monotonic()
         await deployment.start_workers(workers)
         first: tuple[float, int, dict[str, float]] | None = None
@@ -129,48 +215,58 @@ async def measure(deployment: Deployment, workouts: int, workers: int, athletes:
                 deployment.check_alive()
                 await asyncio.sleep(POLL_S)
     assert first is not None
-    report(deployment, workouts, started, first, now, depth / wall)
-
-
-def report(
-    deployment: Deployment,
-    workouts: int,
-    started: float,
-    first: tuple[float, int, dict[str, float]],
-    last: tuple[float, int, dict[str, float]],
-    baseline_rate: float,
-) -> None:
-    (t0, n0, cpu0), (t1, n1, cpu1) = first, last
+    (t0, n0, cpu0), (t1, n1, cpu1) = first, now
     window, done = t1 - t0, n1 - n0
     if done <= 0 or window <= 0:
-        print("  nothing measured: every workout was processed before the second read")
-        return
-    cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
-    rate = done / window
-    workers = [s for s in deployment.services if s.role == "worker"]
-    print(
-        f"  {len(workers)} worker{'s' if len(workers) > 1 else ''}: {rate:7.0f} workouts/s"
-        f" ({done} over {window:.1f} s; all {workouts} done {t1 - started:.1f} s after start)"
+        raise RuntimeError("nothing measured: every workout was processed before the second read")
+    busy = cpu1["machine busy"] - cpu0["machine busy"]
+    total = cpu1["machine total"] - cpu0["machine total"]
+    result = DrainResult(
+        workouts=workouts,
+        workers=workers,
+        rate=done / window,
+        window_s=window,
+        processed_in_window=done,
+        all_done_s=t1 - started,
+        bare_rate=depth / wall,
+        bare_cpu_ms=bare_cpu,
+        fill_cpu_ms=fill_cpu,
+        drain_cpu_ms=_per_workout(deployment, cpu0, cpu1, done),
+        worker_shares={
+            s.name: (cpu1[s.name] - cpu0[s.name]) / window
+            for s in deployment.services
+            if s.role == "worker"
+        },
+        machine_busy=busy / total if total else 0.0,
     )
-    print(f"  ratio to the bare consumer: {baseline_rate / rate:.1f}x slower")
-    per = {
-        "workers": sum(cpu[s.name] for s in workers),
-        "API": sum(cpu[s.name] for s in deployment.services if s.role == "api"),
-        **{name: cpu[name] for name in BACKING.values()},
-    }
-    parts = ", ".join(f"{name} {1000 * seconds / done:.2f}" for name, seconds in per.items())
-    print(f"  CPU ms per workout: {parts}")
-    shares = ", ".join(f"{s.name} {cpu[s.name] / window:.0%}" for s in workers)
-    busy = cpu["machine busy"] / cpu["machine total"] if cpu["machine total"] else 0.0
+    result.reconcile_code, result.reconcile_output = await reconcile(deployment)
+    report(result)
+    return result
+
+
+def report(result: DrainResult) -> None:
+    workers = result.workers
+    print(
+        f"  {workers} worker{'s' if workers > 1 else ''}: {result.rate:7.0f} workouts/s"
+        f" ({result.processed_in_window} over {result.window_s:.1f} s;"
+        f" all {result.workouts} done {result.all_done_s:.1f} s after start)"
+    )
+    print(f"  ratio to the bare consumer: {result.bare_rate / result.rate:.1f}x slower")
+    for label, costs in (("accepting", result.fill_cpu_ms), ("draining", result.drain_cpu_ms)):
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in costs.items())
+        print(f"  CPU ms per workout, {label}: {parts}")
+    print(f"  CPU ms per workout, end to end: {result.cpu_ms_end_to_end:.2f}")
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in result.worker_shares.items())
     print(
         f"  worker CPU, share of one core: {shares}; the machine ({os.cpu_count()} cores)"
-        f" was {busy:.0%} busy"
+        f" was {result.machine_busy:.0%} busy"
     )
+    print(f"  fitboard reconcile: exit {result.reconcile_code}, {result.reconcile_output}")
 
 
-async def main(workouts: int, workers: int, athletes: int) -> None:
+async def main(workouts: int, workers: int, athletes: int) -> DrainResult:
     async with deploy("production", workers=0) as deployment:
-        await measure(deployment, workouts, workers, athletes)
+        return await measure(deployment, workouts, workers, athletes)
 
 
 if __name__ == "__main__":
