@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fitboard.application.messages import WORKOUT_SUBMITTED, submission_message
-from fitboard.application.ports import Message
+from fitboard.application.messaging.ports import Message
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED, submission_message
 from fitboard.domain.activities import Activity
 from fitboard.domain.plausibility import (
     MAX_DURATION_S,

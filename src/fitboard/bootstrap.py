@@ -20,22 +20,17 @@ from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.rate_limiter import LimitsRateLimiter
 from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
-from fitboard.application.achievement_catalog import load_catalog
-from fitboard.application.activity_files import ActivityFiles
-from fitboard.application.handlers import WorkerDeps
-from fitboard.application.messages import workouts_queue
-from fitboard.application.ports import (
-    Clock,
-    InFlightWorkouts,
-    LiveNotifier,
-    MessageBroker,
-    PasswordHasher,
-    QueueSpec,
-    RankingIndex,
-    Store,
-    TokenService,
-)
-from fitboard.application.rate_limits import Budget, Budgets, RateLimiter
+from fitboard.application.accounts.ports import PasswordHasher, TokenService
+from fitboard.application.accounts.rate_limits import Budget, Budgets, RateLimiter
+from fitboard.application.achievements.catalog import load_catalog
+from fitboard.application.boards.ports import RankingIndex
+from fitboard.application.imports.ports import ActivityFiles
+from fitboard.application.live.ports import LiveNotifier
+from fitboard.application.messaging.ports import MessageBroker, QueueSpec
+from fitboard.application.ports import Clock
+from fitboard.application.workouts.handlers import WorkerDeps
+from fitboard.application.workouts.messages import workouts_queue
+from fitboard.application.workouts.ports import InFlightWorkouts
 from fitboard.config import Mode, Settings
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period
@@ -47,6 +42,7 @@ if TYPE_CHECKING:
         ProcessPoolActivityFiles,
     )
     from fitboard.adapters.live_socketio import SocketIOGateway
+    from fitboard.adapters.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +62,7 @@ class LiveRole(StrEnum):
 @dataclass
 class Container:
     settings: Settings
-    store: Store
+    store: SqlStore
     ranking: RankingIndex
     broker: MessageBroker
     inflight: InFlightWorkouts
@@ -267,7 +263,7 @@ async def build(
             closers.append(_released(lock))
         await upgrade_database(database_url)
         jwt_secret = settings.jwt_secret or embedded_jwt_secret(settings.data_dir)
-        store: Store = SqlStore(database_url)
+        store = SqlStore(database_url)
         ranking: RankingIndex = MemoryRanking()
         sqlite_broker = SqliteBroker(
             settings.queue_path, visibility_timeout_s=settings.queue_visibility_timeout_s

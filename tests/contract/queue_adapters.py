@@ -19,7 +19,7 @@ import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.adapters.queue_sqlite import SqliteBroker
-from fitboard.application.ports import RETRY_DELAYS_S, Delivery, MessageBroker, QueueSpec
+from fitboard.application.messaging.ports import RETRY_DELAYS_S, Delivery, MessageBroker, QueueSpec
 
 QUEUE_ADAPTERS = ["sqlite", pytest.param("rabbitmq", marks=pytest.mark.production)]
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.ranking_redis import RedisRanking
-from fitboard.application.ports import RankingIndex
+from fitboard.application.boards.ports import RankingIndex
 
 RANKING_ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.production)]
 

@@ -243,10 +243,10 @@ async def test_bests_before_equal_best_before_of_each_rule(
 async def test_a_scheduled_run_is_claimed_once(store: SqlStore) -> None:
     async def claim() -> bool:
         async with store.unit_of_work() as uow:
-            won = await uow.achievements.claim_run("placement:weekly-podium", "2026-W47", T0)
+            won = await uow.runs.claim_run("placement:weekly-podium", "2026-W47", T0)
             await uow.commit()
             return won
 
     assert sorted(await asyncio.gather(*(claim() for _ in range(5)))) == [False] * 4 + [True]
     async with store.unit_of_work() as uow:
-        assert await uow.achievements.claim_run("placement:weekly-podium", "2026-W48", T0)
+        assert await uow.runs.claim_run("placement:weekly-podium", "2026-W48", T0)

@@ -16,8 +16,8 @@ import pytest
 
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.ports import RankingIndex
-from fitboard.application.processing import process_submission
+from fitboard.application.boards.ports import RankingIndex
+from fitboard.application.workouts.processing import process_submission
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
 from fitboard.domain.evaluation import Rules

@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fitboard.application.consuming import run_consumer
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import Delivery, Message, QueueSpec, StoreUnavailable
+from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
+from fitboard.application.ports import StoreUnavailable
 
 from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
 

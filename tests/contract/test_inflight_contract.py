@@ -11,7 +11,7 @@ import pytest
 
 from fitboard.adapters.inflight_redis import RedisInFlight
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
-from fitboard.application.ports import InFlightWorkouts
+from fitboard.application.workouts.ports import InFlightWorkouts
 
 from .queue_adapters import bounded
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.ports import Message, RankingIndex
+from fitboard.application.boards.ports import RankingIndex
+from fitboard.application.messaging.ports import Message
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,

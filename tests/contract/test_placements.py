@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.achievements import award_closed_placements
+from fitboard.application.achievements.judging import award_closed_placements
 from fitboard.domain.achievements import Placement
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Metric, Period

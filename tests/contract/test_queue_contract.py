@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_sqlite import SqliteBroker, topic_matches
-from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
+from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 
 from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
 

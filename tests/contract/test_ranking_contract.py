@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from fitboard.application.ports import Projected, RankingIndex
+from fitboard.application.boards.ports import Projected, RankingIndex
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
     BoardId,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fitboard.adapters.rate_limiter import LimitsRateLimiter
-from fitboard.application.rate_limits import Budget, RateLimited, spend
+from fitboard.application.accounts.rate_limits import Budget, RateLimited, spend
 from tests.integration.processes import free_port
 
 from .queue_adapters import bounded

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.achievement_catalog import load_catalog
-from fitboard.application.processing import Processed, process_submission
+from fitboard.application.achievements.catalog import load_catalog
+from fitboard.application.workouts.processing import Processed, process_submission
 from fitboard.domain.achievements import AnyRule, Measure, PersonalRecord, pace_s_per_km
 from fitboard.domain.activities import Activity
 from fitboard.domain.evaluation import Rules

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.reports import (
+from fitboard.application.reports.monthly import (
     ReportDeps,
     finalize_closed_months,
     finalize_month,

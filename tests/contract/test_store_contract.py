@@ -18,18 +18,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
 
 from fitboard.adapters.sql import SqlStore, current_revision, upgrade_database
+from fitboard.adapters.sql.store import SqlUnitOfWork
 from fitboard.adapters.sql.tables import metadata
-from fitboard.application.ports import (
-    Group,
-    Store,
-    StoreUnavailable,
-    UnitOfWork,
-    UsernameTaken,
-    WorkoutCursor,
-    WorkoutIdTaken,
-)
+from fitboard.application.accounts.ports import UsernameTaken
+from fitboard.application.ports import StoreUnavailable
+from fitboard.application.workouts.ports import WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import BoardId, Metric, Period, Scope, Standing, VersionedStanding
+from fitboard.domain.groups import Group
 from fitboard.domain.periods import PeriodRange, keys_for_day, period_range
 from fitboard.domain.standings import score_on
 from fitboard.domain.users import User
@@ -125,14 +121,14 @@ def contribution(
     )
 
 
-async def bump_version(uow: UnitOfWork, user_id: UUID) -> int:
+async def bump_version(uow: SqlUnitOfWork, user_id: UUID) -> int:
     """The user's new projection version, after bumping it (as the worker does)."""
     bumped = await uow.users.lock_and_bump_version(user_id)
     assert bumped is not None
     return bumped.projection_version
 
 
-async def add_users(store: Store, *users: User) -> None:
+async def add_users(store: SqlStore, *users: User) -> None:
     async with store.unit_of_work() as uow:
         for user in users:
             await uow.users.add(user)
@@ -558,7 +554,7 @@ RowKey = tuple[UUID, date, Activity]
 
 
 async def _rollups_around_new_year(
-    store: Store, rng: random.Random, *users: User
+    store: SqlStore, rng: random.Random, *users: User
 ) -> dict[RowKey, float]:
     """Irregular rollups of several activities over PERIODS_SPAN, added out of day order,
     several contributions to some rows, and calories whose sums depend on their order.
@@ -648,7 +644,7 @@ async def test_totals_by_period_equal_totals_over_each_range(
 BOARD_ACTIVITIES = [Activity.RUN, Activity.CYCLE, Activity.SWIM, Activity.STRENGTH]
 
 
-async def _random_record(store: Store) -> tuple[list[User], UUID]:
+async def _random_record(store: SqlStore) -> tuple[list[User], UUID]:
     """Several athletes with irregular rollups over six weeks; one hidden from boards,
     one with no rollups; three in a group. Returns the users and the group id."""
     rng = random.Random(20260302)

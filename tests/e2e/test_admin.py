@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from fitboard.application.messages import WORKOUT_SUBMITTED
-from fitboard.application.ports import Message
+from fitboard.application.messaging.ports import Message
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
 from tests.e2e.conftest import Api, run_at
 
 ADMIN_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fit_tool.profile.profile_type import Sport
 
-from fitboard.application.importing import workout_id_for
-from fitboard.application.ingest import SubmitWorkout, submit_workout
+from fitboard.application.imports.importing import workout_id_for
+from fitboard.application.workouts.ingest import SubmitWorkout, submit_workout
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat, Recording
 from tests import activity_files as af

@@ -16,8 +16,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from fitboard.adapters.queue_sqlite import SqliteBroker
-from fitboard.application.messages import WORKOUT_SUBMITTED, workouts_queue
-from fitboard.application.ports import Message
+from fitboard.application.messaging.ports import Message
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED, workouts_queue
 from fitboard.bootstrap import Container
 from fitboard.entrypoints.api.operations_sampler import sample_once
 from tests.e2e.conftest import Api, run_at

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 from fitboard.adapters.queue_sqlite import SqliteBroker
-from fitboard.application.messages import WORKOUT_SUBMITTED, workouts_queue
-from fitboard.application.ports import Message
+from fitboard.application.messaging.ports import Message
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED, workouts_queue
 from tests.integration.processes import run_command
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))

@@ -36,8 +36,8 @@ import httpx
 import redis.asyncio as redis
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
-from fitboard.application.messages import workouts_queue
-from fitboard.application.ports import QueueSpec
+from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.workouts.messages import workouts_queue
 from tests.conftest import drop_postgres_database, new_postgres_database
 from tests.services.running import eventually, free_port, run_command
 from tests.services.session import SERVICES

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.reports import reports_queue
+from fitboard.application.reports.monthly import reports_queue
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Athlete,

@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.messages import workouts_queue
-from fitboard.application.ports import QueueSpec
+from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.workouts.messages import workouts_queue
 from tests.services.postgres import PrivatePostgres, private_postgres
 from tests.services.redis import PrivateRedis, private_redis
 from tests.services.session import SERVICES

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application import accounts
-from fitboard.application.leaderboards import ensure_loaded
-from fitboard.application.messages import submission_message
-from fitboard.application.ports import DeadLetter
+from fitboard.application.accounts import athletes as accounts
+from fitboard.application.boards.reading import ensure_loaded
+from fitboard.application.messaging.ports import DeadLetter
+from fitboard.application.workouts.messages import submission_message
 from fitboard.bootstrap import Container, build
 from fitboard.config import Settings
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope

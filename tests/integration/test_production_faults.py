@@ -26,8 +26,9 @@ import aio_pika
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.messages import WORKOUT_SUBMITTED, submission_message
-from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
+from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.ports import QueueUnavailable
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED, submission_message
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutSubmission
 from tests.services.session import SERVICES

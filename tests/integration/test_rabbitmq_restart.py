@@ -15,7 +15,8 @@ import uuid
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.ports import Message, QueueSpec, QueueUnavailable
+from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 from tests.services.session import SERVICES
 
 from ..contract.queue_adapters import Consumer, bounded

@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
-from fitboard.application.ports import QueueSpec
+from fitboard.application.messaging.ports import QueueSpec
 
 from ..contract.queue_adapters import bounded
 

@@ -22,7 +22,7 @@ import pytest
 import socketio
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.messages import workouts_queue
+from fitboard.application.workouts.messages import workouts_queue
 from tests.e2e.conftest import TEST_SECRET, Api, _clean_production_state
 from tests.services.session import SERVICES
 

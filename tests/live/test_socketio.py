@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import jwt
 
-from fitboard.application.ports import Group
 from fitboard.bootstrap import Container
+from fitboard.domain.groups import Group
 from tests.e2e.conftest import TEST_SECRET
 
 from .conftest import LiveServer

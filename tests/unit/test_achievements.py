@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fitboard.application.achievement_catalog import CatalogError, load_catalog, parse_catalog
+from fitboard.application.achievements.catalog import CatalogError, load_catalog, parse_catalog
 from fitboard.domain.achievements import (
     ONCE,
     Measure,

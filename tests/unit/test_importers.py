@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fitboard.adapters.importers.reader import read_upload
-from fitboard.application.activity_files import ImportLimits, ParsedActivity, UnreadableFile
+from fitboard.application.imports.ports import ImportLimits, ParsedActivity, UnreadableFile
 from fitboard.domain.activities import Activity
 from tests import activity_files as af
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from fitboard.application.achievements import Revoked
-from fitboard.application.handlers import revoked_events
-from fitboard.application.ports import Projected
-from fitboard.application.processing import (
+from fitboard.application.achievements.judging import Revoked
+from fitboard.application.boards.ports import Projected
+from fitboard.application.workouts.handlers import revoked_events
+from fitboard.application.workouts.processing import (
     Overtaken,
     RankChange,
     overtaken_by,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.messages import decode_submission, submission_message
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.workouts.messages import decode_submission, submission_message
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.workouts import WorkoutSubmission, check_submission

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 INGEST_AND_WORKER = [
-    "fitboard.application.ingest",
-    "fitboard.application.processing",
-    "fitboard.application.handlers",
+    "fitboard.application.workouts.ingest",
+    "fitboard.application.workouts.processing",
+    "fitboard.application.workouts.handlers",
     "fitboard.entrypoints.api.routers.workouts",
     "fitboard.entrypoints.worker.runner",
 ]

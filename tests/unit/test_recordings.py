@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.messages import decode_submission, submission_message
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.workouts.messages import decode_submission, submission_message
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.recordings import FileFormat, Recording, same_activity

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import (
-    QueueSpec,
-    QueueUnavailable,
-    RankingUnavailable,
-    StoreUnavailable,
-)
-from fitboard.application.retrying import Outcome, backoff, decide
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.messaging.retrying import Outcome, backoff, decide
+from fitboard.application.ports import QueueUnavailable, RankingUnavailable, StoreUnavailable
 
 SPEC = QueueSpec("q", ("k",), max_attempts=3, retry_delays_s=(0.5, 2.0, 8.0, 30.0))
 

@@ -45,7 +45,7 @@ from fitboard.adapters.live_metrics import (
     SNAPSHOTS,
 )
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.live import LEADERBOARD_UPDATE, athlete_room, board_room
+from fitboard.application.live.events import LEADERBOARD_UPDATE, athlete_room, board_room
 from fitboard.domain.boards import BoardId, BoardKey
 
 __all__ = [

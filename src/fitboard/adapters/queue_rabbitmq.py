@@ -56,13 +56,8 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
-from fitboard.application.ports import (
-    DeadLetter,
-    Message,
-    QueueDepth,
-    QueueSpec,
-    QueueUnavailable,
-)
+from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["RabbitBroker"]
 

@@ -28,13 +28,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from fitboard.adapters.sqlite_durable import connect_durable
-from fitboard.application.ports import (
-    DeadLetter,
-    Message,
-    QueueDepth,
-    QueueSpec,
-    QueueUnavailable,
-)
+from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["SqliteBroker", "topic_matches"]
 

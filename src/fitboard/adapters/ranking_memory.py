@@ -16,7 +16,7 @@ from uuid import UUID
 
 from sortedcontainers import SortedKeyList
 
-from fitboard.application.ports import BoardPage, Projected, RankingStats
+from fitboard.application.boards.ports import BoardPage, Projected, RankingStats
 from fitboard.domain.boards import BoardKey, RankedEntry, ScoreUpdate, Standing, VersionedStanding
 from fitboard.domain.ranking import sort_key, window_ranks
 

@@ -37,7 +37,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.ports import BoardPage, Projected, RankingStats, RankingUnavailable
+from fitboard.application.boards.ports import BoardPage, Projected, RankingStats
+from fitboard.application.ports import RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,

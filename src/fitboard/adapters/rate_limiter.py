@@ -26,7 +26,7 @@ from limits.errors import StorageError
 from redis.asyncio import Redis
 
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.rate_limits import Budget
+from fitboard.application.accounts.rate_limits import Budget
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import jwt
 
-from fitboard.application.ports import AccessToken
+from fitboard.application.accounts.ports import AccessToken
 from fitboard.domain.errors import AuthenticationFailed
 
 ISSUER = "fitboard"

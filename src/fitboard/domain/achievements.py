@@ -298,3 +298,12 @@ def placement_awards(
     return [
         (who, Award(rule.id, period_key, float(rank))) for rank, who in ranked if rank <= rule.top
     ]
+
+
+@dataclass(frozen=True)
+class HeldAchievement:
+    achievement_id: str
+    period_key: str
+    awarded_at: datetime
+    workout_id: UUID | None
+    value: float | None

@@ -226,7 +226,7 @@ def _progress() -> Progress:
 def rebuild() -> None:
     """Rebuild leaderboards from the record: every board the index holds, plus the
     current period of every global and activity board."""
-    from fitboard.application.maintenance import boards_to_rebuild, rebuild_boards
+    from fitboard.application.boards.maintenance import boards_to_rebuild, rebuild_boards
     from fitboard.bootstrap import build
 
     settings = _settings()
@@ -257,7 +257,7 @@ def reconcile(
     repair: Annotated[bool, typer.Option(help="Reload every board that differs.")] = False,
 ) -> None:
     """Compare every leaderboard with the totals derived from the record."""
-    from fitboard.application.maintenance import reconcile as run_reconcile
+    from fitboard.application.boards.maintenance import reconcile as run_reconcile
     from fitboard.bootstrap import build
 
     settings = _settings()

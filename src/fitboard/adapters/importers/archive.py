@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from fitboard.application.activity_files import ImportLimits, UnreadableFile
+from fitboard.application.imports.ports import ImportLimits, UnreadableFile
 
 # A zip member may be this many times smaller than what it expands to. Real activity
 # files compress about 5-15 times; a bomb compresses by thousands.

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from fitboard.adapters.importers.reader import read_upload
-from fitboard.application.activity_files import ImportLimits, UnreadableFile, Upload
+from fitboard.application.imports.ports import ImportLimits, UnreadableFile, Upload
 
 log = logging.getLogger(__name__)
 

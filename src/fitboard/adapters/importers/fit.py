@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import fitdecode
 
 from fitboard.adapters.importers.track import DeviceTotals, TrackPoint, finite, summarize
-from fitboard.application.activity_files import ParsedActivity, UnreadableFile
+from fitboard.application.imports.ports import ParsedActivity, UnreadableFile
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat
 

@@ -14,7 +14,7 @@ from fitboard.adapters.importers import archive, xml_safe
 from fitboard.adapters.importers.fit import read_fit
 from fitboard.adapters.importers.gpx import read_gpx
 from fitboard.adapters.importers.tcx import read_tcx
-from fitboard.application.activity_files import (
+from fitboard.application.imports.ports import (
     ImportLimits,
     ParsedActivity,
     ReadFile,

@@ -9,7 +9,7 @@ from xml.etree.ElementTree import Element
 
 from fitboard.adapters.importers import xml_safe
 from fitboard.adapters.importers.track import DeviceTotals, TrackPoint, summarize
-from fitboard.application.activity_files import ParsedActivity, UnreadableFile
+from fitboard.application.imports.ports import ParsedActivity, UnreadableFile
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fitboard.application.activity_files import ParsedActivity, UnreadableFile
+from fitboard.application.imports.ports import ParsedActivity, UnreadableFile
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat
 

@@ -15,7 +15,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from fitboard.adapters.importers.track import as_utc, finite
-from fitboard.application.activity_files import UnreadableFile
+from fitboard.application.imports.ports import UnreadableFile
 
 
 def parse(data: bytes, what: str) -> Element:

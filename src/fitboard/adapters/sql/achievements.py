@@ -25,10 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql.repositories import dialect_insert, insert_by_dialect
-from fitboard.adapters.sql.tables import awards, scheduled_runs, workouts
-from fitboard.application.ports import HeldAchievement
-from fitboard.domain.achievements import Award, Measure, Measured, PersonalRecord
+from fitboard.adapters.sql.repositories import insert_by_dialect
+from fitboard.adapters.sql.tables import awards, workouts
+from fitboard.domain.achievements import Award, HeldAchievement, Measure, Measured, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
 
@@ -201,21 +200,6 @@ class SqlAchievementRepository:
                 awards.c.period_key == period_key,
             )
             .returning(awards.c.achievement_id)
-        )
-        return (await self._connection.execute(statement)).first() is not None
-
-    async def claimed(self, job: str) -> set[str]:
-        statement = select(scheduled_runs.c.period_key).where(scheduled_runs.c.job == job)
-        return set((await self._connection.execute(statement)).scalars())
-
-    async def claim_run(self, job: str, period_key: str, claimed_at: datetime) -> bool:
-        statement = (
-            dialect_insert(self._connection, scheduled_runs)
-            .values(job=job, period_key=period_key, claimed_at=claimed_at)
-            .on_conflict_do_nothing(
-                index_elements=[scheduled_runs.c.job, scheduled_runs.c.period_key]
-            )
-            .returning(scheduled_runs.c.job)
         )
         return (await self._connection.execute(statement)).first() is not None
 

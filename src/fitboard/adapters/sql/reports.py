@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.repositories import _workout_from_row, dialect_insert
 from fitboard.adapters.sql.tables import challenges, group_members, monthly_reports, users, workouts
-from fitboard.application.ports import StoredReport
 from fitboard.domain.boards import Metric, Scope, ScopeKind, Standing, parse_metric
 from fitboard.domain.challenges import Challenge
+from fitboard.domain.reports import StoredReport
 from fitboard.domain.workouts import Workout, WorkoutStatus
 
 

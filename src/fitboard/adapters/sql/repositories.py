@@ -24,8 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.tables import group_members, groups, users, workouts
-from fitboard.application.ports import Group, UsernameTaken, WorkoutCursor, WorkoutIdTaken
+from fitboard.application.accounts.ports import UsernameTaken
+from fitboard.application.workouts.ports import WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
+from fitboard.domain.groups import Group
 from fitboard.domain.recordings import FileFormat, Recording
 from fitboard.domain.users import User
 from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission

@@ -24,16 +24,14 @@ from fitboard.adapters.sql.repositories import (
     SqlWorkoutRepository,
 )
 from fitboard.adapters.sql.rollups import SqlRollupRepository
-from fitboard.application.ports import (
-    AchievementRepository,
-    ChallengeRepository,
-    GroupRepository,
-    ReportRepository,
-    RollupRepository,
-    StoreUnavailable,
-    UserRepository,
-    WorkoutRepository,
-)
+from fitboard.adapters.sql.scheduled_runs import SqlScheduledRuns
+from fitboard.application.accounts.ports import UserRepository
+from fitboard.application.achievements.ports import AchievementRepository
+from fitboard.application.boards.ports import RollupRepository
+from fitboard.application.groups.ports import ChallengeRepository, GroupRepository
+from fitboard.application.ports import ScheduledRuns, StoreUnavailable
+from fitboard.application.reports.ports import ReportRepository
+from fitboard.application.workouts.ports import WorkoutRepository
 
 PING_TIMEOUT_S = 5.0
 # How long a writer of this process may wait its turn for SQLite's write lock. Writers
@@ -99,6 +97,7 @@ class SqlUnitOfWork:
     achievements: AchievementRepository
     reports: ReportRepository
     challenges: ChallengeRepository
+    runs: ScheduledRuns
 
     def __init__(
         self, engine: AsyncEngine, *, read_only: bool, writers: asyncio.Lock | None = None
@@ -138,6 +137,7 @@ class SqlUnitOfWork:
         self.achievements = SqlAchievementRepository(connection)
         self.reports = SqlReportRepository(connection)
         self.challenges = SqlChallengeRepository(connection)
+        self.runs = SqlScheduledRuns(connection)
         return self
 
     async def __aexit__(

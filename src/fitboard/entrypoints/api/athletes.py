@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from fitboard.application.accounts.ports import AccountsUnit
 from fitboard.application.ports import Store
 from fitboard.domain.errors import AuthenticationFailed
 
@@ -38,7 +39,7 @@ class KnownAthletes:
             del self._ids[next(iter(self._ids))]
         self._ids[user_id] = None
 
-    async def require(self, user_id: UUID, store: Store) -> None:
+    async def require(self, user_id: UUID, store: Store[AccountsUnit]) -> None:
         """Return if the athlete exists; AuthenticationFailed otherwise."""
         if user_id in self._ids:
             return

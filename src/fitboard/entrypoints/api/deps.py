@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fitboard.application.administration import require_admin
+from fitboard.application.accounts.admins import require_admin
 from fitboard.bootstrap import Container
 from fitboard.domain.errors import AuthenticationFailed
 from fitboard.entrypoints.api.athletes import KnownAthletes

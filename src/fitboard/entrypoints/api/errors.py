@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from fitboard.application.accounts.rate_limits import RateLimited
 from fitboard.application.ports import QueueUnavailable, RankingUnavailable, StoreUnavailable
-from fitboard.application.rate_limits import RateLimited
 from fitboard.domain.errors import (
     AuthenticationFailed,
     Conflict,

@@ -26,8 +26,8 @@ from fitboard.adapters.live_metrics import (
     SUBSCRIPTIONS,
 )
 from fitboard.adapters.live_socketio import SocketIOGateway
-from fitboard.application.leaderboards import check_access
-from fitboard.application.live import athlete_room, board_room, board_snapshot
+from fitboard.application.boards.reading import check_access
+from fitboard.application.live.events import athlete_room, board_room, board_snapshot
 from fitboard.application.ports import PortError
 from fitboard.bootstrap import Container
 from fitboard.domain.boards import BoardId

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import Request
 
-from fitboard.application.rate_limits import spend
+from fitboard.application.accounts.rate_limits import spend
 from fitboard.bootstrap import Container
 
 

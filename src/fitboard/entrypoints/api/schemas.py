@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema
 
-from fitboard.application.accounts import USERNAME
+from fitboard.application.accounts.athletes import USERNAME
 from fitboard.domain import plausibility
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import Metric

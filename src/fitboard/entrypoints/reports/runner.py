@@ -9,9 +9,10 @@ import logging
 import signal
 from datetime import timedelta
 
-from fitboard.application.consuming import run_consumer
-from fitboard.application.ports import Delivery, PortError
-from fitboard.application.reports import (
+from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.ports import Delivery
+from fitboard.application.ports import PortError
+from fitboard.application.reports.monthly import (
     ReportDeps,
     finalize_closed_months,
     handle_workout_processed,

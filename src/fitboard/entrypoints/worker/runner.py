@@ -9,11 +9,11 @@ import signal
 from collections.abc import Sequence
 
 from fitboard.adapters.process_metrics import FRESHNESS, serve_metrics, settled_observer
-from fitboard.application.achievements import Awarded
-from fitboard.application.consuming import run_consumer
-from fitboard.application.handlers import awarded_events, handle_workout_submitted
-from fitboard.application.live import push
-from fitboard.application.ports import Delivery
+from fitboard.application.achievements.judging import Awarded
+from fitboard.application.live.events import push
+from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.ports import Delivery
+from fitboard.application.workouts.handlers import awarded_events, handle_workout_submitted
 from fitboard.bootstrap import Container
 from fitboard.entrypoints.worker.schedule import run_period_jobs
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from fitboard.application.achievements import Awarded, award_closed_placements
+from fitboard.application.achievements.judging import Awarded, award_closed_placements
 from fitboard.application.ports import PortError
 from fitboard.bootstrap import Container
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fitboard.application import achievements
+from fitboard.application.achievements import judging as achievements
 from fitboard.domain.achievements import (
     AnyRule,
     PersonalRecord,

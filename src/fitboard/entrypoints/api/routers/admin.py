@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fitboard.application.maintenance import boards_to_rebuild, rebuild_boards
+from fitboard.application.boards.maintenance import boards_to_rebuild, rebuild_boards
 from fitboard.entrypoints.api.deps import AdminUserId, ContainerDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas_admin import (

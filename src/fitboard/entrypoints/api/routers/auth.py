@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from fitboard.application import accounts
+from fitboard.application.accounts import athletes as accounts
 from fitboard.domain.passwords import MAX_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
 from fitboard.entrypoints.api.deps import ContainerDep, KnownAthletesDep

@@ -5,8 +5,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from fitboard.application import challenges
-from fitboard.application.leaderboards import MAX_PAGE
+from fitboard.application.boards.reading import MAX_PAGE
+from fitboard.application.groups import challenges
 from fitboard.domain.boards import Scope, parse_metric
 from fitboard.domain.challenges import Challenge
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from fitboard.application import groups
+from fitboard.application.groups import membership as groups
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn
@@ -20,7 +20,6 @@ async def create(body: GroupIn, user_id: CurrentUserId, container: ContainerDep)
         body.name,
         store=container.store,
         ranking=container.ranking,
-        rules=container.rules,
         clock=container.clock,
     )
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
@@ -36,7 +35,6 @@ async def join(
         body.invite_code,
         store=container.store,
         ranking=container.ranking,
-        rules=container.rules,
         clock=container.clock,
     )
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
@@ -49,7 +47,5 @@ async def join(
     operation_id="leave_group",
 )
 async def leave(group_id: UUID, user_id: CurrentUserId, container: ContainerDep) -> Response:
-    await groups.leave_group(
-        group_id, user_id, store=container.store, ranking=container.ranking, rules=container.rules
-    )
+    await groups.leave_group(group_id, user_id, store=container.store, ranking=container.ranking)
     return Response(status_code=204)

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from fitboard.application.activity_files import ImportLimits, UnreadableFile
-from fitboard.application.importing import (
+from fitboard.application.imports.importing import (
     ImportDeps,
     ImportedWorkout,
     ImportFile,
     ImportStatus,
     import_file,
 )
+from fitboard.application.imports.ports import ImportLimits, UnreadableFile
 from fitboard.bootstrap import Container
 from fitboard.config import Settings
 from fitboard.domain.activities import Activity

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fitboard.application import leaderboards
+from fitboard.application.boards import reading as leaderboards
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses

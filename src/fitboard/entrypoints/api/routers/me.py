@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fitboard.application import accounts
+from fitboard.application.accounts import athletes as accounts
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import ProfilePatch, UserOut
@@ -23,6 +23,5 @@ async def update_me(body: ProfilePatch, user_id: CurrentUserId, container: Conta
         accounts.ProfileChanges(**body.model_dump(exclude_none=True)),
         store=container.store,
         ranking=container.ranking,
-        rules=container.rules,
     )
     return user_out(user)

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from fitboard.application.reports import read_report
+from fitboard.application.reports.monthly import read_report
 from fitboard.domain.periods import board_day
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import responses

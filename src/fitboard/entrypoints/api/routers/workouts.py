@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from fitboard.application import workout_queries
-from fitboard.application.achievements import earned_by_workout
-from fitboard.application.ingest import SubmitWorkout, check_id_is_yours, submit_workout
+from fitboard.application.achievements.judging import earned_by_workout
 from fitboard.application.ports import QueueUnavailable
+from fitboard.application.workouts import queries as workout_queries
+from fitboard.application.workouts.ingest import SubmitWorkout, check_id_is_yours, submit_workout
 from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
 from fitboard.entrypoints.api.errors import item_error, responses

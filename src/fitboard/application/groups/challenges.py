@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from fitboard.application.leaderboards import MAX_PAGE, NamedEntry, decode_cursor, encode_cursor
+from fitboard.application.boards.reading import MAX_PAGE, NamedEntry, decode_cursor, encode_cursor
+from fitboard.application.groups.ports import ChallengesUnit
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.boards import Metric, Scope
 from fitboard.domain.challenges import Challenge, check_window
@@ -32,7 +33,7 @@ async def create_challenge(
     ends_at: datetime,
     scope: Scope,
     goal: int | None,
-    store: Store,
+    store: Store[ChallengesUnit],
     clock: Clock,
 ) -> Challenge:
     """Admins create any challenge; a group's owner creates challenges for that group."""
@@ -68,13 +69,20 @@ async def create_challenge(
     return challenge
 
 
-async def list_challenges(viewer: UUID, *, store: Store, limit: int = 50) -> list[Challenge]:
+async def list_challenges(
+    viewer: UUID, *, store: Store[ChallengesUnit], limit: int = 50
+) -> list[Challenge]:
     async with store.unit_of_work(read_only=True) as uow:
         return await uow.challenges.visible_to(viewer, limit)
 
 
 async def challenge_board(
-    challenge_id: UUID, *, viewer: UUID, cursor: str | None, limit: int, store: Store
+    challenge_id: UUID,
+    *,
+    viewer: UUID,
+    cursor: str | None,
+    limit: int,
+    store: Store[ChallengesUnit],
 ) -> ChallengeBoard:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")

@@ -18,9 +18,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.leaderboards import BoardView, read_top, resolve_key
-from fitboard.application.ports import LiveNotifier, RankingIndex, Store
-from fitboard.application.processing import Overtaken, Processed, RankChange
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.reading import BoardView, read_top, resolve_key
+from fitboard.application.live.ports import LiveNotifier
+from fitboard.application.ports import Store
+from fitboard.application.workouts.processing import Overtaken, Processed, RankChange
 from fitboard.domain.boards import BoardId, BoardKey
 
 log = logging.getLogger(__name__)
@@ -203,7 +205,7 @@ async def board_snapshot(
     version: int,
     now: datetime,
     zone: ZoneInfo,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
     size: int = SNAPSHOT_SIZE,
 ) -> dict[str, Any]:

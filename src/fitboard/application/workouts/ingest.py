@@ -12,8 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fitboard.application.messages import submission_message
-from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, PortError, Store
+from fitboard.application.messaging.ports import MessageBroker
+from fitboard.application.ports import Clock, PortError, Store
+from fitboard.application.workouts.messages import submission_message
+from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import Conflict
 from fitboard.domain.recordings import Recording
@@ -62,7 +64,11 @@ def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> Work
 
 
 async def check_id_is_yours(
-    workout_id: uuid.UUID, user_id: uuid.UUID, *, store: Store, inflight: InFlightWorkouts
+    workout_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    store: Store[WorkoutsUnit],
+    inflight: InFlightWorkouts,
 ) -> None:
     """Raise Conflict when a client-chosen id already belongs to another athlete, queued
     or stored, so the client hears 409 now instead of 202 and a 404 forever (the worker

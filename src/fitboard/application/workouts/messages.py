@@ -6,15 +6,15 @@ import json
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import Message, QueueSpec
-from fitboard.application.recording_messages import (
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
+from fitboard.application.tracing import current as current_request_id
+from fitboard.application.workouts.recording_messages import (
     RECORDING_SCHEMA_VERSION,
     decode_recording,
     recording_body,
 )
-from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
-from fitboard.application.tracing import current as current_request_id
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.workouts import Workout, WorkoutSubmission, check_submission

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from fitboard.application.errors import PermanentFailure
+from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.domain.recordings import FileFormat, Recording
 
 RECORDING_SCHEMA_VERSION = 2

@@ -8,8 +8,9 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.leaderboards import rebuild_board
-from fitboard.application.ports import RankingIndex, Store
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.reading import rebuild_board
+from fitboard.application.ports import Store
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
 from fitboard.domain.periods import current_key, period_range
@@ -38,7 +39,7 @@ async def boards_to_rebuild(ranking: RankingIndex, now: datetime, zone: ZoneInfo
 async def rebuild_boards(
     keys: list[BoardKey],
     *,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
     progress: Progress | None = None,
 ) -> int:
@@ -70,7 +71,7 @@ class ReconcileReport:
 
 async def reconcile(
     *,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
     repair: bool,
     progress: Progress | None = None,

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Protocol
 from uuid import UUID
 
-from fitboard.application.ports import Clock, Group, RankingIndex, Store
-from fitboard.application.projection import reproject_user
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.projection import reproject_user
+from fitboard.application.groups.ports import GroupsUnit
+from fitboard.application.ports import Clock, Store
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
-from fitboard.domain.evaluation import Rules
+from fitboard.domain.groups import Group
+
+
+class MembershipUnit(GroupsUnit, BoardsUnit, Protocol):
+    """Joining or leaving changes the memberships and which group boards the athlete is on."""
 
 
 async def create_group(
-    owner: UUID, name: str, *, store: Store, ranking: RankingIndex, rules: Rules, clock: Clock
+    owner: UUID,
+    name: str,
+    *,
+    store: Store[MembershipUnit],
+    ranking: RankingIndex,
+    clock: Clock,
 ) -> Group:
     name = name.strip()
     if not name:
@@ -28,7 +40,7 @@ async def create_group(
     async with store.unit_of_work() as uow:
         await uow.groups.add(group)
         await uow.commit()
-    await reproject_user(owner, store=store, ranking=ranking, rules=rules)
+    await reproject_user(owner, store=store, ranking=ranking)
     return group
 
 
@@ -37,9 +49,8 @@ async def join_group(
     user_id: UUID,
     invite_code: str,
     *,
-    store: Store,
+    store: Store[MembershipUnit],
     ranking: RankingIndex,
-    rules: Rules,
     clock: Clock,
 ) -> Group:
     async with store.unit_of_work() as uow:
@@ -53,12 +64,12 @@ async def join_group(
         joined = await uow.groups.add_member(group_id, user_id, clock.now())
         await uow.commit()
     if joined:
-        await reproject_user(user_id, store=store, ranking=ranking, rules=rules)
+        await reproject_user(user_id, store=store, ranking=ranking)
     return group
 
 
 async def leave_group(
-    group_id: UUID, user_id: UUID, *, store: Store, ranking: RankingIndex, rules: Rules
+    group_id: UUID, user_id: UUID, *, store: Store[MembershipUnit], ranking: RankingIndex
 ) -> None:
     async with store.unit_of_work() as uow:
         if await uow.groups.get(group_id) is None:
@@ -67,4 +78,4 @@ async def leave_group(
         await uow.commit()
     if not left:
         raise NotFound("you are not a member of this group")
-    await reproject_user(user_id, store=store, ranking=ranking, rules=rules, left_groups=[group_id])
+    await reproject_user(user_id, store=store, ranking=ranking, left_groups=[group_id])

@@ -16,9 +16,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.messages import WORKOUT_PROCESSED
-from fitboard.application.ports import Clock, Delivery, QueueSpec, Store
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.ports import Delivery, QueueSpec
+from fitboard.application.ports import Clock, Store
+from fitboard.application.reports.ports import ReportsUnit
+from fitboard.application.workouts.messages import WORKOUT_PROCESSED
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.periods import board_day, judgeable_keys, period_key, period_range
@@ -36,7 +38,7 @@ def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
 
 @dataclass(frozen=True)
 class ReportDeps:
-    store: Store
+    store: Store[ReportsUnit]
     clock: Clock
     zone: ZoneInfo
 
@@ -118,7 +120,7 @@ async def finalize_closed_months(deps: ReportDeps, grace: timedelta) -> dict[str
     reports each month ranked."""
     async with deps.store.unit_of_work(read_only=True) as uow:
         first_day = await uow.rollups.first_day()
-        done = await uow.achievements.claimed(FINAL_RANKS_JOB)
+        done = await uow.runs.claimed(FINAL_RANKS_JOB)
     if first_day is None:
         return {}
     now = deps.clock.now()
@@ -135,7 +137,7 @@ async def finalize_month(month: str, deps: ReportDeps) -> int:
     rng = period_range(Period.MONTH, month)
     board = BoardId(RANK_BOARD_METRIC, Period.MONTH, Scope.global_())
     async with deps.store.unit_of_work() as uow:
-        if not await uow.achievements.claim_run(FINAL_RANKS_JOB, month, deps.clock.now()):
+        if not await uow.runs.claim_run(FINAL_RANKS_JOB, month, deps.clock.now()):
             return 0
         standings = await uow.rollups.standings(board, rng.first, rng.last)
         ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}
@@ -146,7 +148,9 @@ async def finalize_month(month: str, deps: ReportDeps) -> int:
     return len(reported)
 
 
-async def read_report(user_id: UUID, month: str, *, store: Store, today: date) -> dict[str, Any]:
+async def read_report(
+    user_id: UUID, month: str, *, store: Store[ReportsUnit], today: date
+) -> dict[str, Any]:
     check_month(month)
     async with store.unit_of_work(read_only=True) as uow:
         stored = await uow.reports.get(user_id, month)

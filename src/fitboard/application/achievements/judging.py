@@ -9,10 +9,12 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.ports import HeldAchievement, Store, UnitOfWork
+from fitboard.application.achievements.ports import JudgingUnit, PlacementsUnit
+from fitboard.application.ports import Store
 from fitboard.domain.achievements import (
     AnyRule,
     Award,
+    HeldAchievement,
     Measured,
     PersonalRecord,
     Placement,
@@ -73,7 +75,7 @@ def _by_id(rules: Sequence[AnyRule]) -> dict[str, AnyRule]:
 
 
 async def award_for_workout(
-    uow: UnitOfWork,
+    uow: JudgingUnit,
     workout: Workout,
     user: User,
     all_time: Totals,
@@ -115,7 +117,7 @@ async def award_for_workout(
 
 
 async def _rejudge_later_records(
-    uow: UnitOfWork,
+    uow: JudgingUnit,
     user_id: UUID,
     records: Sequence[PersonalRecord],
     bests: dict[str, float | None],
@@ -161,7 +163,7 @@ def placement_job(rule: Placement) -> str:
 
 async def award_closed_placements(
     *,
-    store: Store,
+    store: Store[PlacementsUnit],
     rules: Sequence[AnyRule],
     now: datetime,
     zone: ZoneInfo,
@@ -177,7 +179,7 @@ async def award_closed_placements(
         job = placement_job(rule)
         async with store.unit_of_work(read_only=True) as uow:
             first_day = await uow.rollups.first_day()
-            judged = await uow.achievements.claimed(job)
+            judged = await uow.runs.claimed(job)
         if first_day is None:
             continue
         for key in judgeable_keys(rule.period, first_day, now, zone, grace):
@@ -187,13 +189,13 @@ async def award_closed_placements(
 
 
 async def _award_placement(
-    store: Store, rule: Placement, job: str, key: str, now: datetime
+    store: Store[PlacementsUnit], rule: Placement, job: str, key: str, now: datetime
 ) -> list[Awarded]:
     board = BoardId(rule.metric, rule.period, Scope.global_())
     rng = period_range(rule.period, key)
     awarded: list[Awarded] = []
     async with store.unit_of_work() as uow:
-        if not await uow.achievements.claim_run(job, key, now):
+        if not await uow.runs.claim_run(job, key, now):
             return []
         standings = await uow.rollups.standings(board, rng.first, rng.last)
         places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
@@ -213,7 +215,7 @@ class CatalogEntry:
 
 
 async def catalog_for(
-    user_id: UUID, *, store: Store, rules: Sequence[AnyRule], now: datetime
+    user_id: UUID, *, store: Store[JudgingUnit], rules: Sequence[AnyRule], now: datetime
 ) -> list[CatalogEntry]:
     """Every achievement, with the athlete's progress toward it and whether it is held."""
     async with store.unit_of_work(read_only=True) as uow:
@@ -232,11 +234,11 @@ async def catalog_for(
     return [CatalogEntry(rule, progress(rule, all_time, streak), rule.id in held) for rule in rules]
 
 
-async def held_by(user_id: UUID, *, store: Store) -> list[HeldAchievement]:
+async def held_by(user_id: UUID, *, store: Store[JudgingUnit]) -> list[HeldAchievement]:
     async with store.unit_of_work(read_only=True) as uow:
         return await uow.achievements.for_user(user_id)
 
 
-async def earned_by_workout(workout_id: UUID, *, store: Store) -> list[str]:
+async def earned_by_workout(workout_id: UUID, *, store: Store[JudgingUnit]) -> list[str]:
     async with store.unit_of_work(read_only=True) as uow:
         return await uow.achievements.for_workout(workout_id)

@@ -6,24 +6,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fitboard.application.achievements import Awarded, Revoked
-from fitboard.application.live import (
+from fitboard.application.achievements.judging import Awarded, Revoked
+from fitboard.application.boards.ports import RankingIndex
+from fitboard.application.live.events import (
     LiveEvent,
     achievement_awarded,
     achievement_revoked,
     announce,
 )
-from fitboard.application.messages import decode_submission, processed_message
-from fitboard.application.ports import (
-    Clock,
-    Delivery,
-    InFlightWorkouts,
-    LiveNotifier,
-    MessageBroker,
-    RankingIndex,
-    Store,
-)
-from fitboard.application.processing import Processed, process_submission
+from fitboard.application.live.ports import LiveNotifier
+from fitboard.application.messaging.ports import Delivery, MessageBroker
+from fitboard.application.ports import Clock, Store
+from fitboard.application.workouts.messages import decode_submission, processed_message
+from fitboard.application.workouts.ports import InFlightWorkouts, ProcessingUnit
+from fitboard.application.workouts.processing import Processed, process_submission
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.evaluation import Rules
 
@@ -32,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerDeps:
-    store: Store
+    store: Store[ProcessingUnit]
     ranking: RankingIndex
     broker: MessageBroker
     inflight: InFlightWorkouts

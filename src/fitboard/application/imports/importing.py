@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fitboard.application.activity_files import (
-    ActivityFiles,
-    ImportLimits,
-    ParsedActivity,
-)
-from fitboard.application.duplicates import duplicate_of
-from fitboard.application.ingest import SubmitWorkout, submit_workout, validate
-from fitboard.application.ports import Clock, InFlightWorkouts, MessageBroker, Store
+from fitboard.application.imports.ports import ActivityFiles, ImportLimits, ParsedActivity
+from fitboard.application.messaging.ports import MessageBroker
+from fitboard.application.ports import Clock, Store
+from fitboard.application.workouts.duplicates import duplicate_of
+from fitboard.application.workouts.ingest import SubmitWorkout, submit_workout, validate
+from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.recordings import Recording, same_activity
@@ -70,7 +68,7 @@ class ImportDeps:
     limits: ImportLimits
     broker: MessageBroker
     inflight: InFlightWorkouts
-    store: Store
+    store: Store[WorkoutsUnit]
     clock: Clock
     clock_skew_s: int
 

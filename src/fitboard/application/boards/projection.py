@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
-from fitboard.application.ports import RankingIndex, Store, UnitOfWork
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.ports import Store
 from fitboard.domain.boards import Period, Scope, ScoreUpdate
-from fitboard.domain.evaluation import Rules
 from fitboard.domain.periods import keys_for_day, period_range
 from fitboard.domain.standings import every_scope, updates_for
 from fitboard.domain.workouts import Totals
 
 
-async def totals_for_day(uow: UnitOfWork, user_id: UUID, day: date) -> dict[Period, Totals]:
+async def totals_for_day(uow: BoardsUnit, user_id: UUID, day: date) -> dict[Period, Totals]:
     """The athlete's totals over every period instance that contains `day`, in one read."""
     ranges = {period: period_range(period, key) for period, key in keys_for_day(day).items()}
     return await uow.rollups.totals_by_period(user_id, ranges)
@@ -23,14 +23,12 @@ async def totals_for_day(uow: UnitOfWork, user_id: UUID, day: date) -> dict[Peri
 async def reproject_user(
     user_id: UUID,
     *,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
-    rules: Rules,
     left_groups: Sequence[UUID] = (),
 ) -> int:
     """Re-project every board the athlete has ever had a score on (after a change of
-    visibility, or an admin's decision on a flagged workout). Returns how many updates."""
-    del rules  # days in the record are already cut in the board time zone
+    visibility, or joining or leaving a group). Returns how many updates."""
     updates: list[ScoreUpdate] = []
     async with store.unit_of_work() as uow:
         user = await uow.users.lock_and_bump_version(user_id)

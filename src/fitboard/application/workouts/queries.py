@@ -7,7 +7,8 @@ from datetime import datetime
 from uuid import UUID
 
 from fitboard.application import cursors
-from fitboard.application.ports import InFlightWorkouts, Store, WorkoutCursor
+from fitboard.application.ports import Store
+from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutCursor, WorkoutsUnit
 from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.workouts import Workout
 
@@ -20,7 +21,7 @@ class Queued:
 
 
 async def get_workout(
-    workout_id: UUID, *, viewer: UUID, store: Store, inflight: InFlightWorkouts
+    workout_id: UUID, *, viewer: UUID, store: Store[WorkoutsUnit], inflight: InFlightWorkouts
 ) -> Workout | Queued:
     """The stored workout, or Queued while it is in flight. Someone else's workout is
     NotFound, exactly like one that does not exist."""
@@ -54,7 +55,7 @@ def decode_cursor(cursor: str) -> WorkoutCursor:
 
 
 async def list_workouts(
-    viewer: UUID, *, limit: int, cursor: str | None, store: Store
+    viewer: UUID, *, limit: int, cursor: str | None, store: Store[WorkoutsUnit]
 ) -> tuple[list[Workout], str | None]:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")

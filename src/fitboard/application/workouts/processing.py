@@ -17,18 +17,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fitboard.application.achievements import Awarded, Judged, Revoked, award_for_workout
-from fitboard.application.duplicates import duplicate_of, rejected_as_duplicate
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import (
-    Clock,
-    InFlightWorkouts,
-    PortError,
-    Projected,
-    RankingIndex,
-    Store,
-)
-from fitboard.application.projection import totals_for_day
+from fitboard.application.achievements.judging import Awarded, Judged, Revoked, award_for_workout
+from fitboard.application.boards.ports import Projected, RankingIndex
+from fitboard.application.boards.projection import totals_for_day
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.ports import Clock, PortError, Store
+from fitboard.application.workouts.duplicates import duplicate_of, rejected_as_duplicate
+from fitboard.application.workouts.ports import InFlightWorkouts, ProcessingUnit
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period, RankedEntry, ScoreUpdate
 from fitboard.domain.evaluation import Rules, contribution, evaluate
@@ -78,7 +73,7 @@ class Processed:
 async def process_submission(
     submission: WorkoutSubmission,
     *,
-    store: Store,
+    store: Store[ProcessingUnit],
     ranking: RankingIndex,
     inflight: InFlightWorkouts,
     clock: Clock,

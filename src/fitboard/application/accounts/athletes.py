@@ -6,19 +6,15 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass, replace
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fitboard.application.ports import (
-    Clock,
-    PasswordHasher,
-    RankingIndex,
-    Store,
-    UsernameTaken,
-)
-from fitboard.application.projection import reproject_user
+from fitboard.application.accounts.ports import AccountsUnit, PasswordHasher, UsernameTaken
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.projection import reproject_user
+from fitboard.application.ports import Clock, Store
 from fitboard.domain.activities import Sex
 from fitboard.domain.errors import AuthenticationFailed, Conflict, InvalidField, NotFound
-from fitboard.domain.evaluation import Rules
 from fitboard.domain.passwords import check_password
 from fitboard.domain.text import check_display_name
 from fitboard.domain.users import User
@@ -66,7 +62,7 @@ async def register(
     birth_year: int | None,
     sex: Sex | None,
     timezone: str | None,
-    store: Store,
+    store: Store[AccountsUnit],
     hasher: PasswordHasher,
     clock: Clock,
 ) -> User:
@@ -109,7 +105,7 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 
 async def authenticate(
-    username: str, password: str, *, store: Store, hasher: PasswordHasher
+    username: str, password: str, *, store: Store[AccountsUnit], hasher: PasswordHasher
 ) -> User:
     # Argon2 is slow on purpose, so no transaction stays open while it runs: a write
     # transaction held across it would keep every other writer waiting (on SQLite, the
@@ -134,7 +130,7 @@ async def authenticate(
     return user
 
 
-async def get_user(user_id: uuid.UUID, *, store: Store) -> User:
+async def get_user(user_id: uuid.UUID, *, store: Store[AccountsUnit]) -> User:
     async with store.unit_of_work(read_only=True) as uow:
         user = await uow.users.get(user_id)
     if user is None:
@@ -142,13 +138,16 @@ async def get_user(user_id: uuid.UUID, *, store: Store) -> User:
     return user
 
 
+class ProfileUnit(AccountsUnit, BoardsUnit, Protocol):
+    """A change of leaderboard visibility re-projects the athlete's boards."""
+
+
 async def update_profile(
     user_id: uuid.UUID,
     changes: ProfileChanges,
     *,
-    store: Store,
+    store: Store[ProfileUnit],
     ranking: RankingIndex,
-    rules: Rules,
 ) -> User:
     """Change a profile. Past workouts keep the calories they were given; switching
     leaderboard visibility re-projects every board the athlete has a score on."""
@@ -168,5 +167,5 @@ async def update_profile(
         visibility_changed = updated.show_on_leaderboards != user.show_on_leaderboards
         await uow.commit()
     if visibility_changed:
-        await reproject_user(user_id, store=store, ranking=ranking, rules=rules)
+        await reproject_user(user_id, store=store, ranking=ranking)
     return updated

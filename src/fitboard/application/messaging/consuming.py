@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from fitboard.application.ports import Delivery, MessageBroker, QueueSpec
-from fitboard.application.retrying import Outcome, decide
+from fitboard.application.messaging.ports import Delivery, MessageBroker, QueueSpec
+from fitboard.application.messaging.retrying import Outcome, decide
 from fitboard.application.tracing import HEADER, REQUEST_ID
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,13 @@ from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
-from fitboard.application.ports import UnitOfWork
+from fitboard.application.workouts.ports import WorkoutsUnit
 from fitboard.domain.plausibility import MAX_DURATION_S
 from fitboard.domain.recordings import same_activity
 from fitboard.domain.workouts import Workout, WorkoutStatus, WorkoutSubmission
 
 
-async def duplicate_of(uow: UnitOfWork, submission: WorkoutSubmission) -> Workout | None:
+async def duplicate_of(uow: WorkoutsUnit, submission: WorkoutSubmission) -> Workout | None:
     """A workout in the record, other than this one, of the same athlete and sport whose
     time span overlaps this one's (domain.recordings.same_activity). Rejected workouts
     do not count: they are on no board, so an upload that replaces one counts once."""

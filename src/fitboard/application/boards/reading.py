@@ -8,7 +8,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fitboard.application import cursors
-from fitboard.application.ports import RankingIndex, Store
+from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.ports import Store
 from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
 from fitboard.domain.periods import current_key, period_bounds, period_range
@@ -66,7 +67,7 @@ def resolve_key(board: BoardId, period_key: str | None, now: datetime, zone: Zon
     return BoardKey(board, key)
 
 
-async def check_access(board: BoardId, viewer: UUID, store: Store) -> None:
+async def check_access(board: BoardId, viewer: UUID, store: Store[BoardsUnit]) -> None:
     """Group boards are visible to their members only."""
     group_id = board.scope.group_id
     if group_id is None:
@@ -78,7 +79,7 @@ async def check_access(board: BoardId, viewer: UUID, store: Store) -> None:
             raise Forbidden("group boards are visible to the group's members only")
 
 
-async def ensure_loaded(key: BoardKey, *, store: Store, ranking: RankingIndex) -> None:
+async def ensure_loaded(key: BoardKey, *, store: Store[BoardsUnit], ranking: RankingIndex) -> None:
     """Cache-aside: a board missing from the index is rebuilt from the record by one
     reader while concurrent readers wait for it, then served."""
     if await ranking.is_loaded(key):
@@ -89,7 +90,7 @@ async def ensure_loaded(key: BoardKey, *, store: Store, ranking: RankingIndex) -
         await rebuild_board(key, store=store, ranking=ranking)
 
 
-async def rebuild_board(key: BoardKey, *, store: Store, ranking: RankingIndex) -> int:
+async def rebuild_board(key: BoardKey, *, store: Store[BoardsUnit], ranking: RankingIndex) -> int:
     rng = period_range(key.board.period, key.period_key)
     async with store.unit_of_work(read_only=True) as uow:
         standings = await uow.rollups.standings(key.board, rng.first, rng.last)
@@ -97,7 +98,7 @@ async def rebuild_board(key: BoardKey, *, store: Store, ranking: RankingIndex) -
     return len(standings)
 
 
-async def _names(store: Store, entries: list[RankedEntry]) -> list[NamedEntry]:
+async def _names(store: Store[BoardsUnit], entries: list[RankedEntry]) -> list[NamedEntry]:
     if not entries:
         return []
     async with store.unit_of_work(read_only=True) as uow:
@@ -112,7 +113,7 @@ async def read_board(
     cursor: str | None,
     limit: int,
     zone: ZoneInfo,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
 ) -> BoardView:
     if not 1 <= limit <= MAX_PAGE:
@@ -125,7 +126,7 @@ async def read_board(
 
 
 async def read_top(
-    key: BoardKey, *, limit: int, zone: ZoneInfo, store: Store, ranking: RankingIndex
+    key: BoardKey, *, limit: int, zone: ZoneInfo, store: Store[BoardsUnit], ranking: RankingIndex
 ) -> BoardView:
     """The first `limit` entries, for live snapshots; the caller has checked access."""
     return await _read_window(key, offset=0, limit=limit, zone=zone, store=store, ranking=ranking)
@@ -137,7 +138,7 @@ async def _read_window(
     offset: int,
     limit: int,
     zone: ZoneInfo,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
 ) -> BoardView:
     await ensure_loaded(key, store=store, ranking=ranking)
@@ -159,7 +160,7 @@ async def read_my_standing(
     *,
     viewer: UUID,
     around: int,
-    store: Store,
+    store: Store[BoardsUnit],
     ranking: RankingIndex,
 ) -> MyStanding:
     if not 0 <= around <= MAX_AROUND:

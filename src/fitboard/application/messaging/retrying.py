@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fitboard.application.errors import PermanentFailure
-from fitboard.application.ports import DependencyUnavailable, QueueSpec
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.ports import DependencyUnavailable
 
 # Failures that say "not now" rather than "not this": outside the ports (which translate
 # their adapters' errors to DependencyUnavailable), a timeout or a refused connection.

@@ -1,0 +1,1 @@
+"""Athletes' accounts: registration, sign-in, profiles, admins, and rate budgets."""

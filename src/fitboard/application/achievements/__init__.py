@@ -1,0 +1,1 @@
+"""Achievements: the catalog, judging a workout's awards in its transaction, placements."""

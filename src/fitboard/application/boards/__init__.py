@@ -1,0 +1,1 @@
+"""Boards: reading them (cache-aside), projecting the record onto them, rebuild, reconcile."""

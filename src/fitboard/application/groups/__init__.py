@@ -1,0 +1,1 @@
+"""Groups and challenges: private boards, and boards over any window."""

@@ -1,0 +1,1 @@
+"""Device import: reading GPX, TCX and FIT files into workouts, duplicates recognised."""

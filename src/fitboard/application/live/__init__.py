@@ -1,0 +1,1 @@
+"""Live updates: the events a processed workout sends to connected clients."""

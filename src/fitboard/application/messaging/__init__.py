@@ -1,0 +1,1 @@
+"""The queue: its ports, the consumer loop, and the one retry policy."""

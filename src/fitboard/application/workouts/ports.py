@@ -1,0 +1,80 @@
+"""What the workout use cases need: the workouts record, the in-flight set, and the
+transactions of ingest and of the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from fitboard.application.achievements.ports import JudgingUnit
+from fitboard.application.groups.ports import GroupRepository
+from fitboard.application.ports import PortError, Transaction
+from fitboard.domain.workouts import Workout
+
+
+class WorkoutIdTaken(PortError):
+    """Raised by `WorkoutRepository.add` when the id exists (the caller checks ownership)."""
+
+
+@dataclass(frozen=True)
+class WorkoutCursor:
+    """Position in a newest-first listing: the last item seen."""
+
+    started_at: datetime
+    id: UUID
+
+
+class WorkoutRepository(Protocol):
+    async def get(self, workout_id: UUID) -> Workout | None: ...
+
+    async def add(self, workout: Workout) -> None:
+        """Insert; raises WorkoutIdTaken if the id exists."""
+        ...
+
+    async def add_or_get(self, workout: Workout) -> Workout | None:
+        """Insert unless the id exists, and the unit of work stays usable either way: None
+        when inserted, else the workout already stored under that id (which may be another
+        athlete's). One statement when the id is new."""
+        ...
+
+    async def list_for_user(
+        self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
+    ) -> list[Workout]:
+        """The user's workouts, newest `started_at` first (ties by id), after the cursor."""
+        ...
+
+    async def started_between(
+        self, user_id: UUID, first: datetime, last: datetime
+    ) -> list[Workout]:
+        """The user's workouts that started in [first, last], oldest first."""
+        ...
+
+
+class InFlightWorkouts(Protocol):
+    """Remembers accepted workouts that are not yet in the record, so their owner can poll
+    them (202 queued) and nobody else can learn they exist."""
+
+    async def mark(self, workout_id: UUID, user_id: UUID) -> None: ...
+
+    async def owner(self, workout_id: UUID) -> UUID | None: ...
+
+    async def clear(self, workout_id: UUID) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class WorkoutsUnit(Transaction, Protocol):
+    """Reads of an athlete's workouts: ingest's ownership check, queries, duplicates."""
+
+    @property
+    def workouts(self) -> WorkoutRepository: ...
+
+
+class ProcessingUnit(WorkoutsUnit, JudgingUnit, Protocol):
+    """The worker's transaction: the athlete's row, the workout, the rollups, the
+    athlete's groups (for the boards to project onto) and the achievements it judges."""
+
+    @property
+    def groups(self) -> GroupRepository: ...

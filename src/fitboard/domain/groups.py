@@ -1,0 +1,16 @@
+"""A group: private boards for a club, a team, a group of friends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Group:
+    id: UUID
+    name: str
+    invite_code: str
+    owner_id: UUID
+    created_at: datetime
