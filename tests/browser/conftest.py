@@ -1,7 +1,10 @@
 """The browser app, end to end, in Debian's headless Chromium driven by Playwright.
 
 Each test runs its own `fitboard serve` (embedded mode, a fresh data directory, a free
-loopback port) and talks to it only through the app. Chromium is launched from
+loopback port) and talks to it only through the app; a test marked `production` runs it in
+production mode instead (`production_visitors`): `fitboard serve` and a separate
+`fitboard worker` on the tests' private PostgreSQL, Redis and RabbitMQ (tests/services),
+started by tests/integration/processes.py's `Deployment`. Chromium is launched from
 /usr/bin/chromium (never `playwright install`) with its background networking off; every
 request a page makes that is not for the server is refused and recorded, and a test fails
 if there was one: the app must work without internet. Screenshots are written under
@@ -12,15 +15,18 @@ axe-core by `npm ci` in web/)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import httpx
@@ -36,7 +42,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.integration.processes import free_port
+from tests.integration.processes import Deployment, deployment, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,6 +62,17 @@ WAIT_MS = 15_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 expect.set_options(timeout=WAIT_MS)
+T = TypeVar("T")
+
+
+class Served(Protocol):
+    """A running fitboard the browser talks to: its loopback port and base URL."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
 
 
 @dataclass
@@ -173,7 +190,7 @@ class Visitor:
 
 
 class Visitors:
-    def __init__(self, browser: Browser, server: Server) -> None:
+    def __init__(self, browser: Browser, server: Served) -> None:
         self.browser = browser
         self.server = server
         self.opened: list[Visitor] = []
@@ -233,9 +250,9 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture
-def visitors(
-    browser: Browser, server: Server, request: pytest.FixtureRequest
+@contextlib.contextmanager
+def opened_visitors(
+    browser: Browser, server: Served, request: pytest.FixtureRequest
 ) -> Iterator[Visitors]:
     opened = Visitors(browser, server)
     try:
@@ -248,3 +265,86 @@ def visitors(
             assert visitor.outside_requests == [], "the app reached outside the server"
     finally:
         opened.close()
+
+
+@pytest.fixture
+def visitors(
+    browser: Browser, server: Server, request: pytest.FixtureRequest
+) -> Iterator[Visitors]:
+    """People in browsers, on the embedded `server`."""
+    with opened_visitors(browser, server, request) as opened:
+        yield opened
+
+
+class LoopThread:
+    """An event loop in a thread of its own, for the async helpers of
+    tests/integration/processes.py: Playwright's sync API keeps a loop running in the
+    test's thread, where no other loop can run (see the `playwright` fixture)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="deployment", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], within_s: float = 300) -> T:
+        """Run `coro` on the thread's loop and wait for its result (bounded)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(within_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
+@dataclass
+class Production:
+    """A production deployment: `fitboard serve` and one `fitboard worker`, separate
+    processes on the private PostgreSQL, Redis and RabbitMQ. The API and the worker meet
+    only through those servers: a workout goes to the worker through RabbitMQ, and the
+    live events it causes come back to the API's Socket.IO clients through Redis."""
+
+    deployment: Deployment
+
+    @property
+    def port(self) -> int:
+        return self.deployment.port
+
+    @property
+    def url(self) -> str:
+        return self.deployment.api_url
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> Iterator[Production]:
+    """A fresh migrated database, an empty Redis and a RabbitMQ namespace of its own, the
+    worker consuming and the API ready; stopped and removed afterwards. The processes'
+    output is printed at teardown (shown when the test failed)."""
+    loop = LoopThread()
+    try:
+        stack = contextlib.AsyncExitStack()
+
+        async def start() -> Deployment:
+            try:
+                running = await stack.enter_async_context(deployment(tmp_path))
+                await running.start(workers=1)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return running
+
+        running = loop.run(start())
+        try:
+            yield Production(running)
+        finally:
+            loop.run(stack.aclose())
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def production_visitors(
+    browser: Browser, production: Production, request: pytest.FixtureRequest
+) -> Iterator[Visitors]:
+    """People in browsers, on the `production` deployment."""
+    with opened_visitors(browser, production, request) as opened:
+        yield opened

@@ -132,7 +132,8 @@ def submit_row(page: Page) -> Submitted:
     assert answered.value.status == 202, answered.value.text()
     expect(page.get_by_label("Duration (minutes)")).to_have_value("")
     sent = answered.value.request.post_data_json
-    assert isinstance(sent, dict) and sent["activity"] == "row", sent
+    assert isinstance(sent, dict), sent
+    assert sent["activity"] == "row", sent
     return Submitted(str(answered.value.json()["id"]), sent)
 
 

@@ -1,7 +1,10 @@
-"""Two athletes in two browsers watch each other climb the board, live, without reloads."""
+"""Two athletes in two browsers watch each other climb the board, live, without reloads:
+on the embedded server, and on a production deployment where the API and the worker are
+separate processes and a live update crosses from one to the other through Redis."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.app import log_workout, open_board, row, sign_up
@@ -9,6 +12,20 @@ from tests.browser.conftest import Server, Visitors
 
 
 def test_two_athletes_see_each_other_climb_live(visitors: Visitors) -> None:
+    climb_live(visitors, shots="")
+
+
+@pytest.mark.production
+def test_two_athletes_see_each_other_climb_live_in_production(
+    production_visitors: Visitors,
+) -> None:
+    climb_live(production_visitors, shots="production-")
+
+
+def climb_live(visitors: Visitors, *, shots: str) -> None:
+    """Ada and Bo sign up; Bo's open board shows Ada's first workout, Ada gets her badge
+    toast; Bo overtakes her and her open board says so. Screenshots are named `shots` + a
+    step's name."""
     ada, bo = visitors.open(), visitors.open()
     ada_id = sign_up(ada.page, "ada", "Ada")
     bo_id = sign_up(bo.page, "bobby", "Bo")
@@ -23,11 +40,11 @@ def test_two_athletes_see_each_other_climb_live(visitors: Visitors) -> None:
     expect(ada_on_bos_board).to_have_attribute("data-rank", "1")
     expect(ada_on_bos_board).to_contain_text("Ada")
     assert bo.page.evaluate("window.stillTheSamePage") is True
-    bo.shot("01-bo-sees-ada-take-the-lead")
+    bo.shot(f"{shots}01-bo-sees-ada-take-the-lead")
 
     # Ada's first workout earns a badge, announced as it is awarded.
     expect(ada.page.locator("[data-toast=badge]").first).to_contain_text("Badge earned")
-    ada.shot("02-ada-badge-toast")
+    ada.shot(f"{shots}02-ada-badge-toast")
 
     open_board(ada.page)
     expect(row(ada.page, ada_id)).to_have_class("me ")
@@ -42,14 +59,14 @@ def test_two_athletes_see_each_other_climb_live(visitors: Visitors) -> None:
     expect(row(ada.page, bo_id)).to_have_attribute("data-move", "new")
     expect(ada.page.locator("[data-my-rank]")).to_have_attribute("data-my-rank", "2")
     assert ada.page.evaluate("window.stillTheSamePage") is True
-    ada.shot("03-ada-overtaken-by-bo")
+    ada.shot(f"{shots}03-ada-overtaken-by-bo")
 
     # Bo's own board shows him first, highlighted, and Ada behind him.
     open_board(bo.page)
     expect(row(bo.page, bo_id)).to_have_attribute("data-rank", "1")
     expect(row(bo.page, bo_id)).to_contain_text("you")
     expect(row(bo.page, ada_id)).to_have_attribute("data-rank", "2")
-    bo.shot("04-bo-leads")
+    bo.shot(f"{shots}04-bo-leads")
 
     for visitor in (ada, bo):
         assert visitor.console_errors == []

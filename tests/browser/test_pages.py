@@ -56,8 +56,10 @@ def test_no_page_has_a_serious_accessibility_violation(visitors: Visitors, serve
         expect(page.locator(LOADED.get(path, "main h1")).first).to_be_visible()
         found[path] = serious_violations(page)
 
-    # With errors showing, and at phone width.
+    # With errors showing (and a row's Indoors box), and at phone width.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Log workout").click()
+    page.get_by_label("Activity", exact=True).select_option("row")
+    expect(page.get_by_label("Indoors (rowing ergometer)")).to_be_checked()
     page.get_by_label("Duration (minutes)").fill("")
     page.get_by_role("button", name="Log workout").click()
     expect(page.locator("[data-field-error=duration_s]")).to_be_visible()
