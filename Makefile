@@ -66,9 +66,11 @@ test-live: install test-tools
 test-browser: install test-tools
 	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
-## Benchmarks, on the machine's services (never part of `make test`).
+## Benchmarks, on the machine's services (never part of `make test`): issue 12's whole table,
+## printed and written to bench/results/<time>.json. BENCH_ARGS="--quick" for a smoke run,
+## "--only drain,boards" for some figures (python -m bench --help).
 bench: install services
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

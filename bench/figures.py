@@ -60,10 +60,10 @@ FULL = Sizes(
     batch_connections=4,
     athletes=32,
     embedded_workouts=2_000,
-    drain_workouts=20_000,
+    drain_workouts=10_000,
     freshness_probes=100,
     freshness_rate=300.0,
-    board_athletes=100_000,
+    board_athletes=50_000,
     fanout_clients=5_000,
     fanout_rounds=10,
 )
@@ -330,14 +330,17 @@ async def freshness(sizes: Sizes) -> list[Figure]:
         f" processed {processed}"
         + (" ; SATURATED: a probe heard nothing within 30 s" if result.missed else "")
     )
+    # A probe that heard nothing within the probe timeout counts as that timeout: the
+    # percentiles are then lower bounds, and the target is not met.
+    fresh = result.fresh_ms + [1000 * live_freshness.PROBE_TIMEOUT_S] * result.missed
     figures = []
     for p, target in ((50, 25.0), (99, 150.0)):
-        value = percentile(result.fresh_ms, p) if result.fresh_ms and not result.missed else None
+        value = percentile(fresh, p) if fresh else None
         base = percentile(result.baseline_ms, p) if result.baseline_ms else None
         figures.append(
             Figure(
                 "freshness, 1 API + 2 workers",
-                f"202 -> rank:update p{p} at {rate}",
+                f"202 -> rank:update p{p} at {rate}" + (" (lower bound)" if result.missed else ""),
                 value,
                 "ms",
                 f"<= {target:g} ms",
