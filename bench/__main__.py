@@ -65,6 +65,14 @@ def _commit() -> str:
     return commit + (" (src/ has uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def _fitboard_source() -> str:
+    """Where `fitboard` is imported from: this tree's src/, or (PYTHONPATH) another copy,
+    such as a clean export of a commit while the working tree is being edited."""
+    import fitboard
+
+    return str(Path(fitboard.__file__).resolve().parent)
+
+
 def _load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -130,6 +138,7 @@ def main() -> None:
     load_before = _load()
     print(f"fitboard benchmarks: {', '.join(groups)}; sizes {sizes}")
     print(f"machine: {machine}; load average {load_before}")
+    print(f"fitboard from {_fitboard_source()}; this tree at {_commit()}")
     rows = asyncio.run(run(groups, sizes))
     load_after = _load()
 
@@ -147,6 +156,7 @@ def main() -> None:
             "started_at": started_at.isoformat(),
             "seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
             "commit": _commit(),
+            "fitboard_source": _fitboard_source(),
             "command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
             "groups": groups,
             "sizes": dataclasses.asdict(sizes),
