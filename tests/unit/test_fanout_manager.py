@@ -16,14 +16,18 @@ from fitboard.adapters.live_socketio import FanoutManager
 Sent = list[tuple[str, str]]
 
 
-async def _emit_with(manager: Any, **emit: Any) -> tuple[Sent, dict[str, str]]:
+async def _emit_with(
+    manager: Any, **emit: Any
+) -> tuple[Sent, list[asyncio.Task[Any] | None], dict[str, str]]:
     """A server on `manager` with members a, b, c in room r (and d elsewhere); what `emit`
-    sends, as (Engine.IO sid, encoded packet)."""
+    sends, as (Engine.IO sid, encoded packet), and the task each send ran in."""
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
     sent: Sent = []
+    senders: list[asyncio.Task[Any] | None] = []
 
     async def record(eio_sid: str, pkt: Any) -> None:
         sent.append((eio_sid, pkt.encode()))
+        senders.append(asyncio.current_task())
 
     server._send_eio_packet = record
     sids = {}
@@ -35,7 +39,7 @@ async def _emit_with(manager: Any, **emit: Any) -> tuple[Sent, dict[str, str]]:
     if skip is not None:
         emit["skip_sid"] = [sids[n] for n in skip]
     await server.manager.emit(namespace="/", **emit)
-    return sent, sids
+    return sent, senders, sids
 
 
 @pytest.mark.parametrize(
@@ -51,8 +55,8 @@ async def _emit_with(manager: Any, **emit: Any) -> tuple[Sent, dict[str, str]]:
 async def test_the_same_packets_reach_the_same_sockets_as_with_python_socketio(
     emit: dict[str, Any],
 ) -> None:
-    ours, _ = await _emit_with(FanoutManager(), **dict(emit))
-    stock, _ = await _emit_with(socketio.AsyncManager(), **dict(emit))
+    ours, _, _ = await _emit_with(FanoutManager(), **dict(emit))
+    stock, _, _ = await _emit_with(socketio.AsyncManager(), **dict(emit))
     assert sorted(ours) == sorted(stock)
     if emit.get("room") == "nobody-here":
         assert ours == []
@@ -60,11 +64,14 @@ async def test_the_same_packets_reach_the_same_sockets_as_with_python_socketio(
         assert ours
 
 
-async def test_a_room_is_sent_to_member_by_member_with_no_task_each() -> None:
-    tasks_before = len(asyncio.all_tasks())
-    sent, _ = await _emit_with(FanoutManager(), event="e", data={"k": 1}, room="r", skip="c")
+async def test_a_room_is_sent_member_by_member_in_the_emitting_task() -> None:
+    # python-socketio's own manager sends each packet from a task of its own; this one
+    # sends from the task that emits, one member after another.
+    sent, senders, _ = await _emit_with(
+        FanoutManager(), event="e", data={"k": 1}, room="r", skip="c"
+    )
     assert sent == [("eio-a", '42["e",{"k":1}]'), ("eio-b", '42["e",{"k":1}]')]
-    assert len(asyncio.all_tasks()) == tasks_before
+    assert senders == [asyncio.current_task()] * 2
 
 
 def test_serve_freezes_start_up_objects_and_collects_the_young_generation_less_often() -> None:
