@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from fitboard.adapters.inflight_redis import RedisInFlight
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
+from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ports import InFlightWorkouts
 
 from .queue_adapters import bounded
@@ -106,5 +109,61 @@ async def test_marks_expire_after_their_ttl(
         await inflight.mark(workout, uuid.uuid4())
         await asyncio.sleep(1.2)
         assert await inflight.owner(workout) is None
+    finally:
+        await inflight.close()
+
+
+@bounded(30)
+async def test_marks_made_together_are_each_stored(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    first = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
+    batch = [(uuid.uuid4(), uuid.uuid4()) for _ in range(20)]
+    single = [(uuid.uuid4(), uuid.uuid4()) for _ in range(20)]
+    await first.mark_many(batch)
+    # Concurrent marks share writes (group commit); each returns once its own is stored.
+    await asyncio.gather(*(first.mark(workout, owner) for workout, owner in single))
+    await first.mark_many([])
+    await first.close()
+    # Another client sees them all: they were stored, not just held by the first.
+    if isinstance(first, RedisInFlight):
+        second: InFlight = RedisInFlight(redis_url or "", prefix=first.prefix)
+    else:
+        second = SqliteInFlight(tmp_path / "queue.db")
+    try:
+        for workout, owner in batch + single:
+            assert await second.owner(workout) == owner
+    finally:
+        await second.close()
+
+
+@bounded(30)
+async def test_sqlite_a_failed_write_fails_every_mark_of_its_group(tmp_path: Path) -> None:
+    inflight = SqliteInFlight(tmp_path / "queue.db")
+    try:
+        await inflight.mark(uuid.uuid4(), uuid.uuid4())  # creates the table
+        refused_owner = uuid.uuid4()
+        with closing(sqlite3.connect(tmp_path / "queue.db")) as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON inflight_workouts "
+                f"WHEN NEW.user_id = '{refused_owner}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+            db.commit()
+        kept, refused, later = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        results = await asyncio.gather(
+            inflight.mark(kept, uuid.uuid4()),
+            inflight.mark(refused, refused_owner),
+            return_exceptions=True,
+        )
+        assert all(isinstance(result, QueueUnavailable) for result in results)
+        assert await inflight.owner(kept) is None
+        assert await inflight.owner(refused) is None
+        with pytest.raises(QueueUnavailable):
+            await inflight.mark_many([(kept, uuid.uuid4()), (refused, refused_owner)])
+        owner = uuid.uuid4()
+        await inflight.mark(later, owner)
+        assert await inflight.owner(later) == owner
     finally:
         await inflight.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -422,3 +424,120 @@ async def test_sqlite_leases_of_a_dead_consumer_can_be_taken_back_at_once(
     finally:
         await survivor.close()
         await dead.close()
+
+
+# ---------------------------------------------------------------- group commit
+
+
+async def _received(queues: QueueHarness, spec: QueueSpec, count: int) -> list[Message]:
+    """The next `count` messages of the queue, in delivery order, each acked."""
+    consumer = queues.consumer(spec)
+    messages: list[Message] = []
+    for _ in range(count):
+        delivery = await consumer.next()
+        messages.append(delivery.message)
+        await delivery.ack()
+    assert await consumer.nothing_within(0.5)
+    await consumer.stop()
+    return messages
+
+
+@bounded()
+async def test_publish_many_stores_every_message_in_order_before_it_returns(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    messages = [submitted(n) for n in range(25)]
+    # Another client that is closed right after: what it acknowledged must outlive it.
+    publisher = queues.open_broker()
+    assert await publisher.publish_many(messages) == [None] * 25
+    await publisher.close()
+    assert await publisher.publish_many([submitted()]) != [None]  # closed: nothing stored
+
+    assert await _received(queues, spec, 25) == messages
+
+
+@bounded()
+async def test_concurrent_publishes_are_each_stored_in_the_order_they_were_made(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    publisher = queues.open_broker()
+    messages = [submitted(n) for n in range(40)]
+    # Made in one turn of the event loop, so they share writes (group commit).
+    await asyncio.gather(*(publisher.publish(message) for message in messages))
+    await publisher.close()
+
+    assert await _received(queues, spec, 40) == messages
+
+
+@bounded()
+async def test_publish_many_refuses_only_the_unroutable_messages(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    first, second = submitted(1), submitted(2)
+    stray = Message(routing_key="nobody.listens", body=b"{}", message_id="m-stray")
+
+    outcomes = await queues.broker.publish_many([first, stray, second])
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], QueueUnavailable)
+    # A concurrent unroutable publish fails alone too; the rest of its group is stored.
+    third = submitted(3)
+    results = await asyncio.gather(
+        queues.broker.publish(stray), queues.broker.publish(third), return_exceptions=True
+    )
+    assert isinstance(results[0], QueueUnavailable)
+    assert results[1] is None
+    # Not mandatory: an event nobody subscribes to yet goes nowhere without an error.
+    assert await queues.broker.publish_many([stray], mandatory=False) == [None]
+    assert await queues.broker.publish_many([]) == []
+
+    assert await _received(queues, spec, 3) == [first, second, third]
+
+
+def _refuse_bodies_containing(path: Path, word: str) -> None:
+    """Make every transaction that inserts a message whose body holds `word` fail, as a
+    full disk or an I/O error would: a trigger in the queue file itself."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON messages "
+            f"WHEN instr(NEW.body, '{word}') > 0 "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+        db.commit()
+
+
+@bounded()
+async def test_sqlite_a_failed_write_fails_every_publish_of_its_group_and_only_those(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue.db"
+    spec = QueueSpec("workouts", ("workout.submitted",))
+    broker = SqliteBroker(path, poll_interval_s=0.05)
+    try:
+        await broker.declare(spec)
+        _refuse_bodies_containing(path, "poison")
+        poison = Message(
+            routing_key="workout.submitted", body=b'{"poison": 1}', message_id="m-poison"
+        )
+        before, after = submitted(1), submitted(2)
+
+        # One group (made in one turn): its transaction fails, so every caller hears it.
+        results = await asyncio.gather(
+            broker.publish(before), broker.publish(poison), return_exceptions=True
+        )
+        assert all(isinstance(result, QueueUnavailable) for result in results)
+        outcomes = await broker.publish_many([before, poison])
+        assert all(isinstance(outcome, QueueUnavailable) for outcome in outcomes)
+        # The next group is written.
+        await broker.publish(after)
+
+        stream = broker.consume(spec, prefetch=1)
+        async with asyncio.timeout(WAIT_S):
+            delivery = await anext(stream)
+        assert delivery.message == after
+        await delivery.ack()
+        assert (await broker.depth(spec)).ready == 0
+        await stream.aclose()
+    finally:
+        await broker.close()

@@ -1,12 +1,17 @@
-"""`InFlightWorkouts` on Redis, for the production mode: one key per accepted workout."""
+"""`InFlightWorkouts` on Redis, for the production mode: one key per accepted workout.
+
+Marks made together (the workouts an API process accepts in one group commit) go to
+Redis in one pipeline: a round trip per group, not per workout."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
 from fitboard.adapters.redis_client import redis_client
 from fitboard.application.ports import QueueUnavailable
 
@@ -27,15 +32,36 @@ class RedisInFlight:
         )
         self._ttl_s = ttl_s
         self.prefix = prefix
+        self._marks: GroupCommit[tuple[UUID, UUID]] = GroupCommit(
+            self._write_marks, max_items=512, name="redis in-flight mark"
+        )
 
     def _key(self, workout_id: UUID) -> str:
         return f"{self.prefix}{workout_id}"
 
     async def mark(self, workout_id: UUID, user_id: UUID) -> None:
+        await self._submit([(workout_id, user_id)])
+
+    async def mark_many(self, marks: Sequence[tuple[UUID, UUID]]) -> None:
+        await self._submit(marks)
+
+    async def _submit(self, marks: Sequence[tuple[UUID, UUID]]) -> None:
         try:
-            await self._redis.set(self._key(workout_id), str(user_id), ex=self._ttl_s)
-        except RedisError as exc:
-            raise QueueUnavailable(f"in-flight store failed: {exc}") from exc
+            outcomes = await self._marks.submit_many(marks)
+        except GroupCommitClosed as exc:
+            raise QueueUnavailable("the in-flight store is closed") from exc
+        failed = next((outcome for outcome in outcomes if outcome is not None), None)
+        if failed is not None:
+            raise QueueUnavailable(f"in-flight store failed: {failed}") from failed
+
+    async def _write_marks(self, marks: list[tuple[UUID, UUID]]) -> list[BaseException | None]:
+        """Every waiting caller's marks in one pipeline (no MULTI: each SET stands alone,
+        and a failed pipeline fails every caller of the group)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for workout_id, user_id in marks:
+                pipe.set(self._key(workout_id), str(user_id), ex=self._ttl_s)
+            await pipe.execute()
+        return [None] * len(marks)
 
     async def owner(self, workout_id: UUID) -> UUID | None:
         try:
@@ -54,6 +80,7 @@ class RedisInFlight:
             raise QueueUnavailable(f"in-flight store failed: {exc}") from exc
 
     async def close(self) -> None:
+        await self._marks.close()
         # A client passed in belongs to whoever built it.
         if self._owns_client:
             await self._redis.aclose()

@@ -3,18 +3,23 @@
 The table can live in its own file or beside the queue (`Settings.queue_path`): it is
 written when a workout is accepted, so keeping it in the queue's file means one fsync'd
 file holds everything the embedded mode knows about workouts not yet in the record.
+Marks made together (the workouts an API process accepts in one group commit) share one
+transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
 import aiosqlite
 
+from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
 from fitboard.adapters.sqlite_durable import connect_durable
 from fitboard.application.ports import QueueUnavailable
 
@@ -40,6 +45,10 @@ class SqliteInFlight:
         # One connection is shared by every request: two transactions must not interleave
         # on it (a second BEGIN inside the first fails), so writers take turns.
         self._write_lock = asyncio.Lock()
+        # Marks made together share one transaction (and one fsync).
+        self._marks: GroupCommit[tuple[UUID, UUID]] = GroupCommit(
+            self._write_marks, max_items=512, name="sqlite in-flight mark"
+        )
 
     async def _connection(self) -> aiosqlite.Connection:
         async with self._lock:
@@ -48,28 +57,43 @@ class SqliteInFlight:
             return self._db
 
     async def mark(self, workout_id: UUID, user_id: UUID) -> None:
-        now = time.time()
+        await self._submit([(workout_id, user_id)])
+
+    async def mark_many(self, marks: Sequence[tuple[UUID, UUID]]) -> None:
+        await self._submit(marks)
+
+    async def _submit(self, marks: Sequence[tuple[UUID, UUID]]) -> None:
         try:
-            db = await self._connection()
-            async with self._write_lock:
-                # Purging on write keeps the table bounded without a sweeper task.
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    await db.execute(
-                        "DELETE FROM inflight_workouts WHERE marked_at <= ?", (now - self._ttl_s,)
-                    )
-                    await db.execute(
-                        "INSERT INTO inflight_workouts (workout_id, user_id, marked_at) "
-                        "VALUES (?, ?, ?) ON CONFLICT (workout_id) DO UPDATE "
-                        "SET user_id = excluded.user_id, marked_at = excluded.marked_at",
-                        (str(workout_id), str(user_id), now),
-                    )
-                except BaseException:
+            outcomes = await self._marks.submit_many(marks)
+        except GroupCommitClosed as exc:
+            raise QueueUnavailable("the in-flight table is closed") from exc
+        failed = next((outcome for outcome in outcomes if outcome is not None), None)
+        if failed is not None:
+            raise QueueUnavailable(f"in-flight table failed: {failed}") from failed
+
+    async def _write_marks(self, marks: list[tuple[UUID, UUID]]) -> list[BaseException | None]:
+        """The marks of every caller waiting, in one transaction."""
+        now = time.time()
+        db = await self._connection()
+        async with self._write_lock:
+            # Purging on write keeps the table bounded without a sweeper task.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    "DELETE FROM inflight_workouts WHERE marked_at <= ?", (now - self._ttl_s,)
+                )
+                await db.executemany(
+                    "INSERT INTO inflight_workouts (workout_id, user_id, marked_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (workout_id) DO UPDATE "
+                    "SET user_id = excluded.user_id, marked_at = excluded.marked_at",
+                    [(str(workout_id), str(user_id), now) for workout_id, user_id in marks],
+                )
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
                     await db.execute("ROLLBACK")
-                    raise
-                await db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+                raise
+            await db.execute("COMMIT")
+        return [None] * len(marks)
 
     async def owner(self, workout_id: UUID) -> UUID | None:
         try:
@@ -94,6 +118,7 @@ class SqliteInFlight:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
 
     async def close(self) -> None:
+        await self._marks.close()
         async with self._lock:
             if self._db is not None:
                 await self._db.close()

@@ -23,6 +23,10 @@ attempt, an uncounted one does not) + the quorum queue's `x-delivery-count` (ret
 after crashes and lost connections) + 1. `Delivery.retries` is the header
 `x-fitboard-retries`, one more on every retry.
 
+Group commit: `publish` calls made together in one process are published back to back
+on the confirming channel and their confirms awaited together (`adapters.group_commit`),
+each caller answered by its own message's confirm; `publish_many` is one such group.
+
 Connections: publishing uses aio-pika's robust connection on a channel with publisher
 confirms, every publish bounded by `confirm_timeout_s` (while the broker is down or
 blocked the robust channel waits for the reconnection forever, aio-pika issue #636, so
@@ -56,6 +60,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
+from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
 from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
 from fitboard.application.ports import QueueUnavailable
 
@@ -81,6 +86,12 @@ _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 5.0
 # Longest a delivery that could not be settled is held before it goes back to its queue.
 _REQUEUE_MAX_S = 5.0
+
+
+def _unavailable(text: str, cause: BaseException) -> QueueUnavailable:
+    error = QueueUnavailable(text)
+    error.__cause__ = cause
+    return error
 
 
 def _user_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -284,7 +295,12 @@ class RabbitBroker:
     """`MessageBroker` on RabbitMQ: topic exchange, quorum queues, confirms, manual acks."""
 
     def __init__(
-        self, url: str, *, exchange: str = "fitboard", confirm_timeout_s: float = 5.0
+        self,
+        url: str,
+        *,
+        exchange: str = "fitboard",
+        confirm_timeout_s: float = 5.0,
+        max_publishes_per_write: int = 512,
     ) -> None:
         self._url = url
         self._exchange_name = exchange
@@ -297,6 +313,12 @@ class RabbitBroker:
         self._connect_lock = asyncio.Lock()
         self._consumer_connections: set[AbstractConnection] = set()
         self._closed = False
+        # Publishes made together share one confirm wait.
+        self._publishes: GroupCommit[tuple[Message, bool]] = GroupCommit(
+            self._write_publishes,
+            max_items=max_publishes_per_write,
+            name="rabbitmq publish",
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -461,9 +483,73 @@ class RabbitBroker:
                 await channel.close()
 
     async def publish(self, message: Message, *, mandatory: bool = True) -> None:
-        await self._confirmed(
-            "topic", message.routing_key, _amqp_message(message), mandatory=mandatory
-        )
+        try:
+            await self._publishes.submit((message, mandatory))
+        except GroupCommitClosed as exc:
+            raise QueueUnavailable("the broker client is closed") from exc
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, mandatory: bool = True
+    ) -> list[QueueUnavailable | None]:
+        try:
+            outcomes = await self._publishes.submit_many([(m, mandatory) for m in messages])
+        except GroupCommitClosed as exc:
+            outcomes = [exc] * len(messages)
+        return [
+            outcome
+            if outcome is None or isinstance(outcome, QueueUnavailable)
+            else _unavailable(f"publish failed: {outcome!r}", outcome)
+            for outcome in outcomes
+        ]
+
+    async def _write_publishes(
+        self, publishes: list[tuple[Message, bool]]
+    ) -> list[QueueUnavailable | None]:
+        """Publish a group back to back on the confirming channel and wait for all their
+        confirms together, within `confirm_timeout_s` all told. The broker confirms (or
+        returns, or refuses) each message on its own, so each has its own outcome."""
+        try:
+            async with asyncio.timeout(self._confirm_timeout_s):
+                _, exchange, _ = await self._publisher()
+                results = await asyncio.gather(
+                    *(
+                        exchange.publish(
+                            _amqp_message(message), message.routing_key, mandatory=mandatory
+                        )
+                        for message, mandatory in publishes
+                    ),
+                    return_exceptions=True,
+                )
+        except TimeoutError as exc:
+            self._forget_broken_channel()
+            text = f"no confirm within {self._confirm_timeout_s}s (broker down or blocked)"
+            return [_unavailable(text, exc) for _ in publishes]
+        except CONNECTION_EXCEPTIONS as exc:
+            self._forget_broken_channel()
+            return [_unavailable(f"broker unreachable: {exc!r}", exc) for _ in publishes]
+        outcomes: list[QueueUnavailable | None] = []
+        broken = False
+        for (message, _), result in zip(publishes, results, strict=True):
+            if not isinstance(result, BaseException):
+                outcomes.append(None)
+            elif isinstance(result, DeliveryError):
+                outcomes.append(
+                    _unavailable(
+                        f"message for {message.routing_key!r} was returned or refused by "
+                        f"the broker: {result}",
+                        result,
+                    )
+                )
+            elif isinstance(result, CONNECTION_EXCEPTIONS):
+                broken = True
+                outcomes.append(_unavailable(f"broker unreachable: {result!r}", result))
+            elif isinstance(result, Exception):
+                outcomes.append(_unavailable(f"publish failed: {result!r}", result))
+            else:
+                raise result  # a cancellation or an exit, not a failed publish
+        if broken:
+            self._forget_broken_channel()
+        return outcomes
 
     async def consume(
         self, spec: QueueSpec, prefetch: int
@@ -695,6 +781,8 @@ class RabbitBroker:
             raise QueueUnavailable(f"broker unreachable: {exc!r}") from exc
 
     async def close(self) -> None:
+        # Publishes already made get their confirms (or fail) before the connection goes.
+        await self._publishes.close()
         self._closed = True
         for connection in list(self._consumer_connections):
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):

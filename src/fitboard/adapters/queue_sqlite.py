@@ -6,6 +6,12 @@ topic routing with `*` and `#`, one row per bound queue written in one transacti
 acks in flight (a message whose consumer dies or hangs is delivered again when its
 lease expires), retries with a delay, and dead letters with their reason.
 
+Group commit: publishes made together in one process (the same turn of the event loop,
+or while the previous write is in progress) are written in one transaction, one fsync
+for all of them (`adapters.group_commit`); each `publish` returns only after the commit
+that holds its message, and raises if that transaction failed. `publish_many` is one
+such transaction.
+
 A publish in this process wakes waiting consumers at once; consumers in other
 processes find new rows by polling every `poll_interval_s`.
 """
@@ -27,6 +33,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
 from fitboard.adapters.sqlite_durable import connect_durable
 from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
 from fitboard.application.ports import QueueUnavailable
@@ -162,6 +169,20 @@ def _decode_headers(text: str) -> dict[str, str]:
     return loaded
 
 
+def _unavailable(text: str, cause: BaseException) -> QueueUnavailable:
+    error = QueueUnavailable(text)
+    error.__cause__ = cause
+    return error
+
+
+def _as_unavailable(outcome: BaseException | None) -> QueueUnavailable | None:
+    """The port's outcome for one message: failures other than QueueUnavailable (a closed
+    queue, a bug) still mean the message was not stored."""
+    if outcome is None or isinstance(outcome, QueueUnavailable):
+        return outcome
+    return _unavailable(f"publish failed: {outcome!r}", outcome)
+
+
 class _SqliteDelivery:
     """A leased message. The lease token makes a late ack of an expired lease harmless."""
 
@@ -239,6 +260,7 @@ class SqliteBroker:
         *,
         visibility_timeout_s: float = 60.0,
         poll_interval_s: float = 0.2,
+        max_publishes_per_write: int = 512,
     ) -> None:
         self._path = path
         self._visibility_timeout_s = visibility_timeout_s
@@ -251,6 +273,10 @@ class SqliteBroker:
         # first that happens to clear a shared event.
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._closed = False
+        # Publishes made together share one transaction (and one fsync).
+        self._publishes: GroupCommit[tuple[Message, bool]] = GroupCommit(
+            self._write_publishes, max_items=max_publishes_per_write, name="sqlite queue publish"
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -318,33 +344,59 @@ class SqliteBroker:
         await self._transaction(work)
 
     async def publish(self, message: Message, *, mandatory: bool = True) -> None:
+        try:
+            await self._publishes.submit((message, mandatory))
+        except GroupCommitClosed as exc:
+            raise QueueUnavailable("the queue is closed") from exc
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, mandatory: bool = True
+    ) -> list[QueueUnavailable | None]:
+        try:
+            outcomes = await self._publishes.submit_many([(m, mandatory) for m in messages])
+        except GroupCommitClosed as exc:
+            outcomes = [exc] * len(messages)
+        return [_as_unavailable(outcome) for outcome in outcomes]
+
+    async def _write_publishes(
+        self, publishes: list[tuple[Message, bool]]
+    ) -> list[QueueUnavailable | None]:
+        """One transaction for every publish of a group: all are stored or none is."""
         now = time.time()
 
-        async def work(db: aiosqlite.Connection) -> list[str]:
+        async def work(db: aiosqlite.Connection) -> list[list[str]]:
             async with db.execute("SELECT queue, pattern FROM bindings") as cursor:
-                rows = await cursor.fetchall()
-            queues = sorted({q for q, p in rows if topic_matches(p, message.routing_key)})
+                bindings = await cursor.fetchall()
+            routed: list[list[str]] = []
+            rows: list[tuple[str, str, str, bytes, str, float]] = []
+            for message, _ in publishes:
+                queues = sorted({q for q, p in bindings if topic_matches(p, message.routing_key)})
+                routed.append(queues)
+                headers = _encode_headers(message.headers)
+                rows.extend(
+                    (queue, message.message_id, message.routing_key, message.body, headers, now)
+                    for queue in queues
+                )
             await db.executemany(
                 "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
                 "available_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        queue,
-                        message.message_id,
-                        message.routing_key,
-                        message.body,
-                        _encode_headers(message.headers),
-                        now,
-                    )
-                    for queue in queues
-                ],
+                rows,
             )
-            return queues
+            return routed
 
-        queues = await self._transaction(work)
-        if not queues and mandatory:
-            raise QueueUnavailable(f"no queue is bound to routing key {message.routing_key!r}")
-        self._wake(queues)
+        try:
+            routed = await self._transaction(work)
+        except QueueUnavailable as exc:
+            return [_unavailable(str(exc), exc) for _ in publishes]
+        outcomes: list[QueueUnavailable | None] = []
+        for (message, mandatory), queues in zip(publishes, routed, strict=True):
+            outcomes.append(
+                QueueUnavailable(f"no queue is bound to routing key {message.routing_key!r}")
+                if not queues and mandatory
+                else None
+            )
+        self._wake(sorted({queue for queues in routed for queue in queues}))
+        return outcomes
 
     async def consume(
         self, spec: QueueSpec, prefetch: int
@@ -492,6 +544,8 @@ class SqliteBroker:
             raise QueueUnavailable(f"queue database failed: {exc}") from exc
 
     async def close(self) -> None:
+        # Publishes already made are written (or fail) before the connection goes.
+        await self._publishes.close()
         self._closed = True
         self._wake(list(self._waiters))
         if self._db is not None:

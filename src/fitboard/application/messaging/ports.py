@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from fitboard.application.ports import QueueUnavailable
+
 
 @dataclass(frozen=True)
 class Message:
@@ -110,7 +112,23 @@ class MessageBroker(Protocol):
         Raises QueueUnavailable if the broker is down, blocked, or does not confirm within
         its bounded time, and — when `mandatory` — if no queue is bound to the routing key
         (a submission is never dropped silently). Events such as `workout.processed` are
-        published with `mandatory=False`: having no subscriber yet is normal for them."""
+        published with `mandatory=False`: having no subscriber yet is normal for them.
+
+        Publishes made concurrently in one process share one durable write (group
+        commit); each returns only once its own message is stored, and a write that
+        fails raises in exactly the publishes it held."""
+        ...
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, mandatory: bool = True
+    ) -> list[QueueUnavailable | None]:
+        """Publish `messages` in one durable write (one transaction, one confirm wait).
+
+        One outcome per message, in order: None once that message is durably stored in
+        every bound queue, else the QueueUnavailable that says why it is not (for the
+        reasons `publish` raises). A message with an outcome of None is stored whatever
+        happened to the others; one with an error may or may not be (a confirm that did
+        not come in time), as with `publish`."""
         ...
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:

@@ -3,6 +3,7 @@ transactions of ingest and of the worker."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -56,7 +57,14 @@ class InFlightWorkouts(Protocol):
     """Remembers accepted workouts that are not yet in the record, so their owner can poll
     them (202 queued) and nobody else can learn they exist."""
 
-    async def mark(self, workout_id: UUID, user_id: UUID) -> None: ...
+    async def mark(self, workout_id: UUID, user_id: UUID) -> None:
+        """Remember the workout as queued for its owner. Marks made concurrently share one
+        write; raises QueueUnavailable if this one may not be stored."""
+        ...
+
+    async def mark_many(self, marks: Sequence[tuple[UUID, UUID]]) -> None:
+        """`mark` for several (workout id, owner) pairs in one write."""
+        ...
 
     async def owner(self, workout_id: UUID) -> UUID | None: ...
 

@@ -1,0 +1,162 @@
+"""Group commit: callers that arrive together share one durable write.
+
+A caller hands its items to `GroupCommit.submit` and waits. One flusher task takes every
+item waiting (up to `max_items` a write) and writes them with one call of the adapter's
+`write`: one SQLite transaction, one confirm wait, one Redis pipeline. Items that arrive
+while a write is in progress wait for it to end and go together in the next write, so
+under load a write carries what arrived during the previous one, and a lone caller waits
+for nothing but its own write (plus one turn of the event loop, which lets callers woken
+in the same turn join it).
+
+`write` answers one outcome per item, in order: None when that item is durably written,
+or the exception that says why not. A caller is answered only once the write that holds
+its items has ended, and an exception raised by `write` itself fails every item of that
+write and no other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["GroupCommit", "GroupCommitClosed"]
+
+log = logging.getLogger(__name__)
+
+_I = TypeVar("_I")
+
+Outcome = BaseException | None
+
+
+class GroupCommitClosed(RuntimeError):
+    """Submitted after `close`: nothing was written."""
+
+
+@dataclass
+class _Entry(Generic[_I]):
+    """One caller's items, written together in one write and answered together."""
+
+    items: Sequence[_I]
+    answer: asyncio.Future[list[Outcome]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit(Generic[_I]):
+    """Coalesces concurrent submissions into writes of at most `max_items` items.
+
+    One caller's items are never split between writes, so `submit_many` is one write
+    even when it alone holds more than `max_items`."""
+
+    def __init__(
+        self,
+        write: Callable[[list[_I]], Awaitable[Sequence[Outcome]]],
+        *,
+        max_items: int = 256,
+        name: str = "group commit",
+    ) -> None:
+        if max_items < 1:
+            raise ValueError("max_items must be at least 1")
+        self._write = write
+        self._max_items = max_items
+        self._name = name
+        self._pending: deque[_Entry[_I]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, item: _I) -> None:
+        """Return once `item` is durably written; raise the exception that says why it
+        is not."""
+        (outcome,) = await self.submit_many([item])
+        if outcome is not None:
+            # Each caller raises an exception of its own: one instance raised in several
+            # tasks would collect all their tracebacks.
+            raise _own_copy(outcome)
+
+    async def submit_many(self, items: Sequence[_I]) -> list[Outcome]:
+        """Write `items` in one write (with whatever else is waiting); one outcome per
+        item, in order, once that write has ended."""
+        if self._closed:
+            raise GroupCommitClosed(f"{self._name} is closed")
+        if not items:
+            return []
+        entry: _Entry[_I] = _Entry(items)
+        self._pending.append(entry)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name=self._name)
+        # A cancelled caller cancels only its wait: if its items are already being
+        # written they are written, exactly as a cancelled single write would have been.
+        return await entry.answer
+
+    async def _flush(self) -> None:
+        try:
+            # One turn of the event loop: callers woken together submit together.
+            await asyncio.sleep(0)
+            while self._pending:
+                group = self._take()
+                if group:
+                    await self._write_group(group)
+        finally:
+            self._flusher = None
+            # Only on cancellation can entries be left behind; never leave a caller waiting.
+            while self._pending:
+                entry = self._pending.popleft()
+                if not entry.answer.done():
+                    entry.answer.set_exception(GroupCommitClosed(f"{self._name} stopped"))
+
+    def _take(self) -> list[_Entry[_I]]:
+        group: list[_Entry[_I]] = []
+        count = 0
+        while self._pending:
+            entry = self._pending[0]
+            if entry.answer.done():
+                # Its caller was cancelled before the write began: nothing to write.
+                self._pending.popleft()
+                continue
+            if group and count + len(entry.items) > self._max_items:
+                break
+            self._pending.popleft()
+            group.append(entry)
+            count += len(entry.items)
+        return group
+
+    async def _write_group(self, group: list[_Entry[_I]]) -> None:
+        items = [item for entry in group for item in entry.items]
+        try:
+            outcomes = list(await self._write(items))
+            if len(outcomes) != len(items):
+                raise RuntimeError(f"{self._name}: {len(outcomes)} outcomes for {len(items)} items")
+        except Exception as exc:
+            log.debug("%s: a write of %d items failed", self._name, len(items), exc_info=True)
+            outcomes = [exc] * len(items)
+        start = 0
+        for entry in group:
+            end = start + len(entry.items)
+            if not entry.answer.done():
+                entry.answer.set_result(outcomes[start:end])
+            start = end
+
+    async def close(self) -> None:
+        """Refuse new submissions and wait for the writes of those already made."""
+        self._closed = True
+        flusher = self._flusher
+        if flusher is not None:
+            await asyncio.shield(flusher)
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """A new exception of the same class and message, caused by `exc`."""
+    try:
+        mine = copy.copy(exc)
+    except Exception:
+        return exc
+    if mine is exc:
+        return exc
+    mine.__cause__ = exc
+    mine.__traceback__ = None
+    return mine
