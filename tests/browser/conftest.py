@@ -99,18 +99,27 @@ class Server:
             "FITBOARD_REGISTRATIONS_PER_HOUR_PER_IP": "1000",
         }
 
+    @property
+    def log_path(self) -> Path:
+        """Where the server's output goes (appended to across restarts)."""
+        return self.data_dir.with_name("serve.log")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [FITBOARD, "serve", "--port", str(self.port)],
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [FITBOARD, "serve", "--port", str(self.port)],
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, "fitboard serve exited at start"
+            assert self.process.poll() is None, f"fitboard serve exited at start:\n{self.output()}"
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{self.url}/readyz", timeout=2, trust_env=False).status_code == 200:
                     return
@@ -153,6 +162,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield running
     finally:
         running.stop()
+        # Shown by pytest only when the test failed.
+        print(f"===== fitboard serve =====\n{running.output()}")
 
 
 # Module-scoped, not session-scoped: Playwright's sync API runs an event loop in this
