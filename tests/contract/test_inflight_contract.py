@@ -144,7 +144,7 @@ async def test_sqlite_a_failed_write_fails_every_mark_of_its_group(tmp_path: Pat
     try:
         await inflight.mark(uuid.uuid4(), uuid.uuid4())  # creates the table
         refused_owner = uuid.uuid4()
-        with closing(sqlite3.connect(tmp_path / "queue.db")) as db:
+        with closing(sqlite3.connect(tmp_path / "queue.db", timeout=30)) as db:
             db.execute(
                 "CREATE TRIGGER refuse BEFORE INSERT ON inflight_workouts "
                 f"WHEN NEW.user_id = '{refused_owner}' "

@@ -498,7 +498,7 @@ async def test_publish_many_refuses_only_the_unroutable_messages(queues: QueueHa
 def _refuse_bodies_containing(path: Path, word: str) -> None:
     """Make every transaction that inserts a message whose body holds `word` fail, as a
     full disk or an I/O error would: a trigger in the queue file itself."""
-    with closing(sqlite3.connect(path)) as db:
+    with closing(sqlite3.connect(path, timeout=30)) as db:
         db.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON messages "
             f"WHEN instr(NEW.body, '{word}') > 0 "

@@ -1,0 +1,88 @@
+"""Group commit at ingest, embedded: submissions that arrive together share one queue
+transaction, and each is answered by the fate of its own write — 202 only once its
+workout is stored, 503 to exactly those whose transaction failed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Api, run_at, settings_for
+
+REFUSED = "refused-by-the-disk"
+
+
+@pytest.fixture(name="embedded")
+async def embedded_fixture(tmp_path: Path) -> AsyncIterator[tuple[Api, Path]]:
+    from fitboard.entrypoints.api import create_app
+
+    settings = settings_for(tmp_path)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fitboard") as client:
+            yield Api(client, app), settings.queue_path
+
+
+def refuse_transactions_holding(queue_path: Path, word: str) -> None:
+    """Fail every queue transaction that inserts a message holding `word`, as a full disk
+    would fail it: a trigger in the embedded queue's own file."""
+    with closing(sqlite3.connect(queue_path, timeout=30)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON messages "
+            f"WHEN instr(NEW.body, '{word}') > 0 "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+        db.commit()
+
+
+async def test_a_failed_group_write_answers_503_to_exactly_the_workouts_not_stored(
+    embedded: tuple[Api, Path],
+) -> None:
+    api, queue_path = embedded
+    token, _ = await api.register("crowd")
+    # In a thread: the in-process worker's transaction must be able to finish meanwhile.
+    await asyncio.to_thread(refuse_transactions_holding, queue_path, REFUSED)
+
+    ids = [str(uuid.uuid4()) for _ in range(24)]
+    refused = set(ids[::6])
+
+    async def submit(workout_id: str) -> httpx.Response:
+        return await api.submit(
+            token,
+            id=workout_id,
+            activity="run",
+            started_at=run_at(),
+            duration_s=1800,
+            notes=REFUSED if workout_id in refused else "fine",
+        )
+
+    # Sent together, so they share transactions with the refused ones.
+    responses = dict(zip(ids, await asyncio.gather(*(submit(i) for i in ids)), strict=True))
+    assert {r.status_code for r in responses.values()} <= {202, 503}
+    accepted = {i for i, r in responses.items() if r.status_code == 202}
+    unavailable = {i for i, r in responses.items() if r.status_code == 503}
+    # Each refused workout's transaction failed, and whichever workouts shared it were
+    # answered 503 with it (how the burst was grouped is the event loop's business).
+    assert refused <= unavailable
+    # The next write is not held back by the failed ones.
+    later = str(uuid.uuid4())
+    assert (await submit(later)).status_code == 202
+    accepted.add(later)
+
+    # Every 202'd workout reaches the record; a 503'd one was never queued, so once the
+    # others are processed it is known to the API as nothing at all.
+    for workout_id in accepted:
+        assert (await api.wait_processed(token, workout_id))["id"] == workout_id
+    for workout_id in unavailable:
+        response = await api.client.get(f"/v1/workouts/{workout_id}", headers=api.auth(token))
+        assert response.status_code == 404, response.text
+    listed = await api.client.get("/v1/workouts", params={"limit": 100}, headers=api.auth(token))
+    assert {item["id"] for item in listed.json()["items"]} == accepted
