@@ -15,6 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fitboard.application.messaging.ports import MessageBroker, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 from fitboard.config import Settings
 from fitboard.entrypoints.api import create_app
 from tests.conftest import run_sync
@@ -83,6 +85,42 @@ class Api:
         data: dict[str, Any] = response.json()
         return data
 
+    async def board_listing(
+        self, token: str, path: str, entries: int, within_s: float = 10, **params: Any
+    ) -> dict[str, Any]:
+        """The board once it lists `entries` athletes. The worker puts a workout on the
+        boards just after storing it, so a read right after `wait_processed` may come
+        between the two."""
+        board: dict[str, Any] = {}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while True:
+                    board = await self.board(token, path, **params)
+                    if len(board["entries"]) >= entries:
+                        return board
+                    await asyncio.sleep(0.02)
+        raise AssertionError(f"not {entries} entries on {path} within {within_s}s: {board}")
+
+    async def dead_letters(
+        self, admin_token: str, count: int, within_s: float = 15
+    ) -> list[dict[str, Any]]:
+        """The workout queue's dead letters, once there are at least `count`."""
+        items: list[dict[str, Any]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while True:
+                    items = await self._dead_letters(admin_token)
+                    if len(items) >= count:
+                        return items
+                    await asyncio.sleep(0.05)
+        raise AssertionError(f"not {count} dead letters within {within_s}s: {items}")
+
+    async def _dead_letters(self, admin_token: str) -> list[dict[str, Any]]:
+        answer = await self.client.get("/v1/admin/dead-letters", headers=self.auth(admin_token))
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
 
 def run_at(hours_ago: float = 2.0) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
@@ -143,7 +181,12 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
             asyncio.create_task(consume_workouts(container, stop)),
             asyncio.create_task(consume_reports(container, stop)),
         ]
+        reports = reports_queue(namespace, settings.worker_max_attempts)
         try:
+            # Until both consume: a workout.processed published before the reports queue
+            # exists is routed nowhere, and a worker still connecting holds up the first
+            # workout's processing.
+            await _until_consumed(container.broker, [container.workouts_queue, reports], consumers)
             yield app
         finally:
             stop.set()
@@ -151,8 +194,29 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
             broker = container.broker
             assert isinstance(broker, RabbitBroker)
             await broker.delete(container.workouts_queue)
-            await broker.delete(reports_queue(namespace, settings.worker_max_attempts))
+            await broker.delete(reports)
             await broker.delete_exchanges()
+
+
+async def _until_consumed(
+    broker: MessageBroker,
+    queues: list[QueueSpec],
+    consumers: list[asyncio.Task[None]],
+    within_s: float = 30,
+) -> None:
+    """Wait until each queue has a consumer, as the broker counts them; a consumer that
+    ended meanwhile raises its error."""
+    async with asyncio.timeout(within_s):
+        for spec in queues:
+            while True:
+                for task in consumers:
+                    if task.done():
+                        task.result()
+                        raise AssertionError(f"{task} ended before consuming")
+                with contextlib.suppress(QueueUnavailable):  # not declared yet
+                    if ((await broker.depth(spec)).consumers or 0) > 0:
+                        break
+                await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tests.e2e.conftest import Api, run_at
@@ -65,22 +65,22 @@ async def test_competition_ranks_and_ties_listed_in_the_order_reached(api: Api) 
     tokens = {}
     for name in ("first", "second", "third", "fourth"):
         tokens[name], _ = await api.register(name)
+    # One day of last week (boards are cut in UTC here), whatever the hour the test runs.
+    today = datetime.now(UTC).date()
+    tuesday = today - timedelta(days=today.weekday() + 6)
+
+    def at(hour: int) -> str:
+        return datetime.combine(tuesday, time(hour), UTC).isoformat()
+
     # Equal 30-minute sessions share rank 2. Which of the two is listed first is whoever
     # reached 1800 s first: both sessions are logged after the fact, so that is the moment
     # each was sent, which this test does not control to the second; the order is checked
     # with a controlled clock in tests/contract/test_board_ties.py.
-    await yoga(api, tokens["first"], 60, run_at(10))
-    await yoga(api, tokens["third"], 30, run_at(6))
-    await yoga(api, tokens["second"], 30, run_at(8))
-    await yoga(api, tokens["fourth"], 10, run_at(5))
-    day = run_at(10)[:10] if run_at(10)[:10] == run_at(5)[:10] else None
-    key = {"period_key": week_key(run_at(5))}
-    if day is None:  # the sessions straddle midnight: use the all-time board instead
-        key = {"period_key": "all"}
-        path = "duration/all"
-    else:
-        path = "duration/week"
-    board = await api.board(tokens["first"], path, **key)
+    await yoga(api, tokens["first"], 60, at(6))
+    await yoga(api, tokens["third"], 30, at(8))
+    await yoga(api, tokens["second"], 30, at(9))
+    await yoga(api, tokens["fourth"], 10, at(10))
+    board = await api.board_listing(tokens["first"], "duration/week", 4, period_key=week_key(at(6)))
     ranking = [(e["rank"], e["display_name"], e["score"]) for e in board["entries"]]
     assert ranking[0] == (1, "first", 3600)
     assert sorted(ranking[1:3]) == [(2, "second", 1800), (2, "third", 1800)]

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from fitboard.application.workouts.messages import submission_message
+from fitboard.domain.activities import Activity
+from fitboard.domain.workouts import WorkoutSubmission
 from tests.e2e.conftest import Api, run_at
 
 SIX_MPH_HALF_HOUR_M = 6 * 1609.344 * 0.5
@@ -88,7 +91,9 @@ async def test_someone_elses_workout_is_404(api: Api) -> None:
     assert unknown.status_code == 404
 
 
-async def test_a_stolen_id_does_not_overwrite_the_owners_workout(api: Api) -> None:
+async def test_a_stolen_id_is_refused_at_ingest_and_the_owners_workout_unchanged(
+    api: Api,
+) -> None:
     alice, _ = await api.register("alice")
     mallory, _ = await api.register("mallory")
     workout_id = await api.submit_ok(alice, activity="yoga", started_at=run_at(), duration_s=600)
@@ -101,14 +106,43 @@ async def test_a_stolen_id_does_not_overwrite_the_owners_workout(api: Api) -> No
         duration_s=3600,
         distance_m=10000,
     )
-    # Refused at ingest, naming the clash (the worker keeps its own check for what the API
-    # could not know, say with the record unreachable).
     assert response.status_code == 409, response.text
-    await api.submit_ok(mallory, activity="yoga", started_at=run_at(), duration_s=60)
-    listing = await api.client.get("/v1/workouts", headers=api.auth(mallory))
-    assert workout_id not in [w["id"] for w in listing.json()["items"]]
+    assert workout_id in response.json()["detail"]
     again = await api.client.get(f"/v1/workouts/{workout_id}", headers=api.auth(alice))
     assert again.json() == original
+
+
+async def test_a_stolen_id_that_reaches_the_worker_is_dead_lettered_unprocessed(
+    api: Api,
+) -> None:
+    alice, _ = await api.register("alice")
+    mallory, mallory_user = await api.register("mallory")
+    ops, _ = await api.register("ops")
+    await api.promote("ops")
+    workout_id = await api.submit_ok(alice, activity="yoga", started_at=run_at(), duration_s=600)
+    original = await api.wait_processed(alice, workout_id)
+    # What the API publishes when it cannot check the id's owner (the record unreachable
+    # at ingest): the worker's own check is all that stands in the way.
+    now = datetime.now(UTC)
+    stolen = WorkoutSubmission(
+        id=uuid.UUID(workout_id),
+        user_id=uuid.UUID(mallory_user["id"]),
+        activity=Activity.RUN,
+        started_at=now - timedelta(hours=2),
+        duration_s=3600,
+        submitted_at=now,
+        distance_m=10000,
+    )
+    assert api.app is not None
+    await api.app.state.container.broker.publish(submission_message(stolen))
+
+    [letter] = await api.dead_letters(ops, 1)
+    assert letter["reason"] == f"workout id {workout_id} belongs to another athlete"
+    assert letter["attempts"] == 1
+    again = await api.client.get(f"/v1/workouts/{workout_id}", headers=api.auth(alice))
+    assert again.json() == original
+    listing = await api.client.get("/v1/workouts", headers=api.auth(mallory))
+    assert listing.json()["items"] == []
 
 
 def _future(minutes: int) -> str:
