@@ -23,11 +23,13 @@ from fitboard.adapters.sql.tables import metadata
 from fitboard.application.accounts.ports import UsernameTaken
 from fitboard.application.ports import StoreUnavailable
 from fitboard.application.workouts.ports import WorkoutCursor, WorkoutIdTaken
+from fitboard.domain import evaluation
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.boards import BoardId, Metric, Period, Scope, Standing, VersionedStanding
+from fitboard.domain.challenges import Challenge
 from fitboard.domain.groups import Group
 from fitboard.domain.periods import PeriodRange, keys_for_day, period_range
-from fitboard.domain.standings import score_on
+from fitboard.domain.standings import METRICS, combined, score_on, whole
 from fitboard.domain.users import User
 from fitboard.domain.workouts import (
     ActivityTotals,
@@ -768,6 +770,147 @@ async def test_standings_round_half_up_and_leave_out_zero_scores(store: SqlStore
     scores = {s.standing.user_id: s.standing.score for s in calories}
     assert scores == {even.id: 3, odd.id: 4, half.id: 1}
     assert distance == []
+
+
+# --------------------------------------------------------------------------- challenges
+
+CHALLENGE_STARTS = datetime(2026, 3, 7, tzinfo=UTC)
+CHALLENGE_ENDS = datetime(2026, 3, 27, tzinfo=UTC)
+
+
+def _random_workouts(rng: random.Random, user: User) -> list[Workout]:
+    """Workouts around the challenge window, some not counted (flagged), some
+    without a distance. Calories and distances are quarters and halves: their sums are
+    exact in any order, and totals that end in .5 tell half up from half to even."""
+    found = []
+    # The window's bounds themselves: the first instant is in, the end is out.
+    starts = [CHALLENGE_STARTS, CHALLENGE_ENDS]
+    starts += [
+        T0 + timedelta(days=rng.randint(0, 30), seconds=rng.randint(0, 86399))
+        for _ in range(rng.randint(5, 25))
+    ]
+    for started_at in starts:
+        activity = rng.choice(BOARD_ACTIVITIES)
+        has_distance = activity is not Activity.STRENGTH and rng.random() < 0.8
+        submission = WorkoutSubmission(
+            id=uuid4(),
+            user_id=user.id,
+            activity=activity,
+            started_at=started_at,
+            duration_s=rng.randint(60, 7200),
+            submitted_at=started_at + timedelta(hours=2),
+            distance_m=rng.randint(0, 40000) / 2 if has_distance else None,
+        )
+        found.append(
+            Workout(
+                submission=submission,
+                status=rng.choice([WorkoutStatus.PROCESSED] * 4 + [WorkoutStatus.FLAGGED]),
+                board_day=started_at.date(),
+                calories=rng.randint(0, 3600) / 4,
+                calories_method=CaloriesMethod.MET,
+                met=8.0,
+                body_mass_kg=70.0,
+                points=rng.randint(0, 120),
+                processed_at=started_at + timedelta(hours=2),
+            )
+        )
+    return found
+
+
+def _totals_of(counted: list[Workout]) -> Totals:
+    """An athlete's totals over `counted`, from the domain's own statement of what a
+    workout adds (`evaluation.contribution`); only the totals, not their moments."""
+    by_activity: dict[Activity, ActivityTotals] = {}
+    for activity in {w.submission.activity for w in counted}:
+        mine = [w for w in counted if w.submission.activity is activity]
+        parts = [evaluation.contribution(w) for w in mine]
+        by_activity[activity] = ActivityTotals(
+            calories=sum(p.calories for p in parts),
+            distance_m=sum(p.distance_m for p in parts),
+            duration_s=sum(p.duration_s for p in parts),
+            workouts=sum(p.workouts for p in parts),
+            points=sum(p.points for p in parts),
+            active_days=len({w.board_day for w in mine}),
+        )
+    return Totals(by_activity, active_days=len({w.board_day for w in counted}))
+
+
+async def test_challenge_standings_equal_the_domain_score_of_the_same_workouts(
+    store: SqlStore,
+) -> None:
+    """Every metric in every kind of scope: a challenge's SQL sums and the worker's domain
+    rule (`score_on`) must give each athlete the same score."""
+    rng = random.Random(20260307)
+    users = [make_user(f"challenger{i}") for i in range(6)]
+    users[2].show_on_leaderboards = False
+    await add_users(store, *users)
+    group = Group(uuid4(), "club", "INVITE2", users[0].id, T0)
+    members = {users[0].id, users[1].id, users[2].id}
+    workouts = {user.id: _random_workouts(rng, user) for user in users[:5]}
+    async with store.unit_of_work() as uow:
+        await uow.groups.add(group)
+        for member in sorted(members - {users[0].id}):
+            await uow.groups.add_member(group.id, member, T0)
+        for user_workouts in workouts.values():
+            for workout in user_workouts:
+                await uow.workouts.add(workout)
+        await uow.commit()
+    scopes = [
+        Scope.global_(),
+        *(Scope.for_activity(a) for a in [*BOARD_ACTIVITIES, Activity.YOGA]),
+        Scope.for_group(group.id),
+        Scope.for_group(uuid4()),
+    ]
+    checked, halves_to_even = 0, 0
+    async with store.unit_of_work(read_only=True) as uow:
+        for scope in scopes:
+            for metric in Metric:
+                challenge = Challenge(
+                    uuid4(), "March", metric, scope, CHALLENGE_STARTS, CHALLENGE_ENDS,
+                    users[0].id, T0,
+                )  # fmt: skip
+                expected: list[Standing] = []
+                for user in users:
+                    if not user.show_on_leaderboards:
+                        continue
+                    if scope.group_id is not None and (
+                        scope.group_id != group.id or user.id not in members
+                    ):
+                        continue
+                    counted = [
+                        w
+                        for w in workouts.get(user.id, [])
+                        if w.counts_on_boards
+                        and challenge.starts_at <= w.submission.started_at < challenge.ends_at
+                        and scope.activity in (None, w.submission.activity)
+                    ]
+                    totals = _totals_of(counted)
+                    score, _ = score_on(BoardId(metric, Period.ALL, scope), totals)
+                    if score > 0:
+                        reached = max(w.submission.started_at for w in counted)
+                        expected.append(Standing(user.id, score, reached))
+                    if METRICS[metric].rounded:
+                        activity = scope.activity
+                        part = (
+                            combined(totals)
+                            if activity is None
+                            else totals.by_activity.get(activity, ActivityTotals())
+                        )
+                        total = getattr(part, METRICS[metric].total)
+                        halves_to_even += round(total) != whole(total)
+                found = await uow.challenges.standings(challenge)
+                assert sorted(found, key=_standing_user) == sorted(expected, key=_standing_user), (
+                    metric,
+                    scope,
+                )
+                checked += len(expected)
+    assert checked > 0
+    # The record is one where rounding half to even (Python's round) would have shown.
+    assert halves_to_even > 0
+
+
+def _standing_user(standing: Standing) -> UUID:
+    return standing.user_id
 
 
 # --------------------------------------------------------------------------- groups

@@ -1,11 +1,15 @@
-"""From an athlete's totals to their score on a board: the one rule both the worker's
-projection and the record's rebuild queries follow."""
+"""What each metric is, and from an athlete's totals to their score on a board: the one
+rule the worker's projection, the record's rebuild queries and challenges follow."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
 from uuid import UUID
 
 from fitboard.domain.activities import Activity
@@ -20,21 +24,72 @@ def whole(total: float) -> int:
     return math.floor(total + 0.5)
 
 
+class Tally(StrEnum):
+    """How a metric's total is formed from the workouts that count."""
+
+    SUM = "sum"  # the sum of one quantity of each workout
+    COUNT = "count"  # how many workouts there are
+    DAYS = "days"  # how many distinct days have a workout
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """What a metric's total is made of and how it becomes a score.
+
+    `total` names the total in `ActivityTotals`. A summed or counted total is kept under
+    the same name in `DailyContribution` and in the daily rollups; a summed one adds up the
+    workout's own quantity of that name (a workout without one adds 0). `reached_at` names
+    the `ActivityTotals` field (and, but for active days, the rollup column) holding when
+    the total last rose. A `rounded` total is fractional (a float) and scores rounded half
+    up (`whole`); any other is a whole number and is its own score."""
+
+    tally: Tally
+    total: str
+    reached_at: str
+    rounded: bool = False
+
+
+# The one definition of every metric: the worker's projection reads it here, and the SQL
+# adapters build their sums from it (adapters/sql/metrics.py).
+METRICS: Mapping[Metric, MetricDefinition] = MappingProxyType(
+    {
+        Metric.CALORIES: MetricDefinition(
+            Tally.SUM, "calories", "calories_reached_at", rounded=True
+        ),
+        Metric.DISTANCE: MetricDefinition(
+            Tally.SUM, "distance_m", "distance_last_ended_at", rounded=True
+        ),
+        Metric.DURATION: MetricDefinition(Tally.SUM, "duration_s", "last_ended_at"),
+        Metric.WORKOUTS: MetricDefinition(Tally.COUNT, "workouts", "last_ended_at"),
+        Metric.POINTS: MetricDefinition(Tally.SUM, "points", "points_reached_at"),
+        Metric.ACTIVE_DAYS: MetricDefinition(Tally.DAYS, "active_days", "active_day_reached_at"),
+    }
+)
+
+
+def total_score(metric: Metric, total: float) -> int:
+    """A metric's total as a board's integer score."""
+    return whole(total) if METRICS[metric].rounded else int(total)
+
+
+def metric_totals(metric: Metric, total: float, reached_at: datetime | None) -> ActivityTotals:
+    """One activity's totals that hold only `metric`'s total and when it was reached, as
+    a query for one metric's board reads them."""
+    definition = METRICS[metric]
+    fields: dict[str, Any] = {
+        definition.total: float(total) if definition.rounded else int(total),
+        definition.reached_at: reached_at,
+    }
+    return replace(ActivityTotals(), **fields)
+
+
 def metric_score(metric: Metric, totals: ActivityTotals) -> tuple[int, datetime | None]:
     """A metric's integer score for one activity's totals, and when it was reached: when
     the last workout that raised that metric was recorded, so a workout that adds nothing
     to a metric never moves its moment."""
-    if metric is Metric.CALORIES:
-        return whole(totals.calories), totals.calories_reached_at
-    if metric is Metric.DISTANCE:
-        return whole(totals.distance_m), totals.distance_last_ended_at
-    if metric is Metric.DURATION:
-        return totals.duration_s, totals.last_ended_at
-    if metric is Metric.WORKOUTS:
-        return totals.workouts, totals.last_ended_at
-    if metric is Metric.POINTS:
-        return totals.points, totals.points_reached_at
-    return totals.active_days, totals.active_day_reached_at
+    definition = METRICS[metric]
+    reached_at: datetime | None = getattr(totals, definition.reached_at)
+    return total_score(metric, getattr(totals, definition.total)), reached_at
 
 
 def combined(totals: Totals) -> ActivityTotals:

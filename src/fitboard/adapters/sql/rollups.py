@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -22,24 +22,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fitboard.adapters.sql.metrics import metric_total
 from fitboard.adapters.sql.repositories import insert_by_dialect
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, Metric, Period, Standing, VersionedStanding
 from fitboard.domain.periods import PeriodRange
-from fitboard.domain.standings import score_on
+from fitboard.domain.standings import METRICS, metric_totals, score_on
 from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
 _r = daily_rollups.c
-
-# The rollup column summed for each metric, and the moment its total was last raised.
-_SUMMED: dict[Metric, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
-    Metric.CALORIES: (_r.calories, _r.calories_reached_at),
-    Metric.DISTANCE: (_r.distance_m, _r.distance_last_ended_at),
-    Metric.DURATION: (_r.duration_s, _r.last_ended_at),
-    Metric.WORKOUTS: (_r.workouts, _r.last_ended_at),
-    Metric.POINTS: (_r.points, _r.points_reached_at),
-}
 
 
 def _later_of(stored: Any, new: Any) -> Any:
@@ -339,13 +331,12 @@ def _in_scope(statement: Select[Any], board: BoardId) -> Select[Any]:
 
 def _summed_statement(board: BoardId, first: date | None, last: date | None) -> Select[Any]:
     """Per visible athlete and activity: the metric's sum and when it was last raised."""
-    value, reached_at = _SUMMED[board.metric]
     statement = (
         select(
             _r.user_id,
             _r.activity,
-            func.sum(value).label("value"),
-            func.max(reached_at).label("reached_at"),
+            metric_total(board.metric, daily_rollups).label("value"),
+            func.max(_r[METRICS[board.metric].reached_at]).label("reached_at"),
             users.c.projection_version,
         )
         .join(users, users.c.id == _r.user_id)
@@ -388,22 +379,10 @@ def _summed_totals(metric: Metric, rows: Iterable[Row[Any]]) -> dict[UUID, tuple
     for row in rows:
         if row.user_id not in found:
             found[row.user_id] = (Totals(by_activity={}), int(row.projection_version))
-        found[row.user_id][0].by_activity[Activity(row.activity)] = _activity_totals(
+        found[row.user_id][0].by_activity[Activity(row.activity)] = metric_totals(
             metric, row.value, row.reached_at
         )
     return found
-
-
-def _activity_totals(metric: Metric, value: Any, reached_at: datetime | None) -> ActivityTotals:
-    if metric is Metric.CALORIES:
-        return ActivityTotals(calories=float(value), calories_reached_at=reached_at)
-    if metric is Metric.DISTANCE:
-        return ActivityTotals(distance_m=float(value), distance_last_ended_at=reached_at)
-    if metric is Metric.DURATION:
-        return ActivityTotals(duration_s=int(value), last_ended_at=reached_at)
-    if metric is Metric.WORKOUTS:
-        return ActivityTotals(workouts=int(value), last_ended_at=reached_at)
-    return ActivityTotals(points=int(value), points_reached_at=reached_at)
 
 
 def _active_days_totals(board: BoardId, rows: Iterable[Row[Any]]) -> dict[UUID, tuple[Totals, int]]:

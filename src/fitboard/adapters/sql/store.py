@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fitboard.adapters.sql.achievements import SqlAchievementRepository
+from fitboard.adapters.sql.challenges import SqlChallengeRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
-from fitboard.adapters.sql.reports import SqlChallengeRepository, SqlReportRepository
+from fitboard.adapters.sql.reports import SqlReportRepository
 from fitboard.adapters.sql.repositories import (
     SqlGroupRepository,
     SqlUserRepository,
