@@ -89,19 +89,19 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
         "boards": frozenset({"ports", "projection", "reading"}),
     },
     # An imported file becomes workouts on the 202 path, duplicates recognised.
-    "imports": {
-        "messaging": frozenset({"ports"}),
-        "workouts": frozenset({"duplicates", "ingest", "ports"}),
-    },
+    "imports": {"workouts": frozenset({"duplicates", "ingest", "ports"})},
     # Events are built from a processed workout and from the boards it moved.
     # (live -> workouts.processing and workouts.handlers -> live.events make a cycle
     # between the two features: the translation of `Processed` into events could live
     # with workouts, leaving live a leaf.)
     "live": {
-        "boards": frozenset({"ports", "reading"}),
+        "boards": frozenset({"reading"}),
         "workouts": frozenset({"processing"}),
     },
     "messaging": {},
+    # Is it up, how long is the backlog, what was given up on: the ranking index and the
+    # broker, through their ports.
+    "operations": {"boards": frozenset({"ports"}), "messaging": frozenset({"ports"})},
     # A consumer of workout.processed: its message format, and the boards' rollups.
     "reports": {
         "boards": frozenset({"ports"}),
@@ -114,7 +114,7 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
         "achievements": frozenset({"judging", "ports"}),
         "boards": frozenset({"ports", "projection"}),
         "groups": frozenset({"ports"}),
-        "live": frozenset({"events", "ports"}),
+        "live": frozenset({"events"}),
         "messaging": frozenset({"errors", "ports"}),
     },
 }
