@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .PHONY: run test install test-tools services lint typecheck test-web test-unit test-contract \
-        test-integration test-e2e test-live test-browser bench clean
+        test-integration test-e2e test-live test-browser chaos bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@bash scripts/ensure-python.sh "$(PYTHON)" "$(VENV)"
@@ -65,6 +65,12 @@ test-live: install test-tools
 
 test-browser: install test-tools
 	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
+
+## The full chaos suite (docs/reliability.md): at least 20,000 workouts through production mode
+## on private servers while processes and servers are killed; prints its figures and writes
+## them to tmp/chaos/full.json (FITBOARD_CHAOS_FIGURES). `make test` runs the short version.
+chaos: install test-tools
+	FITBOARD_CHAOS_FULL=1 $(BIN)/pytest tests/chaos -s $(PYTEST_ARGS)
 
 ## Benchmarks, on the machine's services (never part of `make test`): issue 12's whole table,
 ## printed and written to bench/results/<time>.json. BENCH_ARGS="--quick" for a smoke run,
