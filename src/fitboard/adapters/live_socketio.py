@@ -47,6 +47,7 @@ from fitboard.adapters.live_metrics import (
 from fitboard.adapters.redis_client import redis_client
 from fitboard.application.live.events import LEADERBOARD_UPDATE, athlete_room, board_room
 from fitboard.domain.boards import BoardId, BoardKey
+from fitboard.domain.errors import InvalidField
 
 __all__ = [
     "BatchingRedisManager",
@@ -487,8 +488,12 @@ class SocketIOGateway:
     # ------------------------------------------------------------------ boards
 
     def has_subscribers(self, board_name: str) -> bool:
+        try:
+            room = board_room(BoardId.parse(board_name))
+        except InvalidField:
+            return False  # a move of another release's board, or junk on the channel
         rooms = self.server.manager.rooms.get("/", {})
-        return bool(rooms.get(f"board:{board_name}"))
+        return bool(rooms.get(room))
 
     def next_version(self, board_name: str) -> int:
         """Milliseconds since the epoch, bumped if needed to increase on this process: the

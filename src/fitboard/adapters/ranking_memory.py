@@ -158,7 +158,7 @@ class MemoryRanking:
 
     async def stats(self, largest: int) -> RankingStats:
         sizes = [(key, len(board.by_member)) for key, board in self._boards.items() if board.loaded]
-        sizes.sort(key=lambda pair: (-pair[1], str(pair[0])))
+        sizes.sort(key=lambda pair: (-pair[1], pair[0].name))
         return RankingStats(boards=len(sizes), largest=sizes[:largest], shared=False)
 
     async def ping(self) -> None:

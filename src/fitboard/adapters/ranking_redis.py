@@ -1,10 +1,10 @@
 """The production ranking index: one Redis sorted set per board instance.
 
-Key layout (for the default namespace `fitboard`; another deployment's namespace takes
-its place), for the board instance whose `board_key` is
-`fitboard:board:calories:week:global:2026-W47` (the part after `fitboard:` is wrapped in a
-hash tag, so a Redis Cluster keeps all of a board's keys in one slot and one Lua script may
-touch them together):
+Key layout (this module alone decides it), for the weekly calories board of 2026-W47
+under the default namespace `fitboard` (another deployment's namespace takes its place,
+so deployments sharing a Redis database stay apart). The part after the namespace is a
+hash tag, so a Redis Cluster keeps all of a board's keys in one slot and one Lua script
+may touch them together:
 
     fitboard:{board:calories:week:global:2026-W47}:z      sorted set: user id -> composite score
     fitboard:{board:calories:week:global:2026-W47}:v      hash: user id -> projection version
@@ -46,7 +46,6 @@ from fitboard.domain.boards import (
     Scope,
     ScoreUpdate,
     VersionedStanding,
-    board_key,
     parse_metric,
     parse_period,
 )
@@ -57,9 +56,6 @@ __all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
-# board_key() names every board `fitboard:board:...`; in Redis the first part is replaced
-# by the deployment's namespace, so deployments sharing a Redis database stay apart.
-_PREFIX = "fitboard:"
 # Standings written per pipeline while loading: large enough to amortise round trips, small
 # enough that one pipeline's replies stay a few hundred kilobytes.
 _LOAD_CHUNK = 1000
@@ -211,11 +207,14 @@ class _Keys:
         return [self.z, self.versions, self.ready]
 
 
+def _hash_tag(key: BoardKey) -> str:
+    """`board:<metric>:<period>:<scope>:<period key>`, read back by `_parse_ready_key`."""
+    board = key.board
+    return f"board:{board.metric.value}:{board.period.value}:{board.scope}:{key.period_key}"
+
+
 def _keys(key: BoardKey, namespace: str = "fitboard") -> _Keys:
-    name = board_key(key.board, key.period_key)
-    if not name.startswith(_PREFIX):
-        raise ValueError(f"board key {name!r} does not start with {_PREFIX!r}")
-    base = f"{namespace}:{{{name.removeprefix(_PREFIX)}}}"
+    base = f"{namespace}:{{{_hash_tag(key)}}}"
     return _Keys(z=f"{base}:z", versions=f"{base}:v", ready=f"{base}:ready", lock=f"{base}:lock")
 
 
@@ -504,7 +503,7 @@ class RedisRanking:
                 sizes = [int(n) for n in await pipe.execute()] if keys else []
             memory = await self._client.info("memory")
             evictions = await self._client.info("stats")
-        ranked = sorted(zip(keys, sizes, strict=True), key=lambda p: (-p[1], str(p[0])))
+        ranked = sorted(zip(keys, sizes, strict=True), key=lambda p: (-p[1], p[0].name))
         limit = int(memory.get("maxmemory", 0))
         return RankingStats(
             boards=len(keys),

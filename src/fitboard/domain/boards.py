@@ -120,18 +120,21 @@ class BoardId:
 
 @dataclass(frozen=True, order=True)
 class BoardKey:
-    """One instance of a board: the weekly calories board of 2026-W47."""
+    """One instance of a board: the weekly calories board of 2026-W47.
+
+    How an index stores it is the index's business (`adapters/ranking_redis.py` lays out
+    its Redis keys); `name` is how people and logs refer to it."""
 
     board: BoardId
     period_key: str
 
+    @property
+    def name(self) -> str:
+        """`<metric>/<period>/<scope>/<period key>`, e.g. `calories/week/global/2026-W47`."""
+        return f"{self.board.name}/{self.period_key}"
+
     def __str__(self) -> str:
-        return board_key(self.board, self.period_key)
-
-
-def board_key(board: BoardId, period_key: str) -> str:
-    """The storage key of a board instance, e.g. `fitboard:board:calories:week:global:2026-W47`."""
-    return f"fitboard:board:{board.metric.value}:{board.period.value}:{board.scope}:{period_key}"
+        return self.name
 
 
 def parse_metric(text: str) -> Metric:
