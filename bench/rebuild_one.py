@@ -15,7 +15,6 @@ import time
 
 
 async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict[str, float]:
-    from fitboard.application.boards.maintenance import rebuild_boards
     from fitboard.bootstrap import build
     from fitboard.config import Settings
     from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
@@ -24,7 +23,7 @@ async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict
     container = await build(Settings())
     try:
         started = time.perf_counter()
-        entries = await rebuild_boards([key], store=container.store, ranking=container.ranking)
+        entries = await container.services.maintenance.rebuild_boards([key])
         seconds = time.perf_counter() - started
     finally:
         await container.close()

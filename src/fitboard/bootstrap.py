@@ -1,13 +1,19 @@
-"""Builds the adapters for a mode from Settings. The only place that chooses.
+"""Builds a process from Settings: the adapters of the configured mode, the use cases
+bound to them once (`Services`), and the background tasks the process must run. The only
+place that chooses.
 
-Nothing outside this module knows whether fitboard runs embedded (SQLite, in-process
-ranking, SQLite queue) or in production (PostgreSQL, Redis, RabbitMQ)."""
+Nothing outside this module (and config.py, which defines the setting) knows whether
+fitboard runs embedded (SQLite, in-process ranking, SQLite queue, and the worker and the
+reports consumer inside `fitboard serve`) or in production (PostgreSQL, Redis, RabbitMQ,
+each consumer a process of its own). Routers, the CLI and the runners call the services
+they are handed, and run the tasks they are given."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,17 +26,31 @@ from fitboard.adapters.passwords_argon2 import Argon2Passwords
 from fitboard.adapters.rate_limiter import LimitsRateLimiter
 from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
+from fitboard.application.accounts.admins import Admins
+from fitboard.application.accounts.athletes import Athletes
 from fitboard.application.accounts.ports import PasswordHasher, TokenService
-from fitboard.application.accounts.rate_limits import Budget, Budgets, RateLimiter
+from fitboard.application.accounts.rate_limits import Budget, Budgets, RateLimiter, RateLimits
 from fitboard.application.achievements.catalog import load_catalog
+from fitboard.application.achievements.judging import Achievements
+from fitboard.application.boards.maintenance import BoardMaintenance
 from fitboard.application.boards.ports import RankingIndex
-from fitboard.application.imports.ports import ActivityFiles
+from fitboard.application.boards.projection import Projection
+from fitboard.application.boards.reading import Boards
+from fitboard.application.groups.challenges import Challenges
+from fitboard.application.groups.membership import Groups
+from fitboard.application.imports.importing import Imports
+from fitboard.application.imports.ports import ActivityFiles, ImportLimits
+from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
+from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock
-from fitboard.application.workouts.handlers import WorkerDeps
+from fitboard.application.workouts.handlers import WorkoutHandlers
+from fitboard.application.workouts.ingest import Ingest
 from fitboard.application.workouts.messages import workouts_queue
 from fitboard.application.workouts.ports import InFlightWorkouts
+from fitboard.application.workouts.processing import Processing
+from fitboard.application.workouts.queries import WorkoutQueries
 from fitboard.config import Mode, Settings
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period
@@ -51,17 +71,73 @@ log = logging.getLogger(__name__)
 _PERIOD_DAYS = {Period.DAY: 1, Period.WEEK: 7, Period.MONTH: 31, Period.YEAR: 366}
 
 
-class LiveRole(StrEnum):
-    """What a process does for live push."""
+class Role(StrEnum):
+    """What a process is for: it decides the live push, the lock on an embedded data
+    directory, and the background tasks."""
 
-    NONE = "none"  # maintenance commands: nobody to tell
-    GATEWAY = "gateway"  # `fitboard serve`: clients connect here; it emits and relays
-    WORKER = "worker"  # `fitboard worker`: emits only, through Redis (write-only)
+    # `fitboard serve`: answers HTTP, holds the live gateway (clients connect here). In
+    # embedded mode it also runs the worker and the reports consumer.
+    API = "api"
+    # `fitboard worker`: consumes submitted workouts, judges closed periods; emits live
+    # events through Redis (write-only).
+    WORKER = "worker"
+    # `fitboard reports`: keeps the monthly reports.
+    REPORTS = "reports"
+    # A command that does its work and leaves (rebuild, status, ...): nobody to tell.
+    MAINTENANCE = "maintenance"
+
+
+class Task(StrEnum):
+    """Something a process runs beside (or instead of) answering requests, until asked
+    to stop. Bootstrap says which a process runs; its entry point knows how
+    (entrypoints/process.py)."""
+
+    WORKER = "worker"  # consumes workout.submitted
+    PLACEMENTS = "placements"  # judges the placements of each closed period
+    REPORTS = "reports"  # consumes workout.processed into monthly reports
+    FINAL_RANKS = "final ranks"  # ranks each closed month's reports
+    METRICS_SAMPLER = "metrics sampler"  # the queue's depth and the boards, for /metrics
+
+
+@dataclass(frozen=True)
+class Services:
+    """The use cases, each feature's bound once to the adapters of the configured mode.
+
+    (The monthly reports are bound by the processes that run them, entrypoints/reports:
+    nothing on the ingest path or the worker's may import them, bootstrap included.)"""
+
+    tokens: TokenService
+    athletes: Athletes
+    admins: Admins
+    rate_limits: RateLimits
+    ingest: Ingest
+    workouts: WorkoutQueries
+    worker: WorkoutHandlers
+    boards: Boards
+    maintenance: BoardMaintenance
+    achievements: Achievements
+    groups: Groups
+    challenges: Challenges
+    live: LiveUpdates
+    operations: Operations
+    # Only API processes read uploaded files.
+    imports: Imports | None = None
+
+
+@dataclass(frozen=True)
+class ModeDescription:
+    """How to name the configured mode to an operator."""
+
+    name: str
+    where: str
 
 
 @dataclass
 class Container:
+    """One process: its adapters, its services, and its background tasks."""
+
     settings: Settings
+    role: Role
     store: SqlStore
     ranking: RankingIndex
     broker: MessageBroker
@@ -71,31 +147,19 @@ class Container:
     tokens: TokenService
     rules: Rules
     workouts_queue: QueueSpec
-    # Reads uploaded activity files; only in processes that serve the API.
-    activity_files: ActivityFiles | None = None
-    rate_limiter: RateLimiter | None = None
-    budgets: Budgets | None = None
+    # What `fitboard serve`, `fitboard worker` or `fitboard reports` runs beside or
+    # instead of answering requests (entrypoints/process.py runs them).
+    background: list[Task] = field(default_factory=list)
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Bound by `build` once the adapters are in place.
+    services: Services = field(init=False)
 
     @property
     def embedded(self) -> bool:
         return self.settings.mode is Mode.EMBEDDED
-
-    def worker_deps(self) -> WorkerDeps:
-        return WorkerDeps(
-            store=self.store,
-            ranking=self.ranking,
-            broker=self.broker,
-            inflight=self.inflight,
-            clock=self.clock,
-            rules=self.rules,
-            clock_skew_s=self.settings.clock_skew_s,
-            live=self.live,
-            achievement_rules=self.achievement_rules,
-        )
 
     async def close(self) -> None:
         for close in reversed(self._closers):
@@ -103,6 +167,13 @@ class Container:
                 await close()
             except Exception:
                 log.exception("error while closing")
+
+
+def describe(settings: Settings) -> ModeDescription:
+    """The mode's name and where it keeps its data, for an operator to read."""
+    if settings.mode is Mode.EMBEDDED:
+        return ModeDescription(settings.mode.value, f"data in {settings.data_dir}")
+    return ModeDescription(settings.mode.value, "PostgreSQL, Redis and RabbitMQ")
 
 
 def embedded_jwt_secret(data_dir: Path) -> str:
@@ -237,13 +308,33 @@ def check_can_serve(settings: Settings) -> None:
         check_free(settings.data_dir)
 
 
-async def build(
-    settings: Settings, *, clock: Clock | None = None, live: LiveRole = LiveRole.NONE
-) -> Container:
-    """Connect every adapter of the configured mode; migrate the embedded database.
+async def upgrade_database(settings: Settings) -> None:
+    """Apply the record's migrations (`fitboard db upgrade`), making the embedded data
+    directory first if it does not exist."""
+    from fitboard.adapters.sql import upgrade_database as upgrade
 
-    `live` says what the process does for live push: the API's gateway, a worker's
-    write-only notifier, or nothing."""
+    if settings.mode is Mode.EMBEDDED:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.effective_database_url())
+
+
+@contextlib.asynccontextmanager
+async def started(
+    settings: Settings, role: Role = Role.MAINTENANCE, *, clock: Clock | None = None
+) -> AsyncIterator[Container]:
+    """`build`, and close everything on leaving."""
+    container = await build(settings, role=role, clock=clock)
+    try:
+        yield container
+    finally:
+        await container.close()
+
+
+async def build(
+    settings: Settings, *, role: Role = Role.MAINTENANCE, clock: Clock | None = None
+) -> Container:
+    """Connect every adapter of the configured mode (migrating the embedded database),
+    bind the services to them, and list the background tasks of `role`."""
     # Rules are validated before anything connects: a bad file fails fast, naming the rule.
     achievement_rules = load_catalog(settings.achievements_file)
     from fitboard.adapters.sql import SqlStore, upgrade_database
@@ -257,7 +348,8 @@ async def build(
         from fitboard.adapters.ranking_memory import MemoryRanking
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if live is not LiveRole.NONE:
+        holds_data = role in (Role.API, Role.WORKER)
+        if holds_data:
             # The process that consumes the queue and holds the boards must be the only one.
             lock = DataDirLock.acquire(settings.data_dir)
             closers.append(_released(lock))
@@ -268,7 +360,7 @@ async def build(
         sqlite_broker = SqliteBroker(
             settings.queue_path, visibility_timeout_s=settings.queue_visibility_timeout_s
         )
-        if live is not LiveRole.NONE:
+        if holds_data:
             # Holding the lock, this is the only consumer: leases left by one that died
             # are free now, not after the visibility timeout.
             expired = await sqlite_broker.expire_leases()
@@ -306,7 +398,7 @@ async def build(
     notifier: LiveNotifier | None = None
     rate_limiter: RateLimiter | None = None
     activity_files: ActivityFiles | None = None
-    if live is LiveRole.GATEWAY:
+    if role is Role.API:
         activity_files = build_activity_files(settings)
         closers.append(activity_files.close)
         # Only the API answers the requests that budgets bound.
@@ -321,26 +413,98 @@ async def build(
         gateway = build_gateway(settings)
         notifier = gateway.notifier
         closers.append(gateway.close)
-    elif live is LiveRole.WORKER:
+    elif role is Role.WORKER:
         notifier = build_worker_notifier(settings)
         if notifier is not None:
             closers.append(notifier.close)
-    return Container(
+    clock = clock or SystemClock()
+    passwords = Argon2Passwords()
+    tokens = JwtTokens(jwt_secret, settings.jwt_ttl_s)
+    rules = Rules(settings.zone, settings.default_body_mass_kg)
+    container = Container(
         settings=settings,
+        role=role,
         store=store,
         ranking=ranking,
         broker=broker,
         inflight=inflight,
-        clock=clock or SystemClock(),
-        passwords=Argon2Passwords(),
-        tokens=JwtTokens(jwt_secret, settings.jwt_ttl_s),
-        rules=Rules(settings.zone, settings.default_body_mass_kg),
+        clock=clock,
+        passwords=passwords,
+        tokens=tokens,
+        rules=rules,
         workouts_queue=queue,
-        activity_files=activity_files,
-        rate_limiter=rate_limiter,
-        budgets=budgets(settings),
         live=notifier,
         gateway=gateway,
         achievement_rules=achievement_rules,
+        background=background_tasks(settings, role),
         _closers=closers,
     )
+    container.services = _services(container, rate_limiter, activity_files)
+    return container
+
+
+def import_limits(settings: Settings) -> ImportLimits:
+    return ImportLimits(
+        max_file_bytes=settings.import_max_bytes,
+        max_archive_files=settings.import_max_archive_files,
+        max_archive_bytes=settings.import_max_archive_bytes,
+    )
+
+
+def _services(
+    c: Container, rate_limiter: RateLimiter | None, activity_files: ActivityFiles | None
+) -> Services:
+    """Every feature's use cases, bound to the container's adapters."""
+    settings, store, ranking, broker, inflight, clock = (
+        c.settings,
+        c.store,
+        c.ranking,
+        c.broker,
+        c.inflight,
+        c.clock,
+    )
+    zone = c.rules.board_zone
+    boards = Boards(store, ranking, clock, zone)
+    projection = Projection(store, ranking)
+    ingest = Ingest(broker, inflight, store, clock, settings.clock_skew_s)
+    live = LiveUpdates(c.live, boards)
+    processing = Processing(store, ranking, inflight, clock, c.rules, c.achievement_rules)
+    return Services(
+        tokens=c.tokens,
+        athletes=Athletes(store, c.passwords, projection, clock),
+        admins=Admins(store),
+        rate_limits=RateLimits(rate_limiter, budgets(settings)),
+        ingest=ingest,
+        workouts=WorkoutQueries(store, inflight),
+        worker=WorkoutHandlers(processing, broker, live, clock, settings.clock_skew_s),
+        boards=boards,
+        maintenance=BoardMaintenance(boards, store, ranking, clock, zone),
+        achievements=Achievements(store, c.achievement_rules, clock, zone),
+        groups=Groups(store, projection, clock),
+        challenges=Challenges(store, clock),
+        live=live,
+        operations=Operations(store, ranking, broker, c.workouts_queue),
+        imports=None
+        if activity_files is None
+        else Imports(ingest, activity_files, import_limits(settings), inflight, store),
+    )
+
+
+def background_tasks(settings: Settings, role: Role) -> list[Task]:
+    """What a process of `role` runs beside answering requests (or instead)."""
+    worker = [Task.WORKER, Task.PLACEMENTS]
+    reports = [Task.REPORTS, Task.FINAL_RANKS]
+    match role:
+        case Role.API:
+            tasks = [Task.METRICS_SAMPLER] if settings.expose_metrics else []
+            if settings.mode is Mode.EMBEDDED:
+                # Embedded mode is one process: the worker and the reports consumer run
+                # beside the API, each on its own queue exactly as in production.
+                tasks += worker + reports
+            return tasks
+        case Role.WORKER:
+            return worker
+        case Role.REPORTS:
+            return reports
+        case Role.MAINTENANCE:
+            return []

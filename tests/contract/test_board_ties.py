@@ -17,7 +17,7 @@ import pytest
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.boards.ports import RankingIndex
-from fitboard.application.workouts.processing import process_submission
+from fitboard.application.workouts.processing import Processing
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
 from fitboard.domain.evaluation import Rules
@@ -75,14 +75,8 @@ class Worker:
             duration_s=duration_s,
             submitted_at=submitted,
         )
-        await process_submission(
-            submission,
-            store=self.store,
-            ranking=self.ranking,
-            inflight=self.inflight,
-            clock=self.clock,
-            rules=RULES,
-        )
+        processing = Processing(self.store, self.ranking, self.inflight, self.clock, RULES)
+        await processing.process_submission(submission)
 
     async def board(self, metric: Metric) -> list[tuple[UUID, int]]:
         """The weekly global board as the ranking index lists it, checked against the

@@ -7,8 +7,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from fitboard.adapters.clock_system import SystemClock
 from fitboard.adapters.sql import SqlStore
-from fitboard.application.achievements.judging import award_closed_placements
+from fitboard.application.achievements.judging import Achievements
 from fitboard.domain.achievements import Placement
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Metric, Period
@@ -44,7 +45,10 @@ async def test_the_closed_week_is_awarded_once_with_ties(store: SqlStore) -> Non
         await uow.commit()
 
     rounds = await asyncio.gather(
-        *(award_closed_placements(store=store, rules=[PODIUM], now=NOW, zone=utc) for _ in range(4))
+        *(
+            Achievements(store, [PODIUM], SystemClock(), utc).award_closed_placements(now=NOW)
+            for _ in range(4)
+        )
     )
     awarded = [a for round_ in rounds for a in round_]
     by_name = {u.id: u.username for u in athletes}
@@ -52,7 +56,10 @@ async def test_the_closed_week_is_awarded_once_with_ties(store: SqlStore) -> Non
         ("ana", 1.0), ("ben", 2.0), ("cai", 2.0)]  # fmt: skip
     assert {a.award.period_key for a in awarded} == {"2026-W47"}
     # Running again later in the same week awards nothing more.
-    assert await award_closed_placements(store=store, rules=[PODIUM], now=NOW, zone=utc) == []
+    assert (
+        await Achievements(store, [PODIUM], SystemClock(), utc).award_closed_placements(now=NOW)
+        == []
+    )
     async with store.unit_of_work(read_only=True) as uow:
         held = await uow.achievements.for_user(athletes[0].id)
     assert [(h.achievement_id, h.period_key) for h in held] == [("weekly-podium", "2026-W47")]
@@ -79,14 +86,16 @@ async def test_a_sunday_night_workout_synced_on_monday_counts(store: SqlStore) -
     await add_points(store, ana.id, datetime(2026, 11, 18, 7, 0, tzinfo=UTC), 100)
     # Monday 09:00, inside the grace window: 2026-W47 is not judged yet.
     assert (
-        await award_closed_placements(store=store, rules=[top], now=NOW, zone=utc, grace=grace)
+        await Achievements(store, [top], SystemClock(), utc).award_closed_placements(
+            now=NOW, grace=grace
+        )
         == []
     )
     # Ben's Sunday 23:00 ride arrives on Monday at 10:00.
     await add_points(store, ben.id, datetime(2026, 11, 22, 23, 0, tzinfo=UTC), 150)
     tuesday = datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC)
-    awarded = await award_closed_placements(
-        store=store, rules=[top], now=tuesday, zone=utc, grace=grace
+    awarded = await Achievements(store, [top], SystemClock(), utc).award_closed_placements(
+        now=tuesday, grace=grace
     )
     assert [(a.user_id, a.award.period_key) for a in awarded] == [(ben.id, "2026-W47")]
 
@@ -100,6 +109,8 @@ async def test_every_week_missed_while_no_worker_ran_is_judged(store: SqlStore) 
     top = Placement("weekly-top", "Top", "d", None, Metric.POINTS, Period.WEEK, 1)
     for week in range(3):  # 2026-W45, W46, W47
         await add_points(store, ana.id, datetime(2026, 11, 4 + 7 * week, 7, tzinfo=UTC), 10)
-    awarded = await award_closed_placements(store=store, rules=[top], now=NOW, zone=utc)
+    awarded = await Achievements(store, [top], SystemClock(), utc).award_closed_placements(now=NOW)
     assert [a.award.period_key for a in awarded] == ["2026-W45", "2026-W46", "2026-W47"]
-    assert await award_closed_placements(store=store, rules=[top], now=NOW, zone=utc) == []
+    assert (
+        await Achievements(store, [top], SystemClock(), utc).award_closed_placements(now=NOW) == []
+    )

@@ -20,7 +20,7 @@ from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.achievements.catalog import load_catalog
-from fitboard.application.workouts.processing import Processed, process_submission
+from fitboard.application.workouts.processing import Processed, Processing
 from fitboard.domain.achievements import AnyRule, Measure, PersonalRecord, pace_s_per_km
 from fitboard.domain.activities import Activity
 from fitboard.domain.evaluation import Rules
@@ -87,15 +87,10 @@ class Replayer:
     async def process(
         self, submission: WorkoutSubmission, rules: Sequence[AnyRule] = RECORDS
     ) -> Processed:
-        return await process_submission(
-            submission,
-            store=self.store,
-            ranking=self.ranking,
-            inflight=self.inflight,
-            clock=FixedClock(),
-            rules=RULES,
-            achievement_rules=rules,
+        processing = Processing(
+            self.store, self.ranking, self.inflight, FixedClock(), RULES, achievement_rules=rules
         )
+        return await processing.process_submission(submission)
 
     async def replay(
         self, runs: Sequence[Run], order: Sequence[int], rules: Sequence[AnyRule] = RECORDS

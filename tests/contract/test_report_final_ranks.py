@@ -10,11 +10,8 @@ from zoneinfo import ZoneInfo
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.reports.monthly import (
-    ReportDeps,
-    finalize_closed_months,
-    finalize_month,
+    MonthlyReports,
     last_closed_month,
-    read_report,
 )
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import DailyContribution
@@ -54,13 +51,13 @@ async def test_final_ranks_are_written_once_for_the_closed_month(store: SqlStore
             await uow.reports.save(user.id, "2026-11", json.dumps({"month": "2026-11"}), NOW)
         await uow.commit()
 
-    deps = ReportDeps(store, FixedClock(), utc)
-    rounds = await asyncio.gather(*(finalize_month("2026-11", deps) for _ in range(3)))
+    reports = MonthlyReports(store, FixedClock(), utc)
+    rounds = await asyncio.gather(*(reports.finalize_month("2026-11") for _ in range(3)))
     assert sorted(rounds) == [0, 0, 4]  # one consumer did it, the others found it claimed
 
     ranks = {}
     for user in athletes:
-        report = await read_report(user.id, "2026-11", store=store, today=NOW.date())
+        report = await reports.read_report(user.id, "2026-11")
         assert report["closed"] is True
         ranks[user.username] = report["final_rank"]
     # ana and cai tie on points; ana reached them first, but ties share the rank.
@@ -82,11 +79,11 @@ async def test_every_closed_month_is_ranked_after_its_grace_window(store: SqlSto
             await uow.rollups.add(ana.id, day, Activity.RUN, contribution)
             await uow.reports.save(ana.id, f"2026-{month:02d}", json.dumps({}), NOW)
         await uow.commit()
-    deps = ReportDeps(store, FixedClock(), utc)
+    reports = MonthlyReports(store, FixedClock(), utc)
     # NOW is 2026-12-03 09:00: November closed 2 days 9 hours ago.
-    assert await finalize_closed_months(deps, timedelta(days=3)) == {"2026-09": 1, "2026-10": 1}
-    assert await finalize_closed_months(deps, timedelta(days=2)) == {"2026-11": 1}
-    assert await finalize_closed_months(deps, timedelta(0)) == {}
+    assert await reports.finalize_closed_months(timedelta(days=3)) == {"2026-09": 1, "2026-10": 1}
+    assert await reports.finalize_closed_months(timedelta(days=2)) == {"2026-11": 1}
+    assert await reports.finalize_closed_months(timedelta(0)) == {}
     for closed in ("2026-09", "2026-10", "2026-11"):
-        report = await read_report(ana.id, closed, store=store, today=NOW.date())
+        report = await reports.read_report(ana.id, closed)
         assert report["final_rank"] == 1

@@ -162,7 +162,7 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     `fitboard worker` would run, on the session's PostgreSQL, Redis and RabbitMQ."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
     from fitboard.application.reports.monthly import reports_queue
-    from fitboard.entrypoints.reports.runner import consume_reports
+    from fitboard.entrypoints.reports.runner import consume_reports, monthly_reports
     from fitboard.entrypoints.worker.runner import consume_workouts
 
     settings = Settings(
@@ -179,7 +179,7 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
         stop = asyncio.Event()
         consumers = [
             asyncio.create_task(consume_workouts(container, stop)),
-            asyncio.create_task(consume_reports(container, stop)),
+            asyncio.create_task(consume_reports(container, monthly_reports(container), stop)),
         ]
         reports = reports_queue(namespace, settings.worker_max_attempts)
         try:

@@ -13,7 +13,7 @@ import pytest
 from fit_tool.profile.profile_type import Sport
 
 from fitboard.application.imports.importing import workout_id_for
-from fitboard.application.workouts.ingest import SubmitWorkout, submit_workout
+from fitboard.application.workouts.ingest import SubmitWorkout
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat, Recording
 from tests import activity_files as af
@@ -190,15 +190,7 @@ async def test_two_files_of_one_activity_that_race_past_the_route_count_once(api
             source=file_format.value,
             recording=Recording(file_format, f"run.{file_format.value}", identity),
         )
-        ids.append(
-            await submit_workout(
-                command,
-                broker=container.broker,
-                inflight=container.inflight,
-                clock=container.clock,
-                clock_skew_s=container.settings.clock_skew_s,
-            )
-        )
+        ids.append(await container.services.ingest.submit_workout(command))
     first, second = [await api.wait_processed(token, str(i)) for i in ids]
     assert first["status"] == "processed"
     assert second["status"] == "rejected"

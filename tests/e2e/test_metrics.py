@@ -130,7 +130,7 @@ async def test_the_backlog_and_the_boards_are_sampled_for_metrics(api: Api) -> N
         return (await container.broker.depth(container.workouts_queue)).dead_letters == 1
 
     await eventually(dead_lettered, within_s=30, every_s=0.1)
-    await sample_once(container)
+    await sample_once(container.services.operations)
     text = (await api.client.get("/metrics")).text
     assert sample(text, "fitboard_queue_messages", queue=queue, state="dead_letters") == 1
     assert sample(text, "fitboard_queue_messages", queue=queue, state="ready") == 0

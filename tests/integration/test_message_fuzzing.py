@@ -20,8 +20,6 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.accounts import athletes as accounts
-from fitboard.application.boards.reading import ensure_loaded
 from fitboard.application.messaging.ports import DeadLetter
 from fitboard.application.workouts.messages import submission_message
 from fitboard.bootstrap import Container, build
@@ -95,7 +93,7 @@ async def worker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 async def register(container: Container) -> User:
-    return await accounts.register(
+    return await container.services.athletes.register(
         username=f"fuzz{uuid.uuid4().hex[:10]}",
         password="correct horse battery",
         display_name=None,
@@ -103,9 +101,6 @@ async def register(container: Container) -> User:
         birth_year=None,
         sex=None,
         timezone=None,
-        store=container.store,
-        hasher=container.passwords,
-        clock=container.clock,
     )
 
 
@@ -137,7 +132,7 @@ async def stored_workouts(container: Container, athlete: uuid.UUID) -> list[Work
 
 
 async def board_score(container: Container, key: BoardKey, athlete: uuid.UUID) -> int | None:
-    await ensure_loaded(key, store=container.store, ranking=container.ranking)
+    await container.services.boards.ensure_loaded(key)
     return (await container.ranking.scores(key)).get(athlete)
 
 

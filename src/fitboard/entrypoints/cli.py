@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,7 +20,10 @@ from fitboard.application.ports import (
     RankingUnavailable,
     StoreUnavailable,
 )
-from fitboard.config import Mode, Settings
+from fitboard.config import Settings
+
+if TYPE_CHECKING:
+    from fitboard.bootstrap import Container, Role
 
 app = typer.Typer(
     help="fitboard: workouts accepted instantly; calories, live leaderboards and badges "
@@ -102,16 +105,19 @@ def _run_loop(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return runner.run(main())
 
 
-async def _reach_dependencies(settings: Settings) -> None:
-    from fitboard.bootstrap import build
+def _in_process(
+    settings: Settings, work: Callable[[Container], Awaitable[T]], role: Role | None = None
+) -> T:
+    """Build the process of `role` (a maintenance command's by default), do `work` with
+    it and close it, as `_run` runs a coroutine: a dependency that cannot be reached is
+    one line."""
+    from fitboard.bootstrap import Role, started
 
-    container = await build(settings)
-    try:
-        await container.store.ping()
-        await container.ranking.ping()
-        await container.broker.ping()
-    finally:
-        await container.close()
+    async def main() -> T:
+        async with started(settings, role or Role.MAINTENANCE) as container:
+            return await work(container)
+
+    return _run(main)
 
 
 def _refuse_if_served_elsewhere(settings: Settings) -> None:
@@ -133,6 +139,7 @@ def serve(
     """Run the API (and, in embedded mode, the worker beside it)."""
     import uvicorn
 
+    from fitboard.bootstrap import describe
     from fitboard.entrypoints.api import create_app
 
     settings = _settings(host=host, port=port)
@@ -140,14 +147,10 @@ def serve(
     _refuse_if_served_elsewhere(settings)
     # Reach every dependency once before serving, so one that is down is one line here
     # rather than a traceback from inside the server's start-up.
-    _run(lambda: _reach_dependencies(settings))
-    where = (
-        f"data in {settings.data_dir}"
-        if settings.mode is Mode.EMBEDDED
-        else "PostgreSQL, Redis and RabbitMQ"
-    )
+    _in_process(settings, lambda c: c.services.operations.reach_all())
+    mode = describe(settings)
     err.print(
-        f"fitboard {settings.mode.value} mode ({where}) on "
+        f"fitboard {mode.name} mode ({mode.where}) on "
         f"http://{settings.host}:{settings.port}  — API docs at /docs"
     )
     app = create_app(settings)
@@ -182,33 +185,22 @@ def tune_garbage_collector(gen0_threshold: int) -> None:
 @app.command()
 def worker() -> None:
     """Process submitted workouts (production mode; embedded `serve` runs one itself)."""
-    from fitboard.bootstrap import LiveRole, build
+    from fitboard.bootstrap import Role
     from fitboard.entrypoints.worker.runner import run_worker_process
 
     settings = _settings()
     _logging(settings)
     _refuse_if_served_elsewhere(settings)
-
-    async def main() -> None:
-        container = await build(settings, live=LiveRole.WORKER)
-        try:
-            await run_worker_process(container)
-        finally:
-            await container.close()
-
-    _run(main)
+    _in_process(settings, run_worker_process, Role.WORKER)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (Alembic) up to the newest."""
-    from fitboard.adapters.sql import upgrade_database
+    from fitboard.bootstrap import upgrade_database
 
     settings = _settings()
-    url = settings.effective_database_url()
-    if settings.mode is Mode.EMBEDDED:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _run(lambda: upgrade_database(url))
+    _run(lambda: upgrade_database(settings))
     console.print("[green]database is up to date[/green]")
 
 
@@ -226,30 +218,17 @@ def _progress() -> Progress:
 def rebuild() -> None:
     """Rebuild leaderboards from the record: every board the index holds, plus the
     current period of every global and activity board."""
-    from fitboard.application.boards.maintenance import boards_to_rebuild, rebuild_boards
-    from fitboard.bootstrap import build
-
     settings = _settings()
 
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            keys = await boards_to_rebuild(
-                container.ranking, container.clock.now(), container.rules.board_zone
-            )
-            with _progress() as bar:
-                task = bar.add_task("rebuilding boards", total=len(keys))
-                entries = await rebuild_boards(
-                    keys,
-                    store=container.store,
-                    ranking=container.ranking,
-                    progress=lambda _key: bar.advance(task),
-                )
-            console.print(f"rebuilt {len(keys)} boards, {entries} entries")
-        finally:
-            await container.close()
+    async def work(container: Container) -> None:
+        maintenance = container.services.maintenance
+        keys = await maintenance.boards_to_rebuild()
+        with _progress() as bar:
+            task = bar.add_task("rebuilding boards", total=len(keys))
+            entries = await maintenance.rebuild_boards(keys, lambda _key: bar.advance(task))
+        console.print(f"rebuilt {len(keys)} boards, {entries} entries")
 
-    _run(main)
+    _in_process(settings, work)
 
 
 @app.command()
@@ -257,36 +236,28 @@ def reconcile(
     repair: Annotated[bool, typer.Option(help="Reload every board that differs.")] = False,
 ) -> None:
     """Compare every leaderboard with the totals derived from the record."""
-    from fitboard.application.boards.maintenance import reconcile as run_reconcile
-    from fitboard.bootstrap import build
+    from fitboard.application.boards.maintenance import ReconcileReport
 
     settings = _settings()
 
-    async def main() -> int:
-        container = await build(settings)
-        try:
-            with _progress() as bar:
-                task = bar.add_task("checking boards", total=None)
-                report = await run_reconcile(
-                    store=container.store,
-                    ranking=container.ranking,
-                    repair=repair,
-                    progress=lambda _key: bar.advance(task),
-                )
-        finally:
-            await container.close()
-        if report.differences:
-            table = Table("board", "user", "index", "record")
-            for d in report.differences[:200]:
-                table.add_row(str(d.key), str(d.user_id), str(d.in_index), str(d.in_record))
-            console.print(table)
-        console.print(
-            f"checked {report.boards_checked} boards: {len(report.differences)} differences"
-            + (f", repaired {len(report.repaired)} boards" if repair else "")
-        )
-        return 1 if report.differences and not repair else 0
+    async def work(container: Container) -> ReconcileReport:
+        with _progress() as bar:
+            task = bar.add_task("checking boards", total=None)
+            return await container.services.maintenance.reconcile(
+                repair=repair, progress=lambda _key: bar.advance(task)
+            )
 
-    raise typer.Exit(_run(main))
+    report = _in_process(settings, work)
+    if report.differences:
+        table = Table("board", "user", "index", "record")
+        for d in report.differences[:200]:
+            table.add_row(str(d.key), str(d.user_id), str(d.in_index), str(d.in_record))
+        console.print(table)
+    console.print(
+        f"checked {report.boards_checked} boards: {len(report.differences)} differences"
+        + (f", repaired {len(report.repaired)} boards" if repair else "")
+    )
+    raise typer.Exit(1 if report.differences and not repair else 0)
 
 
 @dead_letters_app.command("list")
@@ -294,28 +265,18 @@ def dead_letters_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
 ) -> None:
     """Show messages that were given up on, with the reason."""
-    from fitboard.bootstrap import build
-
     settings = _settings()
-
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            letters = await container.broker.dead_letters(container.workouts_queue, limit)
-        finally:
-            await container.close()
-        table = Table("message id", "attempts", "failed at", "reason")
-        for letter in letters:
-            table.add_row(
-                letter.message.message_id,
-                str(letter.attempts),
-                letter.failed_at.isoformat(timespec="seconds"),
-                letter.reason,
-            )
-        console.print(table)
-        console.print(f"{len(letters)} dead letters")
-
-    _run(main)
+    letters = _in_process(settings, lambda c: c.services.operations.dead_letters(limit))
+    table = Table("message id", "attempts", "failed at", "reason")
+    for letter in letters:
+        table.add_row(
+            letter.message.message_id,
+            str(letter.attempts),
+            letter.failed_at.isoformat(timespec="seconds"),
+            letter.reason,
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letters")
 
 
 @dead_letters_app.command("replay")
@@ -325,20 +286,11 @@ def dead_letters_replay(
     ] = None,
 ) -> None:
     """Put dead letters back on the queue for another try."""
-    from fitboard.bootstrap import build
-
     settings = _settings()
-
-    async def main() -> int:
-        container = await build(settings)
-        try:
-            return await container.broker.replay_dead_letters(
-                container.workouts_queue, message_id or None
-            )
-        finally:
-            await container.close()
-
-    console.print(f"replayed {_run(main)} messages")
+    moved = _in_process(
+        settings, lambda c: c.services.operations.replay_dead_letters(message_id or None)
+    )
+    console.print(f"replayed {moved} messages")
 
 
 @app.command()
@@ -347,44 +299,35 @@ def status(
 ) -> None:
     """How fitboard stands: the queue's backlog and dead letters, the boards and the memory
     they take, the size of the record."""
-    from fitboard.bootstrap import build
+    from fitboard.bootstrap import describe
 
     settings = _settings()
-
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            depth = await container.broker.depth(container.workouts_queue)
-            ranking = await container.ranking.stats(largest)
-            record = await container.store.size_bytes()
-        finally:
-            await container.close()
-        table = Table("", "", show_header=False)
-        table.add_row("mode", settings.mode.value)
-        table.add_row("workouts waiting for a worker", str(depth.ready))
-        table.add_row("waiting out a retry", str(depth.retrying))
-        if depth.in_flight is not None:
-            table.add_row("being processed", str(depth.in_flight))
-        if depth.consumers is not None:
-            table.add_row("workers consuming", str(depth.consumers))
-        table.add_row("dead letters", str(depth.dead_letters))
-        table.add_row("record size", _bytes(record))
-        if not ranking.shared:
-            table.add_row("boards", "held in the memory of `fitboard serve`, not shown here")
-        else:
-            table.add_row("boards held", str(ranking.boards))
-            for key, size in ranking.largest:
-                table.add_row(f"  {key}", f"{size} entries")
-        if ranking.memory_bytes is not None:
-            limit = ranking.memory_limit_bytes
-            table.add_row(
-                "Redis memory",
-                _bytes(ranking.memory_bytes) + (f" of {_bytes(limit)}" if limit else " (no limit)"),
-            )
-            table.add_row("Redis evicted keys", str(ranking.evicted_keys or 0))
-        console.print(table)
-
-    _run(main)
+    now = _in_process(settings, lambda c: c.services.operations.status(largest))
+    depth, ranking = now.queue, now.boards
+    table = Table("", "", show_header=False)
+    table.add_row("mode", describe(settings).name)
+    table.add_row("workouts waiting for a worker", str(depth.ready))
+    table.add_row("waiting out a retry", str(depth.retrying))
+    if depth.in_flight is not None:
+        table.add_row("being processed", str(depth.in_flight))
+    if depth.consumers is not None:
+        table.add_row("workers consuming", str(depth.consumers))
+    table.add_row("dead letters", str(depth.dead_letters))
+    table.add_row("record size", _bytes(now.record_bytes))
+    if not ranking.shared:
+        table.add_row("boards", "held in the memory of `fitboard serve`, not shown here")
+    else:
+        table.add_row("boards held", str(ranking.boards))
+        for key, size in ranking.largest:
+            table.add_row(f"  {key}", f"{size} entries")
+    if ranking.memory_bytes is not None:
+        limit = ranking.memory_limit_bytes
+        table.add_row(
+            "Redis memory",
+            _bytes(ranking.memory_bytes) + (f" of {_bytes(limit)}" if limit else " (no limit)"),
+        )
+        table.add_row("Redis evicted keys", str(ranking.evicted_keys or 0))
+    console.print(table)
 
 
 def _bytes(count: int) -> str:
@@ -399,20 +342,12 @@ def _bytes(count: int) -> str:
 @app.command()
 def reports() -> None:
     """Keep monthly reports (a consumer of workout.processed; embedded `serve` runs one)."""
-    from fitboard.bootstrap import build
+    from fitboard.bootstrap import Role
     from fitboard.entrypoints.reports.runner import run_reports_process
 
     settings = _settings()
     _logging(settings)
-
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            await run_reports_process(container)
-        finally:
-            await container.close()
-
-    _run(main)
+    _in_process(settings, run_reports_process, Role.REPORTS)
 
 
 @users_app.command("promote")
@@ -420,26 +355,9 @@ def users_promote(
     username: Annotated[str, typer.Argument(help="The athlete to make an admin.")],
     revoke: Annotated[bool, typer.Option(help="Take admin rights away instead.")] = False,
 ) -> None:
-    """Grant (or revoke) admin rights: admins create challenges and review flagged workouts."""
-    from fitboard.bootstrap import build
-
+    """Grant (or revoke) admin rights: admins create challenges."""
     settings = _settings()
-
-    async def main() -> bool:
-        container = await build(settings)
-        try:
-            async with container.store.unit_of_work() as uow:
-                user = await uow.users.get_by_username(username)
-                if user is None:
-                    return False
-                user.is_admin = not revoke
-                await uow.users.update_profile(user)
-                await uow.commit()
-            return True
-        finally:
-            await container.close()
-
-    if not _run(main):
+    if not _in_process(settings, lambda c: c.services.admins.promote(username, revoke=revoke)):
         err.print(f"[red]no athlete named {username!r}[/red]")
         raise typer.Exit(1)
     console.print(f"{username} is {'no longer ' if revoke else ''}an admin")

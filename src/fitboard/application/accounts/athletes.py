@@ -10,8 +10,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fitboard.application.accounts.ports import AccountsUnit, PasswordHasher, UsernameTaken
-from fitboard.application.boards.ports import BoardsUnit, RankingIndex
-from fitboard.application.boards.projection import reproject_user
+from fitboard.application.boards.ports import BoardsUnit
+from fitboard.application.boards.projection import Projection
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.activities import Sex
 from fitboard.domain.errors import AuthenticationFailed, Conflict, InvalidField, NotFound
@@ -53,48 +53,6 @@ def check_timezone(value: str) -> str:
     return value
 
 
-async def register(
-    *,
-    username: str,
-    password: str,
-    display_name: str | None,
-    weight_kg: float | None,
-    birth_year: int | None,
-    sex: Sex | None,
-    timezone: str | None,
-    store: Store[AccountsUnit],
-    hasher: PasswordHasher,
-    clock: Clock,
-) -> User:
-    # fullmatch: `$` alone would let a trailing newline through.
-    if not USERNAME.fullmatch(username):
-        raise InvalidField(
-            "username",
-            "must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a "
-            "letter or digit",
-        )
-    check_password(password, username)
-    user = User(
-        id=uuid.uuid4(),
-        username=username,
-        display_name=_display_name(display_name) or username,
-        # Argon2 is slow on purpose; hashing in a thread keeps other requests moving.
-        password_hash=await asyncio.to_thread(hasher.hash, password),
-        created_at=clock.now(),
-        timezone=check_timezone(timezone) if timezone else "UTC",
-        weight_kg=weight_kg,
-        birth_year=birth_year,
-        sex=sex,
-    )
-    async with store.unit_of_work() as uow:
-        try:
-            await uow.users.add(user)
-        except UsernameTaken:
-            raise Conflict(f"the username {username!r} is taken") from None
-        await uow.commit()
-    return user
-
-
 # Verifying against a real hash when the user does not exist keeps the answer's timing
 # from telling which usernames are registered.
 _dummy_hashes: dict[int, str] = {}
@@ -104,68 +62,112 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _dummy_hashes.setdefault(id(hasher), hasher.hash("fitboard-timing-equaliser"))
 
 
-async def authenticate(
-    username: str, password: str, *, store: Store[AccountsUnit], hasher: PasswordHasher
-) -> User:
-    # Argon2 is slow on purpose, so no transaction stays open while it runs: a write
-    # transaction held across it would keep every other writer waiting (on SQLite, the
-    # whole database), and even a read would keep a pooled connection from others.
-    async with store.unit_of_work(read_only=True) as uow:
-        user = await uow.users.get_by_username(username)
-    if user is None:
-        await asyncio.to_thread(hasher.verify, _dummy_hash(hasher), password)
-        raise AuthenticationFailed("wrong username or password")
-    if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
-        raise AuthenticationFailed("wrong username or password")
-    if hasher.needs_rehash(user.password_hash):
-        rehashed = await asyncio.to_thread(hasher.hash, password)
-        async with store.unit_of_work() as uow:
-            # Read again under the lock: the profile may have changed since.
-            current = await uow.users.lock(user.id)
-            if current is not None and current.password_hash == user.password_hash:
-                current.password_hash = rehashed
-                await uow.users.update_profile(current)
-                await uow.commit()
-                user = current
-    return user
-
-
-async def get_user(user_id: uuid.UUID, *, store: Store[AccountsUnit]) -> User:
-    async with store.unit_of_work(read_only=True) as uow:
-        user = await uow.users.get(user_id)
-    if user is None:
-        raise NotFound("no such user")
-    return user
-
-
 class ProfileUnit(AccountsUnit, BoardsUnit, Protocol):
     """A change of leaderboard visibility re-projects the athlete's boards."""
 
 
-async def update_profile(
-    user_id: uuid.UUID,
-    changes: ProfileChanges,
-    *,
-    store: Store[ProfileUnit],
-    ranking: RankingIndex,
-) -> User:
-    """Change a profile. Past workouts keep the calories they were given; switching
-    leaderboard visibility re-projects every board the athlete has a score on."""
-    if changes.timezone is not None:
-        check_timezone(changes.timezone)
-    async with store.unit_of_work() as uow:
-        user = await uow.users.lock(user_id)
+class Athletes:
+    """Registering athletes, signing them in, and their profiles."""
+
+    def __init__(
+        self,
+        store: Store[ProfileUnit],
+        hasher: PasswordHasher,
+        projection: Projection,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._projection = projection
+        self._clock = clock
+
+    async def register(
+        self,
+        *,
+        username: str,
+        password: str,
+        display_name: str | None,
+        weight_kg: float | None,
+        birth_year: int | None,
+        sex: Sex | None,
+        timezone: str | None,
+    ) -> User:
+        # fullmatch: `$` alone would let a trailing newline through.
+        if not USERNAME.fullmatch(username):
+            raise InvalidField(
+                "username",
+                "must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a "
+                "letter or digit",
+            )
+        check_password(password, username)
+        user = User(
+            id=uuid.uuid4(),
+            username=username,
+            display_name=_display_name(display_name) or username,
+            # Argon2 is slow on purpose; hashing in a thread keeps other requests moving.
+            password_hash=await asyncio.to_thread(self._hasher.hash, password),
+            created_at=self._clock.now(),
+            timezone=check_timezone(timezone) if timezone else "UTC",
+            weight_kg=weight_kg,
+            birth_year=birth_year,
+            sex=sex,
+        )
+        async with self._store.unit_of_work() as uow:
+            try:
+                await uow.users.add(user)
+            except UsernameTaken:
+                raise Conflict(f"the username {username!r} is taken") from None
+            await uow.commit()
+        return user
+
+    async def authenticate(self, username: str, password: str) -> User:
+        # Argon2 is slow on purpose, so no transaction stays open while it runs: a write
+        # transaction held across it would keep every other writer waiting (on SQLite, the
+        # whole database), and even a read would keep a pooled connection from others.
+        async with self._store.unit_of_work(read_only=True) as uow:
+            user = await uow.users.get_by_username(username)
+        if user is None:
+            await asyncio.to_thread(self._hasher.verify, _dummy_hash(self._hasher), password)
+            raise AuthenticationFailed("wrong username or password")
+        if not await asyncio.to_thread(self._hasher.verify, user.password_hash, password):
+            raise AuthenticationFailed("wrong username or password")
+        if self._hasher.needs_rehash(user.password_hash):
+            rehashed = await asyncio.to_thread(self._hasher.hash, password)
+            async with self._store.unit_of_work() as uow:
+                # Read again under the lock: the profile may have changed since.
+                current = await uow.users.lock(user.id)
+                if current is not None and current.password_hash == user.password_hash:
+                    current.password_hash = rehashed
+                    await uow.users.update_profile(current)
+                    await uow.commit()
+                    user = current
+        return user
+
+    async def get_user(self, user_id: uuid.UUID) -> User:
+        async with self._store.unit_of_work(read_only=True) as uow:
+            user = await uow.users.get(user_id)
         if user is None:
             raise NotFound("no such user")
-        updated = replace(
-            user,
-            **{k: v for k, v in vars(changes).items() if v is not None},
-        )
-        if changes.display_name is not None:
-            updated.display_name = _display_name(changes.display_name) or user.display_name
-        await uow.users.update_profile(updated)
-        visibility_changed = updated.show_on_leaderboards != user.show_on_leaderboards
-        await uow.commit()
-    if visibility_changed:
-        await reproject_user(user_id, store=store, ranking=ranking)
-    return updated
+        return user
+
+    async def update_profile(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
+        """Change a profile. Past workouts keep the calories they were given; switching
+        leaderboard visibility re-projects every board the athlete has a score on."""
+        if changes.timezone is not None:
+            check_timezone(changes.timezone)
+        async with self._store.unit_of_work() as uow:
+            user = await uow.users.lock(user_id)
+            if user is None:
+                raise NotFound("no such user")
+            updated = replace(
+                user,
+                **{k: v for k, v in vars(changes).items() if v is not None},
+            )
+            if changes.display_name is not None:
+                updated.display_name = _display_name(changes.display_name) or user.display_name
+            await uow.users.update_profile(updated)
+            visibility_changed = updated.show_on_leaderboards != user.show_on_leaderboards
+            await uow.commit()
+        if visibility_changed:
+            await self._projection.reproject_user(user_id)
+        return updated

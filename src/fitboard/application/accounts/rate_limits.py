@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,54 @@ async def spend(
                 f"retry in {max(1, round(wait))} s",
                 wait,
             )
+
+
+class RateLimits:
+    """The budgets charged before a request costs anything: before a password is hashed,
+    an account made, a workout queued. Without a limiter (processes that answer no
+    requests) nothing is charged."""
+
+    def __init__(self, limiter: RateLimiter | None, budgets: Budgets) -> None:
+        self._limiter = limiter
+        self._budgets = budgets
+
+    async def charge_sign_in(self, address: str, username: str) -> None:
+        if self._limiter is None:
+            return
+        budgets = self._budgets
+        await spend(
+            self._limiter,
+            [
+                (budgets.login_per_ip, address, "sign-in attempts from this address"),
+                (
+                    budgets.login_per_username,
+                    username.casefold(),
+                    "sign-in attempts for this username",
+                ),
+            ],
+        )
+
+    async def charge_sign_up(self, address: str) -> None:
+        if self._limiter is None:
+            return
+        await spend(
+            self._limiter,
+            [(self._budgets.registrations_per_ip, address, "sign-ups from this address")],
+        )
+
+    async def charge_workouts(self, athlete: UUID, count: int) -> None:
+        if self._limiter is None:
+            return
+        budgets = self._budgets
+        key = str(athlete)
+        await spend(
+            self._limiter,
+            [
+                (budgets.workouts_per_minute, key, "workouts from this athlete"),
+                (budgets.workouts_per_day, key, "workouts from this athlete"),
+            ],
+            cost=count,
+        )
 
 
 def _window(seconds: int) -> str:

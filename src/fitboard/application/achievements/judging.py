@@ -10,7 +10,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fitboard.application.achievements.ports import JudgingUnit, PlacementsUnit
-from fitboard.application.ports import Store
+from fitboard.application.ports import Clock, Store
 from fitboard.domain.achievements import (
     AnyRule,
     Award,
@@ -161,52 +161,6 @@ def placement_job(rule: Placement) -> str:
     return f"placement:{rule.id}"
 
 
-async def award_closed_placements(
-    *,
-    store: Store[PlacementsUnit],
-    rules: Sequence[AnyRule],
-    now: datetime,
-    zone: ZoneInfo,
-    grace: timedelta = timedelta(0),
-) -> list[Awarded]:
-    """Award placement rules for every period that closed at least `grace` ago and has not
-    been judged yet, oldest first, once per period however many workers run this: the
-    claim and the awards commit together."""
-    awarded: list[Awarded] = []
-    for rule in rules:
-        if not isinstance(rule, Placement):
-            continue
-        job = placement_job(rule)
-        async with store.unit_of_work(read_only=True) as uow:
-            first_day = await uow.rollups.first_day()
-            judged = await uow.runs.claimed(job)
-        if first_day is None:
-            continue
-        for key in judgeable_keys(rule.period, first_day, now, zone, grace):
-            if key not in judged:
-                awarded += await _award_placement(store, rule, job, key, now)
-    return awarded
-
-
-async def _award_placement(
-    store: Store[PlacementsUnit], rule: Placement, job: str, key: str, now: datetime
-) -> list[Awarded]:
-    board = BoardId(rule.metric, rule.period, Scope.global_())
-    rng = period_range(rule.period, key)
-    awarded: list[Awarded] = []
-    async with store.unit_of_work() as uow:
-        if not await uow.runs.claim_run(job, key, now):
-            return []
-        standings = await uow.rollups.standings(board, rng.first, rng.last)
-        places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
-        for who, award in placement_awards(rule, places, key):
-            assert isinstance(who, UUID)
-            if await uow.achievements.award(who, award, now, None):
-                awarded.append(Awarded(rule, award, who, now, None))
-        await uow.commit()
-    return awarded
-
-
 @dataclass(frozen=True)
 class CatalogEntry:
     rule: AnyRule
@@ -214,31 +168,90 @@ class CatalogEntry:
     held: bool
 
 
-async def catalog_for(
-    user_id: UUID, *, store: Store[JudgingUnit], rules: Sequence[AnyRule], now: datetime
-) -> list[CatalogEntry]:
-    """Every achievement, with the athlete's progress toward it and whether it is held."""
-    async with store.unit_of_work(read_only=True) as uow:
-        user = await uow.users.get(user_id)
-        all_time = await uow.rollups.totals(user_id, None, None)
-        held = {h.achievement_id for h in await uow.achievements.for_user(user_id)}
-        longest = max((r.days for r in rules if isinstance(r, Streak)), default=0)
-        streak = 0
-        if longest and user is not None:
-            today = local_start(now, user).date()
-            days = await uow.achievements.active_local_days(
-                user_id, today - timedelta(days=longest), today
-            )
-            # A streak is still alive today if it reached yesterday.
-            streak = max(streak_through(days, today), streak_through(days, today - timedelta(1)))
-    return [CatalogEntry(rule, progress(rule, all_time, streak), rule.id in held) for rule in rules]
+class Achievements:
+    """The catalog as an athlete sees it, what they hold, and the placements judged once
+    per closed period. (Workouts are judged inside the worker's transaction, by
+    `award_for_workout`.)"""
 
+    def __init__(
+        self,
+        store: Store[PlacementsUnit],
+        rules: Sequence[AnyRule],
+        clock: Clock,
+        zone: ZoneInfo,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._zone = zone
+        # The catalog, read and validated at start.
+        self.rules: Sequence[AnyRule] = rules
 
-async def held_by(user_id: UUID, *, store: Store[JudgingUnit]) -> list[HeldAchievement]:
-    async with store.unit_of_work(read_only=True) as uow:
-        return await uow.achievements.for_user(user_id)
+    async def award_closed_placements(
+        self, *, now: datetime, grace: timedelta = timedelta(0)
+    ) -> list[Awarded]:
+        """Award placement rules for every period that closed at least `grace` ago and
+        has not been judged yet, oldest first, once per period however many workers run
+        this: the claim and the awards commit together."""
+        awarded: list[Awarded] = []
+        for rule in self.rules:
+            if not isinstance(rule, Placement):
+                continue
+            job = placement_job(rule)
+            async with self._store.unit_of_work(read_only=True) as uow:
+                first_day = await uow.rollups.first_day()
+                judged = await uow.runs.claimed(job)
+            if first_day is None:
+                continue
+            for key in judgeable_keys(rule.period, first_day, now, self._zone, grace):
+                if key not in judged:
+                    awarded += await self._award_placement(rule, job, key, now)
+        return awarded
 
+    async def _award_placement(
+        self, rule: Placement, job: str, key: str, now: datetime
+    ) -> list[Awarded]:
+        board = BoardId(rule.metric, rule.period, Scope.global_())
+        rng = period_range(rule.period, key)
+        awarded: list[Awarded] = []
+        async with self._store.unit_of_work() as uow:
+            if not await uow.runs.claim_run(job, key, now):
+                return []
+            standings = await uow.rollups.standings(board, rng.first, rng.last)
+            places = [(rank, s.user_id) for rank, s in ranked(v.standing for v in standings)]
+            for who, award in placement_awards(rule, places, key):
+                assert isinstance(who, UUID)
+                if await uow.achievements.award(who, award, now, None):
+                    awarded.append(Awarded(rule, award, who, now, None))
+            await uow.commit()
+        return awarded
 
-async def earned_by_workout(workout_id: UUID, *, store: Store[JudgingUnit]) -> list[str]:
-    async with store.unit_of_work(read_only=True) as uow:
-        return await uow.achievements.for_workout(workout_id)
+    async def catalog_for(self, user_id: UUID) -> list[CatalogEntry]:
+        """Every achievement, with the athlete's progress toward it and whether it is held."""
+        rules = self.rules
+        now = self._clock.now()
+        async with self._store.unit_of_work(read_only=True) as uow:
+            user = await uow.users.get(user_id)
+            all_time = await uow.rollups.totals(user_id, None, None)
+            held = {h.achievement_id for h in await uow.achievements.for_user(user_id)}
+            longest = max((r.days for r in rules if isinstance(r, Streak)), default=0)
+            streak = 0
+            if longest and user is not None:
+                today = local_start(now, user).date()
+                days = await uow.achievements.active_local_days(
+                    user_id, today - timedelta(days=longest), today
+                )
+                # A streak is still alive today if it reached yesterday.
+                streak = max(
+                    streak_through(days, today), streak_through(days, today - timedelta(1))
+                )
+        return [
+            CatalogEntry(rule, progress(rule, all_time, streak), rule.id in held) for rule in rules
+        ]
+
+    async def held_by(self, user_id: UUID) -> list[HeldAchievement]:
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await uow.achievements.for_user(user_id)
+
+    async def earned_by_workout(self, workout_id: UUID) -> list[str]:
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await uow.achievements.for_workout(workout_id)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fitboard.application import cursors
 from fitboard.application.boards.ports import BoardsUnit, RankingIndex
-from fitboard.application.ports import Store
+from fitboard.application.ports import Clock, Store
 from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
 from fitboard.domain.periods import current_key, period_bounds, period_range
@@ -67,109 +67,108 @@ def resolve_key(board: BoardId, period_key: str | None, now: datetime, zone: Zon
     return BoardKey(board, key)
 
 
-async def check_access(board: BoardId, viewer: UUID, store: Store[BoardsUnit]) -> None:
-    """Group boards are visible to their members only."""
-    group_id = board.scope.group_id
-    if group_id is None:
-        return
-    async with store.unit_of_work(read_only=True) as uow:
-        if await uow.groups.get(group_id) is None:
-            raise NotFound("no such group")
-        if not await uow.groups.is_member(group_id, viewer):
-            raise Forbidden("group boards are visible to the group's members only")
+class Boards:
+    """Reading leaderboards: pages, an athlete's standing, and access to group boards.
 
+    Cache-aside over the ranking index: a board the index does not hold is rebuilt from
+    the record by one reader while the others wait for it."""
 
-async def ensure_loaded(key: BoardKey, *, store: Store[BoardsUnit], ranking: RankingIndex) -> None:
-    """Cache-aside: a board missing from the index is rebuilt from the record by one
-    reader while concurrent readers wait for it, then served."""
-    if await ranking.is_loaded(key):
-        return
-    async with ranking.rebuild_lock(key):
-        if await ranking.is_loaded(key):
+    def __init__(
+        self, store: Store[BoardsUnit], ranking: RankingIndex, clock: Clock, zone: ZoneInfo
+    ) -> None:
+        self._store = store
+        self._ranking = ranking
+        self._clock = clock
+        self._zone = zone
+
+    def current_key(self, board: BoardId, period_key: str | None = None) -> BoardKey:
+        """`period_key` of `board` (validated), or its current period when None."""
+        return resolve_key(board, period_key, self._clock.now(), self._zone)
+
+    async def check_access(self, board: BoardId, viewer: UUID) -> None:
+        """Group boards are visible to their members only."""
+        group_id = board.scope.group_id
+        if group_id is None:
             return
-        await rebuild_board(key, store=store, ranking=ranking)
+        async with self._store.unit_of_work(read_only=True) as uow:
+            if await uow.groups.get(group_id) is None:
+                raise NotFound("no such group")
+            if not await uow.groups.is_member(group_id, viewer):
+                raise Forbidden("group boards are visible to the group's members only")
 
+    async def ensure_loaded(self, key: BoardKey) -> None:
+        """Cache-aside: a board missing from the index is rebuilt from the record by one
+        reader while concurrent readers wait for it, then served."""
+        if await self._ranking.is_loaded(key):
+            return
+        async with self._ranking.rebuild_lock(key):
+            if await self._ranking.is_loaded(key):
+                return
+            await self.rebuild_board(key)
 
-async def rebuild_board(key: BoardKey, *, store: Store[BoardsUnit], ranking: RankingIndex) -> int:
-    rng = period_range(key.board.period, key.period_key)
-    async with store.unit_of_work(read_only=True) as uow:
-        standings = await uow.rollups.standings(key.board, rng.first, rng.last)
-    await ranking.load(key, standings)
-    return len(standings)
+    async def rebuild_board(self, key: BoardKey) -> int:
+        """Load one board into the index from the record; returns how many entries."""
+        rng = period_range(key.board.period, key.period_key)
+        async with self._store.unit_of_work(read_only=True) as uow:
+            standings = await uow.rollups.standings(key.board, rng.first, rng.last)
+        await self._ranking.load(key, standings)
+        return len(standings)
 
+    async def _names(self, entries: list[RankedEntry]) -> list[NamedEntry]:
+        if not entries:
+            return []
+        async with self._store.unit_of_work(read_only=True) as uow:
+            names = await uow.users.display_names([e.user_id for e in entries])
+        return [NamedEntry(e.rank, e.user_id, names.get(e.user_id, "?"), e.score) for e in entries]
 
-async def _names(store: Store[BoardsUnit], entries: list[RankedEntry]) -> list[NamedEntry]:
-    if not entries:
-        return []
-    async with store.unit_of_work(read_only=True) as uow:
-        names = await uow.users.display_names([e.user_id for e in entries])
-    return [NamedEntry(e.rank, e.user_id, names.get(e.user_id, "?"), e.score) for e in entries]
+    async def read_board(
+        self,
+        board: BoardId,
+        period_key: str | None,
+        *,
+        viewer: UUID,
+        cursor: str | None,
+        limit: int,
+    ) -> BoardView:
+        """A page of `board` in `period_key` (the current period when None)."""
+        key = self.current_key(board, period_key)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
+        offset = decode_cursor(cursor)
+        await self.check_access(key.board, viewer)
+        return await self._read_window(key, offset=offset, limit=limit)
 
+    async def read_top(self, key: BoardKey, *, limit: int) -> BoardView:
+        """The first `limit` entries, for live snapshots; the caller has checked access."""
+        return await self._read_window(key, offset=0, limit=limit)
 
-async def read_board(
-    key: BoardKey,
-    *,
-    viewer: UUID,
-    cursor: str | None,
-    limit: int,
-    zone: ZoneInfo,
-    store: Store[BoardsUnit],
-    ranking: RankingIndex,
-) -> BoardView:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
-    offset = decode_cursor(cursor)
-    await check_access(key.board, viewer, store)
-    return await _read_window(
-        key, offset=offset, limit=limit, zone=zone, store=store, ranking=ranking
-    )
+    async def _read_window(self, key: BoardKey, *, offset: int, limit: int) -> BoardView:
+        await self.ensure_loaded(key)
+        page = await self._ranking.page(key, offset, limit)
+        starts_at, ends_at = period_bounds(key.board.period, key.period_key, self._zone)
+        following = offset + len(page.entries)
+        return BoardView(
+            key=key,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            total=page.total,
+            entries=await self._names(page.entries),
+            next_cursor=encode_cursor(following) if following < page.total else None,
+        )
 
-
-async def read_top(
-    key: BoardKey, *, limit: int, zone: ZoneInfo, store: Store[BoardsUnit], ranking: RankingIndex
-) -> BoardView:
-    """The first `limit` entries, for live snapshots; the caller has checked access."""
-    return await _read_window(key, offset=0, limit=limit, zone=zone, store=store, ranking=ranking)
-
-
-async def _read_window(
-    key: BoardKey,
-    *,
-    offset: int,
-    limit: int,
-    zone: ZoneInfo,
-    store: Store[BoardsUnit],
-    ranking: RankingIndex,
-) -> BoardView:
-    await ensure_loaded(key, store=store, ranking=ranking)
-    page = await ranking.page(key, offset, limit)
-    starts_at, ends_at = period_bounds(key.board.period, key.period_key, zone)
-    following = offset + len(page.entries)
-    return BoardView(
-        key=key,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        total=page.total,
-        entries=await _names(store, page.entries),
-        next_cursor=encode_cursor(following) if following < page.total else None,
-    )
-
-
-async def read_my_standing(
-    key: BoardKey,
-    *,
-    viewer: UUID,
-    around: int,
-    store: Store[BoardsUnit],
-    ranking: RankingIndex,
-) -> MyStanding:
-    if not 0 <= around <= MAX_AROUND:
-        raise InvalidField("around", f"must be between 0 and {MAX_AROUND}")
-    await check_access(key.board, viewer, store)
-    await ensure_loaded(key, store=store, ranking=ranking)
-    mine = await ranking.standing(key, viewer)
-    total = (await ranking.page(key, 0, 1)).total
-    if mine is None:
-        return MyStanding(rank=None, score=None, total=total, neighbors=[])
-    neighbors = await ranking.around(key, viewer, around)
-    return MyStanding(mine.rank, mine.score, total, await _names(store, neighbors))
+    async def read_my_standing(
+        self, board: BoardId, period_key: str | None, *, viewer: UUID, around: int
+    ) -> MyStanding:
+        """The viewer's rank and score on `board` in `period_key` (the current period when
+        None), with up to `around` neighbours on each side."""
+        key = self.current_key(board, period_key)
+        if not 0 <= around <= MAX_AROUND:
+            raise InvalidField("around", f"must be between 0 and {MAX_AROUND}")
+        await self.check_access(key.board, viewer)
+        await self.ensure_loaded(key)
+        mine = await self._ranking.standing(key, viewer)
+        total = (await self._ranking.page(key, 0, 1)).total
+        if mine is None:
+            return MyStanding(rank=None, score=None, total=total, neighbors=[])
+        neighbors = await self._ranking.around(key, viewer, around)
+        return MyStanding(mine.rank, mine.score, total, await self._names(neighbors))

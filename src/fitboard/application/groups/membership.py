@@ -7,8 +7,8 @@ import uuid
 from typing import Protocol
 from uuid import UUID
 
-from fitboard.application.boards.ports import BoardsUnit, RankingIndex
-from fitboard.application.boards.projection import reproject_user
+from fitboard.application.boards.ports import BoardsUnit
+from fitboard.application.boards.projection import Projection
 from fitboard.application.groups.ports import GroupsUnit
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
@@ -19,63 +19,53 @@ class MembershipUnit(GroupsUnit, BoardsUnit, Protocol):
     """Joining or leaving changes the memberships and which group boards the athlete is on."""
 
 
-async def create_group(
-    owner: UUID,
-    name: str,
-    *,
-    store: Store[MembershipUnit],
-    ranking: RankingIndex,
-    clock: Clock,
-) -> Group:
-    name = name.strip()
-    if not name:
-        raise InvalidField("name", "must not be blank")
-    group = Group(
-        id=uuid.uuid4(),
-        name=name,
-        invite_code=secrets.token_urlsafe(9),
-        owner_id=owner,
-        created_at=clock.now(),
-    )
-    async with store.unit_of_work() as uow:
-        await uow.groups.add(group)
-        await uow.commit()
-    await reproject_user(owner, store=store, ranking=ranking)
-    return group
+class Groups:
+    """Creating groups, joining them with their invite code, and leaving them."""
 
+    def __init__(self, store: Store[MembershipUnit], projection: Projection, clock: Clock) -> None:
+        self._store = store
+        self._projection = projection
+        self._clock = clock
 
-async def join_group(
-    group_id: UUID,
-    user_id: UUID,
-    invite_code: str,
-    *,
-    store: Store[MembershipUnit],
-    ranking: RankingIndex,
-    clock: Clock,
-) -> Group:
-    async with store.unit_of_work() as uow:
-        group = await uow.groups.get(group_id)
-        if group is None:
-            raise NotFound("no such group")
-        # Constant-time: the code is the only thing that keeps a group private. As bytes:
-        # compare_digest refuses text that is not ASCII, and a guess may be anything.
-        if not secrets.compare_digest(group.invite_code.encode(), invite_code.encode()):
-            raise Forbidden("that invite code does not open this group")
-        joined = await uow.groups.add_member(group_id, user_id, clock.now())
-        await uow.commit()
-    if joined:
-        await reproject_user(user_id, store=store, ranking=ranking)
-    return group
+    async def create_group(self, owner: UUID, name: str) -> Group:
+        name = name.strip()
+        if not name:
+            raise InvalidField("name", "must not be blank")
+        group = Group(
+            id=uuid.uuid4(),
+            name=name,
+            invite_code=secrets.token_urlsafe(9),
+            owner_id=owner,
+            created_at=self._clock.now(),
+        )
+        async with self._store.unit_of_work() as uow:
+            await uow.groups.add(group)
+            await uow.commit()
+        await self._projection.reproject_user(owner)
+        return group
 
+    async def join_group(self, group_id: UUID, user_id: UUID, invite_code: str) -> Group:
+        async with self._store.unit_of_work() as uow:
+            group = await uow.groups.get(group_id)
+            if group is None:
+                raise NotFound("no such group")
+            # Constant-time: the code is the only thing that keeps a group private. As
+            # bytes: compare_digest refuses text that is not ASCII, and a guess may be
+            # anything.
+            if not secrets.compare_digest(group.invite_code.encode(), invite_code.encode()):
+                raise Forbidden("that invite code does not open this group")
+            joined = await uow.groups.add_member(group_id, user_id, self._clock.now())
+            await uow.commit()
+        if joined:
+            await self._projection.reproject_user(user_id)
+        return group
 
-async def leave_group(
-    group_id: UUID, user_id: UUID, *, store: Store[MembershipUnit], ranking: RankingIndex
-) -> None:
-    async with store.unit_of_work() as uow:
-        if await uow.groups.get(group_id) is None:
-            raise NotFound("no such group")
-        left = await uow.groups.remove_member(group_id, user_id)
-        await uow.commit()
-    if not left:
-        raise NotFound("you are not a member of this group")
-    await reproject_user(user_id, store=store, ranking=ranking, left_groups=[group_id])
+    async def leave_group(self, group_id: UUID, user_id: UUID) -> None:
+        async with self._store.unit_of_work() as uow:
+            if await uow.groups.get(group_id) is None:
+                raise NotFound("no such group")
+            left = await uow.groups.remove_member(group_id, user_id)
+            await uow.commit()
+        if not left:
+            raise NotFound("you are not a member of this group")
+        await self._projection.reproject_user(user_id, left_groups=[group_id])

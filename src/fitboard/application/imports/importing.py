@@ -6,7 +6,7 @@ the same file uploaded twice, or retried after a 503, names the same workout: th
 stores an id once whatever happens. The same activity from another file (a GPX and a FIT
 export of one run, or a run typed in and then uploaded) is found by sport and
 overlapping time; one that slips past this check (two uploads at once) is stored by the
-worker as rejected, never counted twice (application/duplicates.py)."""
+worker as rejected, never counted twice (application/workouts/duplicates.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from fitboard.application.imports.ports import ActivityFiles, ImportLimits, ParsedActivity
-from fitboard.application.messaging.ports import MessageBroker
-from fitboard.application.ports import Clock, Store
+from fitboard.application.ports import Store
 from fitboard.application.workouts.duplicates import duplicate_of
-from fitboard.application.workouts.ingest import SubmitWorkout, submit_workout, validate
+from fitboard.application.workouts.ingest import Ingest, SubmitWorkout
 from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
@@ -62,17 +61,6 @@ class ImportOutcome:
     workouts: list[ImportedWorkout]
 
 
-@dataclass(frozen=True)
-class ImportDeps:
-    files: ActivityFiles
-    limits: ImportLimits
-    broker: MessageBroker
-    inflight: InFlightWorkouts
-    store: Store[WorkoutsUnit]
-    clock: Clock
-    clock_skew_s: int
-
-
 def workout_id_for(user_id: uuid.UUID, file_identity: str) -> uuid.UUID:
     return uuid.uuid5(IMPORT_NAMESPACE, f"{user_id}/{file_identity}")
 
@@ -108,71 +96,84 @@ def _known_activities() -> str:
     return ", ".join(a.value for a in Activity)
 
 
-async def _existing(
-    submission: WorkoutSubmission, accepted: Sequence[WorkoutSubmission], deps: ImportDeps
-) -> uuid.UUID | None:
-    """The id of the workout this one repeats, if any: earlier in this upload, the same
-    id in the record or in flight, or the same activity in the record."""
-    for earlier in accepted:
-        if earlier.id == submission.id or same_activity(
-            submission.activity,
-            submission.started_at,
-            submission.duration_s,
-            earlier.activity,
-            earlier.started_at,
-            earlier.duration_s,
-        ):
-            return earlier.id
-    if await deps.inflight.owner(submission.id) == submission.user_id:
-        return submission.id
-    async with deps.store.unit_of_work(read_only=True) as uow:
-        if await uow.workouts.get(submission.id) is not None:
-            # The id embeds the athlete: a stored workout with it is theirs.
-            return submission.id
-        found = await duplicate_of(uow, submission)
-    return None if found is None else found.id
+class Imports:
+    """Importing activity files: each new workout in them goes to the queue through the
+    same ingest path as a typed-in one."""
 
+    def __init__(
+        self,
+        ingest: Ingest,
+        files: ActivityFiles,
+        limits: ImportLimits,
+        inflight: InFlightWorkouts,
+        store: Store[WorkoutsUnit],
+    ) -> None:
+        self._ingest = ingest
+        self._files = files
+        self._limits = limits
+        self._inflight = inflight
+        self._store = store
 
-async def import_file(command: ImportFile, deps: ImportDeps) -> ImportOutcome:
-    """Read the upload and queue each new workout in it. Raises UnreadableFile for a file
-    (or archive) that cannot be read at all, and QueueUnavailable (nothing more queued)
-    when the queue cannot store a workout; retrying the same upload is safe."""
-    upload = await deps.files.read(command.file_name, command.data, deps.limits)
-    outcomes: list[ImportedWorkout] = []
-    accepted: list[WorkoutSubmission] = []
-    for read in upload.files:
-        if read.error is not None:
-            outcomes.append(ImportedWorkout(read.name, ImportStatus.INVALID, error=read.error))
-            continue
-        for parsed in read.activities:
-            activity = command.activity or parsed.activity
-            if activity is None:
-                outcomes.append(
-                    ImportedWorkout(
-                        read.name,
-                        ImportStatus.INVALID,
-                        error="activity: the file does not say which sport it records; send "
-                        f"the `activity` field with the upload (one of {_known_activities()})",
+    async def import_file(self, command: ImportFile) -> ImportOutcome:
+        """Read the upload and queue each new workout in it. Raises UnreadableFile for a file
+        (or archive) that cannot be read at all, and QueueUnavailable (nothing more queued)
+        when the queue cannot store a workout; retrying the same upload is safe."""
+        upload = await self._files.read(command.file_name, command.data, self._limits)
+        outcomes: list[ImportedWorkout] = []
+        accepted: list[WorkoutSubmission] = []
+        for read in upload.files:
+            if read.error is not None:
+                outcomes.append(ImportedWorkout(read.name, ImportStatus.INVALID, error=read.error))
+                continue
+            for parsed in read.activities:
+                activity = command.activity or parsed.activity
+                if activity is None:
+                    outcomes.append(
+                        ImportedWorkout(
+                            read.name,
+                            ImportStatus.INVALID,
+                            error="activity: the file does not say which sport it records; send "
+                            f"the `activity` field with the upload (one of {_known_activities()})",
+                        )
                     )
-                )
-                continue
-            workout = _command(parsed, read.name, command.user_id, activity)
-            try:
-                submission = validate(workout, clock=deps.clock, clock_skew_s=deps.clock_skew_s)
-            except InvalidField as exc:
-                outcomes.append(ImportedWorkout(read.name, ImportStatus.INVALID, error=str(exc)))
-                continue
-            existing = await _existing(submission, accepted, deps)
-            if existing is not None:
-                outcomes.append(ImportedWorkout(read.name, ImportStatus.DUPLICATE, id=existing))
-                continue
-            workout_id = await submit_workout(
-                workout,
-                broker=deps.broker,
-                inflight=deps.inflight,
-                clock=deps.clock,
-                clock_skew_s=deps.clock_skew_s,
-            )
-            accepted.append(submission)
-            outcomes.append(ImportedWorkout(read.name, ImportStatus.QUEUED, id=workout_id))
-    return ImportOutcome(upload.is_archive, outcomes)
+                    continue
+                workout = _command(parsed, read.name, command.user_id, activity)
+                try:
+                    submission = self._ingest.validate(workout)
+                except InvalidField as exc:
+                    outcomes.append(
+                        ImportedWorkout(read.name, ImportStatus.INVALID, error=str(exc))
+                    )
+                    continue
+                existing = await self._existing(submission, accepted)
+                if existing is not None:
+                    outcomes.append(ImportedWorkout(read.name, ImportStatus.DUPLICATE, id=existing))
+                    continue
+                workout_id = await self._ingest.submit_workout(workout)
+                accepted.append(submission)
+                outcomes.append(ImportedWorkout(read.name, ImportStatus.QUEUED, id=workout_id))
+        return ImportOutcome(upload.is_archive, outcomes)
+
+    async def _existing(
+        self, submission: WorkoutSubmission, accepted: Sequence[WorkoutSubmission]
+    ) -> uuid.UUID | None:
+        """The id of the workout this one repeats, if any: earlier in this upload, the same
+        id in the record or in flight, or the same activity in the record."""
+        for earlier in accepted:
+            if earlier.id == submission.id or same_activity(
+                submission.activity,
+                submission.started_at,
+                submission.duration_s,
+                earlier.activity,
+                earlier.started_at,
+                earlier.duration_s,
+            ):
+                return earlier.id
+        if await self._inflight.owner(submission.id) == submission.user_id:
+            return submission.id
+        async with self._store.unit_of_work(read_only=True) as uow:
+            if await uow.workouts.get(submission.id) is not None:
+                # The id embeds the athlete: a stored workout with it is theirs.
+                return submission.id
+            found = await duplicate_of(uow, submission)
+        return None if found is None else found.id

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from fitboard.application.boards.ports import BoardsUnit, RankingIndex
-from fitboard.application.boards.reading import BoardView, read_top, resolve_key
+from fitboard.application.boards.reading import Boards, BoardView
 from fitboard.application.live.ports import LiveNotifier
-from fitboard.application.ports import Store
 from fitboard.application.workouts.processing import Overtaken, Processed, RankChange
 from fitboard.domain.boards import BoardId, BoardKey
 
@@ -157,30 +154,6 @@ def moved_boards(processed: Processed) -> list[BoardKey]:
     return [c.key for c in processed.rank_changes]
 
 
-async def push(live: LiveNotifier, events: Sequence[LiveEvent], moved: Sequence[BoardKey]) -> None:
-    for event in events:
-        await live.to_athlete(event.user_id, event.name, event.payload)
-    if moved:
-        await live.boards_moved(moved)
-
-
-async def announce(
-    processed: Processed,
-    live: LiveNotifier,
-    *,
-    extra: Sequence[LiveEvent] = (),
-    timeout_s: float = PUSH_TIMEOUT_S,
-) -> bool:
-    """Push a processed workout's events; never raises. False if the push failed."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            await push(live, [*events_of(processed), *extra], moved_boards(processed))
-    except Exception:
-        log.exception("live push of workout %s failed; not retried", processed.workout.id)
-        return False
-    return True
-
-
 def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
     """The payload of a `leaderboard:update` snapshot."""
     return {
@@ -199,19 +172,50 @@ def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
     }
 
 
-async def board_snapshot(
-    board: BoardId,
-    *,
-    version: int,
-    now: datetime,
-    zone: ZoneInfo,
-    store: Store[BoardsUnit],
-    ranking: RankingIndex,
-    size: int = SNAPSHOT_SIZE,
-) -> dict[str, Any]:
-    """The current period's top `size` of a board, read cache-aside like any board read
-    (a board missing from the index is rebuilt from the record first). Access is checked
-    by the caller, when the client subscribes."""
-    key = resolve_key(board, None, now, zone)
-    view = await read_top(key, limit=size, zone=zone, store=store, ranking=ranking)
-    return leaderboard_update(view, version)
+class LiveUpdates:
+    """Pushing events to connected clients, and the board snapshots they are sent.
+
+    Without a notifier (a process nobody connects to, and that relays to no one) pushing
+    does nothing."""
+
+    def __init__(self, notifier: LiveNotifier | None, boards: Boards) -> None:
+        self._notifier = notifier
+        self._boards = boards
+
+    async def push(self, events: Sequence[LiveEvent], moved: Sequence[BoardKey]) -> None:
+        if self._notifier is None:
+            return
+        for event in events:
+            await self._notifier.to_athlete(event.user_id, event.name, event.payload)
+        if moved:
+            await self._notifier.boards_moved(moved)
+
+    async def announce(
+        self,
+        processed: Processed,
+        *,
+        extra: Sequence[LiveEvent] = (),
+        timeout_s: float = PUSH_TIMEOUT_S,
+    ) -> bool:
+        """Push a processed workout's events; never raises. False if the push failed."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.push([*events_of(processed), *extra], moved_boards(processed))
+        except Exception:
+            log.exception("live push of workout %s failed; not retried", processed.workout.id)
+            return False
+        return True
+
+    # These two make it the gateway's `SnapshotSource`.
+
+    def current_period_key(self, board: BoardId) -> str:
+        return self._boards.current_key(board).period_key
+
+    async def snapshot(
+        self, board: BoardId, version: int, size: int = SNAPSHOT_SIZE
+    ) -> dict[str, Any]:
+        """The current period's top `size` of a board, read cache-aside like any board
+        read (a board missing from the index is rebuilt from the record first). Access is
+        checked by the caller, when the client subscribes."""
+        view = await self._boards.read_top(self._boards.current_key(board), limit=size)
+        return leaderboard_update(view, version)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -36,73 +35,10 @@ def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
     return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts)
 
 
-@dataclass(frozen=True)
-class ReportDeps:
-    store: Store[ReportsUnit]
-    clock: Clock
-    zone: ZoneInfo
-
-
 def check_month(month: str) -> str:
     if not MONTH.match(month):
         raise InvalidField("month", f"{month!r} is not a month; expected YYYY-MM, e.g. 2026-11")
     return month
-
-
-async def rebuild_month(user_id: UUID, month: str, deps: ReportDeps) -> dict[str, Any]:
-    """Recompute one athlete's report for one month from the record, and store it."""
-    rng = period_range(Period.MONTH, month)
-    assert rng.first is not None
-    assert rng.last is not None
-    async with deps.store.unit_of_work() as uow:
-        totals = await uow.rollups.totals(user_id, rng.first, rng.last)
-        best = await uow.reports.best_workout(user_id, rng.first, rng.last)
-        overall = combined(totals)
-        body: dict[str, Any] = {
-            "month": month,
-            "workouts": overall.workouts,
-            "active_days": totals.active_days,
-            "distance_m": round(overall.distance_m, 1),
-            "duration_s": overall.duration_s,
-            "calories": round(overall.calories, 1),
-            "points": overall.points,
-            "by_activity": {
-                activity.value: {
-                    "workouts": t.workouts,
-                    "active_days": t.active_days,
-                    "distance_m": round(t.distance_m, 1),
-                    "duration_s": t.duration_s,
-                    "calories": round(t.calories, 1),
-                    "points": t.points,
-                }
-                for activity, t in sorted(totals.by_activity.items())
-            },
-            "best_workout": None
-            if best is None
-            else {
-                "id": str(best.id),
-                "activity": best.submission.activity.value,
-                "started_at": best.submission.started_at.isoformat(),
-                "distance_m": best.submission.distance_m,
-                "duration_s": best.submission.duration_s,
-                "calories": best.calories,
-                "points": best.points,
-            },
-        }
-        await uow.reports.save(user_id, month, json.dumps(body), deps.clock.now())
-        await uow.commit()
-    return body
-
-
-async def handle_workout_processed(delivery: Delivery, deps: ReportDeps) -> None:
-    try:
-        data = json.loads(delivery.message.body)
-        user_id = UUID(data["user_id"])
-        month = str(data["board_day"])[:7]
-        check_month(month)
-    except (ValueError, KeyError, TypeError, InvalidField) as exc:
-        raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
-    await rebuild_month(user_id, month, deps)
 
 
 def last_closed_month(now: datetime, zone: ZoneInfo) -> str:
@@ -113,52 +49,112 @@ def last_closed_month(now: datetime, zone: ZoneInfo) -> str:
 FINAL_RANKS_JOB = "report-final-ranks"
 
 
-async def finalize_closed_months(deps: ReportDeps, grace: timedelta) -> dict[str, int]:
-    """`finalize_month` for every month that closed at least `grace` ago and has no final
-    ranks yet, oldest first: a late sync inside the grace window still counts, and a month
-    that closed while no consumer ran is ranked when one runs again. Returns how many
-    reports each month ranked."""
-    async with deps.store.unit_of_work(read_only=True) as uow:
-        first_day = await uow.rollups.first_day()
-        done = await uow.runs.claimed(FINAL_RANKS_JOB)
-    if first_day is None:
-        return {}
-    now = deps.clock.now()
-    return {
-        month: await finalize_month(month, deps)
-        for month in judgeable_keys(Period.MONTH, first_day, now, deps.zone, grace)
-        if month not in done
-    }
+class MonthlyReports:
+    """Keeping each athlete's monthly reports, ranking closed months, and reading them."""
 
+    def __init__(self, store: Store[ReportsUnit], clock: Clock, zone: ZoneInfo) -> None:
+        self._store = store
+        self._clock = clock
+        self._zone = zone
 
-async def finalize_month(month: str, deps: ReportDeps) -> int:
-    """Write each reported athlete's final rank on the month's points board, once per
-    month however many report consumers run. Returns how many reports were ranked."""
-    rng = period_range(Period.MONTH, month)
-    board = BoardId(RANK_BOARD_METRIC, Period.MONTH, Scope.global_())
-    async with deps.store.unit_of_work() as uow:
-        if not await uow.runs.claim_run(FINAL_RANKS_JOB, month, deps.clock.now()):
-            return 0
-        standings = await uow.rollups.standings(board, rng.first, rng.last)
-        ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}
-        reported = await uow.reports.users_with_reports(month)
-        for user_id in reported:
-            await uow.reports.set_final_rank(user_id, month, ranks.get(user_id))
-        await uow.commit()
-    return len(reported)
+    async def rebuild_month(self, user_id: UUID, month: str) -> dict[str, Any]:
+        """Recompute one athlete's report for one month from the record, and store it."""
+        rng = period_range(Period.MONTH, month)
+        assert rng.first is not None
+        assert rng.last is not None
+        async with self._store.unit_of_work() as uow:
+            totals = await uow.rollups.totals(user_id, rng.first, rng.last)
+            best = await uow.reports.best_workout(user_id, rng.first, rng.last)
+            overall = combined(totals)
+            body: dict[str, Any] = {
+                "month": month,
+                "workouts": overall.workouts,
+                "active_days": totals.active_days,
+                "distance_m": round(overall.distance_m, 1),
+                "duration_s": overall.duration_s,
+                "calories": round(overall.calories, 1),
+                "points": overall.points,
+                "by_activity": {
+                    activity.value: {
+                        "workouts": t.workouts,
+                        "active_days": t.active_days,
+                        "distance_m": round(t.distance_m, 1),
+                        "duration_s": t.duration_s,
+                        "calories": round(t.calories, 1),
+                        "points": t.points,
+                    }
+                    for activity, t in sorted(totals.by_activity.items())
+                },
+                "best_workout": None
+                if best is None
+                else {
+                    "id": str(best.id),
+                    "activity": best.submission.activity.value,
+                    "started_at": best.submission.started_at.isoformat(),
+                    "distance_m": best.submission.distance_m,
+                    "duration_s": best.submission.duration_s,
+                    "calories": best.calories,
+                    "points": best.points,
+                },
+            }
+            await uow.reports.save(user_id, month, json.dumps(body), self._clock.now())
+            await uow.commit()
+        return body
 
+    async def handle_workout_processed(self, delivery: Delivery) -> None:
+        try:
+            data = json.loads(delivery.message.body)
+            user_id = UUID(data["user_id"])
+            month = str(data["board_day"])[:7]
+            check_month(month)
+        except (ValueError, KeyError, TypeError, InvalidField) as exc:
+            raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
+        await self.rebuild_month(user_id, month)
 
-async def read_report(
-    user_id: UUID, month: str, *, store: Store[ReportsUnit], today: date
-) -> dict[str, Any]:
-    check_month(month)
-    async with store.unit_of_work(read_only=True) as uow:
-        stored = await uow.reports.get(user_id, month)
-    if stored is None:
-        raise NotFound(f"no report for {month}: no workout of yours was processed that month")
-    body: dict[str, Any] = json.loads(stored.body)
-    rng = period_range(Period.MONTH, month)
-    body["closed"] = rng.last is not None and rng.last < today
-    body["final_rank"] = stored.final_rank
-    body["updated_at"] = stored.updated_at.isoformat()
-    return body
+    async def finalize_closed_months(self, grace: timedelta) -> dict[str, int]:
+        """`finalize_month` for every month that closed at least `grace` ago and has no final
+        ranks yet, oldest first: a late sync inside the grace window still counts, and a month
+        that closed while no consumer ran is ranked when one runs again. Returns how many
+        reports each month ranked."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            first_day = await uow.rollups.first_day()
+            done = await uow.runs.claimed(FINAL_RANKS_JOB)
+        if first_day is None:
+            return {}
+        now = self._clock.now()
+        return {
+            month: await self.finalize_month(month)
+            for month in judgeable_keys(Period.MONTH, first_day, now, self._zone, grace)
+            if month not in done
+        }
+
+    async def finalize_month(self, month: str) -> int:
+        """Write each reported athlete's final rank on the month's points board, once per
+        month however many report consumers run. Returns how many reports were ranked."""
+        rng = period_range(Period.MONTH, month)
+        board = BoardId(RANK_BOARD_METRIC, Period.MONTH, Scope.global_())
+        async with self._store.unit_of_work() as uow:
+            if not await uow.runs.claim_run(FINAL_RANKS_JOB, month, self._clock.now()):
+                return 0
+            standings = await uow.rollups.standings(board, rng.first, rng.last)
+            ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}
+            reported = await uow.reports.users_with_reports(month)
+            for user_id in reported:
+                await uow.reports.set_final_rank(user_id, month, ranks.get(user_id))
+            await uow.commit()
+        return len(reported)
+
+    async def read_report(self, user_id: UUID, month: str) -> dict[str, Any]:
+        """The athlete's report for `month`, saying whether the month has closed."""
+        check_month(month)
+        today = board_day(self._clock.now(), self._zone)
+        async with self._store.unit_of_work(read_only=True) as uow:
+            stored = await uow.reports.get(user_id, month)
+        if stored is None:
+            raise NotFound(f"no report for {month}: no workout of yours was processed that month")
+        body: dict[str, Any] = json.loads(stored.body)
+        rng = period_range(Period.MONTH, month)
+        body["closed"] = rng.last is not None and rng.last < today
+        body["final_rank"] = stored.final_rank
+        body["updated_at"] = stored.updated_at.isoformat()
+        return body

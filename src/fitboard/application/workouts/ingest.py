@@ -41,68 +41,72 @@ class SubmitWorkout:
     recording: Recording | None = None
 
 
-def validate(command: SubmitWorkout, *, clock: Clock, clock_skew_s: int) -> WorkoutSubmission:
-    """Refuse what can never be stored (InvalidField) and build the submission."""
-    submission = WorkoutSubmission(
-        id=command.id or uuid.uuid4(),
-        user_id=command.user_id,
-        activity=command.activity,
-        started_at=command.started_at,
-        duration_s=command.duration_s,
-        submitted_at=clock.now(),
-        distance_m=command.distance_m,
-        elevation_gain_m=command.elevation_gain_m,
-        avg_heart_rate=command.avg_heart_rate,
-        device_calories=command.calories,
-        notes=command.notes,
-        source=command.source,
-        indoor=command.indoor,
-        recording=command.recording,
-    )
-    check_submission(submission, clock_skew_s=clock_skew_s)
-    return submission
+class Ingest:
+    """The 202 path: check, hand to the queue, answer."""
 
+    def __init__(
+        self,
+        broker: MessageBroker,
+        inflight: InFlightWorkouts,
+        store: Store[WorkoutsUnit],
+        clock: Clock,
+        clock_skew_s: int,
+    ) -> None:
+        self._broker = broker
+        self._inflight = inflight
+        self._store = store
+        self._clock = clock
+        # How far ahead of the server's clock a workout may end (Settings.clock_skew_s).
+        self._clock_skew_s = clock_skew_s
 
-async def check_id_is_yours(
-    workout_id: uuid.UUID,
-    user_id: uuid.UUID,
-    *,
-    store: Store[WorkoutsUnit],
-    inflight: InFlightWorkouts,
-) -> None:
-    """Raise Conflict when a client-chosen id already belongs to another athlete, queued
-    or stored, so the client hears 409 now instead of 202 and a 404 forever (the worker
-    dead-letters such a workout). Where the API cannot know (the record or the in-flight
-    markers unreachable), the id is let through and the worker's own check applies: an
-    outage of the record must not stop the ingest path."""
-    try:
-        owner = await inflight.owner(workout_id)
-        if owner is None:
-            async with store.unit_of_work(read_only=True) as uow:
-                stored = await uow.workouts.get(workout_id)
-            owner = stored.user_id if stored is not None else None
-    except PortError:
-        log.warning("could not check the owner of workout id %s", workout_id, exc_info=True)
-        return
-    if owner is not None and owner != user_id:
-        raise Conflict(f"workout id {workout_id} belongs to another athlete; send a new id")
+    def validate(self, command: SubmitWorkout) -> WorkoutSubmission:
+        """Refuse what can never be stored (InvalidField) and build the submission."""
+        submission = WorkoutSubmission(
+            id=command.id or uuid.uuid4(),
+            user_id=command.user_id,
+            activity=command.activity,
+            started_at=command.started_at,
+            duration_s=command.duration_s,
+            submitted_at=self._clock.now(),
+            distance_m=command.distance_m,
+            elevation_gain_m=command.elevation_gain_m,
+            avg_heart_rate=command.avg_heart_rate,
+            device_calories=command.calories,
+            notes=command.notes,
+            source=command.source,
+            indoor=command.indoor,
+            recording=command.recording,
+        )
+        check_submission(submission, clock_skew_s=self._clock_skew_s)
+        return submission
 
+    async def check_id_is_yours(self, workout_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Raise Conflict when a client-chosen id already belongs to another athlete,
+        queued or stored, so the client hears 409 now instead of 202 and a 404 forever
+        (the worker dead-letters such a workout). Where the API cannot know (the record or
+        the in-flight markers unreachable), the id is let through and the worker's own
+        check applies: an outage of the record must not stop the ingest path."""
+        try:
+            owner = await self._inflight.owner(workout_id)
+            if owner is None:
+                async with self._store.unit_of_work(read_only=True) as uow:
+                    stored = await uow.workouts.get(workout_id)
+                owner = stored.user_id if stored is not None else None
+        except PortError:
+            log.warning("could not check the owner of workout id %s", workout_id, exc_info=True)
+            return
+        if owner is not None and owner != user_id:
+            raise Conflict(f"workout id {workout_id} belongs to another athlete; send a new id")
 
-async def submit_workout(
-    command: SubmitWorkout,
-    *,
-    broker: MessageBroker,
-    inflight: InFlightWorkouts,
-    clock: Clock,
-    clock_skew_s: int,
-) -> uuid.UUID:
-    """Returns the workout id once the queue has confirmed it; raises QueueUnavailable
-    (never returns) when it could not be stored durably."""
-    submission = validate(command, clock=clock, clock_skew_s=clock_skew_s)
-    await broker.publish(submission_message(submission))
-    try:
-        await inflight.mark(submission.id, submission.user_id)
-    except PortError:
-        # The workout is safe in the queue; only "queued" polling is degraded until it lands.
-        log.warning("could not mark workout %s as in flight", submission.id, exc_info=True)
-    return submission.id
+    async def submit_workout(self, command: SubmitWorkout) -> uuid.UUID:
+        """Returns the workout id once the queue has confirmed it; raises QueueUnavailable
+        (never returns) when it could not be stored durably."""
+        submission = self.validate(command)
+        await self._broker.publish(submission_message(submission))
+        try:
+            await self._inflight.mark(submission.id, submission.user_id)
+        except PortError:
+            # The workout is safe in the queue; only "queued" polling is degraded until it
+            # lands.
+            log.warning("could not mark workout %s as in flight", submission.id, exc_info=True)
+        return submission.id

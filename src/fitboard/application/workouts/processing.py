@@ -70,70 +70,87 @@ class Processed:
     revoked: list[Revoked] = field(default_factory=list)
 
 
-async def process_submission(
-    submission: WorkoutSubmission,
-    *,
-    store: Store[ProcessingUnit],
-    ranking: RankingIndex,
-    inflight: InFlightWorkouts,
-    clock: Clock,
-    rules: Rules,
-    achievement_rules: Sequence[AnyRule] = (),
-) -> Processed:
-    async with store.unit_of_work() as uow:
-        # The athlete's row stays locked until the commit; a rollback undoes the bump.
-        user = await uow.users.lock_and_bump_version(submission.user_id)
-        if user is None:
-            raise PermanentFailure(f"no athlete with id {submission.user_id}")
-        version = user.projection_version
-        workout = evaluate(submission, user, rules, clock.now())
-        if submission.recording is not None:
-            # An imported activity the athlete already has (under the per-athlete lock, so
-            # two uploads of one run at once cannot both count).
-            original = await duplicate_of(uow, submission)
-            if original is not None:
-                workout = rejected_as_duplicate(workout, original.id)
-        existing = await uow.workouts.add_or_get(workout)
-        if existing is not None and existing.user_id != submission.user_id:
-            raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
-        duplicate = existing is not None
-        if existing is not None:
-            workout = existing
-        elif workout.counts_on_boards:
-            await uow.rollups.add(
-                user.id, workout.board_day, submission.activity, contribution(workout)
-            )
-        totals = await totals_for_day(uow, user.id, workout.board_day)
-        groups = await uow.groups.group_ids_of(user.id)
-        # Judged in the same transaction: an award exists exactly when its workout does.
-        judged = (
-            Judged([], [])
-            if duplicate
-            else await award_for_workout(
-                uow, workout, user, totals[Period.ALL], achievement_rules, clock.now()
-            )
-        )
-        await uow.commit()
+class Processing:
+    """The worker's use case: one submitted workout into the record and onto the boards."""
 
-    scopes = scopes_moved_by(workout.submission.activity, groups)
-    updates = updates_for(totals, workout.board_day, scopes, user.show_on_leaderboards)
-    projected = await ranking.project(user.id, version, updates, behind=MAX_OVERTAKEN_PER_BOARD)
-    changes = rank_changes(projected)
-    overtaken = overtaken_by(projected)
-    # If clearing fails the marker expires by itself; the record already answers for it.
-    with contextlib.suppress(PortError):
-        await inflight.clear(submission.id)
-    return Processed(
-        workout,
-        duplicate,
-        version,
-        updates,
-        user.display_name,
-        changes,
-        overtaken,
-        judged.awarded,
-        judged.revoked,
-    )
+    def __init__(
+        self,
+        store: Store[ProcessingUnit],
+        ranking: RankingIndex,
+        inflight: InFlightWorkouts,
+        clock: Clock,
+        rules: Rules,
+        achievement_rules: Sequence[AnyRule] = (),
+    ) -> None:
+        self._store = store
+        self._ranking = ranking
+        self._inflight = inflight
+        self._clock = clock
+        self._rules = rules
+        self._achievement_rules = achievement_rules
+
+    async def process_submission(self, submission: WorkoutSubmission) -> Processed:
+        async with self._store.unit_of_work() as uow:
+            # The athlete's row stays locked until the commit; a rollback undoes the bump.
+            user = await uow.users.lock_and_bump_version(submission.user_id)
+            if user is None:
+                raise PermanentFailure(f"no athlete with id {submission.user_id}")
+            version = user.projection_version
+            workout = evaluate(submission, user, self._rules, self._clock.now())
+            if submission.recording is not None:
+                # An imported activity the athlete already has (under the per-athlete lock, so
+                # two uploads of one run at once cannot both count).
+                original = await duplicate_of(uow, submission)
+                if original is not None:
+                    workout = rejected_as_duplicate(workout, original.id)
+            existing = await uow.workouts.add_or_get(workout)
+            if existing is not None and existing.user_id != submission.user_id:
+                raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
+            duplicate = existing is not None
+            if existing is not None:
+                workout = existing
+            elif workout.counts_on_boards:
+                await uow.rollups.add(
+                    user.id, workout.board_day, submission.activity, contribution(workout)
+                )
+            totals = await totals_for_day(uow, user.id, workout.board_day)
+            groups = await uow.groups.group_ids_of(user.id)
+            # Judged in the same transaction: an award exists exactly when its workout does.
+            judged = (
+                Judged([], [])
+                if duplicate
+                else await award_for_workout(
+                    uow,
+                    workout,
+                    user,
+                    totals[Period.ALL],
+                    self._achievement_rules,
+                    self._clock.now(),
+                )
+            )
+            await uow.commit()
+
+        scopes = scopes_moved_by(workout.submission.activity, groups)
+        updates = updates_for(totals, workout.board_day, scopes, user.show_on_leaderboards)
+        projected = await self._ranking.project(
+            user.id, version, updates, behind=MAX_OVERTAKEN_PER_BOARD
+        )
+        changes = rank_changes(projected)
+        overtaken = overtaken_by(projected)
+        # If clearing fails the marker expires by itself; the record already answers for it.
+        with contextlib.suppress(PortError):
+            await self._inflight.clear(submission.id)
+        return Processed(
+            workout,
+            duplicate,
+            version,
+            updates,
+            user.display_name,
+            changes,
+            overtaken,
+            judged.awarded,
+            judged.revoked,
+        )
 
 
 def _change(p: Projected) -> RankChange | None:

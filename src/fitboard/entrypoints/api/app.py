@@ -1,10 +1,9 @@
-"""The ASGI application: routers, error table, and the lifespan that wires adapters."""
+"""The ASGI application: routers, error table, and the lifespan that builds the process
+(bootstrap) and runs its background tasks."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -13,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from fitboard import __version__
 from fitboard.application.ports import Clock
-from fitboard.bootstrap import LiveRole, build
+from fitboard.bootstrap import Role, Task, build
 from fitboard.config import Settings
 from fitboard.entrypoints.api import errors, live, web
 from fitboard.entrypoints.api.athletes import KnownAthletes
@@ -36,10 +35,9 @@ from fitboard.entrypoints.api.routers import (
     workouts,
 )
 from fitboard.entrypoints.api.security_headers import SecurityHeaders
-from fitboard.entrypoints.reports.runner import consume_reports
-from fitboard.entrypoints.worker.runner import consume_workouts
-
-log = logging.getLogger(__name__)
+from fitboard.entrypoints.process import Runners, running
+from fitboard.entrypoints.reports.runner import monthly_reports, reports_tasks
+from fitboard.entrypoints.worker.runner import WORKER_TASKS
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -48,39 +46,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build(config, clock=clock, live=LiveRole.GATEWAY)
+        container = await build(config, clock=clock, role=Role.API)
         app.state.container = container
-        assert container.gateway is not None
-        live.install(container.gateway, container, athletes)
+        app.state.services = container.services
+        app.state.reports = reports = monthly_reports(container)
+        # Whichever of them bootstrap lists for this process: the metrics sampler, and in
+        # embedded mode the worker and the reports consumer.
+        runners: Runners = {
+            Task.METRICS_SAMPLER: lambda c, stop: sample_forever(c.services.operations, stop),
+            **WORKER_TASKS,
+            **reports_tasks(reports),
+        }
         try:
-            await container.gateway.start(live.ContainerSnapshots(container))
-        except BaseException:
-            await container.close()
-            raise
-        stop = asyncio.Event()
-        consumers: list[asyncio.Task[None]] = []
-        if config.expose_metrics:
-            consumers.append(
-                asyncio.create_task(sample_forever(container, stop), name="metrics sampler")
-            )
-        if container.embedded:
-            # Embedded mode is one process: the worker and the reports consumer run beside
-            # the API, each on its own queue exactly as in production.
-            consumers += [
-                asyncio.create_task(consume_workouts(container, stop), name="worker"),
-                asyncio.create_task(consume_reports(container, stop), name="reports"),
-            ]
-        try:
-            yield
+            assert container.gateway is not None
+            live.install(container.gateway, container.services, athletes)
+            await container.gateway.start(container.services.live)
+            async with running(container, runners, stop_within_s=30):
+                yield
         finally:
-            stop.set()
-            try:
-                if consumers:
-                    await asyncio.wait_for(asyncio.gather(*consumers), timeout=30)
-            except TimeoutError:
-                log.error("background tasks (consumers, metrics sampler) did not stop in 30 s")
-            finally:
-                await container.close()
+            await container.close()
 
     docs = config.expose_docs
     app = FastAPI(

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fitboard.application.accounts.ports import AccountsUnit
-from fitboard.application.ports import Store
-from fitboard.domain.errors import AuthenticationFailed
+from fitboard.application.accounts.athletes import Athletes
+from fitboard.domain.errors import AuthenticationFailed, NotFound
 
 # About 100 bytes an id: a few megabytes for the athletes one API process serves at once.
 DEFAULT_CAPACITY = 50_000
@@ -39,14 +38,14 @@ class KnownAthletes:
             del self._ids[next(iter(self._ids))]
         self._ids[user_id] = None
 
-    async def require(self, user_id: UUID, store: Store[AccountsUnit]) -> None:
+    async def require(self, user_id: UUID, athletes: Athletes) -> None:
         """Return if the athlete exists; AuthenticationFailed otherwise."""
         if user_id in self._ids:
             return
-        async with store.unit_of_work(read_only=True) as uow:
-            user = await uow.users.get(user_id)
-        if user is None:
+        try:
+            await athletes.get_user(user_id)
+        except NotFound:
             raise AuthenticationFailed(
                 "the token's athlete does not exist here; register or sign in again"
-            )
+            ) from None
         self.remember(user_id)

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers: the container and the authenticated caller."""
+"""Dependencies shared by the routers: the services and the authenticated caller."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fitboard.application.accounts.admins import require_admin
-from fitboard.bootstrap import Container
+from fitboard.bootstrap import Services
 from fitboard.domain.errors import AuthenticationFailed
 from fitboard.entrypoints.api.athletes import KnownAthletes
 
@@ -18,12 +17,12 @@ _bearer = HTTPBearer(auto_error=False, description="The access token from /v1/au
 
 # Both are `async def` though they never await: FastAPI runs a plain `def` dependency in
 # its thread pool, a thread hop on every request for what takes microseconds.
-async def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_known_athletes(request: Request) -> KnownAthletes:
@@ -35,23 +34,23 @@ KnownAthletesDep = Annotated[KnownAthletes, Depends(get_known_athletes)]
 
 
 async def get_current_user_id(
-    container: ContainerDep,
+    services: ServicesDep,
     athletes: KnownAthletesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> UUID:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send Authorization: Bearer <token> (from /v1/auth/token)")
-    user_id = container.tokens.verify(credentials.credentials).user_id
+    user_id = services.tokens.verify(credentials.credentials).user_id
     # A signature proves who issued the token, not that its athlete exists.
-    await athletes.require(user_id, container.store)
+    await athletes.require(user_id, services.athletes)
     return user_id
 
 
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]
 
 
-async def get_admin_user_id(user_id: CurrentUserId, container: ContainerDep) -> UUID:
-    await require_admin(user_id, store=container.store)
+async def get_admin_user_id(user_id: CurrentUserId, services: ServicesDep) -> UUID:
+    await services.admins.require_admin(user_id)
     return user_id
 
 

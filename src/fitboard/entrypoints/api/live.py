@@ -26,40 +26,16 @@ from fitboard.adapters.live_metrics import (
     SUBSCRIPTIONS,
 )
 from fitboard.adapters.live_socketio import SocketIOGateway
-from fitboard.application.boards.reading import check_access
-from fitboard.application.live.events import athlete_room, board_room, board_snapshot
+from fitboard.application.live.events import athlete_room, board_room
 from fitboard.application.ports import PortError
-from fitboard.bootstrap import Container
+from fitboard.bootstrap import Services
 from fitboard.domain.boards import BoardId
 from fitboard.domain.errors import AuthenticationFailed, DomainError, InvalidField
-from fitboard.domain.periods import current_key
 from fitboard.entrypoints.api.athletes import KnownAthletes
 
 log = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
-
-
-class ContainerSnapshots:
-    """The gateway's `SnapshotSource`: board snapshots read through the application."""
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-
-    def current_period_key(self, board: BoardId) -> str:
-        c = self._container
-        return current_key(board.period, c.clock.now(), c.rules.board_zone)
-
-    async def snapshot(self, board: BoardId, version: int) -> dict[str, Any]:
-        c = self._container
-        return await board_snapshot(
-            board,
-            version=version,
-            now=c.clock.now(),
-            zone=c.rules.board_zone,
-            store=c.store,
-            ranking=c.ranking,
-        )
 
 
 def _board_named_in(data: Any) -> BoardId:
@@ -69,7 +45,7 @@ def _board_named_in(data: Any) -> BoardId:
     return BoardId.parse(name)
 
 
-def install(gateway: SocketIOGateway, container: Container, athletes: KnownAthletes) -> None:
+def install(gateway: SocketIOGateway, services: Services, athletes: KnownAthletes) -> None:
     """Register the event handlers on the gateway's server."""
     server = gateway.server
 
@@ -94,8 +70,8 @@ def install(gateway: SocketIOGateway, container: Container, athletes: KnownAthle
         try:
             if not isinstance(token, str) or not token:
                 raise AuthenticationFailed("connect with auth: {token: <access token>}")
-            access = container.tokens.verify(token)
-            await athletes.require(access.user_id, container.store)
+            access = services.tokens.verify(token)
+            await athletes.require(access.user_id, services.athletes)
         except AuthenticationFailed as exc:
             CONNECTS.labels("refused").inc()
             # Sent to the client as the connect_error's message.
@@ -120,7 +96,7 @@ def install(gateway: SocketIOGateway, container: Container, athletes: KnownAthle
     async def subscribe(sid: str, data: Any = None) -> Ack:
         try:
             board = _board_named_in(data)
-            await check_access(board, await user_of(sid), container.store)
+            await services.boards.check_access(board, await user_of(sid))
         except DomainError as exc:
             return {"ok": False, "error": str(exc)}
         except PortError:

@@ -17,8 +17,8 @@ from fitboard.adapters.process_metrics import (
     REDIS_MEMORY_LIMIT,
     REDIS_MEMORY_USED,
 )
+from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import DependencyUnavailable
-from fitboard.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ SAMPLE_EVERY_S = 15.0
 BOARDS_EVERY_ROUNDS = 20
 
 
-async def sample_once(container: Container, *, boards: bool = True) -> None:
-    queue = container.workouts_queue.name
-    depth = await container.broker.depth(container.workouts_queue)
+async def sample_once(operations: Operations, *, boards: bool = True) -> None:
+    queue = operations.queue_name
+    depth = await operations.queue_depth()
     QUEUE_MESSAGES.labels(queue, "ready").set(depth.ready)
     QUEUE_MESSAGES.labels(queue, "retrying").set(depth.retrying)
     QUEUE_MESSAGES.labels(queue, "dead_letters").set(depth.dead_letters)
@@ -39,7 +39,7 @@ async def sample_once(container: Container, *, boards: bool = True) -> None:
         QUEUE_CONSUMERS.labels(queue).set(depth.consumers)
     if not boards:
         return
-    stats = await container.ranking.stats(largest=1)
+    stats = await operations.board_stats(largest=1)
     BOARDS.set(stats.boards)
     LARGEST_BOARD.set(stats.largest[0][1] if stats.largest else 0)
     if stats.memory_bytes is not None:
@@ -48,11 +48,11 @@ async def sample_once(container: Container, *, boards: bool = True) -> None:
         REDIS_EVICTED.set(stats.evicted_keys or 0)
 
 
-async def sample_forever(container: Container, stop: asyncio.Event) -> None:
+async def sample_forever(operations: Operations, stop: asyncio.Event) -> None:
     rounds = 0
     while not stop.is_set():
         try:
-            await sample_once(container, boards=rounds % BOARDS_EVERY_ROUNDS == 0)
+            await sample_once(operations, boards=rounds % BOARDS_EVERY_ROUNDS == 0)
         except DependencyUnavailable as exc:
             # /readyz and the request metrics say so already; the gauges keep their last
             # values until the next sample.

@@ -1,56 +1,69 @@
-"""Runs the reports consumer and, once a month has closed and its grace window passed,
-writes the final ranks."""
+"""The reports consumer and, once a month has closed and its grace window passed, the
+writing of its final ranks: run by `fitboard reports` or, in embedded mode, inside
+`fitboard serve` (bootstrap lists them among the process's background tasks)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import signal
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fitboard.application.messaging.consuming import run_consumer
-from fitboard.application.messaging.ports import Delivery
 from fitboard.application.ports import PortError
-from fitboard.application.reports.monthly import (
-    ReportDeps,
-    finalize_closed_months,
-    handle_workout_processed,
-    reports_queue,
-)
-from fitboard.bootstrap import Container
+from fitboard.application.reports.monthly import MonthlyReports, reports_queue
+from fitboard.bootstrap import Task
+from fitboard.entrypoints.process import Runners, run_until_signalled
+
+if TYPE_CHECKING:
+    from fitboard.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
 FINALIZE_EVERY_S = 60.0
 
 
-async def consume_reports(container: Container, stop: asyncio.Event) -> None:
+def monthly_reports(container: Container) -> MonthlyReports:
+    """The reports bound to the process's adapters. Here, not in bootstrap's `Services`:
+    only the processes that run or serve reports may import them."""
+    return MonthlyReports(container.store, container.clock, container.rules.board_zone)
+
+
+def reports_tasks(reports: MonthlyReports) -> Runners:
+    """The reports consumer's tasks, wherever it runs, over one binding of the reports."""
+    return {
+        Task.REPORTS: lambda container, stop: consume_reports(container, reports, stop),
+        Task.FINAL_RANKS: lambda container, stop: finalize_months(container, reports, stop),
+    }
+
+
+async def consume_reports(
+    container: Container, reports: MonthlyReports, stop: asyncio.Event
+) -> None:
+    """Keep the monthly reports from `workout.processed` until `stop` is set."""
     settings = container.settings
-    deps = ReportDeps(container.store, container.clock, container.rules.board_zone)
     spec = reports_queue(settings.namespace, settings.worker_max_attempts)
     await container.broker.declare(spec)
-
-    async def handler(delivery: Delivery) -> None:
-        await handle_workout_processed(delivery, deps)
-
     log.info("reports consumer on %s", spec.name)
-    grace = timedelta(seconds=settings.period_close_grace_s)
-    finalizer = asyncio.create_task(_finalize_months(deps, grace, stop))
-    try:
-        await run_consumer(
-            container.broker, spec, handler, prefetch=settings.worker_prefetch, stop=stop
-        )
-    finally:
-        finalizer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await finalizer
+    await run_consumer(
+        container.broker,
+        spec,
+        reports.handle_workout_processed,
+        prefetch=settings.worker_prefetch,
+        stop=stop,
+    )
 
 
-async def _finalize_months(deps: ReportDeps, grace: timedelta, stop: asyncio.Event) -> None:
+async def finalize_months(
+    container: Container, reports: MonthlyReports, stop: asyncio.Event
+) -> None:
+    """Write the final ranks of each month that closed, now and every FINALIZE_EVERY_S,
+    until `stop` is set."""
+    grace = timedelta(seconds=container.settings.period_close_grace_s)
     while not stop.is_set():
         try:
-            for month, ranked in (await finalize_closed_months(deps, grace)).items():
+            for month, ranked in (await reports.finalize_closed_months(grace)).items():
                 if ranked:
                     log.info("final ranks written for %d reports of %s", ranked, month)
         except PortError as exc:
@@ -60,13 +73,8 @@ async def _finalize_months(deps: ReportDeps, grace: timedelta, stop: asyncio.Eve
 
 
 async def run_reports_process(container: Container) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    """Until SIGTERM or SIGINT: then finish what is in hand, settle it, and leave."""
     try:
-        await consume_reports(container, stop)
+        await run_until_signalled(container, reports_tasks(monthly_reports(container)))
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         log.info("reports consumer stopped")

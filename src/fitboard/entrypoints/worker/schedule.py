@@ -12,36 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from fitboard.application.achievements.judging import Awarded, award_closed_placements
 from fitboard.application.ports import PortError
-from fitboard.bootstrap import Container
+
+if TYPE_CHECKING:
+    from fitboard.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 60.0
 
-OnAwarded = Callable[[Sequence[Awarded]], Awaitable[None]]
 
-
-async def run_period_jobs(
-    container: Container, stop: asyncio.Event, on_awarded: OnAwarded | None = None
-) -> None:
+async def run_period_jobs(container: Container, stop: asyncio.Event) -> None:
+    """Judge closed periods now, then every CHECK_EVERY_S, until `stop` is set; tell the
+    athletes placed, live."""
+    services = container.services
+    grace = timedelta(seconds=container.settings.period_close_grace_s)
     while not stop.is_set():
         try:
-            awarded = await award_closed_placements(
-                store=container.store,
-                rules=container.achievement_rules,
-                now=container.clock.now(),
-                zone=container.rules.board_zone,
-                grace=timedelta(seconds=container.settings.period_close_grace_s),
+            awarded = await services.achievements.award_closed_placements(
+                now=container.clock.now(), grace=grace
             )
             if awarded:
                 log.info("awarded %d placements", len(awarded))
-                if on_awarded is not None:
-                    await on_awarded(awarded)
+                await services.worker.announce_placements(awarded)
         except PortError as exc:
             log.warning("placement job postponed: %s", exc)
         except Exception:

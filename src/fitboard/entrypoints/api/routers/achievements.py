@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fitboard.application.achievements import judging as achievements
 from fitboard.domain.achievements import (
     AnyRule,
     PersonalRecord,
@@ -12,7 +11,7 @@ from fitboard.domain.achievements import (
     TotalThreshold,
     WorkoutThreshold,
 )
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import AchievementOut, HeldAchievementOut
 
@@ -29,14 +28,9 @@ _KINDS: dict[type[AnyRule], str] = {
 
 
 @router.get("/achievements", operation_id="list_achievements")
-async def catalog(user_id: CurrentUserId, container: ContainerDep) -> list[AchievementOut]:
+async def catalog(user_id: CurrentUserId, services: ServicesDep) -> list[AchievementOut]:
     """Every achievement, with the caller's progress toward it."""
-    entries = await achievements.catalog_for(
-        user_id,
-        store=container.store,
-        rules=container.achievement_rules,
-        now=container.clock.now(),
-    )
+    entries = await services.achievements.catalog_for(user_id)
     return [
         AchievementOut(
             id=e.rule.id,
@@ -51,10 +45,10 @@ async def catalog(user_id: CurrentUserId, container: ContainerDep) -> list[Achie
 
 
 @router.get("/me/achievements", operation_id="list_my_achievements")
-async def mine(user_id: CurrentUserId, container: ContainerDep) -> list[HeldAchievementOut]:
+async def mine(user_id: CurrentUserId, services: ServicesDep) -> list[HeldAchievementOut]:
     """What the caller has earned, newest first."""
-    names = {rule.id: rule.name for rule in container.achievement_rules}
-    held = await achievements.held_by(user_id, store=container.store)
+    names = {rule.id: rule.name for rule in services.achievements.rules}
+    held = await services.achievements.held_by(user_id)
     return [
         HeldAchievementOut(
             id=h.achievement_id,

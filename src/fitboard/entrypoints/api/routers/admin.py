@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fitboard.application.boards.maintenance import boards_to_rebuild, rebuild_boards
-from fitboard.entrypoints.api.deps import AdminUserId, ContainerDep
+from fitboard.entrypoints.api.deps import AdminUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas_admin import (
     DeadLetterOut,
@@ -22,25 +21,23 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=responses(401, 
 
 
 @router.post("/leaderboards/rebuild", operation_id="rebuild_leaderboards")
-async def rebuild(_admin: AdminUserId, container: ContainerDep) -> RebuildOut:
+async def rebuild(_admin: AdminUserId, services: ServicesDep) -> RebuildOut:
     """Drop and reload from the record every board the index holds, plus the current
     period of every global and activity board. Answers when done; for a large community,
     `fitboard rebuild` shows its progress."""
-    keys = await boards_to_rebuild(
-        container.ranking, container.clock.now(), container.rules.board_zone
-    )
-    entries = await rebuild_boards(keys, store=container.store, ranking=container.ranking)
+    keys = await services.maintenance.boards_to_rebuild()
+    entries = await services.maintenance.rebuild_boards(keys)
     return RebuildOut(boards=len(keys), entries=entries)
 
 
 @router.get("/dead-letters", operation_id="list_dead_letters")
 async def dead_letters(
     _admin: AdminUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> DeadLettersOut:
     """Workout messages that were given up on, oldest first, with the reason."""
-    letters = await container.broker.dead_letters(container.workouts_queue, limit)
+    letters = await services.operations.dead_letters(limit)
     return DeadLettersOut(
         items=[
             DeadLetterOut(
@@ -56,8 +53,8 @@ async def dead_letters(
 
 
 @router.post("/dead-letters/replay", responses=responses(413), operation_id="replay_dead_letters")
-async def replay(body: ReplayIn, _admin: AdminUserId, container: ContainerDep) -> ReplayOut:
+async def replay(body: ReplayIn, _admin: AdminUserId, services: ServicesDep) -> ReplayOut:
     """Put dead letters back on the queue with a fresh attempt count (after the cause was
     fixed); all of them, or those ids."""
-    moved = await container.broker.replay_dead_letters(container.workouts_queue, body.ids)
+    moved = await services.operations.replay_dead_letters(body.ids)
     return ReplayOut(replayed=moved)

@@ -6,10 +6,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from fitboard.application.boards.reading import MAX_PAGE
-from fitboard.application.groups import challenges
 from fitboard.domain.boards import Scope, parse_metric
 from fitboard.domain.challenges import Challenge
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import (
     ChallengeBoardOut,
@@ -37,11 +36,9 @@ def _out(c: Challenge) -> ChallengeOut:
 @router.post(
     "", status_code=201, responses=responses(403, 404, 413), operation_id="create_challenge"
 )
-async def create(
-    body: ChallengeIn, user_id: CurrentUserId, container: ContainerDep
-) -> ChallengeOut:
+async def create(body: ChallengeIn, user_id: CurrentUserId, services: ServicesDep) -> ChallengeOut:
     """Admins create any challenge; a group's owner creates challenges for that group."""
-    challenge = await challenges.create_challenge(
+    challenge = await services.challenges.create_challenge(
         creator=user_id,
         name=body.name,
         metric=parse_metric(body.metric),
@@ -49,15 +46,13 @@ async def create(
         ends_at=body.ends_at,
         scope=Scope.parse(body.scope),
         goal=body.goal,
-        store=container.store,
-        clock=container.clock,
     )
     return _out(challenge)
 
 
 @router.get("", operation_id="list_challenges")
-async def list_all(user_id: CurrentUserId, container: ContainerDep) -> list[ChallengeOut]:
-    return [_out(c) for c in await challenges.list_challenges(user_id, store=container.store)]
+async def list_all(user_id: CurrentUserId, services: ServicesDep) -> list[ChallengeOut]:
+    return [_out(c) for c in await services.challenges.list_challenges(user_id)]
 
 
 @router.get(
@@ -68,12 +63,12 @@ async def list_all(user_id: CurrentUserId, container: ContainerDep) -> list[Chal
 async def leaderboard(
     challenge_id: UUID,
     user_id: CurrentUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: str | None = None,
 ) -> ChallengeBoardOut:
-    board = await challenges.challenge_board(
-        challenge_id, viewer=user_id, cursor=cursor, limit=limit, store=container.store
+    board = await services.challenges.challenge_board(
+        challenge_id, viewer=user_id, cursor=cursor, limit=limit
     )
     c = board.challenge
     return ChallengeBoardOut(

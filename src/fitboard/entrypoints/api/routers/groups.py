@@ -4,8 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from fitboard.application.groups import membership as groups
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn
 
@@ -13,30 +12,17 @@ router = APIRouter(prefix="/v1/groups", tags=["groups"], responses=responses(401
 
 
 @router.post("", status_code=201, responses=responses(413), operation_id="create_group")
-async def create(body: GroupIn, user_id: CurrentUserId, container: ContainerDep) -> GroupOut:
+async def create(body: GroupIn, user_id: CurrentUserId, services: ServicesDep) -> GroupOut:
     """Create a group; share its invite code with the people who may join."""
-    group = await groups.create_group(
-        user_id,
-        body.name,
-        store=container.store,
-        ranking=container.ranking,
-        clock=container.clock,
-    )
+    group = await services.groups.create_group(user_id, body.name)
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
 
 
 @router.post("/{group_id}/join", responses=responses(403, 404, 413), operation_id="join_group")
 async def join(
-    group_id: UUID, body: JoinIn, user_id: CurrentUserId, container: ContainerDep
+    group_id: UUID, body: JoinIn, user_id: CurrentUserId, services: ServicesDep
 ) -> GroupOut:
-    group = await groups.join_group(
-        group_id,
-        user_id,
-        body.invite_code,
-        store=container.store,
-        ranking=container.ranking,
-        clock=container.clock,
-    )
+    group = await services.groups.join_group(group_id, user_id, body.invite_code)
     return GroupOut(id=group.id, name=group.name, invite_code=group.invite_code)
 
 
@@ -46,6 +32,6 @@ async def join(
     responses=responses(404),
     operation_id="leave_group",
 )
-async def leave(group_id: UUID, user_id: CurrentUserId, container: ContainerDep) -> Response:
-    await groups.leave_group(group_id, user_id, store=container.store, ranking=container.ranking)
+async def leave(group_id: UUID, user_id: CurrentUserId, services: ServicesDep) -> Response:
+    await services.groups.leave_group(group_id, user_id)
     return Response(status_code=204)

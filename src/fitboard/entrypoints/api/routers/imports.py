@@ -7,20 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from fitboard.application.imports.importing import (
-    ImportDeps,
-    ImportedWorkout,
-    ImportFile,
-    ImportStatus,
-    import_file,
-)
-from fitboard.application.imports.ports import ImportLimits, UnreadableFile
-from fitboard.bootstrap import Container
-from fitboard.config import Settings
+from fitboard.application.imports.importing import ImportedWorkout, ImportFile, ImportStatus
+from fitboard.application.imports.ports import UnreadableFile
 from fitboard.domain.activities import Activity
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
-from fitboard.entrypoints.api.rate_limits import charge_workouts
 from fitboard.entrypoints.api.schemas import (
     ArchiveImportOut,
     ErrorOut,
@@ -59,28 +50,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **responses(429),
 }
-
-
-def limits(settings: Settings) -> ImportLimits:
-    return ImportLimits(
-        max_file_bytes=settings.import_max_bytes,
-        max_archive_files=settings.import_max_archive_files,
-        max_archive_bytes=settings.import_max_archive_bytes,
-    )
-
-
-def _deps(container: Container) -> ImportDeps:
-    # Only API processes build a reader; this route is served by nothing else.
-    assert container.activity_files is not None
-    return ImportDeps(
-        files=container.activity_files,
-        limits=limits(container.settings),
-        broker=container.broker,
-        inflight=container.inflight,
-        store=container.store,
-        clock=container.clock,
-        clock_skew_s=container.settings.clock_skew_s,
-    )
 
 
 def _item(workout: ImportedWorkout) -> ImportItemOut:
@@ -129,7 +98,7 @@ def _one_file(workouts: list[ImportedWorkout]) -> JSONResponse:
 )
 async def import_workouts(
     user_id: CurrentUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     file: Annotated[
         UploadFile,
         File(description="A .gpx, .tcx or .fit activity file, or a .zip of them."),
@@ -141,13 +110,14 @@ async def import_workouts(
 ) -> JSONResponse:
     # Charged before the file is read and parsed, which is what costs: an upload counts as
     # one workout against the athlete's budget, whatever it holds.
-    await charge_workouts(container, user_id, 1)
+    await services.rate_limits.charge_workouts(user_id, 1)
+    # Only API processes can read uploads; this route is served by nothing else.
+    assert services.imports is not None
     data = await file.read()
     name = file.filename or "upload"
     try:
-        outcome = await import_file(
-            ImportFile(user_id=user_id, file_name=name, data=data, activity=activity),
-            _deps(container),
+        outcome = await services.imports.import_file(
+            ImportFile(user_id=user_id, file_name=name, data=data, activity=activity)
         )
     except UnreadableFile as exc:
         return _refused(str(exc))

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fitboard.application.boards import reading as leaderboards
+from fitboard.application.boards.reading import MAX_AROUND, MAX_PAGE, NamedEntry
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import (
     PERIOD_KEY_DESCRIPTION,
@@ -37,7 +37,7 @@ def _board(metric: Metric, period: Period, scope: str) -> BoardId:
     return BoardId(metric, period, Scope.parse(scope))
 
 
-def _entries(entries: list[leaderboards.NamedEntry]) -> list[EntryOut]:
+def _entries(entries: list[NamedEntry]) -> list[EntryOut]:
     return [
         EntryOut(rank=e.rank, user_id=e.user_id, display_name=e.display_name, score=e.score)
         for e in entries
@@ -49,28 +49,20 @@ async def get_board(
     metric: Metric,
     period: Period,
     user_id: CurrentUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     scope: ScopeQuery = "global",
     period_key: PeriodKeyQuery = None,
-    limit: Annotated[int, Query(ge=1, le=leaderboards.MAX_PAGE)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: str | None = None,
 ) -> BoardOut:
     board = _board(metric, period, scope)
-    zone = container.rules.board_zone
-    key = leaderboards.resolve_key(board, period_key, container.clock.now(), zone)
-    view = await leaderboards.read_board(
-        key,
-        viewer=user_id,
-        cursor=cursor,
-        limit=limit,
-        zone=zone,
-        store=container.store,
-        ranking=container.ranking,
+    view = await services.boards.read_board(
+        board, period_key, viewer=user_id, cursor=cursor, limit=limit
     )
     return BoardOut(
         metric=board.metric.value,
         period=board.period.value,
-        period_key=key.period_key,
+        period_key=view.key.period_key,
         scope=str(board.scope),
         starts_at=view.starts_at,
         ends_at=view.ends_at,
@@ -85,18 +77,13 @@ async def get_my_standing(
     metric: Metric,
     period: Period,
     user_id: CurrentUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     scope: ScopeQuery = "global",
     period_key: PeriodKeyQuery = None,
-    around: Annotated[int, Query(ge=0, le=leaderboards.MAX_AROUND)] = 2,
+    around: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 2,
 ) -> MyStandingOut:
     board = _board(metric, period, scope)
-    key = leaderboards.resolve_key(
-        board, period_key, container.clock.now(), container.rules.board_zone
-    )
-    mine = await leaderboards.read_my_standing(
-        key, viewer=user_id, around=around, store=container.store, ranking=container.ranking
-    )
+    mine = await services.boards.read_my_standing(board, period_key, viewer=user_id, around=around)
     return MyStandingOut(
         rank=mine.rank, score=mine.score, total=mine.total, neighbors=_entries(mine.neighbors)
     )

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fitboard.application.accounts import athletes as accounts
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.application.accounts.athletes import ProfileChanges
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import ProfilePatch, UserOut
 from fitboard.entrypoints.api.views import user_out
@@ -12,16 +12,13 @@ router = APIRouter(prefix="/v1/me", tags=["me"], responses=responses(401, 503))
 
 
 @router.get("", operation_id="get_me")
-async def get_me(user_id: CurrentUserId, container: ContainerDep) -> UserOut:
-    return user_out(await accounts.get_user(user_id, store=container.store))
+async def get_me(user_id: CurrentUserId, services: ServicesDep) -> UserOut:
+    return user_out(await services.athletes.get_user(user_id))
 
 
 @router.patch("", responses=responses(413), operation_id="update_me")
-async def update_me(body: ProfilePatch, user_id: CurrentUserId, container: ContainerDep) -> UserOut:
-    user = await accounts.update_profile(
-        user_id,
-        accounts.ProfileChanges(**body.model_dump(exclude_none=True)),
-        store=container.store,
-        ranking=container.ranking,
+async def update_me(body: ProfilePatch, user_id: CurrentUserId, services: ServicesDep) -> UserOut:
+    user = await services.athletes.update_profile(
+        user_id, ProfileChanges(**body.model_dump(exclude_none=True))
     )
     return user_out(user)

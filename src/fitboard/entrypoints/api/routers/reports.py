@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Request
 
-from fitboard.application.reports.monthly import read_report
-from fitboard.domain.periods import board_day
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.application.reports.monthly import MonthlyReports
+from fitboard.entrypoints.api.deps import CurrentUserId
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import MONTH_PATTERN
+
+
+# `async def` for the reason deps.py gives.
+async def get_reports(request: Request) -> MonthlyReports:
+    """The reports, bound by the application's start-up (app.py)."""
+    reports: MonthlyReports = request.app.state.reports
+    return reports
+
 
 router = APIRouter(prefix="/v1/me/reports", tags=["reports"], responses=responses(401, 503))
 
@@ -19,9 +26,8 @@ async def monthly_report(
         str, Path(description="YYYY-MM", json_schema_extra={"pattern": MONTH_PATTERN})
     ],
     user_id: CurrentUserId,
-    container: ContainerDep,
+    reports: Annotated[MonthlyReports, Depends(get_reports)],
 ) -> Any:
     """The caller's report for a month (YYYY-MM): totals by activity, best workout, active
     days, and, once the month has closed, the final rank on the monthly points board."""
-    today = board_day(container.clock.now(), container.rules.board_zone)
-    return await read_report(user_id, month, store=container.store, today=today)
+    return await reports.read_report(user_id, month)

@@ -7,14 +7,12 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from fitboard.application.achievements.judging import earned_by_workout
 from fitboard.application.ports import QueueUnavailable
-from fitboard.application.workouts import queries as workout_queries
-from fitboard.application.workouts.ingest import SubmitWorkout, check_id_is_yours, submit_workout
+from fitboard.application.workouts.ingest import SubmitWorkout
+from fitboard.application.workouts.queries import Queued
 from fitboard.domain.errors import Conflict, InvalidField
-from fitboard.entrypoints.api.deps import ContainerDep, CurrentUserId
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import item_error, responses
-from fitboard.entrypoints.api.rate_limits import charge_workouts
 from fitboard.entrypoints.api.schemas import (
     BatchIn,
     BatchItemResult,
@@ -48,20 +46,12 @@ def _command(body: WorkoutIn, user_id: UUID) -> SubmitWorkout:
 
 @router.post("/workouts", status_code=202, responses=_ACCEPTED, operation_id="submit_workout")
 async def post_workout(
-    body: WorkoutIn, user_id: CurrentUserId, container: ContainerDep, response: Response
+    body: WorkoutIn, user_id: CurrentUserId, services: ServicesDep, response: Response
 ) -> WorkoutAccepted:
-    await charge_workouts(container, user_id, 1)
+    await services.rate_limits.charge_workouts(user_id, 1)
     if body.id is not None:
-        await check_id_is_yours(
-            body.id, user_id, store=container.store, inflight=container.inflight
-        )
-    workout_id = await submit_workout(
-        _command(body, user_id),
-        broker=container.broker,
-        inflight=container.inflight,
-        clock=container.clock,
-        clock_skew_s=container.settings.clock_skew_s,
-    )
+        await services.ingest.check_id_is_yours(body.id, user_id)
+    workout_id = await services.ingest.submit_workout(_command(body, user_id))
     response.headers["Location"] = f"/v1/workouts/{workout_id}"
     return WorkoutAccepted(id=workout_id)
 
@@ -72,10 +62,10 @@ async def post_workout(
     responses=responses(413, 429),
     operation_id="submit_workouts",
 )
-async def post_batch(body: BatchIn, user_id: CurrentUserId, container: ContainerDep) -> BatchOut:
+async def post_batch(body: BatchIn, user_id: CurrentUserId, services: ServicesDep) -> BatchOut:
     """Each item is accepted or refused on its own; a refused item never blocks the rest.
     The batch is charged to the athlete's workout budget as a whole, one per item."""
-    await charge_workouts(container, user_id, len(body.workouts))
+    await services.rate_limits.charge_workouts(user_id, len(body.workouts))
     results: list[BatchItemResult] = []
     for index, raw in enumerate(body.workouts):
         try:
@@ -90,16 +80,8 @@ async def post_batch(body: BatchIn, user_id: CurrentUserId, container: Container
             continue
         try:
             if item.id is not None:
-                await check_id_is_yours(
-                    item.id, user_id, store=container.store, inflight=container.inflight
-                )
-            workout_id = await submit_workout(
-                _command(item, user_id),
-                broker=container.broker,
-                inflight=container.inflight,
-                clock=container.clock,
-                clock_skew_s=container.settings.clock_skew_s,
-            )
+                await services.ingest.check_id_is_yours(item.id, user_id)
+            workout_id = await services.ingest.submit_workout(_command(item, user_id))
             results.append(BatchItemResult(index=index, id=workout_id, status="queued"))
         except InvalidField as exc:
             results.append(
@@ -126,13 +108,11 @@ def _uuid_or_none(value: object) -> UUID | None:
 @router.get("/workouts", operation_id="list_workouts")
 async def list_workouts(
     user_id: CurrentUserId,
-    container: ContainerDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> WorkoutPage:
-    items, next_cursor = await workout_queries.list_workouts(
-        user_id, limit=limit, cursor=cursor, store=container.store
-    )
+    items, next_cursor = await services.workouts.list_workouts(user_id, limit=limit, cursor=cursor)
     return WorkoutPage(items=[workout_out(w) for w in items], next_cursor=next_cursor)
 
 
@@ -146,12 +126,10 @@ async def list_workouts(
     operation_id="get_workout",
 )
 async def get_workout(
-    workout_id: UUID, user_id: CurrentUserId, container: ContainerDep
+    workout_id: UUID, user_id: CurrentUserId, services: ServicesDep
 ) -> WorkoutOut | JSONResponse:
-    found = await workout_queries.get_workout(
-        workout_id, viewer=user_id, store=container.store, inflight=container.inflight
-    )
-    if isinstance(found, workout_queries.Queued):
+    found = await services.workouts.get_workout(workout_id, viewer=user_id)
+    if isinstance(found, Queued):
         return JSONResponse(WorkoutAccepted(id=found.id).model_dump(mode="json"), status_code=202)
-    earned = await earned_by_workout(found.id, store=container.store)
+    earned = await services.achievements.earned_by_workout(found.id)
     return workout_out(found).model_copy(update={"achievements": earned})

@@ -1,0 +1,78 @@
+"""Running a process's background tasks: bootstrap says which (`Container.background`),
+the entry point hands the runner of each; they run until asked to stop, then each
+finishes what it holds.
+
+`fitboard serve` runs them beside the API for as long as the server lives (`running`);
+`fitboard worker` and `fitboard reports` run nothing else, until SIGTERM or SIGINT
+(`run_until_signalled`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from typing import Any
+
+from fitboard.bootstrap import Container, Task
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+# How to run one task in a process, until the event is set.
+Runner = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
+Runners = Mapping[Task, Runner]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    container: Container, runners: Runners, *, stop_within_s: float | None = None
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Start the process's background tasks; on leaving, ask every one to stop and wait
+    for them all (at most `stop_within_s`, logging those that did not stop), then raise
+    the first failure."""
+    missing = [task.value for task in container.background if task not in runners]
+    if missing:
+        raise RuntimeError(f"this process has no runner for {', '.join(missing)}")
+    stop = asyncio.Event()
+    started = [
+        asyncio.create_task(runners[task](container, stop), name=task.value)
+        for task in container.background
+    ]
+    try:
+        yield started
+    finally:
+        stop.set()
+        if started:
+            try:
+                outcomes = await asyncio.wait_for(
+                    asyncio.gather(*started, return_exceptions=True), timeout=stop_within_s
+                )
+            except TimeoutError:
+                late = ", ".join(t.get_name() for t in started if not t.done())
+                log.error("background tasks (%s) did not stop in %.0f s", late, stop_within_s)
+            else:
+                failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if failure is not None:
+                    raise failure
+
+
+async def run_until_signalled(container: Container, runners: Runners) -> None:
+    """Run the process's background tasks until SIGTERM or SIGINT, or until one of them
+    ends (a failure is raised once every other task has stopped)."""
+    signalled = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, signalled.set)
+    try:
+        async with running(container, runners) as started:
+            waiting = asyncio.create_task(signalled.wait())
+            try:
+                await asyncio.wait([waiting, *started], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
