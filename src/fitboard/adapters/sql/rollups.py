@@ -28,7 +28,7 @@ from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, Metric, Period, Standing, VersionedStanding
 from fitboard.domain.periods import PeriodRange
-from fitboard.domain.standings import METRICS, metric_totals, score_on
+from fitboard.domain.standings import METRICS, Tally, metric_totals, score_on
 from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
 _r = daily_rollups.c
@@ -163,8 +163,9 @@ class SqlRollupRepository:
     ) -> list[VersionedStanding]:
         # The sums over days are done by the database in one statement; the last step, from
         # an athlete's per-activity sums to a board score, is domain.standings.score_on itself,
-        # so a rebuilt board can never disagree with what the worker projects.
-        if board.metric is Metric.ACTIVE_DAYS:
+        # so a rebuilt board can never disagree with what the worker projects. Days are
+        # counted by a statement of their own: a day's moment is its first workout's.
+        if METRICS[board.metric].tally is Tally.DAYS:
             rows = await self._connection.execute(_active_days_statement(board, first, last))
             return _standings(board, _active_days_totals(board, rows))
         rows = await self._connection.execute(_summed_statement(board, first, last))
