@@ -86,3 +86,37 @@ async def test_a_failed_group_write_answers_503_to_exactly_the_workouts_not_stor
         assert response.status_code == 404, response.text
     listed = await api.client.get("/v1/workouts", params={"limit": 100}, headers=api.auth(token))
     assert {item["id"] for item in listed.json()["items"]} == accepted
+
+
+async def test_a_batch_is_one_write_stored_whole_or_answered_unavailable_whole(
+    embedded: tuple[Api, Path],
+) -> None:
+    api, queue_path = embedded
+    token, _ = await api.register("batcher")
+    await asyncio.to_thread(refuse_transactions_holding, queue_path, REFUSED)
+
+    def item(notes: str) -> dict[str, object]:
+        return {"activity": "run", "started_at": run_at(), "duration_s": 1800, "notes": notes}
+
+    async def batch(*items: dict[str, object]) -> list[dict[str, object]]:
+        response = await api.client.post(
+            "/v1/workouts:batch", json={"workouts": list(items)}, headers=api.auth(token)
+        )
+        assert response.status_code == 207, response.text
+        results: list[dict[str, object]] = response.json()["results"]
+        return results
+
+    invalid = {"activity": "run", "started_at": run_at(), "duration_s": -1}
+    # One item refused by the disk fails the batch's one transaction: no item is queued,
+    # and an item refused by validation is still answered as invalid.
+    failed = await batch(item("fine"), item(REFUSED), invalid, item("fine too"))
+    assert [r["status"] for r in failed] == ["unavailable", "unavailable", "invalid", "unavailable"]
+    assert [r["index"] for r in failed] == [0, 1, 2, 3]
+
+    stored = await batch(item("fine"), invalid, item("fine too"))
+    assert [r["status"] for r in stored] == ["queued", "invalid", "queued"]
+    ids = {str(r["id"]) for r in stored if r["status"] == "queued"}
+    for workout_id in ids:
+        await api.wait_processed(token, workout_id)
+    listed = await api.client.get("/v1/workouts", params={"limit": 100}, headers=api.auth(token))
+    assert {item["id"] for item in listed.json()["items"]} == ids

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from fitboard.application.messaging.ports import MessageBroker
-from fitboard.application.ports import Clock, PortError, Store
+from fitboard.application.ports import Clock, PortError, QueueUnavailable, Store
 from fitboard.application.workouts.messages import submission_message
 from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
 from fitboard.domain.activities import Activity
-from fitboard.domain.errors import Conflict
+from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.domain.recordings import Recording
 from fitboard.domain.workouts import WorkoutSubmission, check_submission
 
@@ -110,3 +111,40 @@ class Ingest:
             # lands.
             log.warning("could not mark workout %s as in flight", submission.id, exc_info=True)
         return submission.id
+
+    async def submit_workouts(
+        self, commands: Sequence[SubmitWorkout]
+    ) -> list[uuid.UUID | InvalidField | Conflict | QueueUnavailable]:
+        """Each command accepted or refused on its own, and all those accepted handed to
+        the queue in one durable write (`publish_many`). One outcome per command, in
+        order: the workout id once the queue has stored it, else why not — Conflict or
+        InvalidField as for `submit_workout`, QueueUnavailable when the write did not
+        store it. A refused command never holds back the others."""
+        outcomes: list[uuid.UUID | InvalidField | Conflict | QueueUnavailable] = []
+        accepted: list[tuple[int, WorkoutSubmission]] = []
+        for index, command in enumerate(commands):
+            try:
+                if command.id is not None:
+                    await self.check_id_is_yours(command.id, command.user_id)
+                submission = self.validate(command)
+            except (Conflict, InvalidField) as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(submission.id)
+            accepted.append((index, submission))
+        written = await self._broker.publish_many(
+            [submission_message(submission) for _, submission in accepted]
+        )
+        stored: list[tuple[uuid.UUID, uuid.UUID]] = []
+        for (index, submission), error in zip(accepted, written, strict=True):
+            if error is None:
+                stored.append((submission.id, submission.user_id))
+            else:
+                outcomes[index] = error
+        if stored:
+            try:
+                await self._inflight.mark_many(stored)
+            except PortError:
+                # Safe in the queue; only "queued" polling is degraded until they land.
+                log.warning("could not mark %d workouts as in flight", len(stored), exc_info=True)
+        return outcomes

@@ -66,36 +66,32 @@ async def post_batch(body: BatchIn, user_id: CurrentUserId, services: ServicesDe
     """Each item is accepted or refused on its own; a refused item never blocks the rest.
     The batch is charged to the athlete's workout budget as a whole, one per item."""
     await services.rate_limits.charge_workouts(user_id, len(body.workouts))
-    results: list[BatchItemResult] = []
+    results: dict[int, BatchItemResult] = {}
+    commands: list[tuple[int, WorkoutIn]] = []
     for index, raw in enumerate(body.workouts):
         try:
-            item = WorkoutIn.model_validate(raw)
+            commands.append((index, WorkoutIn.model_validate(raw)))
         except ValidationError as exc:
             raw_id = raw.get("id") if isinstance(raw, dict) else None
-            results.append(
-                BatchItemResult(
-                    index=index, id=_uuid_or_none(raw_id), status="invalid", error=item_error(exc)
-                )
+            results[index] = BatchItemResult(
+                index=index, id=_uuid_or_none(raw_id), status="invalid", error=item_error(exc)
             )
+    # The items that pass validation go to the queue in one durable write.
+    outcomes = await services.ingest.submit_workouts(
+        [_command(item, user_id) for _, item in commands]
+    )
+    for (index, item), outcome in zip(commands, outcomes, strict=True):
+        if isinstance(outcome, UUID):
+            results[index] = BatchItemResult(index=index, id=outcome, status="queued")
             continue
-        try:
-            if item.id is not None:
-                await services.ingest.check_id_is_yours(item.id, user_id)
-            workout_id = await services.ingest.submit_workout(_command(item, user_id))
-            results.append(BatchItemResult(index=index, id=workout_id, status="queued"))
-        except InvalidField as exc:
-            results.append(
-                BatchItemResult(index=index, id=item.id, status="invalid", error=str(exc))
-            )
-        except Conflict as exc:
-            results.append(
-                BatchItemResult(index=index, id=item.id, status="conflict", error=str(exc))
-            )
-        except QueueUnavailable as exc:
-            results.append(
-                BatchItemResult(index=index, id=item.id, status="unavailable", error=str(exc))
-            )
-    return BatchOut(results=results)
+        if isinstance(outcome, InvalidField):
+            status = "invalid"
+        elif isinstance(outcome, Conflict):
+            status = "conflict"
+        elif isinstance(outcome, QueueUnavailable):
+            status = "unavailable"
+        results[index] = BatchItemResult(index=index, id=item.id, status=status, error=str(outcome))
+    return BatchOut(results=[results[index] for index in sorted(results)])
 
 
 def _uuid_or_none(value: object) -> UUID | None:
