@@ -10,7 +10,14 @@ import pytest
 
 from fitboard.adapters.sql.tables import daily_rollups, workouts
 from fitboard.domain.boards import Metric
-from fitboard.domain.standings import METRICS, Tally, metric_score, metric_totals, total_score
+from fitboard.domain.standings import (
+    METRICS,
+    Tally,
+    metric_score,
+    metric_totals,
+    moments_moved,
+    total_score,
+)
 from fitboard.domain.workouts import ActivityTotals, DailyContribution
 
 REACHED = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -60,3 +67,37 @@ def test_fractional_totals_score_rounded_half_up_and_whole_ones_as_they_are(
     metric: Metric, total: float, score: int
 ) -> None:
     assert total_score(metric, total) == score
+
+
+def _added(**totals: float) -> DailyContribution:
+    values: dict[str, float] = {
+        "calories": 0.0, "distance_m": 0.0, "duration_s": 600, "workouts": 1, "points": 0,
+        **totals,
+    }  # fmt: skip
+    return DailyContribution(
+        calories=values["calories"],
+        distance_m=values["distance_m"],
+        duration_s=int(values["duration_s"]),
+        workouts=int(values["workouts"]),
+        points=int(values["points"]),
+        ended_at=REACHED,
+        has_distance=values["distance_m"] > 0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("added", "moved"),
+    [
+        (_added(), {"last_ended_at"}),
+        (_added(calories=0.4), {"last_ended_at", "calories_reached_at"}),
+        (
+            _added(distance_m=1.0, points=3),
+            {"last_ended_at", "distance_last_ended_at", "points_reached_at"},
+        ),
+        (_added(duration_s=0), {"last_ended_at"}),  # workouts move it too
+    ],
+)
+def test_a_workout_moves_only_the_moments_of_the_totals_it_adds_to(
+    added: DailyContribution, moved: set[str]
+) -> None:
+    assert moments_moved(added) == moved

@@ -15,7 +15,7 @@ from uuid import UUID
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
 from fitboard.domain.periods import keys_for_day
-from fitboard.domain.workouts import ActivityTotals, Totals
+from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
 
 def whole(total: float) -> int:
@@ -81,6 +81,17 @@ def metric_totals(metric: Metric, total: float, reached_at: datetime | None) -> 
         definition.reached_at: reached_at,
     }
     return replace(ActivityTotals(), **fields)
+
+
+def moments_moved(added: DailyContribution) -> set[str]:
+    """The moments (by their `ActivityTotals` names) that one workout's contribution moves
+    to its `reached_at`: a metric's moment moves only with a workout that adds to its total
+    (docs/domain.md, "Ties"), so one adding no distance leaves the distance moment alone."""
+    return {
+        d.reached_at
+        for d in METRICS.values()
+        if d.tally is not Tally.DAYS and getattr(added, d.total) > 0
+    }
 
 
 def metric_score(metric: Metric, totals: ActivityTotals) -> tuple[int, datetime | None]:

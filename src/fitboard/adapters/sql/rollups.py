@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,7 @@ from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, Metric, Period, Standing, VersionedStanding
 from fitboard.domain.periods import PeriodRange
-from fitboard.domain.standings import METRICS, Tally, metric_totals, score_on
+from fitboard.domain.standings import METRICS, Tally, metric_totals, moments_moved, score_on
 from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
 _r = daily_rollups.c
@@ -82,6 +82,11 @@ class SqlRollupRepository:
         # Every moment is when the board learnt of the workout (`reached_at`), and a metric's
         # moment only moves with a workout that adds to it (docs/domain.md, "Ties").
         reached = contribution.reached_at
+        moved = moments_moved(contribution)
+
+        def moment(name: str) -> datetime | None:
+            return reached if name in moved else None
+
         values = {
             "user_id": user_id,
             "day": day,
@@ -91,11 +96,12 @@ class SqlRollupRepository:
             "duration_s": contribution.duration_s,
             "workouts": contribution.workouts,
             "points": contribution.points,
+            # The day's first workout makes it an active day.
             "first_ended_at": reached,
-            "last_ended_at": reached,
-            "distance_last_ended_at": reached if contribution.has_distance else None,
-            "calories_reached_at": reached if contribution.calories > 0 else None,
-            "points_reached_at": reached if contribution.points > 0 else None,
+            "last_ended_at": moment("last_ended_at"),
+            "distance_last_ended_at": moment("distance_last_ended_at"),
+            "calories_reached_at": moment("calories_reached_at"),
+            "points_reached_at": moment("points_reached_at"),
         }
         await self._connection.execute(_ADD[self._connection.dialect.name], values)
 
