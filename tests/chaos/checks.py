@@ -15,9 +15,10 @@ import math
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as redis
@@ -33,6 +34,8 @@ from .load import Request
 HALF_TOLERANCE = 1e-6
 # Report figures are rounded to 0.1 by the product.
 REPORT_TOLERANCE = 0.05 + 1e-6
+
+Key = TypeVar("Key")
 
 
 @dataclass
@@ -113,6 +116,23 @@ def _processed(record: dict[uuid.UUID, StoredWorkout]) -> list[StoredWorkout]:
     return [w for w in record.values() if w.status == "processed"]
 
 
+def _differing(
+    expected: Mapping[Key, Sequence[float]],
+    actual: Mapping[Key, Sequence[float]],
+    same: Callable[[float, float], bool],
+) -> list[Key]:
+    """The keys present on one side only, or whose figures are not all the `same`."""
+    return [
+        key
+        for key in expected.keys() | actual.keys()
+        if key not in expected
+        or key not in actual
+        or not all(
+            same(float(a), float(b)) for a, b in zip(expected[key], actual[key], strict=True)
+        )
+    ]
+
+
 def _close(a: float, b: float, tolerance: float = 1e-6) -> bool:
     return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
 
@@ -143,15 +163,7 @@ async def check_rollups(outcome: Outcome, dsn: str, record: dict[uuid.UUID, Stor
         ]
         for r in rows
     }
-    differing = [
-        key
-        for key in expected.keys() | actual.keys()
-        if key not in expected
-        or key not in actual
-        or not all(
-            _close(float(a), float(b)) for a, b in zip(expected[key], actual[key], strict=True)
-        )
-    ]
+    differing = _differing(expected, actual, _close)
     outcome.figures["rollups checked"] = len(actual)
     outcome.expect_zero("rollups differing from the workouts", len(differing), differing[:5])
 
@@ -336,16 +348,7 @@ async def check_reports(outcome: Outcome, dsn: str, record: dict[uuid.UUID, Stor
             body["calories"],
             body["points"],
         ]
-    differing = [
-        key
-        for key in expected.keys() | actual.keys()
-        if key not in expected
-        or key not in actual
-        or not all(
-            abs(float(a) - float(b)) <= REPORT_TOLERANCE
-            for a, b in zip(expected[key], actual[key], strict=True)
-        )
-    ]
+    differing = _differing(expected, actual, lambda a, b: abs(a - b) <= REPORT_TOLERANCE)
     outcome.figures["monthly reports checked"] = len(actual)
     outcome.expect_zero(
         "monthly reports differing from the record",

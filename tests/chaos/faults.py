@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from tests.integration.processes import eventually
+from tests.integration.processes import Service, eventually
 
 from .fleet import Fleet
 from .load import Load
@@ -77,7 +77,7 @@ class Fault:
 @dataclass
 class RecordWatch:
     """Samples `SELECT count(*) FROM workouts` about four times a second, through outages
-    of PostgreSQL (a failed sample is skipped)."""
+    of PostgreSQL (a failed sample is skipped, and the connection replaced)."""
 
     dsn: str
     samples: list[tuple[float, int]] = field(default_factory=list)
@@ -91,7 +91,7 @@ class RecordWatch:
                         connection = await asyncpg.connect(self.dsn, timeout=2)
                     count = await connection.fetchval("SELECT count(*) FROM workouts", timeout=2)
                     self.samples.append((time.monotonic(), int(count)))
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                except Exception:  # any failure (PostgreSQL restarting) is a skipped sample
                     if connection is not None:
                         connection.terminate()
                     connection = None
@@ -158,18 +158,23 @@ class Chaos:
         fault.ended = time.monotonic()
         fault.starting_s = fault.ended - starting
 
-    async def _kill_worker(self, fault: Fault) -> None:
-        supervisor = self.fleet.supervisor
-        role = self._rng.choice(self.fleet.worker_roles)
-        old = supervisor.service(role)
-        supervisor.kill(role)
+    async def _kill(self, fault: Fault, roles: list[str]) -> Service:
+        """SIGKILL one of `roles`, at random; returns the killed process once it is gone."""
+        role = self._rng.choice(roles)
+        old = self.fleet.supervisor.service(role)
+        self.fleet.supervisor.kill(role)
         fault.target = role
         fault.ended = time.monotonic()
         await old.wait_exit(10)
+        return old
+
+    async def _kill_worker(self, fault: Fault) -> None:
+        supervisor = self.fleet.supervisor
+        old = await self._kill(fault, self.fleet.worker_roles)
         workers = len(self.fleet.worker_roles)
 
         async def replaced() -> bool:
-            if supervisor.service(role) is old:
+            if supervisor.service(fault.target) is old:
                 return False
             with contextlib.suppress(Exception):  # the broker may be restarting
                 return await self.fleet.consumers() == workers
@@ -180,14 +185,8 @@ class Chaos:
             fault.replacement_s = time.monotonic() - fault.ended
 
     async def _kill_api(self, fault: Fault) -> None:
-        supervisor = self.fleet.supervisor
-        role = self._rng.choice(self.fleet.api_roles)
-        old = supervisor.service(role)
-        supervisor.kill(role)
-        fault.target = role
-        fault.ended = time.monotonic()
-        await old.wait_exit(10)
-        # Measured after the run, from the requests: the first 202 from this API.
+        # Its replacement is timed after the run, from the requests: its first 202.
+        await self._kill(fault, self.fleet.api_roles)
 
     async def _broker(self, fault: Fault) -> None:
         node = self.fleet.rabbitmq

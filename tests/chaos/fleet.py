@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aio_pika
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from fitboard.application.reports.monthly import reports_queue
@@ -117,7 +118,7 @@ class Managed:
     role: str
     argv: tuple[str, ...]
     service: Service
-    kill_planned: bool = False
+    exit_planned: bool = False
     generation: int = 0
 
 
@@ -141,9 +142,16 @@ class Supervisor:
     def kill(self, role: str) -> int:
         """SIGKILL the role's process (the supervisor brings it back); returns its pid."""
         member = self.members[role]
-        member.kill_planned = True
+        member.exit_planned = True
         member.service.send(signal.SIGKILL)
         return member.service.pid
+
+    def terminate(self, role: str) -> Service:
+        """SIGTERM the role's process (the supervisor brings it back); returns it."""
+        member = self.members[role]
+        member.exit_planned = True
+        member.service.send(signal.SIGTERM)
+        return member.service
 
     @property
     def unplanned_exits(self) -> list[Exit]:
@@ -155,7 +163,7 @@ class Supervisor:
                 code = member.service.process.poll()
                 if code is None:
                     continue
-                planned = member.kill_planned
+                planned = member.exit_planned
                 output = "" if planned else member.service.output()
                 self.exits.append(
                     Exit(
@@ -169,7 +177,7 @@ class Supervisor:
                 )
                 await asyncio.sleep(RESTART_DELAY_S)
                 member.generation += 1
-                member.kill_planned = False
+                member.exit_planned = False
                 member.service = self.fleet._spawn(
                     f"{member.role}.{member.generation}", *member.argv
                 )
@@ -213,6 +221,42 @@ class Fleet:
     async def consumers(self) -> int:
         d = self.deployment
         return (await d.queue_stats([d.queue.name]))[d.queue.name].consumers
+
+    @property
+    def dsn(self) -> str:
+        """The record, for asyncpg."""
+        return self.deployment.database_url.replace("+asyncpg", "", 1)
+
+    async def stored_of(self, ids: list[uuid.UUID]) -> int | None:
+        """How many of `ids` are in the record (None while PostgreSQL cannot answer)."""
+        try:
+            connection = await asyncpg.connect(self.dsn, timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return None
+        try:
+            return int(
+                await connection.fetchval("SELECT count(*) FROM workouts WHERE id = ANY($1)", ids)
+            )
+        finally:
+            await connection.close()
+
+    async def drain(self, accepted: Iterable[uuid.UUID], within_s: float) -> float | None:
+        """Until every id of `accepted` is stored and no message waits in any queue, twice in
+        a row a second apart; returns how long that took, or None if not within `within_s`."""
+        began = time.monotonic()
+        ids = list(accepted)
+        calm = 0
+        while time.monotonic() - began < within_s:
+            stored = await self.stored_of(ids)
+            try:
+                backlog = await self.deployment.backlog()
+            except Exception:  # the broker may still be recovering
+                backlog = -1
+            calm = calm + 1 if stored == len(ids) and backlog == 0 else 0
+            if calm >= 2:
+                return time.monotonic() - began
+            await asyncio.sleep(1.0)
+        return None
 
     async def wait_all_running(self, within_s: float = 120.0) -> None:
         """Until every API process answers /readyz with 200, and the workouts and reports

@@ -76,6 +76,9 @@ class Load:
     concurrency: int
     max_rate: float
     seed: int
+    # Shares of accepted workouts sent again later, and sent twice at once.
+    resubmit_later: float = RESUBMIT_LATER
+    resubmit_twin: float = RESUBMIT_TWIN
     requests: list[Request] = field(default_factory=list)
     accepted: dict[uuid.UUID, float] = field(default_factory=dict)  # id -> first 202 answered
     gave_up: set[uuid.UUID] = field(default_factory=set)
@@ -173,7 +176,7 @@ class Load:
             body = self.body()
             if await self.submit_until_accepted(athlete, body, "submit"):
                 roll = self._rng.random()
-                if roll < RESUBMIT_TWIN:
+                if roll < self.resubmit_twin:
                     self.resubmitted.add(uuid.UUID(body["id"]))
                     await asyncio.gather(
                         *(
@@ -181,7 +184,7 @@ class Load:
                             for api in range(len(self._clients))
                         )
                     )
-                elif roll < RESUBMIT_TWIN + RESUBMIT_LATER:
+                elif roll < self.resubmit_twin + self.resubmit_later:
                     self._later.append((athlete, body))
 
     async def _resubmit_later(
@@ -215,7 +218,7 @@ class Load:
                 slots.release()
                 tasks.add(asyncio.create_task(self._one(slots)))
                 tasks = {t for t in tasks if not t.done()}
-                if self._later and self._rng.random() < RESUBMIT_LATER * 2:
+                if self._later and self._rng.random() < self.resubmit_later * 2:
                     tasks.add(asyncio.create_task(self._resubmit_later(slots, *self._take_later())))
             await asyncio.gather(*tasks)
             while self._later:

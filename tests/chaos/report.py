@@ -16,22 +16,16 @@ from .faults import Fault
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False, timeout=10
+    ).stdout.strip()
+
+
 def machine() -> dict[str, Any]:
     """What ran the figures: commit, CPUs, memory, load when the run ended."""
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     memory_kb = 0
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():

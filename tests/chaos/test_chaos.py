@@ -21,11 +21,9 @@ import dataclasses
 import os
 import random
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from .checks import (
@@ -40,7 +38,7 @@ from .checks import (
     stored_workouts,
 )
 from .faults import KINDS, Chaos, RecordWatch
-from .fleet import Fleet, chaos_fleet
+from .fleet import chaos_fleet
 from .load import BoardReader, Load, register_athletes
 from .report import REPO, by_kind, fault_rows, machine, table, write
 
@@ -112,39 +110,6 @@ def figures_path(size: Size) -> Path:
     return Path(configured) if configured else REPO / "tmp" / "chaos" / f"{size.name}.json"
 
 
-async def stored_of(dsn: str, ids: list[uuid.UUID]) -> int | None:
-    """How many of `ids` are in the record (None while PostgreSQL cannot answer)."""
-    try:
-        connection = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return None
-    try:
-        return int(
-            await connection.fetchval("SELECT count(*) FROM workouts WHERE id = ANY($1)", ids)
-        )
-    finally:
-        await connection.close()
-
-
-async def drain(fleet: Fleet, load: Load, dsn: str, within_s: float) -> float | None:
-    """Until every 202'd workout is stored and no message waits in any queue, twice in a
-    row a second apart; returns how long that took, or None if it did not happen in time."""
-    began = time.monotonic()
-    ids = list(load.accepted)
-    calm = 0
-    while time.monotonic() - began < within_s:
-        stored = await stored_of(dsn, ids)
-        try:
-            backlog = await fleet.deployment.backlog()
-        except Exception:  # the broker may still be recovering
-            backlog = -1
-        calm = calm + 1 if stored == len(ids) and backlog == 0 else 0
-        if calm >= 2:
-            return time.monotonic() - began
-        await asyncio.sleep(1.0)
-    return None
-
-
 async def report_progress(load: Load, chaos: Chaos, stop: asyncio.Event) -> None:
     """A line every PROGRESS_EVERY_S (seen with `pytest -s`, as `make chaos` runs it)."""
     began = time.monotonic()
@@ -166,7 +131,7 @@ async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Pat
         random.Random(seed).shuffle(kinds)
     async with asyncio.timeout(size.bound_s), chaos_fleet(tmp_path) as fleet:
         d = fleet.deployment
-        dsn = d.database_url.replace("+asyncpg", "", 1)
+        dsn = fleet.dsn
         began = time.monotonic()
         athletes = await register_athletes(d, size.athletes)
         load = Load(fleet.api_urls, athletes, size.workouts, size.concurrency, size.max_rate, seed)
@@ -185,14 +150,21 @@ async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Pat
                 group.create_task(load.run())
                 group.create_task(chaos.run(kinds, size.settle_s))
             load_s = time.monotonic() - load_began
-            drain_s = await drain(fleet, load, dsn, size.drain_within_s)
+            drain_s = await fleet.drain(load.accepted, size.drain_within_s)
         finally:
             stop.set()
-            await asyncio.gather(*watching)
+            # A reader or sampler that broke must not lose the run's figures: it is a failure
+            # of the run, reported with them.
+            broken = [
+                repr(result)
+                for result in await asyncio.gather(*watching, return_exceptions=True)
+                if result is not None
+            ]
         exit_codes = await fleet.stop_consumers()
         chaos.measure(watch)
 
         outcome = Outcome()
+        outcome.expect_zero("background tasks of the run that failed", len(broken), broken)
         f = outcome.figures
         f["athletes"] = size.athletes
         f["workouts submitted (distinct ids)"] = len(load.submitted)
