@@ -96,7 +96,7 @@ workouts = Table(
     # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
     Index(None, "user_id", "started_at", "id"),
     Index(None, "user_id", "local_day"),
-    # The admin review queue lists flagged workouts.
+    # Flagged workouts are listed by status (the admin API's review list, issue 14).
     Index(None, "status"),
 )
 
