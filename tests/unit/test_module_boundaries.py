@@ -90,14 +90,9 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
     },
     # An imported file becomes workouts on the 202 path, duplicates recognised.
     "imports": {"workouts": frozenset({"duplicates", "ingest", "ports"})},
-    # Events are built from a processed workout and from the boards it moved.
-    # (live -> workouts.processing and workouts.handlers -> live.events make a cycle
-    # between the two features: the translation of `Processed` into events could live
-    # with workouts, leaving live a leaf.)
-    "live": {
-        "boards": frozenset({"reading"}),
-        "workouts": frozenset({"processing"}),
-    },
+    # A leaf: events are built from domain values, snapshots read the boards. (Which
+    # events a processed workout causes is decided by workouts, in workouts.announcing.)
+    "live": {"boards": frozenset({"reading"})},
     "messaging": {},
     # Is it up, how long is the backlog, what was given up on: the ranking index and the
     # broker, through their ports.

@@ -1,7 +1,9 @@
 """Live updates: what a processed workout tells connected clients, and the board snapshots.
 
-Building events is pure (Processed → events, payloads exactly as in API.md "Live
-updates"); sending them goes through the `LiveNotifier` port. Pushing is best effort: it
+Building events is pure (payloads exactly as in API.md "Live updates"; which events a
+processed workout causes is the worker's business, `workouts.announcing`); sending them
+goes through the `LiveNotifier` port. Live is a leaf feature: it knows boards (for the
+snapshots) and nothing of the workouts that move them. Pushing is best effort: it
 runs after the record and the boards are already right, so a failed push is logged and
 never retried, and a client that missed something is repaired by the snapshot it gets
 when it subscribes again.
@@ -19,8 +21,8 @@ from uuid import UUID
 
 from fitboard.application.boards.reading import Boards, BoardView
 from fitboard.application.live.ports import LiveNotifier
-from fitboard.application.workouts.processing import Overtaken, Processed, RankChange
-from fitboard.domain.boards import BoardId, BoardKey
+from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
+from fitboard.domain.workouts import Workout
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,7 @@ def board_room(board: BoardId) -> str:
     return f"board:{board.name}"
 
 
-def workout_processed(processed: Processed) -> LiveEvent:
-    workout = processed.workout
+def workout_processed(workout: Workout) -> LiveEvent:
     return LiveEvent(
         workout.user_id,
         WORKOUT_PROCESSED,
@@ -69,28 +70,34 @@ def workout_processed(processed: Processed) -> LiveEvent:
     )
 
 
-def rank_update(user_id: UUID, change: RankChange) -> LiveEvent:
+def rank_update(
+    user_id: UUID, key: BoardKey, previous: RankedEntry | None, current: RankedEntry
+) -> LiveEvent:
+    """The athlete's standing on `key` went from `previous` (None: not ranked) to `current`."""
     return LiveEvent(
         user_id,
         RANK_UPDATE,
         {
-            "board": change.key.board.name,
-            "period_key": change.key.period_key,
-            "rank": change.current.rank,
-            "previous_rank": change.previous.rank if change.previous is not None else None,
-            "score": change.current.score,
+            "board": key.board.name,
+            "period_key": key.period_key,
+            "rank": current.rank,
+            "previous_rank": previous.rank if previous is not None else None,
+            "score": current.score,
         },
     )
 
 
-def rank_overtaken(overtaken: Overtaken, by_user_id: UUID, by_display_name: str) -> LiveEvent:
+def rank_overtaken(
+    key: BoardKey, passed: RankedEntry, by_user_id: UUID, by_display_name: str
+) -> LiveEvent:
+    """`passed`, ahead of `by_user_id` on `key` before, is behind them now."""
     return LiveEvent(
-        overtaken.passed.user_id,
+        passed.user_id,
         RANK_OVERTAKEN,
         {
-            "board": overtaken.key.board.name,
-            "period_key": overtaken.key.period_key,
-            "rank": overtaken.passed.rank,
+            "board": key.board.name,
+            "period_key": key.period_key,
+            "rank": passed.rank,
             "by": {"user_id": str(by_user_id), "display_name": by_display_name},
         },
     )
@@ -132,28 +139,6 @@ def achievement_revoked(
     )
 
 
-def events_of(processed: Processed) -> list[LiveEvent]:
-    """Every event one processed workout causes, in the order clients should see them:
-    its own result first, then the athlete's ranks, then whom they passed."""
-    athlete = processed.workout.user_id
-    events = [workout_processed(processed)]
-    events += [rank_update(athlete, change) for change in processed.rank_changes]
-    events += [
-        rank_overtaken(o, athlete, processed.display_name or str(athlete))
-        for o in processed.overtaken
-    ]
-    return events
-
-
-def moved_boards(processed: Processed) -> list[BoardKey]:
-    """Board instances whose snapshot may have changed. A workout that counts on boards
-    moves all it was projected to (even when redelivered: the first delivery may have died
-    before telling anyone, and snapshots are coalesced, so telling twice costs little)."""
-    if processed.workout.counts_on_boards:
-        return [u.key for u in processed.updates]
-    return [c.key for c in processed.rank_changes]
-
-
 def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
     """The payload of a `leaderboard:update` snapshot."""
     return {
@@ -192,17 +177,20 @@ class LiveUpdates:
 
     async def announce(
         self,
-        processed: Processed,
+        events: Sequence[LiveEvent],
+        moved: Sequence[BoardKey],
         *,
-        extra: Sequence[LiveEvent] = (),
+        about: str,
         timeout_s: float = PUSH_TIMEOUT_S,
     ) -> bool:
-        """Push a processed workout's events; never raises. False if the push failed."""
+        """Push `events` and tell the `moved` boards' rooms, best effort: never raises,
+        and gives up after `timeout_s`. False if the push failed (logged, naming `about`:
+        what caused the events, e.g. "workout <id>")."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self.push([*events_of(processed), *extra], moved_boards(processed))
+                await self.push(events, moved)
         except Exception:
-            log.exception("live push of workout %s failed; not retried", processed.workout.id)
+            log.exception("live push of %s failed; not retried", about)
             return False
         return True
 

@@ -14,6 +14,7 @@ from fitboard.application.live.events import (
 )
 from fitboard.application.messaging.ports import Delivery, MessageBroker
 from fitboard.application.ports import Clock
+from fitboard.application.workouts.announcing import events_of, moved_boards
 from fitboard.application.workouts.messages import decode_submission, processed_message
 from fitboard.application.workouts.processing import Processed, Processing
 
@@ -46,8 +47,14 @@ class WorkoutHandlers:
         processed = await self._processing.process_submission(submission)
         # Before publishing `workout.processed`, so the athlete hears as early as possible;
         # a push that fails is logged inside and never fails (or retries) the message.
-        extra = awarded_events(processed.awarded) + revoked_events(processed.revoked)
-        await self._live.announce(processed, extra=extra)
+        events = [
+            *events_of(processed),
+            *awarded_events(processed.awarded),
+            *revoked_events(processed.revoked),
+        ]
+        await self._live.announce(
+            events, moved_boards(processed), about=f"workout {processed.workout.id}"
+        )
         # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
         earned = [a.rule.id for a in processed.awarded if a.workout_id == processed.workout.id]
         await self._broker.publish(processed_message(processed.workout, earned), mandatory=False)
