@@ -134,6 +134,14 @@ class GroupCommit(Generic[_I]):
         except Exception as exc:
             log.debug("%s: a write of %d items failed", self._name, len(items), exc_info=True)
             outcomes = [exc] * len(items)
+        except BaseException:
+            # The flusher itself is being cancelled (the loop shuts down): its callers must
+            # not wait for an answer that will never come. Whether the write happened is
+            # unknown, as for a single write cut short.
+            for entry in group:
+                if not entry.answer.done():
+                    entry.answer.set_exception(GroupCommitClosed(f"{self._name} stopped"))
+            raise
         start = 0
         for entry in group:
             end = start + len(entry.items)
