@@ -47,7 +47,7 @@ from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock
 from fitboard.application.workouts.handlers import WorkoutHandlers
 from fitboard.application.workouts.ingest import Ingest
-from fitboard.application.workouts.messages import workouts_queue
+from fitboard.application.workouts.messages import WORKOUT_PROCESSED, workouts_queue
 from fitboard.application.workouts.ports import InFlightWorkouts
 from fitboard.application.workouts.processing import Processing
 from fitboard.application.workouts.queries import WorkoutQueries
@@ -147,6 +147,7 @@ class Container:
     tokens: TokenService
     rules: Rules
     workouts_queue: QueueSpec
+    reports_queue: QueueSpec
     # What `fitboard serve`, `fitboard worker` or `fitboard reports` runs beside or
     # instead of answering requests (entrypoints/process.py runs them).
     background: list[Task] = field(default_factory=list)
@@ -167,6 +168,22 @@ class Container:
                 await close()
             except Exception:
                 log.exception("error while closing")
+
+
+def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
+    """The monthly reports consumer's queue: every `workout.processed`. Named here, in the
+    topology, not in the reports feature, so that every process declares it (`topology`)
+    without importing the reports consumer."""
+    return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts)
+
+
+def topology(namespace: str, max_attempts: int) -> list[QueueSpec]:
+    """Every consumer queue on the exchange. Each process declares them all when it
+    starts, whatever its role: a message is kept only by the queues that exist when it is
+    published (the worker publishes `workout.processed` with mandatory=False), so the
+    reports queue must exist before the first workout is processed, not only once
+    `fitboard reports` has run. Declaring is idempotent; a new consumer's queue goes here."""
+    return [workouts_queue(namespace, max_attempts), reports_queue(namespace, max_attempts)]
 
 
 def describe(settings: Settings) -> ModeDescription:
@@ -340,7 +357,8 @@ async def build(
     from fitboard.adapters.sql import SqlStore, upgrade_database
 
     database_url = settings.effective_database_url()
-    queue = workouts_queue(settings.namespace, settings.worker_max_attempts)
+    queues = topology(settings.namespace, settings.worker_max_attempts)
+    queue, reports = queues
     closers: list[Callable[[], Awaitable[None]]] = []
     if settings.mode is Mode.EMBEDDED:
         from fitboard.adapters.inflight_sqlite import SqliteInFlight
@@ -390,7 +408,8 @@ async def build(
         )
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close, inflight.close]
-    await broker.declare(queue)
+    for spec in queues:
+        await broker.declare(spec)
     if settings.mode is Mode.EMBEDDED:
         # After the queue's file exists: every file of the data directory is made by now.
         restrict_to_owner(settings.data_dir)
@@ -433,6 +452,7 @@ async def build(
         tokens=tokens,
         rules=rules,
         workouts_queue=queue,
+        reports_queue=reports,
         live=notifier,
         gateway=gateway,
         achievement_rules=achievement_rules,

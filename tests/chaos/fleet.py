@@ -25,7 +25,7 @@ import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
-from fitboard.application.reports.monthly import reports_queue
+from fitboard.bootstrap import reports_queue
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Deployment,

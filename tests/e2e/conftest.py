@@ -161,7 +161,7 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
     """The API of production mode with a worker beside it, as `fitboard serve` and
     `fitboard worker` would run, on the session's PostgreSQL, Redis and RabbitMQ."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
-    from fitboard.application.reports.monthly import reports_queue
+    from fitboard.bootstrap import reports_queue
     from fitboard.entrypoints.reports.runner import consume_reports, monthly_reports
     from fitboard.entrypoints.worker.runner import consume_workouts
 

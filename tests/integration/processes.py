@@ -38,6 +38,7 @@ import redis.asyncio as redis
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
 from fitboard.application.messaging.ports import QueueSpec
 from fitboard.application.workouts.messages import workouts_queue
+from fitboard.bootstrap import topology
 from tests.conftest import drop_postgres_database, new_postgres_database
 from tests.services.running import eventually, free_port, run_command
 from tests.services.session import SERVICES
@@ -500,10 +501,17 @@ class Deployment:
             await asyncio.sleep(max(0.0, settled_at - time.monotonic()))
         broker = RabbitBroker(SERVICES.amqp_url, exchange=self.namespace, confirm_timeout_s=5.0)
         try:
-            # The queue, its dead letters and its retry queues; then anything else declared
-            # under its name (by a worker of another version, say).
-            await broker.delete(self.queue)
-            leftovers = [n for n in await self.queue_names() if n.startswith(f"{self.queue.name}.")]
+            # Every queue its processes declared (the whole topology), their dead letters
+            # and retry queues; then anything else declared under their names (by a
+            # worker of another version, say).
+            queues = topology(self.namespace, MAX_ATTEMPTS)
+            for spec in queues:
+                await broker.delete(spec)
+            leftovers = [
+                n
+                for n in await self.queue_names()
+                if any(n.startswith(f"{spec.name}.") for spec in queues)
+            ]
             for name in leftovers:
                 await SERVICES.rabbitmq.ctl("delete_queue", "-p", SERVICES.amqp_vhost, name)
             await broker.delete_exchanges()

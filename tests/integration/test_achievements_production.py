@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.reports.monthly import reports_queue
+from fitboard.bootstrap import reports_queue
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Athlete,
@@ -148,6 +148,30 @@ async def test_the_reports_consumer_catches_up_after_being_stopped(fleet: Deploy
     report = (await d.client.get(f"/v1/me/reports/{month}", headers=athlete.headers)).json()
     assert report["distance_m"] == 5000 + 8 * 2000
     assert report["by_activity"]["run"]["workouts"] == 9
+
+
+async def test_workouts_processed_before_any_reports_consumer_ran_are_reported(
+    fleet: Deployment,
+) -> None:
+    """The reports queue is declared by every process (bootstrap's topology), so what a
+    worker publishes before `fitboard reports` first starts waits for it."""
+    d = fleet
+    await d.start(workers=1)
+    athlete = await d.register("early")
+    month = started_at_for_tests().strftime("%Y-%m")
+    early = [uuid.uuid4() for _ in range(3)]
+    await asyncio.gather(*(post_run(d, athlete, w, distance_m=3000) for w in early))
+    await d.wait_processed(early)
+    queue = reports_queue(d.namespace, MAX_ATTEMPTS).name
+    await eventually(lambda: _ready_at_least(d, queue, 3), within_s=30)
+    # No report yet: nothing has consumed them.
+    response = await d.client.get(f"/v1/me/reports/{month}", headers=athlete.headers)
+    assert response.status_code == 404, response.text
+
+    d._spawn("reports", "reports")
+    await eventually(lambda: _report_count(d, athlete, month, 3), within_s=60)
+    report = (await d.client.get(f"/v1/me/reports/{month}", headers=athlete.headers)).json()
+    assert report["distance_m"] == 3 * 3000
 
 
 async def _consuming(d: Deployment, queue: str) -> bool:

@@ -97,11 +97,11 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
     # Is it up, how long is the backlog, what was given up on: the ranking index and the
     # broker, through their ports.
     "operations": {"boards": frozenset({"ports"}), "messaging": frozenset({"ports"})},
-    # A consumer of workout.processed: its message format, and the boards' rollups.
+    # A consumer of workout.processed (its queue is in bootstrap's topology): the boards'
+    # rollups.
     "reports": {
         "boards": frozenset({"ports"}),
         "messaging": frozenset({"errors", "ports"}),
-        "workouts": frozenset({"messages"}),
     },
     # The worker's transaction judges achievements, projects boards, counts group
     # boards, pushes live events and consumes/publishes messages.

@@ -16,10 +16,9 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.messaging.ports import Delivery, QueueSpec
+from fitboard.application.messaging.ports import Delivery
 from fitboard.application.ports import Clock, Store
 from fitboard.application.reports.ports import ReportsUnit
-from fitboard.application.workouts.messages import WORKOUT_PROCESSED
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.periods import board_day, judgeable_keys, period_key, period_range
@@ -29,10 +28,6 @@ from fitboard.domain.standings import combined
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # The board a month's final rank is read from: points let every activity compete.
 RANK_BOARD_METRIC = Metric.POINTS
-
-
-def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
-    return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts)
 
 
 def check_month(month: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fitboard.application.messaging.consuming import run_consumer
 from fitboard.application.ports import PortError
-from fitboard.application.reports.monthly import MonthlyReports, reports_queue
+from fitboard.application.reports.monthly import MonthlyReports
 from fitboard.bootstrap import Task
 from fitboard.entrypoints.process import Runners, run_until_signalled
 
@@ -43,8 +43,8 @@ async def consume_reports(
 ) -> None:
     """Keep the monthly reports from `workout.processed` until `stop` is set."""
     settings = container.settings
-    spec = reports_queue(settings.namespace, settings.worker_max_attempts)
-    await container.broker.declare(spec)
+    # Declared by bootstrap in every process, with the whole topology.
+    spec = container.reports_queue
     log.info("reports consumer on %s", spec.name)
     await run_consumer(
         container.broker,
