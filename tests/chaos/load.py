@@ -224,6 +224,10 @@ class Load:
             while self._later:
                 await self._resubmit_later(slots, *self._take_later())
         finally:
+            # Cut short (a failure elsewhere): no request may outlive the clients.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for client in self._clients:
                 await client.aclose()
             self.done.set()

@@ -6,7 +6,8 @@ processes, two workers, the reports consumer, private servers):
   the queue, and no workout it had acked comes back (no worker ever logs a workout as
   processed a second time, "(redelivered)").
 * SIGTERM to an API process answers the requests it is in the middle of: requests whose
-  headers and first bytes it had received are answered 202 and stored, and it exits 0.
+  headers and first bytes it had received are answered 202 and stored, and it ends by
+  itself (uvicorn's way: exit 0, or by the SIGTERM it raises again once done).
 
 The supervisor starts again whatever was stopped, as systemd would.
 """
@@ -17,6 +18,7 @@ import asyncio
 import json
 import random
 import re
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -163,7 +165,10 @@ async def test_sigterm_to_an_api_process_answers_the_requests_in_flight(fleet: F
                 assert api.alive, "the API exited with requests in flight"
                 release.set()
                 answers = await asyncio.gather(*requests)
-                assert await api.wait_exit(EXIT_WITHIN_S) == 0, api.output()[-3000:]
+                # uvicorn shuts down gracefully, then raises the signal it caught again, so
+                # the process ends by SIGTERM (what systemd and Compose expect) or exits 0.
+                code = await api.wait_exit(EXIT_WITHIN_S)
+                assert code in (0, -signal.SIGTERM), api.output()[-3000:]
             return answers
 
         async with asyncio.TaskGroup() as group:
