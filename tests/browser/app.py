@@ -56,3 +56,12 @@ def open_board(page: Page) -> None:
 
 def row(page: Page, user_id: str) -> Locator:
     return page.locator(f"table.board tr[data-user-id='{user_id}']")
+
+
+def sign_in(page: Page, username: str) -> None:
+    """Sign in through the form, as an athlete who signed up before."""
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("form").get_by_role("button", name="Sign in").click()
+    expect(page.locator("[data-live-status=live]")).to_be_visible(timeout=WAIT_MS)

@@ -41,3 +41,39 @@ async def test_group_boards_are_for_members_and_follow_joins_and_leaves(api: Api
     again = await api.client.delete(f"/v1/groups/{group['id']}/members/me",
                                     headers=api.auth(mate))  # fmt: skip
     assert again.status_code == 404
+
+
+async def test_an_athlete_lists_the_groups_they_created_or_joined(api: Api) -> None:
+    owner, owner_user = await api.register("founder")
+    mate, mate_user = await api.register("joiner")
+    outsider, _ = await api.register("stranger")
+    club = (await api.client.post("/v1/groups", json={"name": "Club"},
+                                  headers=api.auth(owner))).json()  # fmt: skip
+    joined = await api.client.post(f"/v1/groups/{club['id']}/join",
+                                   json={"invite_code": club["invite_code"]},
+                                   headers=api.auth(mate))  # fmt: skip
+    assert joined.status_code == 200
+    own = (await api.client.post("/v1/groups", json={"name": "Own"},
+                                 headers=api.auth(mate))).json()  # fmt: skip
+
+    async def groups_of(token: str) -> list[dict[str, object]]:
+        response = await api.client.get("/v1/groups", headers=api.auth(token))
+        assert response.status_code == 200, response.text
+        body: list[dict[str, object]] = response.json()
+        return body
+
+    # The earliest joined first, each with what a member may share and how many joined.
+    assert await groups_of(mate) == [
+        {"id": club["id"], "name": "Club", "invite_code": club["invite_code"],
+         "owner_id": owner_user["id"], "member_count": 2},
+        {"id": own["id"], "name": "Own", "invite_code": own["invite_code"],
+         "owner_id": mate_user["id"], "member_count": 1},
+    ]  # fmt: skip
+    assert [g["member_count"] for g in await groups_of(owner)] == [2]
+    assert await groups_of(outsider) == []
+
+    left = await api.client.delete(f"/v1/groups/{club['id']}/members/me", headers=api.auth(mate))
+    assert left.status_code == 204
+    assert [g["name"] for g in await groups_of(mate)] == ["Own"]
+    assert [g["member_count"] for g in await groups_of(owner)] == [1]
+    assert (await api.client.get("/v1/groups")).status_code == 401

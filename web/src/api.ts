@@ -11,6 +11,7 @@ import type {
   HeldAchievement,
   ImportItem,
   MonthlyReport,
+  MyGroup,
   Registered,
   Standing,
   Token,
@@ -160,6 +161,7 @@ export const api = {
   myAchievements: () => request<HeldAchievement[]>("GET", "/v1/me/achievements"),
   report: (month: string) => request<MonthlyReport>("GET", `/v1/me/reports/${month}`),
 
+  myGroups: () => request<MyGroup[]>("GET", "/v1/groups"),
   createGroup: (name: string) => request<Group>("POST", "/v1/groups", { body: { name } }),
   joinGroup: (id: string, invite_code: string) =>
     request<Group>("POST", `/v1/groups/${id}/join`, { body: { invite_code } }),

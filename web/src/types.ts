@@ -169,6 +169,12 @@ export interface Group {
   invite_code: string;
 }
 
+/** One of the athlete's groups, as `GET /v1/groups` lists them. */
+export interface MyGroup extends Group {
+  owner_id: string;
+  member_count: number;
+}
+
 export interface Challenge {
   id: string;
   name: string;

@@ -14,3 +14,12 @@ class Group:
     invite_code: str
     owner_id: UUID
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One of an athlete's groups, as their list of groups shows it."""
+
+    group: Group
+    member_count: int
+    joined_at: datetime

@@ -5,7 +5,7 @@ import { api, ApiError, type FieldErrors } from "../api";
 import { Alert, Card, Field, Link, Progress, SelectField } from "../components";
 import { useApp } from "../context";
 import { formatScore, METRIC_LABELS } from "../format";
-import { knownGroups } from "../groupsMemory";
+import { ownedBy, useMyGroups } from "../myGroups";
 import { type Challenge, METRICS } from "../types";
 import { withLocalOffset } from "../workoutForm";
 
@@ -88,7 +88,8 @@ export function ChallengesPage() {
 /** Admins may create any challenge, group owners one for their group; the API decides. */
 function CreateChallenge(props: { onCreated(): void }) {
   const { user, toast } = useApp();
-  const groups = knownGroups(user.id);
+  // Only a group's owner may create a challenge for it.
+  const groups = ownedBy(useMyGroups().groups ?? [], user.id);
   const [name, setName] = useState("");
   const [metric, setMetric] = useState("distance");
   const [startsAt, setStartsAt] = useState("");

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api, ApiError, type FieldErrors } from "../api";
 import { Alert, Card, Field, Link } from "../components";
 import { useApp } from "../context";
-import { forgetGroup, knownGroups, rememberGroup } from "../groupsMemory";
+import { useMyGroups } from "../myGroups";
 import type { Group } from "../types";
 
 /** An invite is the group's id and code together, so one string is enough to share. */
@@ -19,7 +19,7 @@ export function parseInvite(text: string): { id: string; code: string } | null {
 
 export function GroupsPage() {
   const { user, toast } = useApp();
-  const [groups, setGroups] = useState<Group[]>(() => knownGroups(user.id));
+  const { groups, error, reload } = useMyGroups();
   const [name, setName] = useState("");
   const [invite, setInvite] = useState("");
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -34,7 +34,7 @@ export function GroupsPage() {
     }
     try {
       const group = await api.createGroup(name.trim());
-      setGroups(rememberGroup(user.id, group));
+      reload();
       setName("");
       toast({ title: `Group "${group.name}" created`, body: "Share its invite with your friends." });
     } catch (e) {
@@ -52,7 +52,7 @@ export function GroupsPage() {
     }
     try {
       const group = await api.joinGroup(parsed.id, parsed.code);
-      setGroups(rememberGroup(user.id, group));
+      reload();
       setInvite("");
       toast({ title: `You joined "${group.name}"` });
     } catch (e) {
@@ -70,7 +70,7 @@ export function GroupsPage() {
         return;
       }
     }
-    setGroups(forgetGroup(user.id, group.id));
+    reload();
   };
 
   const copy = async (group: Group) => {
@@ -88,6 +88,7 @@ export function GroupsPage() {
         <h1>Groups</h1>
       </div>
       {message && <Alert>{message}</Alert>}
+      {error && <Alert>{error}</Alert>}
       <div class="columns">
         <Card title="Create a group">
           <form onSubmit={create} noValidate aria-label="Create a group">
@@ -107,7 +108,9 @@ export function GroupsPage() {
         </Card>
       </div>
       <Card title="My groups">
-        {groups.length === 0 ? (
+        {groups === null ? (
+          <p class="muted">Loading…</p>
+        ) : groups.length === 0 ? (
           <p class="empty">No group yet.</p>
         ) : (
           <ul class="groups">
@@ -115,6 +118,10 @@ export function GroupsPage() {
               <li key={g.id} class="group">
                 <div class="grow">
                   <strong>{g.name}</strong>
+                  <p class="muted">
+                    {g.member_count === 1 ? "1 member" : `${g.member_count} members`}
+                    {g.owner_id === user.id && " · yours"}
+                  </p>
                   <p class="muted">
                     Invite: <code data-invite={g.id}>{inviteText(g)}</code>
                   </p>

@@ -7,7 +7,7 @@ import { boardName, type Move, rankMoves, withAroundMe } from "../boards";
 import { Alert, Progress, SelectField } from "../components";
 import { useApp } from "../context";
 import { capitalize, formatScore, METRIC_LABELS, ordinal, PERIOD_LABELS } from "../format";
-import { knownGroups } from "../groupsMemory";
+import { useMyGroups } from "../myGroups";
 import { ACTIVITIES, type Challenge, type Entry, METRICS, PERIODS, type Standing } from "../types";
 
 type ScopeKind = "global" | "activity" | "group" | "challenge";
@@ -40,10 +40,10 @@ function initialSelection(): Selection {
 }
 
 export function LeaderboardPage() {
-  const { user } = useApp();
   const [selection, setSelection] = useState<Selection>(initialSelection);
   const [challenges, setChallenges] = useState<Challenge[]>([]);
-  const groups = knownGroups(user.id);
+  const mine = useMyGroups();
+  const groups = mine.groups ?? [];
 
   useEffect(() => {
     api.challenges().then(setChallenges, () => setChallenges([]));
@@ -116,7 +116,8 @@ export function LeaderboardPage() {
           />
         )}
       </form>
-      {selection.kind === "group" && groups.length === 0 && (
+      {selection.kind === "group" && mine.error && <Alert>{mine.error}</Alert>}
+      {selection.kind === "group" && mine.groups?.length === 0 && (
         <Alert kind="info">You are in no group yet. Create or join one on the Groups page.</Alert>
       )}
       {selection.kind === "challenge" && challenges.length === 0 && <Alert kind="info">There are no challenges yet.</Alert>}

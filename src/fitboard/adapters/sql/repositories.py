@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     literal,
     select,
     tuple_,
@@ -27,7 +28,7 @@ from fitboard.adapters.sql.tables import group_members, groups, users, workouts
 from fitboard.application.accounts.ports import UsernameTaken
 from fitboard.application.workouts.ports import WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
-from fitboard.domain.groups import Group
+from fitboard.domain.groups import Group, Membership
 from fitboard.domain.recordings import FileFormat, Recording
 from fitboard.domain.users import User
 from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission
@@ -374,9 +375,43 @@ class SqlGroupRepository:
         params = {"member_id": user_id}
         return list((await self._connection.execute(_GROUP_IDS_OF, params)).scalars())
 
+    async def memberships_of(self, user_id: UUID) -> list[Membership]:
+        rows = await self._connection.execute(_MEMBERSHIPS_OF, {"member_id": user_id})
+        return [
+            Membership(
+                Group(
+                    id=row.id,
+                    name=row.name,
+                    invite_code=row.invite_code,
+                    owner_id=row.owner_id,
+                    created_at=row.created_at,
+                ),
+                member_count=row.member_count,
+                joined_at=row.joined_at,
+            )
+            for row in rows
+        ]
+
 
 _GROUP_IDS_OF = (
     select(group_members.c.group_id)
     .where(group_members.c.user_id == bindparam("member_id", type_=group_members.c.user_id.type))
     .order_by(group_members.c.joined_at, group_members.c.group_id)
+)
+
+# The athlete's memberships (`mine`), each group with its number of members: one query,
+# on the primary key of group_members (group_id first) and its index on user_id.
+_mine = group_members.alias("mine")
+_MEMBERSHIPS_OF = (
+    select(
+        groups,
+        _mine.c.joined_at,
+        select(func.count())
+        .where(group_members.c.group_id == groups.c.id)
+        .scalar_subquery()
+        .label("member_count"),
+    )
+    .join_from(_mine, groups, groups.c.id == _mine.c.group_id)
+    .where(_mine.c.user_id == bindparam("member_id", type_=_mine.c.user_id.type))
+    .order_by(_mine.c.joined_at, groups.c.id)
 )

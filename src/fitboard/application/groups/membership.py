@@ -12,7 +12,7 @@ from fitboard.application.boards.projection import Projection
 from fitboard.application.groups.ports import GroupsUnit
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
-from fitboard.domain.groups import Group
+from fitboard.domain.groups import Group, Membership
 
 
 class MembershipUnit(GroupsUnit, BoardsUnit, Protocol):
@@ -20,7 +20,8 @@ class MembershipUnit(GroupsUnit, BoardsUnit, Protocol):
 
 
 class Groups:
-    """Creating groups, joining them with their invite code, and leaving them."""
+    """Creating groups, listing an athlete's, joining them with their invite code, and
+    leaving them."""
 
     def __init__(self, store: Store[MembershipUnit], projection: Projection, clock: Clock) -> None:
         self._store = store
@@ -43,6 +44,12 @@ class Groups:
             await uow.commit()
         await self._projection.reproject_user(owner)
         return group
+
+    async def groups_of(self, user_id: UUID) -> list[Membership]:
+        """The athlete's groups, each with its invite code (a member may share it) and its
+        number of members; the earliest joined first."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await uow.groups.memberships_of(user_id)
 
     async def join_group(self, group_id: UUID, user_id: UUID, invite_code: str) -> Group:
         async with self._store.unit_of_work() as uow:

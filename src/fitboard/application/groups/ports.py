@@ -12,7 +12,7 @@ from fitboard.domain.boards import (
     Standing,
 )
 from fitboard.domain.challenges import Challenge
-from fitboard.domain.groups import Group
+from fitboard.domain.groups import Group, Membership
 
 
 class GroupRepository(Protocol):
@@ -34,6 +34,10 @@ class GroupRepository(Protocol):
 
     async def group_ids_of(self, user_id: UUID) -> list[UUID]: ...
 
+    async def memberships_of(self, user_id: UUID) -> list[Membership]:
+        """Every group the user is a member of (owned ones too), the earliest joined first."""
+        ...
+
 
 class ChallengeRepository(Protocol):
     async def add(self, challenge: Challenge) -> None: ...
@@ -51,7 +55,7 @@ class ChallengeRepository(Protocol):
 
 
 class GroupsUnit(Transaction, Protocol):
-    """Creating, joining and leaving groups."""
+    """Creating, listing, joining and leaving groups."""
 
     @property
     def groups(self) -> GroupRepository: ...

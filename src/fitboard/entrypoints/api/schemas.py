@@ -406,3 +406,10 @@ class GroupOut(BaseModel):
     id: UUID
     name: str
     invite_code: str
+
+
+class MyGroupOut(GroupOut):
+    """One of the caller's groups (`GET /v1/groups`)."""
+
+    owner_id: UUID
+    member_count: int

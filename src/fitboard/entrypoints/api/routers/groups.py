@@ -6,9 +6,24 @@ from fastapi import APIRouter, Response
 
 from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
-from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn
+from fitboard.entrypoints.api.schemas import GroupIn, GroupOut, JoinIn, MyGroupOut
 
 router = APIRouter(prefix="/v1/groups", tags=["groups"], responses=responses(401, 503))
+
+
+@router.get("", operation_id="list_my_groups")
+async def list_mine(user_id: CurrentUserId, services: ServicesDep) -> list[MyGroupOut]:
+    """The caller's groups (created or joined), the earliest joined first."""
+    return [
+        MyGroupOut(
+            id=m.group.id,
+            name=m.group.name,
+            invite_code=m.group.invite_code,
+            owner_id=m.group.owner_id,
+            member_count=m.member_count,
+        )
+        for m in await services.groups.groups_of(user_id)
+    ]
 
 
 @router.post("", status_code=201, responses=responses(413), operation_id="create_group")
