@@ -28,8 +28,11 @@ from fitboard.adapters.redis_client import retry_options
 from fitboard.adapters.tokens_jwt import JwtTokens
 from fitboard.application.accounts.admins import Admins
 from fitboard.application.accounts.athletes import Athletes
+from fitboard.application.accounts.deletion import AccountDeletion
+from fitboard.application.accounts.export import AccountExport
 from fitboard.application.accounts.ports import PasswordHasher, TokenService
 from fitboard.application.accounts.rate_limits import Budget, Budgets, RateLimiter, RateLimits
+from fitboard.application.accounts.sessions import Sessions
 from fitboard.application.achievements.catalog import load_catalog
 from fitboard.application.achievements.judging import Achievements
 from fitboard.application.boards.maintenance import BoardMaintenance
@@ -108,6 +111,9 @@ class Services:
 
     tokens: TokenService
     athletes: Athletes
+    sessions: Sessions
+    account_deletion: AccountDeletion
+    account_export: AccountExport
     admins: Admins
     rate_limits: RateLimits
     ingest: Ingest
@@ -492,6 +498,9 @@ def _services(
     return Services(
         tokens=c.tokens,
         athletes=Athletes(store, c.passwords, projection, clock),
+        sessions=Sessions(store, c.passwords, c.tokens),
+        account_deletion=AccountDeletion(store, ranking),
+        account_export=AccountExport(store),
         admins=Admins(store),
         rate_limits=RateLimits(rate_limiter, budgets(settings)),
         ingest=ingest,

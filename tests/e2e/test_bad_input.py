@@ -194,7 +194,7 @@ async def test_a_signed_token_for_an_athlete_who_does_not_exist_is_401_everywher
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/v1/me", "GET, PATCH"),
+        ("PUT", "/v1/me", "DELETE, GET, PATCH"),
         ("DELETE", "/v1/workouts", "GET, POST"),
         ("PUT", "/v1/challenges", "GET, POST"),
         ("GET", "/v1/workouts:batch", "POST"),

@@ -77,8 +77,13 @@ SHARED = {"ports", "cursors", "tracing"}
 # Minimal and true: every entry is used (test_every_allowed_import_is_used), so the table
 # is the feature graph as it is, and a new edge is a decision made here.
 FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
-    # A profile change (name, visibility, time zone) moves the athlete's boards.
-    "accounts": {"boards": frozenset({"ports", "projection"})},
+    # A profile change (name, visibility, time zone) moves the athlete's boards; deleting
+    # an account removes them from the boards; an export reads their workouts and awards.
+    "accounts": {
+        "achievements": frozenset({"ports"}),
+        "boards": frozenset({"ports", "projection"}),
+        "workouts": frozenset({"ports"}),
+    },
     # The judging unit of work reads the athlete and their rollups.
     "achievements": {"accounts": frozenset({"ports"}), "boards": frozenset({"ports"})},
     # Rebuilding a board reads athletes (visibility, names) and group members.

@@ -127,6 +127,15 @@ class MemoryRanking:
     async def drop(self, key: BoardKey) -> None:
         self._boards.pop(key, None)
 
+    async def remove_athlete(self, user_id: UUID, version: int) -> int:
+        removed = 0
+        for board in self._boards.values():
+            stored = board.versions.get(user_id)
+            if stored is not None and stored < version:
+                board.write(None, user_id, version)
+                removed += 1
+        return removed
+
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage:
         _check_window(offset=offset, limit=limit)
         board = self._boards.get(key)

@@ -100,6 +100,19 @@ end
 # KEYS and ARGV as _WRITE.
 _PROJECT = _WRITE + "return write_versioned()\n"
 
+# KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version,
+# only from a board that has ever held them (whose version hash has them), so removing an
+# athlete writes nothing into the boards they were never on.
+_REMOVE = (
+    _WRITE
+    + """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  return 0
+end
+return write_versioned()
+"""
+)
+
 # How many members have a strictly greater integer score than the composite `value`:
 # a greater integer score s' >= s + 1 means a composite >= s + 1, and every composite of
 # score s is below s + 1. '%.17g' prints an integer below 2**53 exactly.
@@ -241,6 +254,15 @@ def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
     return key if _keys(key, namespace).ready == name else None
 
 
+def _keys_of_versions(name: str) -> list[str] | None:
+    """`_Keys.data` of the board whose version hash is `name`; None for a key that is not
+    one (a scan pattern's `*` matches more than a hash tag)."""
+    if not (name.endswith("}:v") and ":{board:" in name):
+        return None
+    base = name.removesuffix(":v")
+    return [f"{base}:z", name, f"{base}:ready"]
+
+
 def _text(value: bytes | str) -> str:
     # Works whether or not the client was created with decode_responses=True.
     return value.decode() if isinstance(value, bytes) else value
@@ -310,6 +332,8 @@ class RedisRanking:
         self._around = client.register_script(_AROUND)
         self._standing = client.register_script(_STANDING)
         self._project_ranked = client.register_script(_PROJECT_RANKED)
+        self._remove = client.register_script(_REMOVE)
+        self._scan_versions = f"{namespace}:{{board:*}}:v"
 
     @classmethod
     def from_url(
@@ -452,6 +476,24 @@ class RedisRanking:
     async def drop(self, key: BoardKey) -> None:
         with _reachable():
             await self._client.delete(*self._board_keys(key).data)
+
+    async def remove_athlete(self, user_id: UUID, version: int) -> int:
+        member = str(user_id)
+        removed = 0
+        with _reachable():
+            # Every board instance in Redis has a version hash, loaded or not: SCAN walks
+            # them in chunks without blocking the server, however many there are.
+            batch: list[tuple[Sequence[str], Sequence[Any]]] = []
+            async for name in self._client.scan_iter(match=self._scan_versions, count=1000):
+                keys = _keys_of_versions(_text(name))
+                if keys is not None:
+                    batch.append((keys, [member, version, "", ""]))
+                if len(batch) >= _LOAD_CHUNK:
+                    removed += sum(await self._run_script(self._remove, batch))
+                    batch = []
+            if batch:
+                removed += sum(await self._run_script(self._remove, batch))
+        return removed
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage:
         _check_window(offset=offset, limit=limit)

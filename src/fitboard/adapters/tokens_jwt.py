@@ -1,8 +1,14 @@
-"""Access tokens: short-lived JWTs signed with HS256 (PyJWT)."""
+"""Access tokens: short-lived JWTs signed with HS256 (PyJWT).
+
+Strict on what it accepts: HS256 only (`alg: none` and every other algorithm refused),
+an expiry, issue time, subject and issuer required. A token names its athlete's token
+generation in `gen` (docs/accounts.md); tokens issued before generations existed have
+none and are of generation 0."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 from uuid import UUID
 
 import jwt
@@ -19,9 +25,15 @@ class JwtTokens:
         self._secret = secret
         self._ttl_s = ttl_s
 
-    def issue(self, user_id: UUID) -> tuple[str, int]:
+    def issue(self, user_id: UUID, generation: int) -> tuple[str, int]:
         now = int(time.time())
-        claims = {"sub": str(user_id), "iss": ISSUER, "iat": now, "exp": now + self._ttl_s}
+        claims = {
+            "sub": str(user_id),
+            "iss": ISSUER,
+            "iat": now,
+            "exp": now + self._ttl_s,
+            "gen": generation,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), self._ttl_s
 
     def verify(self, token: str) -> AccessToken:
@@ -34,8 +46,17 @@ class JwtTokens:
                 options={"require": ["exp", "iat", "sub", "iss"]},
                 leeway=10,
             )
-            return AccessToken(UUID(claims["sub"]), float(claims["exp"]))
+            return AccessToken(
+                UUID(claims["sub"]), float(claims["exp"]), _generation(claims.get("gen", 0))
+            )
         except jwt.ExpiredSignatureError:
             raise AuthenticationFailed("the token has expired; sign in again") from None
         except (jwt.InvalidTokenError, ValueError):
             raise AuthenticationFailed("the token is not valid") from None
+
+
+def _generation(value: Any) -> int:
+    # JSON's true is not a generation, though Python's bool is an int.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("gen must be a non-negative integer")
+    return value

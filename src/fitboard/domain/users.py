@@ -25,3 +25,6 @@ class User:
     # Raised in every transaction that changes the athlete's totals, so a board only ever
     # accepts a newer total than the one it holds (two workers never leave a stale score).
     projection_version: int = 0
+    # Raised by signing out, a password change and deletion: an access token names the
+    # generation it was issued in, and is refused once the athlete's has moved on.
+    token_generation: int = 0

@@ -106,6 +106,16 @@ class SqlUserRepository:
         row = (await self._connection.execute(_LOCK_AND_BUMP, {"locked_id": user_id})).first()
         return None if row is None else _user_from_row(row)
 
+    async def revoke_tokens(self, user_id: UUID) -> int | None:
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(token_generation=users.c.token_generation + 1)
+            .returning(users.c.token_generation)
+        )
+        generation = (await self._connection.execute(statement)).scalar()
+        return None if generation is None else int(generation)
+
     async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
         if not user_ids:
             return {}
@@ -149,6 +159,7 @@ def _user_from_row(row: Row[Any]) -> User:
         show_on_leaderboards=bool(row.show_on_leaderboards),
         is_admin=bool(row.is_admin),
         projection_version=int(row.projection_version),
+        token_generation=int(row.token_generation),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from fitboard.adapters.sql.achievements import SqlAchievementRepository
 from fitboard.adapters.sql.challenges import SqlChallengeRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
+from fitboard.adapters.sql.personal_data import SqlPersonalData
 from fitboard.adapters.sql.reports import SqlReportRepository
 from fitboard.adapters.sql.repositories import (
     SqlGroupRepository,
@@ -26,7 +27,7 @@ from fitboard.adapters.sql.repositories import (
 )
 from fitboard.adapters.sql.rollups import SqlRollupRepository
 from fitboard.adapters.sql.scheduled_runs import SqlScheduledRuns
-from fitboard.application.accounts.ports import UserRepository
+from fitboard.application.accounts.ports import PersonalDataRepository, UserRepository
 from fitboard.application.achievements.ports import AchievementRepository
 from fitboard.application.boards.ports import RollupRepository
 from fitboard.application.groups.ports import ChallengeRepository, GroupRepository
@@ -99,6 +100,7 @@ class SqlUnitOfWork:
     reports: ReportRepository
     challenges: ChallengeRepository
     runs: ScheduledRuns
+    personal_data: PersonalDataRepository
 
     def __init__(
         self, engine: AsyncEngine, *, read_only: bool, writers: asyncio.Lock | None = None
@@ -139,6 +141,7 @@ class SqlUnitOfWork:
         self.reports = SqlReportRepository(connection)
         self.challenges = SqlChallengeRepository(connection)
         self.runs = SqlScheduledRuns(connection)
+        self.personal_data = SqlPersonalData(connection)
         return self
 
     async def __aexit__(

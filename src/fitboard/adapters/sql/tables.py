@@ -54,6 +54,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False),
     Column("projection_version", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at", UtcDateTime, nullable=False),
+    # Access tokens of an older generation are refused (migration 0007; docs/accounts.md).
+    Column("token_generation", BigInteger, nullable=False, server_default=text("0")),
 )
 
 workouts = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -43,6 +44,11 @@ class UserRepository(Protocol):
         comes back with the new version; None, and nothing written, for an unknown user."""
         ...
 
+    async def revoke_tokens(self, user_id: UUID) -> int | None:
+        """Raise the user's token generation by one, so that every access token issued
+        before is refused; the new generation, or None for an unknown user."""
+        ...
+
     async def display_names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
         """One query for all of them; unknown ids are left out."""
         ...
@@ -58,20 +64,24 @@ class PasswordHasher(Protocol):
 
 @dataclass(frozen=True)
 class AccessToken:
-    """What a verified access token vouches for: who, and until when (Unix seconds)."""
+    """What a verified access token vouches for: who, until when (Unix seconds), and the
+    athlete's token generation it was issued in (`User.token_generation`). Whether that
+    generation is still the athlete's is for the caller to check against the record."""
 
     user_id: UUID
     expires_at: float
+    generation: int = 0
 
 
 class TokenService(Protocol):
-    def issue(self, user_id: UUID) -> tuple[str, int]:
-        """A signed access token and its lifetime in seconds."""
+    def issue(self, user_id: UUID, generation: int) -> tuple[str, int]:
+        """A signed access token of the athlete's `generation`, and its lifetime in
+        seconds."""
         ...
 
     def verify(self, token: str) -> AccessToken:
-        """The token's athlete and expiry, or AuthenticationFailed for a missing, expired
-        or forged token."""
+        """The token's athlete, expiry and generation, or AuthenticationFailed for a
+        missing, expired or forged token."""
         ...
 
 
@@ -80,3 +90,66 @@ class AccountsUnit(Transaction, Protocol):
 
     @property
     def users(self) -> UserRepository: ...
+
+
+@dataclass(frozen=True)
+class OwnedGroup:
+    """A group the athlete owns, and who would own it after them: the member who joined
+    first of the others (None when the athlete is its only member)."""
+
+    group_id: UUID
+    successor: UUID | None
+
+
+@dataclass(frozen=True)
+class Membership:
+    group_id: UUID
+    name: str
+    owned: bool
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class ReportCopy:
+    """A monthly report as the reports consumer stored it (its body is JSON)."""
+
+    month: str
+    body: str
+    final_rank: int | None
+
+
+class PersonalDataRepository(Protocol):
+    """All of one athlete's data at once, for their export and the deletion of their
+    account. The tables of other features are read and erased here for that purpose only."""
+
+    async def owned_groups(self, user_id: UUID) -> list[OwnedGroup]: ...
+
+    async def pass_group(self, group_id: UUID, owner: UUID, successor: UUID) -> None:
+        """Make `successor` the group's owner; the group's challenges that `owner` created
+        pass with it."""
+        ...
+
+    async def delete_group(self, group_id: UUID) -> None:
+        """The group, its memberships and its challenges."""
+        ...
+
+    async def erase(self, user_id: UUID) -> None:
+        """Every row of the athlete: awards, reports, rollups, workouts, memberships, the
+        challenges they created, and the athlete's own row. Groups they own must have been
+        passed on or deleted first."""
+        ...
+
+    async def memberships(self, user_id: UUID) -> list[Membership]:
+        """The groups the athlete is in, in the order they joined."""
+        ...
+
+    async def reports(self, user_id: UUID) -> list[ReportCopy]:
+        """Every monthly report of the athlete, oldest month first."""
+        ...
+
+
+class PersonalDataUnit(AccountsUnit, Protocol):
+    """Exporting an athlete's data, or erasing it."""
+
+    @property
+    def personal_data(self) -> PersonalDataRepository: ...

@@ -134,6 +134,13 @@ class RankingIndex(Protocol):
         """Forget a board instance entirely (it will be rebuilt on the next read)."""
         ...
 
+    async def remove_athlete(self, user_id: UUID, version: int) -> int:
+        """Remove the athlete from every board instance held, loaded or not, as a `project`
+        with `score=None` at `version` would on each board that has ever held them: a
+        write of an older version cannot bring them back. For a deleted account. Returns
+        how many board instances the removal was written to."""
+        ...
+
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None: ...

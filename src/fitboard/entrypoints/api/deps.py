@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from fitboard.application.accounts.ports import AccessToken
 from fitboard.bootstrap import Services
 from fitboard.domain.errors import AuthenticationFailed
 from fitboard.entrypoints.api.athletes import KnownAthletes
@@ -33,17 +34,25 @@ async def get_known_athletes(request: Request) -> KnownAthletes:
 KnownAthletesDep = Annotated[KnownAthletes, Depends(get_known_athletes)]
 
 
-async def get_current_user_id(
+async def get_current_access(
     services: ServicesDep,
     athletes: KnownAthletesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> UUID:
+) -> AccessToken:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("send Authorization: Bearer <token> (from /v1/auth/token)")
-    user_id = services.tokens.verify(credentials.credentials).user_id
-    # A signature proves who issued the token, not that its athlete exists.
-    await athletes.require(user_id, services.athletes)
-    return user_id
+    access = services.tokens.verify(credentials.credentials)
+    # A signature proves who issued the token, not that its athlete exists, nor that the
+    # token was not revoked since.
+    await athletes.require(access, services.sessions)
+    return access
+
+
+CurrentAccess = Annotated[AccessToken, Depends(get_current_access)]
+
+
+async def get_current_user_id(access: CurrentAccess) -> UUID:
+    return access.user_id
 
 
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]

@@ -155,7 +155,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 _DESCRIPTIONS: dict[int, str] = {
-    401: "No valid token: missing, expired, forged, or its athlete does not exist",
+    401: "No valid token: missing, expired, forged, revoked, or its athlete does not exist",
     403: "The caller may not do this",
     404: "No such thing, or not the caller's to see",
     409: "Clashes with what is stored",

@@ -45,6 +45,19 @@ def _board_named_in(data: Any) -> BoardId:
     return BoardId.parse(name)
 
 
+async def disconnect_athlete(gateway: SocketIOGateway | None, user_id: UUID) -> int:
+    """Close the athlete's connections that this process holds, after their tokens were
+    revoked (signed out, password changed, account deleted); how many. Connections held by
+    other API processes close when the token they were opened with expires."""
+    if gateway is None:
+        return 0
+    server = gateway.server
+    sids = [sid for sid, _ in server.manager.get_participants("/", athlete_room(user_id))]
+    for sid in sids:
+        await server.disconnect(sid)
+    return len(sids)
+
+
 def install(gateway: SocketIOGateway, services: Services, athletes: KnownAthletes) -> None:
     """Register the event handlers on the gateway's server."""
     server = gateway.server
@@ -71,7 +84,7 @@ def install(gateway: SocketIOGateway, services: Services, athletes: KnownAthlete
             if not isinstance(token, str) or not token:
                 raise AuthenticationFailed("connect with auth: {token: <access token>}")
             access = services.tokens.verify(token)
-            await athletes.require(access.user_id, services.athletes)
+            await athletes.require(access, services.sessions)
         except AuthenticationFailed as exc:
             CONNECTS.labels("refused").inc()
             # Sent to the client as the connect_error's message.

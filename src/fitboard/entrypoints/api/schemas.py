@@ -158,6 +158,14 @@ class RegisteredOut(TokenOut):
     user: UserOut
 
 
+class PasswordChangeIn(StrictBody):
+    current_password: Text = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: Annotated[
+        Text,
+        _Documented(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH),
+    ] = Field(description="The same rules as a password at registration")
+
+
 class ProfilePatch(StrictBody):
     display_name: Text | None = Field(default=None, min_length=1, max_length=64)
     weight_kg: Number | None = Field(default=None, gt=20, lt=400)
@@ -349,6 +357,45 @@ class AchievementOut(BaseModel):
     kind: str
     progress: float | None = None
     held: bool
+
+
+class AccountDeletedOut(BaseModel):
+    id: UUID
+    status: Literal["deleted"] = "deleted"
+
+
+class ExportedGroup(BaseModel):
+    id: UUID
+    name: str
+    owner: bool
+    joined_at: datetime
+
+
+class ExportedAward(BaseModel):
+    achievement_id: str
+    period_key: str
+    awarded_at: datetime
+    workout_id: UUID | None
+    value: float | None
+
+
+class ExportedReport(BaseModel):
+    month: str
+    report: dict[str, Any] = Field(description="As GET /v1/me/reports/{month} shows it")
+    final_rank: int | None
+
+
+class AccountExportOut(BaseModel):
+    """Everything fitboard keeps of the athlete (docs/accounts.md). Workouts come last,
+    newest first, and are streamed."""
+
+    format: Literal["fitboard-export/1"] = "fitboard-export/1"
+    exported_at: datetime
+    profile: UserOut
+    groups: list[ExportedGroup]
+    awards: list[ExportedAward]
+    reports: list[ExportedReport]
+    workouts: list[WorkoutOut]
 
 
 class HeldAchievementOut(BaseModel):

@@ -1,17 +1,21 @@
+"""Registering, signing in, and the session: renewing the token, changing the password,
+signing out (docs/accounts.md)."""
+
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fitboard.application.accounts.athletes import MAX_USERNAME_LENGTH
 from fitboard.domain.passwords import MAX_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
-from fitboard.entrypoints.api.deps import KnownAthletesDep, ServicesDep
+from fitboard.entrypoints.api.deps import CurrentAccess, KnownAthletesDep, ServicesDep
 from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.live import disconnect_athlete
 from fitboard.entrypoints.api.rate_limits import client_address
-from fitboard.entrypoints.api.schemas import RegisteredOut, RegisterIn, TokenOut
+from fitboard.entrypoints.api.schemas import PasswordChangeIn, RegisteredOut, RegisterIn, TokenOut
 from fitboard.entrypoints.api.views import user_out
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -33,9 +37,11 @@ async def register(
         sex=body.sex,
         timezone=body.timezone,
     )
-    athletes.remember(user.id)
-    token, ttl = services.tokens.issue(user.id)
-    return RegisteredOut(user=user_out(user), access_token=token, expires_in=ttl)
+    athletes.remember(user.id, user.token_generation)
+    issued = services.sessions.issue(user)
+    return RegisteredOut(
+        user=user_out(user), access_token=issued.access_token, expires_in=issued.expires_in
+    )
 
 
 @router.post("/token", responses=responses(401, 413, 429, 503), operation_id="issue_token")
@@ -51,6 +57,52 @@ async def issue_token(
     # Charged before the password is checked: a wrong guess costs as much as a right one.
     await services.rate_limits.charge_sign_in(client_address(request), form.username)
     user = await services.athletes.authenticate(form.username, form.password)
-    athletes.remember(user.id)
-    token, ttl = services.tokens.issue(user.id)
-    return TokenOut(access_token=token, expires_in=ttl)
+    athletes.remember(user.id, user.token_generation)
+    issued = services.sessions.issue(user)
+    return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.post("/refresh", responses=responses(401, 503), operation_id="refresh_token")
+async def refresh_token(access: CurrentAccess, services: ServicesDep) -> TokenOut:
+    """A new token for the session of a valid one (same athlete, a new expiry). Renew
+    before the token expires: an expired or revoked token cannot be renewed."""
+    issued = services.sessions.renew(access)
+    return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.post(
+    "/password",
+    responses=responses(401, 403, 413, 429, 503),
+    operation_id="change_password",
+)
+async def change_password(
+    body: PasswordChangeIn,
+    access: CurrentAccess,
+    request: Request,
+    services: ServicesDep,
+    athletes: KnownAthletesDep,
+) -> TokenOut:
+    """Change the password: every token issued before, this one included, is refused from
+    then on, and live connections opened with them are closed. Answers a token of the new
+    session. A wrong `current_password` is 403 (the token itself is fine)."""
+    user = await services.athletes.get_user(access.user_id)
+    # A stolen token must not make guessing the password cheaper than signing in.
+    await services.rate_limits.charge_sign_in(client_address(request), user.username)
+    issued = await services.sessions.change_password(
+        access.user_id, body.current_password, body.new_password
+    )
+    athletes.forget(access.user_id)
+    await disconnect_athlete(request.app.state.container.gateway, access.user_id)
+    return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.post("/logout", status_code=204, responses=responses(401, 503), operation_id="logout")
+async def logout(
+    access: CurrentAccess, request: Request, services: ServicesDep, athletes: KnownAthletesDep
+) -> Response:
+    """Sign out everywhere: every token of the athlete is refused from then on, and live
+    connections opened with them are closed."""
+    await services.sessions.sign_out(access.user_id)
+    athletes.forget(access.user_id)
+    await disconnect_athlete(request.app.state.container.gateway, access.user_id)
+    return Response(status_code=204)
