@@ -43,6 +43,7 @@ from fitboard.application.groups.challenges import Challenges
 from fitboard.application.groups.membership import Groups
 from fitboard.application.imports.importing import Imports
 from fitboard.application.imports.ports import ActivityFiles, ImportLimits
+from fitboard.application.live.challenges import LiveChallenges
 from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
@@ -493,7 +494,8 @@ def _services(
     boards = Boards(store, ranking, clock, zone)
     projection = Projection(store, ranking)
     ingest = Ingest(broker, inflight, store, clock, settings.clock_skew_s)
-    live = LiveUpdates(c.live, boards)
+    challenges = Challenges(store, clock)
+    live = LiveUpdates(c.live, boards, LiveChallenges(challenges, clock, zone))
     processing = Processing(store, ranking, inflight, clock, c.rules, c.achievement_rules)
     return Services(
         tokens=c.tokens,
@@ -510,7 +512,7 @@ def _services(
         maintenance=BoardMaintenance(boards, store, ranking, clock, zone),
         achievements=Achievements(store, c.achievement_rules, clock, zone),
         groups=Groups(store, projection, clock),
-        challenges=Challenges(store, clock),
+        challenges=challenges,
         live=live,
         operations=Operations(store, ranking, broker, c.workouts_queue),
         imports=None

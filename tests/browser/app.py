@@ -65,3 +65,19 @@ def sign_in(page: Page, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("form").get_by_role("button", name="Sign in").click()
     expect(page.locator("[data-live-status=live]")).to_be_visible(timeout=WAIT_MS)
+
+
+def create_group(page: Page, name: str) -> str:
+    """Create a group on the groups page; returns its invite."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+    page.get_by_label("Group name").fill(name)
+    page.get_by_role("form", name="Create a group").get_by_role("button", name="Create").click()
+    invite = page.locator("li.group", has_text=name).locator("code[data-invite]")
+    expect(invite).to_be_visible()
+    return invite.inner_text()
+
+
+def join_group(page: Page, invite: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+    page.get_by_label("Invite").fill(invite)
+    page.get_by_role("form", name="Join a group").get_by_role("button", name="Join").click()

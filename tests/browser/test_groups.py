@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.app import sign_in, sign_up
+from tests.browser.app import create_group, join_group, sign_in, sign_up
 from tests.browser.conftest import Visitors
-
-
-def create_group(page: Page, name: str) -> str:
-    """Create a group on the groups page; returns its invite."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
-    page.get_by_label("Group name").fill(name)
-    page.get_by_role("form", name="Create a group").get_by_role("button", name="Create").click()
-    invite = page.locator("li.group", has_text=name).locator("code[data-invite]")
-    expect(invite).to_be_visible()
-    return invite.inner_text()
 
 
 def show_my_groups(page: Page) -> None:
@@ -40,9 +30,7 @@ def test_a_group_joined_in_one_browser_is_in_the_selector_of_another(
 
     joiner = visitors.open().page
     sign_up(joiner, "ulrik", "Ulrik")
-    joiner.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
-    joiner.get_by_label("Invite").fill(invite)
-    joiner.get_by_role("form", name="Join a group").get_by_role("button", name="Join").click()
+    join_group(joiner, invite)
     expect(joiner.locator("li.group", has_text="Harbour Runners")).to_contain_text("2 members")
 
     # The same athlete in a fresh context: nothing in its storage but what signing in puts.

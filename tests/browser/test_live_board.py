@@ -4,10 +4,13 @@ separate processes and a live update crosses from one to the other through Redis
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.app import log_workout, open_board, row, sign_up
+from tests.browser.app import create_group, join_group, log_workout, open_board, row, sign_up
 from tests.browser.conftest import Server, Visitors
 
 
@@ -95,3 +98,56 @@ def test_the_board_recovers_by_itself_after_the_connection_drops(
     expect(row(bo.page, ada_id)).to_have_attribute("data-rank", "1")
     assert bo.page.evaluate("window.stillTheSamePage") is True
     bo.shot("06-bo-recovered")
+
+
+def test_a_challenge_board_follows_live(visitors: Visitors, server: Server) -> None:
+    """Bo watches his group's challenge; Ada's workout shows on it from the challenge's
+    live room, with no further read of the board over HTTP."""
+    ada, bo = visitors.open(), visitors.open()
+    ada_id = sign_up(ada.page, "ada", "Ada")
+    sign_up(bo.page, "bobby", "Bo")
+    invite = create_group(ada.page, "Harbour")
+    join_group(bo.page, invite)
+    expect(bo.page.locator("li.group", has_text="Harbour")).to_contain_text("2 members")
+    group_id = invite.split(":")[0]
+    now = datetime.now(UTC)
+    created = httpx.post(
+        f"{server.url}/v1/challenges",
+        json={
+            "name": "Harbour November",
+            "metric": "distance",
+            "starts_at": (now - timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1)).isoformat(),
+            "scope": f"group:{group_id}",
+        },
+        headers={"Authorization": f"Bearer {server.token('ada')}"},
+        timeout=10,
+        trust_env=False,
+    )
+    assert created.status_code == 201, created.text
+    challenge_id = created.json()["id"]
+
+    board_reads: list[str] = []
+    bo.page.on(
+        "request",
+        lambda r: (
+            board_reads.append(r.url)
+            if f"/v1/challenges/{challenge_id}/leaderboard" in r.url
+            else None
+        ),
+    )
+    bo.page.goto(f"/?challenge={challenge_id}")
+    expect(bo.page.get_by_role("heading", name="Harbour November")).to_be_visible()
+    expect(bo.page.get_by_text("No scores yet in this challenge.")).to_be_visible()
+    bo.page.evaluate("window.stillTheSamePage = true")
+    reads_before = len(board_reads)
+
+    log_workout(ada.page, minutes=45, km=8)
+
+    expect(row(bo.page, ada_id)).to_have_attribute("data-rank", "1")
+    expect(row(bo.page, ada_id)).to_contain_text("Ada")
+    assert bo.page.evaluate("window.stillTheSamePage") is True
+    assert len(board_reads) == reads_before, board_reads
+    bo.shot("05-bo-sees-ada-on-the-challenge-live")
+    for visitor in (ada, bo):
+        assert visitor.console_errors == []

@@ -2,7 +2,8 @@
 //
 // Board subscriptions are remembered here and sent again on every (re)connect; the server
 // answers each subscribe with a snapshot, which is how a board recovers by itself after a
-// dropped connection without a reload.
+// dropped connection without a reload. A board is a calendar board
+// ("<metric>/<period>/<scope>") or a challenge's ("challenge:<id>", `challengeBoard`).
 
 import { io, type Socket } from "socket.io-client";
 import type {
@@ -25,6 +26,18 @@ export interface LiveHandlers {
 }
 
 type BoardListener = (update: BoardUpdate) => void;
+
+const CHALLENGE = "challenge:";
+
+/** A challenge's board, as `leaderboard:update` names it. */
+export function challengeBoard(challengeId: string): string {
+  return `${CHALLENGE}${challengeId}`;
+}
+
+/** What `subscribe` and `unsubscribe` send for a board. */
+export function subscription(board: string): { board: string } | { challenge: string } {
+  return board.startsWith(CHALLENGE) ? { challenge: board.slice(CHALLENGE.length) } : { board };
+}
 
 export class Live {
   private readonly socket: Socket;
@@ -66,7 +79,7 @@ export class Live {
       current?.delete(listener);
       if (current && current.size === 0) {
         this.boards.delete(board);
-        if (this.socket.connected) this.socket.emit("unsubscribe", { board });
+        if (this.socket.connected) this.socket.emit("unsubscribe", subscription(board));
       }
     };
   }
@@ -76,7 +89,7 @@ export class Live {
   }
 
   private sendSubscribe(board: string): void {
-    this.socket.emit("subscribe", { board }, (ack: { ok: boolean; error?: string }) => {
+    this.socket.emit("subscribe", subscription(board), (ack: { ok: boolean; error?: string }) => {
       if (!ack.ok) console.warn(`subscribing to ${board} was refused: ${ack.error ?? "no reason"}`);
     });
   }

@@ -7,8 +7,9 @@ go straight to that process's coalescer.
 Production mode: every API process runs an `AsyncServer` whose manager is an
 `AsyncRedisManager` on the channel `<namespace>:socketio`, and workers emit through a
 write-only `AsyncRedisManager` on the same channel, so an event emitted anywhere reaches
-the athlete's connections on every API process. Board moves travel on a channel of their
-own, `<namespace>:boards-moved`, which every API process listens to; each process then
+the athlete's connections on every API process. Board moves (calendar boards, and
+challenges' boards, named `challenge:<id>`) travel on a channel of their own,
+`<namespace>:boards-moved`, which every API process listens to; each process then
 snapshots the boards its own clients watch, at most once per `flush_interval_s` per board,
 and emits the snapshot with `ignore_queue=True` (to its local clients only), so snapshots
 are neither duplicated across processes nor multiplied by the rate of workouts.
@@ -45,7 +46,13 @@ from fitboard.adapters.live_metrics import (
     SNAPSHOTS,
 )
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.live.events import LEADERBOARD_UPDATE, athlete_room, board_room
+from fitboard.application.live.events import (
+    LEADERBOARD_UPDATE,
+    athlete_room,
+    board_room,
+    challenge_board,
+    challenge_id_of,
+)
 from fitboard.domain.boards import BoardId, BoardKey
 from fitboard.domain.errors import InvalidField
 
@@ -62,9 +69,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# (board name, period key): what travels on the boards-moved channel.
+# (board name, period key): what travels on the boards-moved channel. A challenge's board
+# is named `challenge:<id>`, its period key the id.
 BoardMove = tuple[str, str]
-BoardsMovedSink = Callable[[Sequence[BoardKey]], Awaitable[None]]
+BoardsMovedSink = Callable[[Sequence[BoardMove]], Awaitable[None]]
 
 # Messages waiting to be published while Redis is slow or down; beyond this the oldest
 # are dropped (live push is best effort, and subscribe snapshots repair clients).
@@ -85,6 +93,28 @@ class SnapshotSource(Protocol):
     def current_period_key(self, board: BoardId) -> str: ...
 
     async def snapshot(self, board: BoardId, version: int) -> dict[str, Any]: ...
+
+    async def challenge_snapshot(self, challenge_id: UUID, version: int) -> dict[str, Any]: ...
+
+
+def board_moves(keys: Iterable[BoardKey]) -> list[BoardMove]:
+    return [(k.board.name, k.period_key) for k in dict.fromkeys(keys)]
+
+
+def challenge_moves(challenge_ids: Iterable[UUID]) -> list[BoardMove]:
+    return [(challenge_board(c), str(c)) for c in dict.fromkeys(challenge_ids)]
+
+
+def room_of(board_name: str) -> str | None:
+    """The room of a board's subscribers, or None for a name that names no board (another
+    release's board, or junk on the channel)."""
+    challenge_id = challenge_id_of(board_name)
+    if challenge_id is not None:
+        return challenge_board(challenge_id)
+    try:
+        return board_room(BoardId.parse(board_name))
+    except InvalidField:
+        return None
 
 
 # --------------------------------------------------------------------------- managers
@@ -232,9 +262,9 @@ class RedisBoardsFeed:
         self._publisher = redis_client(url, timeout_s=2.0)
         self._listener: asyncio.Task[None] | None = None
 
-    async def publish(self, keys: Sequence[BoardKey]) -> None:
-        moves = [[k.board.name, k.period_key] for k in dict.fromkeys(keys)]
-        await self._publisher.publish(self._channel, json.dumps(moves, separators=(",", ":")))
+    async def publish(self, moves: Sequence[BoardMove]) -> None:
+        rows = [list(move) for move in dict.fromkeys(moves)]
+        await self._publisher.publish(self._channel, json.dumps(rows, separators=(",", ":")))
 
     async def listen(self, on_moves: Callable[[list[BoardMove]], None]) -> None:
         """Subscribe now (so nothing published after this returns is missed), then deliver
@@ -410,7 +440,10 @@ class SocketIONotifier:
         EVENTS_EMITTED.labels(event).inc()
 
     async def boards_moved(self, keys: Sequence[BoardKey]) -> None:
-        await self._boards_moved(keys)
+        await self._boards_moved(board_moves(keys))
+
+    async def challenges_moved(self, challenge_ids: Sequence[UUID]) -> None:
+        await self._boards_moved(challenge_moves(challenge_ids))
 
     async def close(self) -> None:
         for close in reversed(self._closers):
@@ -488,10 +521,9 @@ class SocketIOGateway:
     # ------------------------------------------------------------------ boards
 
     def has_subscribers(self, board_name: str) -> bool:
-        try:
-            room = board_room(BoardId.parse(board_name))
-        except InvalidField:
-            return False  # a move of another release's board, or junk on the channel
+        room = room_of(board_name)
+        if room is None:
+            return False
         rooms = self.server.manager.rooms.get("/", {})
         return bool(rooms.get(room))
 
@@ -503,11 +535,11 @@ class SocketIOGateway:
         self._versions[board_name] = version
         return version
 
-    async def _boards_moved(self, keys: Sequence[BoardKey]) -> None:
+    async def _boards_moved(self, moves: Sequence[BoardMove]) -> None:
         if self._feed is not None:
-            await self._feed.publish(keys)  # every API process hears it, this one included
+            await self._feed.publish(moves)  # every API process hears it, this one included
         else:
-            self.coalescer.mark((k.board.name, k.period_key) for k in keys)
+            self.coalescer.mark(moves)
 
     async def send_snapshot(self, board: BoardId, to: str, reason: str) -> None:
         """Read and send a snapshot to one client (a sid) or a room, local clients only."""
@@ -518,8 +550,24 @@ class SocketIOGateway:
         SNAPSHOTS.labels(reason).inc()
         EVENTS_EMITTED.labels(LEADERBOARD_UPDATE).inc()
 
+    async def send_challenge_snapshot(self, challenge_id: UUID, to: str, reason: str) -> None:
+        """Read and send a snapshot of a challenge's board to one client (a sid) or a room,
+        local clients only."""
+        if self._source is None:
+            raise RuntimeError("the live gateway has not been started")
+        name = challenge_board(challenge_id)
+        payload = await self._source.challenge_snapshot(challenge_id, self.next_version(name))
+        await self.server.emit(LEADERBOARD_UPDATE, payload, to=to, ignore_queue=True)
+        SNAPSHOTS.labels(reason).inc()
+        EVENTS_EMITTED.labels(LEADERBOARD_UPDATE).inc()
+
     async def _send_moved(self, name: str, period_keys: frozenset[str]) -> None:
         if self._source is None or not self.has_subscribers(name):
+            return
+        challenge_id = challenge_id_of(name)
+        if challenge_id is not None:
+            # A challenge has one board instance, its whole window.
+            await self.send_challenge_snapshot(challenge_id, challenge_board(challenge_id), "moved")
             return
         board = BoardId.parse(name)
         # Subscribers watch the current period; a late workout that moved last week's

@@ -7,6 +7,7 @@ import { boardName, type Move, rankMoves, withAroundMe } from "../boards";
 import { Alert, Progress, SelectField } from "../components";
 import { useApp } from "../context";
 import { capitalize, formatScore, METRIC_LABELS, ordinal, PERIOD_LABELS } from "../format";
+import { challengeBoard } from "../live";
 import { useMyGroups } from "../myGroups";
 import { ACTIVITIES, type Challenge, type Entry, METRICS, PERIODS, type Standing } from "../types";
 
@@ -223,37 +224,56 @@ function MyStanding(props: { metric: string; standing: Standing | null }) {
   );
 }
 
-// Challenge boards are read over HTTP (live updates name calendar boards only), again
-// whenever one of the athlete's workouts is processed and every 15 s while shown.
-const CHALLENGE_REFRESH_MS = 15_000;
+// A challenge's board follows live like a calendar board: its room's snapshot on
+// subscribe, then one each time a workout moves it (the top 10, as on every live board).
+// The athlete's own score, for the goal, is read over HTTP when one of their workouts is
+// processed (only their workouts change it), so it is right even outside the top 10.
+const SNAPSHOT_SIZE = 10;
+const MY_SCORE_WITHIN = 100;
 
 function ChallengeBoardView(props: { challenge: Challenge }) {
-  const { user, processedCount } = useApp();
+  const { user, live, processedCount } = useApp();
   const [entries, setEntries] = useState<Entry[] | null>(null);
+  const [myScore, setMyScore] = useState<number | null>(null);
   const [moves, setMoves] = useState<Map<string, Move>>(new Map());
   const [version, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const previous = useRef<Entry[]>([]);
   const c = props.challenge;
 
+  const show = (shown: Entry[]) => {
+    setMoves(rankMoves(previous.current, shown));
+    previous.current = shown;
+    setEntries(shown);
+    setVersion((v) => v + 1);
+  };
+
   useEffect(() => {
-    const load = () =>
-      api.challengeBoard(c.id, 25).then(
-        (b) => {
-          setMoves(rankMoves(previous.current, b.entries));
-          previous.current = b.entries;
-          setEntries(b.entries);
-          setVersion((v) => v + 1);
-        },
-        (e: unknown) => setError(e instanceof ApiError ? e.message : "The challenge could not be read."),
-      );
-    load();
-    const timer = setInterval(load, CHALLENGE_REFRESH_MS);
-    return () => clearInterval(timer);
+    let gone = false;
+    api.challengeBoard(c.id, SNAPSHOT_SIZE).then(
+      (b) => {
+        // A live snapshot may have come first; it is at least as new.
+        if (!gone && previous.current.length === 0) show(b.entries);
+      },
+      (e: unknown) => !gone && setError(e instanceof ApiError ? e.message : "The challenge could not be read."),
+    );
+    const stop = live.follow(challengeBoard(c.id), (update) => show(update.entries));
+    return () => {
+      gone = true;
+      stop();
+    };
+  }, [c.id]);
+
+  useEffect(() => {
+    if (c.goal === null) return;
+    api.challengeBoard(c.id, MY_SCORE_WITHIN).then(
+      (b) => setMyScore(b.entries.find((e) => e.user_id === user.id)?.score ?? 0),
+      () => undefined,
+    );
   }, [c.id, processedCount]);
 
   if (error) return <Alert>{error}</Alert>;
-  const mine = entries?.find((e) => e.user_id === user.id);
+  const score = myScore ?? entries?.find((e) => e.user_id === user.id)?.score ?? 0;
   return (
     <section class="card board-card" aria-labelledby="board-title">
       <div class="board-head">
@@ -265,9 +285,9 @@ function ChallengeBoardView(props: { challenge: Challenge }) {
       {c.goal !== null && (
         <div class="goal">
           <p>
-            Goal: {formatScore(c.metric, c.goal)} · you: {formatScore(c.metric, mine?.score ?? 0)}
+            Goal: {formatScore(c.metric, c.goal)} · you: {formatScore(c.metric, score)}
           </p>
-          <Progress value={(mine?.score ?? 0) / c.goal} label={`Progress toward the goal of ${c.name}`} />
+          <Progress value={score / c.goal} label={`Progress toward the goal of ${c.name}`} />
         </div>
       )}
       {entries === null ? (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,14 @@ class SqlChallengeRepository:
             )
         ).first()
         return None if row is None else _challenge_from_row(row)
+
+    async def overlapping(self, since: datetime, until: datetime) -> list[Challenge]:
+        rows = await self._connection.execute(
+            select(challenges)
+            .where(challenges.c.starts_at < until, challenges.c.ends_at > since)
+            .order_by(challenges.c.starts_at, challenges.c.id)
+        )
+        return [_challenge_from_row(row) for row in rows]
 
     async def visible_to(self, user_id: UUID, limit: int) -> list[Challenge]:
         member_of = {

@@ -78,6 +78,28 @@ class Challenges:
         async with self._store.unit_of_work(read_only=True) as uow:
             return await uow.challenges.visible_to(viewer, limit)
 
+    async def check_access(self, challenge_id: UUID, viewer: UUID) -> Challenge:
+        """The challenge, if `viewer` may see its board (NotFound otherwise): the rule of
+        `challenge_board`, for a live subscription."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await _visible(uow, challenge_id, viewer)
+
+    async def overlapping(self, since: datetime, until: datetime) -> list[Challenge]:
+        """The challenges whose window overlaps [since, until)."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await uow.challenges.overlapping(since, until)
+
+    async def top(self, challenge_id: UUID, limit: int) -> list[NamedEntry]:
+        """The first `limit` entries of a challenge's board, for whoever was let in by
+        `check_access` (a live snapshot to the challenge's room)."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            challenge = await uow.challenges.get(challenge_id)
+            if challenge is None:
+                raise NotFound("no such challenge")
+            board = ranked(await uow.challenges.standings(challenge))[:limit]
+            names = await uow.users.display_names([s.user_id for _, s in board])
+        return [NamedEntry(r, s.user_id, names.get(s.user_id, "?"), s.score) for r, s in board]
+
     async def challenge_board(
         self, challenge_id: UUID, *, viewer: UUID, cursor: str | None, limit: int
     ) -> ChallengeBoard:
@@ -85,12 +107,7 @@ class Challenges:
             raise InvalidField("limit", f"must be between 1 and {MAX_PAGE}")
         offset = decode_cursor(cursor)
         async with self._store.unit_of_work(read_only=True) as uow:
-            challenge = await uow.challenges.get(challenge_id)
-            if challenge is None:
-                raise NotFound("no such challenge")
-            group_id = challenge.scope.group_id
-            if group_id is not None and not await uow.groups.is_member(group_id, viewer):
-                raise NotFound("no such challenge")  # a group's challenges are its own business
+            challenge = await _visible(uow, challenge_id, viewer)
             board = ranked(await uow.challenges.standings(challenge))
             window = board[offset : offset + limit]
             names = await uow.users.display_names([s.user_id for _, s in window])
@@ -102,3 +119,13 @@ class Challenges:
             entries=entries,
             next_cursor=encode_cursor(following) if following < len(board) else None,
         )
+
+
+async def _visible(uow: ChallengesUnit, challenge_id: UUID, viewer: UUID) -> Challenge:
+    challenge = await uow.challenges.get(challenge_id)
+    if challenge is None:
+        raise NotFound("no such challenge")
+    group_id = challenge.scope.group_id
+    if group_id is not None and not await uow.groups.is_member(group_id, viewer):
+        raise NotFound("no such challenge")  # a group's challenges are its own business
+    return challenge

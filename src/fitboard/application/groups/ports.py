@@ -44,6 +44,10 @@ class ChallengeRepository(Protocol):
 
     async def get(self, challenge_id: UUID) -> Challenge | None: ...
 
+    async def overlapping(self, since: datetime, until: datetime) -> list[Challenge]:
+        """Every challenge whose window overlaps [since, until), whoever may see it."""
+        ...
+
     async def visible_to(self, user_id: UUID, limit: int) -> list[Challenge]:
         """Global and activity challenges, and those of the user's groups, newest first."""
         ...

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fitboard.application.boards.reading import Boards, BoardView
+from fitboard.application.boards.reading import Boards, BoardView, NamedEntry
+from fitboard.application.live.challenges import LiveChallenges
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
 from fitboard.domain.workouts import Workout
@@ -55,6 +56,22 @@ def athlete_room(user_id: UUID) -> str:
 
 def board_room(board: BoardId) -> str:
     return f"board:{board.name}"
+
+
+def challenge_board(challenge_id: UUID) -> str:
+    """A challenge's board, as `leaderboard:update` names it; also its room's name."""
+    return f"challenge:{challenge_id}"
+
+
+def challenge_id_of(name: str) -> UUID | None:
+    """The challenge a board name names (`challenge_board`), or None if it names none."""
+    prefix, _, rest = name.partition(":")
+    if prefix != "challenge":
+        return None
+    try:
+        return UUID(rest)
+    except ValueError:
+        return None
 
 
 def workout_processed(workout: Workout) -> LiveEvent:
@@ -141,9 +158,23 @@ def achievement_revoked(
 
 def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
     """The payload of a `leaderboard:update` snapshot."""
+    return _snapshot(view.key.board.name, view.key.period_key, view.entries, version)
+
+
+def challenge_update(
+    challenge_id: UUID, entries: Sequence[NamedEntry], version: int
+) -> dict[str, Any]:
+    """A `leaderboard:update` snapshot of a challenge's board: named `challenge:<id>`, its
+    period key the challenge's id (as `GET /v1/challenges/{id}/leaderboard` says)."""
+    return _snapshot(challenge_board(challenge_id), str(challenge_id), entries, version)
+
+
+def _snapshot(
+    board: str, period_key: str, entries: Sequence[NamedEntry], version: int
+) -> dict[str, Any]:
     return {
-        "board": view.key.board.name,
-        "period_key": view.key.period_key,
+        "board": board,
+        "period_key": period_key,
         "entries": [
             {
                 "rank": e.rank,
@@ -151,7 +182,7 @@ def leaderboard_update(view: BoardView, version: int) -> dict[str, Any]:
                 "display_name": e.display_name,
                 "score": e.score,
             }
-            for e in view.entries
+            for e in entries
         ],
         "version": version,
     }
@@ -163,17 +194,25 @@ class LiveUpdates:
     Without a notifier (a process nobody connects to, and that relays to no one) pushing
     does nothing."""
 
-    def __init__(self, notifier: LiveNotifier | None, boards: Boards) -> None:
+    def __init__(
+        self, notifier: LiveNotifier | None, boards: Boards, challenges: LiveChallenges
+    ) -> None:
         self._notifier = notifier
         self._boards = boards
+        self._challenges = challenges
 
     async def push(self, events: Sequence[LiveEvent], moved: Sequence[BoardKey]) -> None:
+        """Send `events`, then tell the `moved` board instances and the challenges whose
+        boards they move (`LiveChallenges.moved_by`) to every API process."""
         if self._notifier is None:
             return
         for event in events:
             await self._notifier.to_athlete(event.user_id, event.name, event.payload)
         if moved:
             await self._notifier.boards_moved(moved)
+            challenges = await self._challenges.moved_by(moved)
+            if challenges:
+                await self._notifier.challenges_moved(challenges)
 
     async def announce(
         self,
@@ -194,7 +233,7 @@ class LiveUpdates:
             return False
         return True
 
-    # These two make it the gateway's `SnapshotSource`.
+    # These three make it the gateway's `SnapshotSource`.
 
     def current_period_key(self, board: BoardId) -> str:
         return self._boards.current_key(board).period_key
@@ -207,3 +246,12 @@ class LiveUpdates:
         checked by the caller, when the client subscribes."""
         view = await self._boards.read_top(self._boards.current_key(board), limit=size)
         return leaderboard_update(view, version)
+
+    async def challenge_snapshot(
+        self, challenge_id: UUID, version: int, size: int = SNAPSHOT_SIZE
+    ) -> dict[str, Any]:
+        """The top `size` of a challenge's board, read from the record. Access is checked by
+        the caller, when the client subscribes."""
+        return challenge_update(
+            challenge_id, await self._challenges.top(challenge_id, size), version
+        )

@@ -2,11 +2,13 @@
 updates": authentication on connect with the HTTP API's JWT, and board subscriptions.
 
 Each connection joins its athlete's room (`athlete:<user id>`) on connect, and a board's
-room (`board:<metric>/<period>/<scope>`) on subscribe, after the same access check as an
-HTTP read of that board. A subscribe is answered with a snapshot of the board and then the
-ack, so a client that reconnects after a gap is never left showing a stale board. The
-server closes a connection when the token it was opened with expires; the client connects
-again with a fresh one.
+room on subscribe, after the same access check as an HTTP read of that board: a calendar
+board's (`{board: "<metric>/<period>/<scope>"}`, room `board:<name>`) or a challenge's
+(`{challenge: "<id>"}`, room `challenge:<id>`, the rule of
+`GET /v1/challenges/{id}/leaderboard`). A subscribe is answered with a snapshot of the
+board and then the ack, so a client that reconnects after a gap is never left showing a
+stale board. The server closes a connection when the token it was opened with expires; the
+client connects again with a fresh one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fitboard.adapters.live_metrics import (
     SUBSCRIPTIONS,
 )
 from fitboard.adapters.live_socketio import SocketIOGateway
-from fitboard.application.live.events import athlete_room, board_room
+from fitboard.application.live.events import athlete_room, board_room, challenge_board
 from fitboard.application.ports import PortError
 from fitboard.bootstrap import Services
 from fitboard.domain.boards import BoardId
@@ -43,6 +45,22 @@ def _board_named_in(data: Any) -> BoardId:
     if not isinstance(name, str):
         raise InvalidField("board", 'send {board: "<metric>/<period>/<scope>"}')
     return BoardId.parse(name)
+
+
+def _subscription_in(data: Any) -> BoardId | UUID:
+    """What a subscribe or unsubscribe names: a calendar board, or a challenge (its id)."""
+    if isinstance(data, dict) and "challenge" in data:
+        try:
+            return UUID(data["challenge"])
+        except (TypeError, ValueError, AttributeError):
+            raise InvalidField("challenge", 'send {challenge: "<challenge id>"}') from None
+    return _board_named_in(data)
+
+
+def _room(subscription: BoardId | UUID) -> str:
+    if isinstance(subscription, UUID):
+        return challenge_board(subscription)
+    return board_room(subscription)
 
 
 async def disconnect_athlete(gateway: SocketIOGateway | None, user_id: UUID) -> int:
@@ -102,28 +120,39 @@ def install(gateway: SocketIOGateway, services: Services, athletes: KnownAthlete
         timer = expiries.pop(sid, None)
         if timer is not None:
             timer.cancel()
-        boards = [r for r in server.rooms(sid) if isinstance(r, str) and r.startswith("board:")]
+        boards = [
+            r
+            for r in server.rooms(sid)
+            if isinstance(r, str) and r.startswith(("board:", "challenge:"))
+        ]
         SUBSCRIPTIONS.dec(len(boards))
         CONNECTIONS.dec()
 
     async def subscribe(sid: str, data: Any = None) -> Ack:
         try:
-            board = _board_named_in(data)
-            await services.boards.check_access(board, await user_of(sid))
+            subscription = _subscription_in(data)
+            viewer = await user_of(sid)
+            if isinstance(subscription, UUID):
+                await services.challenges.check_access(subscription, viewer)
+            else:
+                await services.boards.check_access(subscription, viewer)
         except DomainError as exc:
             return {"ok": False, "error": str(exc)}
         except PortError:
             return {"ok": False, "error": "leaderboards are unavailable; try again"}
-        room = board_room(board)
+        room = _room(subscription)
         # Join before reading, so a move after the read still reaches this client.
         joined = room not in server.rooms(sid)
         if joined:
             await server.enter_room(sid, room)
             SUBSCRIPTIONS.inc()
         try:
-            await gateway.send_snapshot(board, sid, "subscribe")
+            if isinstance(subscription, UUID):
+                await gateway.send_challenge_snapshot(subscription, sid, "subscribe")
+            else:
+                await gateway.send_snapshot(subscription, sid, "subscribe")
         except (PortError, DomainError) as exc:
-            log.warning("snapshot of %s for a new subscriber failed: %s", board.name, exc)
+            log.warning("snapshot of %s for a new subscriber failed: %s", room, exc)
             if joined:
                 await server.leave_room(sid, room)
                 SUBSCRIPTIONS.dec()
@@ -132,10 +161,9 @@ def install(gateway: SocketIOGateway, services: Services, athletes: KnownAthlete
 
     async def unsubscribe(sid: str, data: Any = None) -> Ack:
         try:
-            board = _board_named_in(data)
+            room = _room(_subscription_in(data))
         except DomainError as exc:
             return {"ok": False, "error": str(exc)}
-        room = board_room(board)
         if room in server.rooms(sid):
             await server.leave_room(sid, room)
             SUBSCRIPTIONS.dec()
