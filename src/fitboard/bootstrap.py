@@ -49,9 +49,13 @@ from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock
+from fitboard.application.workouts.change_handlers import ChangeHandlers
+from fitboard.application.workouts.changes import WorkoutChanges
+from fitboard.application.workouts.corrections import Corrections
 from fitboard.application.workouts.handlers import WorkoutHandlers
 from fitboard.application.workouts.ingest import Ingest
 from fitboard.application.workouts.messages import WORKOUT_PROCESSED, workouts_queue
+from fitboard.application.workouts.moderation import Moderation
 from fitboard.application.workouts.ports import InFlightWorkouts
 from fitboard.application.workouts.processing import Processing
 from fitboard.application.workouts.queries import WorkoutQueries
@@ -120,6 +124,10 @@ class Services:
     ingest: Ingest
     workouts: WorkoutQueries
     worker: WorkoutHandlers
+    # The worker's handler of changes to stored workouts (decisions, corrections).
+    changes: ChangeHandlers
+    moderation: Moderation
+    corrections: Corrections
     boards: Boards
     maintenance: BoardMaintenance
     achievements: Achievements
@@ -508,6 +516,15 @@ def _services(
         ingest=ingest,
         workouts=WorkoutQueries(store, inflight),
         worker=WorkoutHandlers(processing, broker, live, clock, settings.clock_skew_s),
+        changes=ChangeHandlers(
+            WorkoutChanges(
+                store, ranking, clock, c.rules, c.achievement_rules, settings.clock_skew_s
+            ),
+            broker,
+            live,
+        ),
+        moderation=Moderation(store, broker, clock),
+        corrections=Corrections(store, broker, inflight, clock, settings.clock_skew_s),
         boards=boards,
         maintenance=BoardMaintenance(boards, store, ranking, clock, zone),
         achievements=Achievements(store, c.achievement_rules, clock, zone),

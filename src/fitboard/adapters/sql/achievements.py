@@ -121,6 +121,15 @@ class SqlAchievementRepository:
         )
         return list((await self._connection.execute(statement)).scalars())
 
+    async def held_for_workout(self, workout_id: UUID) -> list[tuple[str, str]]:
+        statement = (
+            select(awards.c.achievement_id, awards.c.period_key)
+            .where(awards.c.workout_id == workout_id)
+            .order_by(awards.c.achievement_id, awards.c.period_key)
+        )
+        rows = await self._connection.execute(statement)
+        return [(row.achievement_id, row.period_key) for row in rows]
+
     async def active_local_days(self, user_id: UUID, first: date, last: date) -> set[date]:
         params = {"user_id": user_id, "first": first, "last": last}
         return set((await self._connection.execute(_ACTIVE_LOCAL_DAYS, params)).scalars())

@@ -16,6 +16,7 @@ from fitboard.adapters.sql.tables import (
     groups,
     monthly_reports,
     users,
+    workout_changes,
     workouts,
 )
 from fitboard.application.accounts.ports import Membership, OwnedGroup, ReportCopy
@@ -75,6 +76,7 @@ class SqlPersonalData:
         # Children before the athlete's row, every one keyed by the athlete.
         for table, column in (
             (awards, awards.c.user_id),
+            (workout_changes, workout_changes.c.user_id),
             (monthly_reports, monthly_reports.c.user_id),
             (daily_rollups, daily_rollups.c.user_id),
             (workouts, workouts.c.user_id),

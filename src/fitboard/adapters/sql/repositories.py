@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     Executable,
     Row,
+    Select,
     Table,
     bindparam,
     delete,
@@ -195,20 +196,9 @@ class SqlWorkoutRepository:
     ) -> list[Workout]:
         if limit <= 0:
             return []
-        statement = select(workouts).where(workouts.c.user_id == user_id)
-        if after is not None:
-            # A row-value comparison walks the (user_id, started_at, id) index from the cursor.
-            statement = statement.where(
-                tuple_(workouts.c.started_at, workouts.c.id)
-                < tuple_(
-                    literal(after.started_at, workouts.c.started_at.type),
-                    literal(after.id, workouts.c.id.type),
-                )
-            )
-        statement = statement.order_by(workouts.c.started_at.desc(), workouts.c.id.desc()).limit(
-            limit
-        )
-        rows = await self._connection.execute(statement)
+        # A row-value comparison walks the (user_id, started_at, id) index from the cursor.
+        statement = _newest_first(select(workouts).where(workouts.c.user_id == user_id), after)
+        rows = await self._connection.execute(statement.limit(limit))
         return [_workout_from_row(row) for row in rows]
 
     async def started_between(
@@ -225,6 +215,62 @@ class SqlWorkoutRepository:
         )
         rows = await self._connection.execute(statement)
         return [_workout_from_row(row) for row in rows]
+
+    async def replace(self, workout: Workout) -> None:
+        values = _workout_values(workout)
+        del values["id"], values["user_id"]
+        statement = update(workouts).where(workouts.c.id == workout.id).values(**values)
+        await self._connection.execute(statement)
+
+    async def delete(self, workout_id: UUID) -> None:
+        await self._connection.execute(delete(workouts).where(workouts.c.id == workout_id))
+
+    async def counted_on_day(self, user_id: UUID, day: date) -> list[Workout]:
+        statement = (
+            select(workouts)
+            .where(
+                workouts.c.user_id == user_id,
+                workouts.c.board_day == day,
+                workouts.c.status == WorkoutStatus.PROCESSED.value,
+            )
+            .order_by(workouts.c.started_at, workouts.c.id)
+        )
+        return [_workout_from_row(row) for row in await self._connection.execute(statement)]
+
+    async def latest_counted(self, user_id: UUID) -> Workout | None:
+        statement = (
+            select(workouts)
+            .where(
+                workouts.c.user_id == user_id,
+                workouts.c.status == WorkoutStatus.PROCESSED.value,
+            )
+            .order_by(workouts.c.started_at.desc(), workouts.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._connection.execute(statement)).first()
+        return None if row is None else _workout_from_row(row)
+
+    async def list_by_status(
+        self, status: WorkoutStatus, limit: int, after: WorkoutCursor | None = None
+    ) -> list[Workout]:
+        if limit <= 0:
+            return []
+        statement = _newest_first(select(workouts).where(workouts.c.status == status.value), after)
+        rows = await self._connection.execute(statement.limit(limit))
+        return [_workout_from_row(row) for row in rows]
+
+
+def _newest_first(statement: Select[Any], after: WorkoutCursor | None) -> Select[Any]:
+    """Workouts newest `started_at` first (ties by id), after the cursor when there is one."""
+    if after is not None:
+        statement = statement.where(
+            tuple_(workouts.c.started_at, workouts.c.id)
+            < tuple_(
+                literal(after.started_at, workouts.c.started_at.type),
+                literal(after.id, workouts.c.id.type),
+            )
+        )
+    return statement.order_by(workouts.c.started_at.desc(), workouts.c.id.desc())
 
 
 _INSERT_WORKOUT = insert_by_dialect(

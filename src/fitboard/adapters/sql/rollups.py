@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     literal_column,
     select,
@@ -104,6 +105,18 @@ class SqlRollupRepository:
             "points_reached_at": moment("points_reached_at"),
         }
         await self._connection.execute(_ADD[self._connection.dialect.name], values)
+
+    async def rebuild_day(
+        self,
+        user_id: UUID,
+        day: date,
+        contributions: Sequence[tuple[Activity, DailyContribution]],
+    ) -> None:
+        await self._connection.execute(
+            delete(daily_rollups).where(_r.user_id == user_id, _r.day == day)
+        )
+        for activity, contribution in contributions:
+            await self.add(user_id, day, activity, contribution)
 
     async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
         return (await self._totals(user_id, [PeriodRange(first, last)]))[0]

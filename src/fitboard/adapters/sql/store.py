@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fitboard.adapters.sql.achievements import SqlAchievementRepository
 from fitboard.adapters.sql.challenges import SqlChallengeRepository
+from fitboard.adapters.sql.changes import SqlWorkoutChangeRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
 from fitboard.adapters.sql.personal_data import SqlPersonalData
 from fitboard.adapters.sql.reports import SqlReportRepository
@@ -33,7 +34,7 @@ from fitboard.application.boards.ports import RollupRepository
 from fitboard.application.groups.ports import ChallengeRepository, GroupRepository
 from fitboard.application.ports import ScheduledRuns, StoreUnavailable
 from fitboard.application.reports.ports import ReportRepository
-from fitboard.application.workouts.ports import WorkoutRepository
+from fitboard.application.workouts.ports import WorkoutChangeRepository, WorkoutRepository
 
 PING_TIMEOUT_S = 5.0
 # How long a writer of this process may wait its turn for SQLite's write lock. Writers
@@ -100,6 +101,7 @@ class SqlUnitOfWork:
     reports: ReportRepository
     challenges: ChallengeRepository
     runs: ScheduledRuns
+    changes: WorkoutChangeRepository
     personal_data: PersonalDataRepository
 
     def __init__(
@@ -141,6 +143,7 @@ class SqlUnitOfWork:
         self.reports = SqlReportRepository(connection)
         self.challenges = SqlChallengeRepository(connection)
         self.runs = SqlScheduledRuns(connection)
+        self.changes = SqlWorkoutChangeRepository(connection)
         self.personal_data = SqlPersonalData(connection)
         return self
 

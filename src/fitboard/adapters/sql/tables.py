@@ -126,6 +126,27 @@ daily_rollups = Table(
     Index(None, "day", "activity"),
 )
 
+# Every change applied to a workout after it was stored: an admin's decision (approve,
+# reject) or its athlete's deletion or correction; who asked, when and why (migration 0008).
+# The id is the change's own, so a redelivered change is applied once. No foreign keys:
+# the record of a deletion outlives the workout.
+workout_changes = Table(
+    "workout_changes",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("workout_id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("changed_by", Uuid, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=True),
+    # The board day the change touched, so a redelivery re-projects that day.
+    Column("board_day", Date, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Index(None, "workout_id", "changed_at"),
+    Index(None, "user_id"),
+)
+
 groups = Table(
     "groups",
     metadata,

@@ -51,8 +51,9 @@ class Awarded:
 
 @dataclass(frozen=True)
 class Revoked:
-    """A personal record taken back just now: a workout that arrived late, but happened
-    earlier, shows the record never was one."""
+    """An award taken back just now: a personal record that a workout which arrived late,
+    but happened earlier, shows never was one; or an award of a workout that an admin
+    rejected or its athlete corrected or deleted."""
 
     rule: AnyRule
     period_key: str
@@ -121,19 +122,20 @@ async def _rejudge_later_records(
     user_id: UUID,
     records: Sequence[PersonalRecord],
     bests: dict[str, float | None],
-    workout: Measured,
+    workout: Measured | None,
     later: Sequence[Measured],
     now: datetime,
 ) -> tuple[list[Awarded], list[Revoked]]:
     """Make the record awards of `later` (the workouts after `workout` in date order)
     exactly those of date order, now that `workout` is among them: a late workout can
     take a record away from a later one (it was at least as good) or give one (it is the
-    first of its kind, which a later one now beats)."""
+    first of its kind, which a later one now beats). `workout` None: a workout at that
+    place no longer counts (rejected or deleted), which can give later ones records back."""
     should: dict[tuple[str, str], tuple[PersonalRecord, Measured, float]] = {}
     for rule in records:
         best = bests.get(rule.id)
-        value = measure_value(rule.measure, workout)
-        if value is not None and record_applies(rule, workout):
+        value = None if workout is None else measure_value(rule.measure, workout)
+        if workout is not None and value is not None and record_applies(rule, workout):
             best = best_of(rule, value, best)
         for holder, held_value in record_setters(rule, best, later):
             should[(rule.id, str(holder.id))] = (rule, holder, held_value)
@@ -155,6 +157,42 @@ async def _rejudge_later_records(
                 Revoked(rules_by_id[rule_id], workout_key, user_id, now, by_id[workout_key])
             )
     return awarded, revoked
+
+
+async def withdraw_workout(
+    uow: JudgingUnit, workout: Workout, rules: Sequence[AnyRule], now: datetime
+) -> list[Revoked]:
+    """Take back every award held for a workout that is about to change (a decision, a
+    correction or a deletion), in the caller's transaction. What it still earns is judged
+    again afterwards (`award_for_workout` on the changed workout, or
+    `rejudge_without` when it no longer counts)."""
+    catalog = _by_id(rules)
+    revoked: list[Revoked] = []
+    for rule_id, period_key in await uow.achievements.held_for_workout(workout.id):
+        rule = catalog.get(rule_id)
+        if rule is not None and await uow.achievements.revoke(workout.user_id, rule_id, period_key):
+            revoked.append(Revoked(rule, period_key, workout.user_id, now, workout.id))
+    return revoked
+
+
+async def rejudge_without(
+    uow: JudgingUnit, workout: Workout, rules: Sequence[AnyRule], now: datetime
+) -> Judged:
+    """The records of the workouts after `workout` (date order), judged again now that it
+    no longer counts (rejected or deleted): the order-independence rule of records, for a
+    workout taken away rather than one arriving late."""
+    records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
+    if not records:
+        return Judged([], [])
+    started = workout.submission.started_at
+    later = await uow.achievements.counted_after(workout.user_id, started, workout.id)
+    if not later:
+        return Judged([], [])
+    bests = await uow.achievements.bests_before(workout.user_id, records, started, workout.id)
+    awarded, revoked = await _rejudge_later_records(
+        uow, workout.user_id, records, bests, None, later, now
+    )
+    return Judged(awarded, revoked)
 
 
 def placement_job(rule: Placement) -> str:

@@ -85,6 +85,10 @@ class AchievementRepository(Protocol):
         """Take an award back; False if it was not held."""
         ...
 
+    async def held_for_workout(self, workout_id: UUID) -> list[tuple[str, str]]:
+        """(achievement id, period key) of every award held for that workout."""
+        ...
+
 
 class JudgingUnit(Transaction, Protocol):
     """Judging a workout's achievements, inside the transaction that stores it."""

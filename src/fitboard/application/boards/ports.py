@@ -33,6 +33,17 @@ class RollupRepository(Protocol):
         """Add one workout's contribution to the (user, day, activity) row, creating it."""
         ...
 
+    async def rebuild_day(
+        self,
+        user_id: UUID,
+        day: date,
+        contributions: Sequence[tuple[Activity, DailyContribution]],
+    ) -> None:
+        """Replace the athlete's rows of `day` with the sum of `contributions` (those of
+        every workout of theirs that counts on that day): absolute, so doing it twice is
+        doing it once."""
+        ...
+
     async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
         """Sums over days in [first, last] (None: unbounded) per activity, plus distinct days.
 

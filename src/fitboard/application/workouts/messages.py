@@ -10,6 +10,7 @@ from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Message, QueueSpec
 from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
 from fitboard.application.tracing import current as current_request_id
+from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
 from fitboard.application.workouts.recording_messages import (
     RECORDING_SCHEMA_VERSION,
     decode_recording,
@@ -24,8 +25,11 @@ WORKOUT_PROCESSED = "workout.processed"
 
 
 def workouts_queue(namespace: str, max_attempts: int) -> QueueSpec:
-    """The queue the workers consume: every submitted workout."""
-    return QueueSpec(f"{namespace}.workouts", (WORKOUT_SUBMITTED,), max_attempts)
+    """The queue the workers consume: every submitted workout, and every change to a
+    stored one (change_messages), so one worker applies both in the order they came."""
+    return QueueSpec(
+        f"{namespace}.workouts", (WORKOUT_SUBMITTED, *CHANGE_ROUTING_KEYS), max_attempts
+    )
 
 
 SCHEMA_VERSION = 1

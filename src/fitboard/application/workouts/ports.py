@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 from fitboard.application.achievements.ports import JudgingUnit
 from fitboard.application.groups.ports import GroupRepository
 from fitboard.application.ports import PortError, Transaction
-from fitboard.domain.workouts import Workout
+from fitboard.domain.changes import Decision, WorkoutChange
+from fitboard.domain.workouts import Workout, WorkoutStatus
 
 
 class WorkoutIdTaken(PortError):
@@ -52,6 +53,48 @@ class WorkoutRepository(Protocol):
         """The user's workouts that started in [first, last], oldest first."""
         ...
 
+    async def replace(self, workout: Workout) -> None:
+        """Rewrite a stored workout (a decision or a correction), keeping its id and owner."""
+        ...
+
+    async def delete(self, workout_id: UUID) -> None: ...
+
+    async def counted_on_day(self, user_id: UUID, day: date) -> list[Workout]:
+        """The user's workouts that count on boards (processed) on that board day."""
+        ...
+
+    async def latest_counted(self, user_id: UUID) -> Workout | None:
+        """The user's counted workout that started last."""
+        ...
+
+    async def list_by_status(
+        self, status: WorkoutStatus, limit: int, after: WorkoutCursor | None = None
+    ) -> list[Workout]:
+        """Every athlete's workouts of that status, newest `started_at` first (ties by
+        id), after the cursor: the admins' review queue."""
+        ...
+
+
+class WorkoutChangeRepository(Protocol):
+    """The changes applied to workouts (decisions, deletions, corrections): who, when,
+    why. A change's id is recorded once, which makes applying it idempotent."""
+
+    async def record(self, change: WorkoutChange, board_day: date, applied_at: datetime) -> None:
+        """Record an applied change; the caller has checked `applied_day` first."""
+        ...
+
+    async def applied_day(self, change_id: UUID) -> date | None:
+        """The board day a change touched, if it was applied already; else None."""
+        ...
+
+    async def latest_decision(self, workout_id: UUID) -> Decision | None:
+        """The latest admin decision (approve or reject) on the workout."""
+        ...
+
+    async def was_deleted(self, workout_id: UUID) -> bool:
+        """Whether the workout's athlete deleted it."""
+        ...
+
 
 class InFlightWorkouts(Protocol):
     """Remembers accepted workouts that are not yet in the record, so their owner can poll
@@ -82,7 +125,18 @@ class WorkoutsUnit(Transaction, Protocol):
 
 class ProcessingUnit(WorkoutsUnit, JudgingUnit, Protocol):
     """The worker's transaction: the athlete's row, the workout, the rollups, the
-    athlete's groups (for the boards to project onto) and the achievements it judges."""
+    athlete's groups (for the boards to project onto), the achievements it judges, and
+    the changes applied to workouts (a deleted one is not stored again)."""
 
     @property
     def groups(self) -> GroupRepository: ...
+
+    @property
+    def changes(self) -> WorkoutChangeRepository: ...
+
+
+class ChangesUnit(WorkoutsUnit, Protocol):
+    """Reading workouts and the changes recorded on them: moderation and corrections."""
+
+    @property
+    def changes(self) -> WorkoutChangeRepository: ...

@@ -103,6 +103,11 @@ class Processing:
                 original = await duplicate_of(uow, submission)
                 if original is not None:
                     workout = rejected_as_duplicate(workout, original.id)
+            if await uow.changes.was_deleted(submission.id):
+                # A redelivered or replayed submission must not bring a deleted one back.
+                raise PermanentFailure(
+                    f"workout {submission.id} was deleted by its athlete; not stored again"
+                )
             existing = await uow.workouts.add_or_get(workout)
             if existing is not None and existing.user_id != submission.user_id:
                 raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")

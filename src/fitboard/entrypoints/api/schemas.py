@@ -231,6 +231,14 @@ class RecordingOut(BaseModel):
     avg_cadence: float | None
 
 
+class DecisionOut(BaseModel):
+    """An admin's latest decision on the workout (docs/moderation.md)."""
+
+    decision: Literal["approve", "reject"]
+    reason: str | None
+    decided_at: datetime
+
+
 class WorkoutOut(BaseModel):
     id: UUID
     status: Literal["processed", "flagged", "rejected"]
@@ -254,6 +262,30 @@ class WorkoutOut(BaseModel):
         default="api", description='"api" when typed in; "gpx", "tcx" or "fit" when imported'
     )
     recording: RecordingOut | None = None
+    decision: DecisionOut | None = Field(
+        default=None,
+        description="The latest admin decision on a flagged or rejected workout, with why.",
+    )
+
+
+class WorkoutPatch(StrictBody):
+    """A correction: only the fields sent change (null clears an optional one). The
+    corrected workout must meet the same rules as a new one (`WorkoutIn`)."""
+
+    activity: Activity | None = None
+    duration_s: (
+        Annotated[Integer, _Documented(minimum=1, maximum=plausibility.MAX_DURATION_S)] | None
+    ) = None
+    distance_m: Annotated[Number, _Documented(minimum=0)] | None = None
+    avg_heart_rate: (
+        Annotated[
+            Integer,
+            _Documented(minimum=plausibility.MIN_HEART_RATE, maximum=plausibility.MAX_HEART_RATE),
+        ]
+        | None
+    ) = None
+    indoor: Annotated[bool, Strict()] | None = None
+    notes: Text | None = Field(default=None, max_length=2000)
 
 
 class WorkoutPage(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from fitboard.domain.changes import ChangeKind, Decision
 from fitboard.domain.recordings import Recording
 from fitboard.domain.users import User
 from fitboard.domain.workouts import Workout, WorkoutStatus
-from fitboard.entrypoints.api.schemas import RecordingOut, UserOut, WorkoutOut
+from fitboard.entrypoints.api.schemas import DecisionOut, RecordingOut, UserOut, WorkoutOut
 
 
 def user_out(user: User) -> UserOut:
@@ -58,4 +59,12 @@ def recording_out(recording: Recording) -> RecordingOut:
         max_heart_rate=recording.max_heart_rate,
         avg_power_w=recording.avg_power_w,
         avg_cadence=recording.avg_cadence,
+    )
+
+
+def decision_out(decision: Decision) -> DecisionOut:
+    return DecisionOut(
+        decision="approve" if decision.kind is ChangeKind.APPROVE else "reject",
+        reason=decision.reason,
+        decided_at=decision.decided_at,
     )

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 from fitboard.adapters.process_metrics import FRESHNESS, serve_metrics, settled_observer
 from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
+from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
+from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
 from fitboard.bootstrap import Task
 from fitboard.entrypoints.process import Runners, run_until_signalled
 from fitboard.entrypoints.worker.schedule import run_period_jobs
@@ -22,11 +25,18 @@ log = logging.getLogger(__name__)
 
 
 async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
-    """Process submitted workouts until `stop` is set."""
+    """Process submitted workouts, and changes to stored ones, until `stop` is set."""
     handlers = container.services.worker
+    changes = container.services.changes
     clock = container.clock
 
     async def handler(delivery: Delivery) -> None:
+        routing_key = delivery.message.routing_key
+        if routing_key in CHANGE_ROUTING_KEYS:
+            await changes.handle_workout_changed(delivery)
+            return
+        if routing_key != WORKOUT_SUBMITTED:
+            raise PermanentFailure(f"the workers' queue has no handler for {routing_key!r}")
         processed = await handlers.handle_workout_submitted(delivery)
         if not processed.duplicate:
             waited = clock.now() - processed.workout.submission.submitted_at

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ingest import SubmitWorkout
 from fitboard.application.workouts.queries import Queued
+from fitboard.domain.changes import Correction
 from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import item_error, responses
@@ -21,8 +22,9 @@ from fitboard.entrypoints.api.schemas import (
     WorkoutIn,
     WorkoutOut,
     WorkoutPage,
+    WorkoutPatch,
 )
-from fitboard.entrypoints.api.views import workout_out
+from fitboard.entrypoints.api.views import decision_out, workout_out
 
 router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
 
@@ -128,4 +130,47 @@ async def get_workout(
     if isinstance(found, Queued):
         return JSONResponse(WorkoutAccepted(id=found.id).model_dump(mode="json"), status_code=202)
     earned = await services.achievements.earned_by_workout(found.id)
-    return workout_out(found).model_copy(update={"achievements": earned})
+    decision = await services.moderation.decision_on(found.id)
+    return workout_out(found).model_copy(
+        update={
+            "achievements": earned,
+            "decision": None if decision is None else decision_out(decision),
+        }
+    )
+
+
+_CHANGE_QUEUED: dict[int | str, dict[str, Any]] = {
+    **responses(404, 409),
+    202: {"description": "Queued; the worker applies it, and boards and totals follow."},
+    409: {"description": "The workout is still being processed; retry once it is stored."},
+}
+
+
+@router.delete(
+    "/workouts/{workout_id}",
+    status_code=202,
+    responses=_CHANGE_QUEUED,
+    operation_id="delete_workout",
+)
+async def delete_workout(
+    workout_id: UUID, user_id: CurrentUserId, services: ServicesDep
+) -> WorkoutAccepted:
+    """Delete one of your workouts. It goes through the queue like any change: once
+    applied, it is gone from your totals, every board and your achievements."""
+    return WorkoutAccepted(id=await services.corrections.delete(workout_id, user_id))
+
+
+@router.patch(
+    "/workouts/{workout_id}",
+    status_code=202,
+    responses={**_CHANGE_QUEUED, 422: {"description": "The corrected workout is invalid."}},
+    operation_id="correct_workout",
+)
+async def correct_workout(
+    workout_id: UUID, body: WorkoutPatch, user_id: CurrentUserId, services: ServicesDep
+) -> WorkoutAccepted:
+    """Correct one of your workouts (only the fields sent change). Calories, points and
+    the plausibility check are computed again, by the rules a new workout meets."""
+    given = body.model_fields_set
+    correction = Correction(given=frozenset(given), **body.model_dump(include=given))
+    return WorkoutAccepted(id=await services.corrections.correct(workout_id, user_id, correction))
