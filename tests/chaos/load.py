@@ -2,8 +2,8 @@
 real app would, while others read the boards.
 
 Every workout has an id the client chose, so a retry is a resubmission of the same
-workout: a client retries on 503 (after its Retry-After, capped), on a connection error or
-a timeout (on the other API process), and on any other 5xx, always with the same id, until
+workout: a client retries on 503 (after its Retry-After, capped), and on a connection
+error, a timeout or any other 5xx (on the other API process), always with the same id, until
 it gets a 202 or its GIVE_UP_S run out. Some workouts are deliberately sent again after
 their 202 (later, or at once on both API processes), which must change nothing. Every
 request is recorded with when it was sent and answered, so the checks can tell which
@@ -160,12 +160,11 @@ class Load:
             if request.status is not None and request.status < 500 and request.status != 429:
                 # Nothing a retry could change (and nothing this run should ever see).
                 break
-            if request.status is None:
-                # This API process is gone or stuck: try the other one.
+            if request.status is None or request.status != 503:
+                # This API process is gone, stuck or broken: try the other one, as a load
+                # balancer would (a 503 is about the queue, which both share).
                 target = (target + 1) % len(self._clients)
-                wait = 0.2
-            else:
-                wait = _retry_wait(request.retry_after)
+            wait = 0.2 if request.status is None else _retry_wait(request.retry_after)
             await asyncio.sleep(wait * self._rng.uniform(0.5, 1.0))
         self.gave_up.add(workout_id)
         return False
