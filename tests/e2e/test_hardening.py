@@ -144,7 +144,8 @@ async def test_readyz_names_a_dependency_but_not_its_error(
                 answer = await client.get("/readyz")
             container = app.state.container
             assert isinstance(container.broker, RabbitBroker)
-            await container.broker.delete(container.workouts_queue)
+            for queue in (container.workouts_queue, container.reports_queue):
+                await container.broker.delete(queue)
             await container.broker.delete_exchanges()
     assert answer.status_code == 503
     assert answer.json() == {

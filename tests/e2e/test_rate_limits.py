@@ -51,7 +51,8 @@ async def app_with(
             yield Api(client, app)
         container = app.state.container
         if isinstance(container.broker, RabbitBroker):
-            await container.broker.delete(container.workouts_queue)
+            for queue in (container.workouts_queue, container.reports_queue):
+                await container.broker.delete(queue)
             await container.broker.delete_exchanges()
 
 

@@ -87,7 +87,8 @@ async def worker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         stop.set()
         await asyncio.wait_for(task, timeout=30)
         if isinstance(container.broker, RabbitBroker):
-            await container.broker.delete(container.workouts_queue)
+            for queue in (container.workouts_queue, container.reports_queue):
+                await container.broker.delete(queue)
             await container.broker.delete_exchanges()
         await container.close()
 

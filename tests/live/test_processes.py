@@ -22,7 +22,7 @@ import pytest
 import socketio
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.workouts.messages import workouts_queue
+from fitboard.bootstrap import topology
 from tests.e2e.conftest import TEST_SECRET, Api, _clean_production_state
 from tests.services.session import SERVICES
 
@@ -106,7 +106,8 @@ async def deployment(
             print(f"----- {process.name} (exit {process.popen.returncode})\n{process.output()}")
         broker = RabbitBroker(SERVICES.amqp_url, exchange=namespace)
         try:
-            await broker.delete(workouts_queue(namespace, 5))
+            for queue in topology(namespace, 5):
+                await broker.delete(queue)
             await broker.delete_exchanges()
         finally:
             await broker.close()
