@@ -4,6 +4,7 @@ password, renewing and revoking tokens, deleting the account, exporting its data
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from fitboard.adapters.sql.tables import workout_changes
 from fitboard.application.accounts.export import AccountExport
 from fitboard.application.workouts.messages import submission_message
 from fitboard.domain.activities import Activity
@@ -160,6 +163,12 @@ async def test_deleting_the_account_removes_the_athlete_from_every_board_and_the
     )
     assert joined.status_code == 200, joined.text
     run = {"activity": "run", "duration_s": 1800, "distance_m": 5000}
+    # A duplicate ada deleted herself: its change is on record, and goes with her.
+    duplicate = await api.submit_ok(ada, started_at=run_at(6), **run)
+    await api.wait_processed(ada, duplicate)
+    gone = await api.client.delete(f"/v1/workouts/{duplicate}", headers=api.auth(ada))
+    assert gone.status_code == 202, gone.text
+    await _until_changed(api, ada_user["id"])
     ada_run = await api.submit_ok(ada, started_at=run_at(), **run)
     bob_run = await api.submit_ok(bob, started_at=run_at(3), **run)
     await api.wait_processed(ada, ada_run)
@@ -179,6 +188,7 @@ async def test_deleting_the_account_removes_the_athlete_from_every_board_and_the
         await api.client.get(f"/v1/workouts/{ada_run}", headers=api.auth(ada))
     ).status_code == 401
     assert (await sign_in(api, "ada", PASSWORD)).status_code == 401
+    assert await _changes_of(api, ada_user["id"]) == 0
     assert api.app is not None
     async with api.app.state.container.store.unit_of_work(read_only=True) as uow:
         assert await uow.workouts.get(uuid.UUID(ada_run)) is None
@@ -190,6 +200,22 @@ async def test_deleting_the_account_removes_the_athlete_from_every_board_and_the
     # The username is free again, for someone new.
     _token, again_user = await api.register("ada")
     assert again_user["id"] != ada_user["id"]
+
+
+async def _changes_of(api: Api, user_id: str) -> int:
+    """Rows of workout_changes about the athlete's workouts."""
+    assert api.app is not None
+    statement = select(func.count()).where(workout_changes.c.user_id == uuid.UUID(user_id))
+    async with api.app.state.container.store.engine.connect() as connection:
+        count: int = (await connection.execute(statement)).scalar_one()
+    return count
+
+
+async def _until_changed(api: Api, user_id: str, within_s: float = 15) -> None:
+    """Until the worker has recorded a change to one of the athlete's workouts."""
+    async with asyncio.timeout(within_s):
+        while await _changes_of(api, user_id) == 0:  # noqa: ASYNC110 (the record has no event)
+            await asyncio.sleep(0.05)
 
 
 async def test_a_group_whose_only_member_is_deleted_goes_with_them(api: Api) -> None:

@@ -134,8 +134,8 @@ class PersonalDataRepository(Protocol):
         ...
 
     async def erase(self, user_id: UUID) -> None:
-        """Every row of the athlete: awards, reports, rollups, workouts, memberships, the
-        challenges they created, and the athlete's own row. Groups they own must have been
+        """Every row of the athlete: awards, reports, rollups, workouts and the changes
+        made to them, memberships, the challenges they created, and the athlete's own row. Groups they own must have been
         passed on or deleted first."""
         ...
 
