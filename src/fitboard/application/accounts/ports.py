@@ -135,8 +135,8 @@ class PersonalDataRepository(Protocol):
 
     async def erase(self, user_id: UUID) -> None:
         """Every row of the athlete: awards, reports, rollups, workouts and the changes
-        made to them, memberships, the challenges they created, and the athlete's own row. Groups they own must have been
-        passed on or deleted first."""
+        made to them, memberships, the challenges they created, and the athlete's own row.
+        Groups they own must have been passed on or deleted first."""
         ...
 
     async def memberships(self, user_id: UUID) -> list[Membership]:
