@@ -92,7 +92,7 @@ def size_from_environment() -> Size:
             rounds=1,
             hold_s=3.0,
             settle_s=2.0,
-            bound_s=480.0,
+            bound_s=600.0,
             drain_within_s=180.0,
         )
     return dataclasses.replace(
