@@ -8,7 +8,10 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from fitboard.adapters.sql import SqlStore
+from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.reports.monthly import (
     MonthlyReports,
     last_closed_month,
@@ -87,3 +90,16 @@ async def test_every_closed_month_is_ranked_after_its_grace_window(store: SqlSto
     for closed in ("2026-09", "2026-10", "2026-11"):
         report = await reports.read_report(ana.id, closed)
         assert report["final_rank"] == 1
+
+
+async def test_a_report_of_an_athlete_who_no_longer_exists_is_a_permanent_failure(
+    store: SqlStore,
+) -> None:
+    """A report update still queued when its athlete deleted the account is given up at
+    once, with the reason, instead of being retried against a refusing database."""
+    reports = MonthlyReports(store, FixedClock(), ZoneInfo("UTC"))
+    gone = make_user("gone")
+    with pytest.raises(PermanentFailure, match=f"no athlete with id {gone.id}"):
+        await reports.rebuild_month(gone.id, "2026-11")
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.reports.get(gone.id, "2026-11") is None

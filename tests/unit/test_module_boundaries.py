@@ -103,8 +103,9 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
     # broker, through their ports.
     "operations": {"boards": frozenset({"ports"}), "messaging": frozenset({"ports"})},
     # A consumer of workout.processed (its queue is in bootstrap's topology): the boards'
-    # rollups.
+    # rollups, and whether the athlete still exists.
     "reports": {
+        "accounts": frozenset({"ports"}),
         "boards": frozenset({"ports"}),
         "messaging": frozenset({"errors", "ports"}),
     },

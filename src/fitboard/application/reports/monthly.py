@@ -58,6 +58,9 @@ class MonthlyReports:
         assert rng.first is not None
         assert rng.last is not None
         async with self._store.unit_of_work() as uow:
+            if await uow.users.get(user_id) is None:
+                # A deleted account: its report would be refused, however often retried.
+                raise PermanentFailure(f"no athlete with id {user_id}")
             totals = await uow.rollups.totals(user_id, rng.first, rng.last)
             best = await uow.reports.best_workout(user_id, rng.first, rng.last)
             overall = combined(totals)

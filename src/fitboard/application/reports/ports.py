@@ -1,5 +1,5 @@
 """What the monthly reports consumer needs: its own reports table, the record's totals,
-and scheduled runs for the final ranks."""
+whether the athlete still exists, and scheduled runs for the final ranks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
+from fitboard.application.accounts.ports import UserRepository
 from fitboard.application.boards.ports import RollupRepository
 from fitboard.application.ports import ScheduledRuns, Transaction
 from fitboard.domain.reports import StoredReport
@@ -38,6 +39,9 @@ class ReportsUnit(Transaction, Protocol):
 
     @property
     def rollups(self) -> RollupRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
 
     @property
     def runs(self) -> ScheduledRuns: ...
