@@ -22,12 +22,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column(
-                "token_generation", sa.BigInteger(), server_default=sa.text("0"), nullable=False
-            )
-        )
+    # A plain ADD COLUMN, which SQLite does in place: batch mode would copy `users` and drop
+    # the old table, which every table that refers to an athlete forbids once it has rows.
+    op.add_column(
+        "users",
+        sa.Column("token_generation", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+    )
 
 
 def downgrade() -> None:
