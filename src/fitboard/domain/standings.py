@@ -17,11 +17,17 @@ from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, Sco
 from fitboard.domain.periods import keys_for_day
 from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
+# Totals are float sums, and the order of a sum moves its last bits: 0.1-kcal workout
+# calories that add up to exactly n.5 come out as n.4999... in one order and n.5000... in
+# another. Rounding to this many decimals first makes the score the same whatever the
+# order (the SQL rebuild and the worker's projection sum in different orders).
+_SUM_DECIMALS = 6
+
 
 def whole(total: float) -> int:
     """A calorie or distance total as a board's integer score: rounded half up, so 0.5
     kcal is 1 and keeps the athlete on the board (Python's round() would give 0)."""
-    return math.floor(total + 0.5)
+    return math.floor(round(total, _SUM_DECIMALS) + 0.5)
 
 
 class Tally(StrEnum):

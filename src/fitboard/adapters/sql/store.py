@@ -47,12 +47,17 @@ _SQLITE_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 # transaction that lost a serialization race or a deadlock (40001, 40P01).
 _PG_UNAVAILABLE_CLASSES = ("08", "53")
 _PG_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
+# A table or column the code names that the database lacks (42P01, 42703): the schema is
+# older than the code (a process restarted on a new release before `fitboard db upgrade`).
+# Every message would fail alike, so it is waited out, not dead-lettered message by message.
+_PG_SCHEMA_BEHIND_STATES = {"42P01", "42703"}
 
 
 def is_unavailable(error: BaseException) -> bool:
     """True for failures that say "the database cannot serve now, retry later" rather than
     "this request is wrong": lost or refused connections, timeouts, a server shutting down
-    or out of resources, a lost serialization race, SQLite's lock wait running out."""
+    or out of resources, a lost serialization race, a schema older than the code, SQLite's
+    lock wait running out."""
     if isinstance(error, OSError | TimeoutError):
         return True
     if not isinstance(error, DBAPIError):
@@ -61,7 +66,9 @@ def is_unavailable(error: BaseException) -> bool:
         return True
     state = getattr(error.orig, "sqlstate", None)
     if isinstance(state, str) and (
-        state.startswith(_PG_UNAVAILABLE_CLASSES) or state in _PG_UNAVAILABLE_STATES
+        state.startswith(_PG_UNAVAILABLE_CLASSES)
+        or state in _PG_UNAVAILABLE_STATES
+        or state in _PG_SCHEMA_BEHIND_STATES
     ):
         return True
     code = getattr(error.orig, "sqlite_errorcode", None)

@@ -58,8 +58,11 @@ class MonthlyReports:
         assert rng.first is not None
         assert rng.last is not None
         async with self._store.unit_of_work() as uow:
-            if await uow.users.get(user_id) is None:
-                # A deleted account: its report would be refused, however often retried.
+            # The athlete's row lock makes rebuilds of one athlete take turns, across
+            # consumers too: a rebuild that read older totals cannot commit after a newer
+            # one. No row: a deleted account, whose report would be refused however often
+            # it is retried.
+            if await uow.users.lock(user_id) is None:
                 raise PermanentFailure(f"no athlete with id {user_id}")
             totals = await uow.rollups.totals(user_id, rng.first, rng.last)
             best = await uow.reports.best_workout(user_id, rng.first, rng.last)
