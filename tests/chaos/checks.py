@@ -23,15 +23,13 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as redis
 
+from fitboard.domain.standings import whole
 from tests.integration.processes import period_keys
 
 from .faults import Fault
 from .fleet import Fleet
 from .load import Request
 
-# Scores are whole numbers; calories and distances are sums of floats rounded half up, so
-# sums that differ in their last bits may round apart when they sit on a half.
-HALF_TOLERANCE = 1e-6
 # Report figures are rounded to 0.1 by the product.
 REPORT_TOLERANCE = 0.05 + 1e-6
 
@@ -168,18 +166,12 @@ async def check_rollups(outcome: Outcome, dsn: str, record: dict[uuid.UUID, Stor
     outcome.expect_zero("rollups differing from the workouts", len(differing), differing[:5])
 
 
-def _whole(total: float) -> tuple[int, bool]:
-    """A float total as a board's score (half up), and whether it sits on a half."""
-    score = math.floor(total + 0.5)
-    fraction = total + 0.5 - score
-    return score, fraction < HALF_TOLERANCE or fraction > 1 - HALF_TOLERANCE
-
-
 def expected_boards(
     record: dict[uuid.UUID, StoredWorkout],
-) -> dict[str, dict[uuid.UUID, tuple[int, bool]]]:
-    """`<metric>:<period>:<scope>:<period key>` -> user -> (score, on a half), for the
-    global and activity scopes, from the workouts themselves."""
+) -> dict[str, dict[uuid.UUID, int]]:
+    """`<metric>:<period>:<scope>:<period key>` -> user -> score, for the global and
+    activity scopes, from the workouts themselves (float totals scored by the domain's
+    `whole`, whatever order they were summed in)."""
     # board -> user -> [workouts, duration, distance, calories, points, {days}]
     totals: dict[str, dict[uuid.UUID, list[Any]]] = defaultdict(dict)
     for w in _processed(record):
@@ -195,21 +187,21 @@ def expected_boards(
                 sums[3] += w.calories
                 sums[4] += w.points
                 sums[5].add(w.board_day)
-    boards: dict[str, dict[uuid.UUID, tuple[int, bool]]] = {}
+    boards: dict[str, dict[uuid.UUID, int]] = {}
     for board, by_user in totals.items():
         period, rest = board.split(":", 1)
         for metric in ("calories", "distance", "duration", "workouts", "points", "active_days"):
-            scores: dict[uuid.UUID, tuple[int, bool]] = {}
+            scores: dict[uuid.UUID, int] = {}
             for user, (n, duration, distance, calories, points, days) in by_user.items():
                 score = {
-                    "calories": _whole(calories),
-                    "distance": _whole(distance),
-                    "duration": (duration, False),
-                    "workouts": (n, False),
-                    "points": (points, False),
-                    "active_days": (len(days), False),
+                    "calories": whole(calories),
+                    "distance": whole(distance),
+                    "duration": duration,
+                    "workouts": n,
+                    "points": points,
+                    "active_days": len(days),
                 }[metric]
-                if score[0] > 0:
+                if score > 0:
                     scores[user] = score
             boards[f"{metric}:{period}:{rest}"] = scores
     return boards
@@ -222,7 +214,7 @@ async def check_boards_independently(
     expected = expected_boards(record)
     head, tail = f"{namespace}:{{board:", "}:ready"
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    boards = entries = differing = on_halves = 0
+    boards = entries = differing = 0
     examples: list[str] = []
     try:
         async for ready in client.scan_iter(match=f"{head}*{tail}", count=1000):
@@ -239,16 +231,14 @@ async def check_boards_independently(
             want = expected.get(board, {})
             for user in actual.keys() | want.keys():
                 entries += 1
-                score, on_half = want.get(user, (0, False))
-                on_halves += on_half
+                score = want.get(user, 0)
                 got = actual.get(user, 0)
-                if got != score and not (on_half and abs(got - score) == 1):
+                if got != score:
                     differing += 1
                     if len(examples) < 5:
                         examples.append(f"{board} {user}: board {got}, record {score}")
     finally:
         await client.aclose()
-    outcome.figures["board entries whose total sits on a half"] = on_halves
     implied = sum(1 for scores in expected.values() if scores)
     outcome.figures["boards the record implies (global and activity scopes)"] = implied
     outcome.figures["boards checked independently (loaded in Redis)"] = boards
@@ -258,17 +248,8 @@ async def check_boards_independently(
     )
 
 
-# A row of reconcile's table of differences: board, user, the index's score, the record's.
-RECONCILE_ROW = re.compile(r"│ (\S+)\s+│ ([0-9a-f-]{36}) │ (\S+)\s+│ (\S+)\s+│")
-
-
-async def check_reconcile(
-    outcome: Outcome, fleet: Fleet, record: dict[uuid.UUID, StoredWorkout]
-) -> None:
-    """`fitboard reconcile` must find no difference. A difference of 1 on a calories or
-    distance entry whose total, summed from the workouts, sits exactly on a half is counted
-    apart: that is the product rounding a float sum whose last bits depend on the order it
-    was added in (docs/reliability.md, "Found"), not a lost or doubled workout."""
+async def check_reconcile(outcome: Outcome, fleet: Fleet) -> None:
+    """`fitboard reconcile` must find no difference."""
     code, output = await fleet.deployment.cli("reconcile", timeout_s=600)
     found = re.search(r"checked (\d+) boards: (\d+) differences", output)
     outcome.figures["fitboard reconcile exit status"] = code
@@ -276,26 +257,10 @@ async def check_reconcile(
     if found is None or code not in (0, 1):
         outcome.failures.append(f"fitboard reconcile exited {code}: {output[-2000:]}")
         return
-    expected = expected_boards(record)
-    rows = RECONCILE_ROW.findall(output)
-    rounding = []
-    for board, user, index, truth in rows:
-        want = expected.get(board.replace("/", ":"), {}).get(uuid.UUID(user))
-        if (
-            want is not None
-            and want[1]
-            and index.isdigit()
-            and truth.isdigit()
-            and abs(int(index) - int(truth)) == 1
-        ):
-            rounding.append((board, user, index, truth))
     differences = int(found.group(2))
     outcome.figures["fitboard reconcile differences"] = differences
-    outcome.figures["of which a float total on a half, rounded apart (product bug)"] = len(rounding)
     outcome.expect_zero(
-        "board entries differing from the record (fitboard reconcile, other than those)",
-        differences - len(rounding),
-        output[-3000:],
+        "board entries differing from the record (fitboard reconcile)", differences, output[-3000:]
     )
 
 

@@ -188,7 +188,7 @@ async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Pat
         record, doubled = await stored_workouts(dsn)
         check_ids(outcome, set(load.accepted), load.submitted, record, doubled)
         await check_rollups(outcome, dsn, record)
-        await check_reconcile(outcome, fleet, record)
+        await check_reconcile(outcome, fleet)
         await check_boards_independently(outcome, fleet.redis.url, d.namespace, record)
         await check_awards(outcome, dsn, record)
         await check_reports(outcome, dsn, record)
