@@ -7,6 +7,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from fit_tool.profile.profile_type import Sport
 
 from fitboard.application.imports.importing import workout_id_for
 from fitboard.application.workouts.ingest import SubmitWorkout
+from fitboard.application.workouts.processing import Processing
 from fitboard.domain.activities import Activity
 from fitboard.domain.recordings import FileFormat, Recording
 from tests import activity_files as af
@@ -90,6 +92,56 @@ async def test_a_typed_in_workout_then_its_file_is_one_workout(api: Api) -> None
     # Another sport at the same time is another workout.
     other = await upload(api, token, "ride.gpx", af.gpx(track), activity="row")
     assert other.status_code == 202, other.text
+
+
+async def test_a_file_then_its_typed_in_workout_is_one_workout(api: Api) -> None:
+    """The other order: the typed-in duplicate is stored rejected, naming the file's
+    workout, and a redelivery of either changes nothing."""
+    token, _ = await api.register("importer")
+    track = af.Track(af.hours_ago(8), 2400, speed_m_s=3.0)
+    original = await imported(api, token, "run.fit", af.fit(track))
+    assert original["status"] == "processed"
+    before = await distance_board(api, token)
+    assert before == [("importer", 7200)]
+    # Typed in from memory afterwards: a minute later, rounded.
+    typed_id = await api.submit_ok(
+        token,
+        activity="run",
+        started_at=(track.start + timedelta(minutes=1)).isoformat(),
+        duration_s=2300,
+        distance_m=7000,
+    )
+    typed = await api.wait_processed(token, typed_id)
+    assert typed["status"] == "rejected"
+    assert typed["flag_reason"] == (
+        f"the same activity as workout {original['id']}, which already counts"
+    )
+    assert await distance_board(api, token) == before
+    # Another sport at the same time, typed in, is another workout.
+    ride_id = await api.submit_ok(
+        token, activity="cycle", started_at=track.start.isoformat(), duration_s=2400
+    )
+    assert (await api.wait_processed(token, ride_id))["status"] == "processed"
+
+    # Redelivered, in either order, each keeps what it was and nothing counts twice.
+    assert api.app is not None
+    container = api.app.state.container
+    processing = Processing(
+        container.store,
+        container.ranking,
+        container.inflight,
+        container.clock,
+        container.rules,
+        container.achievement_rules,
+    )
+    async with container.store.unit_of_work(read_only=True) as uow:
+        stored = [await uow.workouts.get(UUID(i)) for i in (typed_id, original["id"])]
+    for workout in stored:
+        assert workout is not None
+        processed = await processing.process_submission(workout.submission)
+        assert processed.duplicate
+        assert processed.workout.status == workout.status
+    assert await distance_board(api, token) == before
 
 
 async def test_a_multisport_file_is_one_workout_per_leg(api: Api) -> None:

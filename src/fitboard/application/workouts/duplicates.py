@@ -2,7 +2,8 @@
 
 The one lookup behind both places that judge it: the import route (to answer 409 with
 the existing workout's id) and the worker (which stores a duplicate that slipped past the
-route, say two uploads at once, as rejected, so it never counts twice)."""
+route, say two uploads at once, or a workout typed in after its file was imported, as
+rejected, so it never counts twice)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from fitboard.domain.workouts import Workout, WorkoutStatus, WorkoutSubmission
 async def duplicate_of(uow: WorkoutsUnit, submission: WorkoutSubmission) -> Workout | None:
     """A workout in the record, other than this one, of the same athlete and sport whose
     time span overlaps this one's (domain.recordings.same_activity). Rejected workouts
-    do not count: they are on no board, so an upload that replaces one counts once."""
+    do not count: they are on no board, so an upload that replaces one counts once.
+
+    At least one of the two must come from a file: a file duplicates any workout, a
+    typed-in one duplicates only a recorded one. Two typed-in workouts are never judged
+    the same activity (each keeps its own `id` idempotency), whichever came first."""
     # No workout lasts longer than MAX_DURATION_S: one that overlaps started after this.
     since = submission.started_at - timedelta(seconds=MAX_DURATION_S)
     candidates = await uow.workouts.started_between(submission.user_id, since, submission.ended_at)
@@ -28,6 +33,7 @@ async def duplicate_of(uow: WorkoutsUnit, submission: WorkoutSubmission) -> Work
         if (
             workout.id != submission.id
             and workout.status is not WorkoutStatus.REJECTED
+            and (submission.recording is not None or other.recording is not None)
             and same_activity(
                 submission.activity,
                 submission.started_at,

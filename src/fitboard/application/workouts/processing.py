@@ -97,12 +97,12 @@ class Processing:
                 raise PermanentFailure(f"no athlete with id {submission.user_id}")
             version = user.projection_version
             workout = evaluate(submission, user, self._rules, self._clock.now())
-            if submission.recording is not None:
-                # An imported activity the athlete already has (under the per-athlete lock, so
-                # two uploads of one run at once cannot both count).
-                original = await duplicate_of(uow, submission)
-                if original is not None:
-                    workout = rejected_as_duplicate(workout, original.id)
+            # An activity the athlete already has, imported or typed in after its file
+            # (under the per-athlete lock, so two uploads of one run at once cannot both
+            # count). Whatever it judges now, a redelivery keeps the stored workout.
+            original = await duplicate_of(uow, submission)
+            if original is not None:
+                workout = rejected_as_duplicate(workout, original.id)
             if await uow.changes.was_deleted(submission.id):
                 # A redelivered or replayed submission must not bring a deleted one back.
                 raise PermanentFailure(
