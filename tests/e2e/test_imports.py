@@ -112,6 +112,7 @@ async def test_a_file_then_its_typed_in_workout_is_one_workout(api: Api) -> None
         distance_m=7000,
     )
     typed = await api.wait_processed(token, typed_id)
+    assert typed["source"] == "manual"
     assert typed["status"] == "rejected"
     assert typed["flag_reason"] == (
         f"the same activity as workout {original['id']}, which already counts"

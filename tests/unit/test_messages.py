@@ -42,7 +42,7 @@ def test_a_submission_round_trips() -> None:
         elevation_gain_m=120.5,
         device_calories=410.0,
         notes="hills 🏔 and a \\ in the notes",
-        source="api",
+        source="manual",
     )
     assert decode(submission_message(sent).body) == sent
 
@@ -73,7 +73,17 @@ def test_optional_fields_may_be_null_or_absent() -> None:
     decoded = decode(encode(body))
     assert decoded.distance_m is None
     assert decoded.notes is None
-    assert decoded.source == "api"
+    assert decoded.source == "manual"
+
+
+@pytest.mark.parametrize("source", ["api", "manual"])
+def test_a_typed_in_source_queued_before_revision_0009_is_read_as_manual(source: str) -> None:
+    """Messages queued by an older API say "api"; they are still processed, as "manual"."""
+    assert decode(encode({**valid_body(ATHLETE, NOW), "source": source})).source == "manual"
+
+
+def test_a_file_format_source_is_kept() -> None:
+    assert decode(encode({**valid_body(ATHLETE, NOW), "source": "gpx"})).source == "gpx"
 
 
 def test_an_integer_distance_is_a_number() -> None:

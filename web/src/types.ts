@@ -87,7 +87,7 @@ export interface Workout {
   notes: string | null;
   flag_reason: string | null;
   achievements: string[];
-  source: string;
+  source: "manual" | "gpx" | "tcx" | "fit";
 }
 
 export interface WorkoutPage {

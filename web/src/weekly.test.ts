@@ -17,7 +17,7 @@ function workout(started_at: string, patch: Partial<Workout> = {}): Workout {
     notes: null,
     flag_reason: null,
     achievements: [],
-    source: "api",
+    source: "manual",
     ...patch,
   };
 }

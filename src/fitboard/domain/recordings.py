@@ -25,7 +25,7 @@ MAX_DEVICE_DISTANCE_M = 2_000_000
 
 
 class FileFormat(StrEnum):
-    """Also the workout's `source` when it came from a file ("api" when typed in)."""
+    """Also the workout's `source` when it came from a file ("manual" when typed in)."""
 
     GPX = "gpx"
     TCX = "tcx"

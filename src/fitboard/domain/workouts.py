@@ -13,8 +13,12 @@ from fitboard.domain.recordings import Recording, check_recording
 from fitboard.domain.text import check_text
 
 MAX_NOTES_CHARS = 2000
-# Where a workout came from ("api", an importer's name): a short tag, not prose.
+# Where a workout came from (MANUAL when typed in, else the file's format): a short tag,
+# not prose.
 MAX_SOURCE_CHARS = 32
+MANUAL = "manual"
+# What typed-in workouts were called before revision 0009; a queued message may still say it.
+LEGACY_MANUAL = "api"
 
 
 class WorkoutStatus(StrEnum):
@@ -44,7 +48,7 @@ class WorkoutSubmission:
     avg_heart_rate: int | None = None
     device_calories: float | None = None
     notes: str | None = None
-    source: str = "api"
+    source: str = MANUAL
     # On a treadmill, a trainer or a rowing ergometer (None: not said); it chooses the
     # Compendium rows calories are estimated by (domain/calories.py).
     indoor: bool | None = None

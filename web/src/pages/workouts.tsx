@@ -100,7 +100,7 @@ function WorkoutItem(props: { workout: Workout }) {
         {w.distance_m !== null && <span>{formatDistance(w.distance_m)}</span>}
         <span>{Math.round(w.calories)} kcal</span>
         <span>{w.points} pts</span>
-        {w.source !== "api" && <span class="muted">from {w.source.toUpperCase()}</span>}
+        {w.source !== "manual" && <span class="muted">from {w.source.toUpperCase()}</span>}
       </div>
       <span class={`status ${w.status}`}>{STATUS_TEXT[w.status] ?? w.status}</span>
       {w.flag_reason && <p class="flag-reason">Why: {w.flag_reason}</p>}

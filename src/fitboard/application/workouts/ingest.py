@@ -20,7 +20,7 @@ from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.domain.recordings import Recording
-from fitboard.domain.workouts import WorkoutSubmission, check_submission
+from fitboard.domain.workouts import MANUAL, WorkoutSubmission, check_submission
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SubmitWorkout:
     avg_heart_rate: int | None = None
     calories: float | None = None
     notes: str | None = None
-    source: str = "api"
+    source: str = MANUAL
     indoor: bool | None = None
     recording: Recording | None = None
 

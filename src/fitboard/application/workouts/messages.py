@@ -18,7 +18,13 @@ from fitboard.application.workouts.recording_messages import (
 )
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import InvalidField
-from fitboard.domain.workouts import Workout, WorkoutSubmission, check_submission
+from fitboard.domain.workouts import (
+    LEGACY_MANUAL,
+    MANUAL,
+    Workout,
+    WorkoutSubmission,
+    check_submission,
+)
 
 WORKOUT_SUBMITTED = "workout.submitted"
 WORKOUT_PROCESSED = "workout.processed"
@@ -102,7 +108,7 @@ def decode_submission(message: Message, *, now: datetime, clock_skew_s: int) -> 
         avg_heart_rate=fields.optional_integer("avg_heart_rate"),
         device_calories=fields.optional_number("device_calories"),
         notes=fields.optional_text("notes"),
-        source=fields.optional_text("source") or "api",
+        source=_source(fields.optional_text("source")),
         indoor=fields.optional_boolean("indoor"),
         recording=decode_recording(data.get("recording")),
     )
@@ -169,6 +175,12 @@ _SUBMISSION_FIELDS = frozenset(
 
 # The API's names for the fields the domain's rules name, as they are called in a message.
 _MESSAGE_FIELD = {"calories": "device_calories"}
+
+
+def _source(source: str | None) -> str:
+    """A typed-in workout's source: a message queued before revision 0009 says "api", or
+    (older still) nothing; both are read as "manual", what the record now keeps."""
+    return MANUAL if source is None or source == LEGACY_MANUAL else source
 
 
 def _shown(value: object) -> str:

@@ -258,8 +258,9 @@ class WorkoutOut(BaseModel):
     flag_reason: str | None
     processed_at: datetime
     achievements: list[str] = Field(default_factory=list)
-    source: str = Field(
-        default="api", description='"api" when typed in; "gpx", "tcx" or "fit" when imported'
+    source: Literal["manual", "gpx", "tcx", "fit"] = Field(
+        default="manual",
+        description='"manual" when typed in; "gpx", "tcx" or "fit" when imported',
     )
     recording: RecordingOut | None = None
     decision: DecisionOut | None = Field(

@@ -1,0 +1,117 @@
+"""Migration 0009 rewrites the source of typed-in workouts from "api" to "manual" (issue
+15), leaves a file's format alone, and its downgrade writes "api" back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from alembic import command
+from sqlalchemy.engine import Connection
+
+from fitboard.adapters.sql import SqlStore, current_revision, upgrade_database
+from fitboard.adapters.sql.engine import create_engine
+from fitboard.adapters.sql.migrate import alembic_config
+from fitboard.domain.activities import Activity
+from fitboard.domain.users import User
+from fitboard.domain.workouts import CaloriesMethod, Workout, WorkoutStatus, WorkoutSubmission
+from tests.conftest import drop_postgres_database, new_postgres_database
+
+from .store_adapters import sqlite_url
+
+START = datetime(2026, 3, 2, 7, tzinfo=UTC)
+ATHLETE = User(
+    id=uuid4(),
+    username="ada",
+    display_name="ada",
+    password_hash="argon2$hash",
+    created_at=START - timedelta(days=30),
+)
+
+
+@pytest.fixture(
+    name="url", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.production)]
+)
+def url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "old.db")
+        return
+    name, url = new_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
+
+
+def workout(source: str, hours: int) -> Workout:
+    started_at = START + timedelta(hours=hours)
+    return Workout(
+        submission=WorkoutSubmission(
+            id=uuid4(),
+            user_id=ATHLETE.id,
+            activity=Activity.RUN,
+            started_at=started_at,
+            duration_s=1800,
+            submitted_at=started_at + timedelta(hours=1),
+            source=source,
+        ),
+        status=WorkoutStatus.PROCESSED,
+        board_day=started_at.date(),
+        calories=300.0,
+        calories_method=CaloriesMethod.MET,
+        met=8.0,
+        body_mass_kg=70.0,
+        points=30,
+        processed_at=started_at + timedelta(hours=1),
+    )
+
+
+async def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+async def sources(url: str, ids: list[UUID]) -> list[str]:
+    store = SqlStore(url)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            found = [await uow.workouts.get(i) for i in ids]
+    finally:
+        await store.close()
+    return [w.submission.source for w in found if w is not None]
+
+
+async def test_typed_in_workouts_become_manual_and_back(url: str) -> None:
+    await migrate(url, "0008")
+    # As a release before 0009 stored them: typed in as "api", imported as the format.
+    stored = [workout("api", 0), workout("gpx", 2), workout("api", 4)]
+    store = SqlStore(url)
+    try:
+        async with store.unit_of_work() as uow:
+            await uow.users.add(ATHLETE)
+            for w in stored:
+                assert await uow.workouts.add_or_get(w) is None
+            await uow.commit()
+    finally:
+        await store.close()
+    ids = [w.id for w in stored]
+
+    await upgrade_database(url)
+    assert await current_revision(url) == "0009"
+    assert await sources(url, ids) == ["manual", "gpx", "manual"]
+
+    await migrate(url, "0008", down=True)
+    assert await sources(url, ids) == ["api", "gpx", "api"]
