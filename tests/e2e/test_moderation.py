@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -386,3 +386,62 @@ async def _applied_changes(api: Api, workout_id: str) -> list[WorkoutChange]:
             )
             for row in rows
         ]
+
+
+async def processed(api: Api, token: str, **workout: Any) -> str:
+    """Submit a workout and wait until the worker has judged it, so that the next one
+    is judged after it."""
+    workout_id = await api.submit_ok(token, **workout)
+    await api.wait_processed(token, workout_id)
+    return workout_id
+
+
+async def deleted(api: Api, token: str, workout_id: str) -> None:
+    answer = await api.client.delete(f"/v1/workouts/{workout_id}", headers=api.auth(token))
+    assert answer.status_code == 202, answer.text
+    await workout_until(api, token, workout_id, status=None)
+
+
+async def test_a_total_reached_later_is_taken_back_when_an_earlier_workout_goes(
+    api: Api,
+) -> None:
+    token, ada = await api.register("ada", weight_kg=60)
+    # 50, 55 and 5 km, in date order and one after another: the second reaches the
+    # 100 km club (the badge is held for it), but it rests on the first too.
+    long_run = {"activity": "run", "duration_s": 5 * 3600}
+    first = await processed(api, token, started_at=run_at(72), **long_run, distance_m=50_000)
+    second = await processed(api, token, started_at=run_at(48), **long_run, distance_m=55_000)
+    assert "run-total-100k" in (await api.wait_processed(token, second))["achievements"]
+    third = await processed(api, token, started_at=run_at(24), **EASY)
+    await board_until(api, token, "distance/all", {ada["id"]: 110_000})
+    assert "run-total-100k" in await held(api, token)
+
+    # Without the 5 km run the total is still 105 km: the badge stays.
+    await deleted(api, token, third)
+    await board_until(api, token, "distance/all", {ada["id"]: 105_000})
+    assert "run-total-100k" in await held(api, token)
+
+    # Without the first run it is 55 km: the badge a later workout reached is taken back.
+    await deleted(api, token, first)
+    # The board moves after the change's transaction, which judged the awards, commits.
+    await board_until(api, token, "distance/all", {ada["id"]: 55_000})
+    assert "run-total-100k" not in await held(api, token)
+    assert "run-total-100k" not in (await api.wait_processed(token, second))["achievements"]
+    assert "first-workout" in await held(api, token)
+    await assert_boards_equal_the_record(api)
+
+
+async def test_a_streak_broken_by_deleting_its_middle_day_is_taken_back(api: Api) -> None:
+    token, ada = await api.register("ada", weight_kg=60)  # UTC: a day is 24 hours
+    # Three consecutive days, 24 hours apart, one after another: the last day's workout
+    # reaches the streak (the badge is held for it), but it rests on the middle day too.
+    now = datetime.now(UTC)
+    starts = [(now - timedelta(hours=h)).isoformat() for h in (49, 25, 1)]
+    days = [await processed(api, token, started_at=start, **EASY) for start in starts]
+    assert "streak-3" in (await api.wait_processed(token, days[2]))["achievements"]
+    assert "streak-3" in await held(api, token)
+
+    await deleted(api, token, days[1])
+    await board_until(api, token, "workouts/all", {ada["id"]: 2})
+    assert "streak-3" not in await held(api, token)
+    await assert_boards_equal_the_record(api)

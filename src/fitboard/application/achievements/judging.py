@@ -19,6 +19,7 @@ from fitboard.domain.achievements import (
     PersonalRecord,
     Placement,
     Streak,
+    TotalThreshold,
     WorkoutFacts,
     best_of,
     judge_workout,
@@ -29,6 +30,7 @@ from fitboard.domain.achievements import (
     record_applies,
     record_setters,
     streak_through,
+    total_value,
 )
 from fitboard.domain.boards import BoardId, Scope
 from fitboard.domain.evaluation import local_start
@@ -52,8 +54,9 @@ class Awarded:
 @dataclass(frozen=True)
 class Revoked:
     """An award taken back just now: a personal record that a workout which arrived late,
-    but happened earlier, shows never was one; or an award of a workout that an admin
-    rejected or its athlete corrected or deleted."""
+    but happened earlier, shows never was one; an award of a workout that an admin
+    rejected or its athlete corrected or deleted; or a total or streak (held for the
+    workout that reached it) that the record without such a workout no longer reaches."""
 
     rule: AnyRule
     period_key: str
@@ -193,6 +196,65 @@ async def rejudge_without(
         uow, workout.user_id, records, bests, None, later, now
     )
     return Judged(awarded, revoked)
+
+
+async def rejudge_held_thresholds(
+    uow: JudgingUnit,
+    workout: Workout,
+    all_time: Totals,
+    rules: Sequence[AnyRule],
+    now: datetime,
+) -> list[Revoked]:
+    """Take back the total and streak awards the athlete holds that the record no longer
+    bears out, now that `workout` counts less or not at all (rejected, deleted or
+    corrected), in the caller's transaction after the change is written; `all_time` are
+    the athlete's totals after it. Such an award belongs to whichever workout reached it
+    (often a later one, which `withdraw_workout` leaves alone), but it rests on every
+    counted workout: a total is kept while the all-time total still reaches it, a streak
+    while some run of that many consecutive active local days still exists anywhere in
+    the athlete's history. Placements, single-workout thresholds, time of day and records
+    belong to their workout or period and are judged elsewhere.
+
+    A streak narrowed to some activities is judged on every active day (as
+    `award_for_workout` counts them), so it is kept while such a run exists."""
+    catalog = _by_id(rules)
+    held = [
+        (rule, h)
+        for h in await uow.achievements.for_user(workout.user_id)
+        if isinstance(rule := catalog.get(h.achievement_id), TotalThreshold | Streak)
+    ]
+    if not held:
+        return []
+    longest = 0
+    if any(isinstance(rule, Streak) for rule, _ in held):
+        days = await uow.achievements.active_local_days(workout.user_id, date.min, date.max)
+        longest = _longest_run(days)
+    revoked: list[Revoked] = []
+    for rule, h in held:
+        if isinstance(rule, TotalThreshold):
+            still = total_value(rule.measure, all_time, rule.activities) >= rule.at_least
+        else:
+            still = longest >= rule.days
+        if still:
+            continue
+        if await uow.achievements.revoke(workout.user_id, rule.id, h.period_key):
+            # Named by the workout that reached it (the changed one if none is on record).
+            holder = h.workout_id if h.workout_id is not None else workout.id
+            revoked.append(Revoked(rule, h.period_key, workout.user_id, now, holder))
+    return revoked
+
+
+def _longest_run(days: set[date]) -> int:
+    """The length of the longest run of consecutive days among `days` (0 if none)."""
+    longest = 0
+    for day in days:
+        if day - timedelta(days=1) in days:
+            continue  # not the first day of its run
+        length = 1
+        while day + timedelta(days=length) in days:
+            length += 1
+        longest = max(longest, length)
+    return longest
 
 
 def placement_job(rule: Placement) -> str:

@@ -20,6 +20,7 @@ from fitboard.application.achievements.judging import (
     Judged,
     Revoked,
     award_for_workout,
+    rejudge_held_thresholds,
     rejudge_without,
     withdraw_workout,
 )
@@ -188,7 +189,9 @@ class WorkoutChanges:
         workout that counts now is judged like a late arrival (which re-judges the records
         after it); one that no longer counts gives the records after it back, and the
         athlete's latest counted workout is judged again, so totals, counts and streaks
-        still reached without it stay theirs."""
+        still reached without it stay theirs. A workout that counted before the change may
+        have carried a total or a streak that another workout reached: those the record
+        no longer reaches are taken back."""
         rules = self._achievement_rules
         revoked = await withdraw_workout(uow, before, rules, now)
         if after is not None and after.counts_on_boards:
@@ -201,7 +204,12 @@ class WorkoutChanges:
             if latest is not None:
                 again = await award_for_workout(uow, latest, user, all_time, rules, now)
                 judged = Judged(judged.awarded + again.awarded, judged.revoked + again.revoked)
-        return net_of(revoked, judged)
+        judged = net_of(revoked, judged)
+        if before.counts_on_boards:
+            # It counted: totals and streaks that a later workout reached may rest on it.
+            taken = await rejudge_held_thresholds(uow, before, all_time, rules, now)
+            judged = Judged(judged.awarded, judged.revoked + taken)
+        return judged
 
 
 def net_of(revoked: Sequence[Revoked], judged: Judged) -> Judged:
