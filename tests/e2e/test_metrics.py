@@ -61,9 +61,22 @@ async def test_the_api_counts_answers_by_route_and_its_worker_what_it_settled(ap
     assert moved("fitboard_http_requests_total", **polled) >= 1
     assert moved("fitboard_http_request_duration_seconds_count", **route) == 2
     if api.app.state.container.embedded:
-        # The worker runs in this process: its metrics are served here too.
-        assert moved("fitboard_messages_settled_total", queue=queue, outcome="acked") >= 1
-        assert moved("fitboard_workout_freshness_seconds_count") >= 1
+        # The worker runs in this process: its metrics are served here too. The workout
+        # reads as processed once its transaction commits; the ack (and its count) comes
+        # after the projection, so wait for it rather than race it.
+        async def settled() -> bool:
+            now = (await api.client.get("/metrics")).text
+            acked = {"queue": queue, "outcome": "acked"}
+            return (
+                sample(now, "fitboard_messages_settled_total", **acked)
+                - sample(before, "fitboard_messages_settled_total", **acked)
+                >= 1
+                and sample(now, "fitboard_workout_freshness_seconds_count")
+                - sample(before, "fitboard_workout_freshness_seconds_count")
+                >= 1
+            )
+
+        await eventually(settled, within_s=30, every_s=0.1)
 
 
 @bounded(90)
