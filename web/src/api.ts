@@ -7,12 +7,15 @@ import type {
   Challenge,
   ChallengeBoard,
   DeadLetter,
+  DecisionKind,
+  DecisionQueued,
   Group,
   HeldAchievement,
   ImportItem,
   MonthlyReport,
   MyGroup,
   Registered,
+  ReviewPage,
   Standing,
   Token,
   User,
@@ -178,6 +181,12 @@ export const api = {
   replay: (ids?: string[]) =>
     request<{ replayed: number }>("POST", "/v1/admin/dead-letters/replay", {
       body: ids ? { ids } : {},
+    }),
+  flaggedWorkouts: (cursor?: string | null, limit = 20) =>
+    request<ReviewPage>("GET", "/v1/admin/workouts", { query: { status: "flagged", limit, cursor } }),
+  decide: (id: string, decision: DecisionKind, reason?: string) =>
+    request<DecisionQueued>("POST", `/v1/admin/workouts/${id}/${decision}`, {
+      body: reason ? { reason } : {},
     }),
   rebuild: () => request<{ boards: number; entries: number }>("POST", "/v1/admin/leaderboards/rebuild"),
 };

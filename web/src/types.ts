@@ -88,6 +88,34 @@ export interface Workout {
   flag_reason: string | null;
   achievements: string[];
   source: "manual" | "gpx" | "tcx" | "fit";
+  /** An admin's latest decision; only `GET /v1/workouts/{id}` and the admin list carry it. */
+  decision?: Decision | null;
+}
+
+export type DecisionKind = "approve" | "reject";
+
+/** An admin's latest decision on a workout, as its athlete sees it (docs/moderation.md). */
+export interface Decision {
+  decision: DecisionKind;
+  reason: string | null;
+  decided_at: string;
+}
+
+/** A workout in the admin's review list: as its athlete sees it, plus whose and who decided. */
+export interface ReviewedWorkout extends Omit<Workout, "decision"> {
+  user_id: string;
+  decision: (Decision & { decided_by: string }) | null;
+}
+
+export interface ReviewPage {
+  items: ReviewedWorkout[];
+  next_cursor: string | null;
+}
+
+export interface DecisionQueued {
+  id: string;
+  status: "queued";
+  decision_id: string;
 }
 
 export interface WorkoutPage {

@@ -5,6 +5,7 @@ import { api, ApiError } from "../api";
 import { Alert, Card, SelectField } from "../components";
 import { useApp } from "../context";
 import { capitalize, formatDate, formatDistance, formatDuration } from "../format";
+import { describeDecision, mayHaveDecision } from "../moderation";
 import type { Workout } from "../types";
 import { weeklyTotals } from "../weekly";
 import { CHART_METRICS, type ChartMetric, WeeklyChart } from "../weeklyChart";
@@ -26,6 +27,25 @@ async function recentWorkouts(since: Date): Promise<{ items: Workout[]; cursor: 
   return { items, cursor };
 }
 
+/**
+ * The workouts with their admin's decision: the list has none, so the few that can have
+ * one (moderation.mayHaveDecision) are read one by one; one that cannot be read is shown
+ * without it.
+ */
+async function withDecisions(items: Workout[]): Promise<Workout[]> {
+  return Promise.all(
+    items.map(async (w) => {
+      if (!mayHaveDecision(w)) return w;
+      try {
+        const full = await api.workout(w.id);
+        return "decision" in full ? { ...w, decision: full.decision ?? null } : w;
+      } catch {
+        return w;
+      }
+    }),
+  );
+}
+
 export function WorkoutsPage() {
   const { processedCount } = useApp();
   const [workouts, setWorkouts] = useState<Workout[] | null>(null);
@@ -36,7 +56,8 @@ export function WorkoutsPage() {
   useEffect(() => {
     const since = new Date(Date.now() - WEEKS * 7 * 86_400_000);
     recentWorkouts(since).then(
-      ({ items, cursor: next }) => {
+      async ({ items: listed, cursor: next }) => {
+        const items = await withDecisions(listed);
         setWorkouts(items);
         setCursor(next);
       },
@@ -47,7 +68,8 @@ export function WorkoutsPage() {
   const more = async () => {
     if (!cursor) return;
     const answer = await api.workouts(cursor, 50);
-    setWorkouts((all) => [...(all ?? []), ...answer.items]);
+    const items = await withDecisions(answer.items);
+    setWorkouts((all) => [...(all ?? []), ...items]);
     setCursor(answer.next_cursor);
   };
 
@@ -104,6 +126,11 @@ function WorkoutItem(props: { workout: Workout }) {
       </div>
       <span class={`status ${w.status}`}>{STATUS_TEXT[w.status] ?? w.status}</span>
       {w.flag_reason && <p class="flag-reason">Why: {w.flag_reason}</p>}
+      {w.decision && (
+        <p class="decision" data-decision={w.decision.decision}>
+          {describeDecision(w.decision)}
+        </p>
+      )}
     </li>
   );
 }
