@@ -17,6 +17,7 @@ from uuid import UUID
 
 from fitboard.application.accounts.ports import AccessToken
 from fitboard.application.accounts.sessions import Sessions
+from fitboard.application.ports import StoreUnavailable
 from fitboard.domain.errors import AuthenticationFailed
 
 # About 100 bytes an id: a few megabytes for the athletes one API process serves at once.
@@ -41,8 +42,11 @@ class KnownAthletes:
     What a process read may be stale: another API process may have signed the athlete out
     or deleted them since. So an entry is trusted for `recheck_after_s` seconds
     (`REVOCATION_DELAY_S`), then read again; the process that made the change `forget`s
-    the athlete at once. The oldest entries are dropped past `capacity`; dropping only
-    costs a read. `clock` is monotonic seconds."""
+    the athlete at once. While the record cannot be reached, an athlete read before keeps
+    their last generation until it can: ingest does not need the record (a workout waits
+    in the queue), so an outage of PostgreSQL must not turn every submission into a 503;
+    revocation waits for the record to come back, as it must. The oldest entries are
+    dropped past `capacity`; dropping only costs a read. `clock` is monotonic seconds."""
 
     def __init__(
         self,
@@ -72,8 +76,14 @@ class KnownAthletes:
         AuthenticationFailed otherwise."""
         known = self._known.get(access.user_id)
         if known is None or self._clock() - known.read_at >= self._recheck_after_s:
-            generation = await sessions.generation(access.user_id)
-            self.remember(access.user_id, generation)
+            try:
+                generation = await sessions.generation(access.user_id)
+            except StoreUnavailable:
+                if known is None:
+                    raise
+                generation = known.generation  # kept, and read again on the next request
+            else:
+                self.remember(access.user_id, generation)
         else:
             generation = known.generation
         if access.generation != generation:
