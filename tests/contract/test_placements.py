@@ -39,7 +39,7 @@ async def test_the_closed_week_is_awarded_once_with_ties(store: SqlStore) -> Non
             ended = last_week + timedelta(minutes=i)
             contribution = DailyContribution(
                 calories=1.0, distance_m=0.0, duration_s=60, workouts=1,
-                points=points[user.username], ended_at=ended, has_distance=False,
+                points=points[user.username], ended_at=ended,
             )  # fmt: skip
             await uow.rollups.add(user.id, last_week.date(), Activity.RUN, contribution)
         await uow.commit()
@@ -69,7 +69,7 @@ async def add_points(store: SqlStore, user_id: UUID, ended: datetime, points: in
     async with store.unit_of_work() as uow:
         contribution = DailyContribution(
             calories=1.0, distance_m=0.0, duration_s=60, workouts=1,
-            points=points, ended_at=ended, has_distance=False,
+            points=points, ended_at=ended,
         )  # fmt: skip
         await uow.rollups.add(user_id, ended.date(), Activity.RUN, contribution)
         await uow.commit()

@@ -47,7 +47,7 @@ async def test_final_ranks_are_written_once_for_the_closed_month(store: SqlStore
                 ended = datetime(2026, 11, 14, 8, i, tzinfo=UTC)
                 contribution = DailyContribution(
                     calories=10.0, distance_m=0.0, duration_s=600, workouts=1,
-                    points=points[user.username], ended_at=ended, has_distance=False,
+                    points=points[user.username], ended_at=ended,
                 )  # fmt: skip
                 await uow.rollups.add(user.id, day, Activity.RUN, contribution)
             # dee has a report (say, only flagged workouts) but no score on the board.
@@ -77,7 +77,7 @@ async def test_every_closed_month_is_ranked_after_its_grace_window(store: SqlSto
             ended = datetime(2026, month, 14, 8, 0, tzinfo=UTC)
             contribution = DailyContribution(
                 calories=10.0, distance_m=0.0, duration_s=600, workouts=1,
-                points=50, ended_at=ended, has_distance=False,
+                points=50, ended_at=ended,
             )  # fmt: skip
             await uow.rollups.add(ana.id, day, Activity.RUN, contribution)
             await uow.reports.save(ana.id, f"2026-{month:02d}", json.dumps({}), NOW)

@@ -119,7 +119,6 @@ def contribution(
         workouts=1,
         points=points,
         ended_at=ended_at,
-        has_distance=distance_m > 0,
     )
 
 
@@ -681,7 +680,6 @@ async def _random_record(store: SqlStore) -> tuple[list[User], UUID]:
                         workouts=1,
                         points=rng.randint(0, 120),
                         ended_at=ended_at,
-                        has_distance=distance > 0,
                     ),
                 )
         await uow.commit()

@@ -82,7 +82,6 @@ def _added(**totals: float) -> DailyContribution:
         workouts=int(values["workouts"]),
         points=int(values["points"]),
         ended_at=REACHED,
-        has_distance=values["distance_m"] > 0,
     )
 
 

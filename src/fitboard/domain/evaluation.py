@@ -78,6 +78,5 @@ def contribution(workout: Workout) -> DailyContribution:
         workouts=1,
         points=workout.points,
         ended_at=workout.submission.ended_at,
-        has_distance=distance > 0,
         submitted_at=workout.submission.submitted_at,
     )

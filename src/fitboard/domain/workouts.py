@@ -135,7 +135,6 @@ class DailyContribution:
     workouts: int
     points: int
     ended_at: datetime
-    has_distance: bool
     # When it was submitted: a backdated workout reaches its score when it arrives.
     submitted_at: datetime | None = None
 

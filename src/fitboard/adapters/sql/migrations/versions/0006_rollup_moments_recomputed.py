@@ -123,7 +123,7 @@ class _Moments(NamedTuple):
         return cls(
             first_ended_at=reached,
             last_ended_at=reached,
-            distance_last_ended_at=reached if added.has_distance else None,
+            distance_last_ended_at=reached if added.distance_m > 0 else None,
             calories_reached_at=reached if added.calories > 0 else None,
             points_reached_at=reached if added.points > 0 else None,
         )
