@@ -24,7 +24,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["GroupCommit", "GroupCommitClosed"]
+from fitboard.application.ports import QueueUnavailable
+
+__all__ = ["GroupCommit", "GroupCommitClosed", "publish_through"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,31 @@ class GroupCommit(Generic[_I]):
         flusher = self._flusher
         if flusher is not None:
             await asyncio.shield(flusher)
+
+
+async def publish_through(
+    commit: GroupCommit[_I], items: Sequence[_I], *, closed: str
+) -> list[QueueUnavailable | None]:
+    """Submit a queue's publishes to its group commit; one outcome per item, in order:
+    None when stored, else a QueueUnavailable of that item's own. A closed group commit
+    (message `closed`) and any other failure (a bug) also mean the item was not stored."""
+    try:
+        outcomes = await commit.submit_many(items)
+    except GroupCommitClosed as exc:
+        refused = QueueUnavailable(closed)
+        refused.__cause__ = exc
+        outcomes = [refused] * len(items)
+    return [None if outcome is None else _as_unavailable(outcome) for outcome in outcomes]
+
+
+def _as_unavailable(outcome: BaseException) -> QueueUnavailable:
+    if isinstance(outcome, QueueUnavailable):
+        # Each caller raises an exception of its own (see `GroupCommit.submit`).
+        mine = _own_copy(outcome)
+        return mine if isinstance(mine, QueueUnavailable) else outcome
+    error = QueueUnavailable(f"publish failed: {outcome!r}")
+    error.__cause__ = outcome
+    return error
 
 
 def _own_copy(exc: BaseException) -> BaseException:

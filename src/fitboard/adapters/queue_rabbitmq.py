@@ -60,7 +60,7 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
-from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
+from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
 from fitboard.application.ports import QueueUnavailable
 
@@ -483,24 +483,18 @@ class RabbitBroker:
                 await channel.close()
 
     async def publish(self, message: Message, *, mandatory: bool = True) -> None:
-        try:
-            await self._publishes.submit((message, mandatory))
-        except GroupCommitClosed as exc:
-            raise QueueUnavailable("the broker client is closed") from exc
+        (outcome,) = await self.publish_many([message], mandatory=mandatory)
+        if outcome is not None:
+            raise outcome
 
     async def publish_many(
         self, messages: Sequence[Message], *, mandatory: bool = True
     ) -> list[QueueUnavailable | None]:
-        try:
-            outcomes = await self._publishes.submit_many([(m, mandatory) for m in messages])
-        except GroupCommitClosed as exc:
-            outcomes = [exc] * len(messages)
-        return [
-            outcome
-            if outcome is None or isinstance(outcome, QueueUnavailable)
-            else _unavailable(f"publish failed: {outcome!r}", outcome)
-            for outcome in outcomes
-        ]
+        return await publish_through(
+            self._publishes,
+            [(m, mandatory) for m in messages],
+            closed="the broker client is closed",
+        )
 
     async def _write_publishes(
         self, publishes: list[tuple[Message, bool]]

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
+from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.adapters.sqlite_durable import connect_durable
 from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
 from fitboard.application.ports import QueueUnavailable
@@ -173,14 +173,6 @@ def _unavailable(text: str, cause: BaseException) -> QueueUnavailable:
     error = QueueUnavailable(text)
     error.__cause__ = cause
     return error
-
-
-def _as_unavailable(outcome: BaseException | None) -> QueueUnavailable | None:
-    """The port's outcome for one message: failures other than QueueUnavailable (a closed
-    queue, a bug) still mean the message was not stored."""
-    if outcome is None or isinstance(outcome, QueueUnavailable):
-        return outcome
-    return _unavailable(f"publish failed: {outcome!r}", outcome)
 
 
 class _SqliteDelivery:
@@ -344,19 +336,16 @@ class SqliteBroker:
         await self._transaction(work)
 
     async def publish(self, message: Message, *, mandatory: bool = True) -> None:
-        try:
-            await self._publishes.submit((message, mandatory))
-        except GroupCommitClosed as exc:
-            raise QueueUnavailable("the queue is closed") from exc
+        (outcome,) = await self.publish_many([message], mandatory=mandatory)
+        if outcome is not None:
+            raise outcome
 
     async def publish_many(
         self, messages: Sequence[Message], *, mandatory: bool = True
     ) -> list[QueueUnavailable | None]:
-        try:
-            outcomes = await self._publishes.submit_many([(m, mandatory) for m in messages])
-        except GroupCommitClosed as exc:
-            outcomes = [exc] * len(messages)
-        return [_as_unavailable(outcome) for outcome in outcomes]
+        return await publish_through(
+            self._publishes, [(m, mandatory) for m in messages], closed="the queue is closed"
+        )
 
     async def _write_publishes(
         self, publishes: list[tuple[Message, bool]]
