@@ -10,10 +10,12 @@ they are handed, and run the tasks they are given."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -48,7 +50,7 @@ from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
-from fitboard.application.ports import Clock
+from fitboard.application.ports import Clock, QueueUnavailable
 from fitboard.application.workouts.change_handlers import ChangeHandlers
 from fitboard.application.workouts.changes import WorkoutChanges
 from fitboard.application.workouts.corrections import Corrections
@@ -362,6 +364,36 @@ async def started(
         await container.close()
 
 
+# Pauses between attempts to reach the broker at start: growing, then steady.
+STARTUP_RETRY_PAUSES_S = (0.5, 1.0, 2.0, 5.0)
+
+
+async def declare_when_reachable(
+    broker: MessageBroker, queues: Sequence[QueueSpec], *, wait_s: float
+) -> None:
+    """Declare every queue, trying again while the broker is unreachable for up to
+    `wait_s` seconds (one log line per failed attempt); then raise its QueueUnavailable."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + wait_s
+    for attempt in itertools.count():
+        try:
+            for spec in queues:
+                await broker.declare(spec)
+            return
+        except QueueUnavailable as exc:
+            pause = STARTUP_RETRY_PAUSES_S[min(attempt, len(STARTUP_RETRY_PAUSES_S) - 1)]
+            left = give_up_at - loop.time()
+            if left <= 0:
+                raise
+            log.warning(
+                "the queue is not reachable yet (%s); trying again in %.1f s, for %.0f s more",
+                exc,
+                pause,
+                left,
+            )
+            await asyncio.sleep(min(pause, left))
+
+
 async def build(
     settings: Settings, *, role: Role = Role.MAINTENANCE, clock: Clock | None = None
 ) -> Container:
@@ -423,8 +455,16 @@ async def build(
         )
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close, inflight.close]
-    for spec in queues:
-        await broker.declare(spec)
+    # A long-running process started before its broker comes up by itself; a one-shot
+    # command answers at once.
+    wait_s = 0.0 if role is Role.MAINTENANCE else settings.startup_wait_s
+    try:
+        await declare_when_reachable(broker, queues, wait_s=wait_s)
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
     if settings.mode is Mode.EMBEDDED:
         # After the queue's file exists: every file of the data directory is made by now.
         restrict_to_owner(settings.data_dir)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
 
     # The longest the API waits for the queue's confirm before answering 503.
     queue_confirm_timeout_s: float = Field(default=5.0, gt=0)
+    # How long `serve`, `worker` and `reports` wait at start for RabbitMQ to be reachable
+    # (retrying with a growing pause, one log line each), so a process started before its
+    # broker, or during its restart, comes up by itself; then it exits with one line. The
+    # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
+    startup_wait_s: float = Field(default=120.0, ge=0)
     # Messages one worker handles at once; failed attempts before a message is
     # dead-lettered (waiting out an outage does not count).
     worker_prefetch: int = Field(default=16, ge=1, le=1000)

@@ -17,6 +17,7 @@ import pytest
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messaging.ports import Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
+from fitboard.bootstrap import declare_when_reachable
 from tests.services.session import SERVICES
 
 from ..contract.queue_adapters import Consumer, bounded
@@ -132,6 +133,41 @@ async def test_publish_gives_up_while_the_broker_blocks_publishers(amqp_url: str
                     break
     finally:
         await consumer.stop()
+        await broker.delete(spec)
+        await broker.delete_exchanges()
+        await broker.close()
+
+
+@bounded(180)
+async def test_a_process_starting_before_its_broker_waits_for_it(amqp_url: str) -> None:
+    """What `serve`, `worker` and `reports` do at start (bootstrap.build): a one-shot
+    command (no wait) fails at once with QueueUnavailable, while a process given time
+    keeps trying and has its queues once the broker is back, nobody restarting it."""
+    suffix = uuid.uuid4().hex[:10]
+    broker = RabbitBroker(
+        amqp_url, exchange=f"fitboard.test.{suffix}", confirm_timeout_s=CONFIRM_TIMEOUT_S
+    )
+    spec = QueueSpec(f"workouts.{suffix}", ("workout.submitted",))
+    try:
+        try:
+            await rabbitmqctl("stop_app")
+            with pytest.raises(QueueUnavailable):
+                await declare_when_reachable(broker, [spec], wait_s=0)
+            waiting = asyncio.create_task(declare_when_reachable(broker, [spec], wait_s=120))
+            await asyncio.sleep(3)
+            assert not waiting.done(), "gave up (or declared) while the broker was stopped"
+        finally:
+            await start_broker()
+        await asyncio.wait_for(waiting, timeout=120)
+        # Declared for real: a mandatory publish to the queue's key is routed and confirmed.
+        await publish_until_accepted(broker, message(1), within_s=30)
+        consumer = Consumer(broker, spec, prefetch=1)
+        try:
+            delivery = await consumer.next(timeout_s=30)
+            await delivery.ack()
+        finally:
+            await consumer.stop()
+    finally:
         await broker.delete(spec)
         await broker.delete_exchanges()
         await broker.close()
