@@ -176,6 +176,9 @@ class MemoryRanking:
     async def close(self) -> None:
         self._boards.clear()
 
+    async def held_keys(self) -> list[BoardKey]:
+        return sorted(self._boards)
+
 
 def _standing_of(user_id: UUID, update: ScoreUpdate) -> Standing | None:
     if update.score is None:

@@ -563,6 +563,22 @@ class RedisRanking:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def held_keys(self) -> list[BoardKey]:
+        # A board holds a version hash once anything was written into it, and a `:ready`
+        # marker once loaded (an empty board has only that): one SCAN finds both.
+        found: set[BoardKey] = set()
+        with _reachable():
+            async for name in self._client.scan_iter(
+                match=f"{self._namespace}:{{board:*}}:[vr]*", count=1000
+            ):
+                text = _text(name)
+                if text.endswith("}:v"):
+                    text = text.removesuffix(":v") + ":ready"
+                key = _parse_ready_key(text, self._namespace)
+                if key is not None:
+                    found.add(key)
+        return sorted(found)
+
 
 def _projected(key: BoardKey, user_id: UUID, reply: Sequence[Any]) -> Projected:
     before, after, start, above_behind, flat = reply

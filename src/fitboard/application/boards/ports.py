@@ -179,6 +179,11 @@ class RankingIndex(Protocol):
 
     async def close(self) -> None: ...
 
+    async def held_keys(self) -> list[BoardKey]:
+        """Every board instance the index holds anything of, loaded or not (projection
+        writes into a board before anyone has loaded it), for reconciliation."""
+        ...
+
 
 class BoardsUnit(Transaction, Protocol):
     """Reading, projecting and rebuilding boards: totals, who may see a group board,
