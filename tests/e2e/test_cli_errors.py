@@ -32,6 +32,8 @@ def unreachable_env() -> dict[str, str]:
         "FITBOARD_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "FITBOARD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
         "FITBOARD_JWT_SECRET": secrets.token_urlsafe(40),
+        # The long-running commands try the broker again for this long before giving up.
+        "FITBOARD_STARTUP_WAIT_S": "1",
     }
 
 
