@@ -109,6 +109,13 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
         "boards": frozenset({"ports"}),
         "messaging": frozenset({"errors", "ports"}),
     },
+    # `fitboard seed`: athletes and groups written to the record, workouts submitted on
+    # the 202 path.
+    "seeding": {
+        "accounts": frozenset({"ports"}),
+        "groups": frozenset({"ports"}),
+        "workouts": frozenset({"ingest"}),
+    },
     # The worker's transaction judges achievements, projects boards, counts group
     # boards, pushes live events and consumes/publishes messages.
     "workouts": {

@@ -1,0 +1,1 @@
+"""Filling a record with a synthetic community (`fitboard seed`)."""
