@@ -50,6 +50,7 @@ from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
+from fitboard.application.seeding.seeding import Seeding
 from fitboard.application.ports import Clock, QueueUnavailable
 from fitboard.application.workouts.change_handlers import ChangeHandlers
 from fitboard.application.workouts.changes import WorkoutChanges
@@ -137,6 +138,7 @@ class Services:
     challenges: Challenges
     live: LiveUpdates
     operations: Operations
+    seeding: Seeding
     # Only API processes read uploaded files.
     imports: Imports | None = None
 
@@ -572,6 +574,7 @@ def _services(
         challenges=challenges,
         live=live,
         operations=Operations(store, ranking, broker, c.workouts_queue),
+        seeding=Seeding(store, ingest, c.passwords, clock),
         imports=None
         if activity_files is None
         else Imports(ingest, activity_files, import_limits(settings), inflight, store),
