@@ -23,7 +23,12 @@ from bench.common import fitboard_server, percentile, register
 from fitboard.adapters.importers.reader import read_upload
 from fitboard.application.imports.ports import ImportLimits
 
-LIMITS = ImportLimits(max_file_bytes=32 << 20, max_archive_files=500, max_archive_bytes=256 << 20)
+LIMITS = ImportLimits(
+    max_file_bytes=32 << 20,
+    max_archive_files=500,
+    max_archive_bytes=256 << 20,
+    max_read_cpu_s=60.0,
+)
 HOUR = af.Track(af.hours_ago(30), 3600, speed_m_s=3.0)
 
 

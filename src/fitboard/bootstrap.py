@@ -321,7 +321,7 @@ def build_activity_files(settings: Settings) -> ProcessPoolActivityFiles | Inlin
 
     if settings.import_processes == 0:
         return InlineActivityFiles()
-    return ProcessPoolActivityFiles(settings.import_processes)
+    return ProcessPoolActivityFiles(settings.import_processes, settings.import_max_waiting)
 
 
 def _released(lock: DataDirLock) -> Callable[[], Awaitable[None]]:
@@ -525,6 +525,7 @@ def import_limits(settings: Settings) -> ImportLimits:
         max_file_bytes=settings.import_max_bytes,
         max_archive_files=settings.import_max_archive_files,
         max_archive_bytes=settings.import_max_archive_bytes,
+        max_read_cpu_s=settings.import_read_cpu_s,
     )
 
 

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     # Processes that parse uploaded files, off the API's event loop (docs/import.md). 0
     # parses in the event loop itself, which only the benchmark's comparison should use.
     import_processes: int = Field(default=1, ge=0, le=64)
+    # The most processor time reading one upload (a file, or a whole archive) may take:
+    # past it the reader is stopped and the upload refused with 422. A reader that has not
+    # spent it after ten times as long in wall time is stopped too, answered 503: the
+    # server is overloaded, not the file at fault (docs/import.md).
+    import_read_cpu_s: float = Field(default=60.0, gt=0)
+    # Uploads one API process holds waiting for a free reader; past it, 503 with
+    # Retry-After. Each holds its bytes, up to FITBOARD_IMPORT_MAX_BYTES.
+    import_max_waiting: int = Field(default=8, ge=0)
 
     # Rate limits (429 with Retry-After past them; 0 turns one off). Sign-in attempts per
     # username bound password guessing on one account, per client address a sweep over

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from tests import activity_files as af
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "activities"
 LIMITS = ImportLimits(
-    max_file_bytes=4 * 1024 * 1024, max_archive_files=20, max_archive_bytes=16 << 20
+    max_file_bytes=4 * 1024 * 1024,
+    max_archive_files=20,
+    max_archive_bytes=16 << 20,
+    max_read_cpu_s=60.0,
 )
 START = af.hours_ago(30)
 
@@ -257,13 +261,13 @@ def test_a_bad_file_is_refused_with_a_reason_a_person_can_act_on(
 
 
 def test_a_file_over_the_limit_is_refused() -> None:
-    small = ImportLimits(max_file_bytes=2048, max_archive_files=2, max_archive_bytes=4096)
+    small = replace(LIMITS, max_file_bytes=2048, max_archive_files=2, max_archive_bytes=4096)
     assert "larger than 2048 bytes" in refused("big.gpx", af.gpx(af.Track(START, 600)), small)
 
 
 def test_an_archive_with_too_many_files_is_refused() -> None:
     files = {f"{i}.gpx": af.gpx(af.Track(START, 10)) for i in range(3)}
-    small = ImportLimits(max_file_bytes=1 << 20, max_archive_files=2, max_archive_bytes=1 << 22)
+    small = replace(LIMITS, max_file_bytes=1 << 20, max_archive_files=2, max_archive_bytes=1 << 22)
     assert "holds 3 files" in refused("many.zip", af.zipped(files), small)
 
 

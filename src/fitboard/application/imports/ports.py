@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from fitboard.application.ports import DependencyUnavailable
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import DomainError
 from fitboard.domain.recordings import FileFormat
@@ -17,6 +18,17 @@ from fitboard.domain.recordings import FileFormat
 class UnreadableFile(DomainError):
     """A file (or archive) that cannot be read as an activity; the message says why and
     what to do, for the athlete who uploaded it."""
+
+
+class ReadersBusy(DependencyUnavailable):
+    """The server cannot read the upload now (every reader busy and the line of uploads
+    waiting for one full, a reader too starved of processor time to finish, or a reader
+    that stopped); nothing was saved. The message says which; retry after
+    `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,8 @@ class ImportLimits:
     max_archive_files: int
     # The most an archive may expand to, all its files together.
     max_archive_bytes: int
+    # The most processor time reading one upload (a file, or a whole archive) may take.
+    max_read_cpu_s: float
 
 
 @dataclass(frozen=True)

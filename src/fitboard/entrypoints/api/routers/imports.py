@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from fitboard.application.imports.importing import ImportedWorkout, ImportFile, ImportStatus
-from fitboard.application.imports.ports import UnreadableFile
+from fitboard.application.imports.ports import ReadersBusy, UnreadableFile
 from fitboard.domain.activities import Activity
 from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
@@ -49,6 +50,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The file cannot be read as an activity; `detail` says why.",
     },
     **responses(429),
+    503: {
+        "model": ErrorOut,
+        "description": "Nothing was saved: the queue cannot store a workout, or the file "
+        "readers are busy (too many uploads waiting, the server too loaded to finish reading "
+        "this one, or a reader stopped while reading it). Retry after Retry-After seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 
@@ -121,6 +134,12 @@ async def import_workouts(
         )
     except UnreadableFile as exc:
         return _refused(str(exc))
+    except ReadersBusy as exc:
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(math.ceil(exc.retry_after_s))},
+        )
     if outcome.is_archive:
         body = ArchiveImportOut(results=[_item(w) for w in outcome.workouts])
         return JSONResponse(body.model_dump(mode="json"), status_code=207)
