@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from fitboard.application.ports import (
 from fitboard.config import Settings
 
 if TYPE_CHECKING:
+    from fitboard.application.seeding.seeding import Seeded
     from fitboard.bootstrap import Container, Role
 
 app = typer.Typer(
@@ -328,6 +329,85 @@ def status(
         )
         table.add_row("Redis evicted keys", str(ranking.evicted_keys or 0))
     console.print(table)
+
+
+# Bounds of `fitboard seed`: a synthetic username holds the seed and the athlete's index
+# in 32 characters (domain/synthetic.py).
+_SEED_LIMITS = {"--users": (1, 1_000_000), "--workouts": (0, 100_000_000), "--days": (1, 3650)}
+_MAX_SEED = 999_999
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option("--users", help="Synthetic athletes to create.")],
+    workouts: Annotated[int, typer.Option("--workouts", help="Workouts to submit in all.")],
+    days: Annotated[int, typer.Option("--days", help="Spread them over the last D days.")] = 30,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help=f"0-{_MAX_SEED}: the same seed makes the same community; random when not given.",
+        ),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="The athletes' shared password; generated and shown when not given."),
+    ] = None,
+) -> None:
+    """Fill the record with a synthetic community: athletes (shared password), groups,
+    and workouts submitted through the queue as the API does, for the workers to
+    process. Embedded mode: `fitboard serve` processes them, while it runs or once it
+    starts."""
+    import secrets
+
+    from fitboard.application.seeding.seeding import SeedingRefused, SeedPlan
+    from fitboard.domain.errors import InvalidField
+
+    for option, value in (("--users", users), ("--workouts", workouts), ("--days", days)):
+        low, high = _SEED_LIMITS[option]
+        if not low <= value <= high:
+            _usage_error(f"{option} must be between {low:,} and {high:,}, not {value}")
+    if seed is not None and not 0 <= seed <= _MAX_SEED:
+        _usage_error(f"--seed must be between 0 and {_MAX_SEED:,}, not {seed}")
+    chosen = seed if seed is not None else secrets.randbelow(_MAX_SEED + 1)
+    shared_password = password or secrets.token_urlsafe(12)
+    settings = _settings()
+    plan = SeedPlan(athletes=users, workouts=workouts, days=days, seed=chosen)
+
+    async def work(container: Container) -> Seeded:
+        await container.services.seeding.check(plan, shared_password)
+        with _progress() as bar:
+            athletes = bar.add_task("athletes created", total=users)
+            queued = bar.add_task("workouts queued", total=workouts)
+            return await container.services.seeding.seed(
+                plan,
+                shared_password,
+                athletes_written=lambda n: bar.advance(athletes, n),
+                workouts_queued=lambda n: bar.advance(queued, n),
+            )
+
+    try:
+        done = _in_process(settings, work)
+    except SeedingRefused as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except InvalidField as exc:
+        _usage_error(f"--{exc.field}: {exc.message}")
+    console.print(
+        f"seed {chosen}: {done.athletes} athletes, {done.groups} groups "
+        f"({done.memberships} members besides their owners), {done.workouts_queued} workouts "
+        "queued" + (f", {done.workouts_refused} refused" if done.workouts_refused else "")
+    )
+    console.print(
+        f"every seeded athlete signs in with the password {shared_password!r} "
+        f"(for example {done.first_username})"
+    )
+    console.print("`fitboard status` shows the workers working through the backlog.")
+
+
+def _usage_error(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def _bytes(count: int) -> str:
