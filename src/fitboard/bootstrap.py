@@ -50,8 +50,8 @@ from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.ports import MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
-from fitboard.application.seeding.seeding import Seeding
 from fitboard.application.ports import Clock, QueueUnavailable
+from fitboard.application.seeding.seeding import Seeding
 from fitboard.application.workouts.change_handlers import ChangeHandlers
 from fitboard.application.workouts.changes import WorkoutChanges
 from fitboard.application.workouts.corrections import Corrections
@@ -108,6 +108,9 @@ class Task(StrEnum):
     REPORTS = "reports"  # consumes workout.processed into monthly reports
     FINAL_RANKS = "final ranks"  # ranks each closed month's reports
     METRICS_SAMPLER = "metrics sampler"  # the queue's depth and the boards, for /metrics
+    # Embedded: maintenance of the boards in this process's memory, asked for by
+    # `fitboard reconcile` through a socket in the data directory.
+    MAINTENANCE_SOCKET = "maintenance socket"
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,19 @@ def _required(value: str | None) -> str:
     return value
 
 
+# In an embedded data directory: where `fitboard serve` answers maintenance requests.
+MAINTENANCE_SOCKET = "maintenance.sock"
+
+
+def maintenance_socket(settings: Settings) -> Path | None:
+    """Where to ask for maintenance of the boards when they live in the memory of the
+    process serving an embedded data directory; None in production, where any process
+    reads them in Redis."""
+    if settings.mode is Mode.EMBEDDED:
+        return settings.data_dir / MAINTENANCE_SOCKET
+    return None
+
+
 def check_can_serve(settings: Settings) -> None:
     """Raise DataDirInUse when another process already serves this embedded data
     directory, so a command can say so before it starts anything. `build` takes the lock
@@ -533,6 +549,8 @@ def _services(
     c: Container, rate_limiter: RateLimiter | None, activity_files: ActivityFiles | None
 ) -> Services:
     """Every feature's use cases, bound to the container's adapters."""
+    from fitboard.adapters.sql.board_instances import SqlRecordedBoards
+
     settings, store, ranking, broker, inflight, clock = (
         c.settings,
         c.store,
@@ -569,7 +587,9 @@ def _services(
         moderation=Moderation(store, broker, clock),
         corrections=Corrections(store, broker, inflight, clock, settings.clock_skew_s),
         boards=boards,
-        maintenance=BoardMaintenance(boards, store, ranking, clock, zone),
+        maintenance=BoardMaintenance(
+            boards, store, ranking, clock, zone, SqlRecordedBoards(store.engine)
+        ),
         achievements=Achievements(store, c.achievement_rules, clock, zone),
         groups=Groups(store, projection, clock),
         challenges=challenges,
@@ -592,7 +612,7 @@ def background_tasks(settings: Settings, role: Role) -> list[Task]:
             if settings.mode is Mode.EMBEDDED:
                 # Embedded mode is one process: the worker and the reports consumer run
                 # beside the API, each on its own queue exactly as in production.
-                tasks += worker + reports
+                tasks += [*worker, *reports, Task.MAINTENANCE_SOCKET]
             return tasks
         case Role.WORKER:
             return worker

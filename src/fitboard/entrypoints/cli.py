@@ -23,6 +23,9 @@ from fitboard.application.ports import (
 from fitboard.config import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fitboard.application.boards.maintenance import ReconcileReport
     from fitboard.application.seeding.seeding import Seeded
     from fitboard.bootstrap import Container, Role
 
@@ -235,30 +238,88 @@ def rebuild() -> None:
 @app.command()
 def reconcile(
     repair: Annotated[bool, typer.Option(help="Reload every board that differs.")] = False,
+    warm: Annotated[
+        bool, typer.Option(help="Also load every board not loaded yet (cold) from the record.")
+    ] = False,
 ) -> None:
-    """Compare every leaderboard with the totals derived from the record."""
-    from fitboard.application.boards.maintenance import ReconcileReport
+    """Compare every leaderboard the record implies, and every one the index holds, with
+    the totals derived from the record; exit 1 when differences remain. Run it with the
+    queues drained. Embedded mode: `fitboard serve`, which holds the boards, checks them."""
+    from fitboard.bootstrap import maintenance_socket
 
     settings = _settings()
+    served = maintenance_socket(settings)
+    with _progress() as bar:
+        task = bar.add_task("checking boards", total=None)
 
-    async def work(container: Container) -> ReconcileReport:
-        with _progress() as bar:
-            task = bar.add_task("checking boards", total=None)
-            return await container.services.maintenance.reconcile(
-                repair=repair, progress=lambda _key: bar.advance(task)
-            )
+        def advance(checked: int, total: int) -> None:
+            bar.update(task, completed=checked, total=total)
 
-    report = _in_process(settings, work)
+        if served is None:
+
+            async def work(container: Container) -> ReconcileReport:
+                return await container.services.maintenance.reconcile(
+                    repair=repair, warm=warm, progress=advance
+                )
+
+            report = _in_process(settings, work)
+        else:
+            report = _reconcile_served(settings, served, repair, warm, advance)
+    _print_reconcile(report, repair=repair, warm=warm)
+    raise typer.Exit(1 if report.difference_count and not repair else 0)
+
+
+def _reconcile_served(
+    settings: Settings,
+    socket: Path,
+    repair: bool,
+    warm: bool,
+    progress: Callable[[int, int], None],
+) -> ReconcileReport:
+    """Embedded mode: ask the `fitboard serve` of the data directory to reconcile the boards
+    in its memory. With none running there are no boards to check: they are built from the
+    record when it starts."""
+    from fitboard.adapters.data_dir_lock import DataDirInUse
+    from fitboard.bootstrap import check_can_serve
+    from fitboard.entrypoints.maintenance_socket import MaintenanceUnreachable, reconcile_served
+
+    try:
+        check_can_serve(settings)
+    except DataDirInUse:
+        pass
+    else:
+        console.print(
+            f"no `fitboard serve` runs on {settings.data_dir}: embedded boards live in its "
+            "memory and are built from the record when it starts, so there are none to check"
+        )
+        raise typer.Exit(0)
+    try:
+        return _run_loop(
+            lambda: reconcile_served(socket, repair=repair, warm=warm, progress=progress)
+        )
+    except MaintenanceUnreachable as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _print_reconcile(report: ReconcileReport, *, repair: bool, warm: bool) -> None:
     if report.differences:
         table = Table("board", "user", "index", "record")
         for d in report.differences[:200]:
             table.add_row(str(d.key), str(d.user_id), str(d.in_index), str(d.in_record))
         console.print(table)
     console.print(
-        f"checked {report.boards_checked} boards: {len(report.differences)} differences"
-        + (f", repaired {len(report.repaired)} boards" if repair else "")
+        f"{report.implied} boards implied by the record, {report.cold} of them cold (not "
+        f"loaded: built from the record on first read; {report.partly_held} hold members "
+        f"already, checked), {report.not_implied} held that the record does not imply; "
+        f"{report.entries_compared} entries compared"
     )
-    raise typer.Exit(1 if report.differences and not repair else 0)
+    console.print(
+        f"checked {report.boards_checked} boards: {report.difference_count} differences"
+        + (f" in {len(report.differing)} boards" if report.differing else "")
+        + (f", repaired {len(report.repaired)} boards" if repair else "")
+        + (f", loaded {report.warmed} cold boards" if warm else "")
+    )
 
 
 @dead_letters_app.command("list")

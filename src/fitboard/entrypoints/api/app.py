@@ -35,6 +35,7 @@ from fitboard.entrypoints.api.routers import (
     workouts,
 )
 from fitboard.entrypoints.api.security_headers import SecurityHeaders
+from fitboard.entrypoints.maintenance_socket import serve_maintenance
 from fitboard.entrypoints.process import Runners, running
 from fitboard.entrypoints.reports.runner import monthly_reports, reports_tasks
 from fitboard.entrypoints.worker.runner import WORKER_TASKS
@@ -51,9 +52,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.services = container.services
         app.state.reports = reports = monthly_reports(container)
         # Whichever of them bootstrap lists for this process: the metrics sampler, and in
-        # embedded mode the worker and the reports consumer.
+        # embedded mode the worker, the reports consumer and the maintenance socket.
         runners: Runners = {
             Task.METRICS_SAMPLER: lambda c, stop: sample_forever(c.services.operations, stop),
+            Task.MAINTENANCE_SOCKET: serve_maintenance,
             **WORKER_TASKS,
             **reports_tasks(reports),
         }

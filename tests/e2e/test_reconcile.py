@@ -1,0 +1,195 @@
+"""`fitboard reconcile` checks every board instance the record implies, in both modes:
+loaded or not, and in embedded mode the boards in the memory of the serving process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fitboard.application.boards.maintenance import BoardMaintenance
+from fitboard.bootstrap import maintenance_socket
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
+from fitboard.domain.periods import current_key
+from fitboard.entrypoints.maintenance_socket import reconcile_served
+from tests.e2e.conftest import TEST_SECRET, Api
+
+FITBOARD = str(Path(sys.executable).with_name("fitboard"))
+# Two athletes, each with one workout today: one runs and is in a group, one cycles.
+# Their scopes: global, activity:run, activity:cycle, the group's; in each, every
+# metric's board of every period.
+IMPLIED = 4 * len(Metric) * len(Period)
+# When both workouts start (the default board time zone is UTC).
+STARTED = datetime.now(UTC) - timedelta(hours=3)
+
+
+async def two_athletes(api: Api) -> tuple[str, dict[str, object], dict[str, object]]:
+    """Two athletes' workouts processed, nobody having read a board; the group's id."""
+    runner_token, runner = await api.register("runner")
+    cyclist_token, cyclist = await api.register("cyclist")
+    answer = await api.client.post(
+        "/v1/groups", json={"name": "club"}, headers=api.auth(runner_token)
+    )
+    assert answer.status_code == 201, answer.text
+    group_id: str = answer.json()["id"]
+    ran = await api.submit_ok(
+        runner_token,
+        activity="run",
+        started_at=STARTED.isoformat(),
+        duration_s=1800,
+        distance_m=6000,
+    )
+    rode = await api.submit_ok(
+        cyclist_token,
+        activity="cycle",
+        started_at=STARTED.isoformat(),
+        duration_s=3600,
+        distance_m=25000,
+    )
+    await api.wait_processed(runner_token, ran)
+    await api.wait_processed(cyclist_token, rode)
+    await projected(api, today(Metric.WORKOUTS, Scope.global_()), members=2)
+    return group_id, runner, cyclist
+
+
+def maintenance(api: Api) -> BoardMaintenance:
+    assert api.app is not None
+    found: BoardMaintenance = api.app.state.container.services.maintenance
+    return found
+
+
+def today(metric: Metric, scope: Scope, period: Period = Period.WEEK) -> BoardKey:
+    """The instance of the board the workouts are on."""
+    return BoardKey(BoardId(metric, period, scope), current_key(period, STARTED, ZoneInfo("UTC")))
+
+
+async def projected(api: Api, key: BoardKey, members: int) -> None:
+    """Until the worker has projected what it stored (it projects just after storing):
+    the index holds `members` on `key`, which nobody has loaded."""
+    assert api.app is not None
+    async with asyncio.timeout(10):
+        while len(await api.app.state.container.ranking.scores(key)) < members:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_a_correct_state_checks_every_implied_instance(api: Api) -> None:
+    await two_athletes(api)
+    report = await maintenance(api).reconcile(repair=False)
+    assert report.implied == IMPLIED
+    assert report.boards_checked == IMPLIED + report.not_implied
+    assert report.difference_count == 0, report.differences
+    # Nobody read a board: every instance is cold, and the worker's projection put the
+    # athletes on them, so each is held in part and its members were compared.
+    assert report.cold == IMPLIED
+    assert report.partly_held > 0
+    assert report.entries_compared > 0
+
+    # Read one board: it is loaded now, no longer cold, and still equal to the record.
+    token, _ = await api.register("viewer")
+    read = today(Metric.DISTANCE, Scope.global_())
+    await api.board(token, "distance/week", period_key=read.period_key)
+    again = await maintenance(api).reconcile(repair=False)
+    assert again.cold == IMPLIED - 1
+    assert again.difference_count == 0, again.differences
+
+    warmed = await maintenance(api).reconcile(repair=False, warm=True)
+    assert warmed.warmed == IMPLIED - 1
+    after = await maintenance(api).reconcile(repair=False)
+    assert (after.cold, after.difference_count) == (0, 0)
+
+
+async def test_a_wrong_entry_on_a_board_nobody_loaded_is_found_and_repaired(api: Api) -> None:
+    _, runner, cyclist = await two_athletes(api)
+    assert api.app is not None
+    ranking = api.app.state.container.ranking
+    user = uuid.UUID(str(runner["id"]))
+    key = today(Metric.DISTANCE, Scope.global_())
+    assert not await ranking.is_loaded(key)
+    # A stray write (a newer version, so it sticks) on a board no one has loaded.
+    await ranking.project(user, 10**9, [ScoreUpdate(key, 123, datetime.now(UTC))])
+    stranger = uuid.uuid4()
+    await ranking.project(stranger, 1, [ScoreUpdate(key, 7, datetime.now(UTC))])
+
+    report = await maintenance(api).reconcile(repair=False)
+    found = {(d.key, d.user_id, d.in_index, d.in_record) for d in report.differences}
+    assert found == {(key, user, 123, 6000), (key, stranger, 7, None)}
+    assert report.differing == [key]
+
+    repaired = await maintenance(api).reconcile(repair=True)
+    assert repaired.repaired == [key]
+    assert await ranking.scores(key) == {user: 6000, uuid.UUID(str(cyclist["id"])): 25000}
+    after = await maintenance(api).reconcile(repair=False)
+    assert after.difference_count == 0, after.differences
+
+
+async def test_a_board_the_record_does_not_imply_must_hold_no_one(api: Api) -> None:
+    await two_athletes(api)
+    assert api.app is not None
+    ranking = api.app.state.container.ranking
+    empty_year = BoardKey(BoardId(Metric.POINTS, Period.YEAR, Scope.global_()), "2001")
+    await ranking.load(empty_year, [])
+    stray = BoardKey(BoardId(Metric.POINTS, Period.DAY, Scope.global_()), "2001-01-01")
+    await ranking.project(uuid.uuid4(), 1, [ScoreUpdate(stray, 5, datetime.now(UTC))])
+
+    report = await maintenance(api).reconcile(repair=False)
+    assert report.not_implied == 2
+    assert report.boards_checked == IMPLIED + 2
+    assert report.differing == [stray]
+
+
+async def test_embedded_reconcile_asks_the_serving_process(api: Api, tmp_path: Path) -> None:
+    assert api.app is not None
+    socket = maintenance_socket(api.app.state.container.settings)
+    if socket is None:  # production: any process reads the boards in Redis
+        return
+    _, runner, _ = await two_athletes(api)
+    seen: list[tuple[int, int]] = []
+    report = await reconcile_served(
+        socket, repair=False, warm=False, progress=lambda c, t: seen.append((c, t))
+    )
+    assert (report.implied, report.difference_count) == (IMPLIED, 0)
+    assert seen
+    assert seen[-1] == (report.boards_checked, report.boards_checked)
+
+    # A wrong entry in the server's memory: the command, a process of its own, finds it.
+    key = today(Metric.DURATION, Scope.for_activity(Activity.RUN))
+    user = uuid.UUID(str(runner["id"]))
+    await api.app.state.container.ranking.project(
+        user, 10**9, [ScoreUpdate(key, 1, datetime.now(UTC))]
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITBOARD_")}
+    env |= {"FITBOARD_DATA_DIR": str(tmp_path), "FITBOARD_JWT_SECRET": TEST_SECRET}
+    command = await asyncio.create_subprocess_exec(
+        FITBOARD,
+        "reconcile",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output = (await asyncio.wait_for(command.communicate(), 60))[0].decode()
+    assert command.returncode == 1, output
+    assert f"checked {report.boards_checked} boards: 1 differences" in output, output
+
+    repair = await asyncio.create_subprocess_exec(
+        FITBOARD, "reconcile", "--repair", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    output = (await asyncio.wait_for(repair.communicate(), 60))[0].decode()
+    assert repair.returncode == 0, output
+    assert await api.app.state.container.ranking.scores(key) == {user: 1800}
+
+
+def test_embedded_reconcile_without_a_server_checks_nothing_and_says_so(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITBOARD_")}
+    env |= {"FITBOARD_DATA_DIR": str(tmp_path), "FITBOARD_JWT_SECRET": TEST_SECRET}
+    run = subprocess.run(
+        [FITBOARD, "reconcile"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no `fitboard serve` runs on" in run.stdout
