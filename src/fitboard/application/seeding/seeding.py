@@ -98,8 +98,7 @@ class Seeding:
         stays queued), InvalidField for a password sign-in would refuse."""
         now = self._clock.now()
         people = synthetic.athletes(plan.seed, plan.athletes, now=now)
-        check_password(password, people[0].username)
-        await self._refuse_if_seeded(people[0].username)
+        await self._check(people[0].username, password)
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         for chunk in _chunks(people, ATHLETES_PER_TRANSACTION):
             await self._add_athletes(chunk, password_hash)
@@ -129,7 +128,14 @@ class Seeding:
             first_username=people[0].username,
         )
 
-    async def _refuse_if_seeded(self, username: str) -> None:
+    async def check(self, plan: SeedPlan, password: str) -> None:
+        """Raise what `seed` would raise before writing anything (SeedingRefused,
+        InvalidField), so a caller can say so before it shows any progress."""
+        (first,) = synthetic.athletes(plan.seed, 1, now=self._clock.now())
+        await self._check(first.username, password)
+
+    async def _check(self, username: str, password: str) -> None:
+        check_password(password, username)
         async with self._store.unit_of_work(read_only=True) as uow:
             taken = await uow.users.get_by_username(username) is not None
         if taken:
