@@ -127,3 +127,28 @@ async def test_a_caller_cancelled_before_its_write_is_left_out() -> None:
     log.gate.set()
     await asyncio.gather(first, kept)
     assert log.writes == [["first"], ["kept"]]
+
+
+def _sample(name: str, commit: str, suffix: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(f"{name}_{suffix}", {"commit": commit})
+    return value or 0.0
+
+
+async def test_each_write_is_measured_by_its_items_and_its_time_failed_ones_too() -> None:
+    log = Log()
+    commit: GroupCommit[str] = GroupCommit(log.write, name="test measured commit")
+    items, duration = (
+        "fitboard_group_commit_write_items",
+        "fitboard_group_commit_write_duration_seconds",
+    )
+    await asyncio.gather(commit.submit("a"), commit.submit("b"), commit.submit("c"))
+    assert _sample(items, "test measured commit", "count") == 1
+    assert _sample(items, "test measured commit", "sum") == 3
+    assert _sample(duration, "test measured commit", "count") == 1
+    with pytest.raises(OSError, match="disk full"):
+        await commit.submit("bad")
+    assert _sample(items, "test measured commit", "sum") == 4
+    assert _sample(duration, "test measured commit", "count") == 2
+    assert _sample(duration, "test measured commit", "sum") > 0

@@ -12,6 +12,10 @@ in the same turn join it).
 or the exception that says why not. A caller is answered only once the write that holds
 its items has ended, and an exception raised by `write` itself fails every item of that
 write and no other.
+
+Each write is measured, labelled by the group commit's name (process_metrics.py): how
+many items it held, and how long it took (for a queue's publishes, the time to a
+durable commit or the broker's confirm).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from fitboard.adapters.process_metrics import GROUP_COMMIT_DURATION, GROUP_COMMIT_ITEMS
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["GroupCommit", "GroupCommitClosed", "publish_through"]
@@ -129,8 +135,14 @@ class GroupCommit(Generic[_I]):
 
     async def _write_group(self, group: list[_Entry[_I]]) -> None:
         items = [item for entry in group for item in entry.items]
+        GROUP_COMMIT_ITEMS.labels(self._name).observe(len(items))
+        began = time.perf_counter()
         try:
-            outcomes = list(await self._write(items))
+            try:
+                outcomes = list(await self._write(items))
+            finally:
+                # Failed writes too: a confirm that timed out is the latency to see.
+                GROUP_COMMIT_DURATION.labels(self._name).observe(time.perf_counter() - began)
             if len(outcomes) != len(items):
                 raise RuntimeError(f"{self._name}: {len(outcomes)} outcomes for {len(items)} items")
         except Exception as exc:

@@ -26,6 +26,8 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 __all__ = [
     "BOARDS",
     "FRESHNESS",
+    "GROUP_COMMIT_DURATION",
+    "GROUP_COMMIT_ITEMS",
     "HANDLING_DURATION",
     "HTTP_DURATION",
     "HTTP_REQUESTS",
@@ -69,6 +71,22 @@ FRESHNESS = Histogram(
     "From the 202 (the workout's submitted_at) to its processing, for first deliveries and "
     "redeliveries alike; duplicates of an already processed workout are not counted.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+GROUP_COMMIT_DURATION = Histogram(
+    "fitboard_group_commit_write_duration_seconds",
+    "Time of one shared durable write, by group commit: `rabbitmq publish` (publish to "
+    "broker confirm), `sqlite queue publish` (to commit), `redis in-flight mark`, `sqlite "
+    "in-flight mark`. Failed writes included.",
+    ["commit"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+GROUP_COMMIT_ITEMS = Histogram(
+    "fitboard_group_commit_write_items",
+    "Items (messages, marks) in one shared durable write, by group commit.",
+    ["commit"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 
 

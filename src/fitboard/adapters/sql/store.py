@@ -20,6 +20,7 @@ from fitboard.adapters.sql.challenges import SqlChallengeRepository
 from fitboard.adapters.sql.changes import SqlWorkoutChangeRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
 from fitboard.adapters.sql.personal_data import SqlPersonalData
+from fitboard.adapters.sql.pool_metrics import unwatch_pool, watch_pool
 from fitboard.adapters.sql.reports import SqlReportRepository
 from fitboard.adapters.sql.repositories import (
     SqlGroupRepository,
@@ -221,6 +222,7 @@ class SqlStore:
 
     def __init__(self, url: str | URL) -> None:
         self._engine = create_engine(url)
+        watch_pool(self._engine.sync_engine)
         # SQLite lets one transaction write at a time. The writers of this process take
         # turns here, in order of arrival, before they connect: waiting in SQLite's busy
         # handler instead would hold a pooled connection each, and its polling serves no
@@ -258,4 +260,5 @@ class SqlStore:
         return int(size or 0)
 
     async def close(self) -> None:
+        unwatch_pool(self._engine.sync_engine)
         await self._engine.dispose()
