@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prometheus_client import REGISTRY
+from sqlalchemy.pool import QueuePool
 
 from fitboard.adapters.sql import SqlStore, upgrade_database
 
@@ -25,6 +26,7 @@ async def test_connections_in_use_idle_and_the_limit_follow_the_pool(tmp_path: P
     store = SqlStore(url)
     try:
         pool = store.engine.sync_engine.pool
+        assert isinstance(pool, QueuePool)
         # SQLAlchemy's default for a file: 5 connections and 10 of overflow.
         assert gauge("fitboard_database_pool_max_connections") == before_limit + 15
         async with store.unit_of_work(read_only=True), store.unit_of_work(read_only=True):
