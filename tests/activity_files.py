@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +41,10 @@ class Track:
     def end(self) -> datetime:
         return self.start + timedelta(seconds=self.seconds)
 
+    @property
+    def end_lat(self) -> float:
+        return self.lat0 + self.seconds * math.degrees(self.speed_m_s / EARTH_RADIUS_M)
+
     def points(self) -> list[tuple[datetime, float, float]]:
         step = math.degrees(self.speed_m_s / EARTH_RADIUS_M)
         return [
@@ -56,17 +61,21 @@ def _z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def gpx(track: Track, kind: str | None = "running") -> bytes:
+def gpx(track: Track | Sequence[Track], kind: str | None = "running") -> bytes:
+    """One track segment; several tracks are recorded one after the other (each starting
+    where and when the one before ended, e.g. a ride, a stop, a ride)."""
+    stretches = [track] if isinstance(track, Track) else list(track)
     points = "".join(
         f'<trkpt lat="{lat:.9f}" lon="{lon:.9f}"><ele>10</ele><time>{_z(t)}</time>'
         + (
-            f"<extensions><gpxtpx:TrackPointExtension><gpxtpx:hr>{track.heart_rate}"
+            f"<extensions><gpxtpx:TrackPointExtension><gpxtpx:hr>{stretch.heart_rate}"
             "</gpxtpx:hr></gpxtpx:TrackPointExtension></extensions>"
-            if track.heart_rate
+            if stretch.heart_rate
             else ""
         )
         + "</trkpt>"
-        for t, lat, lon in track.points()
+        for index, stretch in enumerate(stretches)
+        for t, lat, lon in stretch.points()[1 if index else 0 :]
     )
     kind_xml = f"<type>{kind}</type>" if kind else ""
     return (

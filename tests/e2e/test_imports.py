@@ -145,6 +145,19 @@ async def test_a_file_then_its_typed_in_workout_is_one_workout(api: Api) -> None
     assert await distance_board(api, token) == before
 
 
+async def test_a_ride_with_an_hour_at_a_cafe_earns_two_hours_of_riding(api: Api) -> None:
+    token, _ = await api.register("cafe", weight_kg=70)
+    ride = af.Track(af.hours_ago(9), 3600, speed_m_s=6.0, heart_rate=150)
+    cafe = af.Track(ride.end, 3600, speed_m_s=0.0, heart_rate=90, lat0=ride.end_lat)
+    again = af.Track(cafe.end, 3600, speed_m_s=6.0, heart_rate=150, lat0=ride.end_lat)
+    workout = await imported(api, token, "cafe.gpx", af.gpx([ride, cafe, again], "cycling"))
+    assert (workout["duration_s"], workout["avg_heart_rate"]) == (7200, 150)
+    # 6 m/s (13.4 mph) while moving: Compendium 01030, 8.0 MET, for two hours at 70 kg.
+    # Over the elapsed three hours it would be 4 m/s, 4.0 MET: 840 kcal of cafe.
+    assert (workout["calories_method"], workout["calories"]) == ("met", 8.0 * 70 * 2)
+    assert workout["distance_m"] == pytest.approx(43200, rel=1e-4)
+
+
 async def test_a_multisport_file_is_one_workout_per_leg(api: Api) -> None:
     token, _ = await api.register("triathlete")
     swim = af.Track(af.hours_ago(10), 900, speed_m_s=1.1)
@@ -266,11 +279,13 @@ async def test_real_recordings_of_a_watch_run_and_a_gpx_ride(api: Api) -> None:
         pytest.skip(f"the reference recordings are not at {REFERENCE}")
     token, _ = await api.register("newcomer", weight_kg=68)
     run = await imported(api, token, run_path.name, run_path.read_bytes())
-    assert (run["activity"], run["duration_s"], run["avg_heart_rate"]) == ("run", 1680, 158)
+    # The workout lasts its moving time (1680 s elapsed; docs/import.md, "Moving time").
+    assert (run["activity"], run["duration_s"], run["avg_heart_rate"]) == ("run", 1662, 158)
+    assert run["recording"]["moving_time_s"] == run["duration_s"]
     assert run["distance_m"] == pytest.approx(5383.2, rel=0.01)
     assert run["status"] == "processed"
     ride = await imported(api, token, ride_path.name, ride_path.read_bytes())
-    assert (ride["activity"], ride["duration_s"], ride["avg_heart_rate"]) == ("cycle", 2469, 142)
+    assert (ride["activity"], ride["duration_s"], ride["avg_heart_rate"]) == ("cycle", 2272, 142)
     assert ride["distance_m"] == pytest.approx(5768.8, rel=0.01)
     board = await api.board(token, "calories/all")
     assert board["entries"][0]["score"] == round(run["calories"] + ride["calories"])

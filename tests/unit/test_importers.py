@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fitboard.adapters.importers.reader import read_upload
+from fitboard.application.imports.importing import active_time
 from fitboard.application.imports.ports import ImportLimits, ParsedActivity, UnreadableFile
 from fitboard.domain.activities import Activity
 from tests import activity_files as af
@@ -121,6 +122,40 @@ def test_a_generated_file_gives_its_exact_duration_and_distance(kind: str) -> No
     assert activity.avg_heart_rate == 144
     assert activity.activity is Activity.RUN
     assert activity.moving_time_s == 1200
+
+
+def cafe_ride() -> tuple[af.Track, af.Track, af.Track]:
+    """Three hours: an hour's ride at 6 m/s (150 bpm), an hour at a cafe table with the
+    device recording (90 bpm), and another hour's ride."""
+    ride = af.Track(START, 3600, speed_m_s=6.0, heart_rate=150)
+    cafe = af.Track(ride.end, 3600, speed_m_s=0.0, heart_rate=90, lat0=ride.end_lat)
+    return ride, cafe, af.Track(cafe.end, 3600, speed_m_s=6.0, heart_rate=150, lat0=ride.end_lat)
+
+
+def test_a_long_stop_is_elapsed_but_not_moving_time() -> None:
+    (activity,) = read_one("cafe.gpx", af.gpx(cafe_ride(), kind="cycling"))
+    assert (activity.duration_s, activity.moving_time_s) == (3 * 3600, 2 * 3600)
+    assert activity.distance_m == pytest.approx(2 * 3600 * 6.0, rel=1e-4)
+    # 7201 samples at 150 bpm and 3600 at 90; the 7200 taken while moving are all 150.
+    assert activity.avg_heart_rate == round((7201 * 150 + 3600 * 90) / 10801)
+    assert activity.moving_avg_heart_rate == 150
+
+
+def test_an_imported_ride_lasts_its_moving_time_and_a_yoga_session_its_whole_time() -> None:
+    (activity,) = read_one("cafe.gpx", af.gpx(cafe_ride(), kind="cycling"))
+    assert active_time(activity, Activity.CYCLE) == (7200, 150)
+    assert active_time(activity, Activity.YOGA) == (10800, 130)
+    # Without a moving time (no track), or with none at all, the whole recording counts.
+    assert active_time(replace(activity, moving_time_s=None), Activity.CYCLE) == (10800, 130)
+    assert active_time(replace(activity, moving_time_s=0), Activity.CYCLE) == (10800, 130)
+
+
+def test_a_real_ride_with_long_stops_moves_for_about_its_timer_time() -> None:
+    """The Wahoo ride's records stop while its timer is paused: 23591 s elapsed, 13471 s
+    of timer time by the device's own session (MANIFEST.md)."""
+    (activity,) = read_one("ride_wahoo-elemnt.fit", reference("ride_wahoo-elemnt.fit"))
+    assert activity.duration_s == 23591
+    assert activity.moving_time_s == pytest.approx(13471, rel=0.03)
 
 
 def test_the_format_is_told_by_the_content_not_the_name() -> None:

@@ -135,6 +135,8 @@ def summarize(
     track_m = 0.0
     has_track = False
     moving_s = 0.0
+    # Heart rates at the end of each stretch moved: the samples taken while moving.
+    moving_heart_rates: list[int] = []
     elevations: list[float] = []
     for segment in segments:
         for a, b in itertools.pairwise(segment):
@@ -147,6 +149,8 @@ def summarize(
                 seconds = (b.time - a.time).total_seconds()
                 if seconds > 0 and step / seconds >= MOVING_SPEED_M_S:
                     moving_s += seconds
+                    if b.heart_rate is not None:
+                        moving_heart_rates.append(b.heart_rate)
         elevations_here = [p.elevation_m for p in segment if p.elevation_m is not None]
         elevations += elevations_here
     gain = (
@@ -158,6 +162,7 @@ def summarize(
     powers = [p.power_w for p in points if p.power_w is not None]
     cadences = [p.cadence for p in points if p.cadence is not None]
     avg_hr = _mean(heart_rates) if heart_rates else device.avg_heart_rate
+    moving_hr = _mean(moving_heart_rates) if moving_heart_rates else avg_hr
     max_hr = max(heart_rates) if heart_rates else device.max_heart_rate
     duration_s = round((ended_at - started_at).total_seconds())
     return ParsedActivity(
@@ -173,6 +178,7 @@ def summarize(
         device_distance_m=device.distance_m,
         elevation_gain_m=gain,
         avg_heart_rate=None if avg_hr is None else round(avg_hr),
+        moving_avg_heart_rate=None if moving_hr is None else round(moving_hr),
         max_heart_rate=None if max_hr is None else round(max_hr),
         avg_power_w=device.avg_power_w if device.avg_power_w is not None else _mean(powers),
         avg_cadence=device.avg_cadence if device.avg_cadence is not None else _mean(cadences),

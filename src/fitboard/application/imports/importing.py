@@ -61,22 +61,45 @@ class ImportOutcome:
     workouts: list[ImportedWorkout]
 
 
+# Sports whose workout is the moving: an imported one of these lasts its moving time.
+MOVING_SPORTS = frozenset(
+    {Activity.RUN, Activity.WALK, Activity.HIKE, Activity.CYCLE, Activity.SWIM, Activity.ROW}
+)
+
+
 def workout_id_for(user_id: uuid.UUID, file_identity: str) -> uuid.UUID:
     return uuid.uuid5(IMPORT_NAMESPACE, f"{user_id}/{file_identity}")
+
+
+def active_time(parsed: ParsedActivity, activity: Activity) -> tuple[int, int | None]:
+    """The workout's duration and average heart rate: over the moving time for a sport
+    that is moving, else over the whole recording (docs/import.md, "Moving time").
+
+    Everything fitboard derives from a workout's duration is per active time: the
+    Compendium's METs (kcal = MET x mass x hours of the activity), the speed that picks the
+    MET row, Keytel's kcal per minute of exercise at the heart rate, points, the duration
+    boards, and the plausibility of a pace. A three-hour ride with an hour at a cafe earns
+    two hours of riding. A yoga or strength session moves little and lasts its whole time,
+    as does a recording without a moving time, or one with none (GPS that never moved)."""
+    moving = parsed.moving_time_s
+    if activity not in MOVING_SPORTS or not moving:
+        return parsed.duration_s, parsed.avg_heart_rate
+    return moving, parsed.moving_avg_heart_rate
 
 
 def _command(
     parsed: ParsedActivity, file_name: str, user_id: uuid.UUID, activity: Activity
 ) -> SubmitWorkout:
+    duration_s, avg_heart_rate = active_time(parsed, activity)
     return SubmitWorkout(
         id=workout_id_for(user_id, parsed.file_identity),
         user_id=user_id,
         activity=activity,
         started_at=parsed.started_at,
-        duration_s=parsed.duration_s,
+        duration_s=duration_s,
         distance_m=parsed.distance_m,
         elevation_gain_m=parsed.elevation_gain_m,
-        avg_heart_rate=parsed.avg_heart_rate,
+        avg_heart_rate=avg_heart_rate,
         calories=parsed.device_calories,
         source=parsed.file_format.value,
         recording=Recording(

@@ -56,12 +56,16 @@ class ParsedActivity:
     started_at: datetime
     # First to last timestamp, whole seconds: the time the activity took, pauses included.
     duration_s: int
+    # The time spent moving (see track.MOVING_SPEED_M_S); None without a track or distances.
     moving_time_s: int | None
     # The device's own total where the file has one, else the geodesic sum of the track.
     distance_m: float | None
     device_distance_m: float | None
     elevation_gain_m: float | None
+    # The mean of the heart rates recorded, over the whole activity and while moving (the
+    # whole activity's where no rate was recorded while moving).
     avg_heart_rate: int | None
+    moving_avg_heart_rate: int | None
     max_heart_rate: int | None
     avg_power_w: float | None
     avg_cadence: float | None
