@@ -594,7 +594,7 @@ def _services(
         groups=Groups(store, projection, clock),
         challenges=challenges,
         live=live,
-        operations=Operations(store, ranking, broker, c.workouts_queue),
+        operations=Operations(store, ranking, broker, c.workouts_queue, inflight, clock),
         seeding=Seeding(store, ingest, c.passwords, clock),
         imports=None
         if activity_files is None

@@ -7,6 +7,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,26 @@ async def test_marked_workout_has_its_owner_until_cleared(inflight: InFlight) ->
 
 
 @bounded(30)
+async def test_the_oldest_mark_is_the_longest_waiting_workout(inflight: InFlight) -> None:
+    assert await inflight.oldest_marked_at() is None
+    first, second = uuid.uuid4(), uuid.uuid4()
+    before = datetime.now(UTC)
+    await inflight.mark(first, uuid.uuid4())
+    await asyncio.sleep(0.05)
+    between = datetime.now(UTC)
+    await inflight.mark_many([(second, uuid.uuid4())])
+    oldest = await inflight.oldest_marked_at()
+    assert oldest is not None
+    assert before - timedelta(seconds=0.01) <= oldest <= between
+    await inflight.clear(first)
+    oldest = await inflight.oldest_marked_at()
+    assert oldest is not None
+    assert oldest >= between - timedelta(seconds=0.01)
+    await inflight.clear(second)
+    assert await inflight.oldest_marked_at() is None
+
+
+@bounded(30)
 async def test_marking_again_keeps_one_owner(inflight: InFlight) -> None:
     workout, owner = uuid.uuid4(), uuid.uuid4()
     await inflight.mark(workout, owner)
@@ -109,6 +130,7 @@ async def test_marks_expire_after_their_ttl(
         await inflight.mark(workout, uuid.uuid4())
         await asyncio.sleep(1.2)
         assert await inflight.owner(workout) is None
+        assert await inflight.oldest_marked_at() is None
     finally:
         await inflight.close()
 

@@ -100,8 +100,13 @@ FEATURES_MAY_IMPORT: dict[str, dict[str, frozenset[str]]] = {
     "live": {"boards": frozenset({"reading"})},
     "messaging": {},
     # Is it up, how long is the backlog, what was given up on: the ranking index and the
-    # broker, through their ports.
-    "operations": {"boards": frozenset({"ports"}), "messaging": frozenset({"ports"})},
+    # broker, through their ports; the oldest unprocessed workout from the in-flight
+    # marks.
+    "operations": {
+        "boards": frozenset({"ports"}),
+        "messaging": frozenset({"ports"}),
+        "workouts": frozenset({"ports"}),
+    },
     # A consumer of workout.processed (its queue is in bootstrap's topology): the boards'
     # rollups, and whether the athlete still exists.
     "reports": {

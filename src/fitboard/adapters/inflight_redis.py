@@ -1,11 +1,15 @@
-"""`InFlightWorkouts` on Redis, for the production mode: one key per accepted workout.
+"""`InFlightWorkouts` on Redis, for the production mode: one key per accepted workout,
+and one sorted set of every marked workout by the time it was marked (`<prefix>marked-at`),
+for the age of the oldest.
 
 Marks made together (the workouts an API process accepts in one group commit) go to
 Redis in one pipeline: a round trip per group, not per workout."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -39,6 +43,11 @@ class RedisInFlight:
     def _key(self, workout_id: UUID) -> str:
         return f"{self.prefix}{workout_id}"
 
+    @property
+    def _marked_at(self) -> str:
+        # Not a workout id: no mark's key can be this one.
+        return f"{self.prefix}marked-at"
+
     async def mark(self, workout_id: UUID, user_id: UUID) -> None:
         await self._submit([(workout_id, user_id)])
 
@@ -57,9 +66,13 @@ class RedisInFlight:
     async def _write_marks(self, marks: list[tuple[UUID, UUID]]) -> list[BaseException | None]:
         """Every waiting caller's marks in one pipeline (no MULTI: each SET stands alone,
         and a failed pipeline fails every caller of the group)."""
+        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
             for workout_id, user_id in marks:
                 pipe.set(self._key(workout_id), str(user_id), ex=self._ttl_s)
+            pipe.zadd(self._marked_at, {str(workout_id): now for workout_id, _ in marks})
+            # Marks that expired without a `clear` leave the set here, keeping it bounded.
+            pipe.zremrangebyscore(self._marked_at, "-inf", now - self._ttl_s)
             await pipe.execute()
         return [None] * len(marks)
 
@@ -75,9 +88,25 @@ class RedisInFlight:
 
     async def clear(self, workout_id: UUID) -> None:
         try:
-            await self._redis.delete(self._key(workout_id))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.delete(self._key(workout_id))
+                pipe.zrem(self._marked_at, str(workout_id))
+                await pipe.execute()
         except RedisError as exc:
             raise QueueUnavailable(f"in-flight store failed: {exc}") from exc
+
+    async def oldest_marked_at(self) -> datetime | None:
+        try:
+            oldest = await self._redis.zrangebyscore(
+                self._marked_at, time.time() - self._ttl_s, "+inf", start=0, num=1, withscores=True
+            )
+        except RedisError as exc:
+            raise QueueUnavailable(f"in-flight store failed: {exc}") from exc
+        if not oldest:
+            return None
+        # [(member, score)] with scores; typed loosely by redis-py.
+        marked_at = float(oldest[0][1])
+        return datetime.fromtimestamp(marked_at, UTC)
 
     async def close(self) -> None:
         await self._marks.close()

@@ -14,6 +14,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -116,6 +117,20 @@ class SqliteInFlight:
                 )
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+
+    async def oldest_marked_at(self) -> datetime | None:
+        try:
+            db = await self._connection()
+            async with db.execute(
+                "SELECT min(marked_at) FROM inflight_workouts WHERE marked_at > ?",
+                (time.time() - self._ttl_s,),
+            ) as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
+        if row is None or row[0] is None:
+            return None
+        return datetime.fromtimestamp(row[0], UTC)
 
     async def close(self) -> None:
         await self._marks.close()

@@ -12,9 +12,15 @@ live_metrics.py does. Names follow Prometheus' conventions: base units in the na
 - processing latency: `fitboard_message_handling_duration_seconds`;
 - end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`;
 - the backlog, retries waiting and dead letters: `fitboard_queue_messages` by state, and
-  consumers (every 15 s); Redis memory, its limit and evictions, boards held and the
-  largest (every 5 minutes): sampled from the broker and Redis by every API process
-  (entrypoints/api/operations_sampler.py).
+  consumers, and the age of the oldest unprocessed workout:
+  `fitboard_oldest_unprocessed_workout_age_seconds` (every 15 s); Redis memory, its limit
+  and evictions, boards held and the largest (every 5 minutes): sampled from the broker,
+  the in-flight marks and Redis by every API process (entrypoints/api/operations_sampler.py);
+- publish-confirm latency and the size of shared writes:
+  `fitboard_group_commit_write_duration_seconds` and `fitboard_group_commit_write_items`
+  by commit (adapters/group_commit.py);
+- database pool use: `fitboard_database_pool_connections` by state and
+  `fitboard_database_pool_max_connections`, read at scrape time (adapters/sql/pool_metrics.py).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "HTTP_DURATION",
     "HTTP_REQUESTS",
     "LARGEST_BOARD",
+    "OLDEST_UNPROCESSED",
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
     "REDIS_EVICTED",
@@ -95,6 +102,12 @@ QUEUE_MESSAGES = Gauge(
     "Messages on a queue by state: ready (waiting for a worker), retrying (waiting out a "
     "retry delay), dead_letters. Sampled by every API process.",
     ["queue", "state"],
+)
+OLDEST_UNPROCESSED = Gauge(
+    "fitboard_oldest_unprocessed_workout_age_seconds",
+    "Seconds since the longest-waiting accepted workout not yet processed got its 202; 0 "
+    "when none waits. From the in-flight marks (Redis, or the embedded queue's file), "
+    "sampled by every API process.",
 )
 QUEUE_CONSUMERS = Gauge(
     "fitboard_queue_consumers", "Consumers on a queue (RabbitMQ only).", ["queue"]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from fitboard.application.boards.ports import RankingIndex, RankingStats
 from fitboard.application.messaging.ports import DeadLetter, MessageBroker, QueueDepth, QueueSpec
-from fitboard.application.ports import Store, Transaction
+from fitboard.application.ports import Clock, Store, Transaction
+from fitboard.application.workouts.ports import InFlightWorkouts
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,15 @@ class Operations:
         ranking: RankingIndex,
         broker: MessageBroker,
         workouts_queue: QueueSpec,
+        inflight: InFlightWorkouts,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._ranking = ranking
         self._broker = broker
         self._queue = workouts_queue
+        self._inflight = inflight
+        self._clock = clock
 
     @property
     def queue_name(self) -> str:
@@ -70,6 +75,15 @@ class Operations:
 
     async def queue_depth(self) -> QueueDepth:
         return await self._broker.depth(self._queue)
+
+    async def oldest_unprocessed_age_s(self) -> float:
+        """Seconds since the longest-waiting accepted workout not yet in the record was
+        accepted, from the in-flight marks (made at the 202, cleared once processed); 0
+        when none waits."""
+        oldest = await self._inflight.oldest_marked_at()
+        if oldest is None:
+            return 0.0
+        return max(0.0, (self._clock.now() - oldest).total_seconds())
 
     async def board_stats(self, largest: int) -> RankingStats:
         return await self._ranking.stats(largest)

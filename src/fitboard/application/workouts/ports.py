@@ -113,6 +113,12 @@ class InFlightWorkouts(Protocol):
 
     async def clear(self, workout_id: UUID) -> None: ...
 
+    async def oldest_marked_at(self) -> datetime | None:
+        """When the longest-waiting workout still marked was accepted (the age of the
+        oldest unprocessed workout), or None when none is marked. A mark whose `clear` was
+        lost counts until it expires."""
+        ...
+
     async def close(self) -> None: ...
 
 

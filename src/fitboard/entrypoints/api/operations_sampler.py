@@ -1,6 +1,7 @@
-"""Every API process reads the queue's depth and the ranking index's size now and then,
-for its /metrics: what the broker and Redis know, that no counter in this process can
-(how long the backlog is, how close Redis is to its memory limit)."""
+"""Every API process reads the queue's depth, the age of the oldest unprocessed workout and
+the ranking index's size now and then, for its /metrics: what the broker and Redis know,
+that no counter in this process can (how long the backlog is, how long its oldest
+workout has waited, how close Redis is to its memory limit)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 from fitboard.adapters.process_metrics import (
     BOARDS,
     LARGEST_BOARD,
+    OLDEST_UNPROCESSED,
     QUEUE_CONSUMERS,
     QUEUE_MESSAGES,
     REDIS_EVICTED,
@@ -37,6 +39,7 @@ async def sample_once(operations: Operations, *, boards: bool = True) -> None:
     QUEUE_MESSAGES.labels(queue, "dead_letters").set(depth.dead_letters)
     if depth.consumers is not None:
         QUEUE_CONSUMERS.labels(queue).set(depth.consumers)
+    OLDEST_UNPROCESSED.set(await operations.oldest_unprocessed_age_s())
     if not boards:
         return
     stats = await operations.board_stats(largest=1)
