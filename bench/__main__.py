@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import figures
+from bench import figures, imports
 from bench.common import positive, raise_open_files_limit
 from bench.figures import FULL, GROUPS, QUICK, Sizes
 from bench.machine import describe
@@ -38,6 +38,7 @@ RUNNERS: dict[str, Callable[[Sizes], Awaitable[list[Figure]]]] = {
     "freshness": figures.freshness,
     "boards": figures.boards_figures,
     "fanout": figures.fanout,
+    "imports": imports.group,
 }
 
 

@@ -35,7 +35,7 @@ from bench.live_freshness import processed_count, register_athletes
 from bench.load import Body, Hammer, HammerReport, hammer
 from bench.results import Figure
 
-GROUPS = ("ingest", "embedded", "drain", "freshness", "boards", "fanout")
+GROUPS = ("ingest", "embedded", "drain", "freshness", "boards", "fanout", "imports")
 E2E_TIMEOUT_S = 900.0
 
 
