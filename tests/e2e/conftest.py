@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,46 @@ from tests.conftest import run_sync
 from tests.services.session import SERVICES
 
 TEST_SECRET = "e2e-secret-that-is-long-enough-for-hs256-signing"
+
+E2E_DIR = Path(__file__).parent
+# (method, route template, status) of every answer an in-process app gave while an e2e
+# test ran (its fixtures' set-up and tear-down included), with the first test that saw it;
+# tests/e2e/test_openapi_statuses.py checks each one is documented.
+OBSERVED: dict[tuple[str, str, int], str] = {}
+
+
+def answered() -> dict[tuple[str, str, int], float]:
+    """How many answers of each (method, route template, status) this process's apps have
+    given so far, read from the counter every app keeps (entrypoints/api/http_metrics.py)."""
+    from fitboard.adapters.process_metrics import HTTP_REQUESTS
+
+    counts: dict[tuple[str, str, int], float] = {}
+    for metric in HTTP_REQUESTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                labels = sample.labels
+                key = (labels["method"], labels["route"], int(labels["status"]))
+                counts[key] = sample.value
+    return counts
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    if not item.path.is_relative_to(E2E_DIR):
+        return (yield)
+    before = answered()
+    try:
+        return (yield)
+    finally:
+        for key, count in answered().items():
+            if count > before.get(key, 0):
+                OBSERVED.setdefault(key, item.nodeid)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check of the statuses observed runs after every other test of the session."""
+    last = [item for item in items if item.path.name == "test_openapi_statuses.py"]
+    items[:] = [item for item in items if item not in last] + last
 
 
 class Api:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -23,7 +23,8 @@ from fitboard.domain.errors import (
     InvalidField,
     NotFound,
 )
-from fitboard.entrypoints.api.schemas import ErrorOut
+from fitboard.entrypoints.api import schemas, schemas_admin
+from fitboard.entrypoints.api.schemas import ErrorOut, ValidationErrorOut
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +112,29 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _location(request: Request, field: str) -> str:
+    """Where the route takes `field` from: a parameter of its path or its query, else the
+    body. Asked of the route's own parameters, not of what the client sent: `?name=x` on
+    a route whose body has a `name` does not move a refused name into the query."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return "body"
+    declared = {
+        "path": dependant.path_params,
+        "query": dependant.query_params,
+    }
+    for where, params in declared.items():
+        if any(param.alias == field or param.name == field for param in params):
+            return where
+    # Parameters of sub-dependencies (the current user's token and the like) are never
+    # named by a domain rule; the body is what the rules check.
+    return "body"
+
+
 async def _invalid_field(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidField)
     # Same shape as FastAPI's own validation errors, so clients handle one format.
-    if exc.field in request.path_params:
-        where = "path"
-    elif exc.field in request.query_params:
-        where = "query"
-    else:
-        where = "body"
+    where = _location(request, exc.field)
     detail = [{"loc": [where, exc.field], "msg": _printable(exc.message), "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -154,35 +169,131 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-_DESCRIPTIONS: dict[int, str] = {
-    401: "No valid token: missing, expired, forged, revoked, or its athlete does not exist",
-    403: "The caller may not do this",
-    404: "No such thing, or not the caller's to see",
-    409: "Clashes with what is stored",
-    413: "The body is larger than the server accepts (FITBOARD_MAX_BODY_BYTES)",
-    429: "Too many attempts for the caller's budget; nothing was done. Retry after "
-    "Retry-After seconds",
-    503: "A dependency is unavailable; nothing was saved. Retry after Retry-After seconds",
+# Each refusal as the OpenAPI document shows it: when it happens, and one body it has.
+_REFUSALS: dict[int, tuple[str, str]] = {
+    400: (
+        "The form could not be parsed (a broken multipart or form encoding)",
+        "There was an error parsing the body",
+    ),
+    401: (
+        "No valid token: missing, expired, forged, revoked, or its athlete does not exist",
+        "send Authorization: Bearer <token> (from /v1/auth/token)",
+    ),
+    403: ("The caller may not do this", "group boards are visible to the group's members only"),
+    404: ("No such thing, or not the caller's to see", "no such workout"),
+    409: ("Clashes with what is stored", "the username 'ada' is taken"),
+    413: (
+        "The body is larger than the server accepts (FITBOARD_MAX_BODY_BYTES)",
+        "the request body is larger than this server accepts (1048576 bytes); send less "
+        "(a batch takes at most 100 workouts)",
+    ),
+    429: (
+        "Too many attempts for the caller's budget; nothing was done. Retry after "
+        "Retry-After seconds",
+        "too many workouts from this athlete (at most 600 per minute); retry in 42 s",
+    ),
+    503: (
+        "A dependency is unavailable; nothing was saved. Retry after Retry-After seconds",
+        "the database is unreachable; nothing was saved, please retry",
+    ),
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "Bearer: the scheme a token is sent with",
+            "schema": {"type": "string"},
+        }
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
 }
 
 
-def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The refusals an operation can answer, for its OpenAPI document (422, the validation
-    error, FastAPI lists by itself)."""
-    documented: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
-        documented[code] = {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
-        if code in (429, 503):
-            documented[code]["headers"] = {
-                "Retry-After": {
-                    "description": "Seconds to wait before retrying",
-                    "schema": {"type": "integer"},
-                }
-            }
+def refusal(
+    code: int, description: str | None = None, example: str | None = None
+) -> dict[str, Any]:
+    """One refusal's OpenAPI response: the `{detail}` body, an example of it, and the
+    headers it carries; `description` and `example` say it in a route's own words."""
+    when, detail = _REFUSALS[code]
+    documented: dict[str, Any] = {
+        "model": ErrorOut,
+        "description": description or when,
+        "content": {"application/json": {"example": {"detail": example or detail}}},
+    }
+    if code in _HEADERS:
+        documented["headers"] = _HEADERS[code]
     return documented
 
 
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals an operation can answer, for its OpenAPI document. 422, the validation
+    error, is documented wherever FastAPI finds input to validate (see `install`)."""
+    return {code: refusal(code) for code in codes}
+
+
+_FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+
+
+def _examples_by_model() -> dict[str, list[Any]]:
+    """Each body model's examples, by the name its schema has in the document."""
+    found: dict[str, list[Any]] = {}
+    for module in (schemas, schemas_admin):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                extra = value.model_config.get("json_schema_extra")
+                examples = extra.get("examples") if isinstance(extra, dict) else None
+                if isinstance(examples, list):
+                    found[value.__name__] = examples
+    return found
+
+
+def _complete_document(app: FastAPI) -> None:
+    """Two corrections to what FastAPI generates. It documents a 422 on every operation
+    with parameters or a body as its own HTTPValidationError, whose `input`, `ctx` and
+    `url` `_request_invalid` never sends: the document says ValidationErrorOut instead,
+    the body both handlers above answer. And it drops every null from the document, the
+    nulls of the models' examples too, which then lack required fields: they are put
+    back as the models give them."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        ours = ValidationErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(ours.pop("$defs", {}))
+        components[ValidationErrorOut.__name__] = ours
+        for name, examples in _examples_by_model().items():
+            if "examples" in components.get(name, {}):
+                components[name]["examples"] = examples
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                answer = operation.get("responses", {}).get("422")
+                if answer is None:
+                    continue
+                media = answer.setdefault("content", {}).setdefault("application/json", {})
+                if media.get("schema", {}).get("$ref") in (None, _FASTAPI_VALIDATION):
+                    media["schema"] = {
+                        "$ref": f"#/components/schemas/{ValidationErrorOut.__name__}"
+                    }
+                if answer.get("description") == "Validation Error":
+                    answer["description"] = (
+                        "Input the schema or the domain's rules refuse; each refused field "
+                        "is named, with where it is (path, query or body)"
+                    )
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _complete_document(app)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(400, _unreadable_body)
     app.add_exception_handler(405, _method_not_allowed)

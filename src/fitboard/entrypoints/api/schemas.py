@@ -23,10 +23,17 @@ from pydantic_core import CoreSchema
 from fitboard.application.accounts.athletes import USERNAME
 from fitboard.domain import plausibility
 from fitboard.domain.activities import Activity, Sex
-from fitboard.domain.boards import Metric
+from fitboard.domain.boards import Metric, Period
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
+from fitboard.entrypoints.api import examples
+
+
+def examples_of(*values: dict[str, Any]) -> ConfigDict:
+    """A model's examples, for the OpenAPI document (each one valid against the model:
+    tests/unit/test_openapi.py checks them)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
 class _Documented:
@@ -95,11 +102,17 @@ TimeZone = Annotated[
     Text, Field(max_length=64, description="An IANA time zone such as Europe/Berlin")
 ]
 
-_ACTIVITIES = "|".join(a.value for a in Activity)
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Documentation of what domain.boards.Scope.parse and domain.periods.period_range accept.
-SCOPE_PATTERN = f"^(global|activity:({_ACTIVITIES})|group:{_UUID})$"
 SCOPE_DESCRIPTION = "global, activity:<activity> or group:<group_id>"
+# The scopes one can list, and a group's; as JSON Schema keywords for a string.
+SCOPE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"enum": ["global", *(f"activity:{activity.value}" for activity in Activity)]},
+        {"pattern": f"^group:{_UUID}$"},
+    ],
+    "description": SCOPE_DESCRIPTION,
+}
 PERIOD_KEY_PATTERN = r"^([0-9]{4}(-(0[1-9]|1[0-2])(-[0-3][0-9])?|-W[0-5][0-9])?|all)$"
 PERIOD_KEY_DESCRIPTION = (
     "day 2026-11-22, week 2026-W47, month 2026-11, year 2026, or all; default: the current one"
@@ -108,7 +121,7 @@ MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 ScopeText = Annotated[
     str,
     AfterValidator(_storable),
-    _Documented(pattern=SCOPE_PATTERN, description=SCOPE_DESCRIPTION),
+    _Documented(**SCOPE_SCHEMA),
 ]
 
 
@@ -119,6 +132,8 @@ class StrictBody(BaseModel):
 
 
 class RegisterIn(StrictBody):
+    model_config = examples_of(examples.REGISTER)
+
     username: Username
     password: Annotated[
         Text,
@@ -136,6 +151,8 @@ class RegisterIn(StrictBody):
 
 
 class UserOut(BaseModel):
+    model_config = examples_of(examples.USER)
+
     id: UUID
     username: str
     display_name: str
@@ -149,16 +166,22 @@ class UserOut(BaseModel):
 
 
 class TokenOut(BaseModel):
+    model_config = examples_of(examples.TOKEN_OUT)
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
 
 
 class RegisteredOut(TokenOut):
+    model_config = examples_of(examples.REGISTERED)
+
     user: UserOut
 
 
 class PasswordChangeIn(StrictBody):
+    model_config = examples_of(examples.PASSWORD_CHANGE)
+
     current_password: Text = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
     new_password: Annotated[
         Text,
@@ -167,6 +190,8 @@ class PasswordChangeIn(StrictBody):
 
 
 class ProfilePatch(StrictBody):
+    model_config = examples_of(examples.PROFILE_PATCH)
+
     display_name: Text | None = Field(default=None, min_length=1, max_length=64)
     weight_kg: Number | None = Field(default=None, gt=20, lt=400)
     birth_year: Integer | None = Field(default=None, ge=1900, le=2100)
@@ -178,6 +203,8 @@ class ProfilePatch(StrictBody):
 # The physical limits are the domain's (plausibility.check_possible enforces them, for the
 # API and the worker alike); the schema only states them.
 class WorkoutIn(StrictBody):
+    model_config = examples_of(examples.WORKOUT_IN)
+
     id: UUID | None = Field(
         default=None, description="Client-chosen id; sending the same id again counts once."
     )
@@ -214,6 +241,8 @@ class WorkoutIn(StrictBody):
 
 
 class WorkoutAccepted(BaseModel):
+    model_config = examples_of(examples.WORKOUT_ACCEPTED)
+
     id: UUID
     status: Literal["queued"] = "queued"
 
@@ -234,12 +263,16 @@ class RecordingOut(BaseModel):
 class DecisionOut(BaseModel):
     """An admin's latest decision on the workout (docs/moderation.md)."""
 
+    model_config = examples_of(examples.DECISION)
+
     decision: Literal["approve", "reject"]
     reason: str | None
     decided_at: datetime
 
 
 class WorkoutOut(BaseModel):
+    model_config = examples_of(examples.WORKOUT_OUT)
+
     id: UUID
     status: Literal["processed", "flagged", "rejected"]
     activity: Activity
@@ -273,6 +306,8 @@ class WorkoutPatch(StrictBody):
     """A correction: only the fields sent change (null clears an optional one). The
     corrected workout must meet the same rules as a new one (`WorkoutIn`)."""
 
+    model_config = examples_of(examples.WORKOUT_PATCH)
+
     activity: Activity | None = None
     duration_s: (
         Annotated[Integer, _Documented(minimum=1, maximum=plausibility.MAX_DURATION_S)] | None
@@ -290,6 +325,8 @@ class WorkoutPatch(StrictBody):
 
 
 class WorkoutPage(BaseModel):
+    model_config = examples_of({"items": [examples.WORKOUT_OUT], "next_cursor": None})
+
     items: list[WorkoutOut]
     next_cursor: str | None
 
@@ -301,6 +338,8 @@ BatchItem = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/Workout
 
 
 class BatchIn(StrictBody):
+    model_config = examples_of(examples.BATCH_IN)
+
     workouts: list[BatchItem] = Field(min_length=1, max_length=100)
 
 
@@ -313,6 +352,8 @@ class BatchItemResult(BaseModel):
 
 
 class BatchOut(BaseModel):
+    model_config = examples_of(examples.BATCH_OUT)
+
     results: list[BatchItemResult]
 
 
@@ -327,21 +368,29 @@ class ImportAccepted(WorkoutAccepted):
     """`id` is the (first) workout queued; `results` has one entry per workout in the file
     (a multi-sport file has one per leg)."""
 
+    model_config = examples_of(examples.IMPORT_ACCEPTED)
+
     results: list[ImportItemOut]
 
 
 class ImportDuplicate(BaseModel):
+    model_config = examples_of(examples.IMPORT_DUPLICATE)
+
     detail: str
     id: UUID
 
 
 class ArchiveImportOut(BaseModel):
+    model_config = examples_of(examples.ARCHIVE_IMPORT)
+
     results: list[ImportItemOut]
 
 
 class ImportRefused(BaseModel):
     """A file that cannot be read (`detail` says why), or a form the schema refuses
     (`detail` lists the fields, as every other 422)."""
+
+    model_config = examples_of(examples.IMPORT_REFUSED)
 
     detail: str | list[dict[str, Any]]
 
@@ -354,8 +403,10 @@ class EntryOut(BaseModel):
 
 
 class BoardOut(BaseModel):
-    metric: str
-    period: str
+    model_config = examples_of(examples.BOARD)
+
+    metric: Metric
+    period: Period
     period_key: str
     scope: str
     starts_at: datetime | None
@@ -366,6 +417,8 @@ class BoardOut(BaseModel):
 
 
 class MyStandingOut(BaseModel):
+    model_config = examples_of(examples.MY_STANDING)
+
     rank: int | None
     score: int | None
     total: int
@@ -378,21 +431,68 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class FieldErrorOut(BaseModel):
+    """One refused field: where it is, and what is wrong with it (the input itself is
+    never echoed)."""
+
+    loc: list[str | int] = Field(
+        description='Where: "path", "query" or "body" first, then the field (and, inside a '
+        'body, the path to it: ["body", "workouts", 0]).',
+        min_length=1,
+    )
+    msg: str
+    type: str = Field(description="A machine-readable kind, such as missing or value_error.")
+
+
+class ValidationErrorOut(BaseModel):
+    """A request the schema or the domain's rules refuse (422), every refused field named."""
+
+    model_config = examples_of(
+        {
+            "detail": [
+                {
+                    "loc": ["body", "duration_s"],
+                    "msg": "the workout would end in the future",
+                    "type": "value_error",
+                },
+            ]
+        },
+        {
+            "detail": [
+                {
+                    "loc": ["query", "scope"],
+                    "msg": "'team:1' is not a scope; use global, "
+                    "activity:<activity> or group:<group_id>",
+                    "type": "value_error",
+                },
+            ]
+        },
+    )
+
+    detail: list[FieldErrorOut]
+
+
 class ReadyOut(BaseModel):
+    model_config = examples_of(examples.READY, examples.NOT_READY)
+
     status: Literal["ready", "not ready"]
     checks: dict[str, str]
 
 
 class AchievementOut(BaseModel):
+    model_config = examples_of(examples.ACHIEVEMENT)
+
     id: str
     name: str
     description: str
-    kind: str
+    kind: Literal["workout", "total", "streak", "record", "time_of_day", "placement"]
     progress: float | None = None
     held: bool
 
 
 class AccountDeletedOut(BaseModel):
+    model_config = examples_of(examples.ACCOUNT_DELETED)
+
     id: UUID
     status: Literal["deleted"] = "deleted"
 
@@ -422,6 +522,8 @@ class AccountExportOut(BaseModel):
     """Everything fitboard keeps of the athlete (docs/accounts.md). Workouts come last,
     newest first, and are streamed."""
 
+    model_config = examples_of(examples.ACCOUNT_EXPORT)
+
     format: Literal["fitboard-export/1"] = "fitboard-export/1"
     exported_at: datetime
     profile: UserOut
@@ -432,6 +534,8 @@ class AccountExportOut(BaseModel):
 
 
 class HeldAchievementOut(BaseModel):
+    model_config = examples_of(examples.HELD_ACHIEVEMENT)
+
     id: str
     name: str
     awarded_at: datetime
@@ -441,6 +545,8 @@ class HeldAchievementOut(BaseModel):
 
 
 class ChallengeIn(StrictBody):
+    model_config = examples_of(examples.CHALLENGE_IN)
+
     name: Text = Field(min_length=1, max_length=80)
     metric: Metric
     starts_at: Timestamp
@@ -450,10 +556,12 @@ class ChallengeIn(StrictBody):
 
 
 class ChallengeOut(BaseModel):
+    model_config = examples_of(examples.CHALLENGE)
+
     id: UUID
     name: str
-    metric: str
-    scope: str
+    metric: Metric
+    scope: Annotated[str, WithJsonSchema({"type": "string", **SCOPE_SCHEMA})]
     starts_at: datetime
     ends_at: datetime
     goal: int | None
@@ -461,8 +569,10 @@ class ChallengeOut(BaseModel):
 
 
 class ChallengeBoardOut(BaseModel):
+    model_config = examples_of(examples.CHALLENGE_BOARD)
+
     challenge: ChallengeOut
-    metric: str
+    metric: Metric
     period: Literal["challenge"] = "challenge"
     period_key: str
     scope: str
@@ -474,15 +584,21 @@ class ChallengeBoardOut(BaseModel):
 
 
 class GroupIn(StrictBody):
+    model_config = examples_of(examples.GROUP_IN)
+
     name: Text = Field(min_length=1, max_length=80)
 
 
 class JoinIn(StrictBody):
+    model_config = examples_of(examples.JOIN_IN)
+
     # Codes are made by secrets.token_urlsafe (groups.create_group): nothing else can match.
     invite_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class GroupOut(BaseModel):
+    model_config = examples_of(examples.GROUP)
+
     id: UUID
     name: str
     invite_code: str
@@ -490,6 +606,8 @@ class GroupOut(BaseModel):
 
 class MyGroupOut(GroupOut):
     """One of the caller's groups (`GET /v1/groups`)."""
+
+    model_config = examples_of(examples.MY_GROUP)
 
     owner_id: UUID
     member_count: int

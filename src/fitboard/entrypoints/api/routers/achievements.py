@@ -27,7 +27,9 @@ _KINDS: dict[type[AnyRule], str] = {
 }
 
 
-@router.get("/achievements", operation_id="list_achievements")
+@router.get(
+    "/achievements", summary="List achievements with my progress", operation_id="list_achievements"
+)
 async def catalog(user_id: CurrentUserId, services: ServicesDep) -> list[AchievementOut]:
     """Every achievement, with the caller's progress toward it."""
     entries = await services.achievements.catalog_for(user_id)
@@ -44,7 +46,7 @@ async def catalog(user_id: CurrentUserId, services: ServicesDep) -> list[Achieve
     ]
 
 
-@router.get("/me/achievements", operation_id="list_my_achievements")
+@router.get("/me/achievements", summary="List my achievements", operation_id="list_my_achievements")
 async def mine(user_id: CurrentUserId, services: ServicesDep) -> list[HeldAchievementOut]:
     """What the caller has earned, newest first."""
     names = {rule.id: rule.name for rule in services.achievements.rules}

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query
 from fitboard.application.workouts.moderation import UnderReview
 from fitboard.domain.changes import ChangeKind
 from fitboard.domain.workouts import WorkoutStatus
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import AdminUserId, ServicesDep
-from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.errors import refusal, responses
 from fitboard.entrypoints.api.schemas_admin import (
     DeadLetterOut,
     DeadLettersOut,
@@ -31,7 +32,9 @@ from fitboard.entrypoints.api.views import decision_out, workout_out
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=responses(401, 403, 503))
 
 
-@router.post("/leaderboards/rebuild", operation_id="rebuild_leaderboards")
+@router.post(
+    "/leaderboards/rebuild", summary="Rebuild the leaderboards", operation_id="rebuild_leaderboards"
+)
 async def rebuild(_admin: AdminUserId, services: ServicesDep) -> RebuildOut:
     """Drop and reload from the record every board the index holds, plus the current
     period of every global and activity board. Answers when done; for a large community,
@@ -41,7 +44,7 @@ async def rebuild(_admin: AdminUserId, services: ServicesDep) -> RebuildOut:
     return RebuildOut(boards=len(keys), entries=entries)
 
 
-@router.get("/dead-letters", operation_id="list_dead_letters")
+@router.get("/dead-letters", summary="List dead letters", operation_id="list_dead_letters")
 async def dead_letters(
     _admin: AdminUserId,
     services: ServicesDep,
@@ -63,7 +66,12 @@ async def dead_letters(
     )
 
 
-@router.post("/dead-letters/replay", responses=responses(413), operation_id="replay_dead_letters")
+@router.post(
+    "/dead-letters/replay",
+    summary="Replay dead letters",
+    responses=responses(413),
+    operation_id="replay_dead_letters",
+)
 async def replay(body: ReplayIn, _admin: AdminUserId, services: ServicesDep) -> ReplayOut:
     """Put dead letters back on the queue with a fresh attempt count (after the cause was
     fixed); all of them, or those ids."""
@@ -71,7 +79,9 @@ async def replay(body: ReplayIn, _admin: AdminUserId, services: ServicesDep) -> 
     return ReplayOut(replayed=moved)
 
 
-@router.get("/workouts", operation_id="list_workouts_for_review")
+@router.get(
+    "/workouts", summary="List workouts for review", operation_id="list_workouts_for_review"
+)
 async def workouts_for_review(
     _admin: AdminUserId,
     services: ServicesDep,
@@ -101,14 +111,25 @@ def _reviewed(item: UnderReview) -> ReviewedWorkoutOut:
 
 
 _DECISION_QUEUED: dict[int | str, dict[str, Any]] = {
-    **responses(404, 409, 413),
+    **responses(413),
     202: {"description": "Queued; the worker applies and records it, and the boards follow."},
+    404: refusal(
+        404,
+        "No stored workout with this id (a queued one cannot be decided yet)",
+        f"no stored workout {examples.WORKOUT_ID} (a queued one cannot be decided yet)",
+    ),
+    409: refusal(
+        409,
+        "The decision changes nothing: the workout already counts, or is already rejected",
+        f"workout {examples.WORKOUT_ID} is already rejected",
+    ),
 }
 
 
 @router.post(
     "/workouts/{workout_id}/approve",
     status_code=202,
+    summary="Approve a workout",
     responses=_DECISION_QUEUED,
     operation_id="approve_workout",
 )
@@ -123,6 +144,7 @@ async def approve(
 @router.post(
     "/workouts/{workout_id}/reject",
     status_code=202,
+    summary="Reject a workout",
     responses=_DECISION_QUEUED,
     operation_id="reject_workout",
 )

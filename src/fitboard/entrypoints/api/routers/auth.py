@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fitboard.application.accounts.athletes import MAX_USERNAME_LENGTH
 from fitboard.domain.passwords import MAX_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import CurrentAccess, KnownAthletesDep, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.live import disconnect_athlete
@@ -22,11 +23,18 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 @router.post(
-    "/register", status_code=201, responses=responses(409, 413, 429, 503), operation_id="register"
+    "/register",
+    status_code=201,
+    summary="Register an athlete",
+    responses=responses(409, 413, 429, 503),
+    operation_id="register",
 )
 async def register(
     body: RegisterIn, request: Request, services: ServicesDep, athletes: KnownAthletesDep
 ) -> RegisteredOut:
+    """Create an athlete and sign them in: the answer holds the profile and a token.
+    409 when the username is taken (case-insensitively); sign-ups are limited per client
+    address (429)."""
     await services.rate_limits.charge_sign_up(client_address(request))
     user = await services.athletes.register(
         username=body.username,
@@ -44,13 +52,26 @@ async def register(
     )
 
 
-@router.post("/token", responses=responses(401, 413, 429, 503), operation_id="issue_token")
+@router.post(
+    "/token",
+    summary="Sign in",
+    responses=responses(400, 401, 413, 429, 503),
+    operation_id="issue_token",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/x-www-form-urlencoded": {"example": examples.TOKEN_FORM}}
+        }
+    },
+)
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
     services: ServicesDep,
     athletes: KnownAthletesDep,
 ) -> TokenOut:
+    """A token for a username and password, sent as a form (OAuth2's password flow, so
+    /docs can sign in). 401 for a wrong username or password; attempts are limited per
+    client address and per username (429), wrong or right."""
     # Registration never accepted anything longer, nor text the record cannot hold.
     check_text("username", form.username, max_chars=MAX_USERNAME_LENGTH)
     check_text("password", form.password, max_chars=MAX_PASSWORD_LENGTH)
@@ -62,7 +83,9 @@ async def issue_token(
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
-@router.post("/refresh", responses=responses(401, 503), operation_id="refresh_token")
+@router.post(
+    "/refresh", summary="Renew a token", responses=responses(401, 503), operation_id="refresh_token"
+)
 async def refresh_token(access: CurrentAccess, services: ServicesDep) -> TokenOut:
     """A new token for the session of a valid one (same athlete, a new expiry). Renew
     before the token expires: an expired or revoked token cannot be renewed."""
@@ -72,6 +95,7 @@ async def refresh_token(access: CurrentAccess, services: ServicesDep) -> TokenOu
 
 @router.post(
     "/password",
+    summary="Change the password",
     responses=responses(401, 403, 413, 429, 503),
     operation_id="change_password",
 )
@@ -96,7 +120,13 @@ async def change_password(
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
-@router.post("/logout", status_code=204, responses=responses(401, 503), operation_id="logout")
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Sign out everywhere",
+    responses=responses(401, 503),
+    operation_id="logout",
+)
 async def logout(
     access: CurrentAccess, request: Request, services: ServicesDep, athletes: KnownAthletesDep
 ) -> Response:

@@ -34,7 +34,11 @@ def _out(c: Challenge) -> ChallengeOut:
 
 
 @router.post(
-    "", status_code=201, responses=responses(403, 404, 413), operation_id="create_challenge"
+    "",
+    status_code=201,
+    summary="Create a challenge",
+    responses=responses(403, 404, 413),
+    operation_id="create_challenge",
 )
 async def create(body: ChallengeIn, user_id: CurrentUserId, services: ServicesDep) -> ChallengeOut:
     """Admins create any challenge; a group's owner creates challenges for that group."""
@@ -50,13 +54,15 @@ async def create(body: ChallengeIn, user_id: CurrentUserId, services: ServicesDe
     return _out(challenge)
 
 
-@router.get("", operation_id="list_challenges")
+@router.get("", summary="List challenges", operation_id="list_challenges")
 async def list_all(user_id: CurrentUserId, services: ServicesDep) -> list[ChallengeOut]:
+    """The challenges the caller can see: every global one and those of their groups."""
     return [_out(c) for c in await services.challenges.list_challenges(user_id)]
 
 
 @router.get(
     "/{challenge_id}/leaderboard",
+    summary="Read a challenge's leaderboard",
     responses=responses(403, 404),
     operation_id="get_challenge_leaderboard",
 )
@@ -65,8 +71,10 @@ async def leaderboard(
     user_id: CurrentUserId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> ChallengeBoardOut:
+    """A challenge's board, best first, a page at a time: the metric summed over the
+    challenge's own span, for its scope."""
     board = await services.challenges.challenge_board(
         challenge_id, viewer=user_id, cursor=cursor, limit=limit
     )

@@ -3,13 +3,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import ServicesDep
 from fitboard.entrypoints.api.schemas import ReadyOut
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", operation_id="healthz")
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    responses={200: {"content": {"application/json": {"example": examples.HEALTHY}}}},
+    operation_id="healthz",
+)
 async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
@@ -17,6 +23,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
+    summary="Readiness",
     responses={
         200: {"model": ReadyOut, "description": "Every dependency answers"},
         503: {"model": ReadyOut, "description": "Some dependency does not answer"},

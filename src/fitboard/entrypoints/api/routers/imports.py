@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from fitboard.application.imports.importing import ImportedWorkout, ImportFile, ImportStatus
 from fitboard.application.imports.ports import ReadersBusy, UnreadableFile
 from fitboard.domain.activities import Activity
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
-from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.errors import refusal, responses
 from fitboard.entrypoints.api.schemas import (
     ArchiveImportOut,
-    ErrorOut,
     ImportAccepted,
     ImportDuplicate,
     ImportItemOut,
@@ -41,27 +41,25 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The same activity as an existing workout, whose `id` this is; "
         "nothing was queued.",
     },
-    413: {
-        "model": ErrorOut,
-        "description": "The upload is larger than FITBOARD_IMPORT_MAX_BYTES.",
-    },
+    400: refusal(400),
+    413: refusal(
+        413,
+        "The upload is larger than FITBOARD_IMPORT_MAX_BYTES.",
+        "the upload is larger than this server accepts (33554432 bytes); upload fewer "
+        "files at a time (split a large archive)",
+    ),
     422: {
         "model": ImportRefused,
         "description": "The file cannot be read as an activity; `detail` says why.",
     },
     **responses(429),
-    503: {
-        "model": ErrorOut,
-        "description": "Nothing was saved: the queue cannot store a workout, or the file "
-        "readers are busy (too many uploads waiting, the server too loaded to finish reading "
-        "this one, or a reader stopped while reading it). Retry after Retry-After seconds.",
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying",
-                "schema": {"type": "integer"},
-            }
-        },
-    },
+    503: refusal(
+        503,
+        "Nothing was saved: the queue cannot store a workout, or the file readers are busy "
+        "(too many uploads waiting, the server too loaded to finish reading this one, or a "
+        "reader stopped while reading it). Retry after Retry-After seconds.",
+        "the workout could not be stored durably; nothing was saved, please retry",
+    ),
 }
 
 
@@ -106,8 +104,12 @@ def _one_file(workouts: list[ImportedWorkout]) -> JSONResponse:
     "/workouts/import",
     status_code=202,
     response_model=None,
+    summary="Import activity files",
     responses=_RESPONSES,
     operation_id="import_workouts",
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"example": examples.IMPORT_FORM}}}
+    },
 )
 async def import_workouts(
     user_id: CurrentUserId,
@@ -121,6 +123,9 @@ async def import_workouts(
         Form(description="The sport of every workout uploaded; else each file's own."),
     ] = None,
 ) -> JSONResponse:
+    """Workouts from a GPX, TCX or FIT file as a device recorded them (docs/import.md),
+    or from a .zip of such files: each is queued like a submitted workout, and an
+    activity the athlete already has is a duplicate, never counted twice."""
     # Charged before the file is read and parsed, which is what costs: an upload counts as
     # one workout against the athlete's budget, whatever it holds.
     await services.rate_limits.charge_workouts(user_id, 1)

@@ -11,8 +11,7 @@ from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import (
     PERIOD_KEY_DESCRIPTION,
     PERIOD_KEY_PATTERN,
-    SCOPE_DESCRIPTION,
-    SCOPE_PATTERN,
+    SCOPE_SCHEMA,
     BoardOut,
     EntryOut,
     MyStandingOut,
@@ -24,9 +23,7 @@ router = APIRouter(
 )
 
 # The domain checks scope and period key, naming the field; the patterns document them.
-ScopeQuery = Annotated[
-    str, Query(description=SCOPE_DESCRIPTION, json_schema_extra={"pattern": SCOPE_PATTERN})
-]
+ScopeQuery = Annotated[str, Query(json_schema_extra=SCOPE_SCHEMA)]
 PeriodKeyQuery = Annotated[
     str | None,
     Query(description=PERIOD_KEY_DESCRIPTION, json_schema_extra={"pattern": PERIOD_KEY_PATTERN}),
@@ -44,7 +41,7 @@ def _entries(entries: list[NamedEntry]) -> list[EntryOut]:
     ]
 
 
-@router.get("/{metric}/{period}", operation_id="get_leaderboard")
+@router.get("/{metric}/{period}", summary="Read a leaderboard", operation_id="get_leaderboard")
 async def get_board(
     metric: Metric,
     period: Period,
@@ -53,8 +50,12 @@ async def get_board(
     scope: ScopeQuery = "global",
     period_key: PeriodKeyQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> BoardOut:
+    """A board's entries, best first, a page at a time: a metric (points, calories...)
+    summed over a period (the current one unless `period_key` names another) for a scope:
+    everyone, one activity's workouts, or a group's members (403 for others, 404 for no
+    such group). Tied athletes share a rank."""
     board = _board(metric, period, scope)
     view = await services.boards.read_board(
         board, period_key, viewer=user_id, cursor=cursor, limit=limit
@@ -72,7 +73,11 @@ async def get_board(
     )
 
 
-@router.get("/{metric}/{period}/me", operation_id="get_my_standing")
+@router.get(
+    "/{metric}/{period}/me",
+    summary="Read my standing on a leaderboard",
+    operation_id="get_my_standing",
+)
 async def get_my_standing(
     metric: Metric,
     period: Period,
@@ -80,8 +85,12 @@ async def get_my_standing(
     services: ServicesDep,
     scope: ScopeQuery = "global",
     period_key: PeriodKeyQuery = None,
-    around: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 2,
+    around: Annotated[
+        int, Query(ge=0, le=MAX_AROUND, description="Neighbours to show on each side")
+    ] = 2,
 ) -> MyStandingOut:
+    """The caller's rank and score on a board, with the athletes just above and below;
+    `rank` and `score` are null when the caller has no entry there."""
     board = _board(metric, period, scope)
     mine = await services.boards.read_my_standing(board, period_key, viewer=user_id, around=around)
     return MyStandingOut(

@@ -29,20 +29,24 @@ from fitboard.entrypoints.api.views import user_out, workout_out
 router = APIRouter(prefix="/v1/me", tags=["me"], responses=responses(401, 503))
 
 
-@router.get("", operation_id="get_me")
+@router.get("", summary="Read my profile", operation_id="get_me")
 async def get_me(user_id: CurrentUserId, services: ServicesDep) -> UserOut:
+    """The caller's profile."""
     return user_out(await services.athletes.get_user(user_id))
 
 
-@router.patch("", responses=responses(413), operation_id="update_me")
+@router.patch("", summary="Update my profile", responses=responses(413), operation_id="update_me")
 async def update_me(body: ProfilePatch, user_id: CurrentUserId, services: ServicesDep) -> UserOut:
+    """Change the fields sent, keep the others; answers the whole profile. Past workouts
+    keep the calories they were given; `show_on_leaderboards: false` takes the athlete off
+    every board (and `true` puts them back)."""
     user = await services.athletes.update_profile(
         user_id, ProfileChanges(**body.model_dump(exclude_none=True))
     )
     return user_out(user)
 
 
-@router.delete("", status_code=202, operation_id="delete_me")
+@router.delete("", status_code=202, summary="Delete my account", operation_id="delete_me")
 async def delete_me(
     user_id: CurrentUserId, request: Request, services: ServicesDep, athletes: KnownAthletesDep
 ) -> AccountDeletedOut:
@@ -58,6 +62,7 @@ async def delete_me(
 
 @router.get(
     "/export",
+    summary="Export my data",
     operation_id="export_me",
     response_class=StreamingResponse,
     responses={

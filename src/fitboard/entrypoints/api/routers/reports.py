@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 
 from fitboard.application.reports.monthly import MonthlyReports
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import CurrentUserId
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.schemas import MONTH_PATTERN
@@ -20,7 +21,18 @@ async def get_reports(request: Request) -> MonthlyReports:
 router = APIRouter(prefix="/v1/me/reports", tags=["reports"], responses=responses(401, 503))
 
 
-@router.get("/{month}", responses=responses(404), operation_id="get_my_monthly_report")
+@router.get(
+    "/{month}",
+    summary="Read my monthly report",
+    responses={
+        200: {
+            "description": "The report, as the worker last computed it",
+            "content": {"application/json": {"example": examples.REPORT}},
+        },
+        **responses(404),
+    },
+    operation_id="get_my_monthly_report",
+)
 async def monthly_report(
     month: Annotated[
         str, Path(description="YYYY-MM", json_schema_extra={"pattern": MONTH_PATTERN})

@@ -12,8 +12,9 @@ from fitboard.application.workouts.ingest import SubmitWorkout
 from fitboard.application.workouts.queries import Queued
 from fitboard.domain.changes import Correction
 from fitboard.domain.errors import Conflict, InvalidField
+from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
-from fitboard.entrypoints.api.errors import item_error, responses
+from fitboard.entrypoints.api.errors import item_error, refusal, responses
 from fitboard.entrypoints.api.schemas import (
     BatchIn,
     BatchItemResult,
@@ -29,16 +30,27 @@ from fitboard.entrypoints.api.views import decision_out, workout_out
 router = APIRouter(prefix="/v1", tags=["workouts"], responses=responses(401, 503))
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    **responses(409, 413, 429),
+    **responses(413, 429),
     202: {
         "description": "Durably queued; poll the Location for the result.",
-        "headers": {"Location": {"schema": {"type": "string"}}},
+        "headers": {
+            "Location": {
+                "description": "The workout's URL: /v1/workouts/{id}",
+                "schema": {"type": "string"},
+            }
+        },
     },
+    409: refusal(
+        409,
+        "The `id` sent belongs to another athlete's workout",
+        f"workout id {examples.WORKOUT_ID} belongs to another athlete; send a new id",
+    ),
     422: {"description": "Invalid or physically impossible input; the field is named."},
-    503: {
-        **responses(503)[503],
-        "description": "Could not be stored durably; nothing was saved. Retry later.",
-    },
+    503: refusal(
+        503,
+        "Could not be stored durably; nothing was saved. Retry after Retry-After seconds",
+        "the workout could not be stored durably; nothing was saved, please retry",
+    ),
 }
 
 
@@ -46,10 +58,19 @@ def _command(body: WorkoutIn, user_id: UUID) -> SubmitWorkout:
     return SubmitWorkout(user_id=user_id, **body.model_dump())
 
 
-@router.post("/workouts", status_code=202, responses=_ACCEPTED, operation_id="submit_workout")
+@router.post(
+    "/workouts",
+    status_code=202,
+    summary="Submit a workout",
+    responses=_ACCEPTED,
+    operation_id="submit_workout",
+)
 async def post_workout(
     body: WorkoutIn, user_id: CurrentUserId, services: ServicesDep, response: Response
 ) -> WorkoutAccepted:
+    """Accepted once it is durably queued (202); a worker computes calories and points,
+    and updates the boards and achievements, about a second later. Sending the same `id`
+    again counts once."""
     await services.rate_limits.charge_workouts(user_id, 1)
     if body.id is not None:
         await services.ingest.check_id_is_yours(body.id, user_id)
@@ -61,6 +82,7 @@ async def post_workout(
 @router.post(
     "/workouts:batch",
     status_code=207,
+    summary="Submit up to 100 workouts",
     responses=responses(413, 429),
     operation_id="submit_workouts",
 )
@@ -103,13 +125,15 @@ def _uuid_or_none(value: object) -> UUID | None:
         return None
 
 
-@router.get("/workouts", operation_id="list_workouts")
+@router.get("/workouts", summary="List my workouts", operation_id="list_workouts")
 async def list_workouts(
     user_id: CurrentUserId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> WorkoutPage:
+    """The caller's processed workouts (counted, flagged or rejected), newest first, a
+    page at a time: pass `next_cursor` back as `cursor` for the next page."""
     items, next_cursor = await services.workouts.list_workouts(user_id, limit=limit, cursor=cursor)
     return WorkoutPage(items=[workout_out(w) for w in items], next_cursor=next_cursor)
 
@@ -117,6 +141,7 @@ async def list_workouts(
 @router.get(
     "/workouts/{workout_id}",
     response_model=WorkoutOut,
+    summary="Read a workout",
     responses={
         202: {"model": WorkoutAccepted, "description": "Still in flight"},
         **responses(404),
@@ -126,6 +151,8 @@ async def list_workouts(
 async def get_workout(
     workout_id: UUID, user_id: CurrentUserId, services: ServicesDep
 ) -> WorkoutOut | JSONResponse:
+    """One of the caller's workouts: 202 while it is still queued, then 200 with what
+    processing computed, the achievements it earned and an admin's decision on it."""
     found = await services.workouts.get_workout(workout_id, viewer=user_id)
     if isinstance(found, Queued):
         return JSONResponse(WorkoutAccepted(id=found.id).model_dump(mode="json"), status_code=202)
@@ -140,15 +167,21 @@ async def get_workout(
 
 
 _CHANGE_QUEUED: dict[int | str, dict[str, Any]] = {
-    **responses(404, 409),
+    **responses(404),
     202: {"description": "Queued; the worker applies it, and boards and totals follow."},
-    409: {"description": "The workout is still being processed; retry once it is stored."},
+    409: refusal(
+        409,
+        "The workout is still being processed; retry once it is stored.",
+        f"workout {examples.WORKOUT_ID} is still being processed; change it once "
+        f"GET /v1/workouts/{examples.WORKOUT_ID} answers 200",
+    ),
 }
 
 
 @router.delete(
     "/workouts/{workout_id}",
     status_code=202,
+    summary="Delete a workout",
     responses=_CHANGE_QUEUED,
     operation_id="delete_workout",
 )
@@ -163,7 +196,12 @@ async def delete_workout(
 @router.patch(
     "/workouts/{workout_id}",
     status_code=202,
-    responses={**_CHANGE_QUEUED, 422: {"description": "The corrected workout is invalid."}},
+    summary="Correct a workout",
+    responses={
+        **_CHANGE_QUEUED,
+        **responses(413),
+        422: {"description": "The corrected workout is invalid."},
+    },
     operation_id="correct_workout",
 )
 async def correct_workout(
