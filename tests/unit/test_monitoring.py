@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 import fitboard.adapters.live_metrics
 import fitboard.adapters.process_metrics
+import fitboard.adapters.sql.pool_metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus"
@@ -27,6 +28,7 @@ def exported() -> set[str]:
     _sum; a counter's _total)."""
     names: set[str] = set()
     assert fitboard.adapters.live_metrics.CONNECTIONS is not None
+    assert fitboard.adapters.sql.pool_metrics.watch_pool is not None
     for family in REGISTRY.collect():
         names |= {s.name for s in family.samples}
         names.add(family.name)
@@ -48,7 +50,7 @@ def promtool(*args: str) -> str:
 
 
 def test_the_alert_rules_are_valid_and_their_tests_pass() -> None:
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 11 rules found" in promtool("check", "rules", "alerts.yml")
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
 
 
