@@ -69,9 +69,9 @@ async def issue_token(
     services: ServicesDep,
     athletes: KnownAthletesDep,
 ) -> TokenOut:
-    """A token for a username and password, sent as a form (OAuth2's password flow, so
-    /docs can sign in). 401 for a wrong username or password; attempts are limited per
-    client address and per username (429), wrong or right."""
+    """A token for a username and password, sent as a form (OAuth2's password flow).
+    401 for a wrong username or password; attempts are limited per client address and
+    per username (429), wrong or right."""
     # Registration never accepted anything longer, nor text the record cannot hold.
     check_text("username", form.username, max_chars=MAX_USERNAME_LENGTH)
     check_text("password", form.password, max_chars=MAX_PASSWORD_LENGTH)
