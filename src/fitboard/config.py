@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     # broker, or during its restart, comes up by itself; then it exits with one line. The
     # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
     startup_wait_s: float = Field(default=120.0, ge=0)
-    # Messages one worker handles at once; failed attempts before a message is
+    # Messages a worker processes as one unit (one transaction, one Redis round trip, one
+    # ack); it holds up to two batches from the queue, the next arriving meanwhile.
+    worker_batch_size: int = Field(default=100, ge=1, le=500)
+    # Messages the reports consumer handles at once; failed attempts before a message is
     # dead-lettered (waiting out an outage does not count).
     worker_prefetch: int = Field(default=16, ge=1, le=1000)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)

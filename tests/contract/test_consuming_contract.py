@@ -1,15 +1,17 @@
-"""The consumer loop with the retry policy, on both queue adapters: what reaches the dead
-letters, and what waits out an outage however many times it fails."""
+"""The consumer loops with the retry policy, on both queue adapters: what reaches the dead
+letters, and what waits out an outage however many times it fails; in batches, a poison
+message is isolated and an outage does not split a batch."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.consuming import run_batch_consumer, run_consumer
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import StoreUnavailable
@@ -41,17 +43,24 @@ class ScriptedHandler:
 
 
 @asynccontextmanager
-async def consuming(
-    queues: QueueHarness, spec: QueueSpec, handler: ScriptedHandler
+async def running(
+    consumer: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
 ) -> AsyncIterator[None]:
+    """Run `consumer` (given its stop event) for the block, then stop it gracefully."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_consumer(queues.broker, spec, handler, prefetch=4, stop=stop))
+    task = asyncio.create_task(consumer(stop))
     try:
         yield
     finally:
         stop.set()
         async with asyncio.timeout(WAIT_S):
             await task
+
+
+def consuming(
+    queues: QueueHarness, spec: QueueSpec, handler: ScriptedHandler
+) -> AbstractAsyncContextManager[None]:
+    return running(lambda stop: run_consumer(queues.broker, spec, handler, prefetch=4, stop=stop))
 
 
 async def until(condition: Callable[[], bool], within_s: float) -> None:
@@ -117,3 +126,81 @@ async def test_an_unexpected_error_is_dead_lettered_once_attempts_run_out(
     assert dead.attempts == 3
     # Three attempts raised; the rest of the script was never reached.
     assert len(handler.failures[message.message_id]) == 7
+
+
+class BatchHandler:
+    """A batch handler that fails a whole batch when it holds a poison message, and fails
+    the first `outages` batches it sees for want of the database; records every batch it
+    was handed as (message id, retries) pairs."""
+
+    def __init__(self, poison: frozenset[str] = frozenset(), outages: int = 0) -> None:
+        self.poison = poison
+        self.outages = outages
+        self.succeeded: Counter[str] = Counter()
+        self.calls: list[list[tuple[str, int]]] = []
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        self.calls.append([(d.message.message_id, d.retries) for d in deliveries])
+        if self.outages:
+            self.outages -= 1
+            raise StoreUnavailable("connection refused")
+        bad = [d.message.message_id for d in deliveries if d.message.message_id in self.poison]
+        if bad:
+            raise PermanentFailure(f"poison {bad[0]}")
+        self.succeeded.update(d.message.message_id for d in deliveries)
+
+
+def consuming_batches(
+    queues: QueueHarness, spec: QueueSpec, handler: BatchHandler, batch_size: int = 8
+) -> AbstractAsyncContextManager[None]:
+    return running(
+        lambda stop: run_batch_consumer(
+            queues.broker, spec, handler, prefetch=2 * batch_size, batch_size=batch_size, stop=stop
+        )
+    )
+
+
+@bounded()
+async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_the_rest_processed(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",), retry_delays_s=FAST_STEPS)
+    messages = [submitted() for _ in range(8)]
+    poison = messages[5]
+    handler = BatchHandler(poison=frozenset({poison.message_id}))
+    assert all(o is None for o in await queues.broker.publish_many(messages))
+    async with consuming_batches(queues, spec, handler):
+        await until(lambda: sum(handler.succeeded.values()) == 7, WAIT_S)
+        await wait_for_dead_letters(queues, spec, 1)
+    # Every valid message once, the poison never; it alone is dead-lettered, on its
+    # first attempt, with its own reason.
+    assert handler.succeeded == Counter({m.message_id: 1 for m in messages if m is not poison})
+    [dead] = await queues.broker.dead_letters(spec)
+    assert (dead.message, dead.reason, dead.attempts) == (poison, f"poison {poison.message_id}", 1)
+    # The valid ones came in batches, not one by one (the poison's batch was split).
+    assert any(len(call) > 1 for call in handler.calls)
+
+
+@bounded()
+async def test_an_outage_makes_a_whole_batch_wait_without_splitting_it(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare(
+        "workouts", ("workout.submitted",), max_attempts=2, retry_delays_s=FAST_STEPS
+    )
+    messages = [submitted() for _ in range(6)]
+    # More failed batches than max_attempts: waiting for a dependency uses up nothing.
+    handler = BatchHandler(outages=4)
+    assert all(o is None for o in await queues.broker.publish_many(messages))
+    async with consuming_batches(queues, spec, handler):
+        await until(lambda: sum(handler.succeeded.values()) == len(messages), 30)
+    assert handler.succeeded == Counter({m.message_id: 1 for m in messages})
+    assert await queues.broker.dead_letters(spec) == []
+    # Never split: a message is handed over again only once it has been sent back to
+    # wait (its retries went up), never a second time within one delivery.
+    seen: dict[str, list[int]] = {}
+    for call in handler.calls:
+        for message_id, retries in call:
+            seen.setdefault(message_id, []).append(retries)
+    assert all(r == sorted(set(r)) for r in seen.values()), seen
+    assert any(len(r) > 1 for r in seen.values())

@@ -6,13 +6,14 @@ import asyncio
 import sqlite3
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from fitboard.adapters.queue_sqlite import SqliteBroker, topic_matches
-from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
 
 from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
@@ -541,3 +542,60 @@ async def test_sqlite_a_failed_write_fails_every_publish_of_its_group_and_only_t
         await stream.aclose()
     finally:
         await broker.close()
+
+
+async def next_batch(batches: AsyncIterator[Sequence[Delivery]]) -> Sequence[Delivery]:
+    async with asyncio.timeout(WAIT_S):
+        return await anext(batches)
+
+
+@bounded()
+async def test_batches_hold_what_is_ready_in_order_and_one_ack_settles_each(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    messages = [submitted(n) for n in range(7)]
+    assert all(o is None for o in await queues.broker.publish_many(messages))
+
+    batches = queues.broker.consume_batches(spec, prefetch=6, max_batch=3)
+    received: list[Message] = []
+    sizes: list[int] = []
+    try:
+        while len(received) < len(messages):
+            batch = await next_batch(batches)
+            sizes.append(len(batch))
+            received += [d.message for d in batch]
+            await queues.broker.ack_many(batch)
+    finally:
+        await batches.aclose()  # type: ignore[attr-defined]
+    assert received == messages
+    assert max(sizes) <= 3
+    # Several at a time when several are ready (the first burst may not be all there yet).
+    assert max(sizes) > 1
+    # Acked means gone.
+    assert await queues.consumer(spec).nothing_within(0.5)
+
+
+@bounded()
+async def test_acking_a_later_batch_leaves_an_earlier_unsettled_one_with_the_broker(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    first, second = submitted(1), submitted(2)
+    assert all(o is None for o in await queues.broker.publish_many([first, second]))
+
+    batches = queues.broker.consume_batches(spec, prefetch=2, max_batch=1)
+    try:
+        (held,) = await next_batch(batches)
+        (later,) = await next_batch(batches)
+        assert (held.message, later.message) == (first, second)
+        # RabbitMQ's multiple ack of `later` would settle `held` with it: it must not.
+        await queues.broker.ack_many([later])
+    finally:
+        # A crash, as the broker sees it: `held` was never settled.
+        await batches.aclose()  # type: ignore[attr-defined]
+    survivor = queues.consumer(spec, broker=queues.open_broker())
+    again = await survivor.next()
+    assert again.message == first
+    await again.ack()
+    assert await survivor.nothing_within(0.5)

@@ -303,6 +303,60 @@ async def test_projection_into_a_board_that_is_not_loaded_reports_nothing(
     assert await ranking.scores(WEEK) == {uid(1): 700}
 
 
+async def test_projecting_many_athletes_is_projecting_each_in_turn(ranking: RankingIndex) -> None:
+    await fill(ranking, [90, 80, 70])
+    await ranking.load(WEEK, [])
+    moved = await ranking.project_many(
+        [
+            # User 3 passes user 1; user 4 arrives; user 2 writes an older version (ignored);
+            # user 3 again, after user 4: each write sees the ones before it.
+            (uid(3), 2, [ScoreUpdate(WEEK, 95, at(1)), ScoreUpdate(ALL, 10, at(1))]),
+            (uid(4), 1, [ScoreUpdate(WEEK, 85, at(2))]),
+            (uid(2), 0, [ScoreUpdate(WEEK, 500, at(3))]),
+            (uid(5), 1, []),
+            (uid(3), 3, [ScoreUpdate(WEEK, 96, at(4))]),
+        ],
+        behind=1,
+    )
+    assert moved == [
+        [
+            Projected(
+                WEEK,
+                RankedEntry(3, uid(3), 70),
+                RankedEntry(1, uid(3), 95),
+                [RankedEntry(2, uid(1), 90)],
+            ),
+            Projected(ALL, None, None, []),
+        ],
+        [Projected(WEEK, None, RankedEntry(3, uid(4), 85), [RankedEntry(4, uid(2), 80)])],
+        [Projected(WEEK, RankedEntry(4, uid(2), 80), RankedEntry(4, uid(2), 80), [])],
+        [],
+        [
+            Projected(
+                WEEK,
+                RankedEntry(1, uid(3), 95),
+                RankedEntry(1, uid(3), 96),
+                [RankedEntry(2, uid(1), 90)],
+            )
+        ],
+    ]
+    assert await board(ranking) == [(1, 3, 96), (2, 1, 90), (3, 4, 85), (4, 2, 80)]
+    assert await ranking.scores(ALL) == {uid(3): 10}
+    assert await ranking.project_many([]) == []
+
+
+async def test_projecting_many_checks_every_update_before_writing_any(
+    ranking: RankingIndex,
+) -> None:
+    with pytest.raises(ValueError, match="reached_at"):
+        await ranking.project_many(
+            [(uid(1), 1, [ScoreUpdate(WEEK, 5, T0)]), (uid(2), 1, [ScoreUpdate(WEEK, 5, None)])]
+        )
+    assert await ranking.scores(WEEK) == {}
+    with pytest.raises(ValueError, match="must not be negative"):
+        await ranking.project_many([(uid(1), 1, [ScoreUpdate(WEEK, 5, T0)])], behind=-1)
+
+
 async def test_projection_refuses_a_negative_window(ranking: RankingIndex) -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 5, T0)], behind=-1)

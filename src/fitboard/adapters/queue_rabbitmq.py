@@ -60,8 +60,16 @@ from aio_pika.abc import (
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
+from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
-from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
+from fitboard.application.messaging.ports import (
+    BATCH_LINGER_S,
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueDepth,
+    QueueSpec,
+)
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["RabbitBroker"]
@@ -145,6 +153,29 @@ def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[...
     return wake
 
 
+async def _ready(
+    inbox: asyncio.Queue[AbstractIncomingMessage | None], deadline: float
+) -> tuple[bool, AbstractIncomingMessage | None]:
+    """(True, the inbox's next item) if there is one by `deadline` (loop time), else
+    (False, None). Cancelling a queue's get loses no item."""
+    if not inbox.empty():
+        return True, inbox.get_nowait()
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        return False, None
+    try:
+        async with asyncio.timeout(remaining):
+            return True, await inbox.get()
+    except TimeoutError:
+        return False, None
+
+
+def _own_delivery(delivery: Delivery) -> _RabbitDelivery:
+    if not isinstance(delivery, _RabbitDelivery):
+        raise TypeError(f"not a delivery of this broker: {delivery!r}")
+    return delivery
+
+
 async def _uninterrupted(step: Coroutine[Any, Any, T]) -> T:
     """Run `step` to its end even if the caller is cancelled meanwhile; then the caller
     gets the cancellation.
@@ -194,6 +225,7 @@ class _RabbitDelivery:
         spec: QueueSpec,
         incoming: AbstractIncomingMessage,
         channel: AbstractChannel,
+        unsettled: set[int],
     ) -> None:
         self._broker = broker
         self._spec = spec
@@ -206,6 +238,9 @@ class _RabbitDelivery:
         self._attempt = _int_header(headers, H_ATTEMPTS) + self.returns + 1
         self._retries = _int_header(headers, H_RETRIES)
         self._settled = False
+        # The delivery tags of its consumer session handed out and not settled yet.
+        self._unsettled = unsettled
+        self.tag: int = incoming.delivery_tag or 0
 
     @property
     def message(self) -> Message:
@@ -225,6 +260,7 @@ class _RabbitDelivery:
         if self._settled:
             raise RuntimeError(f"delivery of {self._message.message_id} was already settled")
         self._settled = True
+        self._unsettled.discard(self.tag)
         if self._channel.is_closed:
             log.warning(
                 "delivery of %s outlived its channel; it will be delivered again",
@@ -233,9 +269,9 @@ class _RabbitDelivery:
             return False
         return True
 
-    async def _ack_quietly(self) -> None:
+    async def _ack_quietly(self, *, multiple: bool = False) -> None:
         try:
-            await self._incoming.ack()
+            await self._incoming.ack(multiple=multiple)
         except CONNECTION_EXCEPTIONS:
             # Lost with the connection: the broker redelivers, and processing is
             # idempotent on the message id.
@@ -545,11 +581,14 @@ class RabbitBroker:
             self._forget_broken_channel()
         return outcomes
 
-    async def consume(
-        self, spec: QueueSpec, prefetch: int
-    ) -> AsyncGenerator[_RabbitDelivery, None]:
-        if prefetch < 1:
-            raise ValueError("prefetch must be at least 1")
+    def consume(self, spec: QueueSpec, prefetch: int) -> AsyncGenerator[_RabbitDelivery, None]:
+        return one_by_one(self.consume_batches(spec, prefetch, 1))
+
+    async def consume_batches(
+        self, spec: QueueSpec, prefetch: int, max_batch: int
+    ) -> AsyncGenerator[list[_RabbitDelivery], None]:
+        if prefetch < 1 or max_batch < 1:
+            raise ValueError("prefetch and max_batch must be at least 1")
         # The set-up talks to the broker; a stop must not cut it short (see _uninterrupted).
         await _uninterrupted(self.declare(spec))
         backoff = _RECONNECT_MIN_S
@@ -559,14 +598,15 @@ class RabbitBroker:
                 inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
                 channel = await _uninterrupted(self._subscribe(spec, prefetch, inbox, opened))
                 backoff = _RECONNECT_MIN_S
-                while (incoming := await inbox.get()) is not None:
-                    delivery = _RabbitDelivery(self, spec, incoming, channel)
-                    if delivery.attempt > spec.max_attempts and delivery.returns:
-                        # The retry policy dead-letters at the limit, so only crashes get a
-                        # message here: the previous consumer died on its last attempt.
-                        await self._bury_abandoned(delivery)
-                        continue
-                    yield delivery
+                unsettled: set[int] = set()
+                session_open = True
+                while session_open:
+                    batch, session_open = await self._take_batch(
+                        spec, inbox, channel, unsettled, max_batch
+                    )
+                    if batch:
+                        unsettled.update(delivery.tag for delivery in batch)
+                        yield batch
             except CONNECTION_EXCEPTIONS as exc:
                 if self._closed:
                     break
@@ -581,6 +621,50 @@ class RabbitBroker:
             if not self._closed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _RECONNECT_MAX_S)
+
+    async def _take_batch(
+        self,
+        spec: QueueSpec,
+        inbox: asyncio.Queue[AbstractIncomingMessage | None],
+        channel: AbstractChannel,
+        unsettled: set[int],
+        max_batch: int,
+    ) -> tuple[list[_RabbitDelivery], bool]:
+        """Wait for a delivery, then take what else is ready (within BATCH_LINGER_S), up to
+        `max_batch`; and whether the session is still open (None in the inbox ends it)."""
+        batch: list[_RabbitDelivery] = []
+        incoming = await inbox.get()
+        deadline = asyncio.get_running_loop().time() + BATCH_LINGER_S
+        while incoming is not None:
+            delivery = _RabbitDelivery(self, spec, incoming, channel, unsettled)
+            if delivery.attempt > spec.max_attempts and delivery.returns:
+                # The retry policy dead-letters at the limit, so only crashes get a
+                # message here: the previous consumer died on its last attempt.
+                await self._bury_abandoned(delivery)
+            else:
+                batch.append(delivery)
+            if len(batch) >= max_batch:
+                return batch, True
+            got, incoming = await _ready(inbox, deadline)
+            if not got:
+                return batch, True
+        return batch, False
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        mine = [_own_delivery(delivery) for delivery in deliveries]
+        live = [delivery for delivery in mine if delivery._settle()]
+        if not live:
+            return
+        last = max(live, key=lambda delivery: delivery.tag)
+        # basic.ack with multiple=True settles every unacked delivery of the channel up
+        # to its tag: only right when none handed out before `last` is still unsettled
+        # (deliveries still in the inbox came later and have higher tags).
+        one_channel = all(delivery._channel is last._channel for delivery in live)
+        if one_channel and not any(tag < last.tag for tag in last._unsettled):
+            await last._ack_quietly(multiple=True)
+            return
+        for delivery in live:
+            await delivery._ack_quietly()
 
     async def _subscribe(
         self,

@@ -33,9 +33,16 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.adapters.sqlite_durable import connect_durable
-from fitboard.application.messaging.ports import DeadLetter, Message, QueueDepth, QueueSpec
+from fitboard.application.messaging.ports import (
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueDepth,
+    QueueSpec,
+)
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["SqliteBroker", "topic_matches"]
@@ -106,17 +113,19 @@ ORDER BY seq
 _DELETE_EXPIRED = f"""
 DELETE FROM messages WHERE queue = :queue AND {_EXPIRED} AND attempts >= :max_attempts
 """
+# The first `limit` messages ready, leased together (RETURNING does not promise an order:
+# the caller sorts by seq).
 _LEASE = """
 UPDATE messages
 SET attempts = attempts + 1,
     lease_expiries = lease_expiries + (lease_token IS NOT NULL),
     lease_token = :token,
     available_at = :deadline
-WHERE seq = (
+WHERE seq IN (
     SELECT seq FROM messages
     WHERE queue = :queue AND available_at <= :now
     ORDER BY seq
-    LIMIT 1
+    LIMIT :limit
 )
 RETURNING seq, message_id, routing_key, body, headers, attempts, retries
 """
@@ -223,7 +232,7 @@ class _SqliteDelivery:
 
     async def ack(self) -> None:
         self._settle()
-        await self._broker._ack(self._seq, self._token)
+        await self._broker._ack((self._seq, self._token))
 
     async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         self._settle()
@@ -241,6 +250,12 @@ class _SqliteDelivery:
         kept, so a late ack still removes the message if nobody has leased it since."""
         if not self._settled:
             await self._broker._expire(self._spec, self._seq, self._token)
+
+
+def _own_delivery(delivery: Delivery) -> _SqliteDelivery:
+    if not isinstance(delivery, _SqliteDelivery):
+        raise TypeError(f"not a delivery of this queue: {delivery!r}")
+    return delivery
 
 
 class SqliteBroker:
@@ -387,11 +402,16 @@ class SqliteBroker:
         self._wake(sorted({queue for queues in routed for queue in queues}))
         return outcomes
 
-    async def consume(
-        self, spec: QueueSpec, prefetch: int
-    ) -> AsyncGenerator[_SqliteDelivery, None]:
-        if prefetch < 1:
-            raise ValueError("prefetch must be at least 1")
+    def consume(self, spec: QueueSpec, prefetch: int) -> AsyncGenerator[_SqliteDelivery, None]:
+        return one_by_one(self.consume_batches(spec, prefetch, 1))
+
+    async def consume_batches(
+        self, spec: QueueSpec, prefetch: int, max_batch: int
+    ) -> AsyncGenerator[list[_SqliteDelivery], None]:
+        """Leases what is ready in one transaction; it never lingers, the ready messages
+        being all there is to take."""
+        if prefetch < 1 or max_batch < 1:
+            raise ValueError("prefetch and max_batch must be at least 1")
         unsettled: set[_SqliteDelivery] = set()
         wakeup = asyncio.Event()
         self._waiters.setdefault(spec.name, set()).add(wakeup)
@@ -405,11 +425,12 @@ class SqliteBroker:
                 # Cleared before looking, so a publish that lands after the look still
                 # wakes us; a spurious wakeup only costs one empty lease query.
                 wakeup.clear()
-                if len(unsettled) < prefetch:
-                    delivery = await self._lease(spec, settled)
-                    if delivery is not None:
-                        unsettled.add(delivery)
-                        yield delivery
+                room = min(max_batch, prefetch - len(unsettled))
+                if room > 0:
+                    batch = await self._lease(spec, settled, room)
+                    if batch:
+                        unsettled.update(batch)
+                        yield batch
                         continue
                 try:
                     async with asyncio.timeout(self._poll_interval_s):
@@ -424,6 +445,13 @@ class SqliteBroker:
                 except QueueUnavailable:
                     # The lease will expire by itself; nothing is lost.
                     log.warning("could not release %s; its lease will expire", delivery)
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        mine = [_own_delivery(delivery) for delivery in deliveries]
+        for delivery in mine:
+            delivery._settle()
+        if mine:
+            await self._ack(*((delivery._seq, delivery._token) for delivery in mine))
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:
         async def work(db: aiosqlite.Connection) -> list[DeadLetter]:
@@ -545,8 +573,8 @@ class SqliteBroker:
     # ------------------------------------------------------------------ deliveries
 
     async def _lease(
-        self, spec: QueueSpec, on_settled: Callable[[_SqliteDelivery], None]
-    ) -> _SqliteDelivery | None:
+        self, spec: QueueSpec, on_settled: Callable[[_SqliteDelivery], None], limit: int
+    ) -> list[_SqliteDelivery]:
         token = uuid.uuid4().hex
         now = time.time()
         params = {
@@ -555,38 +583,45 @@ class SqliteBroker:
             "max_attempts": spec.max_attempts,
             "token": token,
             "deadline": now + self._visibility_timeout_s,
+            "limit": limit,
         }
 
-        async def work(db: aiosqlite.Connection) -> tuple[Any, ...] | None:
+        async def work(db: aiosqlite.Connection) -> list[tuple[Any, ...]]:
             await db.execute(_BURY_EXPIRED, params)
             await db.execute(_DELETE_EXPIRED, params)
             async with db.execute(_LEASE, params) as cursor:
-                row = await cursor.fetchone()
-            return tuple(row) if row is not None else None
+                rows = await cursor.fetchall()
+            return sorted(tuple(row) for row in rows)
 
-        row = await self._transaction(work)
-        if row is None:
-            return None
-        seq, message_id, routing_key, body, headers, attempts, retries = row
-        message = Message(
-            routing_key=routing_key,
-            body=bytes(body),
-            message_id=message_id,
-            headers=_decode_headers(headers),
-        )
-        return _SqliteDelivery(self, spec, seq, token, message, attempts, retries, on_settled)
+        rows = await self._transaction(work)
+        return [
+            _SqliteDelivery(
+                self,
+                spec,
+                seq,
+                token,
+                Message(routing_key, bytes(body), message_id, _decode_headers(headers)),
+                attempts,
+                retries,
+                on_settled,
+            )
+            for seq, message_id, routing_key, body, headers, attempts, retries in rows
+        ]
 
-    async def _ack(self, seq: int, token: str) -> None:
+    async def _ack(self, *leases: tuple[int, str]) -> None:
+        """Delete the leased messages (seq, lease token) in one transaction."""
+
         async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
-                "DELETE FROM messages WHERE seq = ? AND lease_token = ?", (seq, token)
+            cursor = await db.executemany(
+                "DELETE FROM messages WHERE seq = ? AND lease_token = ?", leases
             )
             return cursor.rowcount
 
-        if not await self._transaction(work):
-            # The lease expired and the message went to another consumer (or the dead
+        deleted = await self._transaction(work)
+        if deleted < len(leases):
+            # A lease expired and the message went to another consumer (or the dead
             # letters); processing is idempotent, so the other copy settles it.
-            log.warning("ack of message seq=%s after its lease expired", seq)
+            log.warning("%d acks came after their lease expired", len(leases) - deleted)
 
     async def _release(
         self, spec: QueueSpec, seq: int, token: str, reason: str, delay_s: float, *, counted: bool

@@ -16,7 +16,12 @@ from uuid import UUID
 
 from sortedcontainers import SortedKeyList
 
-from fitboard.application.boards.ports import BoardPage, Projected, RankingStats
+from fitboard.application.boards.ports import (
+    AthleteProjection,
+    BoardPage,
+    Projected,
+    RankingStats,
+)
 from fitboard.domain.boards import BoardKey, RankedEntry, ScoreUpdate, Standing, VersionedStanding
 from fitboard.domain.ranking import sort_key, window_ranks
 
@@ -104,6 +109,19 @@ class MemoryRanking:
                 trailing = board.window(position + 1, position + 1 + behind)
             done.append(Projected(update.key, before, after, trailing))
         return done
+
+    async def project_many(
+        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+    ) -> list[list[Projected]]:
+        _check_window(radius=behind)
+        # Checked first: a bad update fails the call before anything is written.
+        for user_id, _, updates in projections:
+            for update in updates:
+                _standing_of(user_id, update)
+        return [
+            await self.project(user_id, version, updates, behind=behind)
+            for user_id, version, updates in projections
+        ]
 
     async def is_loaded(self, key: BoardKey) -> bool:
         board = self._boards.get(key)

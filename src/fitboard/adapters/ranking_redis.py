@@ -37,7 +37,12 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from fitboard.adapters.redis_client import redis_client
-from fitboard.application.boards.ports import BoardPage, Projected, RankingStats
+from fitboard.application.boards.ports import (
+    AthleteProjection,
+    BoardPage,
+    Projected,
+    RankingStats,
+)
 from fitboard.application.ports import RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
@@ -363,23 +368,36 @@ class RedisRanking:
     async def project(
         self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
     ) -> list[Projected]:
+        (projected,) = await self.project_many([(user_id, version, updates)], behind=behind)
+        return projected
+
+    async def project_many(
+        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+    ) -> list[list[Projected]]:
         _check_window(radius=behind)
-        member = str(user_id)
         # Encode everything first: a bad update fails the call before anything is written.
-        writes = [
-            (self._board_keys(u.key).data, _score_arg(u), self._ttl_arg(u.key)) for u in updates
+        calls = [
+            (self._board_keys(u.key).data, [str(user_id), version, _score_arg(u), ttl, behind])
+            for user_id, version, updates in projections
+            for u in updates
+            for ttl in [self._ttl_arg(u.key)]
         ]
-        if not writes:
-            return []
-        with _reachable():
-            replies = await self._run_script(
-                self._project_ranked,
-                [(keys, [member, version, score, ttl, behind]) for keys, score, ttl in writes],
+        replies: list[Any] = []
+        if calls:
+            with _reachable():
+                replies = await self._run_script(self._project_ranked, calls)
+        done: list[list[Projected]] = []
+        start = 0
+        for user_id, _, updates in projections:
+            end = start + len(updates)
+            done.append(
+                [
+                    _projected(update.key, user_id, reply)
+                    for update, reply in zip(updates, replies[start:end], strict=True)
+                ]
             )
-        return [
-            _projected(update.key, user_id, reply)
-            for update, reply in zip(updates, replies, strict=True)
-        ]
+            start = end
+        return done
 
     async def _run_script(
         self, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]

@@ -109,6 +109,10 @@ class RankingStats:
     evicted_keys: int | None = None
 
 
+# One athlete's absolute totals for `RankingIndex.project_many`: (user id, version, updates).
+AthleteProjection = tuple[UUID, int, Sequence[ScoreUpdate]]
+
+
 class RankingIndex(Protocol):
     """Leaderboards as a projection of the record.
 
@@ -123,6 +127,13 @@ class RankingIndex(Protocol):
         out-of-order writers never leave a stale total. `score=None` removes the user from
         that board. Returns one `Projected` per update, in order; each board's write and
         reads are atomic together (not across boards)."""
+        ...
+
+    async def project_many(
+        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+    ) -> list[list[Projected]]:
+        """`project` for several athletes in one round trip, with the same guarantees for
+        each, applied in order: one list of `Projected` per projection, in order."""
         ...
 
     async def is_loaded(self, key: BoardKey) -> bool:

@@ -3,6 +3,14 @@
 Success acks; a failure is settled as `retrying.decide` says (dead letter, counted retry,
 or an uncounted wait for a dependency). A worker never dies on a bad message; it only
 stops when asked to.
+
+`run_batch_consumer` hands the handler batches of what the broker has ready, one batch
+after another. A batch that succeeds is acked in one write. One that fails because a
+dependency is out (`retrying.is_transient`) waits as a whole, every message as it would
+alone; one that fails otherwise is split in halves, each handled again, until the
+message at fault stands alone and is settled as `decide` says: a poison message is
+isolated and nothing valid is held back (the handler's work is idempotent, so what a
+failed batch did before failing is harmless to do again).
 """
 
 from __future__ import annotations
@@ -11,15 +19,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fitboard.application.messaging.ports import Delivery, MessageBroker, QueueSpec
-from fitboard.application.messaging.retrying import Outcome, decide
+from fitboard.application.messaging.retrying import Outcome, decide, is_transient
 from fitboard.application.tracing import HEADER, REQUEST_ID
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], Awaitable[None]]
+# Handles every delivery of a batch, or raises: then none of them counts as handled.
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 # Told of every settled delivery: the outcome ("acked", "retried", "waiting",
 # "dead_lettered", "unsettled") and the seconds it took, for the process's metrics.
 OnSettled = Callable[[str, float], None]
@@ -32,33 +42,39 @@ async def handle_delivery(delivery: Delivery, handler: Handler, spec: QueueSpec)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        decision = decide(exc, attempt=delivery.attempt, retries=delivery.retries, spec=spec)
-        message_id = delivery.message.message_id
-        if decision.outcome is Outcome.DEAD_LETTER:
-            log.warning("dead-lettering %s: %s", message_id, decision.reason)
-            await delivery.dead_letter(decision.reason)
-            return "dead_lettered"
-        if decision.outcome is Outcome.WAIT:
-            log.info(
-                "%s waits %.1fs for a dependency (retry %d): %s",
-                message_id,
-                decision.delay_s,
-                delivery.retries + 1,
-                decision.reason,
-            )
-        else:
-            log.info(
-                "retrying %s in %.1fs (attempt %d of %d): %s",
-                message_id,
-                decision.delay_s,
-                delivery.attempt,
-                spec.max_attempts,
-                decision.reason,
-            )
-        await delivery.retry(decision.reason, decision.delay_s, counted=decision.counted)
-        return "retried" if decision.counted else "waiting"
+        return await settle_failure(delivery, exc, spec)
     await delivery.ack()
     return "acked"
+
+
+async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
+    """Settle a delivery whose handling raised `exc` as `retrying.decide` says; returns
+    what was done."""
+    decision = decide(exc, attempt=delivery.attempt, retries=delivery.retries, spec=spec)
+    message_id = delivery.message.message_id
+    if decision.outcome is Outcome.DEAD_LETTER:
+        log.warning("dead-lettering %s: %s", message_id, decision.reason)
+        await delivery.dead_letter(decision.reason)
+        return "dead_lettered"
+    if decision.outcome is Outcome.WAIT:
+        log.info(
+            "%s waits %.1fs for a dependency (retry %d): %s",
+            message_id,
+            decision.delay_s,
+            delivery.retries + 1,
+            decision.reason,
+        )
+    else:
+        log.info(
+            "retrying %s in %.1fs (attempt %d of %d): %s",
+            message_id,
+            decision.delay_s,
+            delivery.attempt,
+            spec.max_attempts,
+            decision.reason,
+        )
+    await delivery.retry(decision.reason, decision.delay_s, counted=decision.counted)
+    return "retried" if decision.counted else "waiting"
 
 
 async def run_consumer(
@@ -136,3 +152,100 @@ async def _settle(
         slots.release()
         if on_settled is not None:
             on_settled(outcome, time.perf_counter() - began)
+
+
+async def run_batch_consumer(
+    broker: MessageBroker,
+    spec: QueueSpec,
+    handler: BatchHandler,
+    *,
+    prefetch: int,
+    batch_size: int,
+    stop: asyncio.Event,
+    on_settled: OnSettled | None = None,
+) -> None:
+    """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
+    deliveries (what the broker has ready), one batch after another.
+
+    On stop, no new batch is taken; the batch in hand is finished and settled, and
+    whatever the broker had prefetched but not handed out is returned to the queue when
+    the consumer closes."""
+    batches = broker.consume_batches(spec, prefetch, batch_size)
+    stop_waiter = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            next_batch = asyncio.ensure_future(anext(batches))
+            done, _ = await asyncio.wait(
+                {next_batch, stop_waiter}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if next_batch not in done:
+                # As in run_consumer: a batch taken meanwhile goes back to the queue.
+                next_batch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await next_batch
+                break
+            await handle_batch(broker, next_batch.result(), handler, spec, on_settled)
+            # One turn of the event loop between batches: whatever shares the process
+            # (the API, in embedded mode) is never starved by a long backlog.
+            await asyncio.sleep(0)
+    except StopAsyncIteration:
+        pass
+    finally:
+        stop_waiter.cancel()
+        await batches.aclose()  # type: ignore[attr-defined]
+
+
+async def handle_batch(
+    broker: MessageBroker,
+    deliveries: Sequence[Delivery],
+    handler: BatchHandler,
+    spec: QueueSpec,
+    on_settled: OnSettled | None = None,
+) -> None:
+    """Run the handler on a batch and settle every delivery of it (see the module)."""
+    began = time.perf_counter()
+
+    def settled(part: Sequence[Delivery], outcome: str) -> None:
+        if on_settled is not None:
+            for _ in part:
+                on_settled(outcome, time.perf_counter() - began)
+
+    async def handle(part: Sequence[Delivery]) -> None:
+        # A lone message's lines carry the id of the request that sent it; the handler
+        # sets each message's own while it works on that one.
+        REQUEST_ID.set(part[0].message.headers.get(HEADER) if len(part) == 1 else None)
+        try:
+            await handler(part)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if len(part) > 1 and not is_transient(exc):
+                log.info("a batch of %d failed (%s); trying its halves", len(part), exc)
+                middle = len(part) // 2
+                await handle(part[:middle])
+                await handle(part[middle:])
+                return
+            for delivery in part:
+                REQUEST_ID.set(delivery.message.headers.get(HEADER))
+                outcome = "unsettled"
+                try:
+                    outcome = await settle_failure(delivery, exc, spec)
+                except Exception:
+                    log.exception("could not settle %s", delivery.message.message_id)
+                settled([delivery], outcome)
+            return
+        try:
+            await broker.ack_many(part)
+        except Exception:
+            # The broker went away: the unacked messages will be delivered again, which
+            # processing is built to survive.
+            log.exception("could not ack a batch of %d", len(part))
+            settled(part, "unsettled")
+            return
+        settled(part, "acked")
+
+    token = REQUEST_ID.set(None)
+    try:
+        await handle(deliveries)
+    finally:
+        REQUEST_ID.reset(token)

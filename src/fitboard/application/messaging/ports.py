@@ -50,6 +50,12 @@ class QueueSpec:
         return next((d for d in self.retry_delays_s if d >= delay_s), self.retry_delays_s[-1])
 
 
+# The longest a batch waits for more deliveries once its first is in hand: long enough for
+# the broker's next burst (sent as a previous batch is acked) to arrive, short enough that
+# a lone workout is not held back noticeably.
+BATCH_LINGER_S = 0.002
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     message: Message
@@ -135,6 +141,21 @@ class MessageBroker(Protocol):
         """Deliveries of the queue, at most `prefetch` unacknowledged at a time.
 
         Messages not acked when the consumer dies are delivered again."""
+        ...
+
+    def consume_batches(
+        self, spec: QueueSpec, prefetch: int, max_batch: int
+    ) -> AsyncIterator[Sequence[Delivery]]:
+        """`consume`, in batches of what the broker has ready: waits for a first delivery,
+        then takes whatever else is ready (at most `max_batch`, and at most `BATCH_LINGER_S`
+        more of waiting for it), in delivery order. At most `prefetch` unacknowledged.
+
+        The consumer settles a batch before it asks for the next one."""
+        ...
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """`ack` each of `deliveries` (taken from this broker's `consume_batches`, none
+        settled yet) in one write."""
         ...
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]: ...

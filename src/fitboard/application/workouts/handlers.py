@@ -14,16 +14,18 @@ from fitboard.application.live.events import (
 )
 from fitboard.application.messaging.ports import Delivery, MessageBroker
 from fitboard.application.ports import Clock
+from fitboard.application.tracing import HEADER, REQUEST_ID
 from fitboard.application.workouts.announcing import events_of, moved_boards
 from fitboard.application.workouts.messages import decode_submission, processed_message
 from fitboard.application.workouts.processing import Processed, Processing
+from fitboard.domain.boards import BoardKey
 
 log = logging.getLogger(__name__)
 
 
 class WorkoutHandlers:
-    """The worker's handler of `workout.submitted`: process the workout, tell the athlete
-    live, and publish `workout.processed` for the consumers that follow it."""
+    """The worker's handler of `workout.submitted`: process the workouts, tell the athletes
+    live, and publish `workout.processed` for the consumers that follow them."""
 
     def __init__(
         self,
@@ -41,32 +43,54 @@ class WorkoutHandlers:
         self._clock_skew_s = clock_skew_s
 
     async def handle_workout_submitted(self, delivery: Delivery) -> Processed:
-        submission = decode_submission(
-            delivery.message, now=self._clock.now(), clock_skew_s=self._clock_skew_s
-        )
-        processed = await self._processing.process_submission(submission)
-        # Before publishing `workout.processed`, so the athlete hears as early as possible;
-        # a push that fails is logged inside and never fails (or retries) the message.
-        events = [
-            *events_of(processed),
-            *awarded_events(processed.awarded),
-            *revoked_events(processed.revoked),
-        ]
-        await self._live.announce(
-            events, moved_boards(processed), about=f"workout {processed.workout.id}"
-        )
-        # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
-        earned = [a.rule.id for a in processed.awarded if a.workout_id == processed.workout.id]
-        await self._broker.publish(processed_message(processed.workout, earned), mandatory=False)
-        log.info(
-            "workout %s %s: %.0f kcal, %d points%s",
-            processed.workout.id,
-            processed.workout.status.value,
-            processed.workout.calories,
-            processed.workout.points,
-            " (redelivered)" if processed.duplicate else "",
-        )
+        (processed,) = await self.handle_submitted_batch([delivery])
         return processed
+
+    async def handle_submitted_batch(self, deliveries: Sequence[Delivery]) -> list[Processed]:
+        """Process a batch of submissions in one unit (`Processing.process_batch`), tell
+        the athletes live in one push, and publish their `workout.processed` in one write.
+        Raises if any of it fails (then the batch counts as not handled: redelivery, or a
+        smaller batch, does it again, which processing is built for)."""
+        submissions = [
+            decode_submission(d.message, now=self._clock.now(), clock_skew_s=self._clock_skew_s)
+            for d in deliveries
+        ]
+        batch = await self._processing.process_batch(submissions)
+        # Before publishing `workout.processed`, so the athletes hear as early as possible;
+        # a push that fails is logged inside and never fails (or retries) the batch.
+        events: list[LiveEvent] = []
+        moved: dict[BoardKey, None] = {}
+        for processed in batch:
+            events += events_of(processed)
+            events += awarded_events(processed.awarded)
+            events += revoked_events(processed.revoked)
+            moved.update(dict.fromkeys(moved_boards(processed)))
+        about = f"workout {batch[0].workout.id}" if len(batch) == 1 else f"{len(batch)} workouts"
+        await self._live.announce(events, list(moved), about=about)
+        # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
+        published = await self._broker.publish_many(
+            [
+                processed_message(
+                    p.workout, [a.rule.id for a in p.awarded if a.workout_id == p.workout.id]
+                )
+                for p in batch
+            ],
+            mandatory=False,
+        )
+        failed = next((outcome for outcome in published if outcome is not None), None)
+        if failed is not None:
+            raise failed
+        for delivery, processed in zip(deliveries, batch, strict=True):
+            REQUEST_ID.set(delivery.message.headers.get(HEADER))
+            log.info(
+                "workout %s %s: %.0f kcal, %d points%s",
+                processed.workout.id,
+                processed.workout.status.value,
+                processed.workout.calories,
+                processed.workout.points,
+                " (redelivered)" if processed.duplicate else "",
+            )
+        return batch
 
     async def announce_placements(self, awarded: Sequence[Awarded]) -> None:
         """Tell the athletes placed on a closed period's board (best effort)."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fitboard.adapters.process_metrics import FRESHNESS, serve_metrics, settled_observer
-from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
@@ -25,33 +26,49 @@ log = logging.getLogger(__name__)
 
 
 async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
-    """Process submitted workouts, and changes to stored ones, until `stop` is set."""
+    """Process submitted workouts, and changes to stored ones, until `stop` is set: in
+    batches of what the queue has ready (`Settings.worker_batch_size`)."""
     handlers = container.services.worker
     changes = container.services.changes
     clock = container.clock
 
-    async def handler(delivery: Delivery) -> None:
-        routing_key = delivery.message.routing_key
-        if routing_key in CHANGE_ROUTING_KEYS:
-            await changes.handle_workout_changed(delivery)
-            return
-        if routing_key != WORKOUT_SUBMITTED:
-            raise PermanentFailure(f"the workers' queue has no handler for {routing_key!r}")
-        processed = await handlers.handle_workout_submitted(delivery)
-        if not processed.duplicate:
-            waited = clock.now() - processed.workout.submission.submitted_at
-            FRESHNESS.observe(max(waited.total_seconds(), 0.0))
+    async def handle_submissions(run: Sequence[Delivery]) -> None:
+        for processed in await handlers.handle_submitted_batch(run):
+            if not processed.duplicate:
+                waited = clock.now() - processed.workout.submission.submitted_at
+                FRESHNESS.observe(max(waited.total_seconds(), 0.0))
 
+    async def handler(deliveries: Sequence[Delivery]) -> None:
+        # Runs of submissions go as one unit each; a change to a stored workout goes on its
+        # own, between them, so every message is handled in delivery order.
+        run: list[Delivery] = []
+        for delivery in deliveries:
+            routing_key = delivery.message.routing_key
+            if routing_key == WORKOUT_SUBMITTED:
+                run.append(delivery)
+                continue
+            if run:
+                await handle_submissions(run)
+                run = []
+            if routing_key not in CHANGE_ROUTING_KEYS:
+                raise PermanentFailure(f"the workers' queue has no handler for {routing_key!r}")
+            await changes.handle_workout_changed(delivery)
+        if run:
+            await handle_submissions(run)
+
+    settings = container.settings
     log.info(
-        "worker consuming %s (prefetch %d)",
+        "worker consuming %s in batches of up to %d",
         container.workouts_queue.name,
-        container.settings.worker_prefetch,
+        settings.worker_batch_size,
     )
-    await run_consumer(
+    await run_batch_consumer(
         container.broker,
         container.workouts_queue,
         handler,
-        prefetch=container.settings.worker_prefetch,
+        # The batch in hand and the next, which arrives while this one is processed.
+        prefetch=2 * settings.worker_batch_size,
+        batch_size=settings.worker_batch_size,
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
     )

@@ -1,0 +1,206 @@
+"""A batch of submissions, processed in one unit (`Processing.process_batch`), ends exactly
+where processing them one at a time in the same order ends: the same record, the same
+awards, the same board scores. Redelivering a whole batch changes nothing; two batches
+holding the same athletes at once neither deadlock nor lose a workout. On SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fitboard.adapters.inflight_sqlite import SqliteInFlight
+from fitboard.adapters.ranking_memory import MemoryRanking
+from fitboard.adapters.sql import SqlStore
+from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.workouts.processing import Processed, Processing
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardKey
+from fitboard.domain.workouts import WorkoutSubmission
+
+from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
+    migrated_postgres_url_fixture,
+    store_fixture,
+    store_url_fixture,
+)
+from .test_records_order import CATALOG, NOW, RULES, FixedClock
+from .test_store_contract import T0, add_users, make_user
+
+# (day, minutes, metres, activity) of one workout; the shipped catalog judges them.
+Spec = tuple[int, int, float, Activity]
+
+
+class Worker:
+    """The worker's use case over the store under test, with boards of its own."""
+
+    def __init__(self, store: SqlStore, tmp_path: Path, name: str) -> None:
+        self.store = store
+        self.ranking = MemoryRanking()
+        self.inflight = SqliteInFlight(tmp_path / f"inflight-{name}.db")
+        self.processing = Processing(
+            store, self.ranking, self.inflight, FixedClock(), RULES, achievement_rules=CATALOG
+        )
+
+    async def one_at_a_time(self, batch: Sequence[WorkoutSubmission]) -> list[Processed]:
+        return [await self.processing.process_submission(s) for s in batch]
+
+    async def scores(self, user_id: UUID, keys: set[BoardKey]) -> dict[str, int | None]:
+        """The athlete's score on each board."""
+        found: dict[str, int | None] = {}
+        for key in keys:
+            found[str(key)] = (await self.ranking.scores(key)).get(user_id)
+        return found
+
+
+@pytest.fixture(name="workers")
+async def workers_fixture(store: SqlStore, tmp_path: Path) -> AsyncIterator[list[Worker]]:
+    workers = [Worker(store, tmp_path, "single"), Worker(store, tmp_path, "batched")]
+    yield workers
+    for worker in workers:
+        await worker.inflight.close()
+
+
+async def athlete(store: SqlStore) -> UUID:
+    user = make_user(f"a{uuid4().hex[:12]}")
+    await add_users(store, user)
+    return user.id
+
+
+def submission(user_id: UUID, n: int, spec: Spec) -> WorkoutSubmission:
+    day, minutes, metres, activity = spec
+    return WorkoutSubmission(
+        id=UUID(int=(user_id.int >> 64 << 64) | n),
+        user_id=user_id,
+        activity=activity,
+        started_at=T0 + timedelta(days=day, hours=n % 12),
+        duration_s=minutes * 60,
+        submitted_at=NOW,
+        distance_m=metres,
+    )
+
+
+async def held(store: SqlStore, user_id: UUID) -> set[tuple[str, str]]:
+    """(achievement, period key) held, with workout ids reduced to their own numbering."""
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.achievements.for_user(user_id)
+    return {(h.achievement_id, h.period_key.split("-")[-1]) for h in found}
+
+
+async def stored(store: SqlStore, user_id: UUID) -> list[tuple[int, str, int]]:
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.workouts.list_for_user(user_id, limit=100)
+    return sorted((w.id.int & 0xFFFF, w.status.value, w.points) for w in found)
+
+
+def awarded(batch: Sequence[Processed]) -> list[list[tuple[str, int]]]:
+    return [
+        sorted((a.rule.id, a.workout_id.int & 0xFFFF if a.workout_id else -1) for a in p.awarded)
+        for p in batch
+    ]
+
+
+specs = st.tuples(
+    st.integers(0, 3),
+    st.sampled_from([20, 45, 90]),
+    st.sampled_from([3000.0, 5000.0, 10000.0, 21100.0]),
+    st.sampled_from([Activity.RUN, Activity.CYCLE]),
+)
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=st.lists(specs, min_size=2, max_size=8), cut=st.integers(1, 7))
+async def test_a_batch_ends_where_one_at_a_time_ends(
+    workers: list[Worker], plan: list[Spec], cut: int
+) -> None:
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+    # The same workouts for each athlete, a second athlete's in between in the batch.
+    bystander = await athlete(batched.store)
+    alone = [submission(one, n, spec) for n, spec in enumerate(plan)]
+    mine = [submission(other, n, spec) for n, spec in enumerate(plan)]
+    theirs = [submission(bystander, 100 + n, spec) for n, spec in enumerate(plan)]
+    together = [s for pair in zip(mine, theirs, strict=True) for s in pair]
+
+    expected = await single.one_at_a_time(alone)
+    cut = min(cut, len(together) - 1)
+    got = await batched.processing.process_batch(together[:cut])
+    got += await batched.processing.process_batch(together[cut:])
+    got_mine = [p for p in got if p.workout.user_id == other]
+
+    assert [p.workout.id for p in got] == [s.id for s in together]
+    assert awarded(got_mine) == awarded(expected)
+    assert await held(batched.store, other) == await held(single.store, one)
+    assert await stored(batched.store, other) == await stored(single.store, one)
+    keys = {u.key for p in expected for u in p.updates}
+    assert await batched.scores(other, keys) == await single.scores(one, keys)
+
+    # The whole batch again, as after a crash before its ack: nothing changes.
+    again = await batched.processing.process_batch(together)
+    assert all(p.duplicate and not p.awarded for p in again)
+    assert await held(batched.store, other) == await held(single.store, one)
+    assert await batched.scores(other, keys) == await single.scores(one, keys)
+
+
+async def test_two_workouts_of_one_athlete_in_a_batch_award_what_one_at_a_time_does(
+    workers: list[Worker],
+) -> None:
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+    # Two half marathons: the second reaches a cumulative distance the first does not.
+    plan: list[Spec] = [(0, 110, 21100.0, Activity.RUN), (0, 115, 21100.0, Activity.RUN)]
+    expected = await single.one_at_a_time([submission(one, n, s) for n, s in enumerate(plan)])
+    got = await batched.processing.process_batch(
+        [submission(other, n, s) for n, s in enumerate(plan)]
+    )
+    assert awarded(got) == awarded(expected)
+    assert awarded(got)[0] != awarded(got)[1]
+    # The athlete's board moves are told once, with their last workout of the batch.
+    assert got[0].rank_changes == []
+    assert got[1].version == got[0].version
+    assert await held(batched.store, other) == await held(single.store, one)
+
+
+async def test_a_failing_submission_rolls_the_whole_batch_back(workers: list[Worker]) -> None:
+    _, batched = workers
+    user_id = await athlete(batched.store)
+    good = submission(user_id, 1, (0, 30, 5000.0, Activity.RUN))
+    stranger = submission(uuid4(), 2, (0, 30, 5000.0, Activity.RUN))
+    with pytest.raises(PermanentFailure, match="no athlete"):
+        await batched.processing.process_batch([good, stranger])
+    assert await stored(batched.store, user_id) == []
+    # Alone, the good one goes through.
+    (processed,) = await batched.processing.process_batch([good])
+    assert not processed.duplicate
+    assert await stored(batched.store, user_id) != []
+
+
+async def test_two_batches_holding_the_same_athletes_at_once_both_commit(
+    workers: list[Worker],
+) -> None:
+    first, second = workers
+    athletes = [await athlete(first.store) for _ in range(4)]
+    rounds = 3
+    for r in range(rounds):
+        # Opposite orders of the same athletes: locks taken in batch order would deadlock.
+        forward = [
+            submission(a, 10 * r + i, (0, 30, 5000.0, Activity.RUN)) for i, a in enumerate(athletes)
+        ]
+        backward = [
+            submission(a, 10 * r + 5 + i, (0, 30, 5000.0, Activity.RUN))
+            for i, a in enumerate(reversed(athletes))
+        ]
+        async with asyncio.timeout(30):
+            await asyncio.gather(
+                first.processing.process_batch(forward), second.processing.process_batch(backward)
+            )
+    for user_id in athletes:
+        assert len(await stored(first.store, user_id)) == 2 * rounds
