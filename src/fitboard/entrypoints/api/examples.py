@@ -156,24 +156,19 @@ HELD_ACHIEVEMENT = {
     "period_key": "all",
     "value": 5000.0,
 }
-REPORT = {
-    "month": "2026-11",
+# A month of one run: its totals are the run's too.
+MONTH_TOTALS = {
     "workouts": 1,
     "active_days": 1,
     "distance_m": 5000.0,
     "duration_s": 1800,
     "calories": 304.5,
     "points": 50,
-    "by_activity": {
-        "run": {
-            "workouts": 1,
-            "active_days": 1,
-            "distance_m": 5000.0,
-            "duration_s": 1800,
-            "calories": 304.5,
-            "points": 50,
-        }
-    },
+}
+REPORT = {
+    "month": "2026-11",
+    **MONTH_TOTALS,
+    "by_activity": {"run": MONTH_TOTALS},
     "best_workout": {
         "id": WORKOUT_ID,
         "activity": "run",
