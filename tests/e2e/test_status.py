@@ -1,13 +1,16 @@
-"""`fitboard status` shows a backlog while no worker runs, and the dead letters."""
+"""`fitboard status` shows a backlog while no worker runs, how long its oldest workout has
+waited, and the dead letters."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
 import uuid
 from pathlib import Path
 
+from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messaging.ports import Message
 from fitboard.application.workouts.messages import WORKOUT_SUBMITTED, workouts_queue
@@ -28,6 +31,7 @@ async def test_status_shows_the_backlog_and_the_dead_letters(tmp_path: Path) -> 
     code, output = await run_command(FITBOARD, "status", env=env)
     assert code == 0, output
     assert row(output, "workouts waiting for a worker") == "0"
+    assert row(output, "oldest waiting workout") == "none"
 
     # No worker runs: what is published waits.
     queue = SqliteBroker(tmp_path / "queue.db")
@@ -40,11 +44,20 @@ async def test_status_shows_the_backlog_and_the_dead_letters(tmp_path: Path) -> 
         await stream.aclose()
     finally:
         await queue.close()
+    # An accepted workout is marked in flight at its 202 (as ingest does), until processed.
+    inflight = SqliteInFlight(tmp_path / "queue.db")
+    try:
+        await inflight.mark(uuid.uuid4(), uuid.uuid4())
+    finally:
+        await inflight.close()
+    await asyncio.sleep(1.1)
 
     code, output = await run_command(FITBOARD, "status", env=env)
     assert code == 0, output
     assert row(output, "mode") == "embedded"
     assert row(output, "workouts waiting for a worker") == "2"
     assert row(output, "dead letters") == "1"
+    assert re.fullmatch(r"\d+ s", row(output, "oldest waiting workout"))
+    assert row(output, "oldest waiting workout") != "0 s"
     assert "KiB" in row(output, "record size")
     assert "held in the memory of `fitboard serve`" in output

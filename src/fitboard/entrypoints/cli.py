@@ -374,6 +374,7 @@ def status(
         table.add_row("being processed", str(depth.in_flight))
     if depth.consumers is not None:
         table.add_row("workers consuming", str(depth.consumers))
+    table.add_row("oldest waiting workout", _age(now.oldest_unprocessed_age_s))
     table.add_row("dead letters", str(depth.dead_letters))
     table.add_row("record size", _bytes(now.record_bytes))
     if not ranking.shared:
@@ -469,6 +470,18 @@ def seed(
 def _usage_error(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _age(seconds: float) -> str:
+    """How long the oldest accepted workout has waited; "none" when none waits."""
+    if seconds <= 0:
+        return "none"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def _bytes(count: int) -> str:

@@ -22,6 +22,7 @@ class Status:
     queue: QueueDepth
     boards: RankingStats
     record_bytes: int
+    oldest_unprocessed_age_s: float
 
 
 class Operations:
@@ -89,11 +90,13 @@ class Operations:
         return await self._ranking.stats(largest)
 
     async def status(self, largest: int) -> Status:
-        """The queue's depth, the boards (the `largest` biggest named) and the record's size."""
+        """The queue's depth and the age of its oldest workout, the boards (the `largest`
+        biggest named) and the record's size."""
         return Status(
             await self.queue_depth(),
             await self.board_stats(largest),
             await self._store.size_bytes(),
+            await self.oldest_unprocessed_age_s(),
         )
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
