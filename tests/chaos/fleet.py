@@ -2,12 +2,12 @@
 `fitboard reports`, on a PostgreSQL, a Redis and a RabbitMQ node of the run's own
 (tests/services), and a supervisor that starts again whatever the run kills.
 
-`ChaosDeployment` is tests/integration/processes.py's `Deployment` pointed at a private
-RabbitMQ node instead of the session's: the suite stops and kills the whole node, which
-the rest of the session must not see. The supervisor plays systemd's `Restart=always`
-(docs/deploy.md): a process the run SIGKILLed is started again after RESTART_DELAY_S. A
-process that exits by itself is started again too, and counted: nothing in the run is
-meant to make one exit, so any such exit is a finding.
+`ChaosDeployment` is tests/integration/processes.py's `Deployment` on a RabbitMQ node of
+the run's own (its `broker`) instead of the session's: the suite stops and kills the whole
+node, which the rest of the session must not see. The supervisor plays systemd's
+`Restart=always` (docs/deploy.md): a process the run SIGKILLed is started again after
+RESTART_DELAY_S. A process that exits by itself is started again too, and counted: nothing
+in the run is meant to make one exit, so any such exit is a finding.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
@@ -29,7 +28,6 @@ from fitboard.bootstrap import reports_queue
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Deployment,
-    QueueStats,
     Service,
     eventually,
     free_port,
@@ -46,38 +44,18 @@ LOG_TAIL_LINES = 150
 
 @dataclass
 class ChaosDeployment(Deployment):
-    """A `Deployment` on the run's own RabbitMQ node."""
-
-    node: PrivateRabbitMQ = field(kw_only=True)
+    """A `Deployment` on the run's own RabbitMQ node (pass it as `broker`)."""
 
     @property
     def env(self) -> dict[str, str]:
         env = super().env
         env.update(
-            FITBOARD_AMQP_URL=self.node.url,
             # Every athlete signs up from 127.0.0.1; the per-address budget is for the internet.
             FITBOARD_REGISTRATIONS_PER_HOUR_PER_IP="0",
             # Tokens outlive the longest run.
             FITBOARD_JWT_TTL_S=str(24 * 3600),
         )
         return env
-
-    async def queue_names(self) -> list[str]:
-        output = await self.node.ctl("list_queues", "--quiet", "--no-table-headers", "name")
-        return sorted(n for n in output.split() if n.startswith(f"{self.namespace}."))
-
-    async def queue_stats(self, names: Iterable[str] | None = None) -> dict[str, QueueStats]:
-        wanted = list(names) if names is not None else await self.queue_names()
-        connection = await aio_pika.connect(self.node.url, timeout=10)
-        try:
-            channel = await connection.channel()
-            stats: dict[str, QueueStats] = {}
-            for name in wanted:
-                result = (await channel.declare_queue(name, passive=True)).declaration_result
-                stats[name] = QueueStats(result.message_count or 0, result.consumer_count or 0)
-            return stats
-        finally:
-            await connection.close()
 
     async def remove_broker_objects(self) -> None:
         """Nothing to remove: the whole node is deleted with the run."""
@@ -331,14 +309,21 @@ async def chaos_fleet(tmp_path: Path, *, apis: int = 2, workers: int = 2) -> Asy
     """Private servers, a migrated database, `apis` API processes, `workers` workers and the
     reports consumer, all running and consuming, under a running supervisor. Everything is
     stopped and deleted afterwards, whatever happened."""
-    async with private_postgres() as pg, private_redis() as rd, private_rabbitmq() as mq:
+    async with contextlib.AsyncExitStack() as servers:
+        # The three servers start at once (RabbitMQ's start is the longest). If one fails,
+        # the others are cancelled; those already running are removed by the stack.
+        async with asyncio.TaskGroup() as group:
+            starting_pg = group.create_task(servers.enter_async_context(private_postgres()))
+            starting_rd = group.create_task(servers.enter_async_context(private_redis()))
+            starting_mq = group.create_task(servers.enter_async_context(private_rabbitmq()))
+        pg, rd, mq = starting_pg.result(), starting_rd.result(), starting_mq.result()
         d = ChaosDeployment(
             tmp_path,
             "",
             pg.database_url,
             f"chaos-{uuid.uuid4().hex[:8]}",
             redis_url=rd.url,
-            node=mq,
+            broker=mq,
         )
         supervisor = Supervisor(d)
         try:

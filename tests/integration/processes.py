@@ -4,7 +4,8 @@
 fresh PostgreSQL database (migrated with `fitboard db upgrade`), the session's Redis and a
 RabbitMQ namespace of its own on the session's node, exactly as an operator would run them
 (tests/services: private servers, never the machine's); a test that takes PostgreSQL or
-Redis down points it at servers of its own (`private_postgres`, `private_redis`). Each
+Redis down points it at servers of its own (`private_postgres`, `private_redis`), and the
+chaos suite, which takes the whole RabbitMQ node down, at a node of its own (`broker`). Each
 process writes its output to a file under the test's tmp_path; everything is printed at
 teardown, which pytest shows only when the test failed.
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
@@ -40,6 +42,7 @@ from fitboard.application.messaging.ports import QueueSpec
 from fitboard.application.workouts.messages import workouts_queue
 from fitboard.bootstrap import topology
 from tests.conftest import drop_postgres_database, new_postgres_database
+from tests.services.rabbitmq import PrivateRabbitMQ
 from tests.services.running import eventually, free_port, run_command
 from tests.services.session import SERVICES
 
@@ -121,6 +124,8 @@ class Deployment:
     database_url: str
     namespace: str
     redis_url: str = field(default_factory=lambda: SERVICES.redis_url)
+    # The RabbitMQ node its processes use and the tests inspect, stop and start.
+    broker: PrivateRabbitMQ = field(default_factory=lambda: SERVICES.rabbitmq)
     port: int = field(default_factory=free_port)
     api: Service | None = None
     workers: list[Service] = field(default_factory=list)
@@ -134,6 +139,11 @@ class Deployment:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def broker_vhost(self) -> str:
+        """The vhost of the broker's URL, as rabbitmqctl's `-p` wants it."""
+        return unquote(urlsplit(self.broker.url).path.lstrip("/")) or "/"
 
     @property
     def queue(self) -> QueueSpec:
@@ -151,7 +161,7 @@ class Deployment:
             FITBOARD_DATA_DIR=str(self.tmp_path / "data"),
             FITBOARD_DATABASE_URL=self.database_url,
             FITBOARD_REDIS_URL=self.redis_url,
-            FITBOARD_AMQP_URL=SERVICES.amqp_url,
+            FITBOARD_AMQP_URL=self.broker.url,
             FITBOARD_JWT_SECRET=JWT_SECRET,
             FITBOARD_NAMESPACE=self.namespace,
             FITBOARD_WORKER_PREFETCH=str(PREFETCH),
@@ -338,8 +348,8 @@ class Deployment:
     async def queue_names(self) -> list[str]:
         """The namespace's queues (the registry `rabbitmqctl` lists is current; its message
         counts are not, for quorum queues: they lag by the statistics interval, 5 s)."""
-        output = await SERVICES.rabbitmq.ctl(
-            "list_queues", "-p", SERVICES.amqp_vhost, "--quiet", "--no-table-headers", "name"
+        output = await self.broker.ctl(
+            "list_queues", "-p", self.broker_vhost, "--quiet", "--no-table-headers", "name"
         )
         return sorted(n for n in output.split() if n.startswith(f"{self.namespace}."))
 
@@ -347,7 +357,7 @@ class Deployment:
         """Ready messages and consumers of each queue, as the broker sees them right now
         (passive declares). Messages in a consumer's hands are not counted."""
         wanted = list(names) if names is not None else await self.queue_names()
-        connection = await aio_pika.connect(SERVICES.amqp_url, timeout=10)
+        connection = await aio_pika.connect(self.broker.url, timeout=10)
         try:
             channel = await connection.channel()
             stats: dict[str, QueueStats] = {}
@@ -461,14 +471,14 @@ class Deployment:
     # ------------------------------------------------------------------ the broker
 
     async def stop_broker(self) -> None:
-        """`rabbitmqctl stop_app` on the session's node: the whole broker, every connection
-        of every process. The caller starts it again in a `finally` (`start_broker`): the
-        rest of the session uses it too."""
-        await SERVICES.rabbitmq.ctl("stop_app")
+        """`rabbitmqctl stop_app` on the deployment's node (the session's, by default): the
+        whole broker, every connection of every process. The caller starts it again in a
+        `finally` (`start_broker`): the rest of the session uses it too."""
+        await self.broker.ctl("stop_app")
 
     async def start_broker(self) -> None:
-        await SERVICES.rabbitmq.ctl("start_app")
-        await SERVICES.rabbitmq.ctl("await_startup")
+        await self.broker.ctl("start_app")
+        await self.broker.ctl("await_startup")
         self._broker_started_at = time.monotonic()
 
     # ------------------------------------------------------------------ teardown
@@ -499,7 +509,7 @@ class Deployment:
             # after restarting the broker must not break it for everything that follows.
             settled_at = self._broker_started_at + BROKER_SETTLE_S
             await asyncio.sleep(max(0.0, settled_at - time.monotonic()))
-        broker = RabbitBroker(SERVICES.amqp_url, exchange=self.namespace, confirm_timeout_s=5.0)
+        broker = RabbitBroker(self.broker.url, exchange=self.namespace, confirm_timeout_s=5.0)
         try:
             # Every queue its processes declared (the whole topology), their dead letters
             # and retry queues; then anything else declared under their names (by a
@@ -513,7 +523,7 @@ class Deployment:
                 if any(n.startswith(f"{spec.name}.") for spec in queues)
             ]
             for name in leftovers:
-                await SERVICES.rabbitmq.ctl("delete_queue", "-p", SERVICES.amqp_vhost, name)
+                await self.broker.ctl("delete_queue", "-p", self.broker_vhost, name)
             await broker.delete_exchanges()
         finally:
             await broker.close()
