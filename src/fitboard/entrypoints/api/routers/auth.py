@@ -13,7 +13,7 @@ from fitboard.domain.passwords import MAX_PASSWORD_LENGTH
 from fitboard.domain.text import check_text
 from fitboard.entrypoints.api import examples
 from fitboard.entrypoints.api.deps import CurrentAccess, KnownAthletesDep, ServicesDep
-from fitboard.entrypoints.api.errors import responses
+from fitboard.entrypoints.api.errors import refusal, responses
 from fitboard.entrypoints.api.live import disconnect_athlete
 from fitboard.entrypoints.api.rate_limits import client_address
 from fitboard.entrypoints.api.schemas import PasswordChangeIn, RegisteredOut, RegisterIn, TokenOut
@@ -55,7 +55,10 @@ async def register(
 @router.post(
     "/token",
     summary="Sign in",
-    responses=responses(400, 401, 413, 429, 503),
+    responses={
+        **responses(400, 413, 429, 503),
+        401: refusal(401, "Wrong username or password", "wrong username or password"),
+    },
     operation_id="issue_token",
     openapi_extra={
         "requestBody": {
