@@ -38,7 +38,7 @@ REDIS_KILL = "Redis SIGKILL, back empty"
 POSTGRES_FAST = "PostgreSQL restart (fast)"
 POSTGRES_IMMEDIATE = "PostgreSQL restart (immediate)"
 
-# Every kind, in the order the short run injects them once each.
+# Every kind (worker SIGKILL twice): one round of the full run, which shuffles its rounds.
 KINDS = (
     WORKER_SIGKILL,
     RABBITMQ_STOP_APP,
@@ -51,6 +51,24 @@ KINDS = (
     RABBITMQ_NODE_KILL,
 )
 BROKER_KINDS = (RABBITMQ_STOP_APP, RABBITMQ_NODE_RESTART, RABBITMQ_NODE_KILL)
+
+
+def short_kinds(seed: int) -> list[str]:
+    """The short run's faults, in order: every kind but the broker's once, and one of the
+    three broker kinds, chosen by the seed (seed % 3), which takes the place of all three.
+    A broker fault costs the most time (the node stops and starts, every process
+    reconnects), so each run injects one and runs cover all three between them; the full
+    run injects all of them every time, and FITBOARD_CHAOS_SEED repeats a run's choice."""
+    return [
+        WORKER_SIGKILL,
+        BROKER_KINDS[seed % len(BROKER_KINDS)],
+        REDIS_KILL,
+        POSTGRES_FAST,
+        API_SIGKILL,
+        POSTGRES_IMMEDIATE,
+    ]
+
+
 # The longest a replaced worker may take to consume again before the figure says "none".
 CONSUMING_WITHIN_S = 90.0
 
