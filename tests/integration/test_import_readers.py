@@ -83,7 +83,8 @@ async def test_a_reader_starved_of_the_processor_is_a_retry_not_the_files_fault(
     first = await read_small(readers)
     os.kill(first, signal.SIGSTOP)  # as if the machine gave it no processor time
     with pytest.raises(ReadersBusy, match=r"too busy to finish reading 'small\.gpx'") as busy:
-        await readers.read("small.gpx", SMALL, replace(LIMITS, max_read_cpu_s=0.05))
+        async with asyncio.timeout(30):  # a stopped reader would never answer
+            await readers.read("small.gpx", SMALL, replace(LIMITS, max_read_cpu_s=0.05))
     assert busy.value.retry_after_s > 0
     assert await gone(first)
     assert await read_small(readers) != first
@@ -102,7 +103,8 @@ async def test_uploads_past_the_waiting_bound_are_turned_away_at_once(
     with pytest.raises(ReadersBusy, match=r"readers are busy \(2 uploads in hand\)"):
         await readers.read("c.gpx", SMALL, LIMITS)
     with pytest.raises(ReadersBusy, match=r"too busy to finish reading 'a\.gpx'"):
-        await reading
+        async with asyncio.timeout(30):  # a stopped reader would never answer
+            await reading
     # The waiting upload is read by the reader that replaced the starved one.
     done: Upload = await waiting
     assert done.files[0].activities[0].duration_s == 60
