@@ -56,7 +56,8 @@ async def create(body: ChallengeIn, user_id: CurrentUserId, services: ServicesDe
 
 @router.get("", summary="List challenges", operation_id="list_challenges")
 async def list_all(user_id: CurrentUserId, services: ServicesDep) -> list[ChallengeOut]:
-    """The challenges the caller can see: every global one and those of their groups."""
+    """The challenges the caller can see (the global ones and their groups'), the 50
+    created last, newest first."""
     return [_out(c) for c in await services.challenges.list_challenges(user_id)]
 
 
