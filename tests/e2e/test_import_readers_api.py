@@ -62,8 +62,13 @@ async def test_a_slow_file_is_a_422_a_killed_reader_a_503_and_the_next_upload_wo
     six_hours = af.gpx(af.Track(af.hours_ago(30), 6 * 3600))  # ~0.8 s of processor time
 
     slow = await upload(api, token, "long.gpx", six_hours)
-    assert slow.status_code == 422, slow.text
-    assert "more than 0.3 s of processor time" in slow.json()["detail"]
+    if slow.status_code == 503:
+        # A machine so loaded that the reader got under a tenth of a core for 3 s: the
+        # server's overload, which tests/integration/test_import_readers.py tells apart.
+        assert "too busy to finish reading 'long.gpx'" in slow.json()["detail"], slow.text
+    else:
+        assert slow.status_code == 422, slow.text
+        assert "more than 0.3 s of processor time" in slow.json()["detail"]
     others = children()
     first = await imported(api, token, hours_ago=3)
 

@@ -59,13 +59,18 @@ async def gone(pid: int) -> bool:
 
 
 async def test_a_file_past_its_processor_time_is_refused_and_the_next_is_read(
-    readers: ProcessPoolActivityFiles, six_hours: bytes
+    six_hours: bytes,
 ) -> None:
-    first = await read_small(readers)
-    with pytest.raises(UnreadableFile, match=r"more than 0.2 s of processor time"):
-        await readers.read("long.gpx", six_hours, replace(LIMITS, max_read_cpu_s=0.2))
-    assert await gone(first)  # stopped, not left parsing
-    assert await read_small(readers) != first
+    # However loaded the machine running the test, the reader is not judged starved.
+    readers = ProcessPoolActivityFiles(processes=1, max_waiting=0, wall_factor=1000)
+    try:
+        first = await read_small(readers)
+        with pytest.raises(UnreadableFile, match=r"more than 0.2 s of processor time"):
+            await readers.read("long.gpx", six_hours, replace(LIMITS, max_read_cpu_s=0.2))
+        assert await gone(first)  # stopped, not left parsing
+        assert await read_small(readers) != first
+    finally:
+        await readers.close()
 
 
 async def test_a_file_the_reader_refuses_keeps_the_reader(

@@ -79,8 +79,12 @@ class _Reader:
 
 
 class ProcessPoolActivityFiles:
-    def __init__(self, processes: int, max_waiting: int) -> None:
+    """`processes` readers, at most `max_waiting` uploads waiting for one, and a reader
+    starved once it has had `wall_factor` times its processor-time limit in wall time."""
+
+    def __init__(self, processes: int, max_waiting: int, wall_factor: float = WALL_FACTOR) -> None:
         self._max_admitted = processes + max_waiting
+        self._wall_factor = wall_factor
         self._admitted = 0
         self._free = asyncio.Semaphore(processes)
         self._idle: list[_Reader] = []
@@ -143,7 +147,7 @@ class ProcessPoolActivityFiles:
                         "to read, far longer than any activity file should; nothing was "
                         "imported (split a large archive, or check the file is not damaged)"
                     )
-                if waited >= WALL_FACTOR * limits.max_read_cpu_s:
+                if waited >= self._wall_factor * limits.max_read_cpu_s:
                     self._discard(reader, future)
                     raise ReadersBusy(
                         f"the server is too busy to finish reading {what}; nothing was saved, "
