@@ -312,7 +312,7 @@ def _print_reconcile(report: ReconcileReport, *, repair: bool, warm: bool) -> No
         f"{report.implied} boards implied by the record, {report.cold} of them cold (not "
         f"loaded: built from the record on first read; {report.partly_held} hold members "
         f"already, checked), {report.not_implied} held that the record does not imply; "
-        f"{report.entries_compared} entries compared"
+        f"{report.record_entries} entries in the record, {report.entries_compared} compared"
     )
     console.print(
         f"checked {report.boards_checked} boards: {report.difference_count} differences"

@@ -159,6 +159,7 @@ def encode_report(report: ReconcileReport) -> dict[str, Any]:
         "partly_held": report.partly_held,
         "not_implied": report.not_implied,
         "entries_compared": report.entries_compared,
+        "record_entries": report.record_entries,
         "difference_count": report.difference_count,
         "differences": [
             [d.key.name, str(d.user_id), d.in_index, d.in_record] for d in report.differences
@@ -182,6 +183,7 @@ def decode_report(data: dict[str, Any]) -> ReconcileReport:
         partly_held=data["partly_held"],
         not_implied=data["not_implied"],
         entries_compared=data["entries_compared"],
+        record_entries=data["record_entries"],
         difference_count=data["difference_count"],
         differences=[
             Difference(_key(key), UUID(user), in_index, in_record)

@@ -1,8 +1,8 @@
 """The record's board instances, for reconciliation: which instances the daily rollups
-imply, and the standings of every instance of a board (or of every activity's or group's
-boards) in one streamed statement.
+imply, and the scores on every instance of a board (or of every activity's or group's
+boards) from one streamed statement.
 
-The statements are those a rebuild of one instance runs (rollups.py), grouped by period
+The statements sum what a rebuild of one instance sums (rollups.py), grouped by period
 instance instead of filtered to one: an instance is picked out by the first day of its
 period, computed by the database, so a board's every instance is one pass over the
 rollups, ordered so that one instance's rows come together. PostgreSQL streams them
@@ -10,7 +10,7 @@ through a server-side cursor; SQLite steps its cursor."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -21,15 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION
 from fitboard.adapters.sql.metrics import metric_total
-from fitboard.adapters.sql.rollups import active_days_totals, standings_of, summed_totals
 from fitboard.adapters.sql.store import is_unavailable
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.application.ports import StoreUnavailable
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScopeKind
 from fitboard.domain.periods import ALL_TIME_KEY, period_key
-from fitboard.domain.standings import METRICS, Tally
-from fitboard.domain.workouts import Totals
+from fitboard.domain.standings import METRICS, Tally, total_score
 
 _r = daily_rollups.c
 # Rows fetched from the cursor at a time.
@@ -135,25 +133,28 @@ class SqlRecordReader:
         self, metric: Metric, period: Period, scope: Scope
     ) -> AsyncIterator[tuple[BoardKey, dict[UUID, int]]]:
         start = period_start(period, self._dialect)
-        days = METRICS[metric].tally is Tally.DAYS
         each = _each(scope)
-        statement = _statement(metric, scope, start, days=days)
+        statement = _statement(metric, scope, start)
         result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
         current: _Instance | None = None
-        found: dict[UUID, tuple[Totals, int]] = {}
+        found: dict[UUID, int] = {}
         async for rows in result.partitions(_FETCH_ROWS):
-            for instance, part in _runs(rows, has_start=start is not None, each=each):
+            for row in rows:
+                instance = (
+                    row.start if start is not None else None,
+                    row._mapping[each] if each else None,
+                )
                 if instance != current:
                     if current is not None:
-                        yield _scored(metric, period, scope, current, found)
+                        yield _key(metric, period, scope, current), found
                     current, found = instance, {}
-                board = BoardId(metric, period, _scope_of(scope, instance[1]))
-                if days:
-                    active_days_totals(board, part, found)
-                else:
-                    summed_totals(metric, part, found)
+                # The rule of rollups.py's standings (domain.standings.score_on): a score
+                # above zero, reached at some moment.
+                score = total_score(metric, row.value)
+                if score > 0 and row.reached_at is not None:
+                    found[row.user_id] = score
         if current is not None:
-            yield _scored(metric, period, scope, current, found)
+            yield _key(metric, period, scope, current), found
 
 
 def _each(scope: Scope) -> str | None:
@@ -172,45 +173,21 @@ def _scope_of(scope: Scope, value: str | UUID | None) -> Scope:
     return Scope.for_activity(Activity(value))
 
 
-def _scored(
-    metric: Metric,
-    period: Period,
-    scope: Scope,
-    instance: _Instance,
-    found: dict[UUID, tuple[Totals, int]],
-) -> tuple[BoardKey, dict[UUID, int]]:
+def _key(metric: Metric, period: Period, scope: Scope, instance: _Instance) -> BoardKey:
     start, value = instance
-    board = BoardId(metric, period, _scope_of(scope, value))
-    scores = {s.standing.user_id: s.standing.score for s in standings_of(board, found)}
-    return BoardKey(board, _instance_key(period, start)), scores
+    return BoardKey(BoardId(metric, period, _scope_of(scope, value)), _instance_key(period, start))
 
 
-def _runs(
-    rows: list[Any], *, has_start: bool, each: str | None
-) -> Iterator[tuple[_Instance, list[Any]]]:
-    """Consecutive rows of one instance, as (instance, rows)."""
-    run: list[Any] = []
-    instance: _Instance | None = None
-    for row in rows:
-        this = (row.start if has_start else None, row._mapping[each] if each else None)
-        if this != instance and run:
-            assert instance is not None
-            yield instance, run
-            run = []
-        instance = this
-        run.append(row)
-    if run:
-        assert instance is not None
-        yield instance, run
+def _statement(metric: Metric, scope: Scope, start: ColumnElement[date] | None) -> Select[Any]:
+    """Each visible athlete's total of `metric` on every instance of the board, and when
+    it was last raised, as rows (instance columns, user_id, value, reached_at) ordered by
+    instance and athlete. The instance columns are `start` (none for all-time) and, for
+    every activity's or group's boards, `activity` or `group_id`.
 
-
-def _statement(
-    metric: Metric, scope: Scope, start: ColumnElement[date] | None, *, days: bool
-) -> Select[Any]:
-    """Rows of rollups.py's `_summed_statement` (or `_active_days_statement`) shape for
-    every instance of the board, each led by its instance's columns (`start`; `activity`
-    or `group_id` for every activity's or group's boards), ordered by instance and
-    athlete."""
+    A total over several activities is summed by the database in one go, where a rebuild
+    sums each activity's and then adds them up: a board's score does not depend on the
+    order of its sum (domain.standings.whole), so both give the same. Active days count
+    distinct days, each day's moment its first workout's, as a rebuild counts them."""
     instance: list[Any] = [] if start is None else [start.label("start")]
     each = _each(scope)
     if each == "group_id":
@@ -220,30 +197,31 @@ def _statement(
     activity = scope.activity
 
     def scoped(statement: Select[Any]) -> Select[Any]:
+        statement = statement.select_from(daily_rollups)
         if activity is not None:
             statement = statement.where(_r.activity == activity.value)
         if each == "group_id":
             statement = statement.join(group_members, group_members.c.user_id == _r.user_id)
         return statement
 
-    if not days:
-        # Every activity's boards lead with the activity already.
-        per_activity = [*instance, _r.user_id, *([] if each == "activity" else [_r.activity])]
-        statement: Select[Any] = select(
-            *per_activity,
-            metric_total(metric, daily_rollups).label("value"),
-            func.max(_r[METRICS[metric].reached_at]).label("reached_at"),
-            users.c.projection_version,
-        )
-        statement = statement.select_from(daily_rollups).join(users, users.c.id == _r.user_id)
-        statement = scoped(statement).where(users.c.show_on_leaderboards.is_(True))
-        return statement.group_by(*per_activity, users.c.projection_version).order_by(*per_activity)
-    per_day = (
-        scoped(
+    visible = users.c.show_on_leaderboards.is_(True)
+    if METRICS[metric].tally is not Tally.DAYS:
+        summed = scoped(
             select(
-                *instance, _r.user_id, func.min(_r.first_ended_at).label("reached_at")
-            ).select_from(daily_rollups)
+                *instance,
+                _r.user_id,
+                metric_total(metric, daily_rollups).label("value"),
+                func.max(_r[METRICS[metric].reached_at]).label("reached_at"),
+            )
         )
+        return (
+            summed.join(users, users.c.id == _r.user_id)
+            .where(visible)
+            .group_by(*instance, _r.user_id)
+            .order_by(*instance, _r.user_id)
+        )
+    per_day = (
+        scoped(select(*instance, _r.user_id, func.min(_r.first_ended_at).label("reached_at")))
         .group_by(*instance, _r.user_id, _r.day)
         .subquery()
     )
@@ -254,10 +232,9 @@ def _statement(
             per_day.c.user_id,
             func.count().label("value"),
             func.max(per_day.c.reached_at).label("reached_at"),
-            users.c.projection_version,
         )
         .join(users, users.c.id == per_day.c.user_id)
-        .where(users.c.show_on_leaderboards.is_(True))
-        .group_by(*outer, per_day.c.user_id, users.c.projection_version)
+        .where(visible)
+        .group_by(*outer, per_day.c.user_id)
         .order_by(*outer, per_day.c.user_id)
     )

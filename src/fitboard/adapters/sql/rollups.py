@@ -186,9 +186,9 @@ class SqlRollupRepository:
         # counted by a statement of their own: a day's moment is its first workout's.
         if METRICS[board.metric].tally is Tally.DAYS:
             rows = await self._connection.execute(_active_days_statement(board, first, last))
-            return standings_of(board, active_days_totals(board, rows))
+            return _standings(board, _active_days_totals(board, rows))
         rows = await self._connection.execute(_summed_statement(board, first, last))
-        return standings_of(board, summed_totals(board.metric, rows))
+        return _standings(board, _summed_totals(board.metric, rows))
 
 
 # Per range: the eleven per-activity columns of _totals_statement, in ActivityTotals' order.
@@ -394,13 +394,8 @@ def _active_days_statement(board: BoardId, first: date | None, last: date | None
     )
 
 
-def summed_totals(
-    metric: Metric, rows: Iterable[Row[Any]], found: dict[UUID, tuple[Totals, int]] | None = None
-) -> dict[UUID, tuple[Totals, int]]:
-    """Each athlete's totals and projection version from rows of `_summed_statement`'s
-    shape (one per athlete and activity), added to `found` when given (rows of one board
-    instance may come in several parts)."""
-    found = {} if found is None else found
+def _summed_totals(metric: Metric, rows: Iterable[Row[Any]]) -> dict[UUID, tuple[Totals, int]]:
+    found: dict[UUID, tuple[Totals, int]] = {}
     for row in rows:
         if row.user_id not in found:
             found[row.user_id] = (Totals(by_activity={}), int(row.projection_version))
@@ -410,13 +405,9 @@ def summed_totals(
     return found
 
 
-def active_days_totals(
-    board: BoardId, rows: Iterable[Row[Any]], found: dict[UUID, tuple[Totals, int]] | None = None
-) -> dict[UUID, tuple[Totals, int]]:
-    """Each athlete's totals and projection version from rows of `_active_days_statement`'s
-    shape (one per athlete), added to `found` when given."""
+def _active_days_totals(board: BoardId, rows: Iterable[Row[Any]]) -> dict[UUID, tuple[Totals, int]]:
     activity = board.scope.activity
-    found = {} if found is None else found
+    found: dict[UUID, tuple[Totals, int]] = {}
     for row in rows:
         if activity is None:
             totals = Totals(
@@ -430,7 +421,7 @@ def active_days_totals(
     return found
 
 
-def standings_of(
+def _standings(
     board: BoardId, totals_by_user: dict[UUID, tuple[Totals, int]]
 ) -> list[VersionedStanding]:
     standings: list[VersionedStanding] = []

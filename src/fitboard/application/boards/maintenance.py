@@ -45,6 +45,9 @@ MAX_LISTED = 1000
 # many of the record's entries between them.
 _BATCH_BOARDS = 64
 _BATCH_ENTRIES = 50_000
+# Boards rebuilt at once: each is a query of the record and writes to the index, which
+# overlap; few enough to stay within the database's connection pool.
+_REBUILDS_AT_ONCE = 4
 
 
 def current_boards(now: datetime, zone: ZoneInfo) -> list[BoardKey]:
@@ -82,6 +85,8 @@ class ReconcileReport:
     # Entries compared: each member of a loaded instance on either side, each member a
     # cold or unimplied instance holds.
     entries_compared: int = 0
+    # The record's entries: athletes ranked, summed over the implied instances.
+    record_entries: int = 0
     difference_count: int = 0
     # The first MAX_LISTED differences, by instance and athlete.
     differences: list[Difference] = field(default_factory=list)
@@ -123,15 +128,21 @@ class BoardMaintenance:
         return sorted(keys, key=str)
 
     async def rebuild_boards(self, keys: list[BoardKey], progress: Progress | None = None) -> int:
-        """Drop and reload each board from the record; returns how many entries were loaded."""
-        loaded = 0
-        for key in keys:
-            async with self._ranking.rebuild_lock(key):
-                await self._ranking.drop(key)
-                loaded += await self._boards.rebuild_board(key)
-            if progress:
-                progress(key)
-        return loaded
+        """Drop and reload each board from the record, several at a time; returns how
+        many entries were loaded."""
+        waiting = iter(keys)
+
+        async def rebuild() -> int:
+            entries = 0
+            for key in waiting:  # each board is taken by one of the rebuilders
+                async with self._ranking.rebuild_lock(key):
+                    await self._ranking.drop(key)
+                    entries += await self._boards.rebuild_board(key)
+                if progress:
+                    progress(key)
+            return entries
+
+        return sum(await asyncio.gather(*(rebuild() for _ in range(_REBUILDS_AT_ONCE))))
 
     async def reconcile(
         self, *, repair: bool, warm: bool = False, progress: Checked | None = None
@@ -201,6 +212,7 @@ class _Check:
 
     async def add(self, key: BoardKey, expected: dict[UUID, int], implied: bool) -> None:
         report = self._report
+        report.record_entries += len(expected)
         if implied and key not in self._loaded:
             report.cold += 1
             if key in self._held:
