@@ -166,6 +166,16 @@ def run_at(hours_ago: float = 2.0) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
 
 
+def run_outside_early_bird(hours_ago: float = 2.0) -> str:
+    """`run_at`, except that a start inside the shipped early-bird window (04:00-06:00
+    for these UTC athletes) moves to 03:59 of the same day, for a test that counts every
+    badge a workout earns and must pass at any time of day."""
+    start = datetime.now(UTC) - timedelta(hours=hours_ago)
+    if 4 <= start.hour < 6:
+        start = start.replace(hour=3, minute=59)
+    return start.isoformat()
+
+
 def settings_for(data_dir: Path) -> Settings:
     return Settings(mode="embedded", data_dir=data_dir, jwt_secret=TEST_SECRET)
 

@@ -11,7 +11,7 @@ import pytest
 from fitboard.application.workouts.messages import submission_message
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutSubmission
-from tests.e2e.conftest import Api, run_at
+from tests.e2e.conftest import Api, run_at, run_outside_early_bird
 
 SIX_MPH_HALF_HOUR_M = 6 * 1609.344 * 0.5
 
@@ -21,7 +21,7 @@ async def test_a_workout_is_accepted_then_processed_with_calories_and_points(api
     response = await api.submit(
         token,
         activity="run",
-        started_at=run_at(),
+        started_at=run_outside_early_bird(),
         duration_s=1800,
         distance_m=SIX_MPH_HALF_HOUR_M,
         calories=400,
