@@ -135,3 +135,16 @@ async def test_a_reader_killed_mid_file_is_replaced_and_the_same_file_twice_is_r
     with pytest.raises(UnreadableFile, match="stopped the file reader each of the two times"):
         await reading
     assert await read_small(readers) not in (first, second)
+
+
+async def test_a_request_that_goes_away_stops_its_reader(
+    readers: ProcessPoolActivityFiles, six_hours: bytes
+) -> None:
+    first = await read_small(readers)
+    reading = asyncio.create_task(readers.read("long.gpx", six_hours, LIMITS))
+    await until_parsing(first)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert await gone(first)  # not left reading a file nobody waits for
+    assert await read_small(readers) != first

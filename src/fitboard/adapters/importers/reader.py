@@ -1,4 +1,4 @@
-"""One uploaded file to activities: the entry point the process pool runs.
+"""One uploaded file to activities: the entry point the reader processes run.
 
 The format is told by the content, not the name (an export may call a FIT file
 `.dat`, or gzip a GPX): FIT has ".FIT" at byte 8 of its header, a zip starts "PK", gzip
@@ -92,7 +92,7 @@ def _read_member(member: archive.Member, limits: ImportLimits) -> ReadFile:
 
 
 def read_upload(name: str, data: bytes, limits: ImportLimits) -> Upload:
-    """What an upload holds. Runs in a worker process of the pool: pure function of its
+    """What an upload holds. Runs in a reader process: pure function of its
     arguments, returning only picklable values."""
     what = repr(name) if name else "the file"
     if len(data) > limits.max_file_bytes and not archive.is_zip(data):

@@ -1,7 +1,7 @@
 """The port through which the import use case reads activity files, and what it answers.
 
-Everything here crosses a process boundary (the readers run in a process pool), so it is
-plain, picklable data."""
+Everything here crosses a process boundary (the readers run in processes of their own),
+so it is plain, picklable data."""
 
 from __future__ import annotations
 
