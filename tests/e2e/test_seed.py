@@ -12,15 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
 from fitboard.config import Mode, Settings
 from fitboard.domain import synthetic
+from fitboard.entrypoints.cli import app
 from tests.e2e.conftest import Api
 from tests.services.running import run_command
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 PASSWORD = "seeded athletes share this"
 SEED = 7
-ATHLETES, WORKOUTS = 50, 300
+ATHLETES, WORKOUTS = 50, 200
 
 
 def command_env(settings: Settings) -> dict[str, str]:
@@ -109,14 +113,22 @@ async def test_seed_fills_the_record_and_the_boards(api: Api) -> None:
     assert len(output.strip().splitlines()) == 1, output
 
 
-async def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FITBOARD_")}
-    env |= {"FITBOARD_MODE": "embedded", "FITBOARD_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+def test_bad_arguments_are_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In this process (the arguments are judged before anything starts): quicker than a
+    command of its own."""
+    for name in [k for k in os.environ if k.startswith("FITBOARD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FITBOARD_MODE", "embedded")
+    monkeypatch.setenv("FITBOARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
     for argv, said in (
         (["--users", "0", "--workouts", "5"], "error: --users must be between 1 and 1,000,000"),
         (["--users", "5", "--workouts", "5", "--password", "short"], "error: --password: must"),
     ):
-        code, output = await run_command(FITBOARD, "seed", *argv, env=env)
-        assert code == 2, output
-        assert output.strip().splitlines() == [output.strip()], output
+        result = CliRunner().invoke(app, ["seed", *argv])
+        output = result.output.strip()
+        assert result.exit_code == 2, output
+        assert output.splitlines() == [output], output
         assert output.startswith(said), output
