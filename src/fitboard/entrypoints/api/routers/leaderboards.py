@@ -55,7 +55,7 @@ async def get_board(
     """A board's entries, best first, a page at a time: a metric (points, calories...)
     summed over a period (the current one unless `period_key` names another) for a scope:
     everyone, one activity's workouts, or a group's members (403 for others, 404 for no
-    such group). Tied athletes share a rank."""
+    such group). Among equal scores, whoever reached the score first ranks first."""
     board = _board(metric, period, scope)
     view = await services.boards.read_board(
         board, period_key, viewer=user_id, cursor=cursor, limit=limit
