@@ -119,6 +119,10 @@ async def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path: Path) -> No
                 )
 
             await eventually(dead_lettered, within_s=30, every_s=0.2)
+            # The worker's own database pool (every process with a store exports it).
+            text = await scrape()
+            assert text is not None
+            assert sample(text, "fitboard_database_pool_max_connections") > 0
     finally:
         worker.send_signal(signal.SIGTERM)
         await asyncio.to_thread(worker.wait, 30)
