@@ -44,6 +44,37 @@ SEED_CHUNK = 50_000
 PG_RUNS = 5
 ZADD_CHUNK = 10_000
 TOKENS = 1000
+# The columns seeded with COPY, in the order of each record.
+USER_COLUMNS = [
+    "id",
+    "username",
+    "username_key",
+    "display_name",
+    "password_hash",
+    "timezone",
+    "weight_kg",
+    "birth_year",
+    "sex",
+    "show_on_leaderboards",
+    "is_admin",
+    "projection_version",
+    "created_at",
+]
+ROLLUP_COLUMNS = [
+    "user_id",
+    "day",
+    "activity",
+    "calories",
+    "distance_m",
+    "duration_s",
+    "workouts",
+    "points",
+    "first_ended_at",
+    "last_ended_at",
+    "distance_last_ended_at",
+    "calories_reached_at",
+    "points_reached_at",
+]
 
 TOP_SQL = """
 WITH totals AS (SELECT user_id, sum(calories) AS score FROM daily_rollups GROUP BY user_id)
@@ -112,21 +143,7 @@ async def seed(deployment: Deployment, athletes: int) -> list[uuid.UUID]:
             await connection.copy_records_to_table(
                 "users",
                 records=users,
-                columns=[
-                    "id",
-                    "username",
-                    "username_key",
-                    "display_name",
-                    "password_hash",
-                    "timezone",
-                    "weight_kg",
-                    "birth_year",
-                    "sex",
-                    "show_on_leaderboards",
-                    "is_admin",
-                    "projection_version",
-                    "created_at",
-                ],
+                columns=USER_COLUMNS,
             )
             rollups = []
             for i in chunk:
@@ -152,21 +169,7 @@ async def seed(deployment: Deployment, athletes: int) -> list[uuid.UUID]:
             await connection.copy_records_to_table(
                 "daily_rollups",
                 records=rollups,
-                columns=[
-                    "user_id",
-                    "day",
-                    "activity",
-                    "calories",
-                    "distance_m",
-                    "duration_s",
-                    "workouts",
-                    "points",
-                    "first_ended_at",
-                    "last_ended_at",
-                    "distance_last_ended_at",
-                    "calories_reached_at",
-                    "points_reached_at",
-                ],
+                columns=ROLLUP_COLUMNS,
             )
         await connection.execute("ANALYZE users; ANALYZE daily_rollups")
     finally:

@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from bench.boards import ROLLUP_COLUMNS, USER_COLUMNS, _names
 from bench.common import FITBOARD, SECRET
 from bench.deployment import (
     AMQP_URL,
@@ -46,36 +47,6 @@ from bench.deployment import (
 
 ACTIVITIES = ("run", "walk", "hike", "cycle", "swim", "row", "strength", "yoga", "hiit", "other")
 CHUNK = 50_000
-USER_COLUMNS = [
-    "id",
-    "username",
-    "username_key",
-    "display_name",
-    "password_hash",
-    "timezone",
-    "weight_kg",
-    "birth_year",
-    "sex",
-    "show_on_leaderboards",
-    "is_admin",
-    "projection_version",
-    "created_at",
-]
-ROLLUP_COLUMNS = [
-    "user_id",
-    "day",
-    "activity",
-    "calories",
-    "distance_m",
-    "duration_s",
-    "workouts",
-    "points",
-    "first_ended_at",
-    "last_ended_at",
-    "distance_last_ended_at",
-    "calories_reached_at",
-    "points_reached_at",
-]
 
 
 async def seed(database_url: str, athletes: int) -> None:
@@ -112,11 +83,6 @@ async def seed(database_url: str, athletes: int) -> None:
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
-
-
-def _names(athlete: uuid.UUID) -> tuple[str, str, str]:
-    """username, username_key, display_name."""
-    return f"r{athlete.hex[:16]}", f"r{athlete.hex[:16]}", f"Athlete {athlete.hex[:8]}"
 
 
 def _rollup(rng: random.Random, athlete: uuid.UUID, now: datetime) -> tuple[Any, ...]:

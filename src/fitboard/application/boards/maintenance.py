@@ -5,7 +5,7 @@ and scope in which an athlete shown on boards has a daily rollup) and every inst
 ranking index holds. The record's side is read in bulk, all the instances of one board in
 one streamed statement; the index's side is read for the instances it holds, several at
 a time. What an instance of the index must hold follows from cache-aside reads
-(docs/operations.md, "Reconcile"):
+(docs/deploy.md, "Reconcile"):
 
 - loaded: exactly the record's standings, every member and score;
 - not loaded ("cold"): it is rebuilt from the record on its first read, so it may miss
