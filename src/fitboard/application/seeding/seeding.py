@@ -92,10 +92,11 @@ class Seeding:
         workouts_queued: Callable[[int], None] = lambda _n: None,
     ) -> Seeded:
         """Write the plan's athletes and groups, then queue their workouts; the callbacks
-        hear how many were written or queued at each step. Raises SeedingRefused when an
-        athlete of this seed exists already, before anything is written, and
-        QueueUnavailable when the queue did not store a write (what was queued before
-        stays queued), InvalidField for a password sign-in would refuse."""
+        hear how many were written or queued at each step. Raises, before anything is
+        written, SeedingRefused when the seed's first athlete exists already and
+        InvalidField for a password sign-in would refuse; SeedingRefused also when another
+        of its usernames is taken (the transactions before stay written); QueueUnavailable
+        when the queue did not store a write (what was queued before stays queued)."""
         now = self._clock.now()
         people = synthetic.athletes(plan.seed, plan.athletes, now=now)
         await self._check(people[0].username, password)
