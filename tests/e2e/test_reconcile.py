@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
 
 from fitboard.application.boards.maintenance import BoardMaintenance
 from fitboard.bootstrap import maintenance_socket
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
 from fitboard.domain.periods import current_key
+from fitboard.entrypoints.api import create_app
 from fitboard.entrypoints.maintenance_socket import reconcile_served
-from tests.e2e.conftest import TEST_SECRET, Api
+from tests.e2e.conftest import TEST_SECRET, Api, settings_for
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 # Two athletes, each with one workout today: one runs and is in a group, one cycles.
@@ -142,11 +148,25 @@ async def test_a_board_the_record_does_not_imply_must_hold_no_one(api: Api) -> N
     assert report.differing == [stray]
 
 
-async def test_embedded_reconcile_asks_the_serving_process(api: Api, tmp_path: Path) -> None:
+@pytest.fixture
+async def embedded_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The embedded application alone: the maintenance socket is embedded mode's."""
+    app = create_app(settings_for(tmp_path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fitboard") as client:
+            yield Api(client, app)
+
+
+async def test_embedded_reconcile_asks_the_serving_process(
+    embedded_api: Api, tmp_path: Path
+) -> None:
+    api = embedded_api
     assert api.app is not None
     socket = maintenance_socket(api.app.state.container.settings)
-    if socket is None:  # production: any process reads the boards in Redis
-        return
+    assert socket == tmp_path / "maintenance.sock"
+    # Its owner's alone, as every file of the data directory.
+    assert stat.S_IMODE(socket.stat().st_mode) == 0o600
     _, runner, _ = await two_athletes(api)
     seen: list[tuple[int, int]] = []
     report = await reconcile_served(
