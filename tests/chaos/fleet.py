@@ -226,10 +226,14 @@ class Fleet:
         calm = 0
         while time.monotonic() - began < within_s:
             stored = await self.stored_of(ids)
-            try:
-                backlog = await self.deployment.backlog()
-            except Exception:  # the broker may still be recovering
-                backlog = -1
+            # The queues are looked at only once the record is complete: listing them runs
+            # rabbitmqctl, an Erlang VM of its own, which takes CPU from the workers draining.
+            backlog = -1
+            if stored == len(ids):
+                try:
+                    backlog = await self.deployment.backlog()
+                except Exception:  # the broker may still be recovering
+                    backlog = -1
             calm = calm + 1 if stored == len(ids) and backlog == 0 else 0
             if calm >= 2:
                 return time.monotonic() - began
