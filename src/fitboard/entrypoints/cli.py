@@ -440,12 +440,18 @@ def seed(
         await container.services.seeding.check(plan, shared_password)
         with _progress() as bar:
             athletes = bar.add_task("athletes created", total=users)
-            queued = bar.add_task("workouts queued", total=workouts)
+            # Its clock starts with its first write, once the athletes are in.
+            queued = bar.add_task("workouts queued", total=workouts, start=False)
+
+            def workouts_queued(count: int) -> None:
+                bar.start_task(queued)
+                bar.advance(queued, count)
+
             return await container.services.seeding.seed(
                 plan,
                 shared_password,
                 athletes_written=lambda n: bar.advance(athletes, n),
-                workouts_queued=lambda n: bar.advance(queued, n),
+                workouts_queued=workouts_queued,
             )
 
     try:
