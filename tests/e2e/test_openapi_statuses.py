@@ -4,7 +4,9 @@ tests/e2e/conftest.py records (method, route template, status) of every answer a
 this process gave while an e2e test ran, and runs this file after every other test of the
 session, so only what this session observed is compared: a subset of the e2e tests checks
 the statuses that subset saw. Apps in other processes (the servers some tests start with
-`fitboard serve`) are not observed."""
+`fitboard serve`) are not observed. The counter it reads counts a request its test gave up
+on (a timeout cancelling it before it answered) as a 500, though no client got one: such a line
+names a test that failed by itself."""
 
 from __future__ import annotations
 
