@@ -4,13 +4,14 @@ Success acks; a failure is settled as `retrying.decide` says (dead letter, count
 or an uncounted wait for a dependency). A worker never dies on a bad message; it only
 stops when asked to.
 
-`run_batch_consumer` hands the handler batches of what the broker has ready, one batch
-after another. A batch that succeeds is acked in one write. One that fails because a
-dependency is out (`retrying.is_transient`) waits as a whole, every message as it would
-alone; one that fails otherwise is split in halves, each handled again, until the
-message at fault stands alone and is settled as `decide` says: a poison message is
-isolated and nothing valid is held back (the handler's work is idempotent, so what a
-failed batch did before failing is harmless to do again).
+`run_batch_consumer` hands the handler batches of what the broker has ready, a bounded
+number at a time (while one waits on the database, another works). A batch that
+succeeds is acked in one write. One that fails because a dependency is out
+(`retrying.is_transient`) waits as a whole, every message as it would alone; one that
+fails otherwise is split in halves, each handled again, until the message at fault stands
+alone and is settled as `decide` says: a poison message is isolated and nothing valid is
+held back (the handler's work is idempotent, so what a failed batch did before failing is
+harmless to do again).
 """
 
 from __future__ import annotations
@@ -162,29 +163,46 @@ async def run_batch_consumer(
     prefetch: int,
     batch_size: int,
     stop: asyncio.Event,
+    concurrency: int = 1,
     on_settled: OnSettled | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
-    deliveries (what the broker has ready), one batch after another.
+    deliveries (what the broker has ready), up to `concurrency` batches at a time.
 
-    On stop, no new batch is taken; the batch in hand is finished and settled, and
+    On stop, no new batch is taken; the batches in hand are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
     the consumer closes."""
+    in_progress: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(concurrency)
     batches = broker.consume_batches(spec, prefetch, batch_size)
     stop_waiter = asyncio.ensure_future(stop.wait())
+
+    async def handle_in_slot(batch: Sequence[Delivery]) -> None:
+        try:
+            await handle_batch(broker, batch, handler, spec, on_settled)
+        finally:
+            slots.release()
+
     try:
         while not stop.is_set():
+            # A batch is taken only when a slot is free to handle it: none waits in hand.
+            await slots.acquire()
             next_batch = asyncio.ensure_future(anext(batches))
             done, _ = await asyncio.wait(
                 {next_batch, stop_waiter}, return_when=asyncio.FIRST_COMPLETED
             )
             if next_batch not in done:
-                # As in run_consumer: a batch taken meanwhile goes back to the queue.
+                # As in run_consumer: settle what is in hand first; a batch taken
+                # meanwhile goes back to the queue.
+                if in_progress:
+                    await asyncio.gather(*in_progress, return_exceptions=True)
                 next_batch.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                     await next_batch
                 break
-            await handle_batch(broker, next_batch.result(), handler, spec, on_settled)
+            task = asyncio.create_task(handle_in_slot(next_batch.result()))
+            in_progress.add(task)
+            task.add_done_callback(in_progress.discard)
             # One turn of the event loop between batches: whatever shares the process
             # (the API, in embedded mode) is never starved by a long backlog.
             await asyncio.sleep(0)
@@ -192,6 +210,8 @@ async def run_batch_consumer(
         pass
     finally:
         stop_waiter.cancel()
+        if in_progress:
+            await asyncio.gather(*in_progress, return_exceptions=True)
         await batches.aclose()  # type: ignore[attr-defined]
 
 

@@ -150,7 +150,7 @@ class MessageBroker(Protocol):
         then takes whatever else is ready (at most `max_batch`, and at most `BATCH_LINGER_S`
         more of waiting for it), in delivery order. At most `prefetch` unacknowledged.
 
-        The consumer settles a batch before it asks for the next one."""
+        A consumer may hold several batches at once and settle them in any order."""
         ...
 
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Batches one worker handles at once: while one waits on the database (its statements go
+# one after another), another works. Batches that share athletes take turns on their rows.
+BATCHES_IN_FLIGHT = 4
+
 
 async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     """Process submitted workouts, and changes to stored ones, until `stop` is set: in
@@ -58,16 +62,18 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
 
     settings = container.settings
     log.info(
-        "worker consuming %s in batches of up to %d",
+        "worker consuming %s in batches of up to %d, %d at a time",
         container.workouts_queue.name,
         settings.worker_batch_size,
+        BATCHES_IN_FLIGHT,
     )
     await run_batch_consumer(
         container.broker,
         container.workouts_queue,
         handler,
-        # The batch in hand and the next, which arrives while this one is processed.
-        prefetch=2 * settings.worker_batch_size,
+        # The batches in hand and the next, which arrives while they are processed.
+        prefetch=(BATCHES_IN_FLIGHT + 1) * settings.worker_batch_size,
+        concurrency=BATCHES_IN_FLIGHT,
         batch_size=settings.worker_batch_size,
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
