@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
     startup_wait_s: float = Field(default=120.0, ge=0)
     # Messages a worker processes as one unit (one transaction, one Redis round trip, one
-    # ack); it holds up to two batches from the queue, the next arriving meanwhile.
+    # ack); it handles up to four batches at a time and holds one more from the queue.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
     # Messages the reports consumer handles at once; failed attempts before a message is
     # dead-lettered (waiting out an outage does not count).
