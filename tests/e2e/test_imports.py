@@ -152,6 +152,8 @@ async def test_a_ride_with_an_hour_at_a_cafe_earns_two_hours_of_riding(api: Api)
     again = af.Track(cafe.end, 3600, speed_m_s=6.0, heart_rate=150, lat0=ride.end_lat)
     workout = await imported(api, token, "cafe.gpx", af.gpx([ride, cafe, again], "cycling"))
     assert (workout["duration_s"], workout["avg_heart_rate"]) == (7200, 150)
+    # The time at the cafe is still told: the recording lasted three hours.
+    assert workout["recording"]["elapsed_time_s"] == 3 * 3600
     # 6 m/s (13.4 mph) while moving: Compendium 01030, 8.0 MET, for two hours at 70 kg.
     # Over the elapsed three hours it would be 4 m/s, 4.0 MET: 840 kcal of cafe.
     assert (workout["calories_method"], workout["calories"]) == ("met", 8.0 * 70 * 2)
@@ -282,6 +284,7 @@ async def test_real_recordings_of_a_watch_run_and_a_gpx_ride(api: Api) -> None:
     # The workout lasts its moving time (1680 s elapsed; docs/import.md, "Moving time").
     assert (run["activity"], run["duration_s"], run["avg_heart_rate"]) == ("run", 1662, 158)
     assert run["recording"]["moving_time_s"] == run["duration_s"]
+    assert run["recording"]["elapsed_time_s"] == 1680
     assert run["distance_m"] == pytest.approx(5383.2, rel=0.01)
     assert run["status"] == "processed"
     ride = await imported(api, token, ride_path.name, ride_path.read_bytes())

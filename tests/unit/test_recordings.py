@@ -87,6 +87,8 @@ def test_a_bad_recording_in_a_message_is_a_permanent_failure(
     [
         ({"max_heart_rate": 400}, "max_heart_rate"),
         ({"moving_time_s": 1801}, "moving_time_s"),
+        ({"elapsed_time_s": 1799}, "elapsed_time_s"),
+        ({"elapsed_time_s": 8 * 24 * 3600}, "elapsed_time_s"),
         ({"avg_power_w": float("nan")}, "avg_power_w"),
         ({"file_name": "x" * 300}, "file_name"),
         ({"file_identity": "a\x00b"}, "file_identity"),

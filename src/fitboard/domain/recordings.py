@@ -22,6 +22,8 @@ MAX_POWER_W = 3000
 MAX_CADENCE = 300
 # Half an ultra-marathon is far; a device total past this is a corrupt field, not a run.
 MAX_DEVICE_DISTANCE_M = 2_000_000
+# A recording left running for a week is a forgotten watch, not a workout.
+MAX_ELAPSED_S = 7 * 24 * 3600
 
 
 class FileFormat(StrEnum):
@@ -43,6 +45,9 @@ class Recording:
     file_identity: str
     device_distance_m: float | None = None
     moving_time_s: int | None = None
+    # The whole recording, pauses included. A moving sport's workout lasts its moving time
+    # (its `duration_s`), so this is where the time spent stopped is still told.
+    elapsed_time_s: int | None = None
     max_heart_rate: int | None = None
     avg_power_w: float | None = None
     avg_cadence: float | None = None
@@ -55,6 +60,7 @@ def check_recording(recording: Recording, *, duration_s: int) -> None:
     check_text("file_identity", recording.file_identity, max_chars=MAX_FILE_IDENTITY_CHARS)
     _in_range("device_distance_m", recording.device_distance_m, 0, MAX_DEVICE_DISTANCE_M)
     _in_range("moving_time_s", recording.moving_time_s, 0, duration_s)
+    _in_range("elapsed_time_s", recording.elapsed_time_s, duration_s, MAX_ELAPSED_S)
     _in_range("max_heart_rate", recording.max_heart_rate, MIN_HEART_RATE, MAX_HEART_RATE)
     _in_range("avg_power_w", recording.avg_power_w, 0, MAX_POWER_W)
     _in_range("avg_cadence", recording.avg_cadence, 0, MAX_CADENCE)

@@ -331,6 +331,7 @@ def _recording_from_row(row: Row[Any]) -> Recording | None:
         file_identity=row.file_identity,
         device_distance_m=row.device_distance_m,
         moving_time_s=row.moving_time_s,
+        elapsed_time_s=row.elapsed_time_s,
         max_heart_rate=row.max_heart_rate,
         avg_power_w=row.avg_power_w,
         avg_cadence=row.avg_cadence,

@@ -92,6 +92,7 @@ workouts = Table(
     Column("file_identity", String, nullable=True),
     Column("device_distance_m", Double, nullable=True),
     Column("moving_time_s", Integer, nullable=True),
+    Column("elapsed_time_s", Integer, nullable=True),
     Column("max_heart_rate", Integer, nullable=True),
     Column("avg_power_w", Double, nullable=True),
     Column("avg_cadence", Double, nullable=True),

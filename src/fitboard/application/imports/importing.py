@@ -108,6 +108,7 @@ def _command(
             file_identity=parsed.file_identity,
             device_distance_m=parsed.device_distance_m,
             moving_time_s=parsed.moving_time_s,
+            elapsed_time_s=parsed.duration_s,
             max_heart_rate=parsed.max_heart_rate,
             avg_power_w=parsed.avg_power_w,
             avg_cadence=parsed.avg_cadence,

@@ -17,7 +17,7 @@ from fitboard.domain.recordings import FileFormat, Recording
 RECORDING_SCHEMA_VERSION = 2
 
 _NUMBERS = ("device_distance_m", "avg_power_w", "avg_cadence")
-_INTEGERS = ("moving_time_s", "max_heart_rate")
+_INTEGERS = ("moving_time_s", "elapsed_time_s", "max_heart_rate")
 _TEXTS = ("file_format", "file_name", "file_identity")
 _FIELDS = frozenset(_NUMBERS + _INTEGERS + _TEXTS)
 
@@ -76,6 +76,7 @@ def decode_recording(value: object) -> Recording | None:
         file_identity=value["file_identity"],
         device_distance_m=number("device_distance_m"),
         moving_time_s=value.get("moving_time_s"),
+        elapsed_time_s=value.get("elapsed_time_s"),
         max_heart_rate=value.get("max_heart_rate"),
         avg_power_w=number("avg_power_w"),
         avg_cadence=number("avg_cadence"),

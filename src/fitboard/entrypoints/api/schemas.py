@@ -255,6 +255,8 @@ class RecordingOut(BaseModel):
     file_identity: str
     device_distance_m: float | None
     moving_time_s: int | None
+    # Pauses included; null for files imported before it was kept (docs/import.md).
+    elapsed_time_s: int | None
     max_heart_rate: int | None
     avg_power_w: float | None
     avg_cadence: float | None

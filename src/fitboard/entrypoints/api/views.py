@@ -56,6 +56,7 @@ def recording_out(recording: Recording) -> RecordingOut:
         file_identity=recording.file_identity,
         device_distance_m=recording.device_distance_m,
         moving_time_s=recording.moving_time_s,
+        elapsed_time_s=recording.elapsed_time_s,
         max_heart_rate=recording.max_heart_rate,
         avg_power_w=recording.avg_power_w,
         avg_cadence=recording.avg_cadence,
