@@ -15,8 +15,8 @@ of those with a distance, calories above 0, points above 0 (NULL when none has).
 that differ are written. A row without a counted workout (none should exist) is left as it
 is and counted in the summary.
 
-The work is done in Python, a batch of athletes at a time (their workouts streamed,
-`yield_per`), because the end of a workout is date arithmetic that SQLite and PostgreSQL
+The work is done in Python, a batch of athletes at a time (their workouts read whole,
+a batch at a time), because the end of a workout is date arithmetic that SQLite and PostgreSQL
 spell differently; the domain's own `contribution` and `reached_at` decide the moments. It
 says how far it has got while it runs (see `_say`).
 
@@ -63,9 +63,11 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Athletes per batch: their workouts are streamed, their rows' moments held in memory.
-_ATHLETES_PER_BATCH = 200
-_WORKOUTS_PER_FETCH = 2_000
+# Athletes per batch: their workouts, and their rows' moments, are held in memory. Not
+# streamed: on PostgreSQL a server-side cursor stays open until the migration's
+# transaction ends, and a later revision's ALTER TABLE of `workouts` in that transaction
+# is then refused ("being used by active queries in this session").
+_ATHLETES_PER_BATCH = 50
 # How often, at most, a long run says how far it has got.
 _REPORT_EVERY_S = 10.0
 
@@ -209,17 +211,14 @@ def _expected(connection: Connection, after: UUID | None, last: UUID) -> dict[_K
         w.status == WorkoutStatus.PROCESSED.value, *_in_batch(w.user_id, after, last)
     )
     found: dict[_Key, _Moments] = {}
-    with connection.execute(
-        statement, execution_options={"yield_per": _WORKOUTS_PER_FETCH}
-    ) as result:
-        for row in result:
-            workout = _workout(row)
-            if not workout.counts_on_boards:
-                continue
-            key = (workout.user_id, workout.board_day, workout.submission.activity.value)
-            moments = _Moments.of(contribution(workout))
-            held = found.get(key)
-            found[key] = moments if held is None else held.merged(moments)
+    for row in connection.execute(statement).all():
+        workout = _workout(row)
+        if not workout.counts_on_boards:
+            continue
+        key = (workout.user_id, workout.board_day, workout.submission.activity.value)
+        moments = _Moments.of(contribution(workout))
+        held = found.get(key)
+        found[key] = moments if held is None else held.merged(moments)
     return found
 
 
