@@ -70,6 +70,23 @@ async def test_marked_workout_has_its_owner_until_cleared(inflight: InFlight) ->
 
 
 @bounded(30)
+async def test_clearing_many_clears_exactly_those(inflight: InFlight) -> None:
+    cleared, kept = [uuid.uuid4() for _ in range(3)], uuid.uuid4()
+    owner = uuid.uuid4()
+    await inflight.mark_many([(w, owner) for w in [*cleared, kept]])
+    # One never marked among them, as when a batch holds a replayed message.
+    await inflight.clear_many([*cleared, uuid.uuid4()])
+    assert [await inflight.owner(w) for w in cleared] == [None, None, None]
+    assert await inflight.owner(kept) == owner
+    oldest = await inflight.oldest_marked_at()
+    assert oldest is not None
+    await inflight.clear_many([])
+    await inflight.clear_many([kept])
+    assert await inflight.owner(kept) is None
+    assert await inflight.oldest_marked_at() is None
+
+
+@bounded(30)
 async def test_the_oldest_mark_is_the_longest_waiting_workout(inflight: InFlight) -> None:
     assert await inflight.oldest_marked_at() is None
     first, second = uuid.uuid4(), uuid.uuid4()

@@ -87,10 +87,16 @@ class RedisInFlight:
         return UUID(value.decode() if isinstance(value, bytes) else str(value))
 
     async def clear(self, workout_id: UUID) -> None:
+        await self.clear_many([workout_id])
+
+    async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
+        if not workout_ids:
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.delete(self._key(workout_id))
-                pipe.zrem(self._marked_at, str(workout_id))
+                for workout_id in workout_ids:
+                    pipe.delete(self._key(workout_id))
+                pipe.zrem(self._marked_at, *map(str, workout_ids))
                 await pipe.execute()
         except RedisError as exc:
             raise QueueUnavailable(f"in-flight store failed: {exc}") from exc

@@ -109,12 +109,26 @@ class SqliteInFlight:
         return UUID(row[0]) if row is not None else None
 
     async def clear(self, workout_id: UUID) -> None:
+        await self.clear_many([workout_id])
+
+    async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
+        if not workout_ids:
+            return
         try:
             db = await self._connection()
             async with self._write_lock:
-                await db.execute(
-                    "DELETE FROM inflight_workouts WHERE workout_id = ?", (str(workout_id),)
-                )
+                # One transaction, so one sync to disk for them all.
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    await db.executemany(
+                        "DELETE FROM inflight_workouts WHERE workout_id = ?",
+                        [(str(workout_id),) for workout_id in workout_ids],
+                    )
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
 

@@ -113,6 +113,10 @@ class InFlightWorkouts(Protocol):
 
     async def clear(self, workout_id: UUID) -> None: ...
 
+    async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
+        """`clear` for several workouts in one write."""
+        ...
+
     async def oldest_marked_at(self) -> datetime | None:
         """When the longest-waiting workout still marked was accepted (the age of the
         oldest unprocessed workout), or None when none is marked. A mark whose `clear` was

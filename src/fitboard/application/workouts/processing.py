@@ -13,7 +13,7 @@ layer can say how ranks moved and whom the athlete just passed, at no extra roun
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,13 +141,9 @@ class Processing:
             behind=MAX_OVERTAKEN_PER_BOARD,
         )
         projected_of = dict(zip(athletes_in_order, projected, strict=True))
-        # If clearing fails a marker expires by itself; the record already answers for it.
-        cleared = await asyncio.gather(
-            *(self._inflight.clear(s.id) for s in submissions), return_exceptions=True
-        )
-        for outcome in cleared:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, PortError):
-                raise outcome
+        # If clearing fails the markers expire by themselves; the record already answers.
+        with contextlib.suppress(PortError):
+            await self._inflight.clear_many([s.id for s in submissions])
         done: list[Processed] = []
         for index, step in enumerate(steps):
             moves = projected_of[step.user.id] if last_step[step.user.id] == index else []
