@@ -3,6 +3,7 @@ never the raw path: one series per route, not per workout). A pure ASGI middlewa
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.routing import BaseRoute
@@ -19,6 +20,10 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+# Not an HTTP status anyone receives: the label of a request abandoned before its answer.
+CLIENT_CLOSED_REQUEST = 499
+
+
 class HttpMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -29,15 +34,24 @@ class HttpMetrics:
             return
         began = time.perf_counter()
         status = 500  # what the server answers if the app fails before it starts one
+        started = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
+        except asyncio.CancelledError:
+            # The client went away before an answer began (the server cancels the request):
+            # nobody was answered, least of all with a 500. Counted as 499, nginx's "client
+            # closed request", so a 5xx rate counts only the server's failures.
+            if not started:
+                status = CLIENT_CLOSED_REQUEST
+            raise
         finally:
             route = route_template(scope)
             method = scope["method"]

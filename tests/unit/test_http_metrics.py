@@ -1,0 +1,66 @@
+"""The HTTP counter labels each request with the status its client was answered, and a
+request abandoned before any answer (cancelled by the server) with 499, not 500."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from fitboard.adapters.process_metrics import HTTP_REQUESTS
+from fitboard.entrypoints.api.http_metrics import CLIENT_CLOSED_REQUEST, HttpMetrics
+
+
+def count(method: str, status: int) -> float:
+    value = HTTP_REQUESTS.labels(method, "unmatched", str(status))._value.get()
+    return float(value)
+
+
+def scope(method: str) -> Scope:
+    return {"type": "http", "method": method, "path": "/", "headers": []}
+
+
+async def nothing() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def dropped(message: Message) -> None:
+    pass
+
+
+async def test_an_answer_is_counted_with_its_status() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    method = f"M{uuid.uuid4().hex[:6]}"
+    await HttpMetrics(app)(scope(method), nothing, dropped)
+    assert count(method, 204) == 1
+
+
+async def test_a_request_cancelled_before_its_answer_is_a_499_not_a_500() -> None:
+    waiting = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        waiting.set()
+        await asyncio.sleep(60)
+
+    method = f"M{uuid.uuid4().hex[:6]}"
+    request = asyncio.create_task(HttpMetrics(app)(scope(method), nothing, dropped))
+    await waiting.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert (count(method, CLIENT_CLOSED_REQUEST), count(method, 500)) == (1, 0)
+
+
+async def test_an_app_that_fails_before_answering_is_a_500() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("broken")
+
+    method = f"M{uuid.uuid4().hex[:6]}"
+    with pytest.raises(RuntimeError):
+        await HttpMetrics(app)(scope(method), nothing, dropped)
+    assert count(method, 500) == 1
