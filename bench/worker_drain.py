@@ -34,11 +34,14 @@ from bench.common import FITBOARD, positive, post_workout, recently, register
 from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count
 from bench.machine import BACKING, backing_cpu_s
+from fitboard.config import Settings
+from fitboard.entrypoints.worker.runner import BATCHES_IN_FLIGHT
 
 POLL_S = 0.2
 FILL_CONCURRENCY = 32
 DRAIN_TIMEOUT_S = 600.0
-PREFETCH = 16  # the worker's default (FITBOARD_WORKER_PREFETCH)
+# A worker's prefetch at the defaults: four batches in flight and one more held.
+PREFETCH = (BATCHES_IN_FLIGHT + 1) * Settings.model_fields["worker_batch_size"].default
 
 
 async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None:
