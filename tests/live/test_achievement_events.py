@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+
+from tests.e2e.conftest import run_outside_early_bird
 
 from .conftest import LiveServer
 
@@ -15,7 +17,7 @@ async def test_a_first_5k_pushes_its_badges_once(live: LiveServer) -> None:
     body = {
         "id": workout_id,
         "activity": "run",
-        "started_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "started_at": run_outside_early_bird(2),
         "duration_s": 1800,
         "distance_m": 5000,
     }
@@ -30,7 +32,7 @@ async def test_a_first_5k_pushes_its_badges_once(live: LiveServer) -> None:
     later = await live.api.submit_ok(
         token,
         activity="yoga",
-        started_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        started_at=run_outside_early_bird(1),
         duration_s=600,
     )
     await live.api.wait_processed(token, later)
