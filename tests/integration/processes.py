@@ -54,8 +54,10 @@ FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 JWT_SECRET = "fault-tests-secret-long-enough-for-hs256-0123456789"
 # Short, so that an outage turns into a 503 quickly; the tests bound the 503 by it.
 CONFIRM_TIMEOUT_S = 2.0
-# Small, so that a killed worker holds only a few messages and the others share the load.
+# Small, so that a killed worker holds only a few messages and the others share the load
+# (a worker holds up to five batches; the reports consumer, PREFETCH messages).
 PREFETCH = 4
+BATCH_SIZE = 4
 MAX_ATTEMPTS = 5
 # How long after a broker restart its queues are left alone (see remove_broker_objects).
 BROKER_SETTLE_S = 5.0
@@ -166,6 +168,7 @@ class Deployment:
             FITBOARD_JWT_SECRET=JWT_SECRET,
             FITBOARD_NAMESPACE=self.namespace,
             FITBOARD_WORKER_PREFETCH=str(PREFETCH),
+            FITBOARD_WORKER_BATCH_SIZE=str(BATCH_SIZE),
             FITBOARD_WORKER_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
             FITBOARD_QUEUE_CONFIRM_TIMEOUT_S=str(CONFIRM_TIMEOUT_S),
             FITBOARD_LOG_LEVEL="info",
