@@ -36,18 +36,6 @@ BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 OnSettled = Callable[[str, float], None]
 
 
-async def handle_delivery(delivery: Delivery, handler: Handler, spec: QueueSpec) -> str:
-    """Run the handler on one delivery and settle it. Returns what was done."""
-    try:
-        await handler(delivery)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        return await settle_failure(delivery, exc, spec)
-    await delivery.ack()
-    return "acked"
-
-
 async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
     """Settle a delivery whose handling raised `exc` as `retrying.decide` says; returns
     what was done."""
@@ -87,72 +75,27 @@ async def run_consumer(
     stop: asyncio.Event,
     on_settled: OnSettled | None = None,
 ) -> None:
-    """Consume until `stop` is set, handling up to `prefetch` deliveries concurrently.
+    """Consume until `stop` is set, handling up to `prefetch` deliveries concurrently, each
+    on its own: `run_batch_consumer` with batches of one.
 
     On stop, no new delivery is taken; those in progress are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
     the consumer closes."""
-    in_progress: set[asyncio.Task[str]] = set()
-    slots = asyncio.Semaphore(prefetch)
-    deliveries = broker.consume(spec, prefetch)
-    stop_waiter = asyncio.ensure_future(stop.wait())
-    try:
-        while not stop.is_set():
-            next_delivery = asyncio.ensure_future(anext(deliveries))
-            done, _ = await asyncio.wait(
-                {next_delivery, stop_waiter}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if next_delivery not in done:
-                # Settle what is in hand first: cancelling the pending step ends the
-                # consumer's session, and a delivery that outlives it cannot be acked any
-                # more; it would go back to the queue and be processed a second time.
-                if in_progress:
-                    await asyncio.gather(*in_progress, return_exceptions=True)
-                # The generator must finish its cancelled step before it can be closed. A
-                # delivery it took meanwhile is not handled: closing the generator below
-                # returns it to the queue.
-                next_delivery.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await next_delivery
-                break
-            delivery = next_delivery.result()
-            await slots.acquire()
-            task = asyncio.create_task(_settle(delivery, handler, spec, slots, on_settled))
-            in_progress.add(task)
-            task.add_done_callback(in_progress.discard)
-    except StopAsyncIteration:
-        pass
-    finally:
-        stop_waiter.cancel()
-        if in_progress:
-            await asyncio.gather(*in_progress, return_exceptions=True)
-        await deliveries.aclose()  # type: ignore[attr-defined]
 
+    async def one_by_one(deliveries: Sequence[Delivery]) -> None:
+        (delivery,) = deliveries
+        await handler(delivery)
 
-async def _settle(
-    delivery: Delivery,
-    handler: Handler,
-    spec: QueueSpec,
-    slots: asyncio.Semaphore,
-    on_settled: OnSettled | None,
-) -> str:
-    # This task's own context: every line logged while the message is handled carries
-    # the id of the request that sent it.
-    REQUEST_ID.set(delivery.message.headers.get(HEADER))
-    began = time.perf_counter()
-    outcome = "unsettled"
-    try:
-        outcome = await handle_delivery(delivery, handler, spec)
-        return outcome
-    except Exception:
-        # Settling itself failed (the broker went away): the unacked message will be
-        # delivered again, which processing is built to survive.
-        log.exception("could not settle %s", delivery.message.message_id)
-        return outcome
-    finally:
-        slots.release()
-        if on_settled is not None:
-            on_settled(outcome, time.perf_counter() - began)
+    await run_batch_consumer(
+        broker,
+        spec,
+        one_by_one,
+        prefetch=prefetch,
+        batch_size=1,
+        stop=stop,
+        concurrency=prefetch,
+        on_settled=on_settled,
+    )
 
 
 async def run_batch_consumer(
