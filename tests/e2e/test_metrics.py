@@ -74,6 +74,9 @@ async def test_the_api_counts_answers_by_route_and_its_worker_what_it_settled(ap
                 and sample(now, "fitboard_workout_freshness_seconds_count")
                 - sample(before, "fitboard_workout_freshness_seconds_count")
                 >= 1
+                and sample(now, "fitboard_consumer_batch_messages_count", queue=queue)
+                - sample(before, "fitboard_consumer_batch_messages_count", queue=queue)
+                >= 1
             )
 
         await eventually(settled, within_s=30, every_s=0.1)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "BATCH_MESSAGES",
     "BOARDS",
     "FRESHNESS",
     "GROUP_COMMIT_DURATION",
@@ -45,6 +46,7 @@ __all__ = [
     "REDIS_MEMORY_LIMIT",
     "REDIS_MEMORY_USED",
     "SETTLED",
+    "batch_observer",
     "serve_metrics",
     "settled_observer",
 ]
@@ -72,6 +74,13 @@ HANDLING_DURATION = Histogram(
     "Time to handle and settle one message, by queue.",
     ["queue"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BATCH_MESSAGES = Histogram(
+    "fitboard_consumer_batch_messages",
+    "Messages in one batch a consumer took from a queue (what the broker had ready, up to "
+    "FITBOARD_WORKER_BATCH_SIZE), by queue.",
+    ["queue"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 FRESHNESS = Histogram(
     "fitboard_workout_freshness_seconds",
@@ -132,6 +141,11 @@ def settled_observer(queue: str) -> Callable[[str, float], None]:
         HANDLING_DURATION.labels(queue).observe(seconds)
 
     return observe
+
+
+def batch_observer(queue: str) -> Callable[[int], None]:
+    """What a consumer of `queue` calls with the size of each batch (consuming.OnBatch)."""
+    return BATCH_MESSAGES.labels(queue).observe
 
 
 def serve_metrics(port: int, host: str) -> None:

@@ -34,6 +34,8 @@ BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 # Told of every settled delivery: the outcome ("acked", "retried", "waiting",
 # "dead_lettered", "unsettled") and the seconds it took, for the process's metrics.
 OnSettled = Callable[[str, float], None]
+# Told the size of every batch taken, before it is handled, for the process's metrics.
+OnBatch = Callable[[int], None]
 
 
 async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
@@ -108,6 +110,7 @@ async def run_batch_consumer(
     stop: asyncio.Event,
     concurrency: int = 1,
     on_settled: OnSettled | None = None,
+    on_batch: OnBatch | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
     deliveries (what the broker has ready), up to `concurrency` batches at a time.
@@ -121,6 +124,8 @@ async def run_batch_consumer(
     stop_waiter = asyncio.ensure_future(stop.wait())
 
     async def handle_in_slot(batch: Sequence[Delivery]) -> None:
+        if on_batch is not None:
+            on_batch(len(batch))
         try:
             await handle_batch(broker, batch, handler, spec, on_settled)
         finally:

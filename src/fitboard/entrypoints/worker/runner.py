@@ -9,7 +9,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fitboard.adapters.process_metrics import FRESHNESS, serve_metrics, settled_observer
+from fitboard.adapters.process_metrics import (
+    FRESHNESS,
+    batch_observer,
+    serve_metrics,
+    settled_observer,
+)
 from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
@@ -77,6 +82,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         batch_size=settings.worker_batch_size,
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
+        on_batch=batch_observer(container.workouts_queue.name),
     )
 
 
