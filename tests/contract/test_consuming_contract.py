@@ -156,6 +156,7 @@ def consuming_batches(
     handler: BatchHandler,
     batch_size: int = 8,
     concurrency: int = 1,
+    failed: list[tuple[str, str]] | None = None,
 ) -> AbstractAsyncContextManager[None]:
     return running(
         lambda stop: run_batch_consumer(
@@ -166,6 +167,7 @@ def consuming_batches(
             batch_size=batch_size,
             stop=stop,
             concurrency=concurrency,
+            on_failed=None if failed is None else lambda *told: failed.append(told),
         )
     )
 
@@ -179,8 +181,9 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_the_rest_p
     poison = messages[5]
     handler = BatchHandler(poison=frozenset({poison.message_id}))
     assert all(o is None for o in await queues.broker.publish_many(messages))
+    failed: list[tuple[str, str]] = []
     # Batches of at most 6, two at a time: batches settled out of order ack right too.
-    async with consuming_batches(queues, spec, handler, batch_size=6, concurrency=2):
+    async with consuming_batches(queues, spec, handler, batch_size=6, concurrency=2, failed=failed):
         await until(lambda: sum(handler.succeeded.values()) == 15, WAIT_S)
         await wait_for_dead_letters(queues, spec, 1)
     # Every valid message once, the poison never; it alone is dead-lettered, on its
@@ -188,6 +191,8 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_the_rest_p
     assert handler.succeeded == Counter({m.message_id: 1 for m in messages if m is not poison})
     [dead] = await queues.broker.dead_letters(spec)
     assert (dead.message, dead.reason, dead.attempts) == (poison, f"poison {poison.message_id}", 1)
+    # Told once, for the poison alone, with its cause (the process's failure metric).
+    assert failed == [("dead_lettered", "PermanentFailure")]
     # The valid ones came in batches, not one by one (the poison's batch was split).
     assert any(len(call) > 1 for call in handler.calls)
 

@@ -32,6 +32,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 __all__ = [
     "BATCH_MESSAGES",
     "BOARDS",
+    "FAILURES",
     "FRESHNESS",
     "GROUP_COMMIT_DURATION",
     "GROUP_COMMIT_ITEMS",
@@ -47,6 +48,7 @@ __all__ = [
     "REDIS_MEMORY_USED",
     "SETTLED",
     "batch_observer",
+    "failure_observer",
     "serve_metrics",
     "settled_observer",
 ]
@@ -74,6 +76,14 @@ HANDLING_DURATION = Histogram(
     "Time to handle and settle one message, by queue.",
     ["queue"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+FAILURES = Counter(
+    "fitboard_message_failures_total",
+    "Messages whose handling failed, by queue, what was done (retried, waiting, "
+    "dead_lettered, unsettled) and cause: the error's class, e.g. PermanentFailure (a "
+    "message that can never be processed), StoreUnavailable, RankingUnavailable, "
+    "QueueUnavailable (a dependency), or the class of an unexpected error.",
+    ["queue", "outcome", "cause"],
 )
 BATCH_MESSAGES = Histogram(
     "fitboard_consumer_batch_messages",
@@ -146,6 +156,15 @@ def settled_observer(queue: str) -> Callable[[str, float], None]:
 def batch_observer(queue: str) -> Callable[[int], None]:
     """What a consumer of `queue` calls with the size of each batch (consuming.OnBatch)."""
     return BATCH_MESSAGES.labels(queue).observe
+
+
+def failure_observer(queue: str) -> Callable[[str, str], None]:
+    """What a consumer of `queue` calls for each failed delivery (consuming.OnFailed)."""
+
+    def observe(outcome: str, cause: str) -> None:
+        FAILURES.labels(queue, outcome, cause).inc()
+
+    return observe
 
 
 def serve_metrics(port: int, host: str) -> None:

@@ -36,6 +36,11 @@ BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 OnSettled = Callable[[str, float], None]
 # Told the size of every batch taken, before it is handled, for the process's metrics.
 OnBatch = Callable[[int], None]
+# Told of every delivery settled after its handling failed: what was done ("retried",
+# "waiting", "dead_lettered", "unsettled") and the failure's cause, the error's class
+# name (a bounded set: PermanentFailure for a message that can never be processed,
+# StoreUnavailable and the like for a dependency, the class of anything unexpected).
+OnFailed = Callable[[str, str], None]
 
 
 async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
@@ -111,6 +116,7 @@ async def run_batch_consumer(
     concurrency: int = 1,
     on_settled: OnSettled | None = None,
     on_batch: OnBatch | None = None,
+    on_failed: OnFailed | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
     deliveries (what the broker has ready), up to `concurrency` batches at a time.
@@ -127,7 +133,7 @@ async def run_batch_consumer(
         if on_batch is not None:
             on_batch(len(batch))
         try:
-            await handle_batch(broker, batch, handler, spec, on_settled)
+            await handle_batch(broker, batch, handler, spec, on_settled, on_failed)
         finally:
             slots.release()
 
@@ -169,6 +175,7 @@ async def handle_batch(
     handler: BatchHandler,
     spec: QueueSpec,
     on_settled: OnSettled | None = None,
+    on_failed: OnFailed | None = None,
 ) -> None:
     """Run the handler on a batch and settle every delivery of it (see the module)."""
     began = time.perf_counter()
@@ -201,6 +208,8 @@ async def handle_batch(
                 except Exception:
                     log.exception("could not settle %s", delivery.message.message_id)
                 settled([delivery], outcome)
+                if on_failed is not None:
+                    on_failed(outcome, type(exc).__name__)
             return
         try:
             await broker.ack_many(part)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fitboard.adapters.process_metrics import (
     FRESHNESS,
     batch_observer,
+    failure_observer,
     serve_metrics,
     settled_observer,
 )
@@ -83,6 +84,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
         on_batch=batch_observer(container.workouts_queue.name),
+        on_failed=failure_observer(container.workouts_queue.name),
     )
 
 
