@@ -64,6 +64,8 @@ async def test_the_api_counts_answers_by_route_and_its_worker_what_it_settled(ap
         # The worker runs in this process: its metrics are served here too. The workout
         # reads as processed once its transaction commits; the ack (and its count) comes
         # after the projection, so wait for it rather than race it.
+        first = {"achievement": "first-workout"}
+
         async def settled() -> bool:
             now = (await api.client.get("/metrics")).text
             acked = {"queue": queue, "outcome": "acked"}
@@ -77,6 +79,10 @@ async def test_the_api_counts_answers_by_route_and_its_worker_what_it_settled(ap
                 and sample(now, "fitboard_consumer_batch_messages_count", queue=queue)
                 - sample(before, "fitboard_consumer_batch_messages_count", queue=queue)
                 >= 1
+                # Ada's first workout.
+                and sample(now, "fitboard_achievements_awarded_total", **first)
+                - sample(before, "fitboard_achievements_awarded_total", **first)
+                == 1
             )
 
         await eventually(settled, within_s=30, every_s=0.1)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "ACHIEVEMENTS_AWARDED",
     "BATCH_MESSAGES",
     "BOARDS",
     "FAILURES",
@@ -76,6 +77,12 @@ HANDLING_DURATION = Histogram(
     "Time to handle and settle one message, by queue.",
     ["queue"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+ACHIEVEMENTS_AWARDED = Counter(
+    "fitboard_achievements_awarded_total",
+    "Achievements awarded by the workers, by achievement id (one per award: a record "
+    "beaten again counts again; a redelivered workout awards nothing).",
+    ["achievement"],
 )
 FAILURES = Counter(
     "fitboard_message_failures_total",

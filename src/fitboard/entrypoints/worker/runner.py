@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fitboard.adapters.process_metrics import (
+    ACHIEVEMENTS_AWARDED,
     FRESHNESS,
     batch_observer,
     failure_observer,
@@ -44,6 +45,8 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
 
     async def handle_submissions(run: Sequence[Delivery]) -> None:
         for processed in await handlers.handle_submitted_batch(run):
+            for awarded in processed.awarded:
+                ACHIEVEMENTS_AWARDED.labels(awarded.rule.id).inc()
             if not processed.duplicate:
                 waited = clock.now() - processed.workout.submission.submitted_at
                 FRESHNESS.observe(max(waited.total_seconds(), 0.0))
