@@ -150,6 +150,16 @@ class BatchHandler:
         self.succeeded.update(d.message.message_id for d in deliveries)
 
 
+def failures_into(failed: list[tuple[str, str]]) -> Callable[[str, float, str | None], None]:
+    """An `on_settled` that keeps (outcome, cause) of each failed delivery."""
+
+    def settled(outcome: str, seconds: float, cause: str | None) -> None:
+        if cause is not None:
+            failed.append((outcome, cause))
+
+    return settled
+
+
 def consuming_batches(
     queues: QueueHarness,
     spec: QueueSpec,
@@ -167,7 +177,7 @@ def consuming_batches(
             batch_size=batch_size,
             stop=stop,
             concurrency=concurrency,
-            on_failed=None if failed is None else lambda *told: failed.append(told),
+            on_settled=None if failed is None else failures_into(failed),
         )
     )
 

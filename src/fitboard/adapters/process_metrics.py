@@ -49,7 +49,6 @@ __all__ = [
     "REDIS_MEMORY_USED",
     "SETTLED",
     "batch_observer",
-    "failure_observer",
     "serve_metrics",
     "settled_observer",
 ]
@@ -150,12 +149,15 @@ BOARDS = Gauge("fitboard_boards", "Board instances the ranking index holds.")
 LARGEST_BOARD = Gauge("fitboard_largest_board_entries", "Entries of the largest board.")
 
 
-def settled_observer(queue: str) -> Callable[[str, float], None]:
-    """What a consumer of `queue` calls for each settled delivery (consuming.OnSettled)."""
+def settled_observer(queue: str) -> Callable[[str, float, str | None], None]:
+    """What a consumer of `queue` calls for each settled delivery (consuming.OnSettled):
+    the settled count and handling time, and, for a failed delivery, its failure."""
 
-    def observe(outcome: str, seconds: float) -> None:
+    def observe(outcome: str, seconds: float, cause: str | None) -> None:
         SETTLED.labels(queue, outcome).inc()
         HANDLING_DURATION.labels(queue).observe(seconds)
+        if cause is not None:
+            FAILURES.labels(queue, outcome, cause).inc()
 
     return observe
 
@@ -163,15 +165,6 @@ def settled_observer(queue: str) -> Callable[[str, float], None]:
 def batch_observer(queue: str) -> Callable[[int], None]:
     """What a consumer of `queue` calls with the size of each batch (consuming.OnBatch)."""
     return BATCH_MESSAGES.labels(queue).observe
-
-
-def failure_observer(queue: str) -> Callable[[str, str], None]:
-    """What a consumer of `queue` calls for each failed delivery (consuming.OnFailed)."""
-
-    def observe(outcome: str, cause: str) -> None:
-        FAILURES.labels(queue, outcome, cause).inc()
-
-    return observe
 
 
 def serve_metrics(port: int, host: str) -> None:

@@ -31,16 +31,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Delivery], Awaitable[None]]
 # Handles every delivery of a batch, or raises: then none of them counts as handled.
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
-# Told of every settled delivery: the outcome ("acked", "retried", "waiting",
-# "dead_lettered", "unsettled") and the seconds it took, for the process's metrics.
-OnSettled = Callable[[str, float], None]
+# Told of every settled delivery, for the process's metrics: the outcome ("acked",
+# "retried", "waiting", "dead_lettered", "unsettled"), the seconds it took, and, when its
+# handling failed, the failure's cause: the error's class name (a bounded set:
+# PermanentFailure for a message that can never be processed, StoreUnavailable and the
+# like for a dependency, the class of anything unexpected); None when it did not fail.
+OnSettled = Callable[[str, float, str | None], None]
 # Told the size of every batch taken, before it is handled, for the process's metrics.
 OnBatch = Callable[[int], None]
-# Told of every delivery settled after its handling failed: what was done ("retried",
-# "waiting", "dead_lettered", "unsettled") and the failure's cause, the error's class
-# name (a bounded set: PermanentFailure for a message that can never be processed,
-# StoreUnavailable and the like for a dependency, the class of anything unexpected).
-OnFailed = Callable[[str, str], None]
 
 
 async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
@@ -116,7 +114,6 @@ async def run_batch_consumer(
     concurrency: int = 1,
     on_settled: OnSettled | None = None,
     on_batch: OnBatch | None = None,
-    on_failed: OnFailed | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
     deliveries (what the broker has ready), up to `concurrency` batches at a time.
@@ -133,7 +130,7 @@ async def run_batch_consumer(
         if on_batch is not None:
             on_batch(len(batch))
         try:
-            await handle_batch(broker, batch, handler, spec, on_settled, on_failed)
+            await handle_batch(broker, batch, handler, spec, on_settled)
         finally:
             slots.release()
 
@@ -175,15 +172,14 @@ async def handle_batch(
     handler: BatchHandler,
     spec: QueueSpec,
     on_settled: OnSettled | None = None,
-    on_failed: OnFailed | None = None,
 ) -> None:
     """Run the handler on a batch and settle every delivery of it (see the module)."""
     began = time.perf_counter()
 
-    def settled(part: Sequence[Delivery], outcome: str) -> None:
+    def settled(part: Sequence[Delivery], outcome: str, cause: str | None = None) -> None:
         if on_settled is not None:
             for _ in part:
-                on_settled(outcome, time.perf_counter() - began)
+                on_settled(outcome, time.perf_counter() - began, cause)
 
     async def handle(part: Sequence[Delivery]) -> None:
         # A lone message's lines carry the id of the request that sent it; the handler
@@ -207,9 +203,7 @@ async def handle_batch(
                     outcome = await settle_failure(delivery, exc, spec)
                 except Exception:
                     log.exception("could not settle %s", delivery.message.message_id)
-                settled([delivery], outcome)
-                if on_failed is not None:
-                    on_failed(outcome, type(exc).__name__)
+                settled([delivery], outcome, type(exc).__name__)
             return
         try:
             await broker.ack_many(part)

@@ -13,7 +13,6 @@ from fitboard.adapters.process_metrics import (
     ACHIEVEMENTS_AWARDED,
     FRESHNESS,
     batch_observer,
-    failure_observer,
     serve_metrics,
     settled_observer,
 )
@@ -87,7 +86,6 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
         on_batch=batch_observer(container.workouts_queue.name),
-        on_failed=failure_observer(container.workouts_queue.name),
     )
 
 
