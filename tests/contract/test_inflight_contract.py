@@ -63,10 +63,10 @@ async def test_marked_workout_has_its_owner_until_cleared(inflight: InFlight) ->
     await inflight.mark(workout, owner)
     assert await inflight.owner(workout) == owner
     assert await inflight.owner(uuid.uuid4()) is None
-    await inflight.clear(workout)
+    await inflight.clear_many([workout])
     assert await inflight.owner(workout) is None
     # Clearing twice (a redelivered message) is harmless.
-    await inflight.clear(workout)
+    await inflight.clear_many([workout])
 
 
 @bounded(30)
@@ -98,11 +98,11 @@ async def test_the_oldest_mark_is_the_longest_waiting_workout(inflight: InFlight
     oldest = await inflight.oldest_marked_at()
     assert oldest is not None
     assert before - timedelta(seconds=0.01) <= oldest <= between
-    await inflight.clear(first)
+    await inflight.clear_many([first])
     oldest = await inflight.oldest_marked_at()
     assert oldest is not None
     assert oldest >= between - timedelta(seconds=0.01)
-    await inflight.clear(second)
+    await inflight.clear_many([second])
     assert await inflight.oldest_marked_at() is None
 
 
@@ -112,7 +112,7 @@ async def test_marking_again_keeps_one_owner(inflight: InFlight) -> None:
     await inflight.mark(workout, owner)
     await inflight.mark(workout, owner)
     assert await inflight.owner(workout) == owner
-    await inflight.clear(workout)
+    await inflight.clear_many([workout])
     assert await inflight.owner(workout) is None
 
 

@@ -55,6 +55,6 @@ async def test_publishes_the_pool_and_the_oldest_unprocessed_workout(api: Api) -
     await asyncio.sleep(1.1)
     await sample_once(container.services.operations, boards=False)
     assert sample((await api.client.get("/metrics")).text, OLDEST) >= 1
-    await container.inflight.clear(waiting)
+    await container.inflight.clear_many([waiting])
     await sample_once(container.services.operations, boards=False)
     assert sample((await api.client.get("/metrics")).text, OLDEST) == 0

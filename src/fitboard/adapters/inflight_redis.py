@@ -86,9 +86,6 @@ class RedisInFlight:
         # A client built elsewhere may not decode responses.
         return UUID(value.decode() if isinstance(value, bytes) else str(value))
 
-    async def clear(self, workout_id: UUID) -> None:
-        await self.clear_many([workout_id])
-
     async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
         if not workout_ids:
             return

@@ -108,9 +108,6 @@ class SqliteInFlight:
             raise QueueUnavailable(f"in-flight table failed: {exc}") from exc
         return UUID(row[0]) if row is not None else None
 
-    async def clear(self, workout_id: UUID) -> None:
-        await self.clear_many([workout_id])
-
     async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
         if not workout_ids:
             return

@@ -42,10 +42,6 @@ class WorkoutHandlers:
         # How far ahead of a submission's own clock a workout may end (Settings.clock_skew_s).
         self._clock_skew_s = clock_skew_s
 
-    async def handle_workout_submitted(self, delivery: Delivery) -> Processed:
-        (processed,) = await self.handle_submitted_batch([delivery])
-        return processed
-
     async def handle_submitted_batch(self, deliveries: Sequence[Delivery]) -> list[Processed]:
         """Process a batch of submissions in one unit (`Processing.process_batch`), tell
         the athletes live in one push, and publish their `workout.processed` in one write.

@@ -111,15 +111,14 @@ class InFlightWorkouts(Protocol):
 
     async def owner(self, workout_id: UUID) -> UUID | None: ...
 
-    async def clear(self, workout_id: UUID) -> None: ...
-
     async def clear_many(self, workout_ids: Sequence[UUID]) -> None:
-        """`clear` for several workouts in one write."""
+        """Forget the marks of these workouts (processed now), in one write; ids with no
+        mark are ignored."""
         ...
 
     async def oldest_marked_at(self) -> datetime | None:
         """When the longest-waiting workout still marked was accepted (the age of the
-        oldest unprocessed workout), or None when none is marked. A mark whose `clear` was
+        oldest unprocessed workout), or None when none is marked. A mark whose clearing was
         lost counts until it expires."""
         ...
 
