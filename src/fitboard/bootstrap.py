@@ -587,9 +587,7 @@ def _services(
         moderation=Moderation(store, broker, clock),
         corrections=Corrections(store, broker, inflight, clock, settings.clock_skew_s),
         boards=boards,
-        maintenance=BoardMaintenance(
-            boards, store, ranking, clock, zone, SqlRecordedBoards(store.engine)
-        ),
+        maintenance=BoardMaintenance(boards, ranking, clock, zone, SqlRecordedBoards(store.engine)),
         achievements=Achievements(store, c.achievement_rules, clock, zone),
         groups=Groups(store, projection, clock),
         challenges=challenges,

@@ -27,10 +27,10 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.ports import RankingIndex
 from fitboard.application.boards.reading import Boards
 from fitboard.application.boards.record_instances import RecordedBoards
-from fitboard.application.ports import Clock, Store
+from fitboard.application.ports import Clock
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScopeKind
 from fitboard.domain.periods import current_key
@@ -107,7 +107,6 @@ class BoardMaintenance:
     def __init__(
         self,
         boards: Boards,
-        store: Store[BoardsUnit],
         ranking: RankingIndex,
         clock: Clock,
         zone: ZoneInfo,
@@ -115,7 +114,6 @@ class BoardMaintenance:
     ) -> None:
         self._boards = boards
         self._record = record
-        self._store = store
         self._ranking = ranking
         self._clock = clock
         self._zone = zone
