@@ -12,6 +12,7 @@ import os
 import signal
 import uuid
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -21,6 +22,9 @@ from tests.services.session import SERVICES
 
 T = TypeVar("T")
 
+E2E_DIR = Path(__file__).parent / "e2e"
+E2E_SCOPE = "tests/e2e"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM (a CI timeout, `kill`) ends the session like Ctrl-C does, so fixtures tear
@@ -28,6 +32,41 @@ def pytest_configure(config: pytest.Config) -> None:
     would otherwise outlive pytest."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(ParallelGroups(), "fitboard-parallel-groups")
+
+
+class ParallelGroups:
+    """How a run in pytest-xdist workers (`make test`: `-n 2 --dist loadscope`) shares the
+    suite out. Each worker process starts private servers of its own (tests/services).
+
+    A test module is a unit of work, run whole and in order in one worker, so its
+    module-scoped fixtures (a three-node cluster, a browser) start once; the whole e2e tier
+    is one unit, since tests/e2e/test_openapi_statuses.py checks, last of the tier, every
+    status the e2e tests before it observed in its own process. A scheduler of our own
+    rather than xdist_group marks: `--dist loadgroup` (pytest-xdist 3.8) renames the items
+    through `_nodeid`, which pytest 9 no longer reads, so its groups are silently ignored."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+        class ByModuleAndE2E(LoadScopeScheduling):  # type: ignore[misc]
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::", 1)[0]
+                return E2E_SCOPE if module.startswith(f"{E2E_SCOPE}/") else module
+
+        return ByModuleAndE2E(config, log)
+
+    @staticmethod
+    def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+        """In a worker, the e2e tests come first (stable sort): the longest unit is handed
+        out first, while the other worker takes the rest module by module in the order
+        collected (`--no-loadscope-reorder`: the scheduler keeps the order it is given)."""
+        if hasattr(config, "workerinput"):
+            items.sort(key=lambda item: not item.path.is_relative_to(E2E_DIR))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

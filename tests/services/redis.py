@@ -33,6 +33,9 @@ class PrivateRedis:
     port: int
     process: subprocess.Popen[bytes] | None = None
 
+    # Names its log in a failed test's output.
+    label = "private Redis"
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
@@ -40,6 +43,10 @@ class PrivateRedis:
     @property
     def log_path(self) -> Path:
         return self.directory / "redis.log"
+
+    def options(self) -> list[str]:
+        """redis-server's options past its port and address: no persistence."""
+        return ["--save", "", "--appendonly", "no"]
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         executable = shutil.which("redis-server")
@@ -55,10 +62,7 @@ class PrivateRedis:
                     str(self.port),
                     "--bind",
                     "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
+                    *self.options(),
                     "--dir",
                     str(self.directory),
                     "--daemonize",
@@ -70,6 +74,10 @@ class PrivateRedis:
                 start_new_session=True,
             )
 
+    def client(self) -> redis.Redis:
+        """A client of this server alone."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+
     async def start(self, within_s: float = 30.0) -> None:
         """Start it (again) on the same port; returns once it answers PING."""
         assert self.process is None, "already running"
@@ -78,7 +86,7 @@ class PrivateRedis:
         async def answers() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"redis-server exited {process.returncode}:\n{self.log()}")
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+            client = self.client()
             try:
                 return bool(await client.ping())
             except RedisError:
@@ -101,7 +109,7 @@ class PrivateRedis:
     def log(self) -> str:
         if not self.log_path.exists():
             return ""
-        return f"===== private Redis :{self.port} =====\n" + self.log_path.read_text(
+        return f"===== {self.label} :{self.port} =====\n" + self.log_path.read_text(
             errors="replace"
         )
 

@@ -22,6 +22,7 @@ import asyncpg  # type: ignore[import-untyped]
 from .postgres import ROLE, PrivatePostgres, remove_postgres, start_postgres
 from .rabbitmq import PrivateRabbitMQ, remove_rabbitmq, start_rabbitmq
 from .redis import PrivateRedis, remove_redis, start_redis
+from .redis_cluster import PrivateRedisCluster, remove_redis_cluster, start_redis_cluster
 from .running import run_in_own_loop
 
 Server = TypeVar("Server")
@@ -76,6 +77,9 @@ class SessionServices:
         self._postgres: _Lazy[PrivatePostgres] = _Lazy(_start_postgres_for_tests, remove_postgres)
         self._redis: _Lazy[PrivateRedis] = _Lazy(start_redis, remove_redis)
         self._rabbitmq: _Lazy[PrivateRabbitMQ] = _Lazy(start_rabbitmq, remove_rabbitmq)
+        self._redis_cluster: _Lazy[PrivateRedisCluster] = _Lazy(
+            start_redis_cluster, remove_redis_cluster
+        )
 
     @property
     def postgres(self) -> PrivatePostgres:
@@ -90,6 +94,17 @@ class SessionServices:
     @property
     def redis_url(self) -> str:
         return self._redis.get().url
+
+    @property
+    def redis_cluster(self) -> PrivateRedisCluster:
+        """The session's Redis Cluster itself, for tests that empty one of its nodes."""
+        return self._redis_cluster.get()
+
+    @property
+    def redis_cluster_url(self) -> str:
+        """A 3-node Redis Cluster (`redis+cluster://...`), for the adapters' contract tests;
+        a test that kills a node starts a cluster of its own (`private_redis_cluster`)."""
+        return self.redis_cluster.url
 
     @property
     def rabbitmq(self) -> PrivateRabbitMQ:
@@ -108,7 +123,7 @@ class SessionServices:
     def stop_all(self) -> None:
         """Stop every server that was started; the next use would start it again."""
         failures: list[Exception] = []
-        for server in (self._rabbitmq, self._redis, self._postgres):
+        for server in (self._rabbitmq, self._redis_cluster, self._redis, self._postgres):
             try:
                 server.stop()
             except Exception as exc:  # the others are stopped all the same
