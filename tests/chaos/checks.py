@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-import redis.asyncio as redis
 
+from fitboard.adapters.redis_client import redis_client
 from fitboard.domain.standings import whole
 from tests.integration.processes import period_keys
 
@@ -213,7 +213,8 @@ async def check_boards_independently(
     """Every loaded board instance in Redis against the workouts in PostgreSQL."""
     expected = expected_boards(record)
     head, tail = f"{namespace}:{{board:", "}:ready"
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    # A single Redis or a Redis Cluster (redis+cluster://), whose SCAN walks every primary.
+    client = redis_client(redis_url, timeout_s=30.0, decode_responses=True)
     boards = entries = differing = 0
     examples: list[str] = []
     try:

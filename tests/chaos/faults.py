@@ -7,6 +7,13 @@ is part of the recovery). Broker faults also record the window in which the brok
 certainly unreachable: from the moment the stop (or kill) had completed until the start
 was begun. No 202 may be both sent and answered inside that window.
 
+On clusters (FITBOARD_CHAOS_CLUSTER=1) the broker and Redis faults are node SIGKILLs:
+the RabbitMQ node holding the most of the fleet's connections, or one of the Redis
+Cluster's three primaries (the seed picks which), killed and started again after the
+hold. The broker as a whole stays up (two nodes hold a majority of every quorum queue), so
+such a fault has no window in which a 202 is forbidden: a 202 in it was confirmed by the
+nodes still running.
+
 Recovery is not asserted (no test here fails on a timing); it is measured from the fault's
 end until the first 202 of a request sent after it, and until the record grows again
 (`RecordWatch` samples the number of stored workouts).
@@ -24,7 +31,11 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from tests.integration.cluster_deployment import ClusterDeployment
 from tests.integration.processes import Service, eventually
+from tests.services.rabbitmq_cluster import RabbitMQCluster
+from tests.services.redis import PrivateRedis
+from tests.services.redis_cluster import PrivateRedisCluster
 
 from .fleet import Fleet
 from .load import Load
@@ -35,6 +46,7 @@ RABBITMQ_STOP_APP = "RabbitMQ stop_app/start_app"
 RABBITMQ_NODE_RESTART = "RabbitMQ node restart"
 RABBITMQ_NODE_KILL = "RabbitMQ node SIGKILL"
 REDIS_KILL = "Redis SIGKILL, back empty"
+REDIS_NODE_KILL = "Redis Cluster node SIGKILL, back empty"
 POSTGRES_FAST = "PostgreSQL restart (fast)"
 POSTGRES_IMMEDIATE = "PostgreSQL restart (immediate)"
 
@@ -67,6 +79,17 @@ def short_kinds(seed: int) -> list[str]:
         API_SIGKILL,
         POSTGRES_IMMEDIATE,
     ]
+
+
+# The run on clusters, every kind once: RabbitMQ's and Redis's faults are node SIGKILLs.
+CLUSTER_KINDS = (
+    WORKER_SIGKILL,
+    RABBITMQ_NODE_KILL,
+    REDIS_NODE_KILL,
+    POSTGRES_FAST,
+    API_SIGKILL,
+    POSTGRES_IMMEDIATE,
+)
 
 
 # The longest a replaced worker may take to consume again before the figure says "none".
@@ -153,7 +176,15 @@ class Chaos:
         elif kind in BROKER_KINDS:
             await self._broker(fault)
         elif kind == REDIS_KILL:
-            await self._server(fault, self.fleet.redis.stop(), self.fleet.redis.start)
+            redis = self.fleet.redis
+            assert isinstance(redis, PrivateRedis), "a single Redis fault on a Redis Cluster"
+            await self._server(fault, redis.stop(), redis.start)
+        elif kind == REDIS_NODE_KILL:
+            cluster = self.fleet.redis
+            assert isinstance(cluster, PrivateRedisCluster), "a cluster fault on a single Redis"
+            index = self._rng.randrange(len(cluster.nodes))
+            fault.target = f"redis node {index}"
+            await self._server(fault, cluster.kill(index), lambda: cluster.restart(index))
         elif kind in (POSTGRES_FAST, POSTGRES_IMMEDIATE):
             mode = "fast" if kind == POSTGRES_FAST else "immediate"
             postgres = self.fleet.postgres
@@ -208,6 +239,9 @@ class Chaos:
 
     async def _broker(self, fault: Fault) -> None:
         node = self.fleet.rabbitmq
+        if isinstance(node, RabbitMQCluster):
+            await self._broker_node(fault, node)
+            return
         if fault.kind == RABBITMQ_STOP_APP:
             await node.ctl("stop_app")
         elif fault.kind == RABBITMQ_NODE_RESTART:
@@ -228,6 +262,22 @@ class Chaos:
         fault.broker_down = (down_from, down_until)
         fault.ended = time.monotonic()
         fault.starting_s = fault.ended - down_until
+
+    async def _broker_node(self, fault: Fault, cluster: RabbitMQCluster) -> None:
+        """SIGKILL the node of the cluster that holds the most of the fleet's connections
+        (at first every process is on the first node of FITBOARD_AMQP_URL), start it again
+        after the hold. No `broker_down`: the two others go on confirming."""
+        assert fault.kind == RABBITMQ_NODE_KILL, f"{fault.kind} is not a cluster fault"
+        deployment = self.fleet.deployment
+        assert isinstance(deployment, ClusterDeployment)
+        counts = await deployment.connections_by_node()
+        names = [node.nodename for node in cluster.nodes]
+        index = max(range(len(names)), key=lambda i: counts.get(names[i], 0))
+        fault.target = f"rabbitmq node {index} ({counts.get(names[index], 0)} connections)"
+        # The fault begins with the kill, not with rabbitmqctl's listing (seconds on a busy
+        # machine): `stopping_s` is the kill's own time, as for the other servers.
+        fault.began = time.monotonic()
+        await self._server(fault, cluster.kill(index), lambda: cluster.start(index))
 
     async def run(self, kinds: Sequence[str], settle_s: float) -> None:
         """Inject `kinds` in order, spread over the load, each while workouts are being

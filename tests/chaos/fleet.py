@@ -8,6 +8,11 @@ node, which the rest of the session must not see. The supervisor plays systemd's
 `Restart=always` (docs/deploy.md): a process the run SIGKILLed is started again after
 RESTART_DELAY_S. A process that exits by itself is started again too, and counted: nothing
 in the run is meant to make one exit, so any such exit is a finding.
+
+With `clusters=True` (FITBOARD_CHAOS_CLUSTER=1, `make chaos-cluster`) the fleet runs on a
+three-node RabbitMQ cluster (tests/services/rabbitmq_cluster.py; FITBOARD_AMQP_URL lists
+its nodes) and a three-node Redis Cluster (tests/services/redis_cluster.py; a
+redis+cluster:// FITBOARD_REDIS_URL) instead of one node of each.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from fitboard.bootstrap import reports_queue
+from tests.integration.cluster_deployment import ClusterDeployment
 from tests.integration.processes import (
     MAX_ATTEMPTS,
     Deployment,
@@ -34,7 +40,9 @@ from tests.integration.processes import (
 )
 from tests.services.postgres import PrivatePostgres, private_postgres
 from tests.services.rabbitmq import PrivateRabbitMQ, private_rabbitmq
+from tests.services.rabbitmq_cluster import RabbitMQCluster, rabbitmq_cluster
 from tests.services.redis import PrivateRedis, private_redis
+from tests.services.redis_cluster import PrivateRedisCluster, private_redis_cluster
 
 # As systemd's RestartSec would be: how long a dead process stays dead.
 RESTART_DELAY_S = 1.0
@@ -74,6 +82,11 @@ class ChaosDeployment(Deployment):
     async def dead_letter_count(self) -> int:
         names = [n for n in await self.queue_names() if n.endswith(".dlq")]
         return sum(s.ready for s in (await self.queue_stats(names)).values())
+
+
+@dataclass
+class ClusterChaosDeployment(ClusterDeployment, ChaosDeployment):
+    """A `ChaosDeployment` on the run's RabbitMQ cluster (pass it as `cluster`)."""
 
 
 @dataclass
@@ -179,8 +192,8 @@ class Fleet:
 
     deployment: ChaosDeployment
     postgres: PrivatePostgres
-    redis: PrivateRedis
-    rabbitmq: PrivateRabbitMQ
+    redis: PrivateRedis | PrivateRedisCluster
+    rabbitmq: PrivateRabbitMQ | RabbitMQCluster
     supervisor: Supervisor
     api_ports: list[int]
 
@@ -308,27 +321,48 @@ def log_tails(fleet: Deployment) -> str:
     return "\n".join(parts)
 
 
+async def _redis(
+    servers: contextlib.AsyncExitStack, cluster: bool
+) -> PrivateRedis | PrivateRedisCluster:
+    if cluster:
+        return await servers.enter_async_context(private_redis_cluster())
+    return await servers.enter_async_context(private_redis())
+
+
+async def _rabbitmq(
+    servers: contextlib.AsyncExitStack, cluster: bool
+) -> PrivateRabbitMQ | RabbitMQCluster:
+    if cluster:
+        return await servers.enter_async_context(rabbitmq_cluster())
+    return await servers.enter_async_context(private_rabbitmq())
+
+
 @contextlib.asynccontextmanager
-async def chaos_fleet(tmp_path: Path, *, apis: int = 2, workers: int = 2) -> AsyncIterator[Fleet]:
+async def chaos_fleet(
+    tmp_path: Path, *, apis: int = 2, workers: int = 2, clusters: bool = False
+) -> AsyncIterator[Fleet]:
     """Private servers, a migrated database, `apis` API processes, `workers` workers and the
     reports consumer, all running and consuming, under a running supervisor. Everything is
-    stopped and deleted afterwards, whatever happened."""
+    stopped and deleted afterwards, whatever happened. `clusters`: RabbitMQ and Redis are
+    three-node clusters."""
     async with contextlib.AsyncExitStack() as servers:
-        # The three servers start at once (RabbitMQ's start is the longest). If one fails,
-        # the others are cancelled; those already running are removed by the stack.
+        # The servers start at once (RabbitMQ's start is the longest). If one fails, the
+        # others are cancelled; those already running are removed by the stack.
         async with asyncio.TaskGroup() as group:
             starting_pg = group.create_task(servers.enter_async_context(private_postgres()))
-            starting_rd = group.create_task(servers.enter_async_context(private_redis()))
-            starting_mq = group.create_task(servers.enter_async_context(private_rabbitmq()))
+            starting_rd = group.create_task(_redis(servers, clusters))
+            starting_mq = group.create_task(_rabbitmq(servers, clusters))
         pg, rd, mq = starting_pg.result(), starting_rd.result(), starting_mq.result()
-        d = ChaosDeployment(
-            tmp_path,
-            "",
-            pg.database_url,
-            f"chaos-{uuid.uuid4().hex[:8]}",
-            redis_url=rd.url,
-            broker=mq,
-        )
+        namespace = f"chaos-{uuid.uuid4().hex[:8]}"
+        d: ChaosDeployment
+        if isinstance(mq, RabbitMQCluster):
+            d = ClusterChaosDeployment(
+                tmp_path, "", pg.database_url, namespace, redis_url=rd.url, cluster=mq
+            )
+        else:
+            d = ChaosDeployment(
+                tmp_path, "", pg.database_url, namespace, redis_url=rd.url, broker=mq
+            )
         supervisor = Supervisor(d)
         try:
             code, output = await d.cli("db", "upgrade")

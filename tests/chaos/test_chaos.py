@@ -5,7 +5,7 @@ is killed and comes back empty, PostgreSQL is restarted (fast and immediate), an
 sent again. Once the queues are drained: the invariant of ../shared/ARCHITECTURE.md on the
 stores themselves, and the figures (tests/chaos/checks.py).
 
-Two sizes. `short` runs in `make test` (every CI run): a thousand workouts, and each kind of
+Two sizes. `short` runs in `make test` (every CI run): 600 workouts, and each kind of
 fault once but for RabbitMQ's three, of which the seed picks one (`faults.short_kinds`).
 `full` runs with `make chaos` (FITBOARD_CHAOS_FULL=1): at least 20,000 workouts and every
 kind of fault several times; FITBOARD_CHAOS_WORKOUTS and FITBOARD_CHAOS_RATE change its
@@ -14,6 +14,11 @@ process a kill hits, the short run's broker fault) is printed at the start and i
 figures; FITBOARD_CHAOS_SEED runs with a given one again. Either writes its figures to
 FITBOARD_CHAOS_FIGURES (default tmp/chaos/<size>.json in the checkout) and prints them as
 a table. Recovery times are recorded, never asserted.
+
+With FITBOARD_CHAOS_CLUSTER=1 (`make chaos-cluster`) either size runs on a three-node
+RabbitMQ cluster and a three-node Redis Cluster, and the broker's and Redis's faults are
+node SIGKILLs (`faults.CLUSTER_KINDS`, each once a round); its figures go to
+tmp/chaos/<size>-cluster.json.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from .checks import (
     check_rollups,
     stored_workouts,
 )
-from .faults import KINDS, Chaos, RecordWatch, short_kinds
+from .faults import CLUSTER_KINDS, KINDS, Chaos, RecordWatch, short_kinds
 from .fleet import chaos_fleet
 from .load import BoardReader, Load, register_athletes
 from .report import REPO, by_kind, fault_rows, machine, table, write
@@ -48,6 +53,8 @@ from .report import REPO, by_kind, fault_rows, machine, table, write
 pytestmark = pytest.mark.production
 
 PROGRESS_EVERY_S = 30.0
+# On clusters: the RabbitMQ cluster and the Redis Cluster instead of one node of each.
+CLUSTERS = os.environ.get("FITBOARD_CHAOS_CLUSTER") == "1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +97,12 @@ def size_from_environment() -> Size:
         size = Size(
             "short",
             athletes=30,
-            workouts=1000,
+            workouts=600,
             concurrency=32,
             max_rate=40.0,
             rounds=1,
             hold_s=2.0,
-            settle_s=1.0,
+            settle_s=0.5,
             bound_s=600.0,
             drain_within_s=180.0,
         )
@@ -111,7 +118,8 @@ SIZES = [size_from_environment()]
 
 def figures_path(size: Size) -> Path:
     configured = os.environ.get("FITBOARD_CHAOS_FIGURES")
-    return Path(configured) if configured else REPO / "tmp" / "chaos" / f"{size.name}.json"
+    name = f"{size.name}-cluster" if CLUSTERS else size.name
+    return Path(configured) if configured else REPO / "tmp" / "chaos" / f"{name}.json"
 
 
 async def report_progress(load: Load, chaos: Chaos, stop: asyncio.Event) -> None:
@@ -131,14 +139,18 @@ async def report_progress(load: Load, chaos: Chaos, stop: asyncio.Event) -> None
 async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Path) -> None:
     configured = os.environ.get("FITBOARD_CHAOS_SEED")
     seed = int(configured) if configured else random.SystemRandom().randrange(1 << 32)
-    if size.name == "short":
+    if CLUSTERS:
+        kinds = [kind for _ in range(size.rounds) for kind in CLUSTER_KINDS]
+        random.Random(seed).shuffle(kinds)
+    elif size.name == "short":
         kinds = short_kinds(seed)
     else:
         kinds = [kind for _ in range(size.rounds) for kind in KINDS]
         random.Random(seed).shuffle(kinds)
-    print(f"chaos run ({size.name}): seed {seed} (FITBOARD_CHAOS_SEED repeats its choices)")
+    on = " on clusters" if CLUSTERS else ""
+    print(f"chaos run ({size.name}{on}): seed {seed} (FITBOARD_CHAOS_SEED repeats its choices)")
     print(f"faults in order: {', '.join(kinds)}")
-    async with asyncio.timeout(size.bound_s), chaos_fleet(tmp_path) as fleet:
+    async with asyncio.timeout(size.bound_s), chaos_fleet(tmp_path, clusters=CLUSTERS) as fleet:
         d = fleet.deployment
         dsn = fleet.dsn
         began = time.monotonic()
@@ -216,7 +228,7 @@ async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Pat
 
         document: dict[str, Any] = {
             "size": size.name,
-            "parameters": {**size.__dict__, "seed": seed},
+            "parameters": {**size.__dict__, "seed": seed, "clusters": CLUSTERS},
             "machine": machine(),
             "figures": outcome.figures,
             "faults_by_kind": by_kind(chaos.faults),

@@ -72,7 +72,7 @@ async def test_sigterm_to_a_worker_under_load_loses_nothing_and_redelivers_nothi
 ) -> None:
     async with asyncio.timeout(420):
         athletes = await register_athletes(fleet.deployment, 20)
-        load = quiet_load(fleet, athletes, 240)
+        load = quiet_load(fleet, athletes, 150)
         exits: list[tuple[str, int]] = []
         # As the chaos run does: the load is cut into one more slice than there are
         # SIGTERMs, and may run half a slice ahead of a SIGTERM until the worker is back, so
@@ -122,7 +122,7 @@ async def test_sigterm_to_a_worker_under_load_loses_nothing_and_redelivers_nothi
 async def test_sigterm_to_an_api_process_answers_the_requests_in_flight(fleet: Fleet) -> None:
     async with asyncio.timeout(420):
         athletes = await register_athletes(fleet.deployment, 10)
-        load = quiet_load(fleet, athletes, 200)
+        load = quiet_load(fleet, athletes, 120)
         target = 0
         received = [asyncio.Event() for _ in range(IN_FLIGHT)]
         release = asyncio.Event()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -39,7 +40,7 @@ import httpx
 import redis.asyncio as redis
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
-from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.messaging.ports import RETRY_DELAYS_S, QueueSpec
 from fitboard.application.workouts.messages import workouts_queue
 from fitboard.bootstrap import topology
 from tests.conftest import drop_postgres_database, new_postgres_database
@@ -136,6 +137,8 @@ class Deployment:
     _numbers: Iterator[int] = field(default_factory=itertools.count)
     _client: httpx.AsyncClient | None = None
     _broker_started_at: float | None = None
+    # The retry backoff's steps its processes use (FITBOARD_WORKER_RETRY_DELAYS_S).
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
 
     # ------------------------------------------------------------------ set-up
 
@@ -150,7 +153,7 @@ class Deployment:
 
     @property
     def queue(self) -> QueueSpec:
-        return workouts_queue(self.namespace, MAX_ATTEMPTS)
+        return workouts_queue(self.namespace, MAX_ATTEMPTS, self.retry_delays_s)
 
     @property
     def env(self) -> dict[str, str]:
@@ -170,6 +173,7 @@ class Deployment:
             FITBOARD_WORKER_PREFETCH=str(PREFETCH),
             FITBOARD_WORKER_BATCH_SIZE=str(BATCH_SIZE),
             FITBOARD_WORKER_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
+            FITBOARD_WORKER_RETRY_DELAYS_S=json.dumps(self.retry_delays_s),
             FITBOARD_QUEUE_CONFIRM_TIMEOUT_S=str(CONFIRM_TIMEOUT_S),
             FITBOARD_LOG_LEVEL="info",
         )
@@ -380,10 +384,11 @@ class Deployment:
 
     async def waiting(self) -> int:
         """Messages waiting to be processed: ready on the queue, or in a retry queue for a
-        retry. Dead letters are not waiting."""
+        retry. Dead letters are not waiting. The queues are named from the spec, not listed
+        with rabbitmqctl (an Erlang VM started per call, seconds on a busy machine, which
+        `wait_drained` would start every poll): every process declares them all at start."""
         spec = self.queue
-        retry_queues = {retry_queue_name(spec, step) for step in spec.retry_delays_s}
-        names = [n for n in await self.queue_names() if n == spec.name or n in retry_queues]
+        names = [spec.name, *(retry_queue_name(spec, step) for step in spec.retry_delays_s)]
         return sum(s.ready for s in (await self.queue_stats(names)).values())
 
     async def wait_processed(
@@ -464,6 +469,9 @@ class Deployment:
         Nothing is in a worker's hands afterwards, so what the queues and the record show
         then is final: the place for a test's last check."""
         running = [w for w in self.workers if w.alive]
+        # A worker still importing has no SIGTERM handler yet and would die of the signal
+        # (exit -15) without its shutdown being tested: stop workers once each consumes.
+        await self.wait_consumers(len(running))
         for worker in running:
             worker.send(signal.SIGTERM)
         for worker in running:
@@ -518,7 +526,7 @@ class Deployment:
             # Every queue its processes declared (the whole topology), their dead letters
             # and retry queues; then anything else declared under their names (by a
             # worker of another version, say).
-            queues = topology(self.namespace, MAX_ATTEMPTS)
+            queues = topology(self.namespace, MAX_ATTEMPTS, self.retry_delays_s)
             for spec in queues:
                 await broker.delete(spec)
             leftovers = [
@@ -580,7 +588,11 @@ async def migrated_database(tmp_path: Path) -> tuple[str, str]:
 
 @contextlib.asynccontextmanager
 async def deployment(
-    tmp_path: Path, *, database_url: str | None = None, redis_url: str | None = None
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
 ) -> AsyncIterator[Deployment]:
     """A fresh, migrated database and an empty Redis database; the caller starts the
     processes it needs. Everything is stopped and removed afterwards, whatever happened.
@@ -588,7 +600,8 @@ async def deployment(
     By default the database is a new one on the session's PostgreSQL (`migrated_database`),
     dropped at the end, and Redis is the session's; `database_url` names an empty database
     to use instead, which `fitboard db upgrade` migrates and its owner removes, and
-    `redis_url` another private Redis."""
+    `redis_url` another private Redis; `retry_delays_s` are the processes' retry backoff
+    steps (the shipped ones by default)."""
     if database_url is None:
         name, url = await migrated_database(tmp_path)
     else:
@@ -596,7 +609,14 @@ async def deployment(
     redis_url = redis_url if redis_url is not None else SERVICES.redis_url
     # Boards live in one Redis shared by the tests; start from nothing.
     await flush_redis(redis_url)
-    d = Deployment(tmp_path, name, url, f"fault-{uuid.uuid4().hex[:12]}", redis_url=redis_url)
+    d = Deployment(
+        tmp_path,
+        name,
+        url,
+        f"fault-{uuid.uuid4().hex[:12]}",
+        redis_url=redis_url,
+        retry_delays_s=retry_delays_s,
+    )
     try:
         if database_url is not None:
             code, output = await d.cli("db", "upgrade")

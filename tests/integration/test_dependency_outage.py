@@ -9,12 +9,16 @@ again on the same port. Once the queues are drained: every workout answered 202 
 record exactly once, nothing was dead-lettered (a dependency that is down says nothing
 about the messages), and the boards equal the record (`Deployment.check_invariant`).
 
-The outage lasts longer than the longest wait the worker's retry policy asks for (the
-last step of the queue's retry delays, `QueueSpec.retry_delays_s`) plus OUTAGE_MARGIN_S,
-so every message retried during the outage has waited out the longest delay at least once
-while the dependency was still down. Set FITBOARD_TEST_OUTAGE_S to make it longer (never
-shorter), e.g. `FITBOARD_TEST_OUTAGE_S=120` for PostgreSQL down for two minutes; the load
-is spread over the outage, so the number of workouts stays the same.
+The processes back off over short steps (RETRY_DELAYS_S, given to them as
+FITBOARD_WORKER_RETRY_DELAYS_S): what is tested is how the worker's retry policy treats an
+outage, which does not depend on how long its steps are, and short steps let a short
+outage outlast them. The outage lasts as long as a message that fails when it begins
+takes to fail more than MAX_ATTEMPTS times (so, were waiting out an outage counted as a
+failed attempt, it would be dead-lettered), and never less than the longest step, plus
+OUTAGE_MARGIN_S: every message retried early in the outage has waited out the longest
+step at least once while the dependency was still down. Set FITBOARD_TEST_OUTAGE_S to make
+it longer (never shorter), e.g. `FITBOARD_TEST_OUTAGE_S=120` for PostgreSQL down for two
+minutes; the load is spread over the outage, so the number of workouts stays the same.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.messaging.retrying import backoff
 from fitboard.application.workouts.messages import workouts_queue
 from tests.services.postgres import PrivatePostgres, private_postgres
 from tests.services.redis import PrivateRedis, private_redis
@@ -52,22 +57,27 @@ from .processes import (
 
 pytestmark = pytest.mark.production
 
-# Beyond the retry policy's longest delay: a message retried just before the outage ends
-# has been delivered, failed and sent back to wait at least once at the cap.
-OUTAGE_MARGIN_S = 15.0
+# The processes' retry backoff steps: the cap is reached within two seconds.
+RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0)
+# Beyond the waits of outage_seconds: time for the deliveries and failed attempts between
+# them, which the waits do not count.
+OUTAGE_MARGIN_S = 5.0
 # The bound of a whole test, beyond the outage itself.
 TEST_OVERHEAD_S = 300.0
 ATHLETES = ("ada", "bo", "cy", "di", "ed", "flo")
 # Rounds of submissions (one workout per athlete each) while the dependency is down,
-# spread over the outage whatever its length: 240 workouts.
-ROUNDS_DURING_OUTAGE = 40
+# spread over the outage whatever its length: 120 workouts.
+ROUNDS_DURING_OUTAGE = 20
 # Rounds before the outage (so the workers are busy when it starts) and after it.
 ROUNDS_AROUND = 5
 
 
 def outage_seconds(spec: QueueSpec) -> float:
-    """The retry cap plus the margin, or FITBOARD_TEST_OUTAGE_S when that is longer."""
-    derived = spec.retry_delays_s[-1] + OUTAGE_MARGIN_S
+    """The waits of a message that fails `max_attempts` times in a row (each retry's
+    backoff), or the cap if that is longer, plus the margin; or FITBOARD_TEST_OUTAGE_S when
+    that is longer."""
+    waits = sum(backoff(spec, retries) for retries in range(spec.max_attempts))
+    derived = max(waits, spec.retry_delays_s[-1]) + OUTAGE_MARGIN_S
     return max(derived, float(os.environ.get("FITBOARD_TEST_OUTAGE_S", "0")))
 
 
@@ -230,14 +240,17 @@ async def fleet(
     tmp_path: Path, postgres: PrivatePostgres, own_redis: PrivateRedis
 ) -> AsyncIterator[Deployment]:
     async with deployment(
-        tmp_path, database_url=postgres.database_url, redis_url=own_redis.url
+        tmp_path,
+        database_url=postgres.database_url,
+        redis_url=own_redis.url,
+        retry_delays_s=RETRY_DELAYS_S,
     ) as d:
         yield d
 
 
 def bound() -> float:
     """The whole test's bound, from the queue the workers consume."""
-    return outage_seconds(workouts_queue("bound", MAX_ATTEMPTS)) + TEST_OVERHEAD_S
+    return outage_seconds(workouts_queue("bound", MAX_ATTEMPTS, RETRY_DELAYS_S)) + TEST_OVERHEAD_S
 
 
 @bounded(bound())

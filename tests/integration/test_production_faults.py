@@ -12,6 +12,7 @@ nothing is in a worker's hands, and what the stores show is final.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -122,6 +123,13 @@ async def test_two_workers_process_concurrent_workouts_of_one_athlete(fleet: Dep
     sent = accepted(await fleet.submit_many(plan_for({ada: 100, bo: 30, cy: 20}, seed=1), moment))
     await fleet.wait_drained(s.id for s in sent)
 
+    # A worker logs a batch's workouts after its commit (and its boards and live push), so
+    # the record can hold a batch whose lines are not written yet: wait for them.
+    with contextlib.suppress(TimeoutError):
+        await eventually(
+            lambda: sum(processed_by(w.output()) for w in fleet.workers) >= len(sent),
+            within_s=30,
+        )
     # Both workers took part, so same-athlete workouts really were processed concurrently.
     for worker in fleet.workers:
         assert processed_by(worker.output()) > 0, worker.name

@@ -17,6 +17,11 @@ Topology, for an exchange `fitboard` and a `QueueSpec` named `q`:
   rather than per-message expiration because RabbitMQ only expires messages at the head
   of a queue: one long delay would hold back every short one behind it.
 
+No quorum queue sets `x-quorum-initial-group-size`: RabbitMQ then gives it a member on
+every node of the cluster (one on a single node), which on three nodes survives the loss
+of any one. Queues are declared when a process starts: a node added to a cluster later
+holds no member of queues declared before it (`rabbitmq-queues grow` adds them).
+
 Attempt counting: `Delivery.attempt` = the attempts spent before the message was last
 published (header `x-fitboard-attempts`, set by `retry`: a counted retry adds this
 attempt, an uncounted one does not) + the quorum queue's `x-delivery-count` (returns
@@ -34,12 +39,21 @@ the bound is what turns an outage into `QueueUnavailable`). Each `consume` owns 
 connection and reconnects by itself: robust consumers are known not to resume after
 some failures (aio-pika issues #231, #563 and #334, a consumer cancelled by the broker),
 and a consumer on its own connection keeps acking while the broker blocks publishers.
+
+Several nodes (`amqp_nodes`): every connection goes to the first node of the list that
+accepts it, starting past the node the process last lost. The publishing connection,
+given up as soon as its node is lost rather than left to reconnect to it, is opened again
+on the next node by the next publish; a consumer whose connection is lost opens its next
+session on the next node. A publishing channel the broker nacked a message on is replaced
+(`_renew_refusing_channel`). With one node, the robust connection reconnects to it as
+before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
@@ -47,6 +61,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
@@ -58,8 +73,16 @@ from aio_pika.abc import (
     DeliveryMode,
     ExchangeType,
 )
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
+from aio_pika.exceptions import (
+    CONNECTION_EXCEPTIONS,
+    ChannelNotFoundEntity,
+    DeliveryError,
+    PublishError,
+)
+from aiormq.abc import ChannelFrame
+from pamqp.header import ContentHeader
 
+from fitboard.adapters.amqp_nodes import AmqpNodes
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.application.messaging.ports import (
@@ -170,6 +193,12 @@ async def _ready(
         return False, None
 
 
+def _refused(error: DeliveryError) -> bool:
+    """Whether the broker nacked the message (refused to store it), rather than returned it
+    as unroutable (aiormq raises a return as PublishError, a nack as DeliveryError)."""
+    return not isinstance(error, PublishError)
+
+
 def _own_delivery(delivery: Delivery) -> _RabbitDelivery:
     if not isinstance(delivery, _RabbitDelivery):
         raise TypeError(f"not a delivery of this broker: {delivery!r}")
@@ -199,23 +228,129 @@ async def _uninterrupted(step: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def _amqp_message(
-    message: Message, extra_headers: Mapping[str, Any] | None = None
-) -> aio_pika.Message:
+# A suffix of the AMQP message id that no other publish of this process has: aiormq matches
+# a returned (unroutable) message to its publish by message id, so two publishes of one
+# workout id in flight at once must not share it. A counter rather than a random UUID a
+# publish: the suffix only has to be unique on this process's channels.
+_PUBLISH_SUFFIXES = itertools.count()
+_PROCESS_TAG = uuid.uuid4().hex[:8]
+
+
+def _properties(
+    message: Message,
+    timestamp: datetime,
+    extra_headers: Mapping[str, Any] | None = None,
+) -> aiormq.spec.Basic.Properties:
     headers: dict[str, Any] = dict(message.headers)
     headers[H_MESSAGE_ID] = message.message_id
     headers[H_ROUTING_KEY] = message.routing_key
     if extra_headers:
         headers.update(extra_headers)
+    return aiormq.spec.Basic.Properties(
+        headers=headers,
+        delivery_mode=DeliveryMode.PERSISTENT.value,
+        message_id=f"{message.message_id}:{_PROCESS_TAG}-{next(_PUBLISH_SUFFIXES):x}",
+        timestamp=timestamp,
+    )
+
+
+def _amqp_message(
+    message: Message, extra_headers: Mapping[str, Any] | None = None
+) -> aio_pika.Message:
+    properties = _properties(message, datetime.now(UTC), extra_headers)
     return aio_pika.Message(
         body=message.body,
-        headers=headers,
+        headers=properties.headers,
         delivery_mode=DeliveryMode.PERSISTENT,
-        # aiormq matches a returned (unroutable) message to its publish by message id, so
-        # two publishes of one workout id in flight at once must not share it.
-        message_id=f"{message.message_id}:{uuid.uuid4().hex[:12]}",
-        timestamp=datetime.now(UTC),
+        message_id=properties.message_id,
+        timestamp=properties.timestamp,
     )
+
+
+async def _publish_together(
+    channel: aiormq.Channel,
+    exchange: str,
+    publishes: Sequence[tuple[Message, bool]],
+    timestamp: datetime,
+) -> list[asyncio.Future[Any]]:
+    """Publish a group's messages on `channel` as one write and answer their confirmation
+    futures, one per message in order: each resolves as aiormq's `basic_publish` would
+    (the broker's ack; PublishError when returned unroutable, DeliveryError when nacked,
+    the channel's close reason when it closes first).
+
+    aiormq's `basic_publish` queues one write for the connection's writer per message:
+    one socket write (a system call) and the encoding of three frames each, taken in
+    turn, which was the largest part of the API's CPU for a batch of workouts. This does
+    what `basic_publish` does under the channel's lock for every message of the group
+    (the next delivery tags, their confirmation futures, the message ids a return is
+    matched by) and hands the writer all their frames at once. If the frames could not
+    be handed over (cancelled, channel closed), nothing of the group was sent: its
+    delivery tags and futures are taken back, as `basic_publish` does for one."""
+    loop = asyncio.get_running_loop()
+    # Each message encoded on its own, so one that cannot be (a routing key too long)
+    # fails alone, as it would in its own `basic_publish`, and takes no delivery tag.
+    encoded: list[tuple[str, bytes] | BaseException] = []
+    for message, mandatory in publishes:
+        try:
+            properties = _properties(message, timestamp)
+            frames: list[Any] = [
+                aiormq.spec.Basic.Publish(
+                    exchange=exchange, routing_key=message.routing_key, mandatory=mandatory
+                ),
+                ContentHeader(properties=properties, body_size=len(message.body)),
+                *channel._split_body(message.body),
+            ]
+            payload = ChannelFrame.marshall(channel_number=channel.number, frames=frames).payload
+        except Exception as exc:
+            encoded.append(exc)
+            continue
+        assert properties.message_id is not None  # _properties names every message
+        encoded.append((properties.message_id, payload))
+    answers: list[asyncio.Future[Any]] = []
+    numbered: list[tuple[str, int, asyncio.Future[Any]]] = []
+    async with channel.lock:
+        first_tag = channel.delivery_tag
+        try:
+            payloads: list[bytes] = []
+            for item in encoded:
+                if isinstance(item, BaseException):
+                    failed: asyncio.Future[Any] = loop.create_future()
+                    failed.set_exception(item)
+                    answers.append(failed)
+                    continue
+                message_id, payload = item
+                channel.delivery_tag += 1
+                confirmation = channel.create_future()
+                channel.confirmations[channel.delivery_tag] = confirmation
+                channel.message_id_delivery_tag[message_id] = channel.delivery_tag
+                answers.append(confirmation)
+                numbered.append((message_id, channel.delivery_tag, confirmation))
+                payloads.append(payload)
+            if payloads:
+                await channel.write_queue.put(
+                    ChannelFrame(payload=b"".join(payloads), should_close=False)
+                )
+        except BaseException:
+            for message_id, tag, confirmation in numbered:
+                channel.confirmations.pop(tag, None)
+                if channel.message_id_delivery_tag.get(message_id) == tag:
+                    channel.message_id_delivery_tag.pop(message_id)
+                confirmation.cancel()
+            channel.delivery_tag = first_tag
+            raise
+    for message_id, tag, confirmation in numbered:
+        confirmation.add_done_callback(_forgetting(channel, message_id, tag))
+    return answers
+
+
+def _forgetting(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
+    """Once a publish is settled its message id no longer names it (as in aiormq)."""
+
+    def forget(_: Any) -> None:
+        if channel.message_id_delivery_tag.get(message_id) == tag:
+            channel.message_id_delivery_tag.pop(message_id)
+
+    return forget
 
 
 class _RabbitDelivery:
@@ -238,9 +373,11 @@ class _RabbitDelivery:
         self._attempt = _int_header(headers, H_ATTEMPTS) + self.returns + 1
         self._retries = _int_header(headers, H_RETRIES)
         self._settled = False
-        # The delivery tags of its consumer session handed out and not settled yet.
-        self._unsettled = unsettled
         self.tag: int = incoming.delivery_tag or 0
+        # The delivery tags of its consumer session that the broker has been told nothing
+        # of yet (no ack, no nack): a multiple ack must not cover one of them.
+        self._unsettled = unsettled
+        unsettled.add(self.tag)
 
     @property
     def message(self) -> Message:
@@ -256,12 +393,17 @@ class _RabbitDelivery:
 
     def _settle(self) -> bool:
         """Mark settled; False when the channel it came on is gone (the broker has already
-        put it back for redelivery, so acting on it now would only duplicate it)."""
+        put it back for redelivery, so acting on it now would only duplicate it).
+
+        Its tag stays unsettled until the ack or nack is sent: a retry or a dead letter
+        publishes its copy first, and a multiple ack of a later batch meanwhile would ack
+        the original before its copy exists (or, should the copy fail, instead of the
+        requeue: the message would be lost)."""
         if self._settled:
             raise RuntimeError(f"delivery of {self._message.message_id} was already settled")
         self._settled = True
-        self._unsettled.discard(self.tag)
         if self._channel.is_closed:
+            self._unsettled.discard(self.tag)
             log.warning(
                 "delivery of %s outlived its channel; it will be delivered again",
                 self._message.message_id,
@@ -270,6 +412,7 @@ class _RabbitDelivery:
         return True
 
     async def _ack_quietly(self, *, multiple: bool = False) -> None:
+        self._unsettled.discard(self.tag)
         try:
             await self._incoming.ack(multiple=multiple)
         except CONNECTION_EXCEPTIONS:
@@ -293,6 +436,7 @@ class _RabbitDelivery:
         keep a graceful stop short) keeps a redelivery from spinning while the publisher
         reconnects."""
         await asyncio.sleep(min(max(after_s, 0.0), _REQUEUE_MAX_S))
+        self._unsettled.discard(self.tag)
         if self._channel.is_closed:
             return  # the broker has put it back already
         try:
@@ -338,16 +482,18 @@ class RabbitBroker:
         confirm_timeout_s: float = 5.0,
         max_publishes_per_write: int = 512,
     ) -> None:
-        self._url = url
+        self._nodes = AmqpNodes.from_setting(url)
         self._exchange_name = exchange
         self._dlx_name = f"{exchange}.dlx"
         self._confirm_timeout_s = confirm_timeout_s
         self._connection: AbstractRobustConnection | None = None
+        self._connection_url = ""
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._dlx: AbstractExchange | None = None
         self._connect_lock = asyncio.Lock()
         self._consumer_connections: set[AbstractConnection] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
         # Publishes made together share one confirm wait.
         self._publishes: GroupCommit[tuple[Message, bool]] = GroupCommit(
@@ -364,10 +510,16 @@ class RabbitBroker:
         async with self._connect_lock:
             if self._connection is None:
                 # fail_fast: the first connection raises instead of retrying forever; after
-                # that the robust connection reconnects every second by itself.
-                self._connection = await aio_pika.connect_robust(
-                    self._url, timeout=self._confirm_timeout_s, reconnect_interval=1.0
+                # that the robust connection reconnects every second by itself (to its
+                # node: with several, `_publisher_lost` moves on to the next one instead).
+                url, connection = await self._nodes.connect(
+                    lambda url: aio_pika.connect_robust(
+                        url, timeout=self._confirm_timeout_s, reconnect_interval=1.0
+                    )
                 )
+                if len(self._nodes.urls) > 1:
+                    connection.close_callbacks.add(self._publisher_lost)
+                self._connection, self._connection_url = connection, url
             if self._channel is None or self._exchange is None or self._dlx is None:
                 channel = await self._connection.channel(
                     publisher_confirms=True, on_return_raises=True
@@ -392,6 +544,7 @@ class RabbitBroker:
     ) -> None:
         """Publish to `target` ("topic", "dlx" or "" for the default exchange) and wait for
         the broker's confirm, within `confirm_timeout_s` all told."""
+        channel: AbstractChannel | None = None
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
                 channel, exchange, dlx = await self._publisher()
@@ -403,12 +556,56 @@ class RabbitBroker:
                 f"no confirm within {self._confirm_timeout_s}s (broker down or blocked)"
             ) from exc
         except DeliveryError as exc:
+            if channel is not None and _refused(exc):
+                self._renew_refusing_channel(channel)
             raise QueueUnavailable(
                 f"message for {routing_key!r} was returned or refused by the broker: {exc}"
             ) from exc
         except CONNECTION_EXCEPTIONS as exc:
             self._forget_broken_channel()
             raise QueueUnavailable(f"broker unreachable: {exc!r}") from exc
+
+    def _publisher_lost(
+        self, connection: AbstractConnection | None, _: BaseException | None, /
+    ) -> None:
+        """With several nodes, a lost publishing connection is given up at once rather than
+        left to reconnect to its node, which may be down for good: the next publish
+        connects to the next node that accepts. Publishes in flight on it end unconfirmed
+        (QueueUnavailable, whether or not the node had taken them: redelivery is idempotent
+        on the message id); none waits for a node that is gone."""
+        current = self._connection
+        if current is None or connection is not current or self._closed:
+            return  # closed by `close`, or already replaced
+        log.warning("lost the broker node of the publishing connection; moving to the next")
+        self._nodes.lost(self._connection_url)
+        self._connection = self._channel = self._exchange = self._dlx = None
+        # Stops its reconnect loop; its channels and pending confirms fail with it.
+        task = asyncio.get_running_loop().create_task(current.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _renew_refusing_channel(self, channel: AbstractChannel) -> None:
+        """Give up a publishing channel the broker refused a message on; the next publish
+        opens a fresh one.
+
+        RabbitMQ 3.10 refuses (basic.nack) what is published to a quorum queue that has no
+        leader, as in the seconds after the leader's node died; a channel that was refused
+        then went on being refused after the new leader was elected (seen on the tests'
+        three-node cluster: every publish for 20 s), where a new channel's were confirmed
+        within a second. The nack still means "not stored": the caller gets
+        QueueUnavailable (503) either way."""
+        if self._channel is not channel:
+            return  # renewed already
+        log.warning("the broker refused a publish; reopening the publishing channel")
+        self._channel = self._exchange = self._dlx = None
+        task = asyncio.get_running_loop().create_task(self._close_quietly(channel))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_quietly(channel: AbstractChannel) -> None:
+        with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+            await channel.close()
 
     def _forget_broken_channel(self) -> None:
         """Drop a publishing channel that stays closed on a live connection.
@@ -540,14 +737,15 @@ class RabbitBroker:
         returns, or refuses) each message on its own, so each has its own outcome."""
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
-                _, exchange, _ = await self._publisher()
+                channel, exchange, _ = await self._publisher()
+                underlay = await channel.get_underlay_channel()
+                # aiormq's own Channel, whose internals _publish_together uses.
+                assert isinstance(underlay, aiormq.Channel)
+                confirmations = await _publish_together(
+                    underlay, exchange.name, publishes, datetime.now(UTC)
+                )
                 results = await asyncio.gather(
-                    *(
-                        exchange.publish(
-                            _amqp_message(message), message.routing_key, mandatory=mandatory
-                        )
-                        for message, mandatory in publishes
-                    ),
+                    *confirmations,
                     return_exceptions=True,
                 )
         except TimeoutError as exc:
@@ -558,11 +756,12 @@ class RabbitBroker:
             self._forget_broken_channel()
             return [_unavailable(f"broker unreachable: {exc!r}", exc) for _ in publishes]
         outcomes: list[QueueUnavailable | None] = []
-        broken = False
+        broken = refused = False
         for (message, _), result in zip(publishes, results, strict=True):
             if not isinstance(result, BaseException):
                 outcomes.append(None)
             elif isinstance(result, DeliveryError):
+                refused = refused or _refused(result)
                 outcomes.append(
                     _unavailable(
                         f"message for {message.routing_key!r} was returned or refused by "
@@ -575,10 +774,16 @@ class RabbitBroker:
                 outcomes.append(_unavailable(f"broker unreachable: {result!r}", result))
             elif isinstance(result, Exception):
                 outcomes.append(_unavailable(f"publish failed: {result!r}", result))
+            elif isinstance(result, asyncio.CancelledError):
+                # The message's confirmation was cancelled, not this task (the gather
+                # would have raised): it was never confirmed.
+                outcomes.append(_unavailable("publish cancelled before its confirm", result))
             else:
-                raise result  # a cancellation or an exit, not a failed publish
+                raise result  # an exit, not a failed publish
         if broken:
             self._forget_broken_channel()
+        if refused:
+            self._renew_refusing_channel(channel)
         return outcomes
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncGenerator[_RabbitDelivery, None]:
@@ -593,7 +798,7 @@ class RabbitBroker:
         await _uninterrupted(self.declare(spec))
         backoff = _RECONNECT_MIN_S
         while not self._closed:
-            opened: list[AbstractConnection] = []
+            opened: list[tuple[str, AbstractConnection]] = []
             try:
                 inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
                 channel = await _uninterrupted(self._subscribe(spec, prefetch, inbox, opened))
@@ -605,14 +810,17 @@ class RabbitBroker:
                         spec, inbox, channel, unsettled, max_batch
                     )
                     if batch:
-                        unsettled.update(delivery.tag for delivery in batch)
                         yield batch
             except CONNECTION_EXCEPTIONS as exc:
                 if self._closed:
                     break
                 log.warning("consumer of %s lost the broker (%r); reconnecting", spec.name, exc)
             finally:
-                for connection in opened:
+                for url, connection in opened:
+                    if not self._closed and not connection.connected.is_set():
+                        # Lost, not closed by this loop: with several nodes, the next
+                        # session tries another one first.
+                        self._nodes.lost(url)
                     self._consumer_connections.discard(connection)
                     # Closing returns every unacked message to the queue, counted by the
                     # broker in x-delivery-count.
@@ -657,10 +865,12 @@ class RabbitBroker:
             return
         last = max(live, key=lambda delivery: delivery.tag)
         # basic.ack with multiple=True settles every unacked delivery of the channel up
-        # to its tag: only right when none handed out before `last` is still unsettled
-        # (deliveries still in the inbox came later and have higher tags).
+        # to its tag: only right when none handed out before `last` is unsettled but
+        # these (deliveries still in the inbox came later and have higher tags).
         one_channel = all(delivery._channel is last._channel for delivery in live)
-        if one_channel and not any(tag < last.tag for tag in last._unsettled):
+        acked = {delivery.tag for delivery in live}
+        if one_channel and not any(tag < last.tag and tag not in acked for tag in last._unsettled):
+            last._unsettled.difference_update(acked)
             await last._ack_quietly(multiple=True)
             return
         for delivery in live:
@@ -671,13 +881,16 @@ class RabbitBroker:
         spec: QueueSpec,
         prefetch: int,
         inbox: asyncio.Queue[AbstractIncomingMessage | None],
-        opened: list[AbstractConnection],
+        opened: list[tuple[str, AbstractConnection]],
     ) -> AbstractChannel:
-        """One consumer session on a connection of its own (added to `opened` for the
-        caller to close): deliveries go to `inbox`, and None goes there when the session
-        ends (connection or channel closed, consumer cancelled by the broker)."""
-        connection = await aio_pika.connect(self._url, timeout=self._confirm_timeout_s)
-        opened.append(connection)
+        """One consumer session on a connection of its own, to the first node that accepts
+        it (added to `opened` with its node's URL, for the caller to close): deliveries go
+        to `inbox`, and None goes there when the session ends (connection or channel
+        closed, consumer cancelled by the broker)."""
+        url, connection = await self._nodes.connect(
+            lambda url: aio_pika.connect(url, timeout=self._confirm_timeout_s)
+        )
+        opened.append((url, connection))
         self._consumer_connections.add(connection)
         channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=prefetch)
@@ -862,6 +1075,7 @@ class RabbitBroker:
         # Publishes already made get their confirms (or fail) before the connection goes.
         await self._publishes.close()
         self._closed = True
+        await asyncio.gather(*self._closing, return_exceptions=True)
         for connection in list(self._consumer_connections):
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await connection.close()
