@@ -12,10 +12,15 @@ import pytest
 from fitboard.adapters.rate_limiter import LimitsRateLimiter
 from fitboard.application.accounts.rate_limits import Budget, RateLimited, spend
 from tests.integration.processes import free_port
+from tests.services.session import SERVICES
 
 from .queue_adapters import bounded
 
-ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.production)]
+ADAPTERS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.production),
+    pytest.param("redis-cluster", marks=pytest.mark.production),
+]
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -23,7 +28,11 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimitsRateLim
     if request.param == "memory":
         made = LimitsRateLimiter.in_memory()
     else:
-        url: str = request.getfixturevalue("redis_url")
+        url: str = (
+            request.getfixturevalue("redis_url")
+            if request.param == "redis"
+            else SERVICES.redis_cluster_url
+        )
         made = LimitsRateLimiter.on_redis(url, namespace=f"test-{uuid.uuid4().hex[:8]}")
     try:
         yield made
@@ -85,9 +94,11 @@ async def test_spend_names_what_was_refused_and_for_how_long(limiter: LimitsRate
 
 
 @pytest.mark.production
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
 @bounded()
-async def test_an_unreachable_redis_lets_requests_through() -> None:
-    limiter = LimitsRateLimiter.on_redis(f"redis://127.0.0.1:{free_port()}/0", namespace="down")
+async def test_an_unreachable_redis_lets_requests_through(scheme: str) -> None:
+    # A cluster none of whose nodes answers fails otherwise than a single Redis does.
+    limiter = LimitsRateLimiter.on_redis(f"{scheme}://127.0.0.1:{free_port()}", namespace="down")
     try:
         assert await limiter.spend(budget(1), "ada", 1) is None
         assert await limiter.spend(budget(1), "ada", 1) is None

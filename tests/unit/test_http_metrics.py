@@ -9,7 +9,7 @@ import uuid
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from fitboard.adapters.process_metrics import HTTP_REQUESTS
+from fitboard.adapters.process_metrics import HTTP_DURATION, HTTP_REQUESTS
 from fitboard.entrypoints.api.http_metrics import CLIENT_CLOSED_REQUEST, HttpMetrics
 
 
@@ -38,6 +38,23 @@ async def test_an_answer_is_counted_with_its_status() -> None:
     method = f"M{uuid.uuid4().hex[:6]}"
     await HttpMetrics(app)(scope(method), nothing, dropped)
     assert count(method, 204) == 1
+
+
+async def test_each_answer_is_counted_and_timed_in_the_series_of_its_status() -> None:
+    # One middleware for every request, as in the app: its series found once are reused.
+    statuses = [204, 204, 404]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": statuses.pop(0), "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    method = f"M{uuid.uuid4().hex[:6]}"
+    metrics = HttpMetrics(app)
+    for _ in range(3):
+        await metrics(scope(method), nothing, dropped)
+    assert (count(method, 204), count(method, 404)) == (2, 1)
+    timed = next(iter(HTTP_DURATION.labels(method, "unmatched").collect())).samples
+    assert next(s.value for s in timed if s.name.endswith("_count")) == 3
 
 
 async def test_a_request_cancelled_before_its_answer_is_a_499_not_a_500() -> None:

@@ -20,19 +20,28 @@ import logging
 import time
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException
 
-from fitboard.adapters.redis_client import redis_client
+from fitboard.adapters.redis_client import (
+    RedisClient,
+    guard_writes,
+    is_cluster_url,
+    parse_cluster_url,
+    redis_client,
+    retry_options,
+)
 from fitboard.application.accounts.rate_limits import Budget
 
 log = logging.getLogger(__name__)
 
 
 class LimitsRateLimiter:
-    def __init__(self, storage: Storage, client: Redis | None = None) -> None:
+    def __init__(self, storage: Storage, client: RedisClient | None = None) -> None:
         self._strategy = FixedWindowRateLimiter(storage)
         self._client = client
         self._items: dict[Budget, RateLimitItem] = {}
@@ -43,9 +52,12 @@ class LimitsRateLimiter:
 
     @classmethod
     def on_redis(cls, url: str, *, namespace: str) -> LimitsRateLimiter:
+        if is_cluster_url(url):
+            return cls._on_redis_cluster(url, namespace=namespace)
         # fitboard's own client (timeouts, retry past dead connections), so that closing
         # the limiter closes its connections.
         client = redis_client(url, timeout_s=2.0)
+        assert isinstance(client, Redis)  # not a cluster URL
         storage = RedisStorage(
             url.replace("redis", "async+redis", 1),
             implementation="redispy",
@@ -55,6 +67,29 @@ class LimitsRateLimiter:
             # A documented option of RedisStorage that its type hints leave out.
             connection_pool=client.connection_pool,  # type: ignore[arg-type]
         )
+        return cls(storage, client)
+
+    @classmethod
+    def _on_redis_cluster(cls, url: str, *, namespace: str) -> LimitsRateLimiter:
+        """limits' own cluster storage, which reads the same `host:port,host:port` URL and
+        builds its redis-py `RedisCluster` (it takes no client from outside) with our
+        timeouts and retries. Each counter is one key, so no command spans two slots."""
+        # limits knows no `rediss+cluster`: TLS is its `ssl` option.
+        storage = RedisClusterStorage(
+            "async+redis+cluster://" + url.split("://", 1)[1],
+            implementation="redispy",
+            key_prefix=f"{namespace}:limits",
+            wrap_exceptions=True,
+            ssl=parse_cluster_url(url).tls,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            **retry_options(),
+        )
+        # The client limits built, so that closing the limiter closes its connections.
+        assert isinstance(storage.bridge, RedispyBridge)
+        client = storage.bridge.get_connection()
+        assert isinstance(client, RedisCluster)
+        guard_writes(client)
         return cls(storage, client)
 
     def _item(self, budget: Budget) -> RateLimitItem:
@@ -74,7 +109,9 @@ class LimitsRateLimiter:
             ) and await self._strategy.hit(item, budget.name, key, cost=cost):
                 return None
             stats = await self._strategy.get_window_stats(item, budget.name, key)
-        except StorageError as exc:
+        # limits wraps only `RedisError`s; its cluster client reports a cluster it cannot
+        # reach as `RedisClusterException`, which is not one.
+        except (StorageError, RedisClusterException) as exc:
             log.warning("rate limits unavailable, letting %s %s through: %s", budget.name, key, exc)
             return None
         return max(stats.reset_time - time.time(), 0.0)

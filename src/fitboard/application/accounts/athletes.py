@@ -10,7 +10,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fitboard.application.accounts.ports import AccountsUnit, PasswordHasher, UsernameTaken
-from fitboard.application.boards.ports import BoardsUnit
+from fitboard.application.boards.ports import BoardsUnit, NameChanges
 from fitboard.application.boards.projection import Projection
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.activities import Sex
@@ -75,11 +75,13 @@ class Athletes:
         hasher: PasswordHasher,
         projection: Projection,
         clock: Clock,
+        name_changes: NameChanges,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._projection = projection
         self._clock = clock
+        self._name_changes = name_changes
 
     async def register(
         self,
@@ -152,7 +154,9 @@ class Athletes:
 
     async def update_profile(self, user_id: uuid.UUID, changes: ProfileChanges) -> User:
         """Change a profile. Past workouts keep the calories they were given; switching
-        leaderboard visibility re-projects every board the athlete has a score on."""
+        leaderboard visibility re-projects every board the athlete has a score on; a
+        display name given is told to every process that keeps names (even when it is
+        the same: a client trying again after a 503 tells it again)."""
         if changes.timezone is not None:
             check_timezone(changes.timezone)
         async with self._store.unit_of_work() as uow:
@@ -170,4 +174,6 @@ class Athletes:
             await uow.commit()
         if visibility_changed:
             await self._projection.reproject_user(user_id)
+        if changes.display_name is not None:
+            await self._name_changes.changed([user_id])
         return updated

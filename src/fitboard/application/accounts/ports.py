@@ -44,6 +44,13 @@ class UserRepository(Protocol):
         comes back with the new version; None, and nothing written, for an unknown user."""
         ...
 
+    async def lock_and_bump_versions(self, user_ids: Sequence[UUID]) -> dict[UUID, User]:
+        """`lock_and_bump_version` of every one of `user_ids` in one round trip, their
+        locks taken in the order of their ids (so two transactions locking overlapping
+        sets never deadlock). The users come back by id with their new versions; unknown
+        ids are left out, and nothing is written for them."""
+        ...
+
     async def revoke_tokens(self, user_id: UUID) -> int | None:
         """Raise the user's token generation by one, so that every access token issued
         before is refused; the new generation, or None for an unknown user."""
@@ -82,6 +89,47 @@ class TokenService(Protocol):
     def verify(self, token: str) -> AccessToken:
         """The token's athlete, expiry and generation, or AuthenticationFailed for a
         missing, expired or forged token."""
+        ...
+
+
+class KeptGenerations(Protocol):
+    """What an API process keeps of athletes' token generations, so as not to read them
+    from the record on every request (entrypoints/api/athletes.py), and how it is told
+    whether it may go on trusting them."""
+
+    def forget(self, user_id: UUID) -> None:
+        """The athlete's generation changed (or they are gone): read it again."""
+        ...
+
+    def heard(self, for_s: float) -> None:
+        """Changes are heard: none told before now was missed, and none will be for
+        `for_s` seconds unless this is said again (the subscription proved alive)."""
+        ...
+
+    def resume(self, for_s: float) -> None:
+        """Changes are heard again after a time they may not have been: forget every
+        generation kept, then as `heard`."""
+        ...
+
+    def deaf(self) -> None:
+        """Changes can no longer be heard: trust what was read only briefly."""
+        ...
+
+
+class GenerationChanges(Protocol):
+    """How a change of an athlete's token generation (signing out, a new password, the
+    account deleted) reaches every process that keeps generations: after the commit, so
+    that the revoked tokens are refused everywhere at once."""
+
+    async def changed(self, user_id: UUID) -> None:
+        """Tell every process that keeps generations (this one included) to forget the
+        athlete's. Never raises: a change that cannot be told is logged, and the other
+        processes find it at their next recheck."""
+        ...
+
+    def listen(self, kept: KeptGenerations) -> None:
+        """Tell `kept`, this process's, of every change from now on, and whether changes
+        are heard."""
         ...
 
 

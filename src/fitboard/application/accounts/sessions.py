@@ -3,8 +3,9 @@
 An access token is a signed JWT that names its athlete's token generation
 (`User.token_generation`). Signing out, changing the password and deleting the account
 raise the generation in the record, and a token of an older generation is refused from
-then on: the API reads the generation when it checks a token (entrypoints/api/athletes.py
-says how long a process may go on trusting what it read). docs/accounts.md.
+then on: the API reads the generation when it checks a token and keeps what it read
+(entrypoints/api/athletes.py); every change is told after its commit (`GenerationChanges`)
+so that every API process forgets the athlete's at once. docs/accounts.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from uuid import UUID
 from fitboard.application.accounts.ports import (
     AccessToken,
     AccountsUnit,
+    GenerationChanges,
+    KeptGenerations,
     PasswordHasher,
     TokenService,
 )
@@ -31,15 +34,37 @@ class IssuedToken:
     expires_in: int
 
 
+class LocalGenerationChanges:
+    """`GenerationChanges` where the process is the only one that keeps generations
+    (embedded mode): a change is told to this process's listeners, which hear every one."""
+
+    def __init__(self) -> None:
+        self._kept: list[KeptGenerations] = []
+
+    async def changed(self, user_id: UUID) -> None:
+        for kept in self._kept:
+            kept.forget(user_id)
+
+    def listen(self, kept: KeptGenerations) -> None:
+        self._kept.append(kept)
+        # Nothing can change elsewhere: every change is heard, for as long as it runs.
+        kept.heard(float("inf"))
+
+
 class Sessions:
     """Issuing, renewing and revoking an athlete's access tokens; changing the password."""
 
     def __init__(
-        self, store: Store[AccountsUnit], hasher: PasswordHasher, tokens: TokenService
+        self,
+        store: Store[AccountsUnit],
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        generation_changes: GenerationChanges,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._tokens = tokens
+        self._generation_changes = generation_changes
 
     def issue(self, user: User) -> IssuedToken:
         """A token of the athlete's current generation (after registering or signing in)."""
@@ -66,6 +91,7 @@ class Sessions:
         async with self._store.unit_of_work() as uow:
             await uow.users.revoke_tokens(user_id)
             await uow.commit()
+        await self._generation_changes.changed(user_id)
 
     async def change_password(
         self, user_id: UUID, current_password: str, new_password: str
@@ -98,5 +124,6 @@ class Sessions:
             await uow.users.update_profile(current)
             generation = await uow.users.revoke_tokens(user_id)
             await uow.commit()
+        await self._generation_changes.changed(user_id)
         assert generation is not None  # the row is locked: it cannot have gone
         return IssuedToken(*self._tokens.issue(user_id, generation))

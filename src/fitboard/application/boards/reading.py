@@ -1,14 +1,21 @@
-"""Reading boards: cache-aside over the ranking index, names hydrated in one query."""
+"""Reading boards: cache-aside over the ranking index, names from a `DisplayNames`
+(a per-process cache in API processes: a warm read runs no SQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fitboard.application import cursors
-from fitboard.application.boards.ports import BoardsUnit, RankingIndex
+from fitboard.application.boards.ports import (
+    BoardsUnit,
+    DisplayNames,
+    Neighbourhood,
+    RankingIndex,
+)
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.boards import BoardId, BoardKey, RankedEntry
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
@@ -67,17 +74,41 @@ def resolve_key(board: BoardId, period_key: str | None, now: datetime, zone: Zon
     return BoardKey(board, key)
 
 
+class NamesFromRecord:
+    """Display names read from the record, one query a call: for processes that keep no
+    names (only API processes do, and only they change athletes, so a change made here
+    has nothing to tell)."""
+
+    def __init__(self, store: Store[BoardsUnit]) -> None:
+        self._store = store
+
+    async def names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
+        if not user_ids:
+            return {}
+        async with self._store.unit_of_work(read_only=True) as uow:
+            return await uow.users.display_names(user_ids)
+
+    async def changed(self, user_ids: Sequence[UUID]) -> None:
+        """Nothing is kept here, so nothing is forgotten."""
+
+
 class Boards:
     """Reading leaderboards: pages, an athlete's standing, and access to group boards.
 
     Cache-aside over the ranking index: a board the index does not hold is rebuilt from
-    the record by one reader while the others wait for it."""
+    the record by one reader while the others wait for it. Names come from `names`."""
 
     def __init__(
-        self, store: Store[BoardsUnit], ranking: RankingIndex, clock: Clock, zone: ZoneInfo
+        self,
+        store: Store[BoardsUnit],
+        ranking: RankingIndex,
+        clock: Clock,
+        zone: ZoneInfo,
+        names: DisplayNames,
     ) -> None:
         self._store = store
         self._ranking = ranking
+        self._display_names = names
         self._clock = clock
         self._zone = zone
 
@@ -117,8 +148,7 @@ class Boards:
     async def _names(self, entries: list[RankedEntry]) -> list[NamedEntry]:
         if not entries:
             return []
-        async with self._store.unit_of_work(read_only=True) as uow:
-            names = await uow.users.display_names([e.user_id for e in entries])
+        names = await self._display_names.names([e.user_id for e in entries])
         return [NamedEntry(e.rank, e.user_id, names.get(e.user_id, "?"), e.score) for e in entries]
 
     async def read_board(
@@ -143,8 +173,11 @@ class Boards:
         return await self._read_window(key, offset=0, limit=limit)
 
     async def _read_window(self, key: BoardKey, *, offset: int, limit: int) -> BoardView:
-        await self.ensure_loaded(key)
-        page = await self._ranking.page(key, offset, limit)
+        # A loaded board (nearly every read) costs one round trip to the index.
+        page = await self._ranking.read_page(key, offset, limit)
+        if page is None:
+            await self.ensure_loaded(key)
+            page = await self._ranking.page(key, offset, limit)
         starts_at, ends_at = period_bounds(key.board.period, key.period_key, self._zone)
         following = offset + len(page.entries)
         return BoardView(
@@ -165,10 +198,15 @@ class Boards:
         if not 0 <= around <= MAX_AROUND:
             raise InvalidField("around", f"must be between 0 and {MAX_AROUND}")
         await self.check_access(key.board, viewer)
-        await self.ensure_loaded(key)
-        mine = await self._ranking.standing(key, viewer)
-        total = (await self._ranking.page(key, 0, 1)).total
+        # A loaded board (nearly every read) costs one round trip to the index.
+        near = await self._ranking.read_around(key, viewer, around)
+        if near is None:
+            await self.ensure_loaded(key)
+            near = Neighbourhood(
+                await self._ranking.around(key, viewer, around),
+                (await self._ranking.page(key, 0, 0)).total,
+            )
+        mine = near.entry_of(viewer)
         if mine is None:
-            return MyStanding(rank=None, score=None, total=total, neighbors=[])
-        neighbors = await self._ranking.around(key, viewer, around)
-        return MyStanding(mine.rank, mine.score, total, await self._names(neighbors))
+            return MyStanding(rank=None, score=None, total=near.total, neighbors=[])
+        return MyStanding(mine.rank, mine.score, near.total, await self._names(near.entries))

@@ -35,6 +35,7 @@ from fitboard.entrypoints.api.routers import (
     workouts,
 )
 from fitboard.entrypoints.api.security_headers import SecurityHeaders
+from fitboard.entrypoints.api.verified_tokens import VerifiedTokens
 from fitboard.entrypoints.maintenance_socket import serve_maintenance
 from fitboard.entrypoints.process import Runners, running
 from fitboard.entrypoints.reports.runner import monthly_reports, reports_tasks
@@ -43,12 +44,15 @@ from fitboard.entrypoints.worker.runner import WORKER_TASKS
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     config = settings or Settings()
-    athletes = KnownAthletes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build(config, clock=clock, role=Role.API)
         app.state.container = container
+        # Told of every token revocation, here and (production) in every other process.
+        # From the state at start: a test may give the app a KnownAthletes of its own.
+        known: KnownAthletes = app.state.athletes
+        container.generation_changes.listen(known)
         app.state.services = container.services
         app.state.reports = reports = monthly_reports(container)
         # Whichever of them bootstrap lists for this process: the metrics sampler, and in
@@ -61,7 +65,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         }
         try:
             assert container.gateway is not None
-            live.install(container.gateway, container.services, athletes)
+            live.install(container.gateway, container.services, known)
             await container.gateway.start(container.services.live)
             async with running(container, runners, stop_within_s=30):
                 yield
@@ -79,19 +83,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         description="Workouts accepted instantly; calories, live leaderboards and badges "
         "a second later.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans and metrics, off: fitboard measures with
+        # Prometheus (http_metrics.py), and with them on FastAPI asks OpenTelemetry for its
+        # three providers on every request to learn that none is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.athletes = athletes
+    app.state.athletes = KnownAthletes()
+    app.state.verified_tokens = VerifiedTokens()
     errors.install(app)
     app.add_middleware(
         BodyLimit,
         max_bytes=config.max_body_bytes,
         upload_limits={imports.IMPORT_PATH: config.import_max_bytes},
     )
+    # Routes are tried in order and `POST /v1/workouts` is the hot path: its router goes
+    # first, so a submission is not tried against the routes of auth, admin and me
+    # (none of whose paths it could match) before its own.
     routers = (
+        workouts,
         auth,
         admin,
         me,
-        workouts,
         imports,
         leaderboards,
         achievements,

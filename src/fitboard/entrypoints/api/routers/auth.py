@@ -103,11 +103,7 @@ async def refresh_token(access: CurrentAccess, services: ServicesDep) -> TokenOu
     operation_id="change_password",
 )
 async def change_password(
-    body: PasswordChangeIn,
-    access: CurrentAccess,
-    request: Request,
-    services: ServicesDep,
-    athletes: KnownAthletesDep,
+    body: PasswordChangeIn, access: CurrentAccess, request: Request, services: ServicesDep
 ) -> TokenOut:
     """Change the password: every token issued before, this one included, is refused from
     then on, and live connections opened with them are closed. Answers a token of the new
@@ -118,7 +114,6 @@ async def change_password(
     issued = await services.sessions.change_password(
         access.user_id, body.current_password, body.new_password
     )
-    athletes.forget(access.user_id)
     await disconnect_athlete(request.app.state.container.gateway, access.user_id)
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
@@ -130,12 +125,9 @@ async def change_password(
     responses=responses(401, 503),
     operation_id="logout",
 )
-async def logout(
-    access: CurrentAccess, request: Request, services: ServicesDep, athletes: KnownAthletesDep
-) -> Response:
+async def logout(access: CurrentAccess, request: Request, services: ServicesDep) -> Response:
     """Sign out everywhere: every token of the athlete is refused from then on, and live
     connections opened with them are closed."""
     await services.sessions.sign_out(access.user_id)
-    athletes.forget(access.user_id)
     await disconnect_athlete(request.app.state.container.gateway, access.user_id)
     return Response(status_code=204)

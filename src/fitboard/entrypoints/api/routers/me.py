@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from fitboard.application.accounts.athletes import ProfileChanges
 from fitboard.application.accounts.export import AccountExport, AccountSummary
-from fitboard.entrypoints.api.deps import CurrentUserId, KnownAthletesDep, ServicesDep
+from fitboard.entrypoints.api.deps import CurrentUserId, ServicesDep
 from fitboard.entrypoints.api.errors import responses
 from fitboard.entrypoints.api.live import disconnect_athlete
 from fitboard.entrypoints.api.schemas import (
@@ -48,14 +48,15 @@ async def update_me(body: ProfilePatch, user_id: CurrentUserId, services: Servic
 
 @router.delete("", status_code=202, summary="Delete my account", operation_id="delete_me")
 async def delete_me(
-    user_id: CurrentUserId, request: Request, services: ServicesDep, athletes: KnownAthletesDep
+    user_id: CurrentUserId, request: Request, services: ServicesDep
 ) -> AccountDeletedOut:
     """Delete the account: the athlete, every workout, award, report, group membership and
     board entry of theirs. A group they own passes to the member who joined first of the
     others, or is deleted when they are its only member. Their tokens are refused from
     then on (401)."""
+    # The deletion tells every API process (this one included) to forget the athlete's
+    # token generation (GenerationChanges).
     await services.account_deletion.delete_account(user_id)
-    athletes.forget(user_id)
     await disconnect_athlete(request.app.state.container.gateway, user_id)
     return AccountDeletedOut(id=user_id)
 
