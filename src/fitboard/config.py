@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fitboard.application.messaging.ports import RETRY_DELAYS_S
+
 # A secret anybody can read in this file must never sign production tokens.
 _KNOWN_WEAK_SECRETS = {"", "changeme", "change-me", "secret", "fitboard", "dev"}
 MIN_JWT_SECRET_LENGTH = 32
@@ -34,8 +36,11 @@ class Settings(BaseSettings):
     # Embedded mode's files: the record, the queue, the generated token secret.
     data_dir: Path = Field(default_factory=_default_data_dir)
 
-    # Production's services: PostgreSQL (postgresql+asyncpg://...), Redis (redis://...)
-    # and RabbitMQ (amqp://..., the path is the vhost). Required in production mode.
+    # Production's services: PostgreSQL (postgresql+asyncpg://...), Redis (redis://...; a
+    # Redis Cluster: redis+cluster://host:port,host:port,..., every node a startup node)
+    # and RabbitMQ (amqp://..., the path is the vhost; for a cluster, every node's URL
+    # separated by commas: a process connects to the first node that answers and moves to
+    # the next when its node is lost). Required in production mode.
     database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
@@ -72,10 +77,20 @@ class Settings(BaseSettings):
     # Messages a worker processes as one unit (one transaction, one Redis round trip, one
     # ack); it handles up to four batches at a time and holds one more from the queue.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
+    # Embedded mode: the in-process worker's share of the one event loop while the rest of
+    # the process (the API) wants it too. Before each batch the worker waits until the
+    # rest has had (1 - share) / share seconds of loop time for each second of the
+    # worker's, unless the rest leaves the loop idle: then the worker has all of it. 1 never
+    # waits (the worker takes the loop whenever a batch is ready).
+    embedded_worker_loop_share: float = Field(default=0.5, gt=0, le=1)
     # Messages the reports consumer handles at once; failed attempts before a message is
     # dead-lettered (waiting out an outage does not count).
     worker_prefetch: int = Field(default=16, ge=1, le=1000)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    # The waits before a failed message is delivered again, in seconds, step by step: the
+    # n-th retry waits the n-th step, every later one the last (the cap), e.g.
+    # [0.5, 2, 8, 30] (JSON in the environment). On RabbitMQ each step is a queue of its own.
+    worker_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
     # The SQLite queue redelivers a message whose consumer has held it this long.
     queue_visibility_timeout_s: float = Field(default=60.0, gt=0)
     # How far in the future a workout may start, to allow for clocks that run fast.
@@ -145,6 +160,34 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_cluster_url(cls, value: str | None) -> str | None:
+        # A Redis Cluster's URL is fitboard's own form: checked here, so a bad one is a
+        # configuration error at start, not a traceback from the first client built.
+        from fitboard.adapters.redis_client import is_cluster_url, parse_cluster_url
+
+        if value is not None and is_cluster_url(value):
+            parse_cluster_url(value)
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_node_urls(cls, value: str | None) -> str | None:
+        # Checked here too, so a malformed list of nodes is a configuration error at start.
+        from fitboard.adapters.amqp_nodes import parse_amqp_urls
+
+        if value is not None:
+            parse_amqp_urls(value)
+        return value
+
+    @field_validator("worker_retry_delays_s")
+    @classmethod
+    def _increasing_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(d <= 0 for d in value) or list(value) != sorted(set(value)):
+            raise ValueError("give one or more positive delays in increasing order")
         return value
 
     @model_validator(mode="after")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +14,16 @@ from fitboard.adapters.inflight_redis import RedisInFlight
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ports import InFlightWorkouts
+from tests.services.session import SERVICES
+from tests.sqlite_refusals import refuse_inserts
 
 from .queue_adapters import bounded
 
-INFLIGHT_ADAPTERS = ["sqlite", pytest.param("redis", marks=pytest.mark.production)]
+INFLIGHT_ADAPTERS = [
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.production),
+    pytest.param("redis-cluster", marks=pytest.mark.production),
+]
 
 InFlight = SqliteInFlight | RedisInFlight
 
@@ -29,10 +33,20 @@ def _both_implement_the_port(a: SqliteInFlight, b: RedisInFlight) -> list[InFlig
     return [a, b]
 
 
+def redis_url_of(request: pytest.FixtureRequest, kind: str) -> str | None:
+    """The session's Redis, or its Redis Cluster; None for SQLite (which starts neither)."""
+    if kind == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    if kind == "redis-cluster":
+        return SERVICES.redis_cluster_url
+    return None
+
+
 def open_inflight(kind: str, tmp_path: Path, redis_url: str | None, ttl_s: int) -> InFlight:
     if kind == "sqlite":
         return SqliteInFlight(tmp_path / "queue.db", ttl_s=ttl_s)
-    if kind == "redis" and redis_url is not None:
+    if kind in ("redis", "redis-cluster") and redis_url is not None:
         # A prefix of this test's own: other tests share the session's Redis.
         return RedisInFlight(redis_url, ttl_s=ttl_s, prefix=f"test:{uuid.uuid4().hex}:")
     raise ValueError(f"no in-flight adapter {kind!r}")
@@ -48,7 +62,7 @@ def kind_fixture(request: pytest.FixtureRequest) -> str:
 async def inflight_fixture(
     request: pytest.FixtureRequest, kind: str, tmp_path: Path
 ) -> AsyncIterator[InFlight]:
-    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    redis_url = redis_url_of(request, kind)
     adapter = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
     try:
         yield adapter
@@ -120,7 +134,7 @@ async def test_marking_again_keeps_one_owner(inflight: InFlight) -> None:
 async def test_marks_survive_a_new_client(
     request: pytest.FixtureRequest, kind: str, tmp_path: Path
 ) -> None:
-    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    redis_url = redis_url_of(request, kind)
     workout, owner = uuid.uuid4(), uuid.uuid4()
     first = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
     if isinstance(first, RedisInFlight):
@@ -140,7 +154,7 @@ async def test_marks_survive_a_new_client(
 async def test_marks_expire_after_their_ttl(
     request: pytest.FixtureRequest, kind: str, tmp_path: Path
 ) -> None:
-    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    redis_url = redis_url_of(request, kind)
     inflight = open_inflight(kind, tmp_path, redis_url, ttl_s=1)
     try:
         workout = uuid.uuid4()
@@ -156,7 +170,7 @@ async def test_marks_expire_after_their_ttl(
 async def test_marks_made_together_are_each_stored(
     request: pytest.FixtureRequest, kind: str, tmp_path: Path
 ) -> None:
-    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    redis_url = redis_url_of(request, kind)
     first = open_inflight(kind, tmp_path, redis_url, ttl_s=86400)
     batch = [(uuid.uuid4(), uuid.uuid4()) for _ in range(20)]
     single = [(uuid.uuid4(), uuid.uuid4()) for _ in range(20)]
@@ -183,13 +197,9 @@ async def test_sqlite_a_failed_write_fails_every_mark_of_its_group(tmp_path: Pat
     try:
         await inflight.mark(uuid.uuid4(), uuid.uuid4())  # creates the table
         refused_owner = uuid.uuid4()
-        with closing(sqlite3.connect(tmp_path / "queue.db", timeout=30)) as db:
-            db.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON inflight_workouts "
-                f"WHEN NEW.user_id = '{refused_owner}' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-            )
-            db.commit()
+        refuse_inserts(
+            tmp_path / "queue.db", "inflight_workouts", f"NEW.user_id = '{refused_owner}'"
+        )
         kept, refused, later = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         results = await asyncio.gather(
             inflight.mark(kept, uuid.uuid4()),

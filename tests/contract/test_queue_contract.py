@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from fitboard.adapters.queue_sqlite import SqliteBroker, topic_matches
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
+from tests.sqlite_refusals import refuse_messages_holding
 
 from .queue_adapters import WAIT_S, QueueHarness, bounded, queues_fixture, wait_for_dead_letters
 
@@ -496,18 +495,6 @@ async def test_publish_many_refuses_only_the_unroutable_messages(queues: QueueHa
     assert await _received(queues, spec, 3) == [first, second, third]
 
 
-def _refuse_bodies_containing(path: Path, word: str) -> None:
-    """Make every transaction that inserts a message whose body holds `word` fail, as a
-    full disk or an I/O error would: a trigger in the queue file itself."""
-    with closing(sqlite3.connect(path, timeout=30)) as db:
-        db.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON messages "
-            f"WHEN instr(NEW.body, '{word}') > 0 "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-        db.commit()
-
-
 @bounded()
 async def test_sqlite_a_failed_write_fails_every_publish_of_its_group_and_only_those(
     tmp_path: Path,
@@ -517,7 +504,7 @@ async def test_sqlite_a_failed_write_fails_every_publish_of_its_group_and_only_t
     broker = SqliteBroker(path, poll_interval_s=0.05)
     try:
         await broker.declare(spec)
-        _refuse_bodies_containing(path, "poison")
+        refuse_messages_holding(path, "poison")
         poison = Message(
             routing_key="workout.submitted", body=b'{"poison": 1}', message_id="m-poison"
         )

@@ -5,16 +5,15 @@ workout is stored, 503 to exactly those whose transaction failed."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Api, run_at, settings_for
+from tests.sqlite_refusals import refuse_messages_holding
 
 REFUSED = "refused-by-the-disk"
 
@@ -31,25 +30,13 @@ async def embedded_fixture(tmp_path: Path) -> AsyncIterator[tuple[Api, Path]]:
             yield Api(client, app), settings.queue_path
 
 
-def refuse_transactions_holding(queue_path: Path, word: str) -> None:
-    """Fail every queue transaction that inserts a message holding `word`, as a full disk
-    would fail it: a trigger in the embedded queue's own file."""
-    with closing(sqlite3.connect(queue_path, timeout=30)) as db:
-        db.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON messages "
-            f"WHEN instr(NEW.body, '{word}') > 0 "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-        db.commit()
-
-
 async def test_a_failed_group_write_answers_503_to_exactly_the_workouts_not_stored(
     embedded: tuple[Api, Path],
 ) -> None:
     api, queue_path = embedded
     token, _ = await api.register("crowd")
     # In a thread: the in-process worker's transaction must be able to finish meanwhile.
-    await asyncio.to_thread(refuse_transactions_holding, queue_path, REFUSED)
+    await asyncio.to_thread(refuse_messages_holding, queue_path, REFUSED)
 
     ids = [str(uuid.uuid4()) for _ in range(24)]
     refused = set(ids[::6])
@@ -93,7 +80,7 @@ async def test_a_batch_is_one_write_stored_whole_or_answered_unavailable_whole(
 ) -> None:
     api, queue_path = embedded
     token, _ = await api.register("batcher")
-    await asyncio.to_thread(refuse_transactions_holding, queue_path, REFUSED)
+    await asyncio.to_thread(refuse_messages_holding, queue_path, REFUSED)
 
     def item(notes: str) -> dict[str, object]:
         return {"activity": "run", "started_at": run_at(), "duration_s": 1800, "notes": notes}
@@ -120,3 +107,41 @@ async def test_a_batch_is_one_write_stored_whole_or_answered_unavailable_whole(
         await api.wait_processed(token, workout_id)
     listed = await api.client.get("/v1/workouts", params={"limit": 100}, headers=api.auth(token))
     assert {item["id"] for item in listed.json()["items"]} == ids
+
+
+def _mark_writes() -> float:
+    from prometheus_client import REGISTRY
+
+    return (
+        REGISTRY.get_sample_value(
+            "fitboard_group_commit_write_items_count", {"commit": "sqlite in-flight mark"}
+        )
+        or 0.0
+    )
+
+
+async def test_a_submission_and_its_in_flight_mark_are_one_write(
+    embedded: tuple[Api, Path],
+) -> None:
+    """Embedded, a workout's in-flight mark is written in its message's transaction (no
+    write of the in-flight table's own), so an accepted workout polls as queued (or
+    processed) from its 202 on."""
+    api, _ = embedded
+    token, _ = await api.register("one-write")
+    before = _mark_writes()
+    single = await api.submit_ok(token, activity="run", started_at=run_at(), duration_s=1800)
+    response = await api.client.post(
+        "/v1/workouts:batch",
+        json={"workouts": [{"activity": "cycle", "started_at": run_at(5), "duration_s": 3600}]},
+        headers=api.auth(token),
+    )
+    assert response.status_code == 207, response.text
+    (result,) = response.json()["results"]
+    assert result["status"] == "queued", result
+    batched = str(result["id"])
+    for workout_id in (single, batched):
+        polled = await api.client.get(f"/v1/workouts/{workout_id}", headers=api.auth(token))
+        assert polled.status_code in (200, 202), polled.text
+    assert _mark_writes() == before
+    for workout_id in (single, batched):
+        await api.wait_processed(token, workout_id)

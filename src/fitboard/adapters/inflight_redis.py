@@ -3,7 +3,11 @@ and one sorted set of every marked workout by the time it was marked (`<prefix>m
 for the age of the oldest.
 
 Marks made together (the workouts an API process accepts in one group commit) go to
-Redis in one pipeline: a round trip per group, not per workout."""
+Redis in one pipeline: a round trip per group, not per workout. On a Redis Cluster the
+marks spread over every node's slots (redis-py splits the pipeline by node), while the
+`marked-at` set lives on one node: while that node is down no mark can be written. The
+workouts are accepted all the same (the queue holds them before any mark is tried); only
+their "queued" status is unknown until a worker stores them."""
 
 from __future__ import annotations
 
@@ -12,11 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
-from fitboard.adapters.redis_client import redis_client
+from fitboard.adapters.redis_client import RedisClient, redis_client
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["RedisInFlight"]
@@ -26,10 +29,10 @@ class RedisInFlight:
     """`SET inflight:<workout> <user> EX ttl`: the TTL bounds what a lost `clear` leaves."""
 
     def __init__(
-        self, redis: str | Redis, *, ttl_s: int = 86400, prefix: str = "fitboard:inflight:"
+        self, redis: str | RedisClient, *, ttl_s: int = 86400, prefix: str = "fitboard:inflight:"
     ) -> None:
         self._owns_client = isinstance(redis, str)
-        self._redis: Redis = (
+        self._redis: RedisClient = (
             redis_client(redis, timeout_s=5.0, decode_responses=True)
             if isinstance(redis, str)
             else redis

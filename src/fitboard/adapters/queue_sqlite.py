@@ -6,11 +6,21 @@ topic routing with `*` and `#`, one row per bound queue written in one transacti
 acks in flight (a message whose consumer dies or hangs is delivered again when its
 lease expires), retries with a delay, and dead letters with their reason.
 
+One connection on a thread of its own: each transaction is one call on that thread, so
+it costs one hand-over from the event loop and back, not one a statement (with aiosqlite
+each statement waited for a turn of an event loop the API and the worker keep busy, and
+the file's only writer waited with it).
+
 Group commit: publishes made together in one process (the same turn of the event loop,
 or while the previous write is in progress) are written in one transaction, one fsync
 for all of them (`adapters.group_commit`); each `publish` returns only after the commit
 that holds its message, and raises if that transaction failed. `publish_many` is one
-such transaction.
+such transaction; `publish_many_then` also writes a row with each message stored (an
+accepted workout's in-flight mark: one fsync where a second write would have followed).
+Other writes to the same file ride those transactions too (`write_beside`: the in-flight
+markers, and this queue's own acks), so the process has one writer on the file: no
+second connection waiting out SQLite's busy handler for the write lock, and one fsync
+where there were several.
 
 A publish in this process wakes waiting consumers at once; consumers in other
 processes find new rows by polling every `poll_interval_s`.
@@ -20,22 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Any, NamedTuple, TypeVar
 
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
-from fitboard.adapters.sqlite_durable import connect_durable
+from fitboard.adapters.sqlite_durable import open_durable
 from fitboard.application.messaging.ports import (
     DeadLetter,
     Delivery,
@@ -45,7 +56,7 @@ from fitboard.application.messaging.ports import (
 )
 from fitboard.application.ports import QueueUnavailable
 
-__all__ = ["SqliteBroker", "topic_matches"]
+__all__ = ["Beside", "SqliteBroker", "topic_matches"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +90,13 @@ CREATE TABLE IF NOT EXISTS messages (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, available_at, seq);
+-- A lease takes the first ready messages in seq order: walked in that order, it stops
+-- after `limit` of them, where messages_by_queue made it sort the whole ready backlog.
+CREATE INDEX IF NOT EXISTS messages_in_order ON messages (queue, seq);
+-- The leased messages alone, so that looking for expired leases before every lease does
+-- not read the whole backlog of ready ones.
+CREATE INDEX IF NOT EXISTS messages_leased ON messages (queue, available_at)
+    WHERE lease_token IS NOT NULL;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     queue TEXT NOT NULL,
@@ -122,7 +140,7 @@ SET attempts = attempts + 1,
     lease_token = :token,
     available_at = :deadline
 WHERE seq IN (
-    SELECT seq FROM messages
+    SELECT seq FROM messages INDEXED BY messages_in_order
     WHERE queue = :queue AND available_at <= :now
     ORDER BY seq
     LIMIT :limit
@@ -135,6 +153,31 @@ INSERT INTO dead_letters
 SELECT queue, message_id, routing_key, body, headers, :reason, attempts, :now
 FROM messages WHERE seq = :seq AND lease_token = :token
 """
+
+
+@dataclass(frozen=True, eq=False)
+class Beside:
+    """A statement for the queue's file, run once per row of `rows` (executemany) in the
+    transaction of a publish write, after its publishes: a write of another adapter on
+    the same file (the in-flight markers), or an ack. `on_rows`, if given, is told how
+    many rows the statement changed once the transaction has committed."""
+
+    statement: str
+    rows: Sequence[Sequence[Any]]
+    on_rows: Callable[[int], None] | None = None
+
+
+class _Publish(NamedTuple):
+    """A message to publish; whether it must reach a queue; and `then`, a statement and
+    its one row written in the same transaction if and only if the message is stored."""
+
+    message: Message
+    mandatory: bool
+    then: tuple[str, Sequence[Any]] | None = None
+
+
+# What a publish write carries: publishes, and statements beside them.
+_Write = _Publish | Beside
 
 
 @lru_cache(maxsize=1024)
@@ -155,14 +198,51 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
     return (head == "*" or head == words[0]) and _match(rest, words[1:])
 
 
-async def _add_missing_columns(db: aiosqlite.Connection) -> None:
+def _in_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """`work` between BEGIN IMMEDIATE and COMMIT, rolled back if anything fails: the
+    connection is never left inside a transaction (the next BEGIN would fail)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        # If the COMMIT went through, there is nothing to roll back.
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _write_thens(
+    db: sqlite3.Connection, publishes: Sequence[_Publish], routed: Sequence[Sequence[str]]
+) -> None:
+    """The rows to write with their publishes, for the publishes stored (routed to a
+    queue), one statement at a time, each in a savepoint: one that fails is logged and
+    rolled back alone, the publishes stay (only what the rows record is missing, as when
+    writing them after the publish failed)."""
+    statements: dict[str, list[Sequence[Any]]] = {}
+    for publish, queues in zip(publishes, routed, strict=True):
+        if publish.then is not None and queues:
+            statement, row = publish.then
+            statements.setdefault(statement, []).append(row)
+    for statement, rows in statements.items():
+        db.execute("SAVEPOINT with_publishes")
+        try:
+            db.executemany(statement, rows)
+        except sqlite3.Error:
+            db.execute("ROLLBACK TO with_publishes")
+            log.warning("could not write %d rows with their publishes", len(rows), exc_info=True)
+        db.execute("RELEASE with_publishes")
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
     for table, columns in _ADDED_COLUMNS.items():
-        async with db.execute(f"PRAGMA table_info({table})") as cursor:
-            present = {row[1] for row in await cursor.fetchall()}
+        cursor = db.execute(f"PRAGMA table_info({table})")
+        present = {row[1] for row in cursor.fetchall()}
         for name, definition in columns.items():
             if name not in present:
                 try:
-                    await db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
                 except sqlite3.OperationalError as exc:
                     # Another process opening the same old file added it first.
                     if "duplicate column" not in str(exc):
@@ -272,22 +352,35 @@ class SqliteBroker:
         self._path = path
         self._visibility_timeout_s = visibility_timeout_s
         self._poll_interval_s = poll_interval_s
-        self._db: aiosqlite.Connection | None = None
-        # One connection serves every coroutine; the lock keeps their transactions apart.
-        self._lock = asyncio.Lock()
+        self._db: sqlite3.Connection | None = None
+        # One connection, used only on one thread of its own: its transactions run one
+        # after the other, whole, in the order they were asked for, so they never
+        # interleave and need no lock.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-queue")
         self._open_lock = asyncio.Lock()
         # One event per waiting consumer, so a publish wakes all of them, not just the
         # first that happens to clear a shared event.
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._closed = False
-        # Publishes made together share one transaction (and one fsync).
-        self._publishes: GroupCommit[tuple[Message, bool]] = GroupCommit(
+        # Publishes made together share one transaction (and one fsync), and so do the
+        # writes beside them.
+        self._publishes: GroupCommit[_Write] = GroupCommit(
             self._write_publishes, max_items=max_publishes_per_write, name="sqlite queue publish"
         )
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _connection(self) -> aiosqlite.Connection:
+    async def _run(self, call: Callable[[], _T]) -> _T:
+        """`call` on the queue's own thread, the one that holds its connection."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except RuntimeError as exc:
+            if self._closed:
+                # The thread was shut down by `close` between the caller's check and here.
+                raise QueueUnavailable("the queue is closed") from exc
+            raise
+
+    async def _connection(self) -> sqlite3.Connection:
         if self._closed:
             raise QueueUnavailable("the queue is closed")
         if self._db is not None:
@@ -295,37 +388,29 @@ class SqliteBroker:
         async with self._open_lock:
             if self._db is None:
                 # Durable: a confirmed publish survives power loss.
-                db = await connect_durable(self._path, _SCHEMA)
-                try:
-                    await _add_missing_columns(db)
-                except BaseException:
-                    await db.close()
-                    raise
-                self._db = db
+                self._db = await self._run(self._open)
         return self._db
 
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
-        """Run `work` in one write transaction, mapping database failures to QueueUnavailable.
+    def _open(self) -> sqlite3.Connection:
+        db = open_durable(self._path, _SCHEMA)
+        try:
+            _add_missing_columns(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` in one write transaction on the queue's thread, mapping database
+        failures to QueueUnavailable. The whole transaction is one hand-over to the thread
+        and back: statement by statement, each would wait for a turn of the event loop,
+        which the API and the worker keep busy, and the file's one writer with it.
 
         BEGIN IMMEDIATE takes the write lock up front, so two processes leasing at once
         serialise instead of failing with SQLITE_BUSY half-way through."""
         try:
             db = await self._connection()
-            async with self._lock:
-                try:
-                    await db.execute("BEGIN IMMEDIATE")
-                    result = await work(db)
-                    await db.execute("COMMIT")
-                    return result
-                except BaseException:
-                    # Also on cancellation, even one that lands while BEGIN or COMMIT is
-                    # still running in aiosqlite's thread: statements run in order there,
-                    # so this ROLLBACK comes after them and the shared connection is never
-                    # left inside a transaction (the next BEGIN would fail). If the COMMIT
-                    # went through, there is nothing to roll back.
-                    with contextlib.suppress(sqlite3.Error):
-                        await db.execute("ROLLBACK")
-                    raise
+            return await self._run(functools.partial(_in_transaction, db, work))
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"queue database failed: {exc}") from exc
 
@@ -337,13 +422,13 @@ class SqliteBroker:
     # ------------------------------------------------------------------ the port
 
     async def declare(self, spec: QueueSpec) -> None:
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO queues (name, max_attempts) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET max_attempts = excluded.max_attempts",
                 (spec.name, spec.max_attempts),
             )
-            await db.executemany(
+            db.executemany(
                 "INSERT OR IGNORE INTO bindings (queue, pattern) VALUES (?, ?)",
                 [(spec.name, pattern) for pattern in spec.bindings],
             )
@@ -359,41 +444,129 @@ class SqliteBroker:
         self, messages: Sequence[Message], *, mandatory: bool = True
     ) -> list[QueueUnavailable | None]:
         return await publish_through(
-            self._publishes, [(m, mandatory) for m in messages], closed="the queue is closed"
+            self._publishes,
+            [_Publish(m, mandatory) for m in messages],
+            closed="the queue is closed",
         )
 
-    async def _write_publishes(
-        self, publishes: list[tuple[Message, bool]]
+    async def publish_many_then(
+        self, items: Sequence[tuple[Message, str, Sequence[Any]]]
     ) -> list[QueueUnavailable | None]:
-        """One transaction for every publish of a group: all are stored or none is."""
-        now = time.time()
+        """`publish_many` (mandatory) of each item's message, and with each message its
+        row of its statement (message, statement, row), in the same transaction: written
+        if and only if its message is stored, so one durable write (one fsync) holds both
+        where two would follow each other. What each caller is told is its message's
+        outcome: a row that fails is logged, its message stays stored."""
+        return await publish_through(
+            self._publishes,
+            [_Publish(message, True, (statement, row)) for message, statement, row in items],
+            closed="the queue is closed",
+        )
 
-        async def work(db: aiosqlite.Connection) -> list[list[str]]:
-            async with db.execute("SELECT queue, pattern FROM bindings") as cursor:
-                bindings = await cursor.fetchall()
+    async def write_beside(self, writes: Sequence[Beside]) -> None:
+        """Run `writes` in the transaction of the next publish write (with the publishes
+        waiting, if any); return once it has committed, or raise QueueUnavailable."""
+        outcomes = await publish_through(self._publishes, writes, closed="the queue is closed")
+        failed = next((outcome for outcome in outcomes if outcome is not None), None)
+        if failed is not None:
+            raise failed
+
+    async def _write_publishes(self, writes: list[_Write]) -> list[QueueUnavailable | None]:
+        """One transaction (one sync to disk) for every publish of a group and the
+        statements beside them: the group's publishes are stored together or not at all,
+        each statement beside them on its own."""
+        now = time.time()
+        publishes = [write for write in writes if not isinstance(write, Beside)]
+        besides = [write for write in writes if isinstance(write, Beside)]
+
+        # Each part of a write in a savepoint of its own when the write holds more than
+        # one part: one that fails fails its callers alone. The publishes are one part
+        # (one statement; a group's publishes are stored together or not at all); each
+        # statement beside them is another, so a mark or an ack never fails because
+        # another request's publish did (a 202'd workout would poll as unknown).
+        # The rows written with their publishes (`publish_many_then`) are parts too, so
+        # that one failing never fails the publishes before it.
+        alone = len(besides) + (1 if publishes else 0) == 1 and not any(
+            publish.then for publish in publishes
+        )
+
+        def work(
+            db: sqlite3.Connection,
+        ) -> tuple[list[list[str]], sqlite3.Error | None, list[int | sqlite3.Error]]:
             routed: list[list[str]] = []
-            rows: list[tuple[str, str, str, bytes, str, float]] = []
-            for message, _ in publishes:
-                queues = sorted({q for q, p in bindings if topic_matches(p, message.routing_key)})
-                routed.append(queues)
-                headers = _encode_headers(message.headers)
-                rows.extend(
-                    (queue, message.message_id, message.routing_key, message.body, headers, now)
-                    for queue in queues
+            published: sqlite3.Error | None = None
+            if publishes:
+                cursor = db.execute("SELECT queue, pattern FROM bindings")
+                bindings = cursor.fetchall()
+                rows: list[tuple[str, str, str, bytes, str, float]] = []
+                for message, _, _ in publishes:
+                    queues = sorted(
+                        {q for q, p in bindings if topic_matches(p, message.routing_key)}
+                    )
+                    routed.append(queues)
+                    headers = _encode_headers(message.headers)
+                    rows.extend(
+                        (queue, message.message_id, message.routing_key, message.body, headers, now)
+                        for queue in queues
+                    )
+                insert = (
+                    "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
+                    "available_at) VALUES (?, ?, ?, ?, ?, ?)"
                 )
-            await db.executemany(
-                "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
-                "available_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return routed
+                if alone:
+                    db.executemany(insert, rows)
+                else:
+                    db.execute("SAVEPOINT publishes")
+                    try:
+                        db.executemany(insert, rows)
+                    except sqlite3.Error as exc:
+                        db.execute("ROLLBACK TO publishes")
+                        published = exc
+                    db.execute("RELEASE publishes")
+            if published is None:
+                _write_thens(db, publishes, routed)
+            changed: list[int | sqlite3.Error] = []
+            for beside in besides:
+                if alone:
+                    cursor = db.executemany(beside.statement, beside.rows)
+                    changed.append(cursor.rowcount)
+                    continue
+                db.execute("SAVEPOINT beside")
+                try:
+                    cursor = db.executemany(beside.statement, beside.rows)
+                except sqlite3.Error as exc:
+                    db.execute("ROLLBACK TO beside")
+                    changed.append(exc)
+                else:
+                    changed.append(cursor.rowcount)
+                db.execute("RELEASE beside")
+            return routed, published, changed
 
         try:
-            routed = await self._transaction(work)
+            routed, published, changed = await self._transaction(work)
         except QueueUnavailable as exc:
-            return [_unavailable(str(exc), exc) for _ in publishes]
+            return [_unavailable(str(exc), exc) for _ in writes]
+        if published is not None:
+            routed = []
+        results = iter(changed)
+        routes = iter(routed)
         outcomes: list[QueueUnavailable | None] = []
-        for (message, mandatory), queues in zip(publishes, routed, strict=True):
+        for write in writes:
+            if isinstance(write, Beside):
+                result = next(results)
+                if isinstance(result, sqlite3.Error):
+                    outcomes.append(_unavailable(f"queue database failed: {result}", result))
+                    continue
+                if write.on_rows is not None:
+                    write.on_rows(result)
+                outcomes.append(None)
+                continue
+            if published is not None:
+                # One error per caller: each raises its own.
+                outcomes.append(_unavailable(f"queue database failed: {published}", published))
+                continue
+            message, mandatory, _ = write
+            queues = next(routes)
             outcomes.append(
                 QueueUnavailable(f"no queue is bound to routing key {message.routing_key!r}")
                 if not queues and mandatory
@@ -454,13 +627,13 @@ class SqliteBroker:
             await self._ack(*((delivery._seq, delivery._token) for delivery in mine))
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]:
-        async def work(db: aiosqlite.Connection) -> list[DeadLetter]:
-            async with db.execute(
+        def work(db: sqlite3.Connection) -> list[DeadLetter]:
+            cursor = db.execute(
                 "SELECT message_id, routing_key, body, headers, reason, attempts, failed_at "
                 "FROM dead_letters WHERE queue = ? ORDER BY id LIMIT ?",
                 (spec.name, limit),
-            ) as cursor:
-                rows = await cursor.fetchall()
+            )
+            rows = cursor.fetchall()
             return [
                 DeadLetter(
                     message=Message(
@@ -491,15 +664,15 @@ class SqliteBroker:
             where += f" AND message_id IN ({', '.join('?' for _ in message_ids)})"
             params.extend(message_ids)
 
-        async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "INSERT INTO messages (queue, message_id, routing_key, body, headers, "
                 f"available_at) SELECT queue, message_id, routing_key, body, headers, ? "
                 f"FROM dead_letters WHERE {where} ORDER BY id",
                 [now, *params],
             )
             moved = cursor.rowcount
-            await db.execute(f"DELETE FROM dead_letters WHERE {where}", params)
+            db.execute(f"DELETE FROM dead_letters WHERE {where}", params)
             return moved
 
         moved = await self._transaction(work)
@@ -510,20 +683,18 @@ class SqliteBroker:
     async def depth(self, spec: QueueSpec) -> QueueDepth:
         now = time.time()
 
-        async def work(db: aiosqlite.Connection) -> QueueDepth:
-            async with db.execute(
+        def work(db: sqlite3.Connection) -> QueueDepth:
+            cursor = db.execute(
                 "SELECT"
                 " coalesce(sum(available_at <= :now), 0),"
                 " coalesce(sum(lease_token IS NULL AND available_at > :now), 0),"
                 " coalesce(sum(lease_token IS NOT NULL AND available_at > :now), 0)"
                 " FROM messages WHERE queue = :queue",
                 {"now": now, "queue": spec.name},
-            ) as cursor:
-                ready, retrying, in_flight = await cursor.fetchone() or (0, 0, 0)
-            async with db.execute(
-                "SELECT count(*) FROM dead_letters WHERE queue = ?", (spec.name,)
-            ) as cursor:
-                (dead,) = await cursor.fetchone() or (0,)
+            )
+            ready, retrying, in_flight = cursor.fetchone() or (0, 0, 0)
+            cursor = db.execute("SELECT count(*) FROM dead_letters WHERE queue = ?", (spec.name,))
+            (dead,) = cursor.fetchone() or (0,)
             return QueueDepth(
                 ready=int(ready),
                 retrying=int(retrying),
@@ -542,8 +713,8 @@ class SqliteBroker:
         so a message that keeps killing its consumer is dead-lettered as before."""
         now = time.time()
 
-        async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "UPDATE messages SET available_at = ? "
                 "WHERE lease_token IS NOT NULL AND available_at > ?",
                 (now, now),
@@ -555,8 +726,7 @@ class SqliteBroker:
     async def ping(self) -> None:
         try:
             db = await self._connection()
-            async with self._lock, db.execute("SELECT 1") as cursor:
-                await cursor.fetchone()
+            await self._run(lambda: db.execute("SELECT 1").fetchone())
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"queue database failed: {exc}") from exc
 
@@ -565,10 +735,11 @@ class SqliteBroker:
         await self._publishes.close()
         self._closed = True
         self._wake(list(self._waiters))
-        if self._db is not None:
-            async with self._lock:
-                await self._db.close()
-            self._db = None
+        db, self._db = self._db, None
+        if db is not None:
+            # On its thread, after every transaction already asked for.
+            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        self._thread.shutdown(wait=False)
 
     # ------------------------------------------------------------------ deliveries
 
@@ -586,11 +757,11 @@ class SqliteBroker:
             "limit": limit,
         }
 
-        async def work(db: aiosqlite.Connection) -> list[tuple[Any, ...]]:
-            await db.execute(_BURY_EXPIRED, params)
-            await db.execute(_DELETE_EXPIRED, params)
-            async with db.execute(_LEASE, params) as cursor:
-                rows = await cursor.fetchall()
+        def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            db.execute(_BURY_EXPIRED, params)
+            db.execute(_DELETE_EXPIRED, params)
+            cursor = db.execute(_LEASE, params)
+            rows = cursor.fetchall()
             return sorted(tuple(row) for row in rows)
 
         rows = await self._transaction(work)
@@ -609,15 +780,17 @@ class SqliteBroker:
         ]
 
     async def _ack(self, *leases: tuple[int, str]) -> None:
-        """Delete the leased messages (seq, lease token) in one transaction."""
+        """Delete the leased messages (seq, lease token), all in one transaction: the next
+        publish write's (`write_beside`)."""
+        deleted = 0
 
-        async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.executemany(
-                "DELETE FROM messages WHERE seq = ? AND lease_token = ?", leases
-            )
-            return cursor.rowcount
+        def count(rows: int) -> None:
+            nonlocal deleted
+            deleted = rows
 
-        deleted = await self._transaction(work)
+        await self.write_beside(
+            [Beside("DELETE FROM messages WHERE seq = ? AND lease_token = ?", leases, count)]
+        )
         if deleted < len(leases):
             # A lease expired and the message went to another consumer (or the dead
             # letters); processing is idempotent, so the other copy settles it.
@@ -630,8 +803,8 @@ class SqliteBroker:
         # The lease counted this attempt; a retry that does not count gives it back.
         refund = 0 if counted else 1
 
-        async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "UPDATE messages SET lease_token = NULL, available_at = ?, last_error = ?, "
                 "attempts = attempts - ?, retries = retries + 1 "
                 "WHERE seq = ? AND lease_token = ?",
@@ -644,19 +817,17 @@ class SqliteBroker:
     async def _bury(self, spec: QueueSpec, seq: int, token: str, reason: str) -> None:
         params = {"seq": seq, "token": token, "reason": reason, "now": time.time()}
 
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.execute(_MOVE_TO_DEAD_LETTERS, params)
-            await db.execute(
-                "DELETE FROM messages WHERE seq = :seq AND lease_token = :token", params
-            )
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(_MOVE_TO_DEAD_LETTERS, params)
+            db.execute("DELETE FROM messages WHERE seq = :seq AND lease_token = :token", params)
 
         await self._transaction(work)
 
     async def _expire(self, spec: QueueSpec, seq: int, token: str) -> None:
         now = time.time()
 
-        async def work(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "UPDATE messages SET available_at = ? WHERE seq = ? AND lease_token = ?",
                 (now, seq, token),
             )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=30000",
+)
 
 
 async def connect_durable(path: Path, schema: str) -> aiosqlite.Connection:
@@ -17,11 +24,27 @@ async def connect_durable(path: Path, schema: str) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None, timeout=30.0)
     try:
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA busy_timeout=30000")
+        for pragma in _PRAGMAS:
+            await db.execute(pragma)
         await db.executescript(schema)
     except BaseException:
         await db.close()
+        raise
+    return db
+
+
+def open_durable(path: Path, schema: str) -> sqlite3.Connection:
+    """`connect_durable`'s connection, blocking: for a caller that runs a whole
+    transaction in one call on a thread of its own (the queue, `SqliteBroker`), where
+    aiosqlite would cost one hand-over between the thread and the event loop a
+    statement. Use it only from the thread that opened it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        for pragma in _PRAGMAS:
+            db.execute(pragma)
+        db.executescript(schema)
+    except BaseException:
+        db.close()
         raise
     return db

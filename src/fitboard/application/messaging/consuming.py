@@ -20,13 +20,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import types
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any, TypeVar
 
 from fitboard.application.messaging.ports import Delivery, MessageBroker, QueueSpec
 from fitboard.application.messaging.retrying import Outcome, decide, is_transient
 from fitboard.application.tracing import HEADER, REQUEST_ID
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Handler = Callable[[Delivery], Awaitable[None]]
 # Handles every delivery of a batch, or raises: then none of them counts as handled.
@@ -39,6 +43,104 @@ BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 OnSettled = Callable[[str, float, str | None], None]
 # Told the size of every batch taken, before it is handled, for the process's metrics.
 OnBatch = Callable[[int], None]
+
+
+class LoopShare:
+    """Paces a consumer that shares its event loop with other work (the API, in embedded
+    mode), so that neither starves the other.
+
+    The consumer's handler runs through `timed`, which adds the processor time each step
+    of it takes on the loop (each stretch from one `await` that suspends to the next) to
+    the consumer's account. Before the consumer takes a batch it calls `turn`: for every
+    second of loop time the consumer used, the others are owed (1 - share) / share
+    seconds, less what they used meanwhile (the loop thread's processor time that was not
+    the consumer's). A debt is forgiven, and the consumer goes on at once, when the others
+    used less than `idle_fraction` of the time since the last turn: nothing else wants
+    the loop. Otherwise the consumer waits in slices of `slice_s` while a debt remains,
+    and stops as soon as a slice passes in which the others used less than
+    `idle_fraction` of it. So under contention the consumer gets about `share` of the
+    loop, and all of it when the rest is idle. A share of 1 never waits.
+
+    The clocks are injected for tests: `loop_cpu` must measure the processor time of the
+    thread the event loop runs in (it is only called there), `clock` the time."""
+
+    def __init__(
+        self,
+        share: float,
+        *,
+        slice_s: float = 0.005,
+        idle_fraction: float = 0.1,
+        loop_cpu: Callable[[], float] = time.thread_time,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("the consumer's share of the loop must be in (0, 1]")
+        self._owed_per_s = (1 - share) / share
+        self._slice_s = slice_s
+        self._idle_fraction = idle_fraction
+        self._loop_cpu = loop_cpu
+        self._clock = clock
+        self._sleep = sleep
+        self._used_s = 0.0  # the consumer's loop time, all told
+        self._cpu_mark = loop_cpu()
+        self._time_mark = clock()
+        self._used_mark = 0.0
+        self._debt_s = 0.0
+        self.waited_s = 0.0  # the slices waited, all told (what a test or a metric reads)
+
+    @property
+    def used_s(self) -> float:
+        """The consumer's loop time so far."""
+        return self._used_s
+
+    def timed(self, work: Awaitable[_T]) -> Awaitable[_T]:
+        """`work`, with the loop time of each of its steps added to the consumer's."""
+        return self._timed(work.__await__())
+
+    @types.coroutine
+    def _timed(self, steps: Generator[Any, Any, _T]) -> Generator[Any, Any, _T]:
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            began = self._loop_cpu()
+            try:
+                if thrown is None:
+                    suspended = steps.send(sent)
+                else:
+                    error, thrown = thrown, None
+                    suspended = steps.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            finally:
+                self._used_s += self._loop_cpu() - began
+            try:
+                sent = yield suspended
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as error:  # cancellation included: passed on to the work
+                thrown = error
+                sent = None
+
+    def _settle(self) -> None:
+        """Bring the debt up to date: forgiven if the others were idle since the last time
+        (used less than `idle_fraction` of it)."""
+        cpu, now = self._loop_cpu(), self._clock()
+        used = self._used_s - self._used_mark
+        others = max(0.0, (cpu - self._cpu_mark) - used)
+        idle = others < self._idle_fraction * (now - self._time_mark)
+        self._cpu_mark, self._used_mark, self._time_mark = cpu, self._used_s, now
+        self._debt_s = 0.0 if idle else max(0.0, self._debt_s + used * self._owed_per_s - others)
+
+    async def turn(self) -> None:
+        """Wait, if the others are owed loop time, until they have had it or want none."""
+        self._settle()
+        while self._debt_s > 0:
+            pause = min(self._debt_s, self._slice_s)
+            await self._sleep(pause)
+            self.waited_s += pause
+            self._settle()
 
 
 async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) -> str:
@@ -114,9 +216,11 @@ async def run_batch_consumer(
     concurrency: int = 1,
     on_settled: OnSettled | None = None,
     on_batch: OnBatch | None = None,
+    share: LoopShare | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
-    deliveries (what the broker has ready), up to `concurrency` batches at a time.
+    deliveries (what the broker has ready), up to `concurrency` batches at a time; with
+    `share`, the batches' work on the event loop is paced by it (`LoopShare`).
 
     On stop, no new batch is taken; the batches in hand are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
@@ -130,7 +234,8 @@ async def run_batch_consumer(
         if on_batch is not None:
             on_batch(len(batch))
         try:
-            await handle_batch(broker, batch, handler, spec, on_settled)
+            handling = handle_batch(broker, batch, handler, spec, on_settled)
+            await (handling if share is None else share.timed(handling))
         finally:
             slots.release()
 
@@ -138,6 +243,9 @@ async def run_batch_consumer(
         while not stop.is_set():
             # A batch is taken only when a slot is free to handle it: none waits in hand.
             await slots.acquire()
+            if share is not None and not stop.is_set():
+                # The rest of the process is owed its turn before the next batch starts.
+                await share.turn()
             next_batch = asyncio.ensure_future(anext(batches))
             done, _ = await asyncio.wait(
                 {next_batch, stop_waiter}, return_when=asyncio.FIRST_COMPLETED

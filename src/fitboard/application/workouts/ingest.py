@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from fitboard.application.messaging.ports import MessageBroker
+from fitboard.application.messaging.ports import Message, MessageBroker
 from fitboard.application.ports import Clock, PortError, QueueUnavailable, Store
 from fitboard.application.workouts.messages import submission_message
 from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
@@ -42,6 +43,20 @@ class SubmitWorkout:
     recording: Recording | None = None
 
 
+class QueueAndMark(Protocol):
+    """Where the queue and the in-flight markers share one durable store (embedded mode:
+    one SQLite file), both written by one write: a submission's message and its mark
+    together, the mark if and only if the message is stored, where publishing then
+    marking costs two writes (two fsyncs) one after the other."""
+
+    async def publish_marked(
+        self, submissions: Sequence[tuple[Message, uuid.UUID, uuid.UUID]]
+    ) -> list[QueueUnavailable | None]:
+        """Each (message, workout id, athlete id): None once the message is stored (its
+        mark with it), else a QueueUnavailable of its own; one outcome each, in order."""
+        ...
+
+
 class Ingest:
     """The 202 path: check, hand to the queue, answer."""
 
@@ -52,9 +67,13 @@ class Ingest:
         store: Store[WorkoutsUnit],
         clock: Clock,
         clock_skew_s: int,
+        *,
+        together: QueueAndMark | None = None,
     ) -> None:
+        """`together`: publish and mark in one write (else the publish, then the mark)."""
         self._broker = broker
         self._inflight = inflight
+        self._together = together
         self._store = store
         self._clock = clock
         # How far ahead of the server's clock a workout may end (Settings.clock_skew_s).
@@ -103,6 +122,13 @@ class Ingest:
         """Returns the workout id once the queue has confirmed it; raises QueueUnavailable
         (never returns) when it could not be stored durably."""
         submission = self.validate(command)
+        if self._together is not None:
+            (outcome,) = await self._together.publish_marked(
+                [(submission_message(submission), submission.id, submission.user_id)]
+            )
+            if outcome is not None:
+                raise outcome
+            return submission.id
         await self._broker.publish(submission_message(submission))
         try:
             await self._inflight.mark(submission.id, submission.user_id)
@@ -132,6 +158,14 @@ class Ingest:
                 continue
             outcomes.append(submission.id)
             accepted.append((index, submission))
+        if self._together is not None:
+            written = await self._together.publish_marked(
+                [(submission_message(s), s.id, s.user_id) for _, s in accepted]
+            )
+            for (index, _), error in zip(accepted, written, strict=True):
+                if error is not None:
+                    outcomes[index] = error
+            return outcomes
         written = await self._broker.publish_many(
             [submission_message(submission) for _, submission in accepted]
         )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.messaging.ports import RETRY_DELAYS_S, Message, QueueSpec
 from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
 from fitboard.application.tracing import current as current_request_id
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
@@ -30,11 +30,16 @@ WORKOUT_SUBMITTED = "workout.submitted"
 WORKOUT_PROCESSED = "workout.processed"
 
 
-def workouts_queue(namespace: str, max_attempts: int) -> QueueSpec:
+def workouts_queue(
+    namespace: str, max_attempts: int, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+) -> QueueSpec:
     """The queue the workers consume: every submitted workout, and every change to a
     stored one (change_messages), so one worker applies both in the order they came."""
     return QueueSpec(
-        f"{namespace}.workouts", (WORKOUT_SUBMITTED, *CHANGE_ROUTING_KEYS), max_attempts
+        f"{namespace}.workouts",
+        (WORKOUT_SUBMITTED, *CHANGE_ROUTING_KEYS),
+        max_attempts,
+        retry_delays_s,
     )
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from fitboard.application.achievements.ports import JudgingUnit
 from fitboard.application.groups.ports import GroupRepository
 from fitboard.application.ports import PortError, Transaction
+from fitboard.domain.activities import Activity
 from fitboard.domain.changes import Decision, WorkoutChange
 from fitboard.domain.workouts import Workout, WorkoutStatus
 
@@ -28,6 +29,20 @@ class WorkoutCursor:
     id: UUID
 
 
+@dataclass(frozen=True)
+class CandidateSpan:
+    """Where the workouts a submission may duplicate are (application/workouts/
+    duplicates.py): the athlete's, of the same activity, started in [first, last]; only
+    those from a file when `from_files_only` (a typed-in submission duplicates only a
+    recorded workout)."""
+
+    user_id: UUID
+    first: datetime
+    last: datetime
+    activity: Activity
+    from_files_only: bool
+
+
 class WorkoutRepository(Protocol):
     async def get(self, workout_id: UUID) -> Workout | None: ...
 
@@ -35,10 +50,14 @@ class WorkoutRepository(Protocol):
         """Insert; raises WorkoutIdTaken if the id exists."""
         ...
 
-    async def add_or_get(self, workout: Workout) -> Workout | None:
-        """Insert unless the id exists, and the unit of work stays usable either way: None
-        when inserted, else the workout already stored under that id (which may be another
-        athlete's). One statement when the id is new."""
+    async def get_many(self, workout_ids: Sequence[UUID]) -> dict[UUID, Workout]:
+        """The stored workouts among these ids, by id, in one round trip."""
+        ...
+
+    async def add_new(self, new: Sequence[Workout]) -> set[UUID]:
+        """Insert each workout whose id is not stored yet, in one statement, and the unit
+        of work stays usable: the ids inserted (an id already stored, or given twice, is
+        inserted at most once, and the stored row is left as it is)."""
         ...
 
     async def list_for_user(
@@ -51,6 +70,15 @@ class WorkoutRepository(Protocol):
         self, user_id: UUID, first: datetime, last: datetime
     ) -> list[Workout]:
         """The user's workouts that started in [first, last], oldest first."""
+        ...
+
+    async def candidates_in_spans(self, spans: Sequence[CandidateSpan]) -> list[Workout]:
+        """The workouts a duplicate of the spans' submissions could be among: those of
+        the span's athlete that started in some span (`started_between` its first and
+        last), of its activity, not rejected, and from a file where the span asks for
+        that; each once, by user and then oldest first (ties by id), in one round trip.
+        A superset of what `first_duplicate` finds for the spans' submissions, without
+        the athlete's other workouts of the last two weeks."""
         ...
 
     async def replace(self, workout: Workout) -> None:
@@ -91,8 +119,8 @@ class WorkoutChangeRepository(Protocol):
         """The latest admin decision (approve or reject) on the workout."""
         ...
 
-    async def was_deleted(self, workout_id: UUID) -> bool:
-        """Whether the workout's athlete deleted it."""
+    async def deleted_among(self, workout_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these workouts their athletes deleted, in one round trip."""
         ...
 
 
