@@ -1,32 +1,36 @@
-"""The record's board instances, for reconciliation: which instances the daily rollups
-imply, and the scores on every instance of a board (or of every activity's or group's
-boards) from one streamed statement.
+"""The record's board instances, for reconciliation and rebuilds: which instances the
+daily rollups imply, and every metric's scores on every instance of a period and scope (or
+of every activity's or group's instances) from one streamed statement; or the standings of
+some metrics' boards on one instance from one statement (`instance`, what a rebuild reads).
 
-The statements sum what a rebuild of one instance sums (rollups.py), grouped by period
-instance instead of filtered to one: an instance is picked out by the first day of its
-period, computed by the database, so a board's every instance is one pass over the
-rollups, ordered so that one instance's rows come together. PostgreSQL streams them
-through a server-side cursor; SQLite steps its cursor."""
+The statement sums what a rebuild of one instance sums (rollups.py), grouped by period
+instance instead of filtered to one, and every metric's total in the same row: an
+instance is picked out by the first day of its period, computed by the database, so all
+the instances of a period and scope are one pass over the rollups, ordered so that one
+instance's rows come together. PostgreSQL streams them through a server-side cursor;
+SQLite steps its cursor. Scores are made from the totals by the domain's one rule
+(`domain.standings.total_score`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Date, DateTime, Select, cast, func, select, type_coerce
+from sqlalchemy import ColumnElement, Date, DateTime, Row, Select, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION
 from fitboard.adapters.sql.metrics import metric_total
 from fitboard.adapters.sql.store import is_unavailable
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
+from fitboard.application.boards.record_instances import RecordedInstance
 from fitboard.application.ports import StoreUnavailable
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScopeKind
-from fitboard.domain.periods import ALL_TIME_KEY, period_key
+from fitboard.domain.boards import Metric, Period, Scope, ScopeKind, Standing, VersionedStanding
+from fitboard.domain.periods import ALL_TIME_KEY, period_key, period_range
 from fitboard.domain.standings import METRICS, Tally, total_score
 
 _r = daily_rollups.c
@@ -129,32 +133,89 @@ class SqlRecordReader:
             found.add((key, Scope.for_group(row.group_id)))
         return sorted(found)
 
-    async def scores(
-        self, metric: Metric, period: Period, scope: Scope
-    ) -> AsyncIterator[tuple[BoardKey, dict[UUID, int]]]:
+    async def instances(self, period: Period, scope: Scope) -> AsyncIterator[RecordedInstance]:
         start = period_start(period, self._dialect)
         each = _each(scope)
-        statement = _statement(metric, scope, start)
+        statement = _statement(scope, start)
         result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
+        # Row layout: the instance's columns, user_id, projection_version, then _LAYOUT's.
+        width = (start is not None) + (each is not None)
         current: _Instance | None = None
-        found: dict[UUID, int] = {}
-        async for rows in result.partitions(_FETCH_ROWS):
-            for row in rows:
+        rows: list[Row[Any]] = []
+        async for chunk in result.partitions(_FETCH_ROWS):
+            for row in chunk:
                 instance = (
-                    row.start if start is not None else None,
-                    row._mapping[each] if each else None,
+                    row[0] if start is not None else None,
+                    row[width - 1] if each is not None else None,
                 )
                 if instance != current:
                     if current is not None:
-                        yield _key(metric, period, scope, current), found
-                    current, found = instance, {}
-                # The rule of rollups.py's standings (domain.standings.score_on): a score
-                # above zero, reached at some moment.
-                score = total_score(metric, row.value)
-                if score > 0 and row.reached_at is not None:
-                    found[row.user_id] = score
+                        yield _recorded(period, scope, current, rows, width)
+                    current, rows = instance, []
+                rows.append(row)
         if current is not None:
-            yield _key(metric, period, scope, current), found
+            yield _recorded(period, scope, current, rows, width)
+
+    async def instance(
+        self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
+    ) -> RecordedInstance:
+        # Only the days of the instance are read, and only the metrics asked for: a
+        # rebuild of one board reads that board's columns.
+        if _each(scope) is not None:
+            raise ValueError(f"instance of {scope}: a scope of one activity or group is needed")
+        days = period_range(period, key)
+        layout = [entry for entry in _LAYOUT if entry[0] in metrics]
+        statement = _statement(scope, None, layout, (days.first, days.last))
+        result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
+        rows: list[Row[Any]] = []
+        async for chunk in result.partitions(_FETCH_ROWS):
+            rows += chunk
+        recorded = _recorded(period, scope, (None, None), rows, 0, layout)
+        # The instance's key is the one asked for (no start column tells it apart).
+        return RecordedInstance(period, key, scope, recorded.scores, recorded.versioned)
+
+
+# Each metric's total and moment in a row of _statement, by column label.
+_Layout = list[tuple[Metric, str, str]]
+_LAYOUT: _Layout = [(metric, f"{metric.value}_total", f"{metric.value}_at") for metric in Metric]
+
+
+def _recorded(
+    period: Period,
+    scope: Scope,
+    instance: _Instance,
+    rows: list[Row[Any]],
+    width: int,
+    layout: _Layout = _LAYOUT,
+) -> RecordedInstance:
+    """One instance's rows as the scores of each metric of `layout` (the statement's), and
+    its standings on demand."""
+    user, version = width, width + 1
+    offset = width + 2
+    scores: dict[Metric, dict[UUID, int]] = {metric: {} for metric, _, _ in layout}
+    for row in rows:
+        for n, (metric, _, _) in enumerate(layout):
+            # The rule of rollups.py's standings (domain.standings.score_on): a score
+            # above zero, reached at some moment.
+            score = total_score(metric, row[offset + 2 * n])
+            if score > 0 and row[offset + 2 * n + 1] is not None:
+                scores[metric][row[user]] = score
+
+    def versioned(metric: Metric) -> list[VersionedStanding]:
+        n = [m for m, _, _ in layout].index(metric)
+        found = scores[metric]
+        return [
+            VersionedStanding(
+                Standing(row[user], found[row[user]], row[offset + 2 * n + 1]), int(row[version])
+            )
+            for row in rows
+            if row[user] in found
+        ]
+
+    start, value = instance
+    return RecordedInstance(
+        period, _instance_key(period, start), _scope_of(scope, value), scores, versioned
+    )
 
 
 def _each(scope: Scope) -> str | None:
@@ -173,68 +234,65 @@ def _scope_of(scope: Scope, value: str | UUID | None) -> Scope:
     return Scope.for_activity(Activity(value))
 
 
-def _key(metric: Metric, period: Period, scope: Scope, instance: _Instance) -> BoardKey:
-    start, value = instance
-    return BoardKey(BoardId(metric, period, _scope_of(scope, value)), _instance_key(period, start))
+def _statement(
+    scope: Scope,
+    start: ColumnElement[date] | None,
+    layout: _Layout = _LAYOUT,
+    span: tuple[date | None, date | None] = (None, None),
+) -> Select[Any]:
+    """Each visible athlete's totals of every metric of `layout` on every instance of
+    `scope`'s boards, and when each was last raised, as rows (instance columns, user_id,
+    projection_version, then per metric of `layout` its total and moment) ordered by
+    instance and athlete. The instance columns are `start` (none for all-time, or when
+    `days` picks out one instance) and, for every activity's or group's boards,
+    `activity` or `group_id`. Only the rollups of `span` (first, last day; None: unbounded)
+    are read.
 
-
-def _statement(metric: Metric, scope: Scope, start: ColumnElement[date] | None) -> Select[Any]:
-    """Each visible athlete's total of `metric` on every instance of the board, and when
-    it was last raised, as rows (instance columns, user_id, value, reached_at) ordered by
-    instance and athlete. The instance columns are `start` (none for all-time) and, for
-    every activity's or group's boards, `activity` or `group_id`.
-
-    A total over several activities is summed by the database in one go, where a rebuild
-    sums each activity's and then adds them up: a board's score does not depend on the
-    order of its sum (domain.standings.whole), so both give the same. Active days count
-    distinct days, each day's moment its first workout's, as a rebuild counts them."""
+    Days are summed first (a subquery grouped by day), then their totals: active days
+    count those days, each day's moment its first workout's, as a rebuild counts them.
+    A total over several activities or days is summed by the database in its own order,
+    where a rebuild sums each activity's and then adds them up: a board's score does not
+    depend on the order of its sum (domain.standings.whole), so both give the same."""
     instance: list[Any] = [] if start is None else [start.label("start")]
     each = _each(scope)
     if each == "group_id":
         instance.append(group_members.c.group_id)
     elif each == "activity":
         instance.append(_r.activity)
-    activity = scope.activity
+    per_metric: list[Any] = []
+    for metric, total, at in layout:
+        definition = METRICS[metric]
+        if definition.tally is Tally.DAYS:
+            per_metric.append(func.min(_r.first_ended_at).label(at))
+        else:
+            per_metric.append(metric_total(metric, daily_rollups).label(total))
+            per_metric.append(func.max(_r[definition.reached_at]).label(at))
+    per_day = select(*instance, _r.user_id, *per_metric).select_from(daily_rollups)
+    if scope.activity is not None:
+        per_day = per_day.where(_r.activity == scope.activity.value)
+    first, last = span
+    if first is not None:
+        per_day = per_day.where(_r.day >= first)
+    if last is not None:
+        per_day = per_day.where(_r.day <= last)
+    if each == "group_id" or scope.group_id is not None:
+        per_day = per_day.join(group_members, group_members.c.user_id == _r.user_id)
+    if scope.group_id is not None:
+        per_day = per_day.where(group_members.c.group_id == scope.group_id)
+    days = per_day.group_by(*instance, _r.user_id, _r.day).subquery()
 
-    def scoped(statement: Select[Any]) -> Select[Any]:
-        statement = statement.select_from(daily_rollups)
-        if activity is not None:
-            statement = statement.where(_r.activity == activity.value)
-        if each == "group_id":
-            statement = statement.join(group_members, group_members.c.user_id == _r.user_id)
-        return statement
-
-    visible = users.c.show_on_leaderboards.is_(True)
-    if METRICS[metric].tally is not Tally.DAYS:
-        summed = scoped(
-            select(
-                *instance,
-                _r.user_id,
-                metric_total(metric, daily_rollups).label("value"),
-                func.max(_r[METRICS[metric].reached_at]).label("reached_at"),
-            )
-        )
-        return (
-            summed.join(users, users.c.id == _r.user_id)
-            .where(visible)
-            .group_by(*instance, _r.user_id)
-            .order_by(*instance, _r.user_id)
-        )
-    per_day = (
-        scoped(select(*instance, _r.user_id, func.min(_r.first_ended_at).label("reached_at")))
-        .group_by(*instance, _r.user_id, _r.day)
-        .subquery()
-    )
-    outer = [per_day.c[c.name] for c in instance]
+    outer = [days.c[c.name] for c in instance]
+    totals: list[Any] = []
+    for metric, total, at in layout:
+        if METRICS[metric].tally is Tally.DAYS:
+            totals.append(func.count().label(total))
+        else:
+            totals.append(func.sum(days.c[total]).label(total))
+        totals.append(func.max(days.c[at]).label(at))
     return (
-        select(
-            *outer,
-            per_day.c.user_id,
-            func.count().label("value"),
-            func.max(per_day.c.reached_at).label("reached_at"),
-        )
-        .join(users, users.c.id == per_day.c.user_id)
-        .where(visible)
-        .group_by(*outer, per_day.c.user_id)
-        .order_by(*outer, per_day.c.user_id)
+        select(*outer, days.c.user_id, users.c.projection_version, *totals)
+        .join(users, users.c.id == days.c.user_id)
+        .where(users.c.show_on_leaderboards.is_(True))
+        .group_by(*outer, days.c.user_id, users.c.projection_version)
+        .order_by(*outer, days.c.user_id)
     )

@@ -2,10 +2,10 @@
 
 Reconciling checks every board instance the record implies (each metric, period instance
 and scope in which an athlete shown on boards has a daily rollup) and every instance the
-ranking index holds. The record's side is read in bulk, all the instances of one board in
-one streamed statement; the index's side is read for the instances it holds, several at
-a time. What an instance of the index must hold follows from cache-aside reads
-(docs/deploy.md, "Reconcile"):
+ranking index holds. The record's side is read in bulk, every metric's instances of one
+period and scope in one streamed statement; the index's side is read for the instances it
+holds, many in one call (`RankingIndex.scores_many`). What an instance of the index must
+hold follows from cache-aside reads (docs/deploy.md, "Reconcile"):
 
 - loaded: exactly the record's standings, every member and score;
 - not loaded ("cold"): it is rebuilt from the record on its first read, so it may miss
@@ -13,6 +13,11 @@ a time. What an instance of the index must hold follows from cache-aside reads
   them) must have the record's score, and it may hold no one the record does not rank;
 - held but not implied by the record: it may hold no one (a board read for a period
   without workouts is loaded, and empty).
+
+Warming (`--warm`) loads each cold instance from the standings just read, in the same
+pass: one that holds members already is loaded only once they agree with the record
+(version-checked, as every load is), and one that differs is rebuilt from the record at
+the end, as a repair would.
 
 Challenges are not boards of the index: they are ranked from the record at each read, so
 there is nothing of theirs to reconcile.
@@ -22,17 +27,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.boards.ports import RankingIndex
-from fitboard.application.boards.reading import Boards
-from fitboard.application.boards.record_instances import RecordedBoards
+from fitboard.application.boards.ports import BoardLoad, RankingIndex
+from fitboard.application.boards.record_instances import RecordedBoards, RecordedInstance
 from fitboard.application.ports import Clock
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScopeKind
+from fitboard.domain.boards import (
+    BoardId,
+    BoardKey,
+    Metric,
+    Period,
+    Scope,
+    ScopeKind,
+)
 from fitboard.domain.periods import current_key
 
 Progress = Callable[[BoardKey], None]
@@ -41,11 +53,15 @@ Checked = Callable[[int, int], None]
 
 # Differences listed in a report (all are counted).
 MAX_LISTED = 1000
-# The index is read for this many held instances at once, or fewer when they hold this
-# many of the record's entries between them.
-_BATCH_BOARDS = 64
+# The index is read for this many held instances at once (one round trip on Redis), or
+# fewer when they hold this many of the record's entries between them.
+_BATCH_BOARDS = 1000
 _BATCH_ENTRIES = 50_000
-# Boards rebuilt at once: each is a query of the record and writes to the index, which
+# Cold instances warmed at once: loaded from the standings read, each under its rebuild
+# lock, by one `RankingIndex.load_many` (a few round trips on Redis) once this many
+# instances or entries wait.
+_LOAD_BOARDS = 1000
+# Instances rebuilt at once: each is a query of the record and writes to the index, which
 # overlap; few enough to stay within the database's connection pool.
 _REBUILDS_AT_ONCE = 4
 
@@ -106,13 +122,11 @@ class BoardMaintenance:
 
     def __init__(
         self,
-        boards: Boards,
         ranking: RankingIndex,
         clock: Clock,
         zone: ZoneInfo,
         record: RecordedBoards,
     ) -> None:
-        self._boards = boards
         self._record = record
         self._ranking = ranking
         self._clock = clock
@@ -126,21 +140,66 @@ class BoardMaintenance:
         return sorted(keys, key=str)
 
     async def rebuild_boards(self, keys: list[BoardKey], progress: Progress | None = None) -> int:
-        """Drop and reload each board from the record, several at a time; returns how
-        many entries were loaded."""
-        waiting = iter(keys)
+        """Drop and reload each board from the record, several instances at a time;
+        returns how many entries were loaded. The boards of one instance (period key and
+        scope: every metric's, for a whole rebuild) are rebuilt together, from one read of
+        the record, which sums each athlete's rollups of the instance once for all of
+        them instead of once per board."""
+        instances: dict[_Instance, list[BoardKey]] = {}
+        for key in sorted(set(keys), key=str):
+            instances.setdefault(_instance(key), []).append(key)
+        waiting = iter(instances.values())
 
         async def rebuild() -> int:
             entries = 0
-            for key in waiting:  # each board is taken by one of the rebuilders
-                async with self._ranking.rebuild_lock(key):
-                    await self._ranking.drop(key)
-                    entries += await self._boards.rebuild_board(key)
+            for boards in waiting:  # each instance is taken by one of the rebuilders
+                entries += await self._rebuild_instance(boards)
                 if progress:
-                    progress(key)
+                    for key in boards:
+                        progress(key)
             return entries
 
         return sum(await asyncio.gather(*(rebuild() for _ in range(_REBUILDS_AT_ONCE))))
+
+    async def _rebuild_instance(self, keys: list[BoardKey]) -> int:
+        """Rebuild `keys`, boards of one instance, under each one's rebuild lock (taken in
+        the order of the keys, sorted, so two rebuilds of the same boards cannot each wait
+        for the other; each released as soon as its board is loaded, so a reader waits
+        for no board after its own). Each board is dropped before the record is read: a
+        projection committed after the read (its version newer than the read's) then
+        reaches the board after the drop, and the load, version-checked, leaves it as it
+        is; dropped after the read, the board would lose it and hold the older total."""
+        period, period_key, scope = _instance(keys[0])
+        held: list[AbstractAsyncContextManager[None]] = []
+        try:
+            for key in keys:
+                lock = self._ranking.rebuild_lock(key)
+                await lock.__aenter__()
+                held.append(lock)
+            for key in keys:
+                await self._ranking.drop(key)
+            async with self._record.reading() as record:
+                instance = await record.instance(
+                    period, period_key, scope, [key.board.metric for key in keys]
+                )
+            entries = 0
+            for key in keys:
+                standings = instance.standings(key.board.metric)
+                await self._ranking.load(key, standings)
+                entries += len(standings)
+                # Let go before the next board's are built: one board's held at a time.
+                del standings
+                # Raises if the lock was lost meanwhile (another process may be rebuilding
+                # the board): the rebuild fails, its other locks released below.
+                await held.pop(0).__aexit__(None, None, None)
+            return entries
+        except BaseException as error:
+            # The locks still held are released, in the order they were taken, each told of
+            # the failure: so each is released, and none raises an error of its own in its
+            # place (a lost lock's), which would leave the others held.
+            for lock in held:
+                await lock.__aexit__(type(error), error, error.__traceback__)
+            raise
 
     async def reconcile(
         self, *, repair: bool, warm: bool = False, progress: Checked | None = None
@@ -156,39 +215,59 @@ class BoardMaintenance:
         async with self._record.reading() as record:
             loaded = set(await self._ranking.loaded_keys())
             held = set(await self._ranking.held_keys()) | loaded
-            implied: set[BoardKey] = set()
+            # Instances as (period, period key, scope): each is one of every metric's boards.
+            implied: set[_Instance] = set()
             for period in Period:
-                for period_key, scope in await record.implied(period):
-                    implied.update(
-                        BoardKey(BoardId(metric, period, scope), period_key) for metric in Metric
-                    )
-            report.implied = len(implied)
-            check = _Check(self._ranking, report, loaded, held, len(implied | held), progress)
-            compared: set[BoardKey] = set()
+                implied.update((period, key, scope) for key, scope in await record.implied(period))
+            report.implied = len(implied) * len(Metric)
+            unimplied = sorted(key for key in held if _instance(key) not in implied)
+            check = _Check(
+                self._ranking, report, loaded, held, report.implied + len(unimplied), progress, warm
+            )
+            read: set[_Instance] = set()
             for period in Period:
-                for metric in Metric:
-                    for scope in BOARD_SCOPES:
-                        async for key, expected in record.scores(metric, period, scope):
-                            compared.add(key)
-                            await check.add(key, expected, key in implied)
-        for key in sorted(implied - compared):  # no one scores on it
-            await check.add(key, {}, True)
-        for key in sorted(held - implied - compared):
-            await check.add(key, {}, False)
+                for scope in BOARD_SCOPES:
+                    async for instance in record.instances(period, scope):
+                        triple = (period, instance.period_key, instance.scope)
+                        read.add(triple)
+                        for metric in Metric:
+                            await check.add(
+                                instance.key(metric),
+                                instance.scores[metric],
+                                triple in implied,
+                                instance,
+                            )
+        for period, period_key, scope in sorted(implied - read):  # no one scores on it
+            for metric in Metric:
+                await check.add(BoardKey(BoardId(metric, period, scope), period_key), {}, True)
+        for key in unimplied:
+            if _instance(key) not in read:
+                await check.add(key, {}, False)
         await check.flush()
         if repair and report.differing:
             await self.rebuild_boards(report.differing)
             report.repaired = list(report.differing)
         if warm:
-            cold = sorted(implied - loaded - set(report.repaired))
-            await self.rebuild_boards(cold)
-            report.warmed = len(cold)
+            # Cold instances that differ were not loaded from what was read: rebuilt here.
+            repaired = set(report.repaired)
+            rest = [key for key in check.cold_differing if key not in repaired]
+            await self.rebuild_boards(rest)
+            report.warmed += len(rest)
         return report
 
 
+# A board instance of every metric: (period, period key, scope).
+_Instance = tuple[Period, str, Scope]
+
+
+def _instance(key: BoardKey) -> _Instance:
+    return (key.board.period, key.period_key, key.board.scope)
+
+
 class _Check:
-    """Compares instances with the index, reading the index for several held ones at a
-    time, and adds what it finds to the report."""
+    """Compares instances with the index, reading the index for many held ones at a time,
+    and adds what it finds to the report; when warming, loads each cold instance from what
+    was read."""
 
     def __init__(
         self,
@@ -198,6 +277,7 @@ class _Check:
         held: set[BoardKey],
         total: int,
         progress: Checked | None,
+        warm: bool,
     ) -> None:
         self._ranking = ranking
         self._report = report
@@ -205,13 +285,27 @@ class _Check:
         self._held = held
         self._total = total
         self._progress = progress
-        self._waiting: list[tuple[BoardKey, dict[UUID, int]]] = []
+        self._warm = warm
+        # Held instances waiting to be read: key, the record's scores, whether it is a cold
+        # implied one, and what the record has of it (to warm it).
+        self._waiting: list[tuple[BoardKey, dict[UUID, int], bool, RecordedInstance | None]] = []
         self._waiting_entries = 0
+        self._loads: list[BoardLoad] = []
+        self._load_entries = 0
+        # Cold implied instances that differ from the record: not warmed from what was read.
+        self.cold_differing: list[BoardKey] = []
 
-    async def add(self, key: BoardKey, expected: dict[UUID, int], implied: bool) -> None:
+    async def add(
+        self,
+        key: BoardKey,
+        expected: dict[UUID, int],
+        implied: bool,
+        instance: RecordedInstance | None = None,
+    ) -> None:
         report = self._report
         report.record_entries += len(expected)
-        if implied and key not in self._loaded:
+        cold = implied and key not in self._loaded
+        if cold:
             report.cold += 1
             if key in self._held:
                 report.partly_held += 1
@@ -219,34 +313,64 @@ class _Check:
             report.not_implied += 1
         if key not in self._held:
             # Cold and empty: nothing to compare until a read loads it from the record.
+            if cold and self._warm:
+                await self._warm_up(key, instance)
             self._checked()
             return
-        self._waiting.append((key, expected))
+        self._waiting.append((key, expected, cold, instance))
         self._waiting_entries += len(expected)
         if len(self._waiting) >= _BATCH_BOARDS or self._waiting_entries >= _BATCH_ENTRIES:
-            await self.flush()
+            await self._read_index()
 
     async def flush(self) -> None:
+        """Compare whatever waits, and load whatever waits to be warmed."""
+        await self._read_index()
+        await self._load()
+
+    async def _read_index(self) -> None:
         waiting, self._waiting, self._waiting_entries = self._waiting, [], 0
-        held = await asyncio.gather(*(self._ranking.scores(key) for key, _ in waiting))
-        for (key, expected), actual in zip(waiting, held, strict=True):
-            self._compare(key, expected, actual)
+        if not waiting:
+            return
+        held = await self._ranking.scores_many([key for key, _, _, _ in waiting])
+        for (key, expected, cold, instance), actual in zip(waiting, held, strict=True):
+            if self._compare(key, expected, actual):
+                if cold:
+                    self.cold_differing.append(key)
+            elif cold and self._warm:
+                await self._warm_up(key, instance)
             self._checked()
 
-    def _compare(self, key: BoardKey, expected: dict[UUID, int], actual: dict[UUID, int]) -> None:
+    async def _warm_up(self, key: BoardKey, instance: RecordedInstance | None) -> None:
+        standings = instance.standings(key.board.metric) if instance is not None else []
+        self._loads.append((key, standings))
+        self._load_entries += len(standings)
+        if len(self._loads) >= _LOAD_BOARDS or self._load_entries >= _BATCH_ENTRIES:
+            await self._load()
+
+    async def _load(self) -> None:
+        loads, self._loads, self._load_entries = self._loads, [], 0
+        if loads:
+            await self._ranking.load_many(loads)
+        self._report.warmed += len(loads)
+
+    def _compare(self, key: BoardKey, expected: dict[UUID, int], actual: dict[UUID, int]) -> bool:
+        """Adds the instance's differences to the report; whether there are any."""
         report = self._report
+        loaded = key in self._loaded
+        if loaded and actual == expected:
+            report.entries_compared += len(actual)
+            return False
         # A loaded instance must hold everyone the record ranks; any other, whom it holds.
-        members = set(actual) | set(expected) if key in self._loaded else set(actual)
+        members = actual.keys() | expected.keys() if loaded else actual.keys()
         report.entries_compared += len(members)
-        found = [
-            Difference(key, user, actual.get(user), expected.get(user))
-            for user in sorted(members, key=str)
-            if actual.get(user) != expected.get(user)
-        ]
-        if found:
-            report.differing.append(key)
-            report.difference_count += len(found)
-            report.differences += found[: max(0, MAX_LISTED - len(report.differences))]
+        differing = [user for user in members if actual.get(user) != expected.get(user)]
+        if not differing:
+            return False
+        report.differing.append(key)
+        report.difference_count += len(differing)
+        for user in sorted(differing, key=str)[: max(0, MAX_LISTED - len(report.differences))]:
+            report.differences.append(Difference(key, user, actual.get(user), expected.get(user)))
+        return True
 
     def _checked(self) -> None:
         self._report.boards_checked += 1

@@ -3,7 +3,7 @@ that serves them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +33,13 @@ class RollupRepository(Protocol):
         """Add one workout's contribution to the (user, day, activity) row, creating it."""
         ...
 
+    async def add_many(
+        self, added: Sequence[tuple[UUID, date, Activity, DailyContribution]]
+    ) -> None:
+        """`add` each (user, day, activity, contribution) in the order given, in one round
+        trip: a row named twice is added to twice, exactly as by two `add`s."""
+        ...
+
     async def rebuild_day(
         self,
         user_id: UUID,
@@ -58,6 +65,14 @@ class RollupRepository(Protocol):
         equal to what `totals(user_id, range.first, range.last)` answers."""
         ...
 
+    async def totals_by_period_many(
+        self, requests: Sequence[tuple[UUID, Mapping[Period, PeriodRange]]]
+    ) -> list[dict[Period, Totals]]:
+        """`totals_by_period` of each (user, ranges) request, in order, in one round trip
+        when every request has ranges of the same kinds (as every board day does): each
+        exactly equal to what `totals_by_period` answers."""
+        ...
+
     async def first_day(self) -> date | None:
         """The earliest day with a rollup of anyone; None when there is none."""
         ...
@@ -79,6 +94,19 @@ class RollupRepository(Protocol):
 class BoardPage:
     entries: list[RankedEntry]
     total: int
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """A member's place on a board, read in one step: `entries` holds the member and up to
+    `radius` entries either side, in board order (empty when the member is not on the
+    board); `total` is how many the board holds."""
+
+    entries: list[RankedEntry]
+    total: int
+
+    def entry_of(self, user_id: UUID) -> RankedEntry | None:
+        return next((e for e in self.entries if e.user_id == user_id), None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +139,12 @@ class RankingStats:
 
 # One athlete's absolute totals for `RankingIndex.project_many`: (user id, version, updates).
 AthleteProjection = tuple[UUID, int, Sequence[ScoreUpdate]]
+# One board instance's standings from the record for `RankingIndex.load_many`.
+BoardLoad = tuple[BoardKey, Sequence[VersionedStanding]]
+# What `RankingIndex.load` fills a board from: the standings all at once, or streamed in
+# chunks of any size as the record is read, so a board of a million athletes never needs
+# to be held whole.
+Standings = Sequence[VersionedStanding] | AsyncIterable[Sequence[VersionedStanding]]
 
 
 class RankingIndex(Protocol):
@@ -142,14 +176,34 @@ class RankingIndex(Protocol):
 
     def rebuild_lock(self, key: BoardKey) -> AbstractAsyncContextManager[None]:
         """A lock that lets one reader rebuild a missing board while others wait; raises
-        RankingUnavailable if it cannot be had in bounded time."""
+        RankingUnavailable if it cannot be had in bounded time.
+
+        Held for as long as the block runs, however long. Should it be lost all the same
+        (an index shared by several processes, out of reach longer than the lock's
+        timeout, so another process took it), this holder's `load` and `drop` of the board
+        write nothing and raise RankingUnavailable, and so does leaving the block: a
+        rebuild that lost its lock fails instead of writing beside its new holder."""
         ...
 
-    async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
+    async def load(self, key: BoardKey, standings: Standings) -> None:
         """Fill a board from the record, version-checked like `project`, then mark it loaded.
+
+        `standings` may be a stream of chunks: each is written as it comes, and the board
+        is marked loaded only once the last one is, so no reader sees it loaded and
+        partial. A bad standing raises ValueError before its chunk is written; the chunks
+        before it stay written, the board not marked loaded.
 
         Members absent from `standings` are not removed (their version is unknown here):
         `drop` first for a clean rebuild, as `fitboard rebuild` and reconcile's repair do."""
+        ...
+
+    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
+        """`load` each (board, standings) of `loads`, each under the board's rebuild lock
+        as `async with rebuild_lock(key): await load(key, standings)` would do it, for
+        warming many board instances at once: many small boards in one round trip. A bad
+        standing fails the call before anything is written; a lock that cannot be had in
+        bounded time raises RankingUnavailable (other boards of `loads` may be loaded by
+        then)."""
         ...
 
     async def drop(self, key: BoardKey) -> None:
@@ -193,6 +247,42 @@ class RankingIndex(Protocol):
     async def held_keys(self) -> list[BoardKey]:
         """Every board instance the index holds anything of, loaded or not (projection
         writes into a board before anyone has loaded it), for reconciliation."""
+        ...
+
+    async def read_page(self, key: BoardKey, offset: int, limit: int) -> BoardPage | None:
+        """`page` of a loaded board, the check that it is loaded read with it in one
+        atomic step and one round trip; None, and nothing read, when it is not loaded."""
+        ...
+
+    async def read_around(self, key: BoardKey, user_id: UUID, radius: int) -> Neighbourhood | None:
+        """`around` and the board's total of a loaded board, read with the check that it
+        is loaded in one atomic step and one round trip; None when it is not loaded."""
+        ...
+
+    async def scores_many(self, keys: Sequence[BoardKey]) -> list[dict[UUID, int]]:
+        """`scores` of each board in `keys`, in order, for reconciliation: many small boards
+        in one round trip. Each board's members are read as `scores` reads them (not one
+        snapshot across boards)."""
+        ...
+
+
+class DisplayNames(Protocol):
+    """The names boards show for athletes."""
+
+    async def names(self, user_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The display name of each athlete of `user_ids` who has an account; the others
+        (erased accounts) are left out."""
+        ...
+
+
+class NameChanges(Protocol):
+    """How a change to what boards show for an athlete reaches every process that keeps
+    display names."""
+
+    async def changed(self, user_ids: Sequence[UUID]) -> None:
+        """After the commit of a change to these athletes' display names (or of their
+        erasure): every process reads them from the record again. This process at once;
+        raises RankingUnavailable when the others could not be told."""
         ...
 
 

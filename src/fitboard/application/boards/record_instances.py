@@ -1,20 +1,45 @@
-"""What reconciling the boards needs from the record: which board instances it implies,
-and the standings of all the instances of a board, in bulk."""
+"""What reconciling and rebuilding the boards need from the record: which board instances
+it implies, and the standings of all the instances of a period and scope, every metric's
+together, in bulk; or of one instance's boards of some metrics, for a rebuild."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from fitboard.domain.boards import BoardKey, Metric, Period, Scope
+from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, VersionedStanding
+
+
+@dataclass(frozen=True)
+class RecordedInstance:
+    """One instance (period key and scope) of every metric's board, as the record ranks it:
+    each metric's athletes with their scores (`RollupRepository.standings`' scores for that
+    board), and on demand their full standings, to load the board without reading the
+    record again."""
+
+    period: Period
+    period_key: str
+    scope: Scope
+    scores: Mapping[Metric, dict[UUID, int]]
+    # The standings of one metric's board: built only when asked for, from the rows the
+    # scores came from.
+    versioned: Callable[[Metric], list[VersionedStanding]]
+
+    def key(self, metric: Metric) -> BoardKey:
+        return BoardKey(BoardId(metric, self.period, self.scope), self.period_key)
+
+    def standings(self, metric: Metric) -> list[VersionedStanding]:
+        """What `RollupRepository.standings` gives for `metric`'s board of this instance."""
+        return self.versioned(metric)
 
 
 class RecordedBoards(Protocol):
     def reading(self) -> AbstractAsyncContextManager[RecordReader]:
         """One read of the record (one transaction: one snapshot where the database keeps
-        one for a transaction's statements) for the reads of a reconcile."""
+        one for a transaction's statements) for the reads of a reconcile or a rebuild."""
         ...
 
 
@@ -25,12 +50,18 @@ class RecordReader(Protocol):
         member of. Each is an instance of every metric's board."""
         ...
 
-    def scores(
-        self, metric: Metric, period: Period, scope: Scope
-    ) -> AsyncIterator[tuple[BoardKey, dict[UUID, int]]]:
-        """Every instance of the board (`metric`, `period`, `scope`) on which someone
-        scores, one at a time, with each athlete's score: what `RollupRepository.standings`
-        gives for that instance. An activity or group scope without a value stands for every
-        activity's or group's board. Streamed: one instance's athletes are held at a
-        time."""
+    def instances(self, period: Period, scope: Scope) -> AsyncIterator[RecordedInstance]:
+        """Every instance of `period` in `scope` on which someone has a rollup, one at a
+        time, with every metric's standings on it. An activity or group scope without a
+        value stands for every activity's or group's instances. Streamed: one instance's
+        athletes are held at a time."""
+        ...
+
+    async def instance(
+        self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
+    ) -> RecordedInstance:
+        """The instance `key` of `period` in `scope` (one activity's or group's, or the
+        global one), with the standings of each of `metrics`' boards on it (no one
+        ranked: empty), from one read of the record: what `RollupRepository.standings`
+        gives for each of those boards. InvalidField for a malformed `key`."""
         ...

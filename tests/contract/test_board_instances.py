@@ -1,0 +1,162 @@
+"""The record's side of reconcile (`SqlRecordedBoards`): every metric's scores on every
+instance of a period and scope, from one statement, are what a rebuild of that one board
+reads (`RollupRepository.standings`), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
+
+from fitboard.adapters.sql import SqlStore
+from fitboard.adapters.sql.board_instances import SqlRecordedBoards
+from fitboard.application.boards.maintenance import BOARD_SCOPES
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardId, Metric, Period, Scope, VersionedStanding
+from fitboard.domain.groups import Group
+from fitboard.domain.periods import period_range
+from fitboard.domain.users import User
+from fitboard.domain.workouts import DailyContribution
+
+from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
+    migrated_postgres_url_fixture,
+    store_fixture,
+    store_url_fixture,
+)
+
+# Five days across a month's end and a week's (Friday 2026-02-27 to Tuesday 2026-03-03).
+DAY0 = date(2026, 2, 27)
+DAYS = 5
+T0 = datetime(2026, 2, 1, tzinfo=UTC)
+ACTIVITIES = [Activity.RUN, Activity.SWIM, Activity.STRENGTH]
+
+
+def user(name: str, *, visible: bool = True) -> User:
+    return User(
+        id=uuid4(),
+        username=name,
+        display_name=name,
+        password_hash="argon2$hash",
+        created_at=T0,
+        show_on_leaderboards=visible,
+    )
+
+
+def at(day: date, seconds: int) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+async def record(store: SqlStore) -> tuple[User, UUID]:
+    """Athletes with irregular rollups over the five days (one hidden from boards, two of
+    three in a group), and one whose calories are 25 rollups of 0.1 kcal: 2.5 in decimal,
+    a float sum that lands on either side of the half by the order it is added in. Returns
+    that athlete and the group's id."""
+    rng = random.Random(17)
+    athletes = [user(f"athlete{n}") for n in range(4)] + [user("hidden", visible=False)]
+    tenths = user("tenths")
+    group = Group(uuid4(), "club", "INVITE17", athletes[0].id, T0)
+    async with store.unit_of_work() as uow:
+        for athlete in [*athletes, tenths]:
+            await uow.users.add(athlete)
+        await uow.groups.add(group)
+        for member in (athletes[0], athletes[1], athletes[4]):
+            await uow.groups.add_member(group.id, member.id, T0)
+        for athlete in athletes:
+            for _ in range(rng.randint(1, 3)):
+                await uow.users.lock_and_bump_version(athlete.id)
+            for _ in range(rng.randint(3, 8)):
+                day = DAY0 + timedelta(days=rng.randint(0, DAYS - 1))
+                activity = rng.choice(ACTIVITIES)
+                await uow.rollups.add(
+                    athlete.id,
+                    day,
+                    activity,
+                    DailyContribution(
+                        calories=rng.choice([rng.uniform(0, 900), rng.randint(0, 900) + 0.5]),
+                        distance_m=0.0 if activity is Activity.STRENGTH else rng.uniform(0, 9e3),
+                        duration_s=rng.randint(60, 7200),
+                        workouts=1,
+                        points=rng.randint(0, 120),
+                        ended_at=at(day, rng.randint(0, 86399)),
+                    ),
+                )
+        for n in range(25):
+            day = DAY0 + timedelta(days=n % DAYS)
+            activity = [*Activity][n // DAYS]
+            await uow.rollups.add(
+                tenths.id, day, activity, DailyContribution(0.1, 1.0, 60, 1, 1, at(day, n))
+            )
+        await uow.commit()
+    return tenths, group.id
+
+
+async def test_every_instance_scores_as_its_rebuild(store: SqlStore) -> None:
+    tenths, group_id = await record(store)
+    instances = 0
+    reading = SqlRecordedBoards(store.engine).reading()
+    async with reading as reader, store.unit_of_work(read_only=True) as uow:
+        for period in Period:
+            implied = set(await reader.implied(period))
+            read: set[tuple[str, Scope]] = set()
+            for scope in BOARD_SCOPES:
+                async for instance in reader.instances(period, scope):
+                    read.add((instance.period_key, instance.scope))
+                    days = period_range(period, instance.period_key)
+                    for metric in Metric:
+                        board = BoardId(metric, period, instance.scope)
+                        rebuilt = await uow.rollups.standings(board, days.first, days.last)
+                        standings = instance.standings(metric)
+                        assert sorted(standings, key=by_user) == sorted(rebuilt, key=by_user)
+                        scores = {v.standing.user_id: v.standing.score for v in rebuilt}
+                        assert instance.scores[metric] == scores, (board, instance.period_key)
+                    instances += 1
+            # Every implied instance is read, and only those.
+            assert read == implied
+    assert instances > 40
+    assert Scope.for_group(group_id) in {scope for _, scope in implied}
+
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        (everything,) = [i async for i in reader.instances(Period.ALL, Scope.global_())]
+    # 25 x 0.1 kcal: half up, so 3 (the order of a float sum must not make it 2).
+    assert everything.scores[Metric.CALORIES][tenths.id] == 3
+    assert everything.scores[Metric.ACTIVE_DAYS][tenths.id] == DAYS
+
+
+def by_user(versioned: VersionedStanding) -> str:
+    return str(versioned.standing.user_id)
+
+
+async def test_one_instance_of_some_metrics_is_its_rebuild(store: SqlStore) -> None:
+    """`instance` (what `fitboard rebuild` reads): one instance's boards of the metrics
+    asked for, from one statement over its days only, equal each board's rebuild."""
+    _, group_id = await record(store)
+    scopes = [Scope.global_(), Scope.for_group(group_id), *map(Scope.for_activity, ACTIVITIES)]
+    metric_sets = [list(Metric), [Metric.ACTIVE_DAYS], [Metric.CALORIES, Metric.POINTS]]
+    checked = 0
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        implied = {i for p in Period for i in [(p, k, s) for k, s in await reader.implied(p)]}
+    async with store.unit_of_work(read_only=True) as uow:
+        for period, key, scope in sorted(implied, key=str):
+            if scope not in scopes:
+                continue
+            days = period_range(period, key)
+            for metrics in metric_sets:
+                async with SqlRecordedBoards(store.engine).reading() as reader:
+                    instance = await reader.instance(period, key, scope, metrics)
+                assert (instance.period, instance.period_key, instance.scope) == (
+                    period,
+                    key,
+                    scope,
+                )
+                assert set(instance.scores) == set(metrics)
+                for metric in metrics:
+                    board = BoardId(metric, period, scope)
+                    rebuilt = await uow.rollups.standings(board, days.first, days.last)
+                    got = instance.standings(metric)
+                    assert sorted(got, key=by_user) == sorted(rebuilt, key=by_user)
+                    checked += len(rebuilt)
+    assert checked > 100
+    # An instance no one scored on is empty.
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        empty = await reader.instance(Period.DAY, "2020-01-01", Scope.global_(), list(Metric))
+    assert all(not empty.standings(metric) for metric in Metric)

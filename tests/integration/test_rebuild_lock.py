@@ -1,0 +1,228 @@
+"""The Redis adapter's rebuild lock over a rebuild longer than the lock's timeout: renewed
+while held, so no second process gets in, and released after; and a holder that lost it
+all the same (another process took it) writes nothing and fails. Runs against the
+session's private Redis (and, for the renewal, its 3-node cluster too), with a lock
+timeout of one second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis.asyncio import Redis
+
+from fitboard.adapters.ranking_redis import RedisRanking
+from fitboard.adapters.redis_client import redis_client
+from fitboard.application.boards.maintenance import BoardMaintenance
+from fitboard.application.boards.record_instances import RecordedInstance
+from fitboard.application.ports import RankingUnavailable
+from fitboard.domain.boards import (
+    BoardId,
+    BoardKey,
+    Metric,
+    Period,
+    Scope,
+    Standing,
+    VersionedStanding,
+)
+from tests.services.session import SERVICES
+
+pytestmark = pytest.mark.production
+
+T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
+WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
+WEEK_BASE = "fitboard:{board:calories:week:global:2026-W47}"
+WEEK_Z, WEEK_READY, WEEK_LOCK = f"{WEEK_BASE}:z", f"{WEEK_BASE}:ready", f"{WEEK_BASE}:lock"
+# Another metric's board of the same instance: rebuilt with WEEK, from the same read.
+POINTS_WEEK = BoardKey(BoardId(Metric.POINTS, Period.WEEK, Scope.global_()), "2026-W47")
+POINTS_LOCK = "fitboard:{board:points:week:global:2026-W47}:lock"
+LOCK_TIMEOUT_S = 1.0
+# Another process's token in the lock, as it would be once it had taken the lock over.
+INTRUDER = "another-process"
+
+
+def standings(first: int, count: int) -> list[VersionedStanding]:
+    return [
+        VersionedStanding(Standing(UUID(int=n), 10 * n, T0 + timedelta(seconds=n)), 1)
+        for n in range(first, first + count)
+    ]
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A raw client on the session's private Redis, emptied first."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def holder(redis_url: str, redis: Redis) -> AsyncIterator[RedisRanking]:
+    """The rebuilding process: its lock expires a second after its last renewal."""
+    index = RedisRanking(Redis.from_url(redis_url), lock_timeout_s=LOCK_TIMEOUT_S)
+    try:
+        yield index
+    finally:
+        await index.close()
+
+
+async def test_on_a_cluster_a_load_longer_than_the_lock_timeout_keeps_the_lock() -> None:
+    # The lock's renewal script goes to the node of the board's slot, as its release does.
+    url = SERVICES.redis_cluster_url
+    cluster = redis_client(url, timeout_s=5.0)
+    await cluster.flushdb()
+    holder = RedisRanking(cluster, lock_timeout_s=LOCK_TIMEOUT_S)
+    other = RedisRanking(redis_client(url, timeout_s=5.0), lock_wait_s=0.2)
+    # Bounded: a cluster out of order fails the test instead of holding up the suite.
+    try:
+        async with asyncio.timeout(60), holder.rebuild_lock(WEEK):
+            await holder.drop(WEEK)
+            for n in range(3):
+                await asyncio.sleep(0.6)
+                with pytest.raises(RankingUnavailable, match="being rebuilt elsewhere"):
+                    async with other.rebuild_lock(WEEK):
+                        pytest.fail("a second rebuild got the lock of a rebuild under way")
+                await holder.load(WEEK, standings(1 + 100 * n, 100))
+        assert len(await holder.scores(WEEK)) == 300
+        async with other.rebuild_lock(WEEK):
+            pass
+    finally:
+        await holder.close()
+        await other.close()
+
+
+@pytest.fixture
+async def other(redis_url: str, redis: Redis) -> AsyncIterator[RedisRanking]:
+    """A second process (its own connection pool), which gives up on a held lock fast."""
+    index = RedisRanking(Redis.from_url(redis_url), lock_wait_s=0.2)
+    try:
+        yield index
+    finally:
+        await index.close()
+
+
+async def test_a_load_longer_than_the_lock_timeout_keeps_the_lock(
+    holder: RedisRanking, other: RedisRanking, redis: Redis
+) -> None:
+    checked: list[int] = []
+
+    async def slow_record() -> AsyncIterator[Sequence[VersionedStanding]]:
+        # Five chunks 0.6 s apart: the load lasts three lock timeouts. Before each chunk
+        # after the first, past the lock's first timeout, the second process is refused.
+        for n in range(5):
+            if n:
+                await asyncio.sleep(0.6)
+            if n >= 2:
+                with pytest.raises(RankingUnavailable, match="being rebuilt elsewhere"):
+                    async with other.rebuild_lock(WEEK):
+                        pytest.fail("a second rebuild got the lock of a rebuild under way")
+                checked.append(n)
+            yield standings(1 + 100 * n, 100)
+
+    async with holder.rebuild_lock(WEEK):
+        await holder.drop(WEEK)
+        await holder.load(WEEK, slow_record())
+    assert checked == [2, 3, 4]
+    assert await holder.is_loaded(WEEK)
+    assert await redis.zcard(WEEK_Z) == 500
+    # Released once the rebuild is done, not left to expire: the other gets in at once.
+    assert not await redis.exists(WEEK_LOCK)
+    async with other.rebuild_lock(WEEK):
+        pass
+
+
+async def test_a_rebuild_that_lost_its_lock_writes_nothing_and_fails(
+    holder: RedisRanking, redis: Redis
+) -> None:
+    await holder.load(WEEK, standings(1, 3))
+
+    async def rebuild() -> None:
+        async with holder.rebuild_lock(WEEK):
+            # The lock taken over by another process (this one out of reach past the
+            # timeout, say): from now on this holder's writes are refused.
+            await redis.set(WEEK_LOCK, INTRUDER)
+            with pytest.raises(RankingUnavailable, match="drop refused"):
+                await holder.drop(WEEK)
+            with pytest.raises(RankingUnavailable, match="load refused"):
+                await holder.load(WEEK, standings(10, 5))
+            # Long enough for a renewal to find the lock gone: leaving the block fails.
+            await asyncio.sleep(LOCK_TIMEOUT_S)
+
+    with pytest.raises(RankingUnavailable, match="lost while rebuilding"):
+        await rebuild()
+    # The board as it was, the other process's lock left alone.
+    assert await redis.zcard(WEEK_Z) == 3
+    assert await redis.exists(WEEK_READY)
+    assert await redis.get(WEEK_LOCK) == INTRUDER
+
+
+async def test_a_lock_lost_during_a_streamed_load_leaves_the_board_not_loaded(
+    holder: RedisRanking, redis: Redis
+) -> None:
+    async def record() -> AsyncIterator[Sequence[VersionedStanding]]:
+        yield standings(1, 1000)
+        await redis.set(WEEK_LOCK, INTRUDER)
+        for n in range(1, 30):
+            yield standings(1 + 1000 * n, 1000)
+
+    # The load's own error comes out of the block, not masked by the lock's.
+    with pytest.raises(RankingUnavailable, match="load refused"):
+        async with holder.rebuild_lock(WEEK):
+            await holder.load(WEEK, record())
+    assert not await redis.exists(WEEK_READY)
+    assert await redis.zcard(WEEK_Z) == 0
+    assert await redis.get(WEEK_LOCK) == INTRUDER
+
+
+class TakenOverWhileReading:
+    """A record whose read outlasts the calories board's lock: by the time it answers,
+    another process holds that lock."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[TakenOverWhileReading]:
+        yield self
+
+    async def instance(
+        self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
+    ) -> RecordedInstance:
+        await self._redis.set(WEEK_LOCK, INTRUDER)
+        rows = standings(1, 3)
+
+        def versioned(metric: Metric) -> list[VersionedStanding]:
+            return rows
+
+        scores = {m: {v.standing.user_id: v.standing.score for v in rows} for m in metrics}
+        return RecordedInstance(period, key, scope, scores, versioned)
+
+
+async def test_fitboard_rebuild_fails_on_a_lost_lock_and_releases_the_others(
+    holder: RedisRanking, redis: Redis
+) -> None:
+    none: Any = None
+    record = cast(Any, TakenOverWhileReading(redis))
+    maintenance = BoardMaintenance(holder, none, ZoneInfo("UTC"), record)
+    with pytest.raises(RankingUnavailable, match="load refused"):
+        await maintenance.rebuild_boards([WEEK, POINTS_WEEK])
+    # Neither board loaded (the calories one comes first, and its load is refused); the
+    # other board's lock released, not left to its timeout.
+    assert not await holder.is_loaded(WEEK)
+    assert not await holder.is_loaded(POINTS_WEEK)
+    assert not await redis.exists(POINTS_LOCK)
+    assert await redis.get(WEEK_LOCK) == INTRUDER
+
+
+def test_a_lock_that_never_expires_is_refused() -> None:
+    with pytest.raises(ValueError, match="lock_timeout_s must be positive"):
+        RedisRanking(Redis(), lock_timeout_s=0)
