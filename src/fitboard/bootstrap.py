@@ -32,15 +32,15 @@ from fitboard.application.accounts.admins import Admins
 from fitboard.application.accounts.athletes import Athletes
 from fitboard.application.accounts.deletion import AccountDeletion
 from fitboard.application.accounts.export import AccountExport
-from fitboard.application.accounts.ports import PasswordHasher, TokenService
+from fitboard.application.accounts.ports import GenerationChanges, PasswordHasher, TokenService
 from fitboard.application.accounts.rate_limits import Budget, Budgets, RateLimiter, RateLimits
-from fitboard.application.accounts.sessions import Sessions
+from fitboard.application.accounts.sessions import LocalGenerationChanges, Sessions
 from fitboard.application.achievements.catalog import load_catalog
 from fitboard.application.achievements.judging import Achievements
 from fitboard.application.boards.maintenance import BoardMaintenance
-from fitboard.application.boards.ports import RankingIndex
+from fitboard.application.boards.ports import DisplayNames, NameChanges, RankingIndex
 from fitboard.application.boards.projection import Projection
-from fitboard.application.boards.reading import Boards
+from fitboard.application.boards.reading import Boards, NamesFromRecord
 from fitboard.application.groups.challenges import Challenges
 from fitboard.application.groups.membership import Groups
 from fitboard.application.imports.importing import Imports
@@ -48,7 +48,7 @@ from fitboard.application.imports.ports import ActivityFiles, ImportLimits
 from fitboard.application.live.challenges import LiveChallenges
 from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
-from fitboard.application.messaging.ports import MessageBroker, QueueSpec
+from fitboard.application.messaging.ports import RETRY_DELAYS_S, MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock, QueueUnavailable
 from fitboard.application.seeding.seeding import Seeding
@@ -56,7 +56,7 @@ from fitboard.application.workouts.change_handlers import ChangeHandlers
 from fitboard.application.workouts.changes import WorkoutChanges
 from fitboard.application.workouts.corrections import Corrections
 from fitboard.application.workouts.handlers import WorkoutHandlers
-from fitboard.application.workouts.ingest import Ingest
+from fitboard.application.workouts.ingest import Ingest, QueueAndMark
 from fitboard.application.workouts.messages import WORKOUT_PROCESSED, workouts_queue
 from fitboard.application.workouts.moderation import Moderation
 from fitboard.application.workouts.ports import InFlightWorkouts
@@ -170,12 +170,20 @@ class Container:
     rules: Rules
     workouts_queue: QueueSpec
     reports_queue: QueueSpec
+    # The names boards show, and how a change to one is told (`build_names`).
+    names: DisplayNames
+    name_changes: NameChanges
+    # How a change of an athlete's token generation is told (`build_generation_changes`).
+    generation_changes: GenerationChanges
     # What `fitboard serve`, `fitboard worker` or `fitboard reports` runs beside or
     # instead of answering requests (entrypoints/process.py runs them).
     background: list[Task] = field(default_factory=list)
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
+    # The share of the event loop the worker's batches are paced to (`worker_loop_share`):
+    # set only where the worker shares its loop with the API (embedded `fitboard serve`).
+    worker_loop_share: float | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Bound by `build` once the adapters are in place.
     services: Services = field(init=False)
@@ -192,20 +200,27 @@ class Container:
                 log.exception("error while closing")
 
 
-def reports_queue(namespace: str, max_attempts: int) -> QueueSpec:
+def reports_queue(
+    namespace: str, max_attempts: int, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+) -> QueueSpec:
     """The monthly reports consumer's queue: every `workout.processed`. Named here, in the
     topology, not in the reports feature, so that every process declares it (`topology`)
     without importing the reports consumer."""
-    return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts)
+    return QueueSpec(f"{namespace}.reports", (WORKOUT_PROCESSED,), max_attempts, retry_delays_s)
 
 
-def topology(namespace: str, max_attempts: int) -> list[QueueSpec]:
+def topology(
+    namespace: str, max_attempts: int, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+) -> list[QueueSpec]:
     """Every consumer queue on the exchange. Each process declares them all when it
     starts, whatever its role: a message is kept only by the queues that exist when it is
     published (the worker publishes `workout.processed` with mandatory=False), so the
     reports queue must exist before the first workout is processed, not only once
     `fitboard reports` has run. Declaring is idempotent; a new consumer's queue goes here."""
-    return [workouts_queue(namespace, max_attempts), reports_queue(namespace, max_attempts)]
+    return [
+        workouts_queue(namespace, max_attempts, retry_delays_s),
+        reports_queue(namespace, max_attempts, retry_delays_s),
+    ]
 
 
 def describe(settings: Settings) -> ModeDescription:
@@ -274,6 +289,54 @@ def build_gateway(settings: Settings) -> SocketIOGateway:
         feed=RedisBoardsFeed(settings.redis_url, boards_channel(settings.namespace)),
         manager=manager,
     )
+
+
+async def build_names(
+    settings: Settings, role: Role, store: SqlStore
+) -> tuple[DisplayNames, NameChanges, Callable[[], Awaitable[None]] | None]:
+    """The display names boards show, how a change to one is told, and what to close.
+
+    API processes read boards on every request and change athletes: they keep names in
+    memory, told of changes in process (embedded: the only process) or on the Redis
+    channel `<namespace>:names` (production: every API process). Other processes read
+    boards rarely (rebuilds, snapshots) and change no athlete: they read the record."""
+    from_record = NamesFromRecord(store)
+    if role is not Role.API:
+        return from_record, from_record, None
+    from fitboard.adapters.display_names_cache import CachedDisplayNames
+
+    if settings.mode is Mode.EMBEDDED:
+        cached = CachedDisplayNames(from_record)
+        return cached, cached, None
+    from fitboard.adapters.name_changes_redis import RedisNameChanges, names_channel
+
+    cached = CachedDisplayNames(from_record, hearing=False)
+    changes = RedisNameChanges(
+        _required(settings.redis_url), names_channel(settings.namespace), cached
+    )
+    await changes.start()
+    return cached, changes, changes.close
+
+
+async def build_generation_changes(
+    settings: Settings, role: Role
+) -> tuple[GenerationChanges, Callable[[], Awaitable[None]] | None]:
+    """How a revocation reaches the API processes that keep token generations: in process
+    (embedded: the only one) or on the Redis channel `<namespace>:generations`, which API
+    processes also hear (adapters/generation_changes_redis.py)."""
+    if settings.mode is Mode.EMBEDDED:
+        return LocalGenerationChanges(), None
+    from fitboard.adapters.generation_changes_redis import (
+        RedisGenerationChanges,
+        generations_channel,
+    )
+
+    changes = RedisGenerationChanges(
+        _required(settings.redis_url), generations_channel(settings.namespace)
+    )
+    if role is Role.API:
+        await changes.start()
+    return changes, changes.close
 
 
 def build_worker_notifier(settings: Settings) -> LiveNotifier | None:
@@ -422,7 +485,9 @@ async def build(
     from fitboard.adapters.sql import SqlStore, upgrade_database
 
     database_url = settings.effective_database_url()
-    queues = topology(settings.namespace, settings.worker_max_attempts)
+    queues = topology(
+        settings.namespace, settings.worker_max_attempts, settings.worker_retry_delays_s
+    )
     queue, reports = queues
     closers: list[Callable[[], Awaitable[None]]] = []
     if settings.mode is Mode.EMBEDDED:
@@ -450,7 +515,8 @@ async def build(
             if expired:
                 log.info("took back %d messages from a process that stopped", expired)
         broker: MessageBroker = sqlite_broker
-        inflight: InFlightWorkouts = SqliteInFlight(settings.queue_path)
+        # The markers live in the queue's file and ride its writes: one writer on it.
+        inflight: InFlightWorkouts = SqliteInFlight(settings.queue_path, writes_with=sqlite_broker)
     else:
         from fitboard.adapters.inflight_redis import RedisInFlight
         from fitboard.adapters.queue_rabbitmq import RabbitBroker
@@ -509,6 +575,12 @@ async def build(
         notifier = build_worker_notifier(settings)
         if notifier is not None:
             closers.append(notifier.close)
+    names, name_changes, close_names = await build_names(settings, role, store)
+    if close_names is not None:
+        closers.append(close_names)
+    generation_changes, close_generations = await build_generation_changes(settings, role)
+    if close_generations is not None:
+        closers.append(close_generations)
     clock = clock or SystemClock()
     passwords = Argon2Passwords()
     tokens = JwtTokens(jwt_secret, settings.jwt_ttl_s)
@@ -528,12 +600,25 @@ async def build(
         reports_queue=reports,
         live=notifier,
         gateway=gateway,
+        names=names,
+        name_changes=name_changes,
+        generation_changes=generation_changes,
         achievement_rules=achievement_rules,
         background=background_tasks(settings, role),
+        worker_loop_share=worker_loop_share(settings),
         _closers=closers,
     )
     container.services = _services(container, rate_limiter, activity_files)
     return container
+
+
+def worker_loop_share(settings: Settings) -> float | None:
+    """The pacing of the worker's batches: in embedded mode the worker shares the event
+    loop with the API (`Settings.embedded_worker_loop_share`; 1 turns pacing off); a
+    worker process of its own has the loop to itself (None)."""
+    if settings.mode is not Mode.EMBEDDED or settings.embedded_worker_loop_share >= 1:
+        return None
+    return settings.embedded_worker_loop_share
 
 
 def import_limits(settings: Settings) -> ImportLimits:
@@ -543,6 +628,17 @@ def import_limits(settings: Settings) -> ImportLimits:
         max_archive_bytes=settings.import_max_archive_bytes,
         max_read_cpu_s=settings.import_read_cpu_s,
     )
+
+
+def queue_and_mark(c: Container) -> QueueAndMark | None:
+    """Embedded mode: the in-flight table rides the queue's file (`build`), so a
+    submission's mark is written in its message's own transaction, one fsync for both.
+    Elsewhere the queue (RabbitMQ) and the marks (Redis) are written one after the other."""
+    if not c.embedded:
+        return None
+    from fitboard.adapters.inflight_sqlite import SqliteInFlight
+
+    return c.inflight if isinstance(c.inflight, SqliteInFlight) else None
 
 
 def _services(
@@ -560,17 +656,19 @@ def _services(
         c.clock,
     )
     zone = c.rules.board_zone
-    boards = Boards(store, ranking, clock, zone)
+    boards = Boards(store, ranking, clock, zone, c.names)
     projection = Projection(store, ranking)
-    ingest = Ingest(broker, inflight, store, clock, settings.clock_skew_s)
+    ingest = Ingest(
+        broker, inflight, store, clock, settings.clock_skew_s, together=queue_and_mark(c)
+    )
     challenges = Challenges(store, clock)
     live = LiveUpdates(c.live, boards, LiveChallenges(challenges, clock, zone))
     processing = Processing(store, ranking, inflight, clock, c.rules, c.achievement_rules)
     return Services(
         tokens=c.tokens,
-        athletes=Athletes(store, c.passwords, projection, clock),
-        sessions=Sessions(store, c.passwords, c.tokens),
-        account_deletion=AccountDeletion(store, ranking),
+        athletes=Athletes(store, c.passwords, projection, clock, c.name_changes),
+        sessions=Sessions(store, c.passwords, c.tokens, c.generation_changes),
+        account_deletion=AccountDeletion(store, ranking, c.name_changes, c.generation_changes),
         account_export=AccountExport(store),
         admins=Admins(store),
         rate_limits=RateLimits(rate_limiter, budgets(settings)),
@@ -587,7 +685,7 @@ def _services(
         moderation=Moderation(store, broker, clock),
         corrections=Corrections(store, broker, inflight, clock, settings.clock_skew_s),
         boards=boards,
-        maintenance=BoardMaintenance(boards, ranking, clock, zone, SqlRecordedBoards(store.engine)),
+        maintenance=BoardMaintenance(ranking, clock, zone, SqlRecordedBoards(store.engine)),
         achievements=Achievements(store, c.achievement_rules, clock, zone),
         groups=Groups(store, projection, clock),
         challenges=challenges,

@@ -1,7 +1,8 @@
 """Every adapter of the `RankingIndex` port, as one parametrised fixture.
 
 The Redis variant uses the session's private Redis (conftest `redis_url`) and flushes it
-before each test.
+before each test; the Redis Cluster variant does the same on the session's 3-node cluster
+(`SERVICES.redis_cluster_url`), through the client `redis_client` builds for its URL.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from redis.asyncio import Redis
 
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.ranking_redis import RedisRanking
+from fitboard.adapters.redis_client import redis_client
 from fitboard.application.boards.ports import RankingIndex
+from tests.services.session import SERVICES
 
-RANKING_ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.production)]
+RANKING_ADAPTERS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.production),
+    pytest.param("redis-cluster", marks=pytest.mark.production),
+]
 
 
 async def open_ranking(kind: str, redis_url: str | None) -> RankingIndex:
@@ -26,14 +33,23 @@ async def open_ranking(kind: str, redis_url: str | None) -> RankingIndex:
         client = Redis.from_url(redis_url)
         await client.flushdb()
         return RedisRanking(client)
+    if kind == "redis-cluster" and redis_url is not None:
+        cluster = redis_client(redis_url, timeout_s=5.0)
+        # FLUSHDB goes to every primary.
+        await cluster.flushdb()
+        return RedisRanking(cluster)
     raise ValueError(f"no ranking adapter {kind!r}")
 
 
 @pytest.fixture(name="ranking", params=RANKING_ADAPTERS)
 async def ranking_fixture(request: pytest.FixtureRequest) -> AsyncIterator[RankingIndex]:
     kind: str = request.param
-    # Only the Redis variant asks for the Redis URL, so the memory one runs anywhere.
-    redis_url: str | None = request.getfixturevalue("redis_url") if kind == "redis" else None
+    # Only the Redis variants start a Redis, so the memory one runs anywhere.
+    redis_url: str | None = None
+    if kind == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+    elif kind == "redis-cluster":
+        redis_url = SERVICES.redis_cluster_url
     index = await open_ranking(kind, redis_url)
     try:
         yield index

@@ -101,6 +101,32 @@ async def test_award_all_records_what_one_award_after_another_would(
     assert len(by_grace) == 5
 
 
+async def test_held_answers_the_athletes_awards_among_rules_and_keys_in_one_text(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    async with store.unit_of_work() as uow:
+        for rule, key in (("longest", "w1"), ("longest", "w2"), ("pace", "w1"), ("burn", "w3")):
+            assert await uow.achievements.award(ada.id, Award(rule, key), T0, None)
+        assert await uow.achievements.award(grace.id, Award("longest", "w3"), T0, None)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        statement_log.clear()
+        held = uow.achievements.held
+        assert await held(ada.id, ["longest"], ["w1"]) == {("longest", "w1")}
+        assert await held(ada.id, ["longest", "pace", "longest"], ["w1", "w2", "w3"]) == {
+            ("longest", "w1"),
+            ("longest", "w2"),
+            ("pace", "w1"),
+        }
+        assert await held(grace.id, ["longest", "burn"], ["w3", "w1"]) == {("longest", "w3")}
+        # A text per number of keys would be parsed and planned again by PostgreSQL.
+        assert len(set(statement_log.queries())) == 1
+        assert await held(ada.id, [], ["w1"]) == set()
+        assert await held(ada.id, ["longest"], []) == set()
+
+
 async def test_concurrent_award_all_give_each_award_exactly_once(store: SqlStore) -> None:
     ada = make_user()
     await add_users(store, ada)

@@ -205,7 +205,7 @@ async def add_as_the_worker_does(store: SqlStore, found: Cases) -> None:
         await uow.commit()
     for workout in found.arrivals:
         async with store.unit_of_work() as uow:
-            assert await uow.workouts.add_or_get(workout) is None
+            assert await uow.workouts.add_new([workout]) == {workout.id}
             if workout.counts_on_boards:
                 await uow.rollups.add(
                     workout.user_id,

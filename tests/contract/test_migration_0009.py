@@ -108,7 +108,7 @@ async def test_typed_in_workouts_become_manual_and_back(url: str) -> None:
         async with store.unit_of_work() as uow:
             await uow.users.add(ATHLETE)
             for w in stored:
-                assert await uow.workouts.add_or_get(w) is None
+                assert await uow.workouts.add_new([w]) == {w.id}
             await uow.commit()
     finally:
         await store.close()

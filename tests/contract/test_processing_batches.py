@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -23,6 +24,7 @@ from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.workouts.processing import Processed, Processing
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardKey
+from fitboard.domain.recordings import FileFormat, Recording
 from fitboard.domain.workouts import WorkoutSubmission
 
 from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
@@ -204,3 +206,50 @@ async def test_two_batches_holding_the_same_athletes_at_once_both_commit(
             )
     for user_id in athletes:
         assert len(await stored(first.store, user_id)) == 2 * rounds
+
+
+async def test_duplicates_within_a_batch_are_judged_as_one_at_a_time_judges_them(
+    workers: list[Worker],
+) -> None:
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+
+    def plan(user_id: UUID) -> list[WorkoutSubmission]:
+        run = submission(user_id, 1, (0, 60, 10000.0, Activity.RUN))
+        recording = Recording(FileFormat.GPX, "run.gpx", f"gpx-{user_id}")
+        recorded = replace(run, id=UUID(int=run.id.int + 1), recording=recording, source="gpx")
+        later = submission(user_id, 5, (0, 30, 5000.0, Activity.RUN))
+        # The run, its file (the same activity: stored rejected), the run delivered again,
+        # then the file's twin typed in again with another id (a duplicate of the run).
+        again = replace(recorded, id=UUID(int=run.id.int + 2), recording=None, source="manual")
+        return [run, recorded, run, later, again]
+
+    expected = await single.one_at_a_time(plan(one))
+    got = await batched.processing.process_batch(plan(other))
+    assert [(p.duplicate, p.workout.status) for p in got] == [
+        (p.duplicate, p.workout.status) for p in expected
+    ]
+    assert [p.workout.status.value for p in got][:3] == ["processed", "rejected", "processed"]
+    assert got[2].duplicate
+    assert await stored(batched.store, other) == await stored(single.store, one)
+    assert awarded(got) == awarded(expected)
+
+
+async def test_an_id_of_another_athletes_workout_fails_the_batch_stored_or_in_it(
+    workers: list[Worker],
+) -> None:
+    _, batched = workers
+    ada, grace = await athlete(batched.store), await athlete(batched.store)
+    (first,) = await batched.processing.process_batch(
+        [submission(ada, 1, (0, 30, 5000.0, Activity.RUN))]
+    )
+    stolen = replace(submission(grace, 2, (3, 30, 5000.0, Activity.RUN)), id=first.workout.id)
+    twice = submission(ada, 3, (1, 30, 5000.0, Activity.RUN))
+    for batch in (
+        [submission(grace, 4, (0, 45, 5000.0, Activity.RUN)), stolen],
+        [twice, replace(submission(grace, 5, (2, 30, 5000.0, Activity.RUN)), id=twice.id)],
+    ):
+        with pytest.raises(PermanentFailure, match="belongs to another athlete"):
+            await batched.processing.process_batch(batch)
+    assert await stored(batched.store, grace) == []
+    assert len(await stored(batched.store, ada)) == 1

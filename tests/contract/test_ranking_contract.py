@@ -174,6 +174,8 @@ async def test_pages_keep_ranks_across_a_tie_on_a_page_boundary(ranking: Ranking
     assert await ranks(6, 2) == [(7, 7)]
     assert await ranks(7, 2) == []
     assert await ranks(3, 0) == []
+    # No rows at the start too (ZREVRANGE 0 -1 would be every row), and still the total.
+    assert await ranks(0, 0) == []
 
 
 async def test_a_missing_board_reads_empty(ranking: RankingIndex) -> None:
@@ -343,6 +345,68 @@ async def test_projecting_many_athletes_is_projecting_each_in_turn(ranking: Rank
     assert await board(ranking) == [(1, 3, 96), (2, 1, 90), (3, 4, 85), (4, 2, 80)]
     assert await ranking.scores(ALL) == {uid(3): 10}
     assert await ranking.project_many([]) == []
+
+
+async def test_projecting_many_in_one_call_is_projecting_each_alone(
+    ranking: RankingIndex,
+) -> None:
+    """A long batch over two loaded boards and one that is not, with removals, repeated
+    athletes and stale versions, reports and leaves exactly what the same projections one
+    call at a time report and leave on a copy of those boards (other period keys)."""
+    rng = random.Random(12)
+    day = BoardKey(BoardId(Metric.CALORIES, Period.DAY, Scope.global_()), "2026-11-16")
+    boards = [WEEK, day, ALL]
+    copy = {key: BoardKey(key.board, f"{key.period_key}-copy") for key in boards}
+    for key in (WEEK, day):
+        await ranking.load(key, [])
+        await ranking.load(copy[key], [])
+    batch: list[tuple[UUID, int, list[ScoreUpdate]]] = []
+    for step in range(1, 120):
+        user = uid(rng.randint(1, 12))
+        version = step - 7 if step > 7 and rng.random() < 0.2 else step
+        updates = []
+        for key in rng.sample(boards, rng.randint(0, 3)):
+            score = rng.choice([None, 10, 20, 20, 35, 50 + step])
+            updates.append(ScoreUpdate(key, score, at(step) if score else None))
+        batch.append((user, version, updates))
+
+    together = await ranking.project_many(batch, behind=2)
+    alone = [
+        await ranking.project(
+            user,
+            version,
+            [ScoreUpdate(copy[u.key], u.score, u.reached_at) for u in updates],
+            behind=2,
+        )
+        for user, version, updates in batch
+    ]
+
+    assert [[(p.before, p.after, p.behind) for p in ps] for ps in together] == [
+        [(p.before, p.after, p.behind) for p in ps] for ps in alone
+    ]
+    assert [[p.key for p in ps] for ps in together] == [[u.key for u in us] for _, _, us in batch]
+    assert any(p.after is not None and p.behind for ps in together for p in ps)
+    for key in boards:
+        assert await ranking.scores(key) == await ranking.scores(copy[key])
+
+
+async def test_projecting_many_to_one_board_sees_every_earlier_write_however_many(
+    ranking: RankingIndex,
+) -> None:
+    """More writes to one board than one Redis call takes (`_PROJECT_MEMBERS`): each
+    newcomer, the best so far, finds the one before it directly behind, across calls."""
+    await ranking.load(WEEK, [])
+    count = 2_500
+    moved = await ranking.project_many(
+        [(uid(n), 1, [ScoreUpdate(WEEK, n, at(0))]) for n in range(1, count + 1)], behind=1
+    )
+    assert moved[0] == [Projected(WEEK, None, RankedEntry(1, uid(1), 1), [])]
+    assert all(
+        found
+        == [Projected(WEEK, None, RankedEntry(1, uid(n), n), [RankedEntry(2, uid(n - 1), n - 1)])]
+        for n, found in enumerate(moved[1:], start=2)
+    )
+    assert len(await ranking.scores(WEEK)) == count
 
 
 async def test_projecting_many_checks_every_update_before_writing_any(

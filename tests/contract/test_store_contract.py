@@ -384,7 +384,7 @@ async def test_a_duplicate_workout_id_is_refused_and_the_unit_stays_usable(
         assert existing.user_id == user.id
 
 
-async def test_add_or_get_inserts_a_new_id_or_answers_the_stored_workout(
+async def test_add_new_inserts_a_new_id_and_leaves_a_stored_one_as_it_is(
     store: SqlStore, statement_log: StatementLog
 ) -> None:
     ada, grace = make_user("Ada"), make_user("Grace")
@@ -392,18 +392,19 @@ async def test_add_or_get_inserts_a_new_id_or_answers_the_stored_workout(
     workout = make_workout(ada.id)
     async with store.unit_of_work() as uow:
         statement_log.clear()
-        assert await uow.workouts.add_or_get(workout) is None
+        assert await uow.workouts.add_new([workout]) == {workout.id}
         assert len(statement_log.queries()) == 1
         await uow.commit()
     again = replace(workout, calories=1.0, points=1)
     stolen = replace(workout, submission=replace(workout.submission, user_id=grace.id))
     async with store.unit_of_work() as uow:
-        assert await uow.workouts.add_or_get(again) == workout
-        # Another athlete's workout under the same id: the stored one, and no harm done.
-        assert await uow.workouts.add_or_get(stolen) == workout
+        assert await uow.workouts.add_new([again]) == set()
+        # Another athlete's workout under the same id: not stored, and no harm done.
+        assert await uow.workouts.add_new([stolen]) == set()
+        assert await uow.workouts.get(workout.id) == workout
         # The unit of work is still usable (on PostgreSQL a failed statement would abort it).
         fresh = make_workout(grace.id)
-        assert await uow.workouts.add_or_get(fresh) is None
+        assert await uow.workouts.add_new([fresh]) == {fresh.id}
         await uow.commit()
     async with store.unit_of_work(read_only=True) as uow:
         assert await uow.workouts.get(workout.id) == workout

@@ -259,10 +259,14 @@ async def test_two_files_of_one_activity_that_race_past_the_route_count_once(api
             recording=Recording(file_format, f"run.{file_format.value}", identity),
         )
         ids.append(await container.services.ingest.submit_workout(command))
-    first, second = [await api.wait_processed(token, str(i)) for i in ids]
-    assert first["status"] == "processed"
-    assert second["status"] == "rejected"
-    assert str(ids[0]) in second["flag_reason"]
+    both = [await api.wait_processed(token, str(i)) for i in ids]
+    # Which one is kept is whichever the worker records first: in production the two may
+    # be in two batches in flight at once, and either batch may lock the athlete first.
+    kept = [w for w in both if w["status"] == "processed"]
+    rejected = [w for w in both if w["status"] == "rejected"]
+    assert len(kept) == 1, both
+    assert len(rejected) == 1, both
+    assert kept[0]["id"] in rejected[0]["flag_reason"]
     assert await distance_board(api, token) == [("racer", 3600)]
 
 

@@ -4,22 +4,28 @@ a score is read back from totals exactly as it was written into them."""
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
 from fitboard.adapters.sql.tables import daily_rollups, workouts
-from fitboard.domain.boards import Metric
+from fitboard.domain.activities import Activity
+from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
+from fitboard.domain.periods import keys_for_day
 from fitboard.domain.standings import (
     METRICS,
     Tally,
     metric_score,
     metric_totals,
     moments_moved,
+    scopes_moved_by,
+    score_on,
     total_score,
+    updates_for,
     whole,
 )
-from fitboard.domain.workouts import ActivityTotals, DailyContribution
+from fitboard.domain.workouts import ActivityTotals, DailyContribution, Totals
 
 REACHED = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
@@ -110,3 +116,66 @@ def test_a_total_scores_the_same_whatever_order_it_was_summed_in() -> None:
     calories = [8.9, 73.2, 359.4]
     assert sum(calories) != sum(reversed(calories))
     assert whole(sum(calories)) == whole(sum(reversed(calories))) == 442
+
+
+def _totals(seed: int) -> Totals:
+    """Two activities' totals, different per seed, one of them without distance."""
+    run = ActivityTotals(
+        calories=100.5 + seed,
+        distance_m=5000.25 * seed,
+        duration_s=600 * (seed + 1),
+        workouts=seed + 1,
+        points=7 * seed,
+        active_days=seed + 1,
+        last_ended_at=REACHED,
+        distance_last_ended_at=REACHED if seed else None,
+        active_day_reached_at=REACHED,
+        calories_reached_at=REACHED,
+        points_reached_at=REACHED if seed else None,
+    )
+    ride = ActivityTotals(
+        calories=40.25,
+        duration_s=1200,
+        workouts=1,
+        points=3,
+        active_days=1,
+        last_ended_at=REACHED + timedelta(hours=seed),
+        active_day_reached_at=REACHED,
+        calories_reached_at=REACHED + timedelta(hours=seed),
+        points_reached_at=REACHED,
+    )
+    return Totals({Activity.RUN: run, Activity.CYCLE: ride}, seed + 2, REACHED)
+
+
+@pytest.mark.parametrize("visible", [True, False])
+def test_updates_are_every_boards_score_as_score_on_reads_it(visible: bool) -> None:
+    """updates_for lists, per period, scope and metric in that order, the score that
+    score_on reads from the period's totals (an activity scope with no workouts of its
+    activity and a zero score remove the athlete, as does being hidden)."""
+    day = date(2026, 11, 20)
+    group = UUID("00000000-0000-4000-8000-000000000001")
+    scopes = [*scopes_moved_by(Activity.RUN, [group]), Scope.for_activity(Activity.SWIM)]
+    by_period = {period: _totals(seed) for seed, period in enumerate(Period)}
+    keys = keys_for_day(day)
+
+    expected: list[ScoreUpdate] = []
+    for period, totals in by_period.items():
+        for scope in scopes:
+            for metric in Metric:
+                board = BoardId(metric, period, scope)
+                score, reached_at = score_on(board, totals)
+                shown = visible and score > 0 and reached_at is not None
+                expected.append(
+                    ScoreUpdate(
+                        BoardKey(board, keys[period]),
+                        score if shown else None,
+                        reached_at if shown else None,
+                    )
+                )
+
+    got = updates_for(by_period, day, scopes, visible)
+
+    assert got == expected
+    if visible:
+        assert any(u.score is None for u in got)
+        assert any(u.score for u in got)

@@ -15,6 +15,7 @@ __all__ = [
     "EVENTS_RELAYED",
     "EXPIRED_DISCONNECTS",
     "PUSH_FAILURES",
+    "ROOM_CHANNELS",
     "SEND_BACKLOG_MAX",
     "SLOW_CLIENTS_DROPPED",
     "SNAPSHOTS",
@@ -55,6 +56,10 @@ BOARD_MOVES = Counter(
 )
 PUSH_FAILURES = Counter(
     "fitboard_live_push_failures", "Emits that failed (logged, never retried), by event.", ["event"]
+)
+ROOM_CHANNELS = Gauge(
+    "fitboard_live_room_channels",
+    "Rooms whose Redis channel this process subscribes to (rooms of its own clients).",
 )
 SEND_BACKLOG_MAX = Gauge(
     "fitboard_live_send_backlog_max",

@@ -4,15 +4,39 @@ that every API process runs.
 Embedded mode is one process: an `AsyncServer` with its in-memory manager, and board moves
 go straight to that process's coalescer.
 
-Production mode: every API process runs an `AsyncServer` whose manager is an
-`AsyncRedisManager` on the channel `<namespace>:socketio`, and workers emit through a
-write-only `AsyncRedisManager` on the same channel, so an event emitted anywhere reaches
-the athlete's connections on every API process. Board moves (calendar boards, and
+Production mode: every API process runs an `AsyncServer` whose manager is a
+`BatchingRedisManager` (python-socketio's `AsyncRedisManager`, on the channel
+`<namespace>:socketio`), and workers emit through a write-only one, so an event emitted
+anywhere reaches the athlete's connections on every API process. An emit to one room (an
+athlete's) travels on that room's own channel, `<namespace>:socketio#<room>`, which an API
+process subscribes to only while one of its clients is in the room: a process receives
+and decodes only the events its own clients get, not every event of every athlete (the
+common channel carries the rest: broadcasts, disconnects). Board moves (calendar boards, and
 challenges' boards, named `challenge:<id>`) travel on a channel of their own,
 `<namespace>:boards-moved`, which every API process listens to; each process then
 snapshots the boards its own clients watch, at most once per `flush_interval_s` per board,
 and emits the snapshot with `ignore_queue=True` (to its local clients only), so snapshots
 are neither duplicated across processes nor multiplied by the rate of workouts.
+
+On a Redis Cluster (`redis+cluster://`), all these channels are classic pub/sub, which a
+cluster broadcasts: a PUBLISH on any node reaches the subscribers on every node. So each
+pub/sub connection is a plain connection to one node of the URL's list (a random one at
+first), and a connection that fails is made again to the next node in the list: while a
+node is down, its subscribers move to another within a retry (the Socket.IO listener waits
+1 s, doubling, the boards-moved listener 0.5 s, doubling, both up to 10 s; the new
+connection subscribes every room again), and what was published meanwhile is lost, as on
+any reconnect (subscribe snapshots repair clients). The boards-moved publisher is a
+cluster client, which sends each PUBLISH to a node that answers.
+
+Why classic pub/sub for the rooms' channels, not sharded pub/sub (SSUBSCRIBE, Redis 7):
+sharded channels would keep a room's messages on the shard owning the room's slot instead
+of relaying each PUBLISH over the cluster bus to every node, but a process would need a
+connection to every shard owning one of its rooms (with thousands of clients, all of
+them) and would have to move its subscriptions when slots move (redis-py 8.1's asyncio
+`ClusterPubSub` does that by polling each node's connection in turn). Classic pub/sub keeps
+one connection per process and works on a single Redis of any version; the relay costs
+the cluster's nodes a message each, and no API process decodes a message that none of its
+clients gets.
 
 Back-pressure: an emit only appends to each recipient's Engine.IO queue (its writer task
 drains it at the client's pace), so a slow or dead client delays nobody else. What it costs
@@ -28,12 +52,15 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+import redis.asyncio as redis_asyncio
 import socketio
 from engineio import packet as engineio_packet
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from socketio import packet as socketio_packet
 
 from fitboard.adapters.live_metrics import (
@@ -41,11 +68,17 @@ from fitboard.adapters.live_metrics import (
     EVENTS_EMITTED,
     EVENTS_RELAYED,
     PUSH_FAILURES,
+    ROOM_CHANNELS,
     SEND_BACKLOG_MAX,
     SLOW_CLIENTS_DROPPED,
     SNAPSHOTS,
 )
-from fitboard.adapters.redis_client import redis_client
+from fitboard.adapters.redis_client import (
+    PubSubNodes,
+    is_cluster_url,
+    redis_client,
+    stay_subscribed,
+)
 from fitboard.application.live.events import (
     LEADERBOARD_UPDATE,
     athlete_room,
@@ -61,6 +94,7 @@ __all__ = [
     "BoardCoalescer",
     "FanoutManager",
     "RedisBoardsFeed",
+    "RoomChannels",
     "SnapshotSource",
     "SocketIOGateway",
     "SocketIONotifier",
@@ -77,6 +111,8 @@ BoardsMovedSink = Callable[[Sequence[BoardMove]], Awaitable[None]]
 # Messages waiting to be published while Redis is slow or down; beyond this the oldest
 # are dropped (live push is best effort, and subscribe snapshots repair clients).
 _MAX_PENDING_PUBLISHES = 50_000
+# The longest joining a room waits for Redis to confirm the room's channel subscription.
+SUBSCRIBE_WAIT_S = 2.0
 
 
 def socketio_channel(namespace: str) -> str:
@@ -172,31 +208,178 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
 
 
-class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[misc]
-    """python-socketio's Redis manager, publishing in batches.
+class RoomChannels:
+    """Which rooms' channels a process listens to: pure bookkeeping, no I/O.
 
-    `_publish` is the hook python-socketio leaves to pub/sub backends. Here it queues the
-    message and returns; one task publishes everything queued so far in one pipeline, in
-    order. One workout causes dozens of events (a `rank:update` per board): one round trip
-    instead of dozens keeps a worker's push cheap. Also counts the events this process
-    relays from others, for the metrics."""
+    A room is *wanted* while it has a local member. The manager's listener sends what
+    `changes()` returns on its pub/sub connection (SUBSCRIBE the wanted rooms not yet asked
+    for, UNSUBSCRIBE the asked-for rooms no longer wanted) and reports each confirmation
+    the server sends back (`confirmed`). A room is *ready* when it is wanted, asked for,
+    and every SUBSCRIBE sent for it has been confirmed: from then on Redis relays its
+    messages to this process. Replies come in the order the commands were sent, so
+    counting the confirmations still to come is exact even when a room is left and
+    entered again while its commands are in flight. `waiter(room)` is resolved when the
+    room is ready (or when waiting is pointless: the room is no longer wanted, or the
+    connection was lost)."""
+
+    def __init__(self) -> None:
+        self._wanted: set[str] = set()
+        self._asked: set[str] = set()
+        self._unconfirmed: dict[str, int] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.connected = False
+
+    @property
+    def asked(self) -> int:
+        return len(self._asked)
+
+    def want(self, room: str) -> None:
+        self._wanted.add(room)
+
+    def drop(self, room: str) -> None:
+        self._wanted.discard(room)
+        self._wake(room)
+
+    def changes(self) -> tuple[list[str], list[str]]:
+        """(rooms to subscribe, rooms to unsubscribe), taken as sent."""
+        if not self.connected:
+            return [], []
+        subscribe = sorted(self._wanted - self._asked)
+        unsubscribe = sorted(self._asked - self._wanted)
+        self._asked.update(subscribe)
+        self._asked.difference_update(unsubscribe)
+        for room in subscribe:
+            self._unconfirmed[room] = self._unconfirmed.get(room, 0) + 1
+        return subscribe, unsubscribe
+
+    def not_sent(self, subscribe: Sequence[str], unsubscribe: Sequence[str]) -> None:
+        """`changes()` that could not be sent: asked for again at the next `changes()`."""
+        for room in subscribe:
+            self._asked.discard(room)
+            self._unconfirmed[room] -= 1
+            if not self._unconfirmed[room]:
+                del self._unconfirmed[room]
+        self._asked.update(unsubscribe)
+
+    def confirmed(self, room: str) -> None:
+        left = self._unconfirmed.get(room, 0) - 1
+        if left > 0:
+            self._unconfirmed[room] = left
+            return
+        self._unconfirmed.pop(room, None)
+        self._wake(room)
+
+    def ready(self, room: str) -> bool:
+        return room in self._wanted and room in self._asked and room not in self._unconfirmed
+
+    def waiter(self, room: str) -> asyncio.Future[None] | None:
+        """A future resolved when `room` is ready, or None if there is nothing to wait for
+        (ready already, not wanted, or no connection to wait on)."""
+        if not self.connected or room not in self._wanted or self.ready(room):
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(room, []).append(future)
+        return future
+
+    def connect(self) -> None:
+        """A new connection, subscribed to nothing yet: every wanted room is asked again."""
+        self._asked.clear()
+        self._unconfirmed.clear()
+        self.connected = True
+
+    def lost(self) -> None:
+        """The connection is gone: nobody waits for it."""
+        self.connected = False
+        self._asked.clear()
+        self._unconfirmed.clear()
+        for room in list(self._waiters):
+            self._wake(room, force=True)
+
+    def _wake(self, room: str, *, force: bool = False) -> None:
+        if not (force or room not in self._wanted or self.ready(room)):
+            return
+        for future in self._waiters.pop(room, []):
+            if not future.done():
+                future.set_result(None)
+
+
+class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, with a channel per room, publishing in batches.
+
+    Per room: an emit to one room (an athlete's `athlete:<id>`, a board's...) is published
+    on that room's channel, `<channel>#<room>`, and an API process subscribes to a room's
+    channel while one of its own clients is in the room (every room, a client's own sid
+    room included), so a process receives only the events some client of its own will
+    get; stock python-socketio puts every event on one channel that every process
+    receives and decodes. Everything else (broadcasts, emits to a list of rooms,
+    disconnects and room changes asked for another process's clients, callbacks) keeps
+    the common channel, `<channel>`, which every process still listens to. All of it is
+    classic pub/sub on one connection per process, also on a Redis Cluster (see the
+    module's docstring): many channels cost Redis a dictionary entry each, and a PUBLISH
+    to a channel nobody listens to costs it a lookup.
+
+    Joining a room waits (at most `SUBSCRIBE_WAIT_S`) until Redis has confirmed its
+    channel's subscription: the connect handler's join of the athlete's room returns only
+    once events for that athlete reach this process, as when every process received
+    everything. A room left is unsubscribed soon after, unless it is joined again first.
+
+    In batches: `_publish` is the hook python-socketio leaves to pub/sub backends. Here
+    it queues the message and returns; one task publishes everything queued so far in one
+    pipeline, in order. One workout causes dozens of events (a `rank:update` per board):
+    one round trip instead of dozens keeps a worker's push cheap. Also counts the events
+    this process relays from others, for the metrics."""
 
     connected: bool
     redis: Any
     pubsub: Any
+    channel: str
+    write_only: bool
+    rooms: dict[str, dict[Any, Any]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[str] = []
+        self._nodes = PubSubNodes(self.redis_url)
+        self._pending: list[tuple[str, str]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._flushed = asyncio.Event()
         self._flushed.set()
+        self._room_channels = RoomChannels()
+        self._rooms_changed = asyncio.Event()
+        self._listener_connection: tuple[Any, Any] | None = None
+        self._applier: asyncio.Task[None] | None = None
+
+    def room_channel(self, room: str) -> str:
+        return f"{self.channel}#{room}"
+
+    @property
+    def listening(self) -> bool:
+        """Whether the listener has a connection on which it subscribes rooms."""
+        return self._room_channels.connected
+
+    def _redis_connect(self) -> None:
+        """python-socketio's connect, but on a Redis Cluster (whose URL redis-py's `Redis`
+        cannot read) a plain client of the next node: the channels are classic pub/sub,
+        which every node of a cluster relays."""
+        if not is_cluster_url(self.redis_url):
+            super()._redis_connect()
+            return
+        self.redis = redis_asyncio.Redis.from_url(self._nodes.next(), **self.redis_options)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+    # ------------------------------------------------------------------ publishing
+
+    def _channel_of(self, data: dict[str, Any]) -> str:
+        room = data.get("room")
+        if data.get("method") == "emit" and isinstance(room, str):
+            return self.room_channel(room)
+        return self.channel
 
     async def _publish(self, data: dict[str, Any]) -> None:
         if len(self._pending) >= _MAX_PENDING_PUBLISHES:
             del self._pending[0]
             PUSH_FAILURES.labels(str(data.get("event", data.get("method")))).inc()
-        self._pending.append(self.json.dumps(data))
+        self._pending.append((self._channel_of(data), self.json.dumps(data)))
         self._flushed.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="socketio-publish")
@@ -208,8 +391,8 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
                 if not self.connected:
                     self._redis_connect()
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for message in batch:
-                        pipe.publish(self.channel, message)
+                    for channel, message in batch:
+                        pipe.publish(channel, message)
                     await pipe.execute()
             except Exception as exc:
                 # Reconnect on the next batch; this one is lost, like any failed push.
@@ -223,6 +406,116 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._flushed.wait()
+
+    # ------------------------------------------------------------------ rooms
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        # Every way into a room passes here (a connection's own rooms, enter_room).
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if isinstance(room, str) and not self.write_only:
+            self._room_channels.want(room)
+            self._rooms_changed.set()
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        # Every way out of a room passes here (leave_room, close_room, a disconnect).
+        super().basic_leave_room(sid, namespace, room)
+        if (
+            isinstance(room, str)
+            and not self.write_only
+            and not any(room in members for members in self.rooms.values())
+        ):
+            self._room_channels.drop(room)
+            self._rooms_changed.set()
+
+    async def enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if isinstance(room, str):
+            await self.room_ready(room)
+
+    async def room_ready(self, room: str, timeout_s: float = SUBSCRIBE_WAIT_S) -> bool:
+        """Wait (at most `timeout_s`) until this process receives what is published to
+        `room`; False if it does not yet (no connection to Redis, or no confirmation in
+        time: events meanwhile are lost, as on any reconnect)."""
+        waiter = self._room_channels.waiter(room)
+        if waiter is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await waiter
+        return self._room_channels.ready(room)
+
+    # ------------------------------------------------------------------ listening
+
+    async def _listen(self) -> AsyncIterator[bytes]:
+        """What python-socketio's listener task reads: the messages of the common channel
+        and of the rooms' channels, on one connection made again (to the next node, on a
+        cluster) when it is lost, with every wanted room subscribed again."""
+        pause_s = 1.0
+        prefix = self.room_channel("")
+        while True:
+            client = redis_asyncio.Redis.from_url(self._nodes.next(), **self._listen_options())
+            pubsub = client.pubsub()
+            self._listener_connection = (pubsub, client)
+            applier: asyncio.Task[None] | None = None
+            try:
+                await pubsub.subscribe(self.channel)
+                self._room_channels.connect()
+                self._rooms_changed.set()
+                applier = self._applier = asyncio.create_task(
+                    self._apply(pubsub), name="socketio-rooms"
+                )
+                async for message in pubsub.listen():
+                    kind = message["type"]
+                    if kind == "message":
+                        yield message["data"]
+                    elif kind == "subscribe":
+                        pause_s = 1.0
+                        channel = message["channel"]
+                        if isinstance(channel, bytes):
+                            channel = channel.decode()
+                        if channel.startswith(prefix):
+                            self._room_channels.confirmed(channel[len(prefix) :])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("socket.io channels lost (%s); again in %.1f s", exc, pause_s)
+            finally:
+                self._room_channels.lost()
+                ROOM_CHANNELS.set(0)
+                if applier is not None:
+                    applier.cancel()
+                self._listener_connection = None
+                await _close_quietly(pubsub, client)
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, 10.0)
+
+    def _listen_options(self) -> dict[str, Any]:
+        # No retry inside redis-py: a lost connection ends `listen()`, and `_listen` makes
+        # a new one and subscribes every wanted room again, which its bookkeeping expects.
+        return {**self.redis_options, "retry": Retry(NoBackoff(), 0), "retry_on_error": []}
+
+    async def _apply(self, pubsub: Any) -> None:
+        """Send the room subscriptions' changes, all that piled up in one command each."""
+        while True:
+            await self._rooms_changed.wait()
+            self._rooms_changed.clear()
+            subscribe, unsubscribe = self._room_channels.changes()
+            try:
+                if subscribe:
+                    await pubsub.subscribe(*map(self.room_channel, subscribe))
+                if unsubscribe:
+                    await pubsub.unsubscribe(*map(self.room_channel, unsubscribe))
+            except Exception as exc:
+                # A broken connection also ends the listener, which starts over; else
+                # these are sent again after a pause.
+                self._room_channels.not_sent(subscribe, unsubscribe)
+                log.warning("socket.io room subscriptions not sent (%s)", exc)
+                await asyncio.sleep(0.5)
+                self._rooms_changed.set()
+            ROOM_CHANNELS.set(self._room_channels.asked)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         # Also called for this process's own emits, which EVENTS_EMITTED already counts.
@@ -242,11 +535,24 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        if self._applier is not None:
+            self._applier.cancel()
+        if self._listener_connection is not None:
+            # Cancelled between two messages, the listener never reached its clean-up.
+            await _close_quietly(*self._listener_connection)
+            self._listener_connection = None
         if self.pubsub is not None:
             await self.pubsub.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         self.connected = False
+
+
+async def _close_quietly(pubsub: Any, client: Any) -> None:
+    with contextlib.suppress(Exception):
+        await pubsub.aclose()
+    with contextlib.suppress(Exception):
+        await client.aclose()
 
 
 # --------------------------------------------------------------------------- board moves
@@ -257,7 +563,7 @@ class RedisBoardsFeed:
     process listens. Pub/sub, not a queue: a process that is down has no clients to tell."""
 
     def __init__(self, url: str, channel: str) -> None:
-        self._url = url
+        self._nodes = PubSubNodes(url)
         self._channel = channel
         self._publisher = redis_client(url, timeout_s=2.0)
         self._listener: asyncio.Task[None] | None = None
@@ -278,33 +584,22 @@ class RedisBoardsFeed:
     async def _listen(
         self, on_moves: Callable[[list[BoardMove]], None], subscribed: asyncio.Future[None]
     ) -> None:
-        retry_s = 0.5
-        while True:
-            # No socket timeout: a quiet channel is not a dead one (health checks are).
-            client = redis_client(self._url, timeout_s=None, health_check_interval=15)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                if not subscribed.done():
-                    subscribed.set_result(None)
-                retry_s = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        on_moves(_decode_moves(message["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("boards-moved channel lost (%s); again in %.1f s", exc, retry_s)
-                if not subscribed.done():
-                    subscribed.set_exception(exc)
-                    return
-                await asyncio.sleep(retry_s)
-                retry_s = min(retry_s * 2, 10.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+        # On a cluster, each attempt subscribes on the next node.
+        def heard(message: Mapping[str, Any]) -> None:
+            kind = message.get("type")
+            if kind == "subscribe" and not subscribed.done():
+                subscribed.set_result(None)
+            elif kind == "message":
+                on_moves(_decode_moves(message["data"]))
+
+        def lost(exc: Exception, pause_s: float) -> bool:
+            log.warning("boards-moved channel lost (%s); again in %.1f s", exc, pause_s)
+            if not subscribed.done():
+                subscribed.set_exception(exc)
+                return False
+            return True
+
+        await stay_subscribed(self._nodes, self._channel, heard, lost)
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -2,7 +2,12 @@
 
 The embedded mode runs one process, so the boards live here and are rebuilt from the
 record at start (or on the first read of each board). Every method runs without awaiting
-anything in between, so on one event loop each call is atomic, as a Lua script is in Redis.
+anything in between, so on one event loop each call is atomic, as a Lua script is in Redis;
+but for two. A `load` of a stream awaits each chunk of it (the board is marked loaded
+after the last, so reads of loaded boards never see it partial). `project_many` is atomic
+per athlete, as Redis runs it (one script call per board, pipelined): it gives the event
+loop a turn every `ATHLETES_PER_TURN` athletes, so a worker's batch never holds the loop,
+and the API sharing it, for the whole batch.
 """
 
 from __future__ import annotations
@@ -14,59 +19,83 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sortedcontainers import SortedKeyList
+from sortedcontainers import SortedList
 
 from fitboard.application.boards.ports import (
     AthleteProjection,
+    BoardLoad,
     BoardPage,
+    Neighbourhood,
     Projected,
     RankingStats,
+    Standings,
 )
 from fitboard.domain.boards import BoardKey, RankedEntry, ScoreUpdate, Standing, VersionedStanding
 from fitboard.domain.ranking import sort_key, window_ranks
 
-__all__ = ["MemoryRanking"]
+__all__ = ["ATHLETES_PER_TURN", "MemoryRanking"]
+
+# Athletes `project_many` projects between two turns of the event loop: a few milliseconds.
+ATHLETES_PER_TURN = 16
+
+
+# A member's place on a board: `sort_key` of its standing, then the member. Board order is
+# ascending order of these, compared as plain tuples (no key function called on every add
+# and remove); the member never decides an order, the user id's integer before it being
+# unique on a board.
+_Entry = tuple[int, int, int, UUID]
+
+
+def _entry(standing: Standing) -> _Entry:
+    # sort_key validates the score range and that reached_at is aware.
+    by_score, by_time, by_id = sort_key(standing)
+    return (by_score, by_time, by_id, standing.user_id)
 
 
 @dataclass
 class _Board:
-    # Ordered by `sort_key`, so board order is iteration order and ranks are bisections.
-    entries: Any = field(default_factory=lambda: SortedKeyList(key=sort_key))
-    by_member: dict[UUID, Standing] = field(default_factory=dict)
+    # In board order, so ranks are bisections.
+    entries: Any = field(default_factory=SortedList)
+    by_member: dict[UUID, _Entry] = field(default_factory=dict)
     # Kept after a member is removed, so an older write cannot bring the member back.
     versions: dict[UUID, int] = field(default_factory=dict)
     loaded: bool = False
 
-    def write(self, standing: Standing | None, user_id: UUID, version: int) -> None:
+    def write(self, entry: _Entry | None, user_id: UUID, version: int) -> None:
         stored = self.versions.get(user_id)
         if stored is not None and stored >= version:
             return
         previous = self.by_member.pop(user_id, None)
         if previous is not None:
             self.entries.remove(previous)
-        if standing is not None:
-            self.entries.add(standing)
-            self.by_member[user_id] = standing
+        if entry is not None:
+            self.entries.add(entry)
+            self.by_member[user_id] = entry
         self.versions[user_id] = version
 
     def standing_of(self, user_id: UUID) -> RankedEntry | None:
         found = self.by_member.get(user_id)
         if found is None:
             return None
-        return RankedEntry(self.rank_of(found.score), user_id, found.score)
+        score = -found[0]
+        return RankedEntry(self.rank_of(score), user_id, score)
 
     def rank_of(self, score: int) -> int:
-        # Keys are (-score, ...); the 1-tuple (-score,) sorts before every key of that
+        # Entries start with -score; the 1-tuple (-score,) sorts before every entry of that
         # score, so the bisection counts exactly the members with a greater score.
-        above: int = self.entries.bisect_key_left((-score,))
+        above: int = self.entries.bisect_left((-score,))
         return above + 1
 
     def window(self, start: int, stop: int) -> list[RankedEntry]:
-        rows: list[Standing] = list(self.entries.islice(start, stop))
+        rows: list[_Entry] = list(self.entries.islice(start, stop))
         if not rows:
             return []
-        ranks = window_ranks([r.score for r in rows], start, self.rank_of(rows[0].score))
-        return [RankedEntry(rank, r.user_id, r.score) for rank, r in zip(ranks, rows, strict=True)]
+        scores = [-row[0] for row in rows]
+        ranks = window_ranks(scores, start, self.rank_of(scores[0]))
+        return [
+            RankedEntry(rank, row[3], score)
+            for rank, row, score in zip(ranks, rows, scores, strict=True)
+        ]
 
 
 class MemoryRanking:
@@ -90,18 +119,28 @@ class MemoryRanking:
         self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
     ) -> list[Projected]:
         _check_window(radius=behind)
-        standings = [_standing_of(user_id, u) for u in updates]
+        entries = [_entry_of(user_id, u) for u in updates]
+        return self._project(user_id, version, updates, entries, behind)
+
+    def _project(
+        self,
+        user_id: UUID,
+        version: int,
+        updates: Sequence[ScoreUpdate],
+        entries: Sequence[_Entry | None],
+        behind: int,
+    ) -> list[Projected]:
         done: list[Projected] = []
-        for update, standing in zip(updates, standings, strict=True):
+        for update, entry in zip(updates, entries, strict=True):
             board = self._board(update.key)
             if not board.loaded:
                 # A board that was projected into but never loaded holds only the members
                 # written since the start: its ranks would be wrong, so they are unknown.
-                board.write(standing, user_id, version)
+                board.write(entry, user_id, version)
                 done.append(Projected(update.key, None, None))
                 continue
             before = board.standing_of(user_id)
-            board.write(standing, user_id, version)
+            board.write(entry, user_id, version)
             after = board.standing_of(user_id)
             trailing: list[RankedEntry] = []
             if after is not None and behind:
@@ -114,14 +153,18 @@ class MemoryRanking:
         self, projections: Sequence[AthleteProjection], *, behind: int = 0
     ) -> list[list[Projected]]:
         _check_window(radius=behind)
-        # Checked first: a bad update fails the call before anything is written.
-        for user_id, _, updates in projections:
-            for update in updates:
-                _standing_of(user_id, update)
-        return [
-            await self.project(user_id, version, updates, behind=behind)
-            for user_id, version, updates in projections
+        # Every entry made (and so checked) first: a bad update fails the call before
+        # anything is written.
+        entries = [
+            [_entry_of(user_id, update) for update in updates]
+            for user_id, _, updates in projections
         ]
+        done: list[list[Projected]] = []
+        for (user_id, version, updates), made in zip(projections, entries, strict=True):
+            if done and len(done) % ATHLETES_PER_TURN == 0:
+                await asyncio.sleep(0)
+            done.append(self._project(user_id, version, updates, made, behind))
+        return done
 
     async def is_loaded(self, key: BoardKey) -> bool:
         board = self._boards.get(key)
@@ -134,13 +177,32 @@ class MemoryRanking:
             self._locks[key] = lock
         return lock
 
-    async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
-        for versioned in standings:
-            _check_standing(versioned.standing)
+    async def load(self, key: BoardKey, standings: Standings) -> None:
+        if isinstance(standings, Sequence):
+            self._load_chunk(key, standings)
+        else:
+            # A stream: each chunk written as it comes, the loop free between chunks (as
+            # Redis serves others between a load's calls); the board is looked up again for
+            # each, so a chunk after a `drop` goes where a reader looks, as in Redis.
+            async for chunk in standings:
+                self._load_chunk(key, chunk)
+        self._board(key).loaded = True
+
+    def _load_chunk(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
+        # Every entry made (and so checked) before any of the chunk is written.
+        entries = [_entry(versioned.standing) for versioned in standings]
         board = self._board(key)
-        for versioned in standings:
-            board.write(versioned.standing, versioned.standing.user_id, versioned.version)
-        board.loaded = True
+        for versioned, entry in zip(standings, entries, strict=True):
+            board.write(entry, versioned.standing.user_id, versioned.version)
+
+    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
+        # Checked first: a bad standing fails the call before anything is written.
+        for _, standings in loads:
+            for versioned in standings:
+                _check_standing(versioned.standing)
+        for key, standings in loads:
+            async with self.rebuild_lock(key):
+                await self.load(key, standings)
 
     async def drop(self, key: BoardKey) -> None:
         self._boards.pop(key, None)
@@ -174,11 +236,23 @@ class MemoryRanking:
         position: int = board.entries.index(found)
         return board.window(max(0, position - radius), position + radius + 1)
 
+    async def read_page(self, key: BoardKey, offset: int, limit: int) -> BoardPage | None:
+        if not await self.is_loaded(key):
+            return None
+        return await self.page(key, offset, limit)
+
+    async def read_around(self, key: BoardKey, user_id: UUID, radius: int) -> Neighbourhood | None:
+        if not await self.is_loaded(key):
+            return None
+        return Neighbourhood(
+            await self.around(key, user_id, radius), len(self._boards[key].entries)
+        )
+
     async def scores(self, key: BoardKey) -> dict[UUID, int]:
         board = self._boards.get(key)
         if board is None:
             return {}
-        return {user_id: s.score for user_id, s in board.by_member.items()}
+        return {user_id: -entry[0] for user_id, entry in board.by_member.items()}
 
     async def loaded_keys(self) -> list[BoardKey]:
         return sorted(key for key, board in self._boards.items() if board.loaded)
@@ -197,15 +271,16 @@ class MemoryRanking:
     async def held_keys(self) -> list[BoardKey]:
         return sorted(self._boards)
 
+    async def scores_many(self, keys: Sequence[BoardKey]) -> list[dict[UUID, int]]:
+        return [await self.scores(key) for key in keys]
 
-def _standing_of(user_id: UUID, update: ScoreUpdate) -> Standing | None:
+
+def _entry_of(user_id: UUID, update: ScoreUpdate) -> _Entry | None:
     if update.score is None:
         return None
     if update.reached_at is None:
         raise ValueError(f"update of {update.key} has a score but no reached_at")
-    standing = Standing(user_id, update.score, update.reached_at)
-    _check_standing(standing)
-    return standing
+    return _entry(Standing(user_id, update.score, update.reached_at))
 
 
 def _check_standing(standing: Standing) -> None:

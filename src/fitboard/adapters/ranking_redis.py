@@ -9,39 +9,57 @@ may touch them together:
     fitboard:{board:calories:week:global:2026-W47}:z      sorted set: user id -> composite score
     fitboard:{board:calories:week:global:2026-W47}:v      hash: user id -> projection version
     fitboard:{board:calories:week:global:2026-W47}:ready  "1" once loaded from the record
-    fitboard:{board:calories:week:global:2026-W47}:lock   redis-py Lock of the rebuild
+    fitboard:{board:calories:week:global:2026-W47}:lock   redis-py Lock of the rebuild (its
+                                                          holder's token), renewed while held
 
 The composite score is `fitboard.domain.ranking.encode_sort_score`. Versions stay in `:v`
 after a member is removed, so an older write cannot bring the member back. Every write
-goes through one Lua script that compares the version first, so out-of-order workers
-never leave a stale total. `:ready` is written only by `load`: after a FLUSHALL, an
+goes through one Lua function (`_WRITE`) that compares the version first, so out-of-order
+workers never leave a stale total. `:ready` is written only by `load` (and `load_many`),
+after the board's members: after a FLUSHALL, an
 eviction or a restart without persistence, a board is "not loaded" even if a worker has
 already written a member into it again, and the next read rebuilds it.
 
 Reads that need a rank run as one read-only Lua script each, so the rows and the count
-above them come from the same moment, in one round trip.
+above them come from the same moment, in one round trip; the board reads of the API
+(`read_page`, `read_around`) check `:ready` in the same script.
+
+On a Redis Cluster (`redis+cluster://`, adapters/redis_client.py) the same code runs
+unchanged: every script and transaction touches one board's keys, which share a slot; a
+pipeline of many boards is split by redis-py into one per node; SCANs (`loaded_keys`,
+`held_keys`, `remove_athlete`) walk every primary; `ping` and `stats` ask every primary.
+A primary that is down makes exactly the boards of its slots unavailable (and, once the
+others have marked it failed, the whole cluster unless `cluster-require-full-coverage
+no`); a primary that comes back empty is, for its boards, a Redis restarted without
+persistence: they are rebuilt on their next read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import redis.exceptions
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.lock import Lock
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from fitboard.adapters.redis_client import redis_client
+from fitboard.adapters.redis_client import RETRIES, RedisClient, redis_client
 from fitboard.application.boards.ports import (
     AthleteProjection,
+    BoardLoad,
     BoardPage,
+    Neighbourhood,
     Projected,
     RankingStats,
+    Standings,
 )
 from fitboard.application.ports import RankingUnavailable
 from fitboard.domain.boards import (
@@ -61,9 +79,14 @@ __all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
-# Standings written per pipeline while loading: large enough to amortise round trips, small
-# enough that one pipeline's replies stay a few hundred kilobytes.
-_LOAD_CHUNK = 1000
+# Boards written per pipeline when removing an athlete: large enough to amortise round
+# trips, small enough that one pipeline stays a few hundred kilobytes.
+_REMOVE_CHUNK = 1000
+# Members one `_LOAD` call writes: a board of more is loaded in several calls, so no one
+# call holds the server long (a script blocks every other client while it runs).
+_LOAD_MEMBERS = 1000
+# Members sent in one pipeline of `_LOAD` calls (about 80 bytes of request each).
+_LOAD_PIPELINE_MEMBERS = 20_000
 
 # Server-side failures that pass with time (the server is loading, out of memory, or a
 # replica mid-failover) are "unavailable, retry later" just like a lost connection.
@@ -75,24 +98,40 @@ _TRANSIENT: tuple[type[Exception], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.ClusterDownError,
 )
+# A call of a non-raising pipeline that met a dead connection: a cluster pipeline returns
+# it as that call's reply instead of retrying (a single Redis's client retries the whole
+# pipeline itself).
+_RESEND: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 # Releasing the rebuild lock may also find it expired or taken over.
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_TRANSIENT)
 
-# The versioned write every projecting script does. KEYS: z, v, ready.  ARGV: member,
-# version, composite score ('' removes), ttl s ('' keeps). Returns 1 if written, 0 if the
-# board already holds this version or a newer one for the member.
+# The versioned write of every script that writes members: `write(member, version,
+# score)` compares the version first, and writes the composite score ('' removes) only if
+# the board (KEYS[1], KEYS[2]: z, v) holds an older one or none for the member; 1 if
+# written, else 0. `write_versioned()` is that write as projecting scripts call it.
+# KEYS: z, v, ready.  ARGV: member, version, composite score ('' removes), ttl s ('' keeps):
+# all three keys expire after ttl once the member is written.
 _WRITE = """
-local function write_versioned()
-  local stored = redis.call('HGET', KEYS[2], ARGV[1])
-  if stored and tonumber(stored) >= tonumber(ARGV[2]) then
+local function write(member, version, score)
+  local stored = redis.call('HGET', KEYS[2], member)
+  if stored and tonumber(stored) >= tonumber(version) then
     return 0
   end
-  if ARGV[3] == '' then
-    redis.call('ZREM', KEYS[1], ARGV[1])
+  if score == '' then
+    redis.call('ZREM', KEYS[1], member)
   else
-    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+    redis.call('ZADD', KEYS[1], score, member)
   end
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[2], member, version)
+  return 1
+end
+local function write_versioned()
+  if write(ARGV[1], ARGV[2], ARGV[3]) == 0 then
+    return 0
+  end
   if ARGV[4] ~= '' then
     for i = 1, #KEYS do
       redis.call('EXPIRE', KEYS[i], ARGV[4])
@@ -102,8 +141,78 @@ local function write_versioned()
 end
 """
 
-# KEYS and ARGV as _WRITE.
-_PROJECT = _WRITE + "return write_versioned()\n"
+# What a write of a load or a drop requires of the board's rebuild lock (KEYS[4]), as
+# ARGV[3]: '' nothing; `_NO_HOLDER` that no one holds it; else that it holds exactly this
+# token, the one its holder (this process) took it with: a holder that lost the lock
+# (expired, taken by another process) then writes nothing, whatever its own view.
+_NO_HOLDER = "-"
+_LOCK_CONDITION = """
+local function lock_allows()
+  if ARGV[3] == '' then
+    return true
+  end
+  local holder = redis.call('GET', KEYS[4])
+  if ARGV[3] == '-' then
+    return not holder
+  end
+  return holder == ARGV[3]
+end
+"""
+assert f"'{_NO_HOLDER}'" in _LOCK_CONDITION
+
+# Part of a board's load, or all of it. KEYS: z, v, ready, lock.  ARGV: ttl s ('' keeps),
+# mark ('1': mark the board loaded at the end), the lock condition (`_LOCK_CONDITION`),
+# and the standings as one string: member, version and composite score of each, all
+# separated by single spaces (none of them holds one). One argument instead of three per
+# member: redis-py packing three per member was about half of what a load of small boards
+# cost the client.
+# Each member is written as a projection writes it (`write`), and the keys then expire as
+# that many projection writes would leave them; a marking call then sets `:ready` and
+# gives z and v its expiry. Returns how many members were written, or -1 (nothing
+# written) when the lock condition fails: the whole call is atomic, so running it while
+# no one holds the lock is as good as holding the lock for it, and running it while the
+# lock holds a token is running it under that holder's lock.
+_LOAD = (
+    _WRITE
+    + _LOCK_CONDITION
+    + """
+if not lock_allows() then
+  return -1
+end
+local written = 0
+for member, version, score in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+)') do
+  written = written + write(member, version, score)
+end
+local ttl = ARGV[1]
+if ARGV[2] == '1' then
+  if ttl == '' then
+    redis.call('SET', KEYS[3], '1')
+  else
+    redis.call('SET', KEYS[3], '1', 'EX', ttl)
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[2], ttl)
+  end
+elseif written > 0 and ttl ~= '' then
+  for i = 1, 3 do
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+return written
+"""
+)
+
+# `drop`: KEYS: z, v, ready, lock.  ARGV: ttl (unused), mark (unused), the lock condition.
+# Deletes the board's data keys; -1 (nothing deleted) when the lock condition fails.
+_DROP = (
+    _LOCK_CONDITION
+    + """
+if not lock_allows() then
+  return -1
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 0
+"""
+)
 
 # KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version,
 # only from a board that has ever held them (whose version hash has them), so removing an
@@ -128,19 +237,30 @@ local function count_above(key, value)
 end
 """
 
-# KEYS: z.  ARGV: start, stop.  Returns {total, count above the first row, rows}.
-_PAGE = (
-    _COUNT_ABOVE
-    + """
+# KEYS[1]: z.  ARGV: start, stop.  Returns {total, count above the first row, rows} (no
+# rows when stop < start: ZREVRANGE 0 -1 would be the whole set).
+_PAGE_OF_Z = """
 local total = redis.call('ZCARD', KEYS[1])
-local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local rows = {}
+if tonumber(ARGV[2]) >= tonumber(ARGV[1]) then
+  rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+end
 local above = 0
 if #rows > 0 then
   above = count_above(KEYS[1], rows[2])
 end
 return {total, above, rows}
 """
-)
+
+# The start of a script that reads only from a loaded board (KEYS[2]: its ready marker).
+_ONLY_IF_LOADED = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
+"""
+
+# KEYS: z.  ARGV: start, stop.
+_PAGE = _COUNT_ABOVE + _PAGE_OF_Z
 
 # KEYS: z.  ARGV: member, radius.  Returns {start, count above the first row, rows}.
 _AROUND = (
@@ -168,14 +288,46 @@ return {value, count_above(KEYS[1], value)}
 """
 )
 
-# KEYS: z, v, ready.  ARGV: as _WRITE, then how many entries behind the member to return.
-# The write of _PROJECT with the member's standing just before and after it, read in the
-# same atomic step: {before, after, position of the first row behind, count above it,
-# rows behind}, with
-# before and after {composite score, count above} or false. Nothing is read from a board
-# that is not loaded (it holds only part of its members, so its ranks would be too good):
-# then the reply is {false, false, 0, 0, {}}.
-_PROJECT_RANKED = (
+# KEYS: z, ready.  ARGV: start, stop.  False when the board is not loaded, else as _PAGE.
+_READ_PAGE = _COUNT_ABOVE + _ONLY_IF_LOADED + _PAGE_OF_Z
+
+# KEYS: z, ready.  ARGV: member, radius.  Read only from a loaded board: false when it is
+# not, else {total, start, count above the first row, rows} (no rows for a non-member).
+_READ_AROUND = (
+    _COUNT_ABOVE
+    + _ONLY_IF_LOADED
+    + """
+local total = redis.call('ZCARD', KEYS[1])
+local position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+if not position then
+  return {total, 0, 0, {}}
+end
+local start = math.max(0, position - tonumber(ARGV[2]))
+local rows = redis.call('ZREVRANGE', KEYS[1], start, position + tonumber(ARGV[2]), 'WITHSCORES')
+return {total, start, count_above(KEYS[1], rows[2]), rows}
+"""
+)
+
+# What `_PROJECT_BOARD` takes for a score to remove the member: no composite score (a
+# number, as `repr` prints it) is this text.
+_REMOVED = "-"
+# Writes one `_PROJECT_BOARD` call takes at most (a script blocks every other client while
+# it runs); a batch's writes to one board are in one call unless there are more.
+_PROJECT_MEMBERS = 1000
+
+# KEYS: z, v, ready.  ARGV: ttl s ('' keeps), how many entries behind each member to
+# return, then the writes as one string: member, version and composite score of each
+# (`_REMOVED` instead of a score removes the member), all separated by single spaces, as
+# `_LOAD` takes its standings (one argument, not three per member: cheaper for the client
+# to pack). Every write of one board in one call, in order, each as `write_versioned`
+# writes it, with the member's standing just before and after it read in the same atomic
+# step: per write {before, after, position of the first row behind, count above it, rows
+# behind}, with before and after {composite score, count above} or false, so each write
+# sees the ones before it, as calls one after another would. Nothing is read from a
+# board that is not loaded (it holds only part of its members, so its ranks would be
+# too good): then each reply is {false, false, 0, 0, {}}. The keys expire after ttl once
+# any member is written, as that many single writes would leave them.
+_PROJECT_BOARD = (
     _COUNT_ABOVE
     + _WRITE
     + """
@@ -187,27 +339,41 @@ local function standing(key, member)
   return {value, count_above(key, value)}
 end
 local loaded = redis.call('EXISTS', KEYS[3]) == 1
-local before = false
-if loaded then
-  before = standing(KEYS[1], ARGV[1])
-end
-write_versioned()
-if not loaded then
-  return {false, false, 0, 0, {}}
-end
-local after = standing(KEYS[1], ARGV[1])
-local rows = {}
-local start = 0
-local above = 0
-local behind = tonumber(ARGV[5])
-if after and behind > 0 then
-  start = redis.call('ZREVRANK', KEYS[1], ARGV[1]) + 1
-  rows = redis.call('ZREVRANGE', KEYS[1], start, start + behind - 1, 'WITHSCORES')
-  if #rows > 0 then
-    above = count_above(KEYS[1], rows[2])
+local behind = tonumber(ARGV[2])
+local replies = {}
+local written = 0
+for member, version, score in string.gmatch(ARGV[3], '(%S+) (%S+) (%S+)') do
+  if score == '"""
+    + _REMOVED
+    + """' then
+    score = ''
+  end
+  if not loaded then
+    written = written + write(member, version, score)
+    replies[#replies + 1] = {false, false, 0, 0, {}}
+  else
+    local before = standing(KEYS[1], member)
+    written = written + write(member, version, score)
+    local after = standing(KEYS[1], member)
+    local rows = {}
+    local start = 0
+    local above = 0
+    if after and behind > 0 then
+      start = redis.call('ZREVRANK', KEYS[1], member) + 1
+      rows = redis.call('ZREVRANGE', KEYS[1], start, start + behind - 1, 'WITHSCORES')
+      if #rows > 0 then
+        above = count_above(KEYS[1], rows[2])
+      end
+    end
+    replies[#replies + 1] = {before, after, start, above, rows}
   end
 end
-return {before, after, start, above, rows}
+if written > 0 and ARGV[1] ~= '' then
+  for i = 1, 3 do
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+  end
+end
+return replies
 """
 )
 
@@ -221,7 +387,7 @@ class _Keys:
 
     @property
     def data(self) -> list[str]:
-        """The keys `_PROJECT` takes, in its order; all expire together."""
+        """The keys `write_versioned` takes, in its order; all expire together."""
         return [self.z, self.versions, self.ready]
 
 
@@ -273,12 +439,22 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _rows(flat: Sequence[Any]) -> list[tuple[UUID, int]]:
-    """ZREVRANGE ... WITHSCORES as returned from Lua: member, score, member, score, ..."""
-    return [
-        (UUID(_text(flat[i])), decode_score(float(_text(flat[i + 1]))))
-        for i in range(0, len(flat), 2)
-    ]
+def _rows(flat: Sequence[Any], ids: dict[Any, UUID] | None = None) -> list[tuple[UUID, int]]:
+    """ZREVRANGE ... WITHSCORES as returned from Lua: member, score, member, score, ...
+
+    `ids` remembers each member's UUID across the calls given the same dict: the replies
+    of one projection name the same few athletes on board after board, and parsing a
+    UUID is most of what reading a row costs."""
+    if ids is None:
+        ids = {}
+    rows: list[tuple[UUID, int]] = []
+    for i in range(0, len(flat), 2):
+        member = flat[i]
+        user_id = ids.get(member)
+        if user_id is None:
+            user_id = ids[member] = UUID(_text(member))
+        rows.append((user_id, decode_score(float(_text(flat[i + 1])))))
+    return rows
 
 
 def _ranked(rows: list[tuple[UUID, int]], offset: int, above_first: int) -> list[RankedEntry]:
@@ -314,12 +490,13 @@ class RedisRanking:
     and is rebuilt from the record if anyone reads it again.
 
     A reader waits up to `lock_wait_s` for another's rebuild, then gets RankingUnavailable;
-    a rebuild lock left by a crashed process frees itself after `lock_timeout_s`.
+    a rebuild lock left by a crashed process frees itself after `lock_timeout_s`, while a
+    live holder renews it every third of that, however long its rebuild takes.
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         retention_s_for: Callable[[BoardKey], int | None] | None = None,
         lock_timeout_s: float = 60.0,
@@ -330,14 +507,22 @@ class RedisRanking:
         self._namespace = namespace
         self._scan_ready = f"{namespace}:{{board:*}}:ready"
         self._retention_s_for = retention_s_for
+        if lock_timeout_s <= 0:
+            # redis-py reads 0 as "never expires", which a crashed holder would never free.
+            raise ValueError("lock_timeout_s must be positive")
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
-        self._project = client.register_script(_PROJECT)
+        self._load = client.register_script(_LOAD)
+        self._drop = client.register_script(_DROP)
+        # The token of each board's rebuild lock while this adapter holds it.
+        self._held: dict[BoardKey, str] = {}
         self._page = client.register_script(_PAGE)
         self._around = client.register_script(_AROUND)
         self._standing = client.register_script(_STANDING)
-        self._project_ranked = client.register_script(_PROJECT_RANKED)
+        self._project_board = client.register_script(_PROJECT_BOARD)
         self._remove = client.register_script(_REMOVE)
+        self._read_page = client.register_script(_READ_PAGE)
+        self._read_around = client.register_script(_READ_AROUND)
         self._scan_versions = f"{namespace}:{{board:*}}:v"
 
     @classmethod
@@ -349,8 +534,9 @@ class RedisRanking:
         socket_timeout_s: float = 5.0,
         namespace: str = "fitboard",
     ) -> RedisRanking:
-        """A client for `url` (redis://host:port/db) with bounded socket timeouts, so a hung
-        server surfaces as RankingUnavailable instead of a request that never ends."""
+        """A client for `url` (redis://host:port/db, or redis+cluster://host:port,... for a
+        Redis Cluster) with bounded socket timeouts, so a hung server surfaces as
+        RankingUnavailable instead of a request that never ends."""
         client = redis_client(url, timeout_s=socket_timeout_s)
         return cls(client, retention_s_for=retention_s_for, namespace=namespace)
 
@@ -374,30 +560,45 @@ class RedisRanking:
     async def project_many(
         self, projections: Sequence[AthleteProjection], *, behind: int = 0
     ) -> list[list[Projected]]:
+        """One `_PROJECT_BOARD` call per board for all its writes, in the order they come
+        (up to `_PROJECT_MEMBERS` a call), every call in one round trip: a board's writes
+        one after another are what separate writes in order would be, and writes to
+        different boards do not see each other."""
         _check_window(radius=behind)
         # Encode everything first: a bad update fails the call before anything is written.
-        calls = [
-            (self._board_keys(u.key).data, [str(user_id), version, _score_arg(u), ttl, behind])
-            for user_id, version, updates in projections
-            for u in updates
-            for ttl in [self._ttl_arg(u.key)]
-        ]
+        # Per board: its writes, and where each one's reply goes back ((projection,
+        # update) indices), in the same order.
+        writes: dict[BoardKey, tuple[list[str], list[tuple[int, int]]]] = {}
+        for at, (user_id, version, updates) in enumerate(projections):
+            member = str(user_id)
+            for index, update in enumerate(updates):
+                score = _score_arg(update) or _REMOVED
+                rows, origins = writes.setdefault(update.key, ([], []))
+                rows.append(f"{member} {version} {score}")
+                origins.append((at, index))
+        calls: list[tuple[Sequence[str], Sequence[Any]]] = []
+        placed: list[list[tuple[int, int]]] = []
+        for key, (rows, origins) in writes.items():
+            keys, ttl = self._board_keys(key).data, self._ttl_arg(key)
+            for start in range(0, len(rows), _PROJECT_MEMBERS):
+                end = start + _PROJECT_MEMBERS
+                calls.append((keys, [ttl, behind, " ".join(rows[start:end])]))
+                placed.append(origins[start:end])
         replies: list[Any] = []
         if calls:
             with _reachable():
-                replies = await self._run_script(self._project_ranked, calls)
-        done: list[list[Projected]] = []
-        start = 0
-        for user_id, _, updates in projections:
-            end = start + len(updates)
-            done.append(
-                [
-                    _projected(update.key, user_id, reply)
-                    for update, reply in zip(updates, replies[start:end], strict=True)
-                ]
-            )
-            start = end
-        return done
+                replies = await self._run_script(self._project_board, calls)
+        reply_of: dict[tuple[int, int], Any] = {}
+        for where, reply in zip(placed, replies, strict=True):
+            reply_of.update(zip(where, reply, strict=True))
+        ids: dict[Any, UUID] = {}
+        return [
+            [
+                _projected(update.key, user_id, reply_of[at, index], ids)
+                for index, update in enumerate(updates)
+            ]
+            for at, (user_id, _, updates) in enumerate(projections)
+        ]
 
     async def _run_script(
         self, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
@@ -408,12 +609,18 @@ class RedisRanking:
 
         By its hash alone: redis-py's own pipeline asks SCRIPT EXISTS first, one more round
         trip on every call. A server that does not know the script (restarted, or SCRIPT
-        FLUSH) refuses a call before running any of it, so exactly the refused calls are
-        sent again once the script is loaded: nothing runs twice."""
+        FLUSH; on a cluster, a node that came back empty) refuses a call before running any
+        of it, so exactly the refused calls are sent again once the script is loaded (on
+        every primary of a cluster): nothing runs twice. A call a cluster pipeline answered
+        with a connection error is sent again too, as the single-node client's retry does
+        (the script may have run: a versioned write run twice writes once)."""
         replies = await self._evalsha_all(script.sha, calls)
-        refused = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-        if refused:
-            await self._client.script_load(script.script)
+        for _ in range(RETRIES):
+            refused = [i for i, r in enumerate(replies) if isinstance(r, (NoScriptError, *_RESEND))]
+            if not refused:
+                break
+            if any(isinstance(replies[i], NoScriptError) for i in refused):
+                await self._client.script_load(script.script)
             again = await self._evalsha_all(script.sha, [calls[i] for i in refused])
             for i, reply in zip(refused, again, strict=True):
                 replies[i] = reply
@@ -427,7 +634,10 @@ class RedisRanking:
     ) -> list[Any]:
         async with self._client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                pipe.evalsha(sha, len(keys), *keys, *args)
+                # The raw command: redis-py 8.1's cluster pipeline blocks its `evalsha`
+                # method, though it routes EVALSHA by its keys like any keyed command
+                # (lifted upstream: redis/redis-py#2914, #4206).
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
     async def is_loaded(self, key: BoardKey) -> bool:
@@ -436,64 +646,177 @@ class RedisRanking:
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
+        token = uuid.uuid4().hex
         lock = self._client.lock(
             self._board_keys(key).lock,
             timeout=self._lock_timeout_s,
             blocking_timeout=self._lock_wait_s,
             sleep=0.05,
-            # One Lock object per use, held by one task: thread-local tokens add nothing.
+            # One Lock object per use, held by one task (and renewed by one of its own):
+            # thread-local tokens add nothing.
             thread_local=False,
         )
         with _reachable():
-            acquired = await lock.acquire()
+            acquired = await lock.acquire(token=token)
         if not acquired:
             raise RankingUnavailable(
                 f"board {key} is being rebuilt elsewhere; gave up after {self._lock_wait_s} s"
             )
+        # From here on this process's loads and drops of the board write only while the
+        # lock still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
+        self._held[key] = token
+        lost = asyncio.Event()
+        renewing = asyncio.create_task(self._keep(lock, key, lost))
+        failed = False
         try:
             yield
+        except BaseException:
+            failed = True
+            raise
         finally:
+            renewing.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewing
+            # Forgotten before the release: once released, another task of this process
+            # may take the lock, and its token must not be the one removed.
+            if self._held.get(key) == token:
+                del self._held[key]
             try:
                 await lock.release()
             except _RELEASE_FAILURES as exc:
                 # The rebuild itself is done (or failed with its own error, which must not
                 # be masked); a lock we cannot release expires after lock_timeout_s.
                 logger.warning("rebuild lock of %s not released: %s", key, exc)
+            if lost.is_set() and not failed:
+                # Someone else may be rebuilding the board: this rebuild must not pass for
+                # the one that made it (its writes after the loss were refused).
+                raise RankingUnavailable(f"rebuild lock of {key} lost while rebuilding it")
 
-    async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
-        keys = self._board_keys(key)
-        ttl = self._ttl_arg(key)
-        rows = [
-            (
-                str(v.standing.user_id),
-                v.version,
-                repr(encode_sort_score(v.standing.score, v.standing.reached_at)),
-            )
-            for v in standings
-        ]
+    async def _keep(self, lock: Lock, key: BoardKey, lost: asyncio.Event) -> None:
+        """Renew `lock` (back to its full timeout) three times a timeout while it is held,
+        so a rebuild longer than `lock_timeout_s` keeps it; two renewals in a row may fail
+        (the server out of reach) before it expires. Stops, setting `lost`, once the lock
+        is no longer this holder's."""
+        every = self._lock_timeout_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                lost.set()
+                logger.error("rebuild lock of %s lost: expired or taken by another", key)
+                return
+            except _TRANSIENT as exc:
+                logger.warning("rebuild lock of %s not renewed, retrying: %s", key, exc)
+
+    def _lock_condition(self, key: BoardKey) -> str:
+        """The `_LOCK_CONDITION` of this process's writes that replace a board: the token
+        of its rebuild lock while this process holds it, else none."""
+        return self._held.get(key, "")
+
+    async def load(self, key: BoardKey, standings: Standings) -> None:
+        if isinstance(standings, Sequence):
+            await self._load_stream(key, _encoded_chunks(standings))
+        else:
+            await self._load_stream(key, _encoded_stream(standings))
+
+    async def _load_stream(self, key: BoardKey, chunks: AsyncIterator[list[str]]) -> None:
+        """`load` of standings encoded by `_load_rows`, in chunks of up to `_LOAD_MEMBERS`:
+        one `_LOAD` call per chunk. A board of one chunk is written and marked loaded in
+        one atomic step; a bigger board's other chunks first, pipelined, and the call that
+        marks it loaded only once they are all written, so no reader sees it loaded and
+        partial: the last chunk is held back until the stream ends, and sent alone, after
+        the reply to every other.
+
+        At most two pipelines' worth of chunks are held: one in flight while the next is
+        encoded (the client's encoding overlaps Redis's writing), so memory stays bounded
+        however big the board."""
+        condition = self._lock_condition(key)
+        per_pipeline = max(1, _LOAD_PIPELINE_MEMBERS // _LOAD_MEMBERS)
+        waiting: list[list[str]] = []
+        sending: asyncio.Task[None] | None = None
+        try:
+            async for chunk in chunks:
+                waiting.append(chunk)
+                if len(waiting) <= per_pipeline:
+                    continue
+                batch, waiting = waiting[:-1], waiting[-1:]
+                if sending is not None:
+                    await sending
+                sending = asyncio.create_task(self._send_load(key, batch, condition, mark=False))
+            if sending is not None:
+                await sending
+                sending = None
+            last = waiting.pop() if waiting else []
+            if waiting:
+                await self._send_load(key, waiting, condition, mark=False)
+            await self._send_load(key, [last], condition, mark=True)
+        finally:
+            if sending is not None:
+                # The stream failed (a bad standing, say) with a pipeline in flight, or that
+                # pipeline failed: stopped, and its outcome read, so asyncio does not report
+                # an error never retrieved; the error raised is the one that stopped the load.
+                sending.cancel()
+                await asyncio.wait([sending])
+                if not sending.cancelled():
+                    sending.exception()
+
+    async def _send_load(
+        self, key: BoardKey, chunks: list[list[str]], condition: str, *, mark: bool
+    ) -> None:
+        """One pipeline of `_LOAD` calls writing `chunks` into `key`, the lock condition
+        checked by each; RankingUnavailable when it fails (the lock lost)."""
         with _reachable():
-            for start in range(0, len(rows), _LOAD_CHUNK):
-                await self._run_script(
-                    self._project,
-                    [
-                        (keys.data, [member, version, score, ttl])
-                        for member, version, score in rows[start : start + _LOAD_CHUNK]
-                    ],
+            written = await self._run_script(
+                self._load, [self._load_call(key, c, condition, mark=mark) for c in chunks]
+            )
+        if any(int(n) < 0 for n in written):
+            raise RankingUnavailable(f"rebuild lock of {key} lost: load refused")
+
+    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
+        # Encoded first: a bad standing fails the call before anything is written.
+        encoded = [(key, _load_rows(standings)) for key, standings in loads]
+        # A board that fits in one `_LOAD` call is loaded by it, guarded: the call writes
+        # nothing while anyone holds the board's rebuild lock, and runs atomically, so it
+        # is as good as taking the lock, loading and releasing it, in no round trip of its
+        # own; many such boards go in one pipeline (on a cluster, one per node). A board
+        # whose lock was held, or too big for one call, is loaded under its lock.
+        one_call = [(key, rows) for key, rows in encoded if len(rows) <= _LOAD_MEMBERS]
+        locked = [(key, rows) for key, rows in encoded if len(rows) > _LOAD_MEMBERS]
+        batch: list[tuple[BoardKey, list[str]]] = []
+        members = 0
+        for index, (key, rows) in enumerate(one_call):
+            batch.append((key, rows))
+            members += len(rows)
+            if members < _LOAD_PIPELINE_MEMBERS and index < len(one_call) - 1:
+                continue
+            with _reachable():
+                written = await self._run_script(
+                    self._load,
+                    [self._load_call(k, r, _NO_HOLDER, mark=True) for k, r in batch],
                 )
-            # One transaction gives the marker and the data the same expiry, so the marker
-            # never outlives the set it vouches for.
-            async with self._client.pipeline(transaction=True) as pipe:
-                if ttl:
-                    pipe.set(keys.ready, "1", ex=int(ttl))
-                    pipe.expire(keys.z, int(ttl))
-                    pipe.expire(keys.versions, int(ttl))
-                else:
-                    pipe.set(keys.ready, "1")
-                await pipe.execute()
+            locked += [(k, r) for (k, r), n in zip(batch, written, strict=True) if int(n) < 0]
+            batch, members = [], 0
+        for key, rows in locked:
+            async with self.rebuild_lock(key):
+                await self._load_stream(key, _chunks_of(rows))
+
+    def _load_call(
+        self, key: BoardKey, rows: list[str], condition: str, *, mark: bool
+    ) -> tuple[list[str], list[str]]:
+        """The keys and arguments of one `_LOAD` call writing `rows` into `key` if the
+        board's rebuild lock meets `condition` (`_LOCK_CONDITION`)."""
+        keys = self._board_keys(key)
+        flags = [self._ttl_arg(key), "1" if mark else "", condition]
+        return [keys.z, keys.versions, keys.ready, keys.lock], [*flags, " ".join(rows)]
 
     async def drop(self, key: BoardKey) -> None:
+        keys = self._board_keys(key)
+        call = ([keys.z, keys.versions, keys.ready, keys.lock], ["", "", self._lock_condition(key)])
         with _reachable():
-            await self._client.delete(*self._board_keys(key).data)
+            (done,) = await self._run_script(self._drop, [call])
+        if int(done) < 0:
+            raise RankingUnavailable(f"rebuild lock of {key} lost: drop refused")
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         member = str(user_id)
@@ -506,7 +829,7 @@ class RedisRanking:
                 keys = _keys_of_versions(_text(name))
                 if keys is not None:
                     batch.append((keys, [member, version, "", ""]))
-                if len(batch) >= _LOAD_CHUNK:
+                if len(batch) >= _REMOVE_CHUNK:
                     removed += sum(await self._run_script(self._remove, batch))
                     batch = []
             if batch:
@@ -517,9 +840,6 @@ class RedisRanking:
         _check_window(offset=offset, limit=limit)
         z = self._board_keys(key).z
         with _reachable():
-            if limit == 0:
-                # ZREVRANGE 0 -1 would mean the whole set, not nothing.
-                return BoardPage([], int(await self._client.zcard(z)))
             total, above, flat = await self._page(keys=[z], args=[offset, offset + limit - 1])
         return BoardPage(_ranked(_rows(flat), offset, int(above)), int(total))
 
@@ -561,22 +881,41 @@ class RedisRanking:
                 for key in keys:
                     pipe.zcard(self._board_keys(key).z)
                 sizes = [int(n) for n in await pipe.execute()] if keys else []
-            memory = await self._client.info("memory")
-            evictions = await self._client.info("stats")
+            memory = await self._info_of_every_node("memory")
+            evictions = await self._info_of_every_node("stats")
         ranked = sorted(zip(keys, sizes, strict=True), key=lambda p: (-p[1], p[0].name))
-        limit = int(memory.get("maxmemory", 0))
+        limits = [int(node.get("maxmemory", 0)) for node in memory]
         return RankingStats(
             boards=len(keys),
             largest=ranked[:largest],
-            memory_bytes=int(memory["used_memory"]),
-            # 0 is "no limit" to Redis.
-            memory_limit_bytes=limit or None,
-            evicted_keys=int(evictions.get("evicted_keys", 0)),
+            memory_bytes=sum(int(node["used_memory"]) for node in memory),
+            # 0 is "no limit" to Redis: a cluster is limited only if every node is.
+            memory_limit_bytes=sum(limits) if all(limits) else None,
+            evicted_keys=sum(int(node.get("evicted_keys", 0)) for node in evictions),
         )
+
+    async def _info_of_every_node(self, section: str) -> list[dict[str, Any]]:
+        """INFO `section` of the one server, or of every primary of a cluster (whose
+        client would otherwise ask one node)."""
+        client = self._client
+        if isinstance(client, RedisCluster):
+            # One call per primary: asked of several nodes at once, redis-py answers a dict
+            # by node, but asked of one (a one-node cluster) the bare INFO.
+            await client.initialize()
+            primaries = client.get_primaries()
+            return list(
+                await asyncio.gather(*(client.info(section, target_nodes=n) for n in primaries))
+            )
+        return [await client.info(section)]
 
     async def ping(self) -> None:
         with _reachable():
-            await self._client.ping()
+            if isinstance(self._client, RedisCluster):
+                # Every primary: a cluster with one down cannot serve that node's boards,
+                # and its client would otherwise ask one node.
+                await self._client.ping(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await self._client.ping()
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -597,15 +936,117 @@ class RedisRanking:
                     found.add(key)
         return sorted(found)
 
+    async def scores_many(
+        self, keys: Sequence[BoardKey], *, reply_members: int = 10_000
+    ) -> list[dict[UUID, int]]:
+        # The first `reply_members` members of every board in one pipelined round trip:
+        # not a transaction, so on a cluster the pipeline sends each board to the node of
+        # its slot. A board that fills its reply may hold more: it is read again by
+        # `scores` (ZSCAN in chunks), so no one reply grows large or blocks the server long.
+        # WITHSCORES as a raw argument: redis-py then leaves the reply as the protocol gives
+        # it (RESP3: [member, score] pairs; RESP2: member, score, ...) instead of turning
+        # each RESP3 score into text and back.
+        replies: list[Any] = []
+        with _reachable():
+            if keys:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        z = self._board_keys(key).z
+                        pipe.execute_command("ZRANGE", z, 0, reply_members - 1, "WITHSCORES")
+                    replies = list(await pipe.execute())
+        found: list[dict[UUID, int]] = []
+        # An athlete is on many of the boards read together (every metric's of an
+        # instance): each member's id is parsed once.
+        users: dict[Any, UUID] = {}
+        for key, reply in zip(keys, replies, strict=True):
+            flat = not (reply and isinstance(reply[0], list))
+            members: dict[UUID, int] = {}
+            for member, value in zip(reply[::2], reply[1::2], strict=True) if flat else reply:
+                user = users.get(member)
+                if user is None:
+                    user = users[member] = UUID(_text(member))
+                members[user] = decode_score(float(value))
+            found.append(members if len(members) < reply_members else await self.scores(key))
+        return found
 
-def _projected(key: BoardKey, user_id: UUID, reply: Sequence[Any]) -> Projected:
+    async def read_page(self, key: BoardKey, offset: int, limit: int) -> BoardPage | None:
+        _check_window(offset=offset, limit=limit)
+        keys = self._board_keys(key)
+        with _reachable():
+            found = await self._read_page(
+                keys=[keys.z, keys.ready], args=[offset, offset + limit - 1]
+            )
+        if found is None:
+            return None
+        total, above, flat = found
+        return BoardPage(_ranked(_rows(flat), offset, int(above)), int(total))
+
+    async def read_around(self, key: BoardKey, user_id: UUID, radius: int) -> Neighbourhood | None:
+        _check_window(radius=radius)
+        keys = self._board_keys(key)
+        with _reachable():
+            found = await self._read_around(keys=[keys.z, keys.ready], args=[str(user_id), radius])
+        if found is None:
+            return None
+        total, start, above, flat = found
+        return Neighbourhood(_ranked(_rows(flat), int(start), int(above)), int(total))
+
+
+def _projected(
+    key: BoardKey, user_id: UUID, reply: Sequence[Any], ids: dict[Any, UUID]
+) -> Projected:
+    """One write's reply of `_PROJECT_BOARD`; `ids` as `_rows` takes it."""
     before, after, start, above_behind, flat = reply
     return Projected(
         key,
         _standing_entry(user_id, before),
         _standing_entry(user_id, after),
-        _ranked(_rows(flat), int(start), int(above_behind)),
+        _ranked(_rows(flat, ids), int(start), int(above_behind)),
     )
+
+
+async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterator[list[str]]:
+    """`standings` encoded by `_load_rows`, `_LOAD_MEMBERS` at a time, each chunk only
+    when asked for; the event loop gets a turn after each, so a pipeline in flight is
+    sent while the next chunk is encoded."""
+    for start in range(0, len(standings), _LOAD_MEMBERS):
+        yield _load_rows(standings[start : start + _LOAD_MEMBERS])
+        await asyncio.sleep(0)
+
+
+async def _encoded_stream(
+    chunks: AsyncIterable[Sequence[VersionedStanding]],
+) -> AsyncIterator[list[str]]:
+    """A stream of chunks of any size as `_encoded_chunks` gives a sequence's: full
+    chunks of `_LOAD_MEMBERS` (but the last), however small the stream's, so a stream
+    costs the calls and round trips a sequence does."""
+    rows: list[str] = []
+    async for chunk in chunks:
+        async for encoded in _encoded_chunks(chunk):
+            rows += encoded
+            while len(rows) >= _LOAD_MEMBERS:
+                yield rows[:_LOAD_MEMBERS]
+                rows = rows[_LOAD_MEMBERS:]
+    if rows:
+        yield rows
+
+
+async def _chunks_of(rows: list[str]) -> AsyncIterator[list[str]]:
+    """Rows already encoded, `_LOAD_MEMBERS` at a time."""
+    for start in range(0, len(rows), _LOAD_MEMBERS):
+        yield rows[start : start + _LOAD_MEMBERS]
+
+
+def _load_rows(standings: Sequence[VersionedStanding]) -> list[str]:
+    """Each standing as `<member> <version> <composite score>`, as `_LOAD` takes them
+    (joined by spaces); encoding checks each score and time, so a bad standing fails
+    before anything is written."""
+    # repr: the shortest text that parses back to the same double (see `_score_arg`).
+    return [
+        f"{v.standing.user_id} {v.version} "
+        f"{encode_sort_score(v.standing.score, v.standing.reached_at)!r}"
+        for v in standings
+    ]
 
 
 def _standing_entry(user_id: UUID, found: Sequence[Any] | None) -> RankedEntry | None:

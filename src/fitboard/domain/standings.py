@@ -3,6 +3,7 @@ rule the worker's projection, the record's rebuild queries and challenges follow
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -155,20 +156,53 @@ def updates_for(
 ) -> list[ScoreUpdate]:
     """The athlete's new absolute score on every board of `scopes`, for every metric and
     every period in `totals_by_period` (their totals over the period instance containing
-    `day`). An athlete hidden from boards, or whose score is zero, is removed instead."""
+    `day`). An athlete hidden from boards, or whose score is zero, is removed instead.
+
+    Each score is `score_on`'s; the totals a scope sees are worked out once per period and
+    scope, not once per metric (combining the activities is most of the work), and each
+    (period instance, scope)'s board keys are made once per process (`_boards_of`): the
+    worker runs this for every workout, 90 updates or more each time."""
     keys = keys_for_day(day)
     updates: list[ScoreUpdate] = []
+    add = updates.append
     for period, totals in totals_by_period.items():
+        everything: ActivityTotals | None = None
         for scope in scopes:
-            for metric in Metric:
-                board = BoardId(metric, period, scope)
-                key = BoardKey(board, keys[period])
-                score, reached_at = score_on(board, totals)
+            activity, boards = _boards_of(period, scope, keys[period])
+            if activity is not None:
+                seen = totals.by_activity.get(activity, _NOTHING)
+            else:
+                if everything is None:
+                    everything = combined(totals)
+                seen = everything
+            for key, (total, reached, rounded) in zip(boards, _SCORING, strict=True):
+                # metric_score, inline.
+                reached_at = getattr(seen, reached)
+                value = getattr(seen, total)
+                score = whole(value) if rounded else int(value)
                 if visible and score > 0 and reached_at is not None:
-                    updates.append(ScoreUpdate(key, score, reached_at))
+                    add(ScoreUpdate(key, score, reached_at))
                 else:
-                    updates.append(ScoreUpdate(key, None, None))
+                    add(ScoreUpdate(key, None, None))
     return updates
+
+
+# Every metric in declaration order (the order updates_for has always listed them in),
+# each as what metric_score reads: its total's name, its moment's name, whether rounded.
+_METRICS = tuple(Metric)
+_SCORING = tuple((METRICS[m].total, METRICS[m].reached_at, METRICS[m].rounded) for m in _METRICS)
+# The totals of an activity with no workouts.
+_NOTHING = ActivityTotals()
+
+
+@functools.lru_cache(maxsize=4096)
+def _boards_of(
+    period: Period, scope: Scope, period_key: str
+) -> tuple[Activity | None, tuple[BoardKey, ...]]:
+    """The scope's activity and its board keys of one period instance, one per metric in
+    `_METRICS`' order. Cached: a worker sees the same few instances workout after workout
+    (today's, this week's...); its size bounds the memory of many groups' scopes."""
+    return scope.activity, tuple(BoardKey(BoardId(m, period, scope), period_key) for m in _METRICS)
 
 
 def _latest(moments: Iterable[datetime | None]) -> datetime | None:

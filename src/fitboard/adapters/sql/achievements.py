@@ -12,6 +12,8 @@ from uuid import UUID
 from sqlalchemy import (
     ColumnElement,
     Double,
+    Executable,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -25,18 +27,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql.repositories import insert_by_dialect
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
 from fitboard.adapters.sql.tables import awards, workouts
 from fitboard.domain.achievements import Award, HeldAchievement, Measure, Measured, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
 
-_AWARD_ALL = insert_by_dialect(
-    awards,
-    lambda insert: insert.on_conflict_do_nothing(
-        index_elements=[awards.c.user_id, awards.c.achievement_id, awards.c.period_key]
-    ).returning(awards.c.achievement_id, awards.c.period_key),
-)
+_AWARD_COLUMNS = ("user_id", "achievement_id", "period_key", "awarded_at", "workout_id", "value")
+
+
+@functools.lru_cache(maxsize=2)
+def _award_all(dialect_name: str) -> tuple[RequestRows, Executable]:
+    """award_many's statement: its rows (in _AWARD_COLUMNS' order) are a relation of the
+    statement (insert_rows), so its text is the same however many awards it records."""
+    keys = (awards.c.user_id, awards.c.achievement_id, awards.c.period_key)
+    rows_of, insert = insert_rows(awards, _AWARD_COLUMNS, [k.name for k in keys], dialect_name)
+    return rows_of, insert.on_conflict_do_nothing(index_elements=list(keys)).returning(*keys)
+
 
 _ACTIVE_LOCAL_DAYS = (
     select(workouts.c.local_day)
@@ -68,32 +75,32 @@ class SqlAchievementRepository:
         awarded_at: datetime,
         workout_id: UUID | None,
     ) -> list[Award]:
+        done = await self.award_many([(user_id, a, awarded_at, workout_id) for a in earned])
+        return [award for award, recorded in zip(earned, done, strict=True) if recorded]
+
+    async def award_many(
+        self, earned: Sequence[tuple[UUID, Award, datetime, UUID | None]]
+    ) -> list[bool]:
         if not earned:
             return []
         rows = [
-            {
-                "user_id": user_id,
-                "achievement_id": award.rule_id,
-                "period_key": award.period_key,
-                "awarded_at": awarded_at,
-                "workout_id": workout_id,
-                "value": award.value,
-            }
-            for award in earned
+            (user_id, award.rule_id, award.period_key, awarded_at, workout_id, award.value)
+            for user_id, award, awarded_at, workout_id in earned
         ]
         # ON CONFLICT DO NOTHING instead of catching IntegrityError: on PostgreSQL a failed
-        # statement would abort the whole processing transaction. Several rows make one
-        # INSERT (SQLAlchemy's "insertmanyvalues"), which returns the keys of the rows it
-        # wrote, in no particular order.
-        statement = _AWARD_ALL[self._connection.dialect.name]
-        result = await self._connection.execute(statement, rows)
-        written = {(row.achievement_id, row.period_key) for row in result}
-        recorded: list[Award] = []
-        for award in earned:
-            key = (award.rule_id, award.period_key)
-            if key in written:  # the first of any repeats, as one award() after another
-                written.remove(key)
-                recorded.append(award)
+        # statement would abort the whole processing transaction. Every row goes in one
+        # INSERT whose text is the same however many (insert_rows); it returns the keys of
+        # the rows it wrote, in no particular order.
+        rows_of, statement = _award_all(self._connection.dialect.name)
+        params = rows_of.params(self._connection.dialect, numbered(rows))
+        result = await self._connection.execute(statement, params)
+        written = {(row.user_id, row.achievement_id, row.period_key) for row in result}
+        recorded: list[bool] = []
+        for user_id, award, _, _ in earned:
+            key = (user_id, award.rule_id, award.period_key)
+            # The first of any repeats, as one award() after another.
+            recorded.append(key in written)
+            written.discard(key)
         return recorded
 
     async def for_user(self, user_id: UUID) -> list[HeldAchievement]:
@@ -134,6 +141,20 @@ class SqlAchievementRepository:
         params = {"user_id": user_id, "first": first, "last": last}
         return set((await self._connection.execute(_ACTIVE_LOCAL_DAYS, params)).scalars())
 
+    async def active_local_days_many(
+        self, requests: Sequence[tuple[UUID, date, date]]
+    ) -> list[set[date]]:
+        if not requests:
+            return []
+        rows_of, statement = _active_local_days_many(self._connection.dialect.name)
+        params = rows_of.params(
+            self._connection.dialect, [(i, *request) for i, request in enumerate(requests)]
+        )
+        found: list[set[date]] = [set() for _ in requests]
+        for row in await self._connection.execute(statement, params):
+            found[row.request].add(row.local_day)
+        return found
+
     async def best_before(
         self, user_id: UUID, rule: PersonalRecord, before: datetime, exclude: UUID
     ) -> float | None:
@@ -149,56 +170,97 @@ class SqlAchievementRepository:
         before: datetime,
         exclude: UUID,
     ) -> dict[str, float | None]:
+        (found,) = await self.bests_before_many(rules, [(user_id, before, exclude)])
+        return found
+
+    async def bests_before_many(
+        self,
+        rules: Sequence[PersonalRecord],
+        requests: Sequence[tuple[UUID, datetime, UUID]],
+    ) -> list[dict[str, float | None]]:
         if not rules:
-            return {}
-        params = {"user_id": user_id, "before": before, "exclude": exclude}
-        row = (await self._connection.execute(_bests_statement(tuple(rules)), params)).one()
-        return {
-            rule.id: None if value is None else float(value)
-            for rule, value in zip(rules, row, strict=True)
-        }
+            return [{} for _ in requests]
+        if not requests:
+            return []
+        rows_of, statement = _bests_many(tuple(rules), self._connection.dialect.name)
+        params = rows_of.params(
+            self._connection.dialect, [(i, *request) for i, request in enumerate(requests)]
+        )
+        # A request without earlier workouts has no row: no best of any rule.
+        found: list[dict[str, float | None]] = [
+            dict.fromkeys(r.id for r in rules) for _ in requests
+        ]
+        for row in await self._connection.execute(statement, params):
+            found[row[0]] = {
+                rule.id: None if value is None else float(value)
+                for rule, value in zip(rules, row[1:], strict=True)
+            }
+        return found
+
+    async def counted_after_many(
+        self, requests: Sequence[tuple[UUID, datetime, UUID]]
+    ) -> list[list[Measured]]:
+        if not requests:
+            return []
+        rows_of, statement = _counted_after_many(self._connection.dialect.name)
+        params = rows_of.params(
+            self._connection.dialect, [(i, *request) for i, request in enumerate(requests)]
+        )
+        # Each request's own rows, in the order of the statement: date order.
+        found: list[list[Measured]] = [[] for _ in requests]
+        for row in await self._connection.execute(statement, params):
+            found[row.request].append(_measured_from_row(row))
+        return found
 
     async def counted_after(
         self, user_id: UUID, started_at: datetime, workout_id: UUID
     ) -> list[Measured]:
         statement = (
-            select(
-                workouts.c.id,
-                workouts.c.activity,
-                workouts.c.distance_m,
-                workouts.c.duration_s,
-                workouts.c.calories,
-                workouts.c.points,
-            )
+            select(*_MEASURED_COLUMNS)
             .where(*_later(user_id, started_at, workout_id))
             .order_by(workouts.c.started_at, workouts.c.id)
         )
-        return [
-            Measured(
-                id=row.id,
-                activity=Activity(row.activity),
-                distance_m=row.distance_m,
-                duration_s=row.duration_s,
-                calories=row.calories,
-                points=row.points,
-            )
-            for row in await self._connection.execute(statement)
-        ]
+        return [_measured_from_row(row) for row in await self._connection.execute(statement)]
 
     async def held(
         self, user_id: UUID, achievement_ids: Sequence[str], period_keys: Sequence[str]
     ) -> set[tuple[str, str]]:
         if not achievement_ids or not period_keys:
             return set()
-        statement = select(awards.c.achievement_id, awards.c.period_key).where(
-            awards.c.user_id == user_id,
-            awards.c.achievement_id.in_(sorted(set(achievement_ids))),
-            awards.c.period_key.in_(sorted(set(period_keys))),
-        )
+        rules_of, keys_of, statement = _held(self._connection.dialect.name)
+        dialect = self._connection.dialect
+        params = {
+            "holder": user_id,
+            **rules_of.params(dialect, [(i,) for i in sorted(set(achievement_ids))]),
+            **keys_of.params(dialect, [(k,) for k in sorted(set(period_keys))]),
+        }
         return {
             (row.achievement_id, row.period_key)
-            for row in await self._connection.execute(statement)
+            for row in await self._connection.execute(statement, params)
         }
+
+    async def held_many(
+        self,
+        achievement_ids: Sequence[str],
+        requests: Sequence[tuple[UUID, Sequence[str]]],
+    ) -> list[set[tuple[str, str]]]:
+        found: list[set[tuple[str, str]]] = [set() for _ in requests]
+        pairs = [
+            (request, user_id, key)
+            for request, (user_id, keys) in enumerate(requests)
+            for key in sorted(set(keys))
+        ]
+        if not achievement_ids or not pairs:
+            return found
+        rules_of, pairs_of, statement = _held_many(self._connection.dialect.name)
+        dialect = self._connection.dialect
+        params = {
+            **rules_of.params(dialect, [(i,) for i in sorted(set(achievement_ids))]),
+            **pairs_of.params(dialect, pairs),
+        }
+        for row in await self._connection.execute(statement, params):
+            found[row.request].add((row.achievement_id, row.period_key))
+        return found
 
     async def revoke(self, user_id: UUID, achievement_id: str, period_key: str) -> bool:
         statement = (
@@ -211,6 +273,27 @@ class SqlAchievementRepository:
             .returning(awards.c.achievement_id)
         )
         return (await self._connection.execute(statement)).first() is not None
+
+
+_MEASURED_COLUMNS = (
+    workouts.c.id,
+    workouts.c.activity,
+    workouts.c.distance_m,
+    workouts.c.duration_s,
+    workouts.c.calories,
+    workouts.c.points,
+)
+
+
+def _measured_from_row(row: Any) -> Measured:
+    return Measured(
+        id=row.id,
+        activity=Activity(row.activity),
+        distance_m=row.distance_m,
+        duration_s=row.duration_s,
+        calories=row.calories,
+        points=row.points,
+    )
 
 
 def _earlier(user_id: Any, before: Any, exclude: Any) -> list[ColumnElement[bool]]:
@@ -270,17 +353,32 @@ def _best_of(rule: PersonalRecord, values: ColumnElement[Any]) -> ColumnElement[
     return func.min(values) if rule.measure is Measure.PACE else func.max(values)
 
 
-@functools.lru_cache(maxsize=8)
-def _bests_statement(rules: tuple[PersonalRecord, ...]) -> Select[Any]:
-    """Every rule's best_before in one row, one column per rule, built once per catalog.
-    Bind parameters: user_id, before, exclude. Each rule picks its workouts out of the
-    athlete's earlier ones by CASE (a NULL is never a best, as MIN and MAX skip it); its
-    value is computed by the same expression as best_before's, so the two agree exactly."""
-    earlier = _earlier(
-        bindparam("user_id", type_=workouts.c.user_id.type),
-        bindparam("before", type_=workouts.c.started_at.type),
-        bindparam("exclude", type_=workouts.c.id.type),
+def _places(name: str) -> RequestRows:
+    """Workouts' places in their athletes' date order: (request, user_id, started_at, id)."""
+    return RequestRows(
+        name,
+        (
+            ("request", Integer()),
+            ("user_id", workouts.c.user_id.type),
+            ("started_at", workouts.c.started_at.type),
+            ("id", workouts.c.id.type),
+        ),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _bests_many(
+    rules: tuple[PersonalRecord, ...], dialect_name: str
+) -> tuple[RequestRows, Select[Any]]:
+    """Every rule's best_before for many workouts in one statement, built once per catalog
+    and engine, its text the same however many workouts (request_rows): one row per
+    request with earlier workouts, its index first, then one column per rule. Each rule
+    picks its workouts out of the athlete's earlier ones by CASE (a NULL is never a best,
+    as MIN and MAX skip it); its value is computed by the same expression as
+    best_before's, so the two agree exactly."""
+    rows_of = _places("places")
+    place = rows_of.relation(dialect_name)
+    earlier = _earlier(place.c.user_id, place.c.started_at, place.c.id)
     columns: list[ColumnElement[Any]] = []
     for rule in rules:
         conditions = _counted_by(rule)
@@ -288,4 +386,100 @@ def _bests_statement(rules: tuple[PersonalRecord, ...]) -> Select[Any]:
         if conditions:
             value = case((and_(*conditions), value))
         columns.append(_best_of(rule, value))
-    return select(*columns).where(*earlier)
+    statement = (
+        select(place.c.request, *columns)
+        .select_from(place.join(workouts, and_(*earlier)))
+        .group_by(place.c.request)
+    )
+    return rows_of, statement
+
+
+@functools.lru_cache(maxsize=2)
+def _held(dialect_name: str) -> tuple[RequestRows, RequestRows, Select[Any]]:
+    """held's statement: the rules and the period keys are a parameter each
+    (RequestRows.among), so its text is the same however many (the worker asks with
+    the keys of an athlete's later workouts, any number of them)."""
+    rules_of = RequestRows("held_rules", (("id", awards.c.achievement_id.type),))
+    keys_of = RequestRows("held_keys", (("key", awards.c.period_key.type),))
+    statement = select(awards.c.achievement_id, awards.c.period_key).where(
+        awards.c.user_id == bindparam("holder", type_=awards.c.user_id.type),
+        rules_of.among(dialect_name, awards.c.achievement_id),
+        keys_of.among(dialect_name, awards.c.period_key),
+    )
+    return rules_of, keys_of, statement
+
+
+@functools.lru_cache(maxsize=2)
+def _held_many(dialect_name: str) -> tuple[RequestRows, RequestRows, Select[Any]]:
+    """held_many's statement: the rules are one parameter (RequestRows.among), the
+    (request, athlete, period key) pairs a relation joined to the awards on the athlete
+    and the key (an index lookup each, by the awards' primary key), so its text is the
+    same however many athletes and keys; each row is tagged with its request."""
+    rules_of = RequestRows("held_rules", (("id", awards.c.achievement_id.type),))
+    pairs_of = RequestRows(
+        "held_pairs",
+        (
+            ("request", Integer()),
+            ("user_id", awards.c.user_id.type),
+            ("key", awards.c.period_key.type),
+        ),
+    )
+    pair = pairs_of.relation(dialect_name)
+    statement = (
+        select(pair.c.request, awards.c.achievement_id, awards.c.period_key)
+        .select_from(
+            pair.join(
+                awards,
+                and_(awards.c.user_id == pair.c.user_id, awards.c.period_key == pair.c.key),
+            )
+        )
+        .where(rules_of.among(dialect_name, awards.c.achievement_id))
+    )
+    return rules_of, pairs_of, statement
+
+
+@functools.lru_cache(maxsize=2)
+def _counted_after_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """counted_after of many workouts: each request's later counted workouts, tagged with
+    its index, requests in order and each one's in date order."""
+    rows_of = _places("places")
+    place = rows_of.relation(dialect_name)
+    statement = (
+        select(place.c.request, *_MEASURED_COLUMNS)
+        .select_from(
+            place.join(workouts, and_(*_later(place.c.user_id, place.c.started_at, place.c.id)))
+        )
+        .order_by(place.c.request, workouts.c.started_at, workouts.c.id)
+    )
+    return rows_of, statement
+
+
+@functools.lru_cache(maxsize=2)
+def _active_local_days_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """active_local_days of many (athlete, first, last): each request's days, tagged with
+    its index."""
+    rows_of = RequestRows(
+        "spans",
+        (
+            ("request", Integer()),
+            ("user_id", workouts.c.user_id.type),
+            ("first", workouts.c.local_day.type),
+            ("last", workouts.c.local_day.type),
+        ),
+    )
+    span = rows_of.relation(dialect_name)
+    statement = (
+        select(span.c.request, workouts.c.local_day)
+        .select_from(
+            span.join(
+                workouts,
+                and_(
+                    workouts.c.user_id == span.c.user_id,
+                    workouts.c.status == WorkoutStatus.PROCESSED.value,
+                    workouts.c.local_day.between(span.c.first, span.c.last),
+                ),
+            )
+        )
+        .distinct()
+    )
+    return rows_of, statement

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fitboard.adapters.sql.request_rows import RequestRows
 from fitboard.adapters.sql.tables import workout_changes
 from fitboard.domain.changes import ChangeKind, Decision, WorkoutChange
 
@@ -51,8 +55,20 @@ class SqlWorkoutChangeRepository:
             return None
         return Decision(ChangeKind(row.kind), row.changed_by, row.changed_at, row.reason)
 
-    async def was_deleted(self, workout_id: UUID) -> bool:
-        statement = select(
-            exists().where(_c.workout_id == workout_id, _c.kind == ChangeKind.DELETE.value)
-        )
-        return bool((await self._connection.execute(statement)).scalar())
+    async def deleted_among(self, workout_ids: Sequence[UUID]) -> set[UUID]:
+        if not workout_ids:
+            return set()
+        ids_of, statement = _deleted_among(self._connection.dialect.name)
+        params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(workout_ids))])
+        return set((await self._connection.execute(statement, params)).scalars())
+
+
+@functools.lru_cache(maxsize=2)
+def _deleted_among(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """deleted_among's statement: the ids are one parameter (RequestRows.among), so its text is
+    the same however many it asks about."""
+    ids_of = RequestRows("asked", (("id", _c.workout_id.type),))
+    statement = select(_c.workout_id).where(
+        ids_of.among(dialect_name, _c.workout_id), _c.kind == ChangeKind.DELETE.value
+    )
+    return ids_of, statement

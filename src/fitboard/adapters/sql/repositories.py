@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date, datetime
@@ -9,15 +10,19 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    Boolean,
     Executable,
     Row,
     Select,
     Table,
+    and_,
     bindparam,
     delete,
     exists,
     func,
     literal,
+    not_,
+    or_,
     select,
     tuple_,
     update,
@@ -25,9 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
 from fitboard.adapters.sql.tables import group_members, groups, users, workouts
 from fitboard.application.accounts.ports import UsernameTaken
-from fitboard.application.workouts.ports import WorkoutCursor, WorkoutIdTaken
+from fitboard.application.workouts.ports import CandidateSpan, WorkoutCursor, WorkoutIdTaken
 from fitboard.domain.activities import Activity, Sex
 from fitboard.domain.groups import Group, Membership
 from fitboard.domain.recordings import FileFormat, Recording
@@ -107,6 +113,19 @@ class SqlUserRepository:
         row = (await self._connection.execute(_LOCK_AND_BUMP, {"locked_id": user_id})).first()
         return None if row is None else _user_from_row(row)
 
+    async def lock_and_bump_versions(self, user_ids: Sequence[UUID]) -> dict[UUID, User]:
+        if not user_ids:
+            return {}
+        # The rows are locked by the subquery in id order (FOR NO KEY UPDATE, as an UPDATE
+        # locks, letting inserts that merely refer to a user through), so two transactions
+        # locking overlapping sets take their locks in one order and never deadlock; the
+        # UPDATE then bumps rows it already holds. SQLite's BEGIN IMMEDIATE has already
+        # serialised every writer (and SQLAlchemy drops FOR UPDATE there).
+        ids_of, statement = _lock_and_bump_many(self._connection.dialect.name)
+        params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(user_ids))])
+        rows = await self._connection.execute(statement, params)
+        return {row.id: _user_from_row(row) for row in rows}
+
     async def revoke_tokens(self, user_id: UUID) -> int | None:
         statement = (
             update(users)
@@ -131,6 +150,27 @@ _LOCK_AND_BUMP = (
     .values(projection_version=users.c.projection_version + 1)
     .returning(*users.c)
 )
+
+
+@functools.lru_cache(maxsize=2)
+def _lock_and_bump_many(dialect_name: str) -> tuple[RequestRows, Executable]:
+    """lock_and_bump_versions's statement: the ids are one parameter (RequestRows.among), so its
+    text is the same however many athletes it locks."""
+    ids_of = RequestRows("locked", (("id", users.c.id.type),))
+    statement = (
+        update(users)
+        .where(
+            users.c.id.in_(
+                select(users.c.id)
+                .where(ids_of.among(dialect_name, users.c.id))
+                .order_by(users.c.id)
+                .with_for_update(key_share=True, of=users)
+            )
+        )
+        .values(projection_version=users.c.projection_version + 1)
+        .returning(*users.c)
+    )
+    return ids_of, statement
 
 
 def _profile_values(user: User) -> dict[str, Any]:
@@ -177,19 +217,45 @@ class SqlWorkoutRepository:
         if await self._insert(workout) is None:
             raise WorkoutIdTaken(str(workout.id))
 
-    async def add_or_get(self, workout: Workout) -> Workout | None:
-        if await self._insert(workout) is not None:
-            return None
-        existing = await self.get(workout.id)
-        if existing is None:  # only if it was deleted in between, which nothing does
-            raise WorkoutIdTaken(str(workout.id))
-        return existing
-
     async def _insert(self, workout: Workout) -> UUID | None:
         """The id if the workout was inserted; None if a workout with its id exists."""
         statement = _INSERT_WORKOUT[self._connection.dialect.name]
         result = await self._connection.execute(statement, _workout_values(workout))
         return result.scalar()
+
+    async def get_many(self, workout_ids: Sequence[UUID]) -> dict[UUID, Workout]:
+        if not workout_ids:
+            return {}
+        ids_of, statement = _get_many(self._connection.dialect.name)
+        params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(workout_ids))])
+        rows = await self._connection.execute(statement, params)
+        return {row.id: _workout_from_row(row) for row in rows}
+
+    async def add_new(self, new: Sequence[Workout]) -> set[UUID]:
+        if not new:
+            return set()
+        # One INSERT for every row, its text the same however many (insert_rows); ON
+        # CONFLICT rather than an error, so the unit of work stays usable (see
+        # dialect_insert).
+        rows_of, statement = _insert_new_workouts(self._connection.dialect.name)
+        rows = [[values[c] for c in _WORKOUT_COLUMNS] for values in map(_workout_values, new)]
+        params = rows_of.params(self._connection.dialect, numbered(rows))
+        return set((await self._connection.execute(statement, params)).scalars())
+
+    async def candidates_in_spans(self, spans: Sequence[CandidateSpan]) -> list[Workout]:
+        if not spans:
+            return []
+        spans_of, statement = _candidates_in_spans(self._connection.dialect.name)
+        rows = [(s.user_id, s.first, s.last, s.activity.value, s.from_files_only) for s in spans]
+        params = spans_of.params(self._connection.dialect, rows)
+        found: list[Workout] = []
+        last_id: UUID | None = None
+        for row in await self._connection.execute(statement, params):
+            # A workout in several spans comes once a span, those rows side by side.
+            if row.id != last_id:
+                found.append(_workout_from_row(row))
+            last_id = row.id
+        return found
 
     async def list_for_user(
         self, user_id: UUID, limit: int, after: WorkoutCursor | None = None
@@ -260,6 +326,45 @@ class SqlWorkoutRepository:
         return [_workout_from_row(row) for row in rows]
 
 
+@functools.lru_cache(maxsize=2)
+def _get_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    ids_of = RequestRows("wanted", (("id", workouts.c.id.type),))
+    return ids_of, select(workouts).where(ids_of.among(dialect_name, workouts.c.id))
+
+
+@functools.lru_cache(maxsize=2)
+def _candidates_in_spans(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """candidates_in_spans's statement, its text the same however many spans (request_rows).
+    A join, which PostgreSQL runs as an index scan per span (an EXISTS was planned as a
+    scan of the whole table); a workout in several spans comes once for each, ordered
+    next to each other."""
+    spans_of = RequestRows(
+        "spans",
+        (
+            ("user_id", workouts.c.user_id.type),
+            ("first", workouts.c.started_at.type),
+            ("last", workouts.c.started_at.type),
+            ("activity", workouts.c.activity.type),
+            ("from_files_only", Boolean()),
+        ),
+    )
+    span = spans_of.relation(dialect_name)
+    in_a_span = and_(
+        workouts.c.user_id == span.c.user_id,
+        workouts.c.started_at >= span.c.first,
+        workouts.c.started_at <= span.c.last,
+        workouts.c.activity == span.c.activity,
+        or_(not_(span.c.from_files_only), workouts.c.file_identity.is_not(None)),
+    )
+    statement = (
+        select(workouts)
+        .select_from(span.join(workouts, in_a_span))
+        .where(workouts.c.status != WorkoutStatus.REJECTED.value)
+        .order_by(workouts.c.user_id, workouts.c.started_at, workouts.c.id)
+    )
+    return spans_of, statement
+
+
 def _newest_first(statement: Select[Any], after: WorkoutCursor | None) -> Select[Any]:
     """Workouts newest `started_at` first (ties by id), after the cursor when there is one."""
     if after is not None:
@@ -272,6 +377,19 @@ def _newest_first(statement: Select[Any], after: WorkoutCursor | None) -> Select
         )
     return statement.order_by(workouts.c.started_at.desc(), workouts.c.id.desc())
 
+
+@functools.lru_cache(maxsize=2)
+def _insert_new_workouts(dialect_name: str) -> tuple[RequestRows, Executable]:
+    """add_new's statement: every column of the workouts, the rows a relation of the
+    statement (insert_rows), so its text is the same however many workouts it inserts."""
+    rows_of, insert = insert_rows(workouts, _WORKOUT_COLUMNS, ["id"], dialect_name)
+    statement = insert.on_conflict_do_nothing(index_elements=[workouts.c.id]).returning(
+        workouts.c.id
+    )
+    return rows_of, statement
+
+
+_WORKOUT_COLUMNS = tuple(c.name for c in workouts.c)
 
 _INSERT_WORKOUT = insert_by_dialect(
     workouts,
@@ -433,6 +551,16 @@ class SqlGroupRepository:
         params = {"member_id": user_id}
         return list((await self._connection.execute(_GROUP_IDS_OF, params)).scalars())
 
+    async def group_ids_of_many(self, user_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+        found: dict[UUID, list[UUID]] = {user_id: [] for user_id in user_ids}
+        if not found:
+            return found
+        ids_of, statement = _group_ids_of_many(self._connection.dialect.name)
+        params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(found)])
+        for row in await self._connection.execute(statement, params):
+            found[row.user_id].append(row.group_id)
+        return found
+
     async def memberships_of(self, user_id: UUID) -> list[Membership]:
         rows = await self._connection.execute(_MEMBERSHIPS_OF, {"member_id": user_id})
         return [
@@ -456,6 +584,20 @@ _GROUP_IDS_OF = (
     .where(group_members.c.user_id == bindparam("member_id", type_=group_members.c.user_id.type))
     .order_by(group_members.c.joined_at, group_members.c.group_id)
 )
+
+
+@functools.lru_cache(maxsize=2)
+def _group_ids_of_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """In each athlete's order of group_ids_of; the athletes are one parameter (RequestRows.among),
+    so the text is the same however many there are."""
+    ids_of = RequestRows("members", (("id", group_members.c.user_id.type),))
+    statement = (
+        select(group_members.c.user_id, group_members.c.group_id)
+        .where(ids_of.among(dialect_name, group_members.c.user_id))
+        .order_by(group_members.c.user_id, group_members.c.joined_at, group_members.c.group_id)
+    )
+    return ids_of, statement
+
 
 # The athlete's memberships (`mine`), each group with its number of members: one query,
 # on the primary key of group_members (group_id first) and its index on user_id.

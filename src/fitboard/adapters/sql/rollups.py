@@ -10,21 +10,21 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     Select,
     and_,
-    bindparam,
     case,
     delete,
     func,
     literal_column,
     select,
-    true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.metrics import metric_total
 from fitboard.adapters.sql.repositories import insert_by_dialect
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, Metric, Period, Standing, VersionedStanding
@@ -73,6 +73,64 @@ def _add_to_row(insert: Any) -> Any:
 _ADD = insert_by_dialect(daily_rollups, _add_to_row)
 
 
+def _added_values(
+    user_id: UUID, day: date, activity: Activity, contribution: DailyContribution
+) -> dict[str, Any]:
+    """The parameters of _ADD for one workout's contribution to its row."""
+    # Every moment is when the board learnt of the workout (`reached_at`), and a metric's
+    # moment only moves with a workout that adds to it (docs/domain.md, "Ties").
+    reached = contribution.reached_at
+    moved = moments_moved(contribution)
+
+    def moment(name: str) -> datetime | None:
+        return reached if name in moved else None
+
+    return {
+        "user_id": user_id,
+        "day": day,
+        "activity": activity.value,
+        "calories": contribution.calories,
+        "distance_m": contribution.distance_m,
+        "duration_s": contribution.duration_s,
+        "workouts": contribution.workouts,
+        "points": contribution.points,
+        # The day's first workout makes it an active day.
+        "first_ended_at": reached,
+        "last_ended_at": moment("last_ended_at"),
+        "distance_last_ended_at": moment("distance_last_ended_at"),
+        "calories_reached_at": moment("calories_reached_at"),
+        "points_reached_at": moment("points_reached_at"),
+    }
+
+
+_ADDED_COLUMNS = tuple(c.name for c in daily_rollups.c)
+
+
+@functools.lru_cache(maxsize=2)
+def _add_many(dialect_name: str) -> tuple[RequestRows, Any]:
+    """add_many's statement (_ADD of many rows, in _ADDED_COLUMNS' order)."""
+    key = ["user_id", "day", "activity"]
+    rows_of, insert = insert_rows(daily_rollups, _ADDED_COLUMNS, key, dialect_name)
+    return rows_of, _add_to_row(insert)
+
+
+def _rounds(
+    added: Sequence[tuple[UUID, date, Activity, DailyContribution]],
+) -> list[list[tuple[UUID, date, Activity, DailyContribution]]]:
+    """`added` in rounds: the n-th contribution to each (user, day, activity) row in the
+    n-th round, in the order given."""
+    rounds: list[list[tuple[UUID, date, Activity, DailyContribution]]] = []
+    seen: dict[tuple[UUID, date, Activity], int] = {}
+    for item in added:
+        key = item[:3]
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(item)
+    return rounds
+
+
 class SqlRollupRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -80,31 +138,26 @@ class SqlRollupRepository:
     async def add(
         self, user_id: UUID, day: date, activity: Activity, contribution: DailyContribution
     ) -> None:
-        # Every moment is when the board learnt of the workout (`reached_at`), and a metric's
-        # moment only moves with a workout that adds to it (docs/domain.md, "Ties").
-        reached = contribution.reached_at
-        moved = moments_moved(contribution)
-
-        def moment(name: str) -> datetime | None:
-            return reached if name in moved else None
-
-        values = {
-            "user_id": user_id,
-            "day": day,
-            "activity": activity.value,
-            "calories": contribution.calories,
-            "distance_m": contribution.distance_m,
-            "duration_s": contribution.duration_s,
-            "workouts": contribution.workouts,
-            "points": contribution.points,
-            # The day's first workout makes it an active day.
-            "first_ended_at": reached,
-            "last_ended_at": moment("last_ended_at"),
-            "distance_last_ended_at": moment("distance_last_ended_at"),
-            "calories_reached_at": moment("calories_reached_at"),
-            "points_reached_at": moment("points_reached_at"),
-        }
+        values = _added_values(user_id, day, activity, contribution)
         await self._connection.execute(_ADD[self._connection.dialect.name], values)
+
+    async def add_many(
+        self, added: Sequence[tuple[UUID, date, Activity, DailyContribution]]
+    ) -> None:
+        # One INSERT ... ON CONFLICT DO UPDATE whose text is the same however many rows
+        # (insert_rows) per round. A statement may not update one row twice, and adding
+        # two contributions to a row at once would round their sum differently from
+        # `add` after `add`: so the n-th contribution to a row goes in round n, each round
+        # adding at most one to every row, and the rows' floats are added in the order
+        # given. The worker's calls have one round: one workout per athlete a turn.
+        rows_of, statement = _add_many(self._connection.dialect.name)
+        for round_ in _rounds(added):
+            rows = [
+                [values[c] for c in _ADDED_COLUMNS]
+                for values in (_added_values(*item) for item in round_)
+            ]
+            params = rows_of.params(self._connection.dialect, numbered(rows))
+            await self._connection.execute(statement, params)
 
     async def rebuild_day(
         self,
@@ -119,53 +172,47 @@ class SqlRollupRepository:
             await self.add(user_id, day, activity, contribution)
 
     async def totals(self, user_id: UUID, first: date | None, last: date | None) -> Totals:
-        return (await self._totals(user_id, [PeriodRange(first, last)]))[0]
+        (found,) = await self._totals([(user_id, [PeriodRange(first, last)])])
+        return found[0]
 
     async def totals_by_period(
         self, user_id: UUID, ranges: Mapping[Period, PeriodRange]
     ) -> dict[Period, Totals]:
-        found = await self._totals(user_id, list(ranges.values()))
-        return dict(zip(ranges, found, strict=True))
+        (found,) = await self.totals_by_period_many([(user_id, ranges)])
+        return found
 
-    async def _totals(self, user_id: UUID, ranges: Sequence[PeriodRange]) -> list[Totals]:
-        """`totals` over each range, all read in one statement."""
-        if not ranges:
-            return []
-        shape = tuple((r.first is not None, r.last is not None) for r in ranges)
-        params: dict[str, Any] = {"user_id": user_id}
-        firsts = [r.first for r in ranges if r.first is not None]
-        lasts = [r.last for r in ranges if r.last is not None]
-        if len(firsts) == len(ranges):
-            params["hull_first"] = min(firsts)
-        if len(lasts) == len(ranges):
-            params["hull_last"] = max(lasts)
-        for i, r in enumerate(ranges):
-            if r.first is not None:
-                params[f"first_{i}"] = r.first
-            if r.last is not None:
-                params[f"last_{i}"] = r.last
-        rows = (await self._connection.execute(_totals_statement(shape), params)).all()
-        found: list[Totals] = []
-        for i in range(len(ranges)):
-            by_activity: dict[Activity, ActivityTotals] = {}
-            for row in rows:
-                at = 1 + i * _PER_RANGE
-                part = _activity_part(row[at : at + _PER_RANGE])
-                if part is not None:
-                    by_activity[Activity(row[0])] = part
-            if not by_activity:
-                found.append(Totals(by_activity={}))
-                continue
-            # The day columns are the same on every row (one row of them, cross-joined).
-            at = 1 + len(ranges) * _PER_RANGE + 2 * i
-            days, days_reached_at = rows[0][at : at + 2]
-            found.append(
-                Totals(
-                    by_activity=by_activity,
-                    active_days=int(days),
-                    active_day_reached_at=days_reached_at,
-                )
+    async def totals_by_period_many(
+        self, requests: Sequence[tuple[UUID, Mapping[Period, PeriodRange]]]
+    ) -> list[dict[Period, Totals]]:
+        found = await self._totals(
+            [(user_id, list(ranges.values())) for user_id, ranges in requests]
+        )
+        return [
+            dict(zip(ranges, totals, strict=True))
+            for (_, ranges), totals in zip(requests, found, strict=True)
+        ]
+
+    async def _totals(
+        self, requests: Sequence[tuple[UUID, Sequence[PeriodRange]]]
+    ) -> list[list[Totals]]:
+        """Each request's totals over each of its ranges, in one statement per shape of
+        ranges (the worker's requests all have one: every board day has the same periods)."""
+        found: list[list[Totals]] = [[] for _ in requests]
+        by_shape: dict[tuple[tuple[bool, bool], ...], list[int]] = {}
+        for i, (_, ranges) in enumerate(requests):
+            if ranges:
+                by_shape.setdefault(_shape(ranges), []).append(i)
+        for shape, indexes in by_shape.items():
+            rows_of, statement = _totals_statement(shape, self._connection.dialect.name)
+            params = rows_of.params(
+                self._connection.dialect,
+                [_totals_row(at, *requests[i]) for at, i in enumerate(indexes)],
             )
+            per_request: list[list[Row[Any]]] = [[] for _ in indexes]
+            for row in await self._connection.execute(statement, params):
+                per_request[row[0]].append(row)
+            for i, rows in zip(indexes, per_request, strict=True):
+                found[i] = _parsed_totals(rows, len(shape), skip=1)
         return found
 
     async def first_day(self) -> date | None:
@@ -195,43 +242,109 @@ class SqlRollupRepository:
 _PER_RANGE = 11
 
 
-@functools.lru_cache(maxsize=32)
-def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
-    """One athlete's totals over several day ranges in one statement, built once per shape
-    (for each range: whether it has a first day, a last day).
+def _shape(ranges: Sequence[PeriodRange]) -> tuple[tuple[bool, bool], ...]:
+    """Which bounds each range has: what _totals_statement is built for."""
+    return tuple((r.first is not None, r.last is not None) for r in ranges)
 
-    Bind parameters: user_id; first_<i> and last_<i> for the bounds a range has;
-    hull_first when every range has a first day (the earliest of them), hull_last when
-    every range has a last day (the latest). Every row is one activity with rows in the
-    hull; per range i it has the eleven columns of ActivityTotals (active days 0: no rows of
-    that activity in the range), then, after all ranges, the range's distinct active days
-    and when the last of them became active, the same on every row.
+
+def _totals_row(request: int, user_id: UUID, ranges: Sequence[PeriodRange]) -> list[Any]:
+    """One request's row of _totals_statement(_shape(ranges))'s request rows."""
+    row: list[Any] = [request, user_id]
+    firsts = [r.first for r in ranges if r.first is not None]
+    lasts = [r.last for r in ranges if r.last is not None]
+    if len(firsts) == len(ranges):
+        row.append(min(firsts))
+    if len(lasts) == len(ranges):
+        row.append(max(lasts))
+    for r in ranges:
+        row += [bound for bound in (r.first, r.last) if bound is not None]
+    return row
+
+
+def _parsed_totals(rows: Sequence[Row[Any]], ranges: int, skip: int = 0) -> list[Totals]:
+    """The totals over each range from _totals_statement's rows (one athlete's), whose
+    columns start after `skip` others."""
+    found: list[Totals] = []
+    for i in range(ranges):
+        by_activity: dict[Activity, ActivityTotals] = {}
+        for row in rows:
+            at = skip + 1 + i * _PER_RANGE
+            part = _activity_part(row[at : at + _PER_RANGE])
+            if part is not None:
+                by_activity[Activity(row[skip])] = part
+        if not by_activity:
+            found.append(Totals(by_activity={}))
+            continue
+        # The day columns are the same on every row (one row of them, cross-joined).
+        at = skip + 1 + ranges * _PER_RANGE + 2 * i
+        days, days_reached_at = rows[0][at : at + 2]
+        found.append(
+            Totals(
+                by_activity=by_activity,
+                active_days=int(days),
+                active_day_reached_at=days_reached_at,
+            )
+        )
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _totals_statement(
+    shape: tuple[tuple[bool, bool], ...], dialect_name: str
+) -> tuple[RequestRows, Select[Any]]:
+    """Athletes' totals over several day ranges each, in one statement whose text is the
+    same however many athletes it reads (request_rows), built once per shape of ranges
+    (for each range: whether it has a first day, a last day) and engine.
+
+    Each request is a row (RequestRows, in the order of _totals_row): its index, the
+    athlete; hull_first when every range has a first day (the earliest of them),
+    hull_last when every range has a last day (the latest); then first_<i> and last_<i>
+    for the bounds range i has. Every row answered is one request's and one activity's
+    with rows in the hull: the request's index, the activity, per range i the eleven
+    columns of ActivityTotals (active days 0: no rows of that activity in the range),
+    then, after all ranges, the range's distinct active days and when the last of them
+    became active, the same on every row of the request. Requests come in index order,
+    each one's activities in name order (the order standings() combines them in, so sums
+    across activities agree too); a request without rows in its hull has no rows.
 
     Each range is picked out of the hull by CASE; a sum over a range adds exactly the days
     a query over that range alone would. The rows come from a subquery ordered by
-    (activity, day), which both engines aggregate in that order (PostgreSQL would otherwise
-    sum in the order of an unstable sort), so float sums are the same to the last bit
-    however many ranges are read together; the contract tests check it with sums that
-    depend on the order of their terms. Activities come in name order: the order
-    standings() combines them in, so sums across activities agree too."""
-    user_id = bindparam("user_id", type_=_r.user_id.type)
-    hull: list[ColumnElement[bool]] = []
+    (request, activity, day), which both engines aggregate in that order (PostgreSQL
+    would otherwise sum in the order of an unstable sort), so float sums are the same to
+    the last bit however many ranges and athletes are read together; the contract tests
+    check it with sums that depend on the order of their terms."""
+    columns: list[tuple[str, Any]] = [("request", Integer()), ("user_id", _r.user_id.type)]
     if all(has_first for has_first, _ in shape):
-        hull.append(_r.day >= bindparam("hull_first", type_=_r.day.type))
+        columns.append(("hull_first", _r.day.type))
     if all(has_last for _, has_last in shape):
-        hull.append(_r.day <= bindparam("hull_last", type_=_r.day.type))
+        columns.append(("hull_last", _r.day.type))
+    for i, (has_first, has_last) in enumerate(shape):
+        columns += [
+            (f"{end}_{i}", _r.day.type)
+            for end, has in (("first", has_first), ("last", has_last))
+            if has
+        ]
+    rows_of = RequestRows("totals", tuple(columns))
+    req = rows_of.relation(dialect_name)
+    hull: list[ColumnElement[bool]] = [_r.user_id == req.c.user_id]
+    if "hull_first" in req.c:
+        hull.append(_r.day >= req.c.hull_first)
+    if "hull_last" in req.c:
+        hull.append(_r.day <= req.c.hull_last)
+    joined = req.join(daily_rollups, and_(*hull))
+    bounds = [c for c in req.c if c.name.startswith(("first_", "last_"))]
 
     def in_range(day: ColumnElement[date], i: int) -> ColumnElement[bool] | None:
         """Whether `day` is in range i; None where that is true of the whole hull."""
         has_first, has_last = shape[i]
         if len(shape) == 1 or not (has_first or has_last):
             return None
-        bounds: list[ColumnElement[bool]] = []
+        within: list[ColumnElement[bool]] = []
         if has_first:
-            bounds.append(day >= bindparam(f"first_{i}", type_=_r.day.type))
+            within.append(day >= req.c[f"first_{i}"])
         if has_last:
-            bounds.append(day <= bindparam(f"last_{i}", type_=_r.day.type))
-        return and_(*bounds).label(f"in_{i}")
+            within.append(day <= req.c[f"last_{i}"])
+        return and_(*within).label(f"in_{i}")
 
     def flags(day: ColumnElement[date]) -> list[Any]:
         return [flag for i in range(len(shape)) if (flag := in_range(day, i)) is not None]
@@ -246,6 +359,7 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
 
     ordered = (
         select(
+            req.c.request,
             _r.activity,
             _r.calories,
             _r.distance_m,
@@ -259,12 +373,12 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
             _r.points_reached_at,
             *flags(_r.day),
         )
-        .where(_r.user_id == user_id, *hull)
-        .order_by(_r.activity, _r.day)
+        .select_from(joined)
+        .order_by(req.c.request, _r.activity, _r.day)
         .subquery("ordered")
     )
     o = ordered.c
-    per_activity_columns: list[Any] = [o.activity]
+    per_activity_columns: list[Any] = [o.request, o.activity]
     for i in range(len(shape)):
         per_activity_columns += [
             func.sum(when(ordered, i, o.calories)).label(f"calories_{i}"),
@@ -281,14 +395,17 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
             func.max(when(ordered, i, o.calories_reached_at)).label(f"calories_reached_at_{i}"),
             func.max(when(ordered, i, o.points_reached_at)).label(f"points_reached_at_{i}"),
         ]
-    per_activity = select(*per_activity_columns).group_by(o.activity).subquery("per_activity")
+    per_activity = (
+        select(*per_activity_columns).group_by(o.request, o.activity).subquery("per_activity")
+    )
 
     # A day counts once however many activities it has, and became active with its first
-    # workout.
+    # workout. A request's bounds are one value per request: grouping by them too groups
+    # nothing more, and lets the flags read them.
     per_day = (
-        select(func.min(_r.first_ended_at).label("reached_at"), *flags(_r.day))
-        .where(_r.user_id == user_id, *hull)
-        .group_by(_r.day)
+        select(req.c.request, func.min(_r.first_ended_at).label("reached_at"), *flags(_r.day))
+        .select_from(joined)
+        .group_by(req.c.request, _r.day, *bounds)
         .subquery("per_day")
     )
     day_columns: list[Any] = []
@@ -297,12 +414,13 @@ def _totals_statement(shape: tuple[tuple[bool, bool], ...]) -> Select[Any]:
             count(per_day, i).label(f"days_{i}"),
             func.max(when(per_day, i, per_day.c.reached_at)).label(f"days_reached_at_{i}"),
         ]
-    days = select(*day_columns).subquery("days")
-    return (
-        select(*per_activity.c, *days.c)
-        .select_from(per_activity.join(days, true()))
-        .order_by(per_activity.c.activity)
+    days = select(per_day.c.request, *day_columns).group_by(per_day.c.request).subquery("days")
+    statement = (
+        select(*per_activity.c, *(c for c in days.c if c.name != "request"))
+        .select_from(per_activity.join(days, days.c.request == per_activity.c.request))
+        .order_by(per_activity.c.request, per_activity.c.activity)
     )
+    return rows_of, statement
 
 
 def _activity_part(columns: Sequence[Any]) -> ActivityTotals | None:

@@ -78,6 +78,16 @@ def _by_id(rules: Sequence[AnyRule]) -> dict[str, AnyRule]:
     return {rule.id: rule for rule in rules}
 
 
+@dataclass(frozen=True)
+class ToJudge:
+    """A stored workout to judge, its athlete, their all-time totals with it, and when."""
+
+    workout: Workout
+    user: User
+    all_time: Totals
+    now: datetime
+
+
 async def award_for_workout(
     uow: JudgingUnit,
     workout: Workout,
@@ -91,33 +101,164 @@ async def award_for_workout(
     bests), so a late or out-of-order workout is judged as if it had come in order; and
     the records of the workouts after it are judged again, so the athlete's records are
     always those of date order, whatever order the workouts arrived in."""
-    start = local_start(workout.submission.started_at, user)
-    day = start.date()
+    (judged,) = await award_for_workouts(uow, [ToJudge(workout, user, all_time, now)], rules)
+    return judged
+
+
+async def award_for_workouts(
+    uow: JudgingUnit, workouts: Sequence[ToJudge], rules: Sequence[AnyRule]
+) -> list[Judged]:
+    """`award_for_workout` of each of `workouts` (each of a different athlete), in order,
+    with the reads and the awards of them all in one round trip each: what judging one
+    workout reads and writes is its own athlete's, so judging them together is judging
+    them one after another. Re-judging the records after the workouts that arrived late
+    reads the later workouts, and the awards held among them, in one round trip each for
+    all of them, and gives what they now earn in one more; only a record taken back costs
+    a round trip of its own."""
+    if len({w.user.id for w in workouts}) != len(workouts):
+        raise ValueError("award_for_workouts judges one workout per athlete at a time")
+    if not workouts:
+        return []
+    starts = [local_start(w.workout.submission.started_at, w.user) for w in workouts]
     longest = max((r.days for r in rules if isinstance(r, Streak)), default=0)
-    days: set[date] = set()
+    days: list[set[date]] = [set() for _ in workouts]
     if longest:
         span = timedelta(days=longest - 1)
-        days = await uow.achievements.active_local_days(user.id, day - span, day + span)
-    records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
-    bests = await uow.achievements.bests_before(
-        user.id, records, workout.submission.started_at, workout.id
-    )
-    facts = WorkoutFacts(workout, start, all_time, frozenset(days), bests)
-    catalog = _by_id(rules)
-    earned = judge_workout(rules, facts)
-    recorded = await uow.achievements.award_all(user.id, earned, now, workout.id)
-    awarded = [Awarded(catalog[a.rule_id], a, user.id, now, workout.id) for a in recorded]
-    revoked: list[Revoked] = []
-    if records and workout.counts_on_boards:
-        later = await uow.achievements.counted_after(
-            user.id, workout.submission.started_at, workout.id
+        days = await uow.achievements.active_local_days_many(
+            [
+                (w.user.id, s.date() - span, s.date() + span)
+                for w, s in zip(workouts, starts, strict=True)
+            ]
         )
-        if later:
-            more, revoked = await _rejudge_later_records(
-                uow, user.id, records, bests, measured(workout), later, now
-            )
-            awarded += more
-    return Judged(awarded, revoked)
+    records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
+    places = [(w.user.id, w.workout.submission.started_at, w.workout.id) for w in workouts]
+    bests = await uow.achievements.bests_before_many(records, places)
+    earned = [
+        judge_workout(rules, WorkoutFacts(w.workout, s, w.all_time, frozenset(d), b))
+        for w, s, d, b in zip(workouts, starts, days, bests, strict=True)
+    ]
+    recorded = iter(
+        await uow.achievements.award_many(
+            [
+                (w.user.id, award, w.now, w.workout.id)
+                for w, found in zip(workouts, earned, strict=True)
+                for award in found
+            ]
+        )
+    )
+    # Only a counted workout can change the records of those after it.
+    rejudged = [i for i, w in enumerate(workouts) if records and w.workout.counts_on_boards]
+    later: dict[int, list[Measured]] = {}
+    if rejudged:
+        found_later = await uow.achievements.counted_after_many([places[i] for i in rejudged])
+        later = dict(zip(rejudged, found_later, strict=True))
+    catalog = _by_id(rules)
+    # The records of later workouts, judged again for every athlete that has some, with
+    # the awards held among them read in one round trip and the awards given in another.
+    again = [i for i in rejudged if later[i]]
+    redone = dict(
+        zip(
+            again,
+            await _rejudge_later_records_many(
+                uow,
+                records,
+                [
+                    _Later(workouts[i].user.id, bests[i], measured(workouts[i].workout), later[i])
+                    for i in again
+                ],
+                [workouts[i].now for i in again],
+            ),
+            strict=True,
+        )
+    )
+    judged: list[Judged] = []
+    for i, (w, found) in enumerate(zip(workouts, earned, strict=True)):
+        awarded = [
+            Awarded(catalog[a.rule_id], a, w.user.id, w.now, w.workout.id)
+            for a in found
+            if next(recorded)
+        ]
+        more, revoked = redone.get(i, ([], []))
+        judged.append(Judged(awarded + more, revoked))
+    return judged
+
+
+@dataclass(frozen=True)
+class _Later:
+    """An athlete's counted workouts after a place in date order (`later`), whose
+    records to judge again: `bests` are the athlete's bests before that place, and
+    `workout` the one now there (None: the workout there no longer counts)."""
+
+    user_id: UUID
+    bests: dict[str, float | None]
+    workout: Measured | None
+    later: Sequence[Measured]
+
+
+def _should_hold(
+    records: Sequence[PersonalRecord], found: _Later
+) -> dict[tuple[str, str], tuple[PersonalRecord, Measured, float]]:
+    """The record awards (rule, workout key) that `found.later` should hold by date order,
+    now that `found.workout` is (or, None, no longer is) among them."""
+    should: dict[tuple[str, str], tuple[PersonalRecord, Measured, float]] = {}
+    workout = found.workout
+    for rule in records:
+        best = found.bests.get(rule.id)
+        value = None if workout is None else measure_value(rule.measure, workout)
+        if workout is not None and value is not None and record_applies(rule, workout):
+            best = best_of(rule, value, best)
+        for holder, held_value in record_setters(rule, best, found.later):
+            should[(rule.id, str(holder.id))] = (rule, holder, held_value)
+    return should
+
+
+async def _rejudge_later_records_many(
+    uow: JudgingUnit,
+    records: Sequence[PersonalRecord],
+    athletes: Sequence[_Later],
+    nows: Sequence[datetime],
+) -> list[tuple[list[Awarded], list[Revoked]]]:
+    """`_rejudge_later_records` of each of `athletes` (each a different athlete), awarded
+    at `nows`, with what they hold read in one round trip and what they now earn awarded
+    in one: what judging one athlete's records reads and writes is their own, so doing
+    them together is doing them one after another."""
+    if not athletes:
+        return []
+    shoulds = [_should_hold(records, found) for found in athletes]
+    helds = await uow.achievements.held_many(
+        [r.id for r in records],
+        [(found.user_id, [str(w.id) for w in found.later]) for found in athletes],
+    )
+    # Every award still to give, athlete after athlete in the order `should` lists them
+    # (award_many answers exactly as one award after another would).
+    wanted = [
+        (found.user_id, rule, Award(rule.id, key[1], value), now, holder.id)
+        for found, should, held, now in zip(athletes, shoulds, helds, nows, strict=True)
+        for key, (rule, holder, value) in should.items()
+        if key not in held
+    ]
+    recorded = await uow.achievements.award_many(
+        [(user_id, award, now, holder) for user_id, _, award, now, holder in wanted]
+    )
+    given: dict[UUID, list[Awarded]] = {}
+    for (user_id, rule, award, now, holder), done in zip(wanted, recorded, strict=True):
+        if done:
+            given.setdefault(user_id, []).append(Awarded(rule, award, user_id, now, holder))
+    rules_by_id = {r.id: r for r in records}
+    results: list[tuple[list[Awarded], list[Revoked]]] = []
+    for found, should, held, now in zip(athletes, shoulds, helds, nows, strict=True):
+        by_id = {str(w.id): w.id for w in found.later}
+        revoked: list[Revoked] = []
+        # Rare (a late workout took records away from later ones): one statement each.
+        for rule_id, workout_key in sorted(held - should.keys()):
+            if await uow.achievements.revoke(found.user_id, rule_id, workout_key):
+                revoked.append(
+                    Revoked(
+                        rules_by_id[rule_id], workout_key, found.user_id, now, by_id[workout_key]
+                    )
+                )
+        results.append((given.get(found.user_id, []), revoked))
+    return results
 
 
 async def _rejudge_later_records(
@@ -134,32 +275,10 @@ async def _rejudge_later_records(
     take a record away from a later one (it was at least as good) or give one (it is the
     first of its kind, which a later one now beats). `workout` None: a workout at that
     place no longer counts (rejected or deleted), which can give later ones records back."""
-    should: dict[tuple[str, str], tuple[PersonalRecord, Measured, float]] = {}
-    for rule in records:
-        best = bests.get(rule.id)
-        value = None if workout is None else measure_value(rule.measure, workout)
-        if workout is not None and value is not None and record_applies(rule, workout):
-            best = best_of(rule, value, best)
-        for holder, held_value in record_setters(rule, best, later):
-            should[(rule.id, str(holder.id))] = (rule, holder, held_value)
-    keys = [str(w.id) for w in later]
-    held = await uow.achievements.held(user_id, [r.id for r in records], keys)
-    awarded: list[Awarded] = []
-    for key, (rule, holder, value) in should.items():
-        if key in held:
-            continue
-        award = Award(rule.id, key[1], value)
-        if await uow.achievements.award(user_id, award, now, holder.id):
-            awarded.append(Awarded(rule, award, user_id, now, holder.id))
-    by_id = {str(w.id): w.id for w in later}
-    rules_by_id = {r.id: r for r in records}
-    revoked: list[Revoked] = []
-    for rule_id, workout_key in sorted(held - should.keys()):
-        if await uow.achievements.revoke(user_id, rule_id, workout_key):
-            revoked.append(
-                Revoked(rules_by_id[rule_id], workout_key, user_id, now, by_id[workout_key])
-            )
-    return awarded, revoked
+    (result,) = await _rejudge_later_records_many(
+        uow, records, [_Later(user_id, bests, workout, later)], [now]
+    )
+    return result
 
 
 async def withdraw_workout(

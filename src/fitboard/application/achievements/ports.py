@@ -37,6 +37,14 @@ class AchievementRepository(Protocol):
         order given, exactly as one `award` after another would."""
         ...
 
+    async def award_many(
+        self, earned: Sequence[tuple[UUID, Award, datetime, UUID | None]]
+    ) -> list[bool]:
+        """`award` each (user, award, awarded at, workout id), several athletes' at once,
+        in one round trip: whether each was recorded now, in the order given, exactly as
+        one `award` after another would answer."""
+        ...
+
     async def for_user(self, user_id: UUID) -> list[HeldAchievement]:
         """Newest first."""
         ...
@@ -47,6 +55,12 @@ class AchievementRepository(Protocol):
 
     async def active_local_days(self, user_id: UUID, first: date, last: date) -> set[date]:
         """Days (in the athlete's own zone) in [first, last] with a counted workout."""
+        ...
+
+    async def active_local_days_many(
+        self, requests: Sequence[tuple[UUID, date, date]]
+    ) -> list[set[date]]:
+        """`active_local_days` of each (user, first, last), in order, in one round trip."""
         ...
 
     async def best_before(
@@ -68,6 +82,22 @@ class AchievementRepository(Protocol):
         """`best_before` of every rule, by rule id, in one round trip (none without rules)."""
         ...
 
+    async def bests_before_many(
+        self,
+        rules: Sequence[PersonalRecord],
+        requests: Sequence[tuple[UUID, datetime, UUID]],
+    ) -> list[dict[str, float | None]]:
+        """`bests_before(user, rules, before, exclude)` of each (user, before, exclude),
+        in order, in one round trip (an empty dict each without rules)."""
+        ...
+
+    async def counted_after_many(
+        self, requests: Sequence[tuple[UUID, datetime, UUID]]
+    ) -> list[list[Measured]]:
+        """`counted_after` of each (user, started at, workout id), in order, in one round
+        trip."""
+        ...
+
     async def counted_after(
         self, user_id: UUID, started_at: datetime, workout_id: UUID
     ) -> list[Measured]:
@@ -79,6 +109,16 @@ class AchievementRepository(Protocol):
         self, user_id: UUID, achievement_ids: Sequence[str], period_keys: Sequence[str]
     ) -> set[tuple[str, str]]:
         """Which (achievement, period key) pairs among these the athlete holds."""
+        ...
+
+    async def held_many(
+        self,
+        achievement_ids: Sequence[str],
+        requests: Sequence[tuple[UUID, Sequence[str]]],
+    ) -> list[set[tuple[str, str]]]:
+        """`held(user, achievement_ids, period_keys)` of each (user, period keys), in
+        order, in one round trip (the worker asks it for every athlete of a batch turn
+        whose later workouts' records it judges again)."""
         ...
 
     async def revoke(self, user_id: UUID, achievement_id: str, period_key: str) -> bool:

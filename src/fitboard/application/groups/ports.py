@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -33,6 +34,11 @@ class GroupRepository(Protocol):
     async def is_member(self, group_id: UUID, user_id: UUID) -> bool: ...
 
     async def group_ids_of(self, user_id: UUID) -> list[UUID]: ...
+
+    async def group_ids_of_many(self, user_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+        """`group_ids_of` every one of `user_ids` (each a key, with [] for no group), in
+        one round trip."""
+        ...
 
     async def memberships_of(self, user_id: UUID) -> list[Membership]:
         """Every group the user is a member of (owned ones too), the earliest joined first."""

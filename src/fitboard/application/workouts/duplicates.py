@@ -7,8 +7,9 @@ rejected, so it never counts twice)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from fitboard.application.workouts.ports import WorkoutsUnit
@@ -25,9 +26,20 @@ async def duplicate_of(uow: WorkoutsUnit, submission: WorkoutSubmission) -> Work
     At least one of the two must come from a file: a file duplicates any workout, a
     typed-in one duplicates only a recorded one. Two typed-in workouts are never judged
     the same activity (each keeps its own `id` idempotency), whichever came first."""
+    since, until = duplicate_span(submission)
+    candidates = await uow.workouts.started_between(submission.user_id, since, until)
+    return first_duplicate(submission, candidates)
+
+
+def duplicate_span(submission: WorkoutSubmission) -> tuple[datetime, datetime]:
+    """When a workout that may duplicate this one started: [first, last]."""
     # No workout lasts longer than MAX_DURATION_S: one that overlaps started after this.
-    since = submission.started_at - timedelta(seconds=MAX_DURATION_S)
-    candidates = await uow.workouts.started_between(submission.user_id, since, submission.ended_at)
+    return submission.started_at - timedelta(seconds=MAX_DURATION_S), submission.ended_at
+
+
+def first_duplicate(submission: WorkoutSubmission, candidates: Sequence[Workout]) -> Workout | None:
+    """`duplicate_of` among `candidates`: the athlete's workouts that started in
+    `duplicate_span(submission)`, oldest first (ties by id); the first that is one."""
     for workout in candidates:
         other = workout.submission
         if (

@@ -1,9 +1,11 @@
 """Processing submitted workouts: the worker's use case.
 
 One transaction per batch of workouts, under per-athlete locks: for each workout in
-order, insert (idempotent on the id), compute calories and points, check plausibility,
-add to the daily rollup and read the athlete's new totals; each athlete's projection
-version is bumped once. After the commit, the totals are projected onto the boards in one
+order, compute calories and points, check plausibility, insert it (idempotent on the id),
+add to the daily rollup, read the athlete's new totals and judge achievements; each
+athlete's projection version is bumped once. The statements are multi-row, a few for the
+whole batch and a few per turn (each athlete's n-th workout of the batch in turn n), not
+some for every workout. After the commit, the totals are projected onto the boards in one
 round trip. Redelivery changes nothing but re-projecting the same totals, which is what
 makes a crash anywhere in between harmless.
 
@@ -17,21 +19,32 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from uuid import UUID
 
-from fitboard.application.achievements.judging import Awarded, Judged, Revoked, award_for_workout
+from fitboard.application.achievements.judging import (
+    Awarded,
+    Judged,
+    Revoked,
+    ToJudge,
+    award_for_workouts,
+)
 from fitboard.application.boards.ports import Projected, RankingIndex
-from fitboard.application.boards.projection import totals_for_day
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.ports import Clock, PortError, Store
-from fitboard.application.workouts.duplicates import duplicate_of, rejected_as_duplicate
-from fitboard.application.workouts.ports import InFlightWorkouts, ProcessingUnit
+from fitboard.application.workouts.duplicates import (
+    duplicate_span,
+    first_duplicate,
+    rejected_as_duplicate,
+)
+from fitboard.application.workouts.ports import CandidateSpan, InFlightWorkouts, ProcessingUnit
 from fitboard.domain.achievements import AnyRule
 from fitboard.domain.boards import BoardKey, Period, RankedEntry, ScoreUpdate
 from fitboard.domain.evaluation import Rules, contribution, evaluate
+from fitboard.domain.periods import PeriodRange, keys_for_day, period_range
 from fitboard.domain.standings import scopes_moved_by, updates_for
 from fitboard.domain.users import User
-from fitboard.domain.workouts import Workout, WorkoutSubmission
+from fitboard.domain.workouts import Totals, Workout, WorkoutSubmission
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +115,13 @@ class Processing:
 
         Every athlete of the batch is locked (and their projection version bumped once)
         first, in the order of their ids, so two workers whose batches share athletes
-        take their locks in one order and never deadlock. Each athlete's boards are then
+        take their locks in one order and never deadlock. What the batch needs of the
+        record before its first step (the athletes' groups, deletions, workouts stored
+        under its ids, workouts it may duplicate) is read once, and kept up to date in
+        memory with what the batch stores. Then the batch is recorded turn by turn, each
+        athlete's n-th submission in turn n, every turn in a few multi-row statements
+        (`_record`): what a step reads and writes is its own athlete's, and an athlete's
+        submissions keep their order, so this is one at a time. Each athlete's boards are then
         projected once, with the totals after their last workout of the batch, and every
         board write goes in one round trip; the rank changes and overtakes of an athlete
         are told with their last workout of the batch (the earlier ones' moves are part
@@ -112,26 +131,48 @@ class Processing:
         steps: list[_Step] = []
         async with self._store.unit_of_work() as uow:
             # Each row stays locked until the commit; a rollback undoes the bumps.
-            athletes: dict[UUID, User] = {}
-            for user_id in sorted({s.user_id for s in submissions}):
-                user = await uow.users.lock_and_bump_version(user_id)
-                if user is None:
+            ids = sorted({s.user_id for s in submissions})
+            athletes = await uow.users.lock_and_bump_versions(ids)
+            for user_id in ids:
+                if user_id not in athletes:
                     raise PermanentFailure(f"no athlete with id {user_id}")
-                athletes[user_id] = user
-            groups_of: dict[UUID, list[UUID]] = {}
-            for submission in submissions:
-                user = athletes[submission.user_id]
-                if user.id not in groups_of:
-                    groups_of[user.id] = list(await uow.groups.group_ids_of(user.id))
-                steps.append(await self._record(uow, submission, user, groups_of[user.id]))
+            groups_of = await uow.groups.group_ids_of_many(ids)
+            deleted = await uow.changes.deleted_among([s.id for s in submissions])
+            record = _BatchRecord(
+                await uow.workouts.candidates_in_spans(
+                    [
+                        CandidateSpan(
+                            s.user_id, *duplicate_span(s), s.activity, s.recording is None
+                        )
+                        for s in submissions
+                    ]
+                )
+            )
+            recorded: dict[int, _Step] = {}
+            for turn in _turns(submissions):
+                each = [submissions[i] for i in turn]
+                found = await self._record(uow, each, athletes, deleted, record)
+                recorded.update(zip(turn, found, strict=True))
+            steps = [recorded[i] for i in range(len(submissions))]
             await uow.commit()
 
+        # Built from the totals read, after the commit: the athletes' locks are not held
+        # for it.
+        updates = [
+            updates_for(
+                step.totals,
+                step.workout.board_day,
+                scopes_moved_by(step.workout.submission.activity, groups_of[step.user.id]),
+                step.user.show_on_leaderboards,
+            )
+            for step in steps
+        ]
         last_step: dict[UUID, int] = {}
         latest: dict[UUID, dict[BoardKey, ScoreUpdate]] = {}
-        for index, step in enumerate(steps):
+        for index, (step, moved) in enumerate(zip(steps, updates, strict=True)):
             last_step[step.user.id] = index
             # A later workout's read of a board's total is the later total.
-            latest.setdefault(step.user.id, {}).update((u.key, u) for u in step.updates)
+            latest.setdefault(step.user.id, {}).update((u.key, u) for u in moved)
         athletes_in_order = list(latest)
         projected = await self._ranking.project_many(
             [
@@ -145,14 +186,14 @@ class Processing:
         with contextlib.suppress(PortError):
             await self._inflight.clear_many([s.id for s in submissions])
         done: list[Processed] = []
-        for index, step in enumerate(steps):
+        for index, (step, moved) in enumerate(zip(steps, updates, strict=True)):
             moves = projected_of[step.user.id] if last_step[step.user.id] == index else []
             done.append(
                 Processed(
                     step.workout,
                     step.duplicate,
                     step.user.projection_version,
-                    step.updates,
+                    moved,
                     step.user.display_name,
                     rank_changes(moves),
                     overtaken_by(moves),
@@ -165,50 +206,130 @@ class Processing:
     async def _record(
         self,
         uow: ProcessingUnit,
-        submission: WorkoutSubmission,
-        user: User,
-        groups: Sequence[UUID],
-    ) -> _Step:
-        """One submission into the record, in the batch's transaction, its athlete locked."""
-        workout = evaluate(submission, user, self._rules, self._clock.now())
-        # An activity the athlete already has, imported or typed in after its file (under
-        # the per-athlete lock, so two uploads of one run at once cannot both count).
-        # Whatever it judges now, a redelivery keeps the stored workout.
-        original = await duplicate_of(uow, submission)
-        if original is not None:
-            workout = rejected_as_duplicate(workout, original.id)
-        if await uow.changes.was_deleted(submission.id):
-            # A redelivered or replayed submission must not bring a deleted one back.
-            raise PermanentFailure(
-                f"workout {submission.id} was deleted by its athlete; not stored again"
-            )
-        existing = await uow.workouts.add_or_get(workout)
-        if existing is not None and existing.user_id != submission.user_id:
-            raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
-        duplicate = existing is not None
-        if existing is not None:
-            workout = existing
-        elif workout.counts_on_boards:
-            await uow.rollups.add(
-                user.id, workout.board_day, submission.activity, contribution(workout)
-            )
-        totals = await totals_for_day(uow, user.id, workout.board_day)
-        # Judged in the same transaction: an award exists exactly when its workout does.
-        judged = (
-            Judged([], [])
-            if duplicate
-            else await award_for_workout(
-                uow,
-                workout,
-                user,
-                totals[Period.ALL],
-                self._achievement_rules,
-                self._clock.now(),
-            )
+        turn: Sequence[WorkoutSubmission],
+        athletes: dict[UUID, User],
+        deleted: set[UUID],
+        record: _BatchRecord,
+    ) -> list[_Step]:
+        """One turn of the batch into the record, in its transaction: at most one
+        submission per athlete (each athlete locked), each recorded as it would be alone,
+        in one statement per step of recording for all of them together: insert, rollups,
+        totals, then judging (`award_for_workouts`)."""
+        decided: list[tuple[WorkoutSubmission, User, Workout, Workout | None]] = []
+        for submission in turn:
+            user = athletes[submission.user_id]
+            workout = evaluate(submission, user, self._rules, self._clock.now())
+            # An activity the athlete already has, imported or typed in after its file (under
+            # the per-athlete lock, so two uploads of one run at once cannot both count).
+            # Whatever it judges now, a redelivery keeps the stored workout.
+            original = first_duplicate(submission, record.near(submission))
+            if original is not None:
+                workout = rejected_as_duplicate(workout, original.id)
+            if submission.id in deleted:
+                # A redelivered or replayed submission must not bring a deleted one back.
+                raise PermanentFailure(
+                    f"workout {submission.id} was deleted by its athlete; not stored again"
+                )
+            existing = record.stored(submission.id)
+            if existing is not None and existing.user_id != submission.user_id:
+                raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
+            if existing is None:
+                record.add(workout)
+            decided.append((submission, user, workout, existing))
+        new = [workout for _, _, workout, existing in decided if existing is None]
+        inserted = await uow.workouts.add_new(new)
+        if len(inserted) < len(new):
+            # Ids stored already, by an earlier delivery (a redelivery keeps the stored
+            # workout) or by another athlete (dead-lettered below): read back.
+            taken = await uow.workouts.get_many([w.id for w in new if w.id not in inserted])
+            for at, (submission, user, workout, existing) in enumerate(decided):
+                if existing is None and workout.id in taken:
+                    existing = taken[workout.id]
+                    if existing.user_id != submission.user_id:
+                        raise PermanentFailure(
+                            f"workout id {submission.id} belongs to another athlete"
+                        )
+                    record.add(existing)
+                    decided[at] = (submission, user, workout, existing)
+        await uow.rollups.add_many(
+            [
+                (user.id, workout.board_day, workout.submission.activity, contribution(workout))
+                for _, user, workout, existing in decided
+                if existing is None and workout.counts_on_boards
+            ]
         )
-        scopes = scopes_moved_by(workout.submission.activity, groups)
-        updates = updates_for(totals, workout.board_day, scopes, user.show_on_leaderboards)
-        return _Step(user, workout, duplicate, updates, judged)
+        stored = [workout if existing is None else existing for _, _, workout, existing in decided]
+        totals = await uow.rollups.totals_by_period_many(
+            [
+                (user.id, _ranges_of(workout.board_day))
+                for (_, user, _, _), workout in zip(decided, stored, strict=True)
+            ]
+        )
+        # Judged in the same transaction: an award exists exactly when its workout does.
+        fresh = [
+            ToJudge(workout, user, found[Period.ALL], self._clock.now())
+            for (_, user, workout, existing), found in zip(decided, totals, strict=True)
+            if existing is None
+        ]
+        judged = iter(await award_for_workouts(uow, fresh, self._achievement_rules))
+        steps: list[_Step] = []
+        for (_, user, _, existing), workout, found in zip(decided, stored, totals, strict=True):
+            outcome = Judged([], []) if existing is not None else next(judged)
+            steps.append(_Step(user, workout, existing is not None, found, outcome))
+        return steps
+
+
+def _turns(submissions: Sequence[WorkoutSubmission]) -> list[list[int]]:
+    """The batch's submissions (by index) in turns: each athlete's n-th submission in the
+    n-th turn, in delivery order. Recording turn after turn is recording one submission
+    after another: what a step reads and writes is its own athlete's, and an athlete's
+    submissions keep their order."""
+    turns: list[list[int]] = []
+    seen: dict[UUID, int] = {}
+    for index, submission in enumerate(submissions):
+        turn = seen.get(submission.user_id, 0)
+        seen[submission.user_id] = turn + 1
+        if turn == len(turns):
+            turns.append([])
+        turns[turn].append(index)
+    return turns
+
+
+def _ranges_of(day: date) -> dict[Period, PeriodRange]:
+    """Every period instance that contains `day` (what totals_for_day reads)."""
+    return {period: period_range(period, key) for period, key in keys_for_day(day).items()}
+
+
+class _BatchRecord:
+    """The workouts of the batch's athletes that the batch looks at, as the record holds
+    them at each step: read once before the first step (those one of its submissions
+    could duplicate: `candidates_in_spans`), then kept up to date with what the batch
+    itself stores or finds stored, step by step."""
+
+    def __init__(self, nearby: Sequence[Workout]) -> None:
+        self._stored: dict[UUID, Workout] = {}
+        self._of: dict[UUID, dict[UUID, Workout]] = {}
+        for workout in nearby:
+            self.add(workout)
+
+    def stored(self, workout_id: UUID) -> Workout | None:
+        """The workout stored under that id, if this batch has seen it (a workout stored
+        before the batch that the first read did not return, say a redelivered typed-in
+        one, is found by the insert instead)."""
+        return self._stored.get(workout_id)
+
+    def near(self, submission: WorkoutSubmission) -> list[Workout]:
+        """Those of the athlete's workouts that started in the submission's
+        `duplicate_span` that a duplicate could be among (a superset of the one
+        `duplicate_of` would find), oldest first (ties by id)."""
+        first, last = duplicate_span(submission)
+        found = self._of.get(submission.user_id, {}).values()
+        near = [w for w in found if first <= w.submission.started_at <= last]
+        return sorted(near, key=lambda w: (w.submission.started_at, w.id))
+
+    def add(self, workout: Workout) -> None:
+        self._stored[workout.id] = workout
+        self._of.setdefault(workout.user_id, {})[workout.id] = workout
 
 
 @dataclass(frozen=True)
@@ -218,7 +339,7 @@ class _Step:
     user: User
     workout: Workout
     duplicate: bool
-    updates: list[ScoreUpdate]
+    totals: dict[Period, Totals]  # the athlete's, after it, over every period of its day
     judged: Judged
 
 
