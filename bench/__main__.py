@@ -6,13 +6,13 @@ Everything runs on loopback against the machine's services (`make services`), is
 in count and time, and removes what it created (databases, Redis keys, queues, processes).
 
     python -m bench [--quick] [--only ingest,drain,...] [--drain-workouts 10000]
-        [--board-athletes 50000] [--seconds 10] [--fanout-clients 5000] [--out PATH]
+        [--drain-athletes 32] [--board-athletes 50000] [--seconds 10]
+        [--fanout-clients 5000] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import os
 import subprocess
@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import figures, imports
-from bench.common import positive, raise_open_files_limit
+from bench.common import positive, raise_open_files_limit, run_main
+from bench.embedded_ingest import embedded_ingest
 from bench.figures import FULL, GROUPS, QUICK, Sizes
 from bench.machine import describe
 from bench.results import Figure, failed, text_table, write_json
@@ -39,6 +40,8 @@ RUNNERS: dict[str, Callable[[Sizes], Awaitable[list[Figure]]]] = {
     "boards": figures.boards_figures,
     "fanout": figures.fanout,
     "imports": imports.group,
+    # Not in a full run (the `ingest` group measures it): the embedded figures alone.
+    "embedded-ingest": embedded_ingest,
 }
 
 
@@ -103,13 +106,19 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help=f"comma-separated groups, of: {', '.join(GROUPS)} (default: all)",
+        help=f"comma-separated groups, of: {', '.join(RUNNERS)} (default: {', '.join(GROUPS)})",
     )
     parser.add_argument("--seconds", type=positive(float), help="each closed-loop phase")
     parser.add_argument(
         "--drain-workouts",
         type=positive(int),
         help=f"the drained backlog (issue 12: 100,000; default {FULL.drain_workouts:,})",
+    )
+    parser.add_argument(
+        "--drain-athletes",
+        type=positive(int),
+        help="the athletes the drained backlog comes from (few: both workers lock the same"
+        f" rows and take turns; default {FULL.drain_athletes:,})",
     )
     parser.add_argument(
         "--board-athletes",
@@ -121,13 +130,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="the JSON file (default bench/results/<time>)")
     args = parser.parse_args()
     groups = [g.strip() for g in args.only.split(",") if g.strip()] or list(GROUPS)
-    unknown = [g for g in groups if g not in GROUPS]
+    unknown = [g for g in groups if g not in RUNNERS]
     if unknown:
-        parser.error(f"unknown group {', '.join(unknown)}; the groups are {', '.join(GROUPS)}")
+        parser.error(f"unknown group {', '.join(unknown)}; the groups are {', '.join(RUNNERS)}")
     sizes = QUICK if args.quick else FULL
     overrides = {
         "seconds": args.seconds,
         "drain_workouts": args.drain_workouts,
+        "drain_athletes": args.drain_athletes,
         "board_athletes": args.board_athletes,
         "fanout_clients": args.fanout_clients,
     }
@@ -140,12 +150,13 @@ def main() -> None:
     print(f"fitboard benchmarks: {', '.join(groups)}; sizes {sizes}")
     print(f"machine: {machine}; load average {load_before}")
     print(f"fitboard from {_fitboard_source()}; this tree at {_commit()}")
-    rows = asyncio.run(run(groups, sizes))
+    rows = run_main(run(groups, sizes))
     load_after = _load()
 
     print("\n" + text_table(rows))
     print(
-        f"\nsizes: drain backlog {sizes.drain_workouts:,} (issue 12: 100,000), boards at"
+        f"\nsizes: drain backlog {sizes.drain_workouts:,} (issue 12: 100,000) from"
+        f" {sizes.drain_athletes:,} athletes, boards at"
         f" {sizes.board_athletes:,} athletes (issue 12: 1,000,000), fan-out to"
         f" {sizes.fanout_clients:,} clients; load average before {load_before}, after {load_after}"
     )

@@ -19,14 +19,53 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
+
+T = TypeVar("T")
+# The exit status of a run stopped by SIGTERM, as a shell reports a process it killed.
+STOPPED_BY_SIGTERM = 128 + signal.SIGTERM
+
+
+def run_main(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, where SIGTERM (a `timeout`, a cancelled CI job, `kill`) cancels
+    `main` instead of ending the process at once: Python's default for SIGTERM runs no
+    `finally`, so the servers a benchmark started, and its databases, Redis keys and queues,
+    were left behind. Cancelled, every `finally` and `async with` on the way out stops and
+    removes them; then the process exits with 143, as if SIGTERM had killed it."""
+    stopped = False
+
+    async def cancelled_by_sigterm() -> T:
+        nonlocal stopped
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        try:
+            return await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(cancelled_by_sigterm())
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        print("stopped by SIGTERM; what the run had started is stopped and removed", flush=True)
+        sys.exit(STOPPED_BY_SIGTERM)
+
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 SECRET = "bench-secret-that-is-long-enough-for-hs256-signing"
@@ -167,13 +206,11 @@ class RawClient:
                 self.acked.set()
 
 
-async def raw_connect(
-    session: aiohttp.ClientSession,
-    base_url: str,
-    token: str,
-    board: str,
-    on_update: Callable[[dict[str, Any], float], None],
-) -> RawClient:
+async def socketio_connect(
+    session: aiohttp.ClientSession, base_url: str, token: str
+) -> aiohttp.ClientWebSocketResponse:
+    """A websocket that has done Engine.IO's open and Socket.IO's connect with `token`:
+    the raw protocol, so thousands of clients cost the load generator little."""
     ws_url = base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     ws = await session.ws_connect(ws_url, heartbeat=None, autoping=True)
     opened = await ws.receive_str(timeout=30)
@@ -183,6 +220,17 @@ async def raw_connect(
     connected = await ws.receive_str(timeout=30)
     if not connected.startswith("40{"):
         raise RuntimeError(f"refused: {connected!r}")
+    return ws
+
+
+async def raw_connect(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    token: str,
+    board: str,
+    on_update: Callable[[dict[str, Any], float], None],
+) -> RawClient:
+    ws = await socketio_connect(session, base_url, token)
     client = RawClient(ws, on_update)
     client.reader = asyncio.create_task(client.read())
     await ws.send_str("421" + json.dumps(["subscribe", {"board": board}]))

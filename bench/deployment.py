@@ -166,6 +166,35 @@ def _sqlalchemy_url(admin_url: str, database: str) -> str:
     return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{database}"
 
 
+def production_env(database: str, namespace: str) -> dict[str, str]:
+    """The environment of a production-mode fitboard process on the machine's services,
+    with a database and a namespace of its own (steps 1 and 3 of the module's docstring)."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "FITBOARD_MODE": "production",
+        "FITBOARD_DATABASE_URL": _sqlalchemy_url(POSTGRES_URL, database),
+        "FITBOARD_REDIS_URL": REDIS_URL,
+        "FITBOARD_AMQP_URL": AMQP_URL,
+        "FITBOARD_JWT_SECRET": SECRET,
+        "FITBOARD_NAMESPACE": namespace,
+        "FITBOARD_LOG_LEVEL": "warning",
+    }
+
+
+async def create_database(database: str, env: dict[str, str]) -> None:
+    """`CREATE DATABASE`, then `fitboard db upgrade` with `env`; a database whose upgrade
+    fails is dropped again. The caller drops it when done (`clean_up`)."""
+    await _create_database(database)
+    try:
+        code, output = await _run([FITBOARD, "db", "upgrade"], env, 120)
+        if code != 0:
+            raise RuntimeError(f"fitboard db upgrade exited {code}:\n{output}")
+    except BaseException:
+        await _drop_database(database)
+        raise
+
+
 async def _create_database(name: str) -> None:
     connection = await asyncpg.connect(POSTGRES_URL, timeout=10)
     try:
@@ -259,10 +288,12 @@ async def _stop(services: list[Service]) -> None:
             print(f"  {service.name} exited with {service.process.returncode}:\n{service.tail()}")
 
 
-async def _remove_broker_objects(namespace: str, queue: str) -> None:
-    """The workouts queue, its dead letters and the namespace's exchanges, with the product's
-    adapter; delay queues (made only for retries) with rabbitmqctl when it is at hand, else
-    they expire by themselves (x-expires)."""
+async def _remove_broker_objects(namespace: str) -> None:
+    """Every queue of the namespace (the workouts and reports queues, their retry queues
+    and dead letters, whichever the run made) and its exchanges. The queues are listed with
+    rabbitmqctl when it is at hand (one call) and deleted over AMQP; without it, the
+    workouts queue and its dead letters are deleted by the product's adapter and the rest
+    is left (named `<namespace>.*`)."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
     from fitboard.application.workouts.messages import workouts_queue
 
@@ -283,9 +314,16 @@ async def _remove_broker_objects(namespace: str, queue: str) -> None:
     )
     if code != 0:
         return
-    for name in output.split():
-        if name.startswith(f"{queue}.delay."):
-            await _run([rabbitmqctl, "delete_queue", "-p", vhost, name], dict(os.environ), 60)
+    names = [name for name in output.split() if name.startswith(f"{namespace}.")]
+    if not names:
+        return
+    connection = await aio_pika.connect(AMQP_URL, timeout=10)
+    try:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
 
 
 async def _remove_redis_keys(namespace: str) -> int:
@@ -320,23 +358,12 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
     with tempfile.TemporaryDirectory(prefix="fitboard-bench-") as tmp:
         logs = Path(tmp)
         env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "FITBOARD_MODE": "production",
+            **production_env(database, namespace),
             "FITBOARD_DATA_DIR": str(logs / "data"),
-            "FITBOARD_DATABASE_URL": _sqlalchemy_url(POSTGRES_URL, database),
-            "FITBOARD_REDIS_URL": REDIS_URL,
-            "FITBOARD_AMQP_URL": AMQP_URL,
-            "FITBOARD_JWT_SECRET": SECRET,
-            "FITBOARD_NAMESPACE": namespace,
-            "FITBOARD_LOG_LEVEL": "warning",
             **RATE_LIMITS_OFF,
         }
-        await _create_database(database)
+        await create_database(database, env)
         try:
-            code, output = await _run([FITBOARD, "db", "upgrade"], env, 120)
-            if code != 0:
-                raise RuntimeError(f"fitboard db upgrade exited {code}:\n{output}")
             deployment = Deployment(
                 "production", [], services, namespace, passed, (env, logs, queue)
             )
@@ -352,7 +379,7 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
         finally:
             # A Ctrl-C must not leave processes, a database or a namespace behind: the
             # clean-up runs to its end; a second Ctrl-C abandons it.
-            cleanup = asyncio.ensure_future(_clean_up(services, namespace, queue, database))
+            cleanup = asyncio.ensure_future(clean_up(services, namespace, queue, database))
             try:
                 await asyncio.shield(cleanup)
             except asyncio.CancelledError:
@@ -361,7 +388,7 @@ async def _production(workers: int, api_processes: int) -> AsyncIterator[Deploym
                 raise
 
 
-async def _clean_up(services: list[Service], namespace: str, queue: str, database: str) -> None:
+async def clean_up(services: list[Service], namespace: str, queue: str, database: str) -> None:
     """Stop the processes, then remove the database and the namespace; each step bounded,
     and a step that fails does not keep the next from running."""
     await _stop(services)
@@ -369,7 +396,7 @@ async def _clean_up(services: list[Service], namespace: str, queue: str, databas
     for step, remove in (
         ("database", lambda: _drop_database(database)),
         ("redis keys", lambda: _remove_redis_keys(namespace)),
-        ("queues", lambda: _remove_broker_objects(namespace, queue)),
+        ("queues", lambda: _remove_broker_objects(namespace)),
     ):
         try:
             async with asyncio.timeout(60):

@@ -44,9 +44,12 @@ class Sizes:
     seconds: float  # each closed-loop phase
     connections: int
     batch_connections: int
-    athletes: int  # the athletes submitting (ingest, drain, embedded)
+    athletes: int  # the athletes submitting (ingest, embedded)
     embedded_workouts: int
     drain_workouts: int
+    # The athletes whose workouts the drained backlog holds, in turn: few make the two
+    # workers' batches take turns on the same athlete rows (bench/worker_drain.py).
+    drain_athletes: int
     freshness_probes: int
     freshness_rate: float
     board_athletes: int
@@ -61,6 +64,7 @@ FULL = Sizes(
     athletes=32,
     embedded_workouts=2_000,
     drain_workouts=10_000,
+    drain_athletes=32,
     freshness_probes=100,
     freshness_rate=300.0,
     board_athletes=50_000,
@@ -74,6 +78,7 @@ QUICK = Sizes(
     athletes=8,
     embedded_workouts=200,
     drain_workouts=500,
+    drain_athletes=8,
     freshness_probes=10,
     freshness_rate=300.0,
     board_athletes=2_000,
@@ -258,10 +263,11 @@ async def embedded_end_to_end(sizes: Sizes) -> list[Figure]:
 
 
 async def drain(sizes: Sizes) -> list[Figure]:
-    result = await worker_drain.main(sizes.drain_workouts, 2, sizes.athletes)
+    result = await worker_drain.main(sizes.drain_workouts, 2, sizes.drain_athletes)
     clean = result.reconcile_code == 0
     details = {
         "workouts": result.workouts,
+        "athletes": result.athletes,
         "window_s": result.window_s,
         "fill_cpu_ms": result.fill_cpu_ms,
         "drain_cpu_ms": result.drain_cpu_ms,
@@ -284,7 +290,7 @@ async def drain(sizes: Sizes) -> list[Figure]:
     return [
         Figure(
             "drain, 2 workers",
-            f"backlog of {result.workouts:,} workouts",
+            f"backlog of {result.workouts:,} workouts of {result.athletes:,} athletes",
             result.rate,
             "workouts/s",
             ">= 3,000/s, reconcile clean",

@@ -34,7 +34,7 @@ import httpx
 from defusedxml.ElementTree import fromstring
 from tests import activity_files as af
 
-from bench.common import fitboard_server, percentile, register
+from bench.common import fitboard_server, percentile, register, run_main
 from bench.figures import Sizes
 from bench.results import Figure, text_table, write_json
 from fitboard.adapters.importers.reader import read_upload
@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="the JSON file (default bench/results/...)")
     args = parser.parse_args()
     started_at = datetime.now(UTC)
-    rows = asyncio.run(figures(args.seconds, args.rate, args.athletes))
+    rows = run_main(figures(args.seconds, args.rate, args.athletes))
     print(text_table(rows))
     out = args.out or Path(__file__).with_name("results") / (
         f"imports-{started_at:%Y%m%dT%H%M%SZ}.json"

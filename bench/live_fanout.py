@@ -29,6 +29,7 @@ from bench.common import (
     raise_open_files_limit,
     raw_connect,
     register,
+    run_main,
 )
 
 CONNECT_CONCURRENCY = 100
@@ -120,4 +121,4 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    asyncio.run(main(args.clients, args.rounds))
+    run_main(main(args.clients, args.rounds))

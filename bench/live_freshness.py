@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import socketio
 
-from bench.common import BOARD, percentile, positive, post_workout, register
+from bench.common import BOARD, percentile, positive, post_workout, register, run_main
 from bench.deployment import Deployment, Mode, deploy
 from bench.load import Client, Counts, LoadConfig, LoadGenerator, LoadReport
 from bench.machine import BACKING
@@ -436,7 +436,7 @@ if __name__ == "__main__":
     if args.mode == "embedded" and (args.workers != 2 or args.api_processes != 1):
         parser.error("--workers and --api-processes apply to --mode production only")
     try:
-        asyncio.run(
+        run_main(
             main(
                 args.rate,
                 args.probes,

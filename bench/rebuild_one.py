@@ -1,17 +1,30 @@
 """Rebuild one board from the record, timed: what `fitboard rebuild` does for each board
 (drop it, load it from the record under the board's rebuild lock), for a single board.
 Run in a subprocess with a deployment's FITBOARD_* settings (bench/boards.py); prints one
-JSON line `{"seconds": ..., "entries": ...}`.
+JSON line `{"seconds": ..., "entries": ..., "max_rss_mb": ...}` (the process's peak
+resident memory, its start-up included).
 
     python -m bench.rebuild_one calories all global all
+
+Or, to compare two copies of fitboard's source (a clean export of a commit each, say),
+back to back on one seeded deployment: each pair rebuilds calories/all/global with the
+first copy, then the second (each in a subprocess importing it through PYTHONPATH), then
+times the baseline, a pipelined ZADD of the board's members into a scratch key, as
+bench/boards.py does; prints each run and its ratio to its pair's ZADD.
+
+    python -m bench.rebuild_one --compare /tmp/A/src /tmp/B/src --athletes 50000 --pairs 3
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
+import resource
 import sys
 import time
+from pathlib import Path
 
 
 async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict[str, float]:
@@ -27,8 +40,65 @@ async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict
         seconds = time.perf_counter() - started
     finally:
         await container.close()
-    return {"seconds": seconds, "entries": entries}
+    # ru_maxrss is in kilobytes on Linux.
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "entries": entries, "max_rss_mb": round(max_rss_mb, 1)}
+
+
+async def compare(sources: list[Path], athletes: int, pairs: int) -> None:
+    import redis.asyncio as redis
+
+    from bench import boards
+    from bench.deployment import REDIS_URL, _run, deploy
+
+    argv = [sys.executable, "-m", "bench.rebuild_one", "calories", "all", "global", "all"]
+    async with deploy("production", workers=0) as deployment:
+        assert deployment.worker_setup is not None
+        assert deployment.namespace is not None
+        await boards.seed(deployment, athletes)
+        client = redis.Redis.from_url(REDIS_URL)
+        scratch = f"{deployment.namespace}:bench-scratch"
+        try:
+            for pair in range(pairs):
+                runs: list[tuple[Path, dict[str, float]]] = []
+                for source in sources:
+                    env = {**deployment.worker_setup[0], "PYTHONPATH": str(source)}
+                    code, output = await _run(argv, env, 3600)
+                    if code != 0:
+                        raise RuntimeError(f"rebuild with {source} exited {code}:\n{output}")
+                    runs.append((source, json.loads(output.strip().splitlines()[-1])))
+                key = await boards.board_key(client, deployment.namespace)
+                zadd_s, _, _ = await boards.scratch_zadd(client, key, scratch)
+                await client.unlink(scratch)
+                load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+                print(f"pair {pair + 1}: pipelined ZADD {zadd_s:.2f} s; load {load}")
+                for source, run in runs:
+                    print(
+                        f"  {source}: {run['seconds']:.2f} s for {run['entries']:,} entries"
+                        f" ({run['seconds'] / zadd_s:.2f}x ZADD), peak RSS {run['max_rss_mb']} MB",
+                        flush=True,
+                    )
+        finally:
+            await client.unlink(scratch)
+            await client.aclose()
+
+
+def main() -> None:
+    if "--compare" not in sys.argv:
+        print(json.dumps(asyncio.run(rebuild(*sys.argv[1:5]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare", nargs="+", type=Path, required=True)
+    parser.add_argument("--athletes", type=int, default=50_000)
+    parser.add_argument("--pairs", type=int, default=3)
+    args = parser.parse_args()
+    sources = [path.resolve() for path in args.compare]
+    missing = [str(p) for p in sources if not (p / "fitboard" / "__init__.py").exists()]
+    if missing:
+        parser.error(f"no fitboard package in {', '.join(missing)}")
+    os.environ.pop("PYTHONPATH", None)
+    asyncio.run(compare(sources, args.athletes, args.pairs))
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(rebuild(*sys.argv[1:5]))))
+    main()

@@ -1,18 +1,29 @@
-"""`fitboard reconcile` at N athletes, production mode: how many board entries it compares
-per second.
+"""`fitboard reconcile` at N athletes, production mode: how many board entries it reads and
+compares per second, beside what PostgreSQL and Redis do with the same data on their own.
 
 1. A fresh database and Redis namespace on the machine's services (`make services`), as
-   bench/deployment.py makes them, with no process running; N athletes written straight
-   into the record with COPY: each one daily rollup (a random activity, on a random day of
-   the last four weeks, random totals), and one athlete in three in one of N/50 groups.
+   bench/deployment.py makes them, with no process running; `fitboard reconcile` on the
+   empty record, timed: the command's fixed cost (start-up, connections, the index's
+   scans), taken off the times below; then N athletes written straight into the record
+   with COPY: each one daily rollup (a random activity, on a random day of the last four
+   weeks, random totals), and one athlete in three in one of N/50 groups.
 2. `fitboard reconcile`, timed, with no board loaded: every instance the record implies
    is read from it (all cold, nothing to compare): the record's entries read per second.
+   Baseline: PostgreSQL's own grouped sums over the same rollups, one statement computing
+   every instance's per-athlete totals (each period's instances, in the global, activity
+   and group scopes), streamed to the client by asyncpg: its rows times the six metrics
+   per second.
 3. `fitboard reconcile --warm`, timed: the same, then every instance loaded.
 4. `fitboard reconcile`, timed: every instance loaded, every entry compared: entries
-   compared per second.
+   compared per second. Baseline: step 2's statement and then pipelined `ZRANGE key 0 -1
+   WITHSCORES` of every board the index holds (1,000 keys a pipeline), one after the
+   other: the entries read from both sides per second of the two.
 
-Afterwards the database is dropped, the namespace's Redis keys removed (never FLUSHDB) and
-the queues the commands declared deleted.
+Each figure is the command's time less its fixed cost (step 1; the whole command's time
+is in the figure's name) and is printed beside its baseline, measured in the same run,
+with the ratio. Afterwards the database is dropped,
+the namespace's Redis keys removed (never FLUSHDB) and the queues the commands declared
+deleted.
 
     python -m bench.reconcile [--athletes 100000] [--cold-only]
 """
@@ -21,32 +32,55 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import redis.asyncio as redis
 
 from bench.boards import ROLLUP_COLUMNS, USER_COLUMNS, _names
-from bench.common import FITBOARD, SECRET
-from bench.deployment import (
-    AMQP_URL,
-    POSTGRES_URL,
-    REDIS_URL,
-    _create_database,
-    _drop_database,
-    _remove_broker_objects,
-    _remove_redis_keys,
-    _run,
-    _sqlalchemy_url,
-)
+from bench.common import FITBOARD
+from bench.deployment import REDIS_URL, _run, clean_up, create_database, production_env
+from bench.results import Figure, text_table
 
 ACTIVITIES = ("run", "walk", "hike", "cycle", "swim", "row", "strength", "yoga", "hiit", "other")
 CHUNK = 50_000
+# Board keys read per pipeline by the index baseline.
+ZRANGE_KEYS = 1000
+# Rows the record baseline's cursor fetches at a time.
+PREFETCH = 10_000
+# Each row of the record baseline is one athlete on one instance of every metric's board.
+METRICS = 6
+
+# The record baseline: every instance's per-athlete totals of the six metrics, grouped by
+# PostgreSQL (each period's instances; global and activity scopes as grouping sets, group
+# scopes joined through the memberships), for visible athletes as reconcile reads them.
+_PERIOD_STARTS = {
+    "day": "r.day",
+    "week": "date_trunc('week', r.day)::date",
+    "month": "date_trunc('month', r.day)::date",
+    "year": "date_trunc('year', r.day)::date",
+    "all": "NULL::date",
+}
+_TOTALS = """sum(r.calories), sum(r.distance_m), sum(r.duration_s), sum(r.workouts),
+    sum(r.points), count(DISTINCT r.day), max(r.calories_reached_at),
+    max(r.distance_last_ended_at), max(r.last_ended_at), max(r.points_reached_at)"""
+RECORD_BASELINE_SQL = "\nUNION ALL\n".join(
+    f"""SELECT {start} AS start, r.activity, NULL::uuid AS group_id, r.user_id, {_TOTALS}
+FROM daily_rollups r JOIN users u ON u.id = r.user_id AND u.show_on_leaderboards
+GROUP BY GROUPING SETS ((1, r.user_id), (1, r.activity, r.user_id))
+UNION ALL
+SELECT {start}, NULL, g.group_id, r.user_id, {_TOTALS}
+FROM daily_rollups r JOIN users u ON u.id = r.user_id AND u.show_on_leaderboards
+JOIN group_members g ON g.user_id = r.user_id
+GROUP BY 1, g.group_id, r.user_id"""
+    for start in _PERIOD_STARTS.values()
+)
 
 
 async def seed(database_url: str, athletes: int) -> None:
@@ -105,6 +139,49 @@ def _rollup(rng: random.Random, athlete: uuid.UUID, now: datetime) -> tuple[Any,
     )
 
 
+@dataclass(frozen=True)
+class Baseline:
+    seconds: float
+    entries: int
+
+    @property
+    def per_s(self) -> float:
+        return self.entries / self.seconds
+
+
+async def record_baseline(database_url: str) -> Baseline:
+    """RECORD_BASELINE_SQL streamed through an asyncpg cursor, timed: its rows times the
+    six metrics."""
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        started = time.perf_counter()
+        rows = 0
+        async with connection.transaction(readonly=True, isolation="repeatable_read"):
+            async for _ in connection.cursor(RECORD_BASELINE_SQL, prefetch=PREFETCH):
+                rows += 1
+        return Baseline(time.perf_counter() - started, rows * METRICS)
+    finally:
+        await connection.close()
+
+
+async def index_baseline(namespace: str) -> Baseline:
+    """Pipelined `ZRANGE key 0 -1 WITHSCORES` of every board sorted set of the namespace,
+    timed (finding the keys with SCAN is not): the members read."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{namespace}:{{board:*}}:z", count=1000)]
+        started = time.perf_counter()
+        entries = 0
+        for start in range(0, len(keys), ZRANGE_KEYS):
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + ZRANGE_KEYS]:
+                    pipe.zrange(key, 0, -1, withscores=True)
+                entries += sum(len(members) for members in await pipe.execute())
+        return Baseline(time.perf_counter() - started, entries)
+    finally:
+        await client.aclose()
+
+
 async def reconcile(env: dict[str, str], *args: str) -> tuple[float, str]:
     started = time.perf_counter()
     code, output = await _run([FITBOARD, "reconcile", *args], env, 3600)
@@ -114,45 +191,99 @@ async def reconcile(env: dict[str, str], *args: str) -> tuple[float, str]:
     return seconds, output
 
 
-async def main(athletes: int, *, cold_only: bool) -> None:
+async def main(athletes: int, *, cold_only: bool) -> list[Figure]:
     from fitboard.application.workouts.messages import workouts_queue
 
     tag = uuid.uuid4().hex[:12]
     database, namespace = f"fitboard_bench_{tag}", f"bench-{tag}"
-    env = {
-        **os.environ,
-        "FITBOARD_MODE": "production",
-        "FITBOARD_DATABASE_URL": _sqlalchemy_url(POSTGRES_URL, database),
-        "FITBOARD_REDIS_URL": REDIS_URL,
-        "FITBOARD_AMQP_URL": AMQP_URL,
-        "FITBOARD_JWT_SECRET": SECRET,
-        "FITBOARD_NAMESPACE": namespace,
-        "FITBOARD_LOG_LEVEL": "warning",
-    }
-    await _create_database(database)
+    env = production_env(database, namespace)
+    database_url = env["FITBOARD_DATABASE_URL"].replace("+asyncpg", "")
+    group = f"reconcile, {athletes:,} athletes"
+    figures: list[Figure] = []
+    await create_database(database, env)
     try:
-        code, output = await _run([FITBOARD, "db", "upgrade"], env, 120)
-        if code != 0:
-            raise RuntimeError(f"fitboard db upgrade exited {code}:\n{output}")
+        fixed_s, _ = await reconcile(env)
+        print(f"reconcile, empty record (the fixed cost): {fixed_s:.1f} s")
         started = time.perf_counter()
-        await seed(env["FITBOARD_DATABASE_URL"].replace("+asyncpg", ""), athletes)
+        await seed(database_url, athletes)
         print(f"seeded {athletes} athletes in {time.perf_counter() - started:.1f} s")
         cold_s, cold = await reconcile(env)
         entries = int(_figure(r"(\d+) entries in the record", cold))
         print(f"reconcile, every board cold: {cold_s:.1f} s\n{_summary(cold)}")
-        print(f"{entries / cold_s:,.0f} of the record's entries read per second (whole command)")
-        if cold_only:
-            return
-        warm_s, warm = await reconcile(env, "--warm")
-        print(f"reconcile --warm: {warm_s:.1f} s\n{_summary(warm)}")
-        check_s, checked = await reconcile(env)
-        entries = int(_figure(r"(\d+) compared", checked))
-        print(f"reconcile, every board loaded: {check_s:.1f} s\n{_summary(checked)}")
-        print(f"{entries / check_s:,.0f} entries compared per second (whole command)")
+        record = await record_baseline(database_url)
+        print(
+            f"baseline: PostgreSQL's grouped sums, {record.entries:,} entries"
+            f" ({record.entries // METRICS:,} rows) in {record.seconds:.2f} s"
+        )
+        figures.append(
+            Figure(
+                group,
+                f"reconcile, all cold: record entries read ({cold_s:.1f} s)",
+                _rate(entries, cold_s, fixed_s),
+                "/s",
+                "-",
+                baseline=record.per_s,
+                baseline_text="PostgreSQL grouped sums, streamed",
+                details={
+                    "seconds": cold_s,
+                    "fixed_s": fixed_s,
+                    "entries": entries,
+                    "baseline_s": record.seconds,
+                },
+            )
+        )
+        if not cold_only:
+            warm_s, warm = await reconcile(env, "--warm")
+            print(f"reconcile --warm: {warm_s:.1f} s\n{_summary(warm)}")
+            figures.append(
+                Figure(
+                    group,
+                    f"reconcile --warm: record entries read and loaded ({warm_s:.1f} s)",
+                    _rate(entries, warm_s, fixed_s),
+                    "/s",
+                    "-",
+                    baseline_text="none",
+                    details={"seconds": warm_s, "entries": entries},
+                )
+            )
+            check_s, checked = await reconcile(env)
+            compared = int(_figure(r"(\d+) compared", checked))
+            print(f"reconcile, every board loaded: {check_s:.1f} s\n{_summary(checked)}")
+            index = await index_baseline(namespace)
+            print(f"baseline: pipelined ZRANGE, {index.entries:,} entries in {index.seconds:.2f} s")
+            both = (record.entries + index.entries) / (record.seconds + index.seconds)
+            figures.append(
+                Figure(
+                    group,
+                    f"reconcile, all loaded: entries compared ({check_s:.1f} s)",
+                    _rate(compared, check_s, fixed_s),
+                    "/s",
+                    "-",
+                    baseline=both,
+                    baseline_text="grouped sums + pipelined ZRANGE, both sides' entries",
+                    notes=(
+                        f"pipelined ZRANGE alone: {index.per_s:,.0f} entries/s; every figure"
+                        f" less the fixed cost of {fixed_s:.1f} s (reconcile, empty record)"
+                    ),
+                    details={
+                        "seconds": check_s,
+                        "compared": compared,
+                        "index_baseline_s": index.seconds,
+                        "index_entries": index.entries,
+                    },
+                )
+            )
     finally:
-        await _drop_database(database)
-        print(f"removed {await _remove_redis_keys(namespace)} Redis keys")
-        await _remove_broker_objects(namespace, workouts_queue(namespace, 1).name)
+        await clean_up([], namespace, workouts_queue(namespace, 1).name, database)
+    print("\n" + text_table(figures))
+    return figures
+
+
+def _rate(count: int, seconds: float, fixed_s: float) -> float | None:
+    """`count` per second of `seconds` less the fixed cost; None (not measured) when the
+    command took no longer than its fixed cost."""
+    net = seconds - fixed_s
+    return count / net if net > 0 else None
 
 
 def _figure(pattern: str, output: str) -> str:
