@@ -56,10 +56,10 @@ from fitboard.application.workouts.change_handlers import ChangeHandlers
 from fitboard.application.workouts.changes import WorkoutChanges
 from fitboard.application.workouts.corrections import Corrections
 from fitboard.application.workouts.handlers import WorkoutHandlers
-from fitboard.application.workouts.ingest import Ingest, QueueAndMark
+from fitboard.application.workouts.ingest import Ingest
 from fitboard.application.workouts.messages import WORKOUT_PROCESSED, workouts_queue
 from fitboard.application.workouts.moderation import Moderation
-from fitboard.application.workouts.ports import InFlightWorkouts
+from fitboard.application.workouts.ports import InFlightWorkouts, QueueAndMark
 from fitboard.application.workouts.processing import Processing
 from fitboard.application.workouts.queries import WorkoutQueries
 from fitboard.config import Mode, Settings

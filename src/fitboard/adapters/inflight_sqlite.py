@@ -134,7 +134,8 @@ class SqliteInFlight:
         """Publish each message (message, workout id, athlete id) and mark its workout in
         flight in the same transaction of the queue this table rides (`writes_with`): one
         durable write for both, the mark written if and only if the message is stored.
-        One outcome per message, None once stored (`Ingest`'s `QueueAndMark`)."""
+        One outcome per message, None once stored (the `QueueAndMark` port, which `Ingest`
+        uses)."""
         if self._writes_with is None:
             raise RuntimeError("only an in-flight table beside the queue publishes with it")
         now = time.time()

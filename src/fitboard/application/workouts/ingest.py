@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from fitboard.application.messaging.ports import Message, MessageBroker
+from fitboard.application.messaging.ports import MessageBroker
 from fitboard.application.ports import Clock, PortError, QueueUnavailable, Store
 from fitboard.application.workouts.messages import submission_message
-from fitboard.application.workouts.ports import InFlightWorkouts, WorkoutsUnit
+from fitboard.application.workouts.ports import InFlightWorkouts, QueueAndMark, WorkoutsUnit
 from fitboard.domain.activities import Activity
 from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.domain.recordings import Recording
@@ -41,20 +40,6 @@ class SubmitWorkout:
     source: str = MANUAL
     indoor: bool | None = None
     recording: Recording | None = None
-
-
-class QueueAndMark(Protocol):
-    """Where the queue and the in-flight markers share one durable store (embedded mode:
-    one SQLite file), both written by one write: a submission's message and its mark
-    together, the mark if and only if the message is stored, where publishing then
-    marking costs two writes (two fsyncs) one after the other."""
-
-    async def publish_marked(
-        self, submissions: Sequence[tuple[Message, uuid.UUID, uuid.UUID]]
-    ) -> list[QueueUnavailable | None]:
-        """Each (message, workout id, athlete id): None once the message is stored (its
-        mark with it), else a QueueUnavailable of its own; one outcome each, in order."""
-        ...
 
 
 class Ingest:

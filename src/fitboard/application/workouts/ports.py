@@ -1,4 +1,5 @@
-"""What the workout use cases need: the workouts record, the in-flight set, and the
+"""What the workout use cases need: the workouts record, the in-flight set (and, where it
+shares the queue's store, a submission published and marked in one write), and the
 transactions of ingest and of the worker."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from uuid import UUID
 
 from fitboard.application.achievements.ports import JudgingUnit
 from fitboard.application.groups.ports import GroupRepository
-from fitboard.application.ports import PortError, Transaction
+from fitboard.application.messaging.ports import Message
+from fitboard.application.ports import PortError, QueueUnavailable, Transaction
 from fitboard.domain.activities import Activity
 from fitboard.domain.changes import Decision, WorkoutChange
 from fitboard.domain.workouts import Workout, WorkoutStatus
@@ -151,6 +153,20 @@ class InFlightWorkouts(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class QueueAndMark(Protocol):
+    """Where the queue and the in-flight markers share one durable store (embedded mode:
+    one SQLite file), both written by one write: a submission's message and its mark
+    together, the mark if and only if the message is stored, where publishing then
+    marking costs two writes (two fsyncs) one after the other."""
+
+    async def publish_marked(
+        self, submissions: Sequence[tuple[Message, UUID, UUID]]
+    ) -> list[QueueUnavailable | None]:
+        """Each (message, workout id, athlete id): None once the message is stored (its
+        mark with it), else a QueueUnavailable of its own; one outcome each, in order."""
+        ...
 
 
 class WorkoutsUnit(Transaction, Protocol):
