@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -28,6 +27,9 @@ from fitboard.domain.boards import (
     VersionedStanding,
 )
 
+# The fixtures are imported for pytest, which finds `redis` and `ranking` by their names.
+from .redis_ranking_fixtures import RETENTION_S, redis_fixture, redis_ranking_fixture  # noqa: F401
+
 pytestmark = pytest.mark.production
 
 T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
@@ -42,11 +44,6 @@ WEEK_KEYS = [
     "fitboard:{board:calories:week:global:2026-W47}:ready",
 ]
 WEEK_LOCK = "fitboard:{board:calories:week:global:2026-W47}:lock"
-RETENTION_S = 3600
-
-
-def retention(key: BoardKey) -> int | None:
-    return None if key.board.period is Period.ALL else RETENTION_S
 
 
 def uid(n: int) -> UUID:
@@ -55,26 +52,6 @@ def uid(n: int) -> UUID:
 
 def standing(n: int, score: int, version: int = 1) -> VersionedStanding:
     return VersionedStanding(Standing(uid(n), score, T0), version)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A raw client on the session's private Redis, emptied first."""
-    client = Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def ranking(redis_url: str, redis: Redis) -> AsyncIterator[RedisRanking]:
-    index = RedisRanking.from_url(redis_url, retention_s_for=retention)
-    try:
-        yield index
-    finally:
-        await index.close()
 
 
 async def test_the_keys_of_a_board_share_one_hash_tag(ranking: RedisRanking, redis: Redis) -> None:

@@ -24,6 +24,9 @@ from fitboard.domain.boards import (
     VersionedStanding,
 )
 
+# The fixtures are imported for pytest, which finds `redis` and `ranking` by their names.
+from .redis_ranking_fixtures import RETENTION_S, redis_fixture, redis_ranking_fixture  # noqa: F401
+
 pytestmark = pytest.mark.production
 
 T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
@@ -36,13 +39,8 @@ ALL_KEYS = [
     "fitboard:{board:points:all:global:all}:v",
     "fitboard:{board:points:all:global:all}:ready",
 ]
-RETENTION_S = 3600
 # Members the adapter writes in one script call is 1,000: this board takes three.
 BIG = 2500
-
-
-def retention(key: BoardKey) -> int | None:
-    return None if key.board.period is Period.ALL else RETENTION_S
 
 
 def many(count: int) -> list[VersionedStanding]:
@@ -50,26 +48,6 @@ def many(count: int) -> list[VersionedStanding]:
         VersionedStanding(Standing(UUID(int=n), 10 * n, T0 + timedelta(seconds=n)), 1)
         for n in range(1, count + 1)
     ]
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A raw client on the session's private Redis, emptied first."""
-    client = Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def ranking(redis_url: str, redis: Redis) -> AsyncIterator[RedisRanking]:
-    index = RedisRanking.from_url(redis_url, retention_s_for=retention)
-    try:
-        yield index
-    finally:
-        await index.close()
 
 
 @pytest.mark.parametrize("size", [3, BIG])

@@ -33,6 +33,9 @@ from fitboard.domain.boards import (
 )
 from tests.services.session import SERVICES
 
+# Imported for pytest, which finds the `redis` fixture by its name.
+from .redis_ranking_fixtures import redis_fixture  # noqa: F401
+
 pytestmark = pytest.mark.production
 
 T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
@@ -52,17 +55,6 @@ def standings(first: int, count: int) -> list[VersionedStanding]:
         VersionedStanding(Standing(UUID(int=n), 10 * n, T0 + timedelta(seconds=n)), 1)
         for n in range(first, first + count)
     ]
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A raw client on the session's private Redis, emptied first."""
-    client = Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -182,8 +182,20 @@ class ReadyBroker:
         self.acked += [d.message.message_id for d in deliveries]
 
 
-async def test_a_batch_consumer_waits_between_batches_while_the_rest_is_busy() -> None:
-    loop = FakeLoop(others_per_s=1.0, between=0.0025)
+@pytest.mark.parametrize(
+    ("others_per_s", "between", "slices_before_each_batch"),
+    [
+        # Each batch costs the consumer 20 ms of loop time, of which the rest, having had
+        # 5 ms between its steps, is still owed 15 ms: 3 slices of 5 ms before the next.
+        pytest.param(1.0, 0.0025, [0, 3, 6, 9, 12], id="rest-busy"),
+        # The rest uses no loop time: what it is owed is forgiven, no batch waits.
+        pytest.param(0.0, 0.0, [0, 0, 0, 0, 0], id="rest-idle"),
+    ],
+)
+async def test_a_batch_consumer_waits_between_batches_only_while_the_rest_is_busy(
+    others_per_s: float, between: float, slices_before_each_batch: list[int]
+) -> None:
+    loop = FakeLoop(others_per_s=others_per_s, between=between)
     pacer = share_of(loop, 0.5)
     broker = ReadyBroker(batches=5)
     handled: list[int] = []
@@ -207,35 +219,8 @@ async def test_a_batch_consumer_waits_between_batches_while_the_rest_is_busy() -
         share=pacer,
     )
     assert broker.acked == [str(n) for n in range(10)]
-    # Every batch after the first started only once the rest had had what it was owed:
-    # 20 ms of the consumer's loop time, less the 5 ms the rest had between its steps, is
-    # 3 slices of 5 ms.
-    assert handled == [0, 3, 6, 9, 12]
-    assert pacer.waited_s == pytest.approx(0.060)
-
-
-async def test_a_batch_consumer_does_not_wait_when_the_rest_is_idle() -> None:
-    loop = FakeLoop(others_per_s=0.0)
-    pacer = share_of(loop, 0.5)
-    broker = ReadyBroker(batches=5)
-    stop = asyncio.Event()
-
-    handled: list[int] = []
-
-    async def handler(batch: Sequence[Delivery]) -> None:
-        handled.append(len(batch))
-        await consumer_work(loop, [0.020])
-        if len(handled) == 5:
-            stop.set()
-
-    await run_batch_consumer(
-        broker,  # type: ignore[arg-type]
-        QueueSpec(name="workouts", bindings=("workout.submitted",)),
-        handler,
-        prefetch=2,
-        batch_size=2,
-        stop=stop,
-        share=pacer,
-    )
-    assert broker.acked == [str(n) for n in range(10)]
-    assert loop.slept == []
+    # Every batch after the first started only once the rest had had what it was owed;
+    # after the last, the consumer stops without waiting.
+    assert handled == slices_before_each_batch
+    assert len(loop.slept) == slices_before_each_batch[-1]
+    assert pacer.waited_s == pytest.approx(0.005 * slices_before_each_batch[-1])
