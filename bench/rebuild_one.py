@@ -13,6 +13,11 @@ times the baseline, a pipelined ZADD of the board's members into a scratch key, 
 bench/boards.py does; prints each run and its ratio to its pair's ZADD.
 
     python -m bench.rebuild_one --compare /tmp/A/src /tmp/B/src --athletes 50000 --pairs 3
+
+`every` for the metric rebuilds every metric's board of the instance together, from one
+read of the record, as `fitboard rebuild` does (with --compare: `--metric every`); the
+ratio is then to the ZADD's time scaled to the entries rebuilt (the calories board's
+ZADD seconds per member, times the entries of every board).
 """
 
 from __future__ import annotations
@@ -32,26 +37,32 @@ async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict
     from fitboard.config import Settings
     from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
 
-    key = BoardKey(BoardId(Metric(metric), Period(period), Scope.parse(scope)), period_key)
+    metrics = list(Metric) if metric == "every" else [Metric(metric)]
+    keys = [BoardKey(BoardId(m, Period(period), Scope.parse(scope)), period_key) for m in metrics]
     container = await build(Settings())
     try:
         started = time.perf_counter()
-        entries = await container.services.maintenance.rebuild_boards([key])
+        entries = await container.services.maintenance.rebuild_boards(keys)
         seconds = time.perf_counter() - started
     finally:
         await container.close()
     # ru_maxrss is in kilobytes on Linux.
     max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "entries": entries, "max_rss_mb": round(max_rss_mb, 1)}
+    return {
+        "seconds": seconds,
+        "entries": entries,
+        "boards": len(keys),
+        "max_rss_mb": round(max_rss_mb, 1),
+    }
 
 
-async def compare(sources: list[Path], athletes: int, pairs: int) -> None:
+async def compare(sources: list[Path], athletes: int, pairs: int, metric: str) -> None:
     import redis.asyncio as redis
 
     from bench import boards
     from bench.deployment import REDIS_URL, _run, deploy
 
-    argv = [sys.executable, "-m", "bench.rebuild_one", "calories", "all", "global", "all"]
+    argv = [sys.executable, "-m", "bench.rebuild_one", metric, "all", "global", "all"]
     async with deploy("production", workers=0) as deployment:
         assert deployment.worker_setup is not None
         assert deployment.namespace is not None
@@ -69,13 +80,17 @@ async def compare(sources: list[Path], athletes: int, pairs: int) -> None:
                     runs.append((source, json.loads(output.strip().splitlines()[-1])))
                 key = await boards.board_key(client, deployment.namespace)
                 zadd_s, _, _ = await boards.scratch_zadd(client, key, scratch)
+                members = max(1, int(await client.zcard(key)))
                 await client.unlink(scratch)
                 load = " ".join(f"{n:.2f}" for n in os.getloadavg())
                 print(f"pair {pair + 1}: pipelined ZADD {zadd_s:.2f} s; load {load}")
                 for source, run in runs:
+                    # The ZADD's time for as many entries as were rebuilt.
+                    baseline_s = zadd_s * run["entries"] / members
                     print(
                         f"  {source}: {run['seconds']:.2f} s for {run['entries']:,} entries"
-                        f" ({run['seconds'] / zadd_s:.2f}x ZADD), peak RSS {run['max_rss_mb']} MB",
+                        f" of {run['boards']:.0f} boards ({run['seconds'] / baseline_s:.2f}x"
+                        f" ZADD), peak RSS {run['max_rss_mb']} MB",
                         flush=True,
                     )
         finally:
@@ -91,13 +106,14 @@ def main() -> None:
     parser.add_argument("--compare", nargs="+", type=Path, required=True)
     parser.add_argument("--athletes", type=int, default=50_000)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--metric", default="calories", help="a metric's board, or every")
     args = parser.parse_args()
     sources = [path.resolve() for path in args.compare]
     missing = [str(p) for p in sources if not (p / "fitboard" / "__init__.py").exists()]
     if missing:
         parser.error(f"no fitboard package in {', '.join(missing)}")
     os.environ.pop("PYTHONPATH", None)
-    asyncio.run(compare(sources, args.athletes, args.pairs))
+    asyncio.run(compare(sources, args.athletes, args.pairs, args.metric))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The record's side of reconcile (`SqlRecordedBoards`): every metric's scores on every
-instance of a period and scope, from one statement, are what a rebuild of that one board
-reads (`RollupRepository.standings`), on SQLite and PostgreSQL."""
+"""The record's side of reconcile and rebuilds (`SqlRecordedBoards`): every metric's
+scores on every instance of a period and scope, from one statement, and one instance's
+standings streamed in chunks, are what a rebuild of that one board reads
+(`RollupRepository.standings`), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
-from fitboard.adapters.sql import SqlStore
+import pytest
+
+from fitboard.adapters.sql import SqlStore, board_instances
 from fitboard.adapters.sql.board_instances import SqlRecordedBoards
 from fitboard.application.boards.maintenance import BOARD_SCOPES
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardId, Metric, Period, Scope, VersionedStanding
 from fitboard.domain.groups import Group
-from fitboard.domain.periods import period_range
+from fitboard.domain.periods import ALL_TIME_KEY, period_range
 from fitboard.domain.users import User
 from fitboard.domain.workouts import DailyContribution
 
@@ -126,13 +129,20 @@ def by_user(versioned: VersionedStanding) -> str:
     return str(versioned.standing.user_id)
 
 
-async def test_one_instance_of_some_metrics_is_its_rebuild(store: SqlStore) -> None:
-    """`instance` (what `fitboard rebuild` reads): one instance's boards of the metrics
-    asked for, from one statement over its days only, equal each board's rebuild."""
+@pytest.mark.parametrize("fetch_rows", [2, 5000])
+async def test_one_instance_of_some_metrics_streams_its_rebuild(
+    store: SqlStore, fetch_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`instance_chunks` (what `fitboard rebuild` reads): one instance's boards of the
+    metrics asked for, from one statement over its days only, streamed in chunks of the
+    cursor's rows (2 athletes, so most instances are several chunks, or all of them in
+    one): each athlete in one chunk, and each board's chunks together its rebuild."""
+    monkeypatch.setattr(board_instances, "_FETCH_ROWS", fetch_rows)
     _, group_id = await record(store)
     scopes = [Scope.global_(), Scope.for_group(group_id), *map(Scope.for_activity, ACTIVITIES)]
     metric_sets = [list(Metric), [Metric.ACTIVE_DAYS], [Metric.CALORIES, Metric.POINTS]]
     checked = 0
+    several = 0
     async with SqlRecordedBoards(store.engine).reading() as reader:
         implied = {i for p in Period for i in [(p, k, s) for k, s in await reader.implied(p)]}
     async with store.unit_of_work(read_only=True) as uow:
@@ -142,21 +152,44 @@ async def test_one_instance_of_some_metrics_is_its_rebuild(store: SqlStore) -> N
             days = period_range(period, key)
             for metrics in metric_sets:
                 async with SqlRecordedBoards(store.engine).reading() as reader:
-                    instance = await reader.instance(period, key, scope, metrics)
-                assert (instance.period, instance.period_key, instance.scope) == (
-                    period,
-                    key,
-                    scope,
-                )
-                assert set(instance.scores) == set(metrics)
+                    chunks = [c async for c in reader.instance_chunks(period, key, scope, metrics)]
+                several += len(chunks) > 1
+                seen: set[UUID] = set()
+                for chunk in chunks:
+                    assert set(chunk) == set(metrics)
+                    athletes = {v.standing.user_id for m in metrics for v in chunk[m]}
+                    assert len(athletes) <= fetch_rows
+                    assert not athletes & seen, "an athlete in two chunks"
+                    seen |= athletes
                 for metric in metrics:
                     board = BoardId(metric, period, scope)
                     rebuilt = await uow.rollups.standings(board, days.first, days.last)
-                    got = instance.standings(metric)
+                    got = [v for chunk in chunks for v in chunk[metric]]
                     assert sorted(got, key=by_user) == sorted(rebuilt, key=by_user)
                     checked += len(rebuilt)
     assert checked > 100
-    # An instance no one scored on is empty.
+    assert (several > 0) is (fetch_rows == 2)
+
+
+async def test_an_instance_no_one_scored_on_streams_nothing(store: SqlStore) -> None:
+    await record(store)
     async with SqlRecordedBoards(store.engine).reading() as reader:
-        empty = await reader.instance(Period.DAY, "2020-01-01", Scope.global_(), list(Metric))
-    assert all(not empty.standings(metric) for metric in Metric)
+        chunks = reader.instance_chunks(Period.DAY, "2020-01-01", Scope.global_(), list(Metric))
+        assert [c async for c in chunks] == []
+
+
+async def test_a_stream_left_midway_leaves_the_read_usable(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild whose load fails closes the record's stream after a chunk: the same
+    read goes on (the instance read again, whole, its first chunk as before)."""
+    monkeypatch.setattr(board_instances, "_FETCH_ROWS", 2)
+    await record(store)
+    instance = (Period.ALL, ALL_TIME_KEY, Scope.global_(), [Metric.WORKOUTS])
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        chunks = reader.instance_chunks(*instance)
+        first = await anext(chunks)
+        await chunks.aclose()
+        again = [c async for c in reader.instance_chunks(*instance)]
+    assert len(again) == 3  # five athletes shown on boards, two at a time
+    assert again[0] == first

@@ -1,10 +1,13 @@
 """`BoardMaintenance.rebuild_boards`: the boards of one instance rebuilt together from
-one read of the record, every board dropped before that read, each board's lock released
-as soon as it is loaded, and every lock released when the rebuild fails."""
+one read of the record, streamed in chunks into every board's load at once; every board
+dropped before that read, each board's lock released as soon as it is loaded, the read
+never more than a few chunks ahead of the slowest load, and every lock released (and the
+read closed) when the rebuild fails."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -13,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fitboard.application.boards import maintenance as maintenance_module
 from fitboard.application.boards.maintenance import BoardMaintenance
-from fitboard.application.boards.record_instances import RecordedInstance
+from fitboard.application.boards.record_instances import StandingsChunk
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
@@ -26,34 +30,55 @@ from fitboard.domain.boards import (
 )
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
-ATHLETES = [uuid4() for _ in range(3)]
+ATHLETES = [uuid4() for _ in range(10)]
+# Athletes per chunk of the record: 10 athletes are 4 chunks, the last one short.
+CHUNK = 3
+
+
+def ranked(metric: Metric, athletes: Sequence[UUID]) -> list[VersionedStanding]:
+    """The active-days board ranks every other athlete, the others everyone: a chunk's
+    boards hold different athletes."""
+    step = 2 if metric is Metric.ACTIVE_DAYS else 1
+    return [VersionedStanding(Standing(a, n + 1, T), 1) for n, a in enumerate(athletes[::step])]
+
+
+def expected_entries(metric: Metric) -> int:
+    return sum(len(ranked(metric, ATHLETES[n : n + CHUNK])) for n in range(0, len(ATHLETES), CHUNK))
 
 
 class Record:
-    def __init__(self, log: list[str], fail: bool = False) -> None:
+    def __init__(
+        self,
+        log: list[str],
+        *,
+        athletes: Sequence[UUID] = ATHLETES,
+        fail_after: int | None = None,
+    ) -> None:
         self.log = log
-        self.fail = fail
+        self.athletes = athletes
+        # Chunks given before the read fails (None: it does not).
+        self.fail_after = fail_after
         self.reads = 0
+        self.yielded = 0
+        self.closed = 0
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Record]:
         yield self
 
-    async def instance(
+    async def instance_chunks(
         self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
-    ) -> RecordedInstance:
+    ) -> AsyncGenerator[StandingsChunk, None]:
         self.reads += 1
         self.log.append(f"read {key}")
-        if self.fail:
-            raise RuntimeError("the record is gone")
-        scores: dict[Metric, dict[UUID, int]] = {
-            m: {a: n + 1 for n, a in enumerate(ATHLETES)} for m in metrics
-        }
-
-        def versioned(metric: Metric) -> list[VersionedStanding]:
-            return [VersionedStanding(Standing(a, s, T), 1) for a, s in scores[metric].items()]
-
-        return RecordedInstance(period, key, scope, scores, versioned)
+        try:
+            for n in range(0, len(self.athletes), CHUNK):
+                if self.fail_after is not None and self.yielded >= self.fail_after:
+                    raise RuntimeError("the record is gone")
+                self.yielded += 1
+                yield {m: ranked(m, self.athletes[n : n + CHUNK]) for m in metrics}
+        finally:
+            self.closed += 1
 
 
 class Ranking:
@@ -61,6 +86,11 @@ class Ranking:
         self.log = log
         self.locked: set[BoardKey] = set()
         self.loaded: dict[BoardKey, int] = {}
+        # Chunks each board's load has taken from its stream.
+        self.taken: dict[BoardKey, int] = {}
+        # A board whose load fails after its first chunk, and one that takes its time.
+        self.failing: BoardKey | None = None
+        self.slow: BoardKey | None = None
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
@@ -76,9 +106,19 @@ class Ranking:
     async def drop(self, key: BoardKey) -> None:
         self.log.append(f"drop {key}")
 
-    async def load(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
+    async def load(
+        self, key: BoardKey, standings: AsyncIterable[Sequence[VersionedStanding]]
+    ) -> None:
         assert key in self.locked
-        self.loaded[key] = len(standings)
+        entries = 0
+        async for chunk in standings:
+            self.taken[key] = self.taken.get(key, 0) + 1
+            entries += len(chunk)
+            if key == self.failing:
+                raise RuntimeError(f"load of {key} refused")
+            for _ in range(5 if key == self.slow else 0):
+                await asyncio.sleep(0)
+        self.loaded[key] = entries
         self.log.append(f"load {key}")
 
 
@@ -91,36 +131,95 @@ def keys(period_key: str, metrics: Sequence[Metric]) -> list[BoardKey]:
     return [BoardKey(BoardId(m, Period.DAY, Scope.global_()), period_key) for m in metrics]
 
 
-async def test_one_read_per_instance_and_each_lock_released_once_loaded() -> None:
+async def test_one_read_per_instance_streamed_into_every_board() -> None:
     log: list[str] = []
     ranking, record = Ranking(log), Record(log)
-    two = [Metric.CALORIES, Metric.POINTS]
+    two = [Metric.ACTIVE_DAYS, Metric.POINTS]
     wanted = keys("2026-01-01", list(Metric)) + keys("2026-01-02", two)
     entries = await maintenance(ranking, record).rebuild_boards(wanted)
-    assert entries == len(ATHLETES) * len(wanted)
     assert record.reads == 2
-    assert set(ranking.loaded) == set(wanted)
+    # Every board holds every chunk's standings of its metric.
+    assert ranking.loaded == {key: expected_entries(key.board.metric) for key in wanted}
+    assert entries == sum(ranking.loaded.values())
+    assert ranking.loaded[wanted[-2]] < ranking.loaded[wanted[-1]] == len(ATHLETES)
     assert not ranking.locked
-    # One instance's steps (the rebuilders interleave instances, not their steps).
+    assert record.closed == 2
+    # One instance's steps (the rebuilders interleave instances, not their steps): every
+    # lock taken and every board dropped before the read, each lock released once its
+    # board is loaded.
     a, b = sorted(keys("2026-01-02", two), key=str)
     steps = [e for e in log if e.endswith((str(a), str(b), " 2026-01-02"))]
-    assert steps == [
-        f"lock {a}",
-        f"lock {b}",
-        f"drop {a}",
-        f"drop {b}",
-        "read 2026-01-02",
-        f"load {a}",
-        f"unlock {a}",
-        f"load {b}",
-        f"unlock {b}",
-    ]
+    assert steps[:5] == [f"lock {a}", f"lock {b}", f"drop {a}", f"drop {b}", "read 2026-01-02"]
+    for key in (a, b):
+        assert steps.index(f"load {key}") < steps.index(f"unlock {key}")
+
+
+async def test_an_empty_instance_loads_its_boards_empty() -> None:
+    log: list[str] = []
+    ranking, record = Ranking(log), Record(log, athletes=[])
+    wanted = keys("2026-01-01", list(Metric))
+    assert await maintenance(ranking, record).rebuild_boards(wanted) == 0
+    assert ranking.loaded == dict.fromkeys(wanted, 0)
+    assert not ranking.locked
+
+
+async def test_the_read_is_never_more_than_a_few_chunks_ahead_of_the_slowest_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory is bounded by chunks, not by the instance's athletes: the record's chunks
+    wait for the slowest board's load to take them."""
+    log: list[str] = []
+    ranking = Ranking(log)
+    record = Record(log, athletes=[uuid4() for _ in range(60 * CHUNK)])
+    wanted = keys("2026-01-01", list(Metric))
+    slow = ranking.slow = wanted[2]
+    ahead: list[int] = []
+
+    async def watch() -> None:
+        while not ranking.loaded:
+            ahead.append(record.yielded - ranking.taken.get(slow, 0))
+            await asyncio.sleep(0)
+
+    watching = asyncio.create_task(watch())
+    await maintenance(ranking, record).rebuild_boards(wanted)
+    await watching
+    assert set(ranking.loaded) == set(wanted)
+    # Queued for the slow load, and one more held by the read until there is room.
+    most = maintenance_module._CHUNKS_AHEAD + 1
+    assert max(ahead) == most, ahead
 
 
 async def test_a_failed_read_releases_every_lock() -> None:
     log: list[str] = []
-    ranking, record = Ranking(log), Record(log, fail=True)
-    with pytest.raises(RuntimeError):
+    ranking, record = Ranking(log), Record(log, fail_after=0)
+    with pytest.raises(RuntimeError, match="the record is gone"):
         await maintenance(ranking, record).rebuild_boards(keys("2026-01-01", list(Metric)))
     assert not ranking.locked
     assert not ranking.loaded
+
+
+async def test_a_read_failing_midway_loads_nothing_and_releases_every_lock() -> None:
+    log: list[str] = []
+    ranking, record = Ranking(log), Record(log, fail_after=2)
+    wanted = keys("2026-01-01", list(Metric))
+    with pytest.raises(RuntimeError, match="the record is gone"):
+        await maintenance(ranking, record).rebuild_boards(wanted)
+    assert not ranking.locked
+    # The loads had chunks, but none was let finish: none marked loaded.
+    assert ranking.taken
+    assert not ranking.loaded
+
+
+async def test_a_failed_load_stops_the_read_and_releases_every_lock() -> None:
+    log: list[str] = []
+    ranking = Ranking(log)
+    record = Record(log, athletes=[uuid4() for _ in range(20 * CHUNK)])
+    wanted = keys("2026-01-01", list(Metric))
+    ranking.failing = wanted[3]
+    with pytest.raises(RuntimeError, match="refused"):
+        await maintenance(ranking, record).rebuild_boards(wanted)
+    assert not ranking.locked
+    # The read was stopped (and closed) long before its end.
+    assert record.closed == 1
+    assert record.yielded <= maintenance_module._CHUNKS_AHEAD + 2
+    assert wanted[3] not in ranking.loaded

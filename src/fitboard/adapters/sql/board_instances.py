@@ -1,7 +1,8 @@
 """The record's board instances, for reconciliation and rebuilds: which instances the
 daily rollups imply, and every metric's scores on every instance of a period and scope (or
 of every activity's or group's instances) from one streamed statement; or the standings of
-some metrics' boards on one instance from one statement (`instance`, what a rebuild reads).
+some metrics' boards on one instance from one statement, streamed in chunks as its cursor
+gives them (`instance_chunks`, what a rebuild reads).
 
 The statement sums what a rebuild of one instance sums (rollups.py), grouped by period
 instance instead of filtered to one, and every metric's total in the same row: an
@@ -13,7 +14,7 @@ SQLite steps its cursor. Scores are made from the totals by the domain's one rul
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -26,7 +27,7 @@ from fitboard.adapters.sql.engine import READ_ONLY_OPTION
 from fitboard.adapters.sql.metrics import metric_total
 from fitboard.adapters.sql.store import is_unavailable
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
-from fitboard.application.boards.record_instances import RecordedInstance
+from fitboard.application.boards.record_instances import RecordedInstance, StandingsChunk
 from fitboard.application.ports import StoreUnavailable
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Metric, Period, Scope, ScopeKind, Standing, VersionedStanding
@@ -34,7 +35,7 @@ from fitboard.domain.periods import ALL_TIME_KEY, period_key, period_range
 from fitboard.domain.standings import METRICS, Tally, total_score
 
 _r = daily_rollups.c
-# Rows fetched from the cursor at a time.
+# Rows fetched from the cursor at a time: also the athletes of a rebuild's chunk.
 _FETCH_ROWS = 5000
 # SQLite's date() modifiers from a day to the first day of its period (a week starts on
 # Monday: forward to the Sunday that ends it, back six days).
@@ -156,9 +157,9 @@ class SqlRecordReader:
         if current is not None:
             yield _recorded(period, scope, current, rows, width)
 
-    async def instance(
+    async def instance_chunks(
         self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
-    ) -> RecordedInstance:
+    ) -> AsyncGenerator[StandingsChunk, None]:
         # Only the days of the instance are read, and only the metrics asked for: a
         # rebuild of one board reads that board's columns.
         if _each(scope) is not None:
@@ -167,17 +168,44 @@ class SqlRecordReader:
         layout = [entry for entry in _LAYOUT if entry[0] in metrics]
         statement = _statement(scope, None, layout, (days.first, days.last))
         result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
-        rows: list[Row[Any]] = []
-        async for chunk in result.partitions(_FETCH_ROWS):
-            rows += chunk
-        recorded = _recorded(period, scope, (None, None), rows, 0, layout)
-        # The instance's key is the one asked for (no start column tells it apart).
-        return RecordedInstance(period, key, scope, recorded.scores, recorded.versioned)
+        try:
+            async for rows in result.partitions(_FETCH_ROWS):
+                yield _chunk(rows, layout)
+        finally:
+            # Left before its end (a failed load): the rows fetched ahead are let go now,
+            # and SQLite's cursor closed, not left to the garbage collector (PostgreSQL's
+            # portal lasts until the read's transaction ends, which follows).
+            await result.close()
 
 
 # Each metric's total and moment in a row of _statement, by column label.
 _Layout = list[tuple[Metric, str, str]]
 _LAYOUT: _Layout = [(metric, f"{metric.value}_total", f"{metric.value}_at") for metric in Metric]
+
+
+def _ranked(metric: Metric, row: Row[Any], total: int) -> int | None:
+    """The score on `metric`'s board of the athlete of `row`, whose total and moment for
+    that metric are at `total` and `total + 1`; None where they are not ranked on it. The
+    rule of rollups.py's standings (domain.standings.score_on): a score above zero,
+    reached at some moment."""
+    score = total_score(metric, row[total])
+    return score if score > 0 and row[total + 1] is not None else None
+
+
+def _chunk(rows: Sequence[Row[Any]], layout: _Layout) -> StandingsChunk:
+    """Rows of one instance's statement (user_id, projection_version, then each metric of
+    `layout`'s total and moment) as each metric's standings among them."""
+    user, version = 0, 1
+    chunk: dict[Metric, list[VersionedStanding]] = {metric: [] for metric, _, _ in layout}
+    for n, (metric, _, _) in enumerate(layout):
+        standings, total = chunk[metric], 2 + 2 * n
+        for row in rows:
+            score = _ranked(metric, row, total)
+            if score is not None:
+                standings.append(
+                    VersionedStanding(Standing(row[user], score, row[total + 1]), int(row[version]))
+                )
+    return chunk
 
 
 def _recorded(
@@ -186,23 +214,19 @@ def _recorded(
     instance: _Instance,
     rows: list[Row[Any]],
     width: int,
-    layout: _Layout = _LAYOUT,
 ) -> RecordedInstance:
-    """One instance's rows as the scores of each metric of `layout` (the statement's), and
-    its standings on demand."""
+    """One instance's rows as the scores of each metric, and its standings on demand."""
     user, version = width, width + 1
     offset = width + 2
-    scores: dict[Metric, dict[UUID, int]] = {metric: {} for metric, _, _ in layout}
+    scores: dict[Metric, dict[UUID, int]] = {metric: {} for metric, _, _ in _LAYOUT}
     for row in rows:
-        for n, (metric, _, _) in enumerate(layout):
-            # The rule of rollups.py's standings (domain.standings.score_on): a score
-            # above zero, reached at some moment.
-            score = total_score(metric, row[offset + 2 * n])
-            if score > 0 and row[offset + 2 * n + 1] is not None:
+        for n, (metric, _, _) in enumerate(_LAYOUT):
+            score = _ranked(metric, row, offset + 2 * n)
+            if score is not None:
                 scores[metric][row[user]] = score
 
     def versioned(metric: Metric) -> list[VersionedStanding]:
-        n = [m for m, _, _ in layout].index(metric)
+        n = [m for m, _, _ in _LAYOUT].index(metric)
         found = scores[metric]
         return [
             VersionedStanding(

@@ -26,15 +26,19 @@ there is nothing of theirs to reconcile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fitboard.application.boards.ports import BoardLoad, RankingIndex
-from fitboard.application.boards.record_instances import RecordedBoards, RecordedInstance
+from fitboard.application.boards.record_instances import (
+    RecordedBoards,
+    RecordedInstance,
+    StandingsChunk,
+)
 from fitboard.application.ports import Clock
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
@@ -44,6 +48,7 @@ from fitboard.domain.boards import (
     Period,
     Scope,
     ScopeKind,
+    VersionedStanding,
 )
 from fitboard.domain.periods import current_key
 
@@ -64,6 +69,10 @@ _LOAD_BOARDS = 1000
 # Instances rebuilt at once: each is a query of the record and writes to the index, which
 # overlap; few enough to stay within the database's connection pool.
 _REBUILDS_AT_ONCE = 4
+# Chunks of the record's standings read ahead of each board's load while it writes the
+# ones before: the read overlaps the writes, and a rebuild's memory stays a few chunks
+# per board of the instance, however many athletes it ranks.
+_CHUNKS_AHEAD = 2
 
 
 def current_boards(now: datetime, zone: ZoneInfo) -> list[BoardKey]:
@@ -144,7 +153,7 @@ class BoardMaintenance:
         returns how many entries were loaded. The boards of one instance (period key and
         scope: every metric's, for a whole rebuild) are rebuilt together, from one read of
         the record, which sums each athlete's rollups of the instance once for all of
-        them instead of once per board."""
+        them instead of once per board, and is streamed into their loads."""
         instances: dict[_Instance, list[BoardKey]] = {}
         for key in sorted(set(keys), key=str):
             instances.setdefault(_instance(key), []).append(key)
@@ -164,40 +173,35 @@ class BoardMaintenance:
     async def _rebuild_instance(self, keys: list[BoardKey]) -> int:
         """Rebuild `keys`, boards of one instance, under each one's rebuild lock (taken in
         the order of the keys, sorted, so two rebuilds of the same boards cannot each wait
-        for the other; each released as soon as its board is loaded, so a reader waits
-        for no board after its own). Each board is dropped before the record is read: a
-        projection committed after the read (its version newer than the read's) then
-        reaches the board after the drop, and the load, version-checked, leaves it as it
-        is; dropped after the read, the board would lose it and hold the older total."""
+        for the other; each released as soon as its board is loaded). Each board is
+        dropped before the record is read: a projection committed after the read (its
+        version newer than the read's) then reaches the board after the drop, and the
+        load, version-checked, leaves it as it is; dropped after the read, the board would
+        lose it and hold the older total.
+
+        The record is streamed: each chunk of its athletes goes to every board's load,
+        the loads running side by side, so memory holds a few chunks per board and never
+        a whole board."""
         period, period_key, scope = _instance(keys[0])
-        held: list[AbstractAsyncContextManager[None]] = []
+        # The locks held, in the order they were taken; each removed once released.
+        held: dict[BoardKey, AbstractAsyncContextManager[None]] = {}
         try:
             for key in keys:
                 lock = self._ranking.rebuild_lock(key)
                 await lock.__aenter__()
-                held.append(lock)
+                held[key] = lock
             for key in keys:
                 await self._ranking.drop(key)
             async with self._record.reading() as record:
-                instance = await record.instance(
+                chunks = record.instance_chunks(
                     period, period_key, scope, [key.board.metric for key in keys]
                 )
-            entries = 0
-            for key in keys:
-                standings = instance.standings(key.board.metric)
-                await self._ranking.load(key, standings)
-                entries += len(standings)
-                # Let go before the next board's are built: one board's held at a time.
-                del standings
-                # Raises if the lock was lost meanwhile (another process may be rebuilding
-                # the board): the rebuild fails, its other locks released below.
-                await held.pop(0).__aexit__(None, None, None)
-            return entries
+                return await _load_side_by_side(self._ranking, chunks, held)
         except BaseException as error:
             # The locks still held are released, in the order they were taken, each told of
             # the failure: so each is released, and none raises an error of its own in its
             # place (a lost lock's), which would leave the others held.
-            for lock in held:
+            for lock in held.values():
                 await lock.__aexit__(type(error), error, error.__traceback__)
             raise
 
@@ -254,6 +258,63 @@ class BoardMaintenance:
             await self.rebuild_boards(rest)
             report.warmed += len(rest)
         return report
+
+
+async def _load_side_by_side(
+    ranking: RankingIndex,
+    chunks: AsyncGenerator[StandingsChunk, None],
+    held: dict[BoardKey, AbstractAsyncContextManager[None]],
+) -> int:
+    """Load each board of `held` (boards of one instance, each under its lock) from
+    `chunks`, one `RankingIndex.load` of a stream per board, all at once: each chunk is
+    handed to every board's stream, and the next read only once every stream has room
+    for it (`_CHUNKS_AHEAD`), so the slowest load paces the read. Each board's lock is
+    released (and taken out of `held`) as soon as its load is done; the first failure,
+    of the read or of a load, stops the others and is raised, the locks left in `held`.
+    Returns the entries loaded."""
+    queues = {key: asyncio.Queue[Sequence[VersionedStanding] | None](_CHUNKS_AHEAD) for key in held}
+    entries = 0
+
+    async def read() -> None:
+        nonlocal entries
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                for key, queue in queues.items():
+                    standings = chunk[key.board.metric]
+                    entries += len(standings)
+                    await queue.put(standings)
+        for queue in queues.values():
+            await queue.put(None)  # the end of the board's stream
+
+    async def stream(
+        queue: asyncio.Queue[Sequence[VersionedStanding] | None],
+    ) -> AsyncIterator[Sequence[VersionedStanding]]:
+        while (standings := await queue.get()) is not None:
+            yield standings
+
+    loads = {asyncio.create_task(ranking.load(key, stream(queues[key]))): key for key in held}
+    tasks = [asyncio.create_task(read()), *loads]
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in (task for task in tasks if task in done):
+                task.result()  # raises the task's failure
+                if task in loads:
+                    # Released here, not by the load's task: a failure elsewhere cancels
+                    # those, and a release cut short would leave the lock to its timeout.
+                    await held.pop(loads[task]).__aexit__(None, None, None)
+    finally:
+        # On a failure (or a cancellation), the others are stopped and waited for, and
+        # their outcomes read so that asyncio reports none as never retrieved: the error
+        # raised is the first one.
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()
+    return entries
 
 
 # A board instance of every metric: (period, period key, scope).

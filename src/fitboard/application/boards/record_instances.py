@@ -1,10 +1,11 @@
 """What reconciling and rebuilding the boards need from the record: which board instances
 it implies, and the standings of all the instances of a period and scope, every metric's
-together, in bulk; or of one instance's boards of some metrics, for a rebuild."""
+together, in bulk; or of one instance's boards of some metrics, for a rebuild, streamed in
+chunks of a few athletes so that no board is ever held whole."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,12 @@ class RecordedInstance:
         return self.versioned(metric)
 
 
+# A chunk of one instance's standings, as a rebuild streams them: for each metric asked
+# for, the standings on its board of the same few athletes (those of the chunk ranked on
+# it: an athlete may be on one metric's board and not on another's).
+StandingsChunk = Mapping[Metric, Sequence[VersionedStanding]]
+
+
 class RecordedBoards(Protocol):
     def reading(self) -> AbstractAsyncContextManager[RecordReader]:
         """One read of the record (one transaction: one snapshot where the database keeps
@@ -57,11 +64,14 @@ class RecordReader(Protocol):
         athletes are held at a time."""
         ...
 
-    async def instance(
+    def instance_chunks(
         self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
-    ) -> RecordedInstance:
+    ) -> AsyncGenerator[StandingsChunk, None]:
         """The instance `key` of `period` in `scope` (one activity's or group's, or the
-        global one), with the standings of each of `metrics`' boards on it (no one
-        ranked: empty), from one read of the record: what `RollupRepository.standings`
-        gives for each of those boards. InvalidField for a malformed `key`."""
+        global one), streamed from one statement as the database reads it: chunks of a
+        few thousand athletes, each with the standings of each of `metrics`' boards among
+        them. A metric's chunks together are what `RollupRepository.standings` gives for
+        its board (no one ranked: no chunks, or empty ones); an athlete is in one chunk
+        only. InvalidField for a malformed `key` (raised by the first step). Close it
+        (`aclose`) when it is left before its end: it holds the statement's cursor."""
         ...
