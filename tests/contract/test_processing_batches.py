@@ -21,9 +21,14 @@ from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.workouts.processing import Processed, Processing
+from fitboard.application.workouts.processing import (
+    Overtaken,
+    Processed,
+    Processing,
+    RankChange,
+)
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardKey
+from fitboard.domain.boards import BoardKey, RankedEntry, Standing, VersionedStanding
 from fitboard.domain.recordings import FileFormat, Recording
 from fitboard.domain.workouts import WorkoutSubmission
 
@@ -169,6 +174,38 @@ async def test_two_workouts_of_one_athlete_in_a_batch_award_what_one_at_a_time_d
     assert got[0].rank_changes == []
     assert got[1].version == got[0].version
     assert await held(batched.store, other) == await held(single.store, one)
+
+
+async def test_a_batch_tells_each_athletes_moves_and_whom_they_passed_once(
+    workers: list[Worker],
+) -> None:
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+    plan: list[Spec] = [(0, 30, 5000.0, Activity.RUN), (0, 40, 6000.0, Activity.RUN)]
+    (alone,) = await single.one_at_a_time([submission(one, 0, plan[0])])
+    keys = {u.key for u in alone.updates}
+    # Every board the workouts move is loaded, with a rival on 1 on it.
+    rival = uuid4()
+    for key in keys:
+        await batched.ranking.load(key, [VersionedStanding(Standing(rival, 1, T0), 1)])
+
+    first, last = await batched.processing.process_batch(
+        [submission(other, n, spec) for n, spec in enumerate(plan)]
+    )
+
+    assert (first.rank_changes, first.overtaken) == ([], [])
+    scored = [(u.key, u.score) for u in last.updates if u.score is not None]
+    assert {key for key, _ in scored} <= keys
+    # New on every board: first (a tie with the rival shares their rank), and past the
+    # rival wherever above them.
+    assert last.rank_changes == [
+        RankChange(key, None, RankedEntry(1, other, score)) for key, score in scored
+    ]
+    assert last.overtaken == [
+        Overtaken(key, RankedEntry(2, rival, 1)) for key, score in scored if score > 1
+    ]
+    assert any(score == 1 for _, score in scored)
+    assert any(score > 1 for _, score in scored)
 
 
 async def test_a_failing_submission_rolls_the_whole_batch_back(workers: list[Worker]) -> None:

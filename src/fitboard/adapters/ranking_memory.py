@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -150,7 +150,11 @@ class MemoryRanking:
         return done
 
     async def project_many(
-        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+        self,
+        projections: Sequence[AthleteProjection],
+        *,
+        behind: int = 0,
+        only_moves: bool = False,
     ) -> list[list[Projected]]:
         _check_window(radius=behind)
         # Every entry made (and so checked) first: a bad update fails the call before
@@ -163,7 +167,10 @@ class MemoryRanking:
         for (user_id, version, updates), made in zip(projections, entries, strict=True):
             if done and len(done) % ATHLETES_PER_TURN == 0:
                 await asyncio.sleep(0)
-            done.append(self._project(user_id, version, updates, made, behind))
+            projected = self._project(user_id, version, updates, made, behind)
+            if only_moves:
+                projected = [replace(p, behind=p.passed()) for p in projected if p.moved]
+            done.append(projected)
         return done
 
     async def is_loaded(self, key: BoardKey) -> bool:

@@ -42,6 +42,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -316,33 +317,48 @@ _REMOVED = "-"
 _PROJECT_MEMBERS = 1000
 
 # KEYS: z, v, ready.  ARGV: ttl s ('' keeps), how many entries behind each member to
-# return, then the writes as one string: member, version and composite score of each
-# (`_REMOVED` instead of a score removes the member), all separated by single spaces, as
-# `_LOAD` takes its standings (one argument, not three per member: cheaper for the client
-# to pack). Every write of one board in one call, in order, each as `write_versioned`
-# writes it, with the member's standing just before and after it read in the same atomic
-# step: per write {before, after, position of the first row behind, count above it, rows
-# behind}, with before and after {composite score, count above} or false, so each write
-# sees the ones before it, as calls one after another would. Nothing is read from a
-# board that is not loaded (it holds only part of its members, so its ranks would be
-# too good): then each reply is {false, false, 0, 0, {}}. The keys expire after ttl once
-# any member is written, as that many single writes would leave them.
+# look at, '1' to reply only what moved (else ''), then the writes as one string: member,
+# version and composite score of each (`_REMOVED` instead of a score removes the member),
+# all separated by single spaces, as `_LOAD` takes its standings (one argument, not three
+# per member: cheaper for the client to pack). Every write of one board in one call, in
+# order, each as `write_versioned` writes it, with the member's standing just before and
+# after it read in the same atomic step, so each write sees the ones before it, as calls
+# one after another would. Nothing is read from a board that is not loaded (it holds only
+# part of its members, so its ranks would be too good). The keys expire after ttl once any
+# member is written, as that many single writes would leave them.
+#
+# The reply is one flat array of integers (and members), decoded by `_projected_records`:
+# per write, a record `index` (the write's, from 1 in this call), before score, before
+# rank, after score, after rank (a score of -1 and a rank of 0: not on the board, or the
+# board not loaded), n, then n rows behind the member, each member, score, rank. Scores
+# are integer scores (the floor of the composite) and ranks competition ranks, worked out
+# here: a reply of small integers is far cheaper for the client to read than composite
+# scores as text and counts to rank them by. With '1', a write has a record only if it
+# moved the member (`Projected.moved`: on the board after it, with another score than
+# before), and its rows are only those it passed (`passed_among`: the member's rank
+# improved, the row was ahead before and is strictly behind now): the same rules as the
+# application's, which `tests/contract/test_ranking_project_reply.py` holds both to.
 _PROJECT_BOARD = (
-    _COUNT_ABOVE
-    + _WRITE
+    _WRITE
     + """
-local function standing(key, member)
-  local value = redis.call('ZSCORE', key, member)
+local function rank_of(s)
+  return redis.call('ZCOUNT', KEYS[1], string.format('%.17g', s + 1), '+inf') + 1
+end
+local function score_of(member)
+  local value = redis.call('ZSCORE', KEYS[1], member)
   if not value then
-    return false
+    return -1
   end
-  return {value, count_above(key, value)}
+  return math.floor(tonumber(value))
 end
 local loaded = redis.call('EXISTS', KEYS[3]) == 1
 local behind = tonumber(ARGV[2])
-local replies = {}
+local only_moves = ARGV[3] == '1'
+local reply = {}
 local written = 0
-for member, version, score in string.gmatch(ARGV[3], '(%S+) (%S+) (%S+)') do
+local index = 0
+for member, version, score in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+)') do
+  index = index + 1
   if score == '"""
     + _REMOVED
     + """' then
@@ -350,22 +366,62 @@ for member, version, score in string.gmatch(ARGV[3], '(%S+) (%S+) (%S+)') do
   end
   if not loaded then
     written = written + write(member, version, score)
-    replies[#replies + 1] = {false, false, 0, 0, {}}
-  else
-    local before = standing(KEYS[1], member)
-    written = written + write(member, version, score)
-    local after = standing(KEYS[1], member)
-    local rows = {}
-    local start = 0
-    local above = 0
-    if after and behind > 0 then
-      start = redis.call('ZREVRANK', KEYS[1], member) + 1
-      rows = redis.call('ZREVRANGE', KEYS[1], start, start + behind - 1, 'WITHSCORES')
-      if #rows > 0 then
-        above = count_above(KEYS[1], rows[2])
+    if not only_moves then
+      for _, v in ipairs({index, -1, 0, -1, 0, 0}) do
+        reply[#reply + 1] = v
       end
     end
-    replies[#replies + 1] = {before, after, start, above, rows}
+  else
+    local before = score_of(member)
+    written = written + write(member, version, score)
+    local after = score_of(member)
+    local moved = after >= 0 and after ~= before
+    if moved or not only_moves then
+      -- Ranks only for a write with a record, both counted after the write: the
+      -- member's new score is among those above their old one when it is higher.
+      local before_rank, after_rank = 0, 0
+      if before >= 0 then
+        before_rank = rank_of(before)
+        if after > before then
+          before_rank = before_rank - 1
+        end
+      end
+      if after >= 0 then
+        after_rank = rank_of(after)
+      end
+      reply[#reply + 1] = index
+      reply[#reply + 1] = before
+      reply[#reply + 1] = before_rank
+      reply[#reply + 1] = after
+      reply[#reply + 1] = after_rank
+      local count_at = #reply + 1
+      reply[count_at] = 0
+      local improved = before < 0 or after_rank < before_rank
+      if after >= 0 and behind > 0 and (improved or not only_moves) then
+        local start = redis.call('ZREVRANK', KEYS[1], member) + 1
+        local rows = redis.call('ZREVRANGE', KEYS[1], start, start + behind - 1, 'WITHSCORES')
+        local rank, last = 0, -1
+        for i = 1, #rows, 2 do
+          local s = math.floor(tonumber(rows[i + 1]))
+          if s ~= last then
+            -- The first row's rank is counted; a later one's is its position's unless
+            -- it ties with the row before.
+            if last < 0 then
+              rank = rank_of(s)
+            else
+              rank = start + (i + 1) / 2
+            end
+            last = s
+          end
+          if not only_moves or (rank > after_rank and (before < 0 or s > before)) then
+            reply[#reply + 1] = rows[i]
+            reply[#reply + 1] = s
+            reply[#reply + 1] = rank
+            reply[count_at] = reply[count_at] + 1
+          end
+        end
+      end
+    end
   end
 end
 if written > 0 and ARGV[1] ~= '' then
@@ -373,7 +429,7 @@ if written > 0 and ARGV[1] ~= '' then
     redis.call('EXPIRE', KEYS[i], ARGV[1])
   end
 end
-return replies
+return reply
 """
 )
 
@@ -439,22 +495,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _rows(flat: Sequence[Any], ids: dict[Any, UUID] | None = None) -> list[tuple[UUID, int]]:
-    """ZREVRANGE ... WITHSCORES as returned from Lua: member, score, member, score, ...
-
-    `ids` remembers each member's UUID across the calls given the same dict: the replies
-    of one projection name the same few athletes on board after board, and parsing a
-    UUID is most of what reading a row costs."""
-    if ids is None:
-        ids = {}
-    rows: list[tuple[UUID, int]] = []
-    for i in range(0, len(flat), 2):
-        member = flat[i]
-        user_id = ids.get(member)
-        if user_id is None:
-            user_id = ids[member] = UUID(_text(member))
-        rows.append((user_id, decode_score(float(_text(flat[i + 1])))))
-    return rows
+def _rows(flat: Sequence[Any]) -> list[tuple[UUID, int]]:
+    """ZREVRANGE ... WITHSCORES as returned from Lua: member, score, member, score, ..."""
+    return [
+        (UUID(_text(flat[i])), decode_score(float(_text(flat[i + 1]))))
+        for i in range(0, len(flat), 2)
+    ]
 
 
 def _ranked(rows: list[tuple[UUID, int]], offset: int, above_first: int) -> list[RankedEntry]:
@@ -558,7 +604,11 @@ class RedisRanking:
         return projected
 
     async def project_many(
-        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+        self,
+        projections: Sequence[AthleteProjection],
+        *,
+        behind: int = 0,
+        only_moves: bool = False,
     ) -> list[list[Projected]]:
         """One `_PROJECT_BOARD` call per board for all its writes, in the order they come
         (up to `_PROJECT_MEMBERS` a call), every call in one round trip: a board's writes
@@ -569,36 +619,53 @@ class RedisRanking:
         # Per board: its writes, and where each one's reply goes back ((projection,
         # update) indices), in the same order.
         writes: dict[BoardKey, tuple[list[str], list[tuple[int, int]]]] = {}
+        # The same, by the key object's identity: the athletes of a batch name the same
+        # key objects again and again (`updates_for` makes each once per process), and an
+        # id is far cheaper to hash than a key; a key object not seen yet is looked up by
+        # equality. `projections` holds every key, so no id is reused meanwhile.
+        of_object: dict[int, tuple[list[str], list[tuple[int, int]]]] = {}
         for at, (user_id, version, updates) in enumerate(projections):
             member = str(user_id)
             for index, update in enumerate(updates):
                 score = _score_arg(update) or _REMOVED
-                rows, origins = writes.setdefault(update.key, ([], []))
-                rows.append(f"{member} {version} {score}")
-                origins.append((at, index))
+                board = of_object.get(id(update.key))
+                if board is None:
+                    board = of_object[id(update.key)] = writes.setdefault(update.key, ([], []))
+                board[0].append(f"{member} {version} {score}")
+                board[1].append((at, index))
         calls: list[tuple[Sequence[str], Sequence[Any]]] = []
         placed: list[list[tuple[int, int]]] = []
+        mode = "1" if only_moves else ""
         for key, (rows, origins) in writes.items():
             keys, ttl = self._board_keys(key).data, self._ttl_arg(key)
             for start in range(0, len(rows), _PROJECT_MEMBERS):
                 end = start + _PROJECT_MEMBERS
-                calls.append((keys, [ttl, behind, " ".join(rows[start:end])]))
+                calls.append((keys, [ttl, behind, mode, " ".join(rows[start:end])]))
                 placed.append(origins[start:end])
         replies: list[Any] = []
         if calls:
             with _reachable():
                 replies = await self._run_script(self._project_board, calls)
-        reply_of: dict[tuple[int, int], Any] = {}
-        for where, reply in zip(placed, replies, strict=True):
-            reply_of.update(zip(where, reply, strict=True))
+        # Each athlete's, by the index of its update.
+        found: list[list[tuple[int, Projected]]] = [[] for _ in projections]
         ids: dict[Any, UUID] = {}
-        return [
-            [
-                _projected(update.key, user_id, reply_of[at, index], ids)
-                for index, update in enumerate(updates)
-            ]
-            for at, (user_id, _, updates) in enumerate(projections)
-        ]
+        for where, reply in zip(placed, replies, strict=True):
+            for index, before, after, rows_behind in _projected_records(reply, ids):
+                at, update_index = where[index - 1]
+                user_id, _, updates = projections[at]
+                found[at].append(
+                    (
+                        update_index,
+                        Projected(
+                            updates[update_index].key,
+                            _entry_at(user_id, *before),
+                            _entry_at(user_id, *after),
+                            rows_behind,
+                        ),
+                    )
+                )
+        # In the order of each athlete's updates; with `only_moves`, only those that moved.
+        return [[p for _, p in sorted(each, key=itemgetter(0))] for each in found]
 
     async def _run_script(
         self, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
@@ -992,17 +1059,33 @@ class RedisRanking:
         return Neighbourhood(_ranked(_rows(flat), int(start), int(above)), int(total))
 
 
-def _projected(
-    key: BoardKey, user_id: UUID, reply: Sequence[Any], ids: dict[Any, UUID]
-) -> Projected:
-    """One write's reply of `_PROJECT_BOARD`; `ids` as `_rows` takes it."""
-    before, after, start, above_behind, flat = reply
-    return Projected(
-        key,
-        _standing_entry(user_id, before),
-        _standing_entry(user_id, after),
-        _ranked(_rows(flat, ids), int(start), int(above_behind)),
-    )
+def _projected_records(
+    reply: Sequence[Any], ids: dict[Any, UUID]
+) -> Iterator[tuple[int, tuple[int, int], tuple[int, int], list[RankedEntry]]]:
+    """The records of one `_PROJECT_BOARD` reply: (the write's index from 1, (score,
+    rank) before, (score, rank) after, the rows behind). `ids` remembers each member's
+    UUID across the replies given the same dict: the replies of one projection name the
+    same few athletes on board after board, and parsing a UUID is most of what reading a
+    row costs."""
+    at, end = 0, len(reply)
+    while at < end:
+        index, before, before_rank, after, after_rank, count = reply[at : at + 6]
+        at += 6
+        rows: list[RankedEntry] = []
+        for row in range(at, at + 3 * count, 3):
+            member, score, rank = reply[row : row + 3]
+            user_id = ids.get(member)
+            if user_id is None:
+                user_id = ids[member] = UUID(_text(member))
+            rows.append(RankedEntry(rank, user_id, score))
+        at += 3 * count
+        yield index, (before, before_rank), (after, after_rank), rows
+
+
+def _entry_at(user_id: UUID, score: int, rank: int) -> RankedEntry | None:
+    """The member's entry from a `_PROJECT_BOARD` record's score and rank (a score of -1:
+    not on the board)."""
+    return RankedEntry(rank, user_id, score) if score >= 0 else None
 
 
 async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterator[list[str]]:

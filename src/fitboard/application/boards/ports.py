@@ -124,6 +124,38 @@ class Projected:
     after: RankedEntry | None
     behind: list[RankedEntry] = field(default_factory=list)
 
+    @property
+    def moved(self) -> bool:
+        """The write changed the athlete's own score and left them on the board: what a
+        live rank event announces. A board where only others moved is not this write's
+        doing, a redelivered duplicate changes no score, and a board that is not loaded
+        reports no standings (its ranks would be too good)."""
+        return self.after is not None and (
+            self.before is None or self.before.score != self.after.score
+        )
+
+    def passed(self) -> list[RankedEntry]:
+        """The entries of `behind` that the athlete passed with this write (`passed_among`)."""
+        if self.after is None:
+            return []
+        return passed_among(self.before, self.after, self.behind)
+
+
+def passed_among(
+    before: RankedEntry | None, after: RankedEntry, behind: Sequence[RankedEntry]
+) -> list[RankedEntry]:
+    """The entries of `behind` (board order, directly behind the athlete after a write that
+    took them from `before` to `after`) that were ahead of the athlete before and are
+    strictly behind now. Only the athlete moved, so another's score is the same as before:
+    they were ahead if it beat the athlete's old score (anyone on the board was ahead of an
+    athlete who was not on it). Entries tied with the athlete now share their rank, so they
+    are not passed; an athlete whose rank did not improve passed nobody.
+
+    `ranking_redis._PROJECT_BOARD` applies the same rule on the server (`only_moves`)."""
+    if before is not None and after.rank >= before.rank:
+        return []
+    return [e for e in behind if e.rank > after.rank and (before is None or e.score > before.score)]
+
 
 @dataclass(frozen=True)
 class RankingStats:
@@ -164,10 +196,20 @@ class RankingIndex(Protocol):
         ...
 
     async def project_many(
-        self, projections: Sequence[AthleteProjection], *, behind: int = 0
+        self,
+        projections: Sequence[AthleteProjection],
+        *,
+        behind: int = 0,
+        only_moves: bool = False,
     ) -> list[list[Projected]]:
         """`project` for several athletes in one round trip, with the same guarantees for
-        each, applied in order: one list of `Projected` per projection, in order."""
+        each, applied in order: one list of `Projected` per projection, in order.
+
+        With `only_moves`, each list holds only the boards on which the write moved the
+        athlete (`Projected.moved`), in the order of the writes, and each one's `behind`
+        only those of the `behind` entries directly behind that it passed
+        (`Projected.passed`): exactly what live rank events use, and a reply that is a
+        fraction of the whole (every board's standings, and its rows behind)."""
         ...
 
     async def is_loaded(self, key: BoardKey) -> bool:

@@ -18,7 +18,6 @@ from fitboard.application.tracing import HEADER, REQUEST_ID
 from fitboard.application.workouts.announcing import events_of, moved_boards
 from fitboard.application.workouts.messages import decode_submission, processed_message
 from fitboard.application.workouts.processing import Processed, Processing
-from fitboard.domain.boards import BoardKey
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +54,12 @@ class WorkoutHandlers:
         # Before publishing `workout.processed`, so the athletes hear as early as possible;
         # a push that fails is logged inside and never fails (or retries) the batch.
         events: list[LiveEvent] = []
-        moved: dict[BoardKey, None] = {}
         for processed in batch:
             events += events_of(processed)
             events += awarded_events(processed.awarded)
             events += revoked_events(processed.revoked)
-            moved.update(dict.fromkeys(moved_boards(processed)))
         about = f"workout {batch[0].workout.id}" if len(batch) == 1 else f"{len(batch)} workouts"
-        await self._live.announce(events, list(moved), about=about)
+        await self._live.announce(events, moved_boards(batch), about=about)
         # Other consumers (monthly reports...) subscribe to this; the ingest path never knows.
         published = await self._broker.publish_many(
             [

@@ -9,9 +9,10 @@ some for every workout. After the commit, the totals are projected onto the boar
 round trip. Redelivery changes nothing but re-projecting the same totals, which is what
 makes a crash anywhere in between harmless.
 
-The projection also answers, board by board and atomically with each write, the
-athlete's standing just before and after it and who is now directly behind, so the live
-layer can say how ranks moved and whom the athlete just passed, at no extra round trip."""
+The projection also answers, atomically with each write, the athlete's standing just
+before and after it on each board it moved them on, and whom they passed there, so the
+live layer can say how ranks moved and whom the athlete just passed, at no extra round
+trip (and no more reply than that: `only_moves`)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from fitboard.application.achievements.judging import (
     ToJudge,
     award_for_workouts,
 )
-from fitboard.application.boards.ports import Projected, RankingIndex
+from fitboard.application.boards.ports import Projected, RankingIndex, passed_among
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.ports import Clock, PortError, Store
 from fitboard.application.workouts.duplicates import (
@@ -168,18 +169,20 @@ class Processing:
             for step in steps
         ]
         last_step: dict[UUID, int] = {}
-        latest: dict[UUID, dict[BoardKey, ScoreUpdate]] = {}
+        moved_of: dict[UUID, list[list[ScoreUpdate]]] = {}
         for index, (step, moved) in enumerate(zip(steps, updates, strict=True)):
             last_step[step.user.id] = index
-            # A later workout's read of a board's total is the later total.
-            latest.setdefault(step.user.id, {}).update((u.key, u) for u in moved)
-        athletes_in_order = list(latest)
+            moved_of.setdefault(step.user.id, []).append(moved)
+        athletes_in_order = list(moved_of)
         projected = await self._ranking.project_many(
             [
-                (user_id, athletes[user_id].projection_version, list(latest[user_id].values()))
+                (user_id, athletes[user_id].projection_version, _latest(moved_of[user_id]))
                 for user_id in athletes_in_order
             ],
             behind=MAX_OVERTAKEN_PER_BOARD,
+            # Only what `rank_changes` and `overtaken_by` keep: much of a full reply is
+            # boards this batch did not move the athlete on, and rows they did not pass.
+            only_moves=True,
         )
         projected_of = dict(zip(athletes_in_order, projected, strict=True))
         # If clearing fails the markers expire by themselves; the record already answers.
@@ -295,6 +298,19 @@ def _turns(submissions: Sequence[WorkoutSubmission]) -> list[list[int]]:
     return turns
 
 
+def _latest(moved: list[list[ScoreUpdate]]) -> list[ScoreUpdate]:
+    """An athlete's updates of the batch, one per board, each board's latest: a later
+    workout's read of a board's total is the later total. One workout's updates name each
+    board once (`updates_for`), so an athlete with one workout in the batch, the usual
+    case, needs no merging (which hashes every key)."""
+    if len(moved) == 1:
+        return moved[0]
+    latest: dict[BoardKey, ScoreUpdate] = {}
+    for updates in moved:
+        latest.update((u.key, u) for u in updates)
+    return list(latest.values())
+
+
 def _ranges_of(day: date) -> dict[Period, PeriodRange]:
     """Every period instance that contains `day` (what totals_for_day reads)."""
     return {period: period_range(period, key) for period, key in keys_for_day(day).items()}
@@ -344,10 +360,8 @@ class _Step:
 
 
 def _change(p: Projected) -> RankChange | None:
-    """The athlete's own score changed on this board (a board where only others moved is
-    not this workout's doing, and a redelivered duplicate changes no score). A board that
-    is not loaded reports no standings, its ranks being too good: it announces nothing."""
-    if p.after is None or (p.before is not None and p.before.score == p.after.score):
+    """The athlete's move on this board (`Projected.moved`), or None."""
+    if not p.moved or p.after is None:
         return None
     return RankChange(p.key, p.before, p.after)
 
@@ -359,25 +373,10 @@ def rank_changes(projected: Sequence[Projected]) -> list[RankChange]:
 
 def overtaken_by(projected: Sequence[Projected]) -> list[Overtaken]:
     """Whom the athlete just passed, on every board, at most `behind` per board."""
-    found: list[Overtaken] = []
-    for p in projected:
-        change = _change(p)
-        if change is not None:
-            found += [Overtaken(p.key, e) for e in passed_by(change, p.behind)]
-    return found
+    return [Overtaken(p.key, e) for p in projected if p.moved for e in p.passed()]
 
 
 def passed_by(change: RankChange, behind: Sequence[RankedEntry]) -> list[RankedEntry]:
     """The entries of `behind` (board order, directly behind the athlete after the write)
-    that were ahead of the athlete before and are strictly behind now. Only the athlete
-    moved, so another's score is the same as before: they were ahead if it beat the
-    athlete's old score (anyone on the board was ahead of an athlete who was not on it).
-    Entries tied with the athlete now share their rank, so they are not passed."""
-    me = change.current
-    if change.previous is not None and me.rank >= change.previous.rank:
-        return []
-    return [
-        e
-        for e in behind
-        if e.rank > me.rank and (change.previous is None or e.score > change.previous.score)
-    ]
+    that the athlete passed with `change` (`passed_among`)."""
+    return passed_among(change.previous, change.current, behind)
