@@ -42,6 +42,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -624,10 +625,17 @@ class RedisRanking:
         # id is far cheaper to hash than a key; a key object not seen yet is looked up by
         # equality. `projections` holds every key, so no id is reused meanwhile.
         of_object: dict[int, tuple[list[str], list[tuple[int, int]]]] = {}
+        # Each (score, reached_at) encoded once: an athlete's totals are often the same
+        # on several boards (the periods that hold all their workouts so far, the global
+        # scope and that of their one activity), and encoding costs tens of lookups.
+        encoded: dict[tuple[int | None, datetime | None], str] = {}
         for at, (user_id, version, updates) in enumerate(projections):
             member = str(user_id)
             for index, update in enumerate(updates):
-                score = _score_arg(update) or _REMOVED
+                score = encoded.get((update.score, update.reached_at))
+                if score is None:
+                    score = _score_arg(update) or _REMOVED
+                    encoded[update.score, update.reached_at] = score
                 board = of_object.get(id(update.key))
                 if board is None:
                     board = of_object[id(update.key)] = writes.setdefault(update.key, ([], []))
