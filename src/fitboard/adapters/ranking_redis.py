@@ -658,7 +658,9 @@ class RedisRanking:
         found: list[list[tuple[int, Projected]]] = [[] for _ in projections]
         ids: dict[Any, UUID] = {}
         for where, reply in zip(placed, replies, strict=True):
-            for index, before, after, rows_behind in _projected_records(reply, ids):
+            for index, before, before_rank, after, after_rank, trailing in _projected_records(
+                reply, ids
+            ):
                 at, update_index = where[index - 1]
                 user_id, _, updates = projections[at]
                 found[at].append(
@@ -666,9 +668,9 @@ class RedisRanking:
                         update_index,
                         Projected(
                             updates[update_index].key,
-                            _entry_at(user_id, *before),
-                            _entry_at(user_id, *after),
-                            rows_behind,
+                            RankedEntry(before_rank, user_id, before) if before >= 0 else None,
+                            RankedEntry(after_rank, user_id, after) if after >= 0 else None,
+                            trailing,
                         ),
                     )
                 )
@@ -1069,12 +1071,12 @@ class RedisRanking:
 
 def _projected_records(
     reply: Sequence[Any], ids: dict[Any, UUID]
-) -> Iterator[tuple[int, tuple[int, int], tuple[int, int], list[RankedEntry]]]:
-    """The records of one `_PROJECT_BOARD` reply: (the write's index from 1, (score,
-    rank) before, (score, rank) after, the rows behind). `ids` remembers each member's
-    UUID across the replies given the same dict: the replies of one projection name the
-    same few athletes on board after board, and parsing a UUID is most of what reading a
-    row costs."""
+) -> Iterator[tuple[int, int, int, int, int, list[RankedEntry]]]:
+    """The records of one `_PROJECT_BOARD` reply: the write's index (from 1), the member's
+    score and rank before, after (a score of -1: not on the board), and the rows behind.
+    `ids` remembers each member's UUID across the replies given the same dict: the replies
+    of one projection name the same few athletes on board after board, and parsing a UUID
+    is most of what reading a row costs."""
     at, end = 0, len(reply)
     while at < end:
         index, before, before_rank, after, after_rank, count = reply[at : at + 6]
@@ -1087,13 +1089,7 @@ def _projected_records(
                 user_id = ids[member] = UUID(_text(member))
             rows.append(RankedEntry(rank, user_id, score))
         at += 3 * count
-        yield index, (before, before_rank), (after, after_rank), rows
-
-
-def _entry_at(user_id: UUID, score: int, rank: int) -> RankedEntry | None:
-    """The member's entry from a `_PROJECT_BOARD` record's score and rank (a score of -1:
-    not on the board)."""
-    return RankedEntry(rank, user_id, score) if score >= 0 else None
+        yield index, before, before_rank, after, after_rank, rows
 
 
 async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterator[list[str]]:
