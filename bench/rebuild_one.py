@@ -15,9 +15,10 @@ bench/boards.py does; prints each run and its ratio to its pair's ZADD.
     python -m bench.rebuild_one --compare /tmp/A/src /tmp/B/src --athletes 50000 --pairs 3
 
 `every` for the metric rebuilds every metric's board of the instance together, from one
-read of the record, as `fitboard rebuild` does (with --compare: `--metric every`); the
-ratio is then to the ZADD's time scaled to the entries rebuilt (the calories board's
-ZADD seconds per member, times the entries of every board).
+read of the record, as `fitboard rebuild` does (with --compare: `--metric every`, or
+`--metric calories every` for both in each pair, on one seeding); the ratio is then to
+the ZADD's time scaled to the entries rebuilt (the calories board's ZADD seconds per
+member, times the entries of every board).
 """
 
 from __future__ import annotations
@@ -56,13 +57,12 @@ async def rebuild(metric: str, period: str, scope: str, period_key: str) -> dict
     }
 
 
-async def compare(sources: list[Path], athletes: int, pairs: int, metric: str) -> None:
+async def compare(sources: list[Path], athletes: int, pairs: int, metrics: list[str]) -> None:
     import redis.asyncio as redis
 
     from bench import boards
     from bench.deployment import REDIS_URL, _run, deploy
 
-    argv = [sys.executable, "-m", "bench.rebuild_one", metric, "all", "global", "all"]
     async with deploy("production", workers=0) as deployment:
         assert deployment.worker_setup is not None
         assert deployment.namespace is not None
@@ -72,12 +72,14 @@ async def compare(sources: list[Path], athletes: int, pairs: int, metric: str) -
         try:
             for pair in range(pairs):
                 runs: list[tuple[Path, dict[str, float]]] = []
-                for source in sources:
-                    env = {**deployment.worker_setup[0], "PYTHONPATH": str(source)}
-                    code, output = await _run(argv, env, 3600)
-                    if code != 0:
-                        raise RuntimeError(f"rebuild with {source} exited {code}:\n{output}")
-                    runs.append((source, json.loads(output.strip().splitlines()[-1])))
+                for metric in metrics:
+                    argv = [sys.executable, "-m", "bench.rebuild_one", metric, "all", "global"]
+                    for source in sources:
+                        env = {**deployment.worker_setup[0], "PYTHONPATH": str(source)}
+                        code, output = await _run([*argv, "all"], env, 3600)
+                        if code != 0:
+                            raise RuntimeError(f"rebuild with {source} exited {code}:\n{output}")
+                        runs.append((source, json.loads(output.strip().splitlines()[-1])))
                 key = await boards.board_key(client, deployment.namespace)
                 zadd_s, _, _ = await boards.scratch_zadd(client, key, scratch)
                 members = max(1, int(await client.zcard(key)))
@@ -106,7 +108,9 @@ def main() -> None:
     parser.add_argument("--compare", nargs="+", type=Path, required=True)
     parser.add_argument("--athletes", type=int, default=50_000)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--metric", default="calories", help="a metric's board, or every")
+    parser.add_argument(
+        "--metric", nargs="+", default=["calories"], help="metrics' boards (or every), in turn"
+    )
     args = parser.parse_args()
     sources = [path.resolve() for path in args.compare]
     missing = [str(p) for p in sources if not (p / "fitboard" / "__init__.py").exists()]
