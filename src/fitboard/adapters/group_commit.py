@@ -15,7 +15,8 @@ write and no other.
 
 Each write is measured, labelled by the group commit's name (process_metrics.py): how
 many items it held, and how long it took (for a queue's publishes, the time to a
-durable commit or the broker's confirm).
+durable commit or the broker's confirm). Both are observed together once the write has
+ended, so the two histograms count the same writes.
 """
 
 from __future__ import annotations
@@ -135,14 +136,13 @@ class GroupCommit(Generic[_I]):
 
     async def _write_group(self, group: list[_Entry[_I]]) -> None:
         items = [item for entry in group for item in entry.items]
-        GROUP_COMMIT_ITEMS.labels(self._name).observe(len(items))
         began = time.perf_counter()
         try:
             try:
                 outcomes = list(await self._write(items))
             finally:
                 # Failed writes too: a confirm that timed out is the latency to see.
-                GROUP_COMMIT_DURATION.labels(self._name).observe(time.perf_counter() - began)
+                self._measure(len(items), time.perf_counter() - began)
             if len(outcomes) != len(items):
                 raise RuntimeError(f"{self._name}: {len(outcomes)} outcomes for {len(items)} items")
         except Exception as exc:
@@ -162,6 +162,16 @@ class GroupCommit(Generic[_I]):
             if not entry.answer.done():
                 entry.answer.set_result(outcomes[start:end])
             start = end
+
+    def _measure(self, items: int, seconds: float) -> None:
+        """One write's items and time, observed at one moment, after the write: with no
+        await between the two, a scrape served on this event loop (the API's /metrics)
+        sees both or neither, never a write in progress counted by one histogram and not
+        yet by the other. (A scrape from a metrics thread of its own, `serve_metrics`,
+        could still fall between these two calls: a window of two observations, not of
+        a write.)"""
+        GROUP_COMMIT_ITEMS.labels(self._name).observe(items)
+        GROUP_COMMIT_DURATION.labels(self._name).observe(seconds)
 
     async def close(self) -> None:
         """Refuse new submissions and wait for the writes of those already made."""
