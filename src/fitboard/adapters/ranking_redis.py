@@ -627,7 +627,10 @@ class RedisRanking:
         of_object: dict[int, tuple[list[str], list[tuple[int, int]]]] = {}
         # Each (score, reached_at) encoded once: an athlete's totals are often the same
         # on several boards (the periods that hold all their workouts so far, the global
-        # scope and that of their one activity), and encoding costs tens of lookups.
+        # scope and that of their one activity). A lookup is not free either (hashing an
+        # aware datetime for the first time costs about 1 us, encoding about 2.5 us):
+        # in py-spy of the drain at 1,000 athletes, encoding took 10.7% of a worker's
+        # samples before, the lookup and the encoding left 6.3% + 1.6%.
         encoded: dict[tuple[int | None, datetime | None], str] = {}
         for at, (user_id, version, updates) in enumerate(projections):
             member = str(user_id)
