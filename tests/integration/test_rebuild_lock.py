@@ -21,7 +21,7 @@ from fitboard.adapters.ranking_redis import RedisRanking
 from fitboard.adapters.redis_client import redis_client
 from fitboard.application.boards.maintenance import BoardMaintenance
 from fitboard.application.boards.record_instances import StandingsChunk
-from fitboard.application.ports import RankingUnavailable
+from fitboard.application.ports import RankingBusy, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
@@ -80,7 +80,7 @@ async def test_on_a_cluster_a_load_longer_than_the_lock_timeout_keeps_the_lock()
             await holder.drop(WEEK)
             for n in range(3):
                 await asyncio.sleep(0.6)
-                with pytest.raises(RankingUnavailable, match="being rebuilt elsewhere"):
+                with pytest.raises(RankingBusy, match="being rebuilt elsewhere"):
                     async with other.rebuild_lock(WEEK):
                         pytest.fail("a second rebuild got the lock of a rebuild under way")
                 await holder.load(WEEK, standings(1 + 100 * n, 100))
@@ -114,7 +114,7 @@ async def test_a_load_longer_than_the_lock_timeout_keeps_the_lock(
             if n:
                 await asyncio.sleep(0.6)
             if n >= 2:
-                with pytest.raises(RankingUnavailable, match="being rebuilt elsewhere"):
+                with pytest.raises(RankingBusy, match="being rebuilt elsewhere"):
                     async with other.rebuild_lock(WEEK):
                         pytest.fail("a second rebuild got the lock of a rebuild under way")
                 checked.append(n)
@@ -142,14 +142,14 @@ async def test_a_rebuild_that_lost_its_lock_writes_nothing_and_fails(
             # The lock taken over by another process (this one out of reach past the
             # timeout, say): from now on this holder's writes are refused.
             await redis.set(WEEK_LOCK, INTRUDER)
-            with pytest.raises(RankingUnavailable, match="drop refused"):
+            with pytest.raises(RankingBusy, match="drop refused"):
                 await holder.drop(WEEK)
-            with pytest.raises(RankingUnavailable, match="load refused"):
+            with pytest.raises(RankingBusy, match="load refused"):
                 await holder.load(WEEK, standings(10, 5))
             # Long enough for a renewal to find the lock gone: leaving the block fails.
             await asyncio.sleep(LOCK_TIMEOUT_S)
 
-    with pytest.raises(RankingUnavailable, match="lost while rebuilding"):
+    with pytest.raises(RankingBusy, match="lost while rebuilding"):
         await rebuild()
     # The board as it was, the other process's lock left alone.
     assert await redis.zcard(WEEK_Z) == 3

@@ -63,7 +63,7 @@ from fitboard.application.boards.ports import (
     RankingStats,
     Standings,
 )
-from fitboard.application.ports import RankingUnavailable
+from fitboard.application.ports import RankingBusy, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
     BoardKey,
@@ -739,7 +739,7 @@ class RedisRanking:
         with _reachable():
             acquired = await lock.acquire(token=token)
         if not acquired:
-            raise RankingUnavailable(
+            raise RankingBusy(
                 f"board {key} is being rebuilt elsewhere; gave up after {self._lock_wait_s} s"
             )
         # From here on this process's loads and drops of the board write only while the
@@ -770,7 +770,7 @@ class RedisRanking:
             if lost.is_set() and not failed:
                 # Someone else may be rebuilding the board: this rebuild must not pass for
                 # the one that made it (its writes after the loss were refused).
-                raise RankingUnavailable(f"rebuild lock of {key} lost while rebuilding it")
+                raise RankingBusy(f"rebuild lock of {key} lost while rebuilding it")
 
     async def _keep(self, lock: Lock, key: BoardKey, lost: asyncio.Event) -> None:
         """Renew `lock` (back to its full timeout) three times a timeout while it is held,
@@ -851,7 +851,7 @@ class RedisRanking:
                 self._load, [self._load_call(key, c, condition, mark=mark) for c in chunks]
             )
         if any(int(n) < 0 for n in written):
-            raise RankingUnavailable(f"rebuild lock of {key} lost: load refused")
+            raise RankingBusy(f"rebuild lock of {key} lost: load refused")
 
     async def load_many(self, loads: Sequence[BoardLoad]) -> None:
         # Encoded first: a bad standing fails the call before anything is written.
@@ -896,7 +896,7 @@ class RedisRanking:
         with _reachable():
             (done,) = await self._run_script(self._drop, [call])
         if int(done) < 0:
-            raise RankingUnavailable(f"rebuild lock of {key} lost: drop refused")
+            raise RankingBusy(f"rebuild lock of {key} lost: drop refused")
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         member = str(user_id)

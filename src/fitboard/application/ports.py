@@ -33,6 +33,11 @@ class RankingUnavailable(DependencyUnavailable):
     """The ranking index cannot be reached; retry later."""
 
 
+class RankingBusy(RankingUnavailable):
+    """The index is reachable, but a board's rebuild lock is held by another rebuild (not
+    had in bounded time) or was lost to one mid-rebuild; retry once that rebuild is done."""
+
+
 class QueueUnavailable(DependencyUnavailable):
     """The queue did not durably accept a message (down, blocked, or no confirm in time)."""
 

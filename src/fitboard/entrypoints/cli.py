@@ -17,6 +17,7 @@ from rich.table import Table
 from fitboard.application.ports import (
     DependencyUnavailable,
     QueueUnavailable,
+    RankingBusy,
     RankingUnavailable,
     StoreUnavailable,
 )
@@ -66,8 +67,11 @@ def _logging(settings: Settings) -> None:
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-# What to check when a dependency cannot be reached, by the port that said so.
+# What to check when a dependency cannot be reached, by the port that said so; the first
+# kind that matches wins, so a subclass comes before its base.
 _UNREACHABLE: dict[type[DependencyUnavailable], str] = {
+    RankingBusy: "a board is being rebuilt by another process, or this rebuild lost its "
+    "lock to one (run the command again once that rebuild is done)",
     StoreUnavailable: "the database cannot be reached (check FITBOARD_DATABASE_URL, or the "
     "data directory in embedded mode, and that the server runs)",
     RankingUnavailable: "Redis cannot be reached (check FITBOARD_REDIS_URL and that the "
