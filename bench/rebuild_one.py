@@ -121,7 +121,9 @@ def main() -> None:
     if missing:
         parser.error(f"no fitboard package in {', '.join(missing)}")
     os.environ.pop("PYTHONPATH", None)
-    asyncio.run(compare(sources, args.athletes, args.pairs, args.metric))
+    from bench.common import run_main
+
+    run_main(compare(sources, args.athletes, args.pairs, args.metric))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ deleted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import re
 import time
@@ -44,7 +43,7 @@ import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as redis
 
 from bench.boards import ROLLUP_COLUMNS, USER_COLUMNS, _names
-from bench.common import FITBOARD
+from bench.common import FITBOARD, run_main
 from bench.deployment import REDIS_URL, _run, clean_up, create_database, production_env
 from bench.results import Figure, text_table
 
@@ -304,4 +303,4 @@ if __name__ == "__main__":
         "--cold-only", action="store_true", help="Only the first step: no board loaded."
     )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.athletes, cold_only=arguments.cold_only))
+    run_main(main(arguments.athletes, cold_only=arguments.cold_only))
