@@ -152,3 +152,32 @@ async def test_each_write_is_measured_by_its_items_and_its_time_failed_ones_too(
     assert _sample(items, "test measured commit", "sum") == 4
     assert _sample(duration, "test measured commit", "count") == 2
     assert _sample(duration, "test measured commit", "sum") > 0
+
+
+async def test_a_write_in_progress_is_counted_by_neither_histogram() -> None:
+    """The two histograms count the same writes at every moment a scrape can see."""
+    log, began = Log(), asyncio.Event()
+    log.gate.clear()
+
+    async def write(items: list[str]) -> list[BaseException | None]:
+        began.set()
+        return await log.write(items)
+
+    name = "test write metrics together"
+    commit: GroupCommit[str] = GroupCommit(write, name=name)
+
+    def counts() -> tuple[float, float]:
+        return (
+            _sample("fitboard_group_commit_write_items", name, "count"),
+            _sample("fitboard_group_commit_write_duration_seconds", name, "count"),
+        )
+
+    before = counts()
+    submitted = asyncio.create_task(commit.submit_many(["a", "b"]))
+    await asyncio.wait_for(began.wait(), timeout=5)
+    # The write has begun and waits at the gate: what a scrape of /metrics would read now.
+    assert counts() == before
+    log.gate.set()
+    assert await submitted == [None, None]
+    assert log.writes == [["a", "b"]]
+    assert counts() == (before[0] + 1, before[1] + 1)
