@@ -1,8 +1,10 @@
 """Embedded mode's queue (`SqliteBroker`) on a file of the test's own, for the tests of how
-it writes: the fixtures `queue_file` and `broker` (the queue WORK declared on that file),
-and the messages the file holds, read beside the broker.
+it writes: the fixtures `queue_file`, `broker` (the queue WORK declared on that file) and
+`inflight` (in-flight marks written in the broker's transactions), and the messages the
+file holds, read beside the broker.
 
-A test module imports the fixture functions it uses, `broker` and `queue_file` both:
+A test module imports the fixture functions it uses and those they use (`broker` needs
+`queue_file`, `inflight` needs both):
 pytest finds a fixture by the name it is registered under (`name=`) among the module's
 globals."""
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messaging.ports import QueueSpec
 
@@ -36,6 +39,16 @@ async def broker_fixture(queue_file: Path) -> AsyncIterator[SqliteBroker]:
         yield broker
     finally:
         await broker.close()
+
+
+@pytest.fixture(name="inflight")
+async def inflight_fixture(queue_file: Path, broker: SqliteBroker) -> AsyncIterator[SqliteInFlight]:
+    """In-flight marks on `queue_file`, written in the transactions of `broker`'s publishes."""
+    inflight = SqliteInFlight(queue_file, writes_with=broker)
+    try:
+        yield inflight
+    finally:
+        await inflight.close()
 
 
 def stored_messages(queue_file: Path) -> set[str]:

@@ -5,46 +5,24 @@ one is not marked."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
-from fitboard.adapters.queue_sqlite import SqliteBroker
-from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.messaging.ports import Message
 from fitboard.application.ports import QueueUnavailable
 from tests.sqlite_refusals import refuse_inserts, refuse_messages_holding
 
 from .queue_adapters import bounded
-
-SPEC = QueueSpec("publish-marked.work", ("work.#",), max_attempts=3)
-
-
-@pytest.fixture(name="queue_path")
-def queue_path_fixture(tmp_path: Path) -> Path:
-    return tmp_path / "queue.db"
-
-
-@pytest.fixture(name="inflight")
-async def inflight_fixture(queue_path: Path) -> AsyncIterator[SqliteInFlight]:
-    broker = SqliteBroker(queue_path)
-    await broker.declare(SPEC)
-    inflight = SqliteInFlight(queue_path, writes_with=broker)
-    try:
-        yield inflight
-    finally:
-        await inflight.close()
-        await broker.close()
-
-
-def _stored_messages(path: Path) -> set[str]:
-    with closing(sqlite3.connect(path, timeout=30)) as db:
-        return {row[0] for row in db.execute("SELECT message_id FROM messages")}
+from .sqlite_queue_file import (  # noqa: F401 (fixtures, found by name)
+    broker_fixture,
+    inflight_fixture,
+    queue_file_fixture,
+    stored_messages,
+)
 
 
 def _writes(commit: str) -> float:
@@ -56,7 +34,7 @@ def _writes(commit: str) -> float:
 
 @bounded(30)
 async def test_a_stored_message_and_its_mark_are_one_write(
-    queue_path: Path, inflight: SqliteInFlight
+    queue_file: Path, inflight: SqliteInFlight
 ) -> None:
     """One write each time: the first also purges the expired marks (once a minute), in
     the same write."""
@@ -70,7 +48,7 @@ async def test_a_stored_message_and_its_mark_are_one_write(
             [(Message("work.item", b"w", i), w, u) for i, (w, u) in zip(ids, workouts, strict=True)]
         )
         assert outcomes == [None, None, None]
-        assert set(ids) <= _stored_messages(queue_path)
+        assert set(ids) <= stored_messages(queue_file)
         for workout_id, user_id in workouts:
             assert await inflight.owner(workout_id) == user_id
         assert _writes("sqlite queue publish") == queue_writes + 1
@@ -78,21 +56,21 @@ async def test_a_stored_message_and_its_mark_are_one_write(
 
 
 @bounded(30)
-async def test_a_refused_message_is_not_marked(queue_path: Path, inflight: SqliteInFlight) -> None:
+async def test_a_refused_message_is_not_marked(queue_file: Path, inflight: SqliteInFlight) -> None:
     await inflight.owner(uuid.uuid4())
-    refuse_messages_holding(queue_path, "poison")
+    refuse_messages_holding(queue_file, "poison")
     workout_id = uuid.uuid4()
     (outcome,) = await inflight.publish_marked(
         [(Message("work.item", b"poison", "m-poison"), workout_id, uuid.uuid4())]
     )
     assert isinstance(outcome, QueueUnavailable)
     assert await inflight.owner(workout_id) is None
-    assert _stored_messages(queue_path) == set()
+    assert stored_messages(queue_file) == set()
 
 
 @bounded(30)
 async def test_a_message_no_queue_takes_is_refused_and_not_marked(
-    queue_path: Path, inflight: SqliteInFlight
+    queue_file: Path, inflight: SqliteInFlight
 ) -> None:
     routed, unrouted = uuid.uuid4(), uuid.uuid4()
     outcomes = await inflight.publish_marked(
@@ -105,23 +83,23 @@ async def test_a_message_no_queue_takes_is_refused_and_not_marked(
     assert isinstance(outcomes[1], QueueUnavailable)
     assert await inflight.owner(routed) is not None
     assert await inflight.owner(unrouted) is None
-    assert _stored_messages(queue_path) == {"m-routed"}
+    assert stored_messages(queue_file) == {"m-routed"}
 
 
 @bounded(30)
 async def test_a_refused_mark_leaves_its_message_stored(
-    queue_path: Path, inflight: SqliteInFlight
+    queue_file: Path, inflight: SqliteInFlight
 ) -> None:
     """The mark only serves polling; a workout safely queued is accepted without it."""
     await inflight.owner(uuid.uuid4())
     refused_owner = uuid.uuid4()
-    refuse_inserts(queue_path, "inflight_workouts", f"NEW.user_id = '{refused_owner}'")
+    refuse_inserts(queue_file, "inflight_workouts", f"NEW.user_id = '{refused_owner}'")
     workout_id = uuid.uuid4()
     (outcome,) = await inflight.publish_marked(
         [(Message("work.item", b"w", "m-kept"), workout_id, refused_owner)]
     )
     assert outcome is None
-    assert _stored_messages(queue_path) == {"m-kept"}
+    assert stored_messages(queue_file) == {"m-kept"}
     assert await inflight.owner(workout_id) is None
 
 

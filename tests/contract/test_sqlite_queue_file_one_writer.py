@@ -8,7 +8,6 @@ import asyncio
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
@@ -22,17 +21,15 @@ from tests.sqlite_refusals import refuse_inserts, refuse_messages_holding
 
 from .queue_adapters import bounded
 
-# The fixtures are imported for pytest, which finds `broker` and `queue_file` by their names.
-from .sqlite_queue_file import WORK, broker_fixture, queue_file_fixture, stored_messages  # noqa: F401
-
-
-@pytest.fixture(name="inflight")
-async def inflight_fixture(queue_file: Path, broker: SqliteBroker) -> AsyncIterator[SqliteInFlight]:
-    inflight = SqliteInFlight(queue_file, writes_with=broker)
-    try:
-        yield inflight
-    finally:
-        await inflight.close()
+# The fixtures are imported for pytest, which finds `broker`, `queue_file` and `inflight` by
+# their names.
+from .sqlite_queue_file import (  # noqa: F401 (fixtures, found by name)
+    WORK,
+    broker_fixture,
+    inflight_fixture,
+    queue_file_fixture,
+    stored_messages,
+)
 
 
 def _message(n: int) -> Message:
