@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from uuid import UUID
 
 import pytest
@@ -178,6 +178,94 @@ def test_sorting_by_encoded_value_lists_higher_scores_first(rows: list[Standing]
     assert listed == sorted(listed, reverse=True)
     values = [encode_sort_score(s.score, s.reached_at) for s in ordered]
     assert values == sorted(values, reverse=True)
+
+
+def _reference_encoding(score: int, reached_at: datetime) -> float:
+    """The composite of the module's docstring, spelt out step by step as encode_sort_score
+    had it before it was worked out inline: the value it must give, bit for bit."""
+    if not 0 <= score <= MAX_SCORE:
+        raise ValueError("a board score")
+    shift = max(0, score.bit_length() - 21)
+    if reached_at.tzinfo is None or reached_at.utcoffset() is None:
+        raise ValueError("reached_at must be timezone-aware")
+    seconds = min(max(math.floor(reached_at.timestamp()), 1), 2**32 - 1)
+    tie = (2**32 - seconds) >> shift
+    bits = 32 - shift
+    return math.ldexp((score << bits) + tie, -bits)
+
+
+# Each side of every bit length a score can have (where the fraction loses a bit).
+_SCORE_EDGES = sorted(
+    {s for k in range(54) for s in (2**k - 1, 2**k, 2**k + 1) if 0 <= s <= MAX_SCORE}
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The clamp's edges (before 1 s, at and past 2**32 - 1 s), fractions of a second on both
+# sides of a whole one, and zones other than UTC.
+_MOMENT_EDGES = [
+    datetime(1, 1, 1, tzinfo=UTC),
+    _EPOCH - timedelta(microseconds=1),
+    _EPOCH,
+    _EPOCH + timedelta(microseconds=999_999),
+    _EPOCH + timedelta(seconds=1),
+    _EPOCH + timedelta(seconds=2, microseconds=1),
+    _EPOCH + timedelta(seconds=2**32 - 2, microseconds=999_999),
+    _EPOCH + timedelta(seconds=2**32 - 1),
+    _EPOCH + timedelta(seconds=2**32),
+    datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    T0,
+    T0 - timedelta(microseconds=1),
+    T0.astimezone(timezone(timedelta(hours=13, minutes=45))),
+    T0.astimezone(timezone(timedelta(hours=-11))),
+]
+
+
+@pytest.mark.parametrize("moment", _MOMENT_EDGES, ids=str)
+def test_the_encoding_is_the_formula_bit_for_bit_at_the_edges(moment: datetime) -> None:
+    for score in _SCORE_EDGES:
+        assert encode_sort_score(score, moment).hex() == _reference_encoding(score, moment).hex()
+
+
+@given(
+    st.one_of(all_scores, st.sampled_from(_SCORE_EDGES)),
+    st.datetimes(
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+        ),
+    ),
+)
+def test_the_encoding_is_the_formula_bit_for_bit(score: int, moment: datetime) -> None:
+    assert encode_sort_score(score, moment).hex() == _reference_encoding(score, moment).hex()
+
+
+class _NoOffset(tzinfo):
+    """A zone that does not know its offset: such a moment is not aware."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("score", "moment", "message"),
+    [
+        (-1, T0, "board score"),
+        (MAX_SCORE + 1, T0, "board score"),
+        (10, datetime(2026, 1, 1), "timezone-aware"),
+        (10, datetime(2026, 1, 1, tzinfo=_NoOffset()), "timezone-aware"),
+        # The score is checked first, as it always was.
+        (-1, datetime(2026, 1, 1), "board score"),
+    ],
+)
+def test_the_encoding_refuses_what_the_formula_refuses(
+    score: int, moment: datetime, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        encode_sort_score(score, moment)
 
 
 def test_ranked_orders_standings_and_gives_competition_ranks() -> None:

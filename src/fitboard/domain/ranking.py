@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fitboard.domain.boards import Standing
 
@@ -55,6 +55,8 @@ _EXACT_SCORE_BITS = _DOUBLE_BITS - _FRACTION_BITS
 # Seconds are clamped into [1, 2**32 - 1] so the fraction stays in (0, 1): a moment before
 # 1970 or after 2106 ties with the bound, which no real workout reaches.
 _LAST_SECOND = (1 << _FRACTION_BITS) - 1
+# The tie-break of a moment is this minus its (clamped) seconds.
+_FRACTIONS = 1 << _FRACTION_BITS
 
 
 def _check_score(score: int) -> None:
@@ -77,7 +79,7 @@ def tie_break(score: int, reached_at: datetime) -> int:
     """The tie-break among equal scores as an integer, larger for an earlier `reached_at`,
     at the resolution a double leaves beside `score` (see `reached_at_resolution_s`)."""
     _check_score(score)
-    return ((1 << _FRACTION_BITS) - _unix_seconds(reached_at)) >> _fraction_shift(score)
+    return (_FRACTIONS - _unix_seconds(reached_at)) >> _fraction_shift(score)
 
 
 def reached_at_resolution_s(score: int) -> int:
@@ -87,12 +89,31 @@ def reached_at_resolution_s(score: int) -> int:
 
 
 def encode_sort_score(score: int, reached_at: datetime) -> float:
-    """The composite double stored in Redis: `score` plus a tie-break fraction in [0, 1)."""
-    _check_score(score)
-    fraction_bits = _FRACTION_BITS - _fraction_shift(score)
+    """The composite double stored in Redis: `score` plus a tie-break fraction in [0, 1).
+
+    `tie_break`'s value, with its checks and in their order, worked out inline: the worker
+    encodes every distinct (score, moment) it projects, and the calls were most of the
+    cost."""
+    if not 0 <= score <= MAX_SCORE:
+        _check_score(score)
+    shift = score.bit_length() - _EXACT_SCORE_BITS
+    zone = reached_at.tzinfo
+    # UTC (what the record's moments come back in) is aware without asking.
+    if zone is not UTC and (zone is None or reached_at.utcoffset() is None):
+        raise ValueError("reached_at must be timezone-aware")
+    # _unix_seconds, with comparisons for its min and max (calls of their own).
+    seconds = math.floor(reached_at.timestamp())
+    if seconds < 1:
+        seconds = 1
+    elif seconds > _LAST_SECOND:
+        seconds = _LAST_SECOND
+    if shift <= 0:
+        # Every score below 2**21 (all of a real board's): the whole 32-bit tie-break fits.
+        return math.ldexp((score << _FRACTION_BITS) + (_FRACTIONS - seconds), -_FRACTION_BITS)
+    fraction_bits = _FRACTION_BITS - shift
     # score * 2**bits + tie < 2**53, so the integer converts to a double exactly and the
     # power-of-two scaling is exact too: no rounding can carry the fraction up to 1.
-    return math.ldexp((score << fraction_bits) + tie_break(score, reached_at), -fraction_bits)
+    return math.ldexp((score << fraction_bits) + ((_FRACTIONS - seconds) >> shift), -fraction_bits)
 
 
 def decode_score(value: float) -> int:
