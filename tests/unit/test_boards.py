@@ -4,6 +4,10 @@ written. How an index stores a board is the index's business
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
+from collections.abc import Callable
 from uuid import UUID
 
 import pytest
@@ -45,3 +49,46 @@ def test_a_board_instance_is_named_by_its_board_and_period_key() -> None:
 def test_a_name_that_is_no_board_is_refused(name: str) -> None:
     with pytest.raises(InvalidField):
         BoardId.parse(name)
+
+
+def _week(period_key: str, scope: Scope | None = None) -> BoardKey:
+    return BoardKey(BoardId(Metric.CALORIES, Period.WEEK, scope or Scope.global_()), period_key)
+
+
+def test_a_board_instance_is_a_value_whatever_object_holds_it() -> None:
+    """Its hash is worked out once, when it is made: keys made apart are still one key."""
+    a, b = _week("2026-W47"), _week("2026-W47")
+    assert a is not b
+    assert a == b
+    assert hash(a) == hash(b) == hash((a.board, a.period_key))
+    assert {a: 1}[b] == 1
+    assert a != _week("2026-W48")
+    assert a != _week("2026-W47", Scope.for_activity(Activity.RUN))
+    assert len({a, b, _week("2026-W48")}) == 2
+    # Order and repr are those of (board, period_key) alone.
+    assert sorted([_week("2026-W48"), a]) == [a, _week("2026-W48")]
+    assert repr(a) == f"BoardKey(board={a.board!r}, period_key='2026-W47')"
+
+
+def test_a_board_instance_is_frozen_and_replaced_keys_hash_as_made() -> None:
+    key = _week("2026-W47")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key.period_key = "2026-W48"  # type: ignore[misc]
+    moved = dataclasses.replace(key, period_key="2026-W48")
+    assert moved == _week("2026-W48")
+    assert hash(moved) == hash(_week("2026-W48"))
+
+
+@pytest.mark.parametrize(
+    "copied_by", [copy.copy, copy.deepcopy, lambda k: pickle.loads(pickle.dumps(k))]
+)
+def test_a_copied_board_instance_works_its_hash_out_again(
+    copied_by: Callable[[BoardKey], BoardKey],
+) -> None:
+    key = _week("2026-W47")
+    # A stale hash (a pickle from a process with another str hash seed) would survive a
+    # copy of __dict__; a copy made through __init__ cannot carry one.
+    object.__setattr__(key, "_hash", 12345)
+    copied = copied_by(key)
+    assert copied == key
+    assert hash(copied) == hash(_week("2026-W47"))

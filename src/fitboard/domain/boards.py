@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -127,6 +127,22 @@ class BoardKey:
 
     board: BoardId
     period_key: str
+    # The worker hashes the same few keys over and over (dicts and sets of a batch's
+    # boards), and the generated hash walks the board, its scope and three enums, each
+    # enum's a Python-level call: worked out once, in __post_init__. Not compared, so
+    # equality and order are the generated ones, of (board, period_key).
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.board, self.period_key)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[BoardKey], tuple[BoardId, str]]:
+        # Copied or unpickled through __init__, so the hash is worked out again: a str's
+        # hash differs from one process to the next, and a pickled one would be stale.
+        return (BoardKey, (self.board, self.period_key))
 
     @property
     def name(self) -> str:
