@@ -8,12 +8,13 @@ import copy
 import dataclasses
 import pickle
 from collections.abc import Callable
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
 
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope
+from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, ScoreUpdate
 from fitboard.domain.errors import InvalidField
 
 GROUP = UUID("0b7e8a52-6a61-4f0e-9c39-5e0f1a4b2c3d")
@@ -92,3 +93,19 @@ def test_a_copied_board_instance_works_its_hash_out_again(
     copied = copied_by(key)
     assert copied == key
     assert hash(copied) == hash(_week("2026-W47"))
+
+
+def test_a_score_update_is_a_frozen_value() -> None:
+    moment = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    update = ScoreUpdate(_week("2026-W47"), 120, moment)
+    assert update == ScoreUpdate(key=_week("2026-W47"), score=120, reached_at=moment)
+    assert hash(update) == hash(ScoreUpdate(_week("2026-W47"), 120, moment))
+    assert update != ScoreUpdate(_week("2026-W47"), None, None)
+    assert (update.key, update.score, update.reached_at) == (_week("2026-W47"), 120, moment)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        update.score = 0  # type: ignore[misc]
+    assert dataclasses.replace(update, score=None, reached_at=None) == ScoreUpdate(
+        _week("2026-W47"), None, None
+    )
+    with pytest.raises(TypeError):
+        ScoreUpdate(_week("2026-W47"), 120)  # type: ignore[call-arg]
