@@ -17,10 +17,12 @@ trip (and no more reply than that: `only_moves`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from types import MappingProxyType
 from uuid import UUID
 
 from fitboard.application.achievements.judging import (
@@ -311,9 +313,14 @@ def _latest(moved: list[list[ScoreUpdate]]) -> list[ScoreUpdate]:
     return list(latest.values())
 
 
-def _ranges_of(day: date) -> dict[Period, PeriodRange]:
-    """Every period instance that contains `day` (what totals_for_day reads)."""
-    return {period: period_range(period, key) for period, key in keys_for_day(day).items()}
+@functools.lru_cache(maxsize=64)
+def _ranges_of(day: date) -> Mapping[Period, PeriodRange]:
+    """Every period instance that contains `day` (what totals_for_day reads). Cached,
+    read-only: a worker's workouts fall on a few board days (today's, yesterday's), and
+    working the ranges out again cost some 14 us a workout."""
+    return MappingProxyType(
+        {period: period_range(period, key) for period, key in keys_for_day(day).items()}
+    )
 
 
 class _BatchRecord:
