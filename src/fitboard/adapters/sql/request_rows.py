@@ -82,9 +82,12 @@ class RequestRows:
     def params(self, dialect: Dialect, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
         """The parameters that bind `rows` (values in the order of `columns`)."""
         if dialect.name == "postgresql":
+            # One array per column: the rows transposed by zip, in C (a list comprehension
+            # per column cost twice as much for the worker's batch inserts).
+            columns = zip(*rows, strict=True) if rows else ((),) * len(self.columns)
             return {
-                self._param(col): [row[i] for row in rows]
-                for i, (col, _) in enumerate(self.columns)
+                self._param(col): list(values)
+                for (col, _), values in zip(self.columns, columns, strict=True)
             }
         # What the column's own bind would send the driver (a uuid's hex, a moment's UTC
         # text), so the JSON values compare with the stored ones exactly as binds do.
