@@ -7,15 +7,18 @@
 2. `fitboard rebuild` (every board), timed; then one board (calories/all/global) rebuilt
    alone (bench/rebuild_one.py). Baseline: pipelined ZADD of the same N members and scores
    into a scratch key of the namespace, timed (for all boards: that rate times the entries).
+   The members are copied from the board's sorted set, so they are what the index writes
+   (user ids' 16 raw bytes, adapters/ranking_redis.py).
 3. Redis memory per board entry: MEMORY USAGE of every key of the namespace (board sorted
    sets and every helper structure) over the entries of the sorted sets. Baseline: the
    scratch sorted set's MEMORY USAGE over its N members.
 4. Reads, closed loop at 32 connections: `GET /v1/leaderboards/calories/all?limit=10` and
    `GET .../calories/all/me?around=5` (athletes in turn, tokens minted with the
-   deployment's secret), against a bare FastAPI endpoint reading the same sorted set
-   (bench/bare.py), and against PostgreSQL's own rank query on the same rows (a window
-   function over the athletes' summed rollups, run one after the other on one connection:
-   its rate is 1 / its latency).
+   deployment's secret), against a bare FastAPI endpoint reading a copy of that sorted set
+   with the user ids as text, as bench/bare.py reads and answers them (the same scores and
+   order; members of 36 characters instead of 16 bytes), and against PostgreSQL's own rank
+   query on the same rows (a window function over the athletes' summed rollups, run one
+   after the other on one connection: its rate is 1 / its latency).
 """
 
 from __future__ import annotations
@@ -203,27 +206,44 @@ async def rebuild_one(deployment: Deployment) -> tuple[float, int]:
 
 
 async def board_key(client: redis.Redis, namespace: str) -> str:
-    async for key in client.scan_iter(match=f"{namespace}:{{board:calories:all:global:*}}:z"):
+    """The sorted set of the calories/all/global board (adapters/ranking_redis.py's key
+    layout 2: `:2:z` after the hash tag)."""
+    async for key in client.scan_iter(match=f"{namespace}:{{board:calories:all:global:*}}:2:z"):
         return str(key.decode())
     raise RuntimeError("no calories/all/global board in Redis after the rebuild")
+
+
+async def _zadd_all(client: redis.Redis, key: str, rows: list[tuple[bytes, float]]) -> None:
+    """`rows` written into `key` with pipelined ZADD, one member a command."""
+    for start in range(0, len(rows), ZADD_CHUNK):
+        async with client.pipeline(transaction=False) as pipe:
+            for member, score in rows[start : start + ZADD_CHUNK]:
+                pipe.zadd(key, {member: score})
+            await pipe.execute()
 
 
 async def scratch_zadd(
     client: redis.Redis, source: str, scratch: str
 ) -> tuple[float, float, list[str]]:
-    """The board's members and scores written again into `scratch` with pipelined ZADD:
-    (seconds, MEMORY USAGE per member, a sample of members)."""
+    """The board's members (as the index writes them) and scores written again into
+    `scratch` with pipelined ZADD: (seconds, MEMORY USAGE per member, a sample of the user
+    ids, as text)."""
     rows = cast(list[tuple[bytes, float]], await client.zrange(source, 0, -1, withscores=True))
     started = time.perf_counter()
-    for start in range(0, len(rows), ZADD_CHUNK):
-        async with client.pipeline(transaction=False) as pipe:
-            for member, score in rows[start : start + ZADD_CHUNK]:
-                pipe.zadd(scratch, {member: score})
-            await pipe.execute()
+    await _zadd_all(client, scratch, rows)
     seconds = time.perf_counter() - started
     used = await client.memory_usage(scratch, samples=0) or 0
-    sample = [m.decode() for m, _ in random.Random(5).sample(rows, min(TOKENS, len(rows)))]
+    sample = [
+        str(uuid.UUID(bytes=m)) for m, _ in random.Random(5).sample(rows, min(TOKENS, len(rows)))
+    ]
     return seconds, used / max(1, len(rows)), sample
+
+
+async def text_copy(client: redis.Redis, source: str, target: str) -> None:
+    """The board's sorted set copied into `target` with each user id as text, what the
+    bare endpoint reads and answers (bench/bare.py)."""
+    rows = cast(list[tuple[bytes, float]], await client.zrange(source, 0, -1, withscores=True))
+    await _zadd_all(client, target, [(str(uuid.UUID(bytes=m)).encode(), s) for m, s in rows])
 
 
 async def memory(client: redis.Redis, namespace: str, scratch: str) -> tuple[float, dict[str, int]]:
@@ -287,10 +307,13 @@ async def measure(athletes: int, seconds: float, connections: int) -> BoardsResu
         one_s, one_entries = await rebuild_one(deployment)
         client = redis.Redis.from_url(REDIS_URL)
         scratch = f"{deployment.namespace}:bench-scratch"
+        # Left for the bare reads below; the namespace's keys go with the deployment.
+        bare_key = f"{deployment.namespace}:bench-bare"
         try:
             key = await board_key(client, deployment.namespace)
             zadd_s, bare_bytes, members = await scratch_zadd(client, key, scratch)
             per_entry, by_kind = await memory(client, deployment.namespace, scratch)
+            await text_copy(client, key, bare_key)
         finally:
             await client.unlink(scratch)
             await client.aclose()
@@ -312,7 +335,7 @@ async def measure(athletes: int, seconds: float, connections: int) -> BoardsResu
             )
         )
         async with bare_server(REDIS_URL) as bare:
-            quoted = quote(key, safe="")
+            quoted = quote(bare_key, safe="")
             bare_top = await _hammer(
                 Hammer("GET", [(f"{bare}/top?key={quoted}", "")], "none", connections, seconds)
             )

@@ -168,7 +168,9 @@ async def index_baseline(namespace: str) -> Baseline:
     timed (finding the keys with SCAN is not): the members read."""
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        keys = [k async for k in client.scan_iter(match=f"{namespace}:{{board:*}}:z", count=1000)]
+        # Key layout 2 of adapters/ranking_redis.py: `:2:z` after the board's hash tag.
+        match = f"{namespace}:{{board:*}}:2:z"
+        keys = [k async for k in client.scan_iter(match=match, count=1000)]
         started = time.perf_counter()
         entries = 0
         for start in range(0, len(keys), ZRANGE_KEYS):

@@ -212,21 +212,23 @@ async def check_boards_independently(
 ) -> None:
     """Every loaded board instance in Redis against the workouts in PostgreSQL."""
     expected = expected_boards(record)
-    head, tail = f"{namespace}:{{board:", "}:ready"
+    # adapters/ranking_redis.py's key layout 2: `:2:<kind>` after the board's hash tag, each
+    # member a user id's 16 raw bytes (so the client must not decode responses).
+    head, tail = f"{namespace}:{{board:", "}:2:ready"
     # A single Redis or a Redis Cluster (redis+cluster://), whose SCAN walks every primary.
-    client = redis_client(redis_url, timeout_s=30.0, decode_responses=True)
+    client = redis_client(redis_url, timeout_s=30.0)
     boards = entries = differing = 0
     examples: list[str] = []
     try:
-        async for ready in client.scan_iter(match=f"{head}*{tail}", count=1000):
-            board = ready[len(head) : -len(tail)]
+        async for name in client.scan_iter(match=f"{head}*{tail}", count=1000):
+            board = name.decode()[len(head) : -len(tail)]
             scope = ":".join(board.split(":")[2:-1])
             if scope != "global" and not scope.startswith("activity:"):
                 continue  # group boards: the run has no groups
             boards += 1
-            z = f"{head}{board}}}:z"
+            z = f"{head}{board}}}:2:z"
             actual = {
-                uuid.UUID(member): math.floor(value)
+                uuid.UUID(bytes=member): math.floor(value)
                 async for member, value in client.zscan_iter(z, count=1000)
             }
             want = expected.get(board, {})

@@ -39,11 +39,11 @@ RUN_MONTH = BoardKey(
     BoardId(Metric.DISTANCE, Period.MONTH, Scope.for_activity(Activity.RUN)), "2026-11"
 )
 WEEK_KEYS = [
-    "fitboard:{board:calories:week:global:2026-W47}:z",
-    "fitboard:{board:calories:week:global:2026-W47}:v",
-    "fitboard:{board:calories:week:global:2026-W47}:ready",
+    "fitboard:{board:calories:week:global:2026-W47}:2:z",
+    "fitboard:{board:calories:week:global:2026-W47}:2:v",
+    "fitboard:{board:calories:week:global:2026-W47}:2:ready",
 ]
-WEEK_LOCK = "fitboard:{board:calories:week:global:2026-W47}:lock"
+WEEK_LOCK = "fitboard:{board:calories:week:global:2026-W47}:2:lock"
 
 
 def uid(n: int) -> UUID:
@@ -59,7 +59,8 @@ async def test_the_keys_of_a_board_share_one_hash_tag(ranking: RedisRanking, red
     await ranking.load(WEEK, [])
     names = sorted(await redis.keys("*"))
     assert names == sorted(WEEK_KEYS)
-    assert await redis.hget(WEEK_KEYS[1], str(uid(1))) == "1"
+    # The member is the id's 16 bytes (tests/integration/test_ranking_redis_layout.py).
+    assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "1"
 
 
 async def test_a_flushed_board_reads_as_not_loaded(ranking: RedisRanking, redis: Redis) -> None:
@@ -202,12 +203,15 @@ async def test_loaded_keys_ignores_keys_it_did_not_write(
     ranking: RedisRanking, redis: Redis
 ) -> None:
     await ranking.load(RUN_MONTH, [standing(1, 5)])
-    await redis.set("fitboard:{board:calories:week:nonsense}:ready", "1")
-    await redis.set("fitboard:{board:kilojoules:week:global:2026-W47}:ready", "1")
+    await redis.set("fitboard:{board:calories:week:nonsense}:2:ready", "1")
+    await redis.set("fitboard:{board:kilojoules:week:global:2026-W47}:2:ready", "1")
     group_upper = "6F9619FF-8B86-D011-B42D-00CF4FC964FF"
-    await redis.set(f"fitboard:{{board:calories:week:group:{group_upper}:2026-W47}}:ready", "1")
-    await redis.set("someone-else:ready", "1")
+    await redis.set(f"fitboard:{{board:calories:week:group:{group_upper}:2026-W47}}:2:ready", "1")
+    await redis.set("someone-else:2:ready", "1")
+    # A board of the layout before (no `:2`): not one of this layout's.
+    await redis.set("fitboard:{board:calories:week:global:2026-W47}:ready", "1")
     assert await ranking.loaded_keys() == [RUN_MONTH]
+    assert await ranking.held_keys() == [RUN_MONTH]
 
 
 async def test_memory_and_redis_list_a_random_board_identically(
@@ -235,21 +239,14 @@ async def test_memory_and_redis_list_a_random_board_identically(
         assert await memory.around(WEEK, user, 3) == await ranking.around(WEEK, user, 3)
 
 
-async def test_a_client_that_decodes_responses_works_too(redis_url: str, redis: Redis) -> None:
-    index = RedisRanking(Redis.from_url(redis_url, decode_responses=True))
+async def test_a_client_that_decodes_responses_is_refused(redis_url: str) -> None:
+    # Members are raw bytes, which such a client would fail to decode (some of them only).
+    client = Redis.from_url(redis_url, decode_responses=True)
     try:
-        await index.load(RUN_MONTH, [standing(1, 9), standing(2, 7), standing(3, 7)])
-        page = await index.page(RUN_MONTH, 1, 5)
-        assert [(e.rank, e.user_id, e.score) for e in page.entries] == [
-            (2, uid(3), 7),
-            (2, uid(2), 7),
-        ]
-        assert (await index.standing(RUN_MONTH, uid(2))) is not None
-        assert len(await index.around(RUN_MONTH, uid(1), 1)) == 2
-        assert await index.scores(RUN_MONTH) == {uid(1): 9, uid(2): 7, uid(3): 7}
-        assert await index.loaded_keys() == [RUN_MONTH]
+        with pytest.raises(ValueError, match="does not decode responses"):
+            RedisRanking(client)
     finally:
-        await index.close()
+        await client.aclose()
 
 
 async def test_an_unreachable_server_is_ranking_unavailable() -> None:

@@ -32,12 +32,12 @@ pytestmark = pytest.mark.production
 T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
 WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
 ALL = BoardKey(BoardId(Metric.POINTS, Period.ALL, Scope.global_()), "all")
-WEEK_BASE = "fitboard:{board:calories:week:global:2026-W47}"
+WEEK_BASE = "fitboard:{board:calories:week:global:2026-W47}:2"
 WEEK_KEYS = [f"{WEEK_BASE}:z", f"{WEEK_BASE}:v", f"{WEEK_BASE}:ready"]
 ALL_KEYS = [
-    "fitboard:{board:points:all:global:all}:z",
-    "fitboard:{board:points:all:global:all}:v",
-    "fitboard:{board:points:all:global:all}:ready",
+    "fitboard:{board:points:all:global:all}:2:z",
+    "fitboard:{board:points:all:global:all}:2:v",
+    "fitboard:{board:points:all:global:all}:2:ready",
 ]
 # Members the adapter writes in one script call is 1,000: this board takes three.
 BIG = 2500

@@ -40,11 +40,11 @@ pytestmark = pytest.mark.production
 
 T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
 WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
-WEEK_BASE = "fitboard:{board:calories:week:global:2026-W47}"
+WEEK_BASE = "fitboard:{board:calories:week:global:2026-W47}:2"
 WEEK_Z, WEEK_READY, WEEK_LOCK = f"{WEEK_BASE}:z", f"{WEEK_BASE}:ready", f"{WEEK_BASE}:lock"
 # Another metric's board of the same instance: rebuilt with WEEK, from the same read.
 POINTS_WEEK = BoardKey(BoardId(Metric.POINTS, Period.WEEK, Scope.global_()), "2026-W47")
-POINTS_LOCK = "fitboard:{board:points:week:global:2026-W47}:lock"
+POINTS_LOCK = "fitboard:{board:points:week:global:2026-W47}:2:lock"
 LOCK_TIMEOUT_S = 1.0
 # Another process's token in the lock, as it would be once it had taken the lock over.
 INTRUDER = "another-process"

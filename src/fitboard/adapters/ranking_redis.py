@@ -4,13 +4,23 @@ Key layout (this module alone decides it), for the weekly calories board of 2026
 under the default namespace `fitboard` (another deployment's namespace takes its place,
 so deployments sharing a Redis database stay apart). The part after the namespace is a
 hash tag, so a Redis Cluster keeps all of a board's keys in one slot and one Lua script
-may touch them together:
+may touch them together; the `2` after it is the layout's marker:
 
-    fitboard:{board:calories:week:global:2026-W47}:z      sorted set: user id -> composite score
-    fitboard:{board:calories:week:global:2026-W47}:v      hash: user id -> projection version
-    fitboard:{board:calories:week:global:2026-W47}:ready  "1" once loaded from the record
-    fitboard:{board:calories:week:global:2026-W47}:lock   redis-py Lock of the rebuild (its
-                                                          holder's token), renewed while held
+    fitboard:{board:calories:week:global:2026-W47}:2:z      sorted set: user id -> composite score
+    fitboard:{board:calories:week:global:2026-W47}:2:v      hash: user id -> projection version
+    fitboard:{board:calories:week:global:2026-W47}:2:ready  "1" once loaded from the record
+    fitboard:{board:calories:week:global:2026-W47}:2:lock   redis-py Lock of the rebuild (its
+                                                            holder's token), renewed while held
+
+A user id is stored, in `:z` and `:v` alike, as its 16 raw bytes (`UUID.bytes`): its
+string takes jemalloc's 24 B bin instead of the 48 B one of the 36-character text, once
+in the sorted set (whose skiplist and dict share it) and once in the version hash. The
+replies give them back as bytes, so the client must not decode responses (the
+constructor refuses one that does). Layout 1, before the marker, named the same keys
+without it (`...}:z`, `:v`, `:ready`, `:lock`) and held user ids as text: no key of it
+is ever read as one of this layout (a board it held loaded is not loaded here), and
+`remove_old_layout` deletes its keys (`fitboard rebuild` runs it, and rebuilds in this
+layout the boards that layout held loaded).
 
 The composite score is `fitboard.domain.ranking.encode_sort_score`. Versions stay in `:v`
 after a member is removed, so an older write cannot bring the member back. Every write
@@ -27,11 +37,11 @@ above them come from the same moment, in one round trip; the board reads of the 
 On a Redis Cluster (`redis+cluster://`, adapters/redis_client.py) the same code runs
 unchanged: every script and transaction touches one board's keys, which share a slot; a
 pipeline of many boards is split by redis-py into one per node; SCANs (`loaded_keys`,
-`held_keys`, `remove_athlete`) walk every primary; `ping` and `stats` ask every primary.
-A primary that is down makes exactly the boards of its slots unavailable (and, once the
-others have marked it failed, the whole cluster unless `cluster-require-full-coverage
-no`); a primary that comes back empty is, for its boards, a Redis restarted without
-persistence: they are rebuilt on their next read.
+`held_keys`, `remove_athlete`, `remove_old_layout`) walk every primary; `ping` and
+`stats` ask every primary. A primary that is down makes exactly the boards of its slots
+unavailable (and, once the others have marked it failed, the whole cluster unless
+`cluster-require-full-coverage no`); a primary that comes back empty is, for its boards,
+a Redis restarted without persistence: they are rebuilt on their next read.
 """
 
 from __future__ import annotations
@@ -77,7 +87,7 @@ from fitboard.domain.boards import (
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.ranking import decode_score, encode_sort_score, window_ranks
 
-__all__ = ["RedisRanking"]
+__all__ = ["OldLayoutRemoved", "RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +172,17 @@ end
 """
 assert f"'{_NO_HOLDER}'" in _LOCK_CONDITION
 
+# The bytes of a user id as a member (`UUID.bytes`), and the Lua pattern of one write of
+# a `_LOAD` or `_PROJECT_BOARD` call (`_write_record`): the member's bytes, any of which
+# may be a space or a zero (`.` matches every byte), its version, a space, its score, and
+# a space that ends the record, so the next one starts right after it.
+_MEMBER_BYTES = 16
+_RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
+
 # Part of a board's load, or all of it. KEYS: z, v, ready, lock.  ARGV: ttl s ('' keeps),
 # mark ('1': mark the board loaded at the end), the lock condition (`_LOCK_CONDITION`),
-# and the standings as one string: member, version and composite score of each, all
-# separated by single spaces (none of them holds one). One argument instead of three per
+# and the standings as one string: the records (`_RECORD_PATTERN`) of each one's member,
+# version and composite score, one after the other. One argument instead of three per
 # member: redis-py packing three per member was about half of what a load of small boards
 # cost the client.
 # Each member is written as a projection writes it (`write`), and the keys then expire as
@@ -182,7 +199,9 @@ if not lock_allows() then
   return -1
 end
 local written = 0
-for member, version, score in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+)') do
+for member, version, score in string.gmatch(ARGV[4], """
+    + _RECORD_PATTERN
+    + """) do
   written = written + write(member, version, score)
 end
 local ttl = ARGV[1]
@@ -318,27 +337,27 @@ _REMOVED = "-"
 _PROJECT_MEMBERS = 1000
 
 # KEYS: z, v, ready.  ARGV: ttl s ('' keeps), how many entries behind each member to
-# look at, '1' to reply only what moved (else ''), then the writes as one string: member,
-# version and composite score of each (`_REMOVED` instead of a score removes the member),
-# all separated by single spaces, as `_LOAD` takes its standings (one argument, not three
-# per member: cheaper for the client to pack). Every write of one board in one call, in
-# order, each as `write_versioned` writes it, with the member's standing just before and
-# after it read in the same atomic step, so each write sees the ones before it, as calls
-# one after another would. Nothing is read from a board that is not loaded (it holds only
-# part of its members, so its ranks would be too good). The keys expire after ttl once any
-# member is written, as that many single writes would leave them.
+# look at, '1' to reply only what moved (else ''), then the writes as one string: the
+# records (`_RECORD_PATTERN`) of each one's member, version and composite score
+# (`_REMOVED` instead of a score removes the member), as `_LOAD` takes its standings (one
+# argument, not three per member: cheaper for the client to pack). Every write of one
+# board in one call, in order, each as `write_versioned` writes it, with the member's
+# standing just before and after it read in the same atomic step, so each write sees the
+# ones before it, as calls one after another would. Nothing is read from a board that is
+# not loaded (it holds only part of its members, so its ranks would be too good). The keys
+# expire after ttl once any member is written, as that many single writes would leave them.
 #
 # The reply is one flat array of integers (and members), decoded by `_projected_records`:
 # per write, a record `index` (the write's, from 1 in this call), before score, before
 # rank, after score, after rank (a score of -1 and a rank of 0: not on the board, or the
-# board not loaded), n, then n rows behind the member, each member, score, rank. Scores
-# are integer scores (the floor of the composite) and ranks competition ranks, worked out
-# here: a reply of small integers is far cheaper for the client to read than composite
-# scores as text and counts to rank them by. With '1', a write has a record only if it
-# moved the member (`Projected.moved`: on the board after it, with another score than
-# before), and its rows are only those it passed (`passed_among`: the member's rank
-# improved, the row was ahead before and is strictly behind now): the same rules as the
-# application's, which `tests/contract/test_ranking_project_reply.py` holds both to.
+# board not loaded), n, then n rows behind the member, each member (its 16 bytes), score,
+# rank. Scores are integer scores (the floor of the composite) and ranks competition
+# ranks, worked out here: a reply of small integers is far cheaper for the client to read
+# than composite scores as text and counts to rank them by. With '1', a write has a record
+# only if it moved the member (`Projected.moved`: on the board after it, with another
+# score than before), and its rows are only those it passed (`passed_among`: the member's
+# rank improved, the row was ahead before and is strictly behind now): the same rules as
+# the application's, which `tests/contract/test_ranking_project_reply.py` holds both to.
 _PROJECT_BOARD = (
     _WRITE
     + """
@@ -358,7 +377,9 @@ local only_moves = ARGV[3] == '1'
 local reply = {}
 local written = 0
 local index = 0
-for member, version, score in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+)') do
+for member, version, score in string.gmatch(ARGV[4], """
+    + _RECORD_PATTERN
+    + """) do
   index = index + 1
   if score == '"""
     + _REMOVED
@@ -436,6 +457,15 @@ return reply
 
 
 @dataclass(frozen=True)
+class OldLayoutRemoved:
+    """What `RedisRanking.remove_old_layout` did: how many keys of layout 1 it deleted, and
+    the boards that layout held loaded (a ready marker), for a rebuild to load again."""
+
+    keys: int
+    loaded: list[BoardKey]
+
+
+@dataclass(frozen=True)
 class _Keys:
     z: str
     versions: str
@@ -454,18 +484,36 @@ def _hash_tag(key: BoardKey) -> str:
     return f"board:{board.metric.value}:{board.period.value}:{board.scope}:{key.period_key}"
 
 
+# The marker of this module's key layout, after a board's hash tag: members are user ids'
+# 16 raw bytes. The layout before it (1) had no marker and held them as text.
+_LAYOUT = "2"
+# The suffixes of a board's keys in each layout, after its hash tag.
+_Z, _VERSIONS, _READY, _LOCK = (f":{_LAYOUT}:{kind}" for kind in ("z", "v", "ready", "lock"))
+# Layout 1's keys that `remove_old_layout` deletes: its sorted sets, version hashes and
+# ready markers. Its `:lock` is left: a redis-py lock always expires by itself, and one
+# still held is an old process's rebuild under way.
+_OLD_DATA = (":z", ":v", ":ready")
+_OLD_READY = ":ready"
+
+
+def _base(key: BoardKey, namespace: str) -> str:
+    """`<namespace>:{<hash tag>}`, which each of the board's keys continues."""
+    return f"{namespace}:{{{_hash_tag(key)}}}"
+
+
 def _keys(key: BoardKey, namespace: str = "fitboard") -> _Keys:
-    base = f"{namespace}:{{{_hash_tag(key)}}}"
-    return _Keys(z=f"{base}:z", versions=f"{base}:v", ready=f"{base}:ready", lock=f"{base}:lock")
+    base = _base(key, namespace)
+    return _Keys(z=base + _Z, versions=base + _VERSIONS, ready=base + _READY, lock=base + _LOCK)
 
 
-def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
-    """The board of a `:ready` key, or None for a key this adapter did not write.
+def _parse_key(name: str, namespace: str, suffix: str) -> BoardKey | None:
+    """The board whose key `name` is, its hash tag followed by `suffix`; None for a key
+    this adapter did not write so.
 
     `<metric>:<period>:<scope>:<period key>`: metric and period are single words and the
     period key has no colon, so whatever lies between is the scope, which may itself hold
     one (`activity:run`, `group:<uuid>`)."""
-    head, tail = f"{namespace}:{{board:", "}:ready"
+    head, tail = f"{namespace}:{{board:", "}" + suffix
     if not (name.startswith(head) and name.endswith(tail)):
         return None
     parts = name[len(head) : -len(tail)].split(":")
@@ -479,29 +527,47 @@ def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
         return None
     key = BoardKey(board, parts[-1])
     # Only an exact round trip counts: an upper-case group id, say, is not a key we wrote.
-    return key if _keys(key, namespace).ready == name else None
+    return key if _base(key, namespace) + suffix == name else None
+
+
+def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
+    """The board of a `:ready` key of this layout, or None for a key this adapter did not
+    write (one of layout 1 included)."""
+    return _parse_key(name, namespace, _READY)
+
+
+def _old_layout_key(name: str, namespace: str) -> tuple[BoardKey, str] | None:
+    """The board and suffix (one of `_OLD_DATA`) of a key of layout 1 that
+    `remove_old_layout` deletes; None for any other key."""
+    for suffix in _OLD_DATA:
+        key = _parse_key(name, namespace, suffix)
+        if key is not None:
+            return key, suffix
+    return None
 
 
 def _keys_of_versions(name: str) -> list[str] | None:
     """`_Keys.data` of the board whose version hash is `name`; None for a key that is not
     one (a scan pattern's `*` matches more than a hash tag)."""
-    if not (name.endswith("}:v") and ":{board:" in name):
+    if not (name.endswith("}" + _VERSIONS) and ":{board:" in name):
         return None
-    base = name.removesuffix(":v")
-    return [f"{base}:z", name, f"{base}:ready"]
+    base = name.removesuffix(_VERSIONS)
+    return [base + _Z, name, base + _READY]
 
 
-def _text(value: bytes | str) -> str:
-    # Works whether or not the client was created with decode_responses=True.
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: bytes) -> str:
+    """A key name as SCAN gives it: bytes (the client does not decode responses)."""
+    return value.decode()
+
+
+def _user(member: bytes) -> UUID:
+    """The user id that `member` (its `UUID.bytes`) stores."""
+    return UUID(bytes=member)
 
 
 def _rows(flat: Sequence[Any]) -> list[tuple[UUID, int]]:
     """ZREVRANGE ... WITHSCORES as returned from Lua: member, score, member, score, ..."""
-    return [
-        (UUID(_text(flat[i])), decode_score(float(_text(flat[i + 1]))))
-        for i in range(0, len(flat), 2)
-    ]
+    return [(_user(flat[i]), decode_score(float(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
 
 def _ranked(rows: list[tuple[UUID, int]], offset: int, above_first: int) -> list[RankedEntry]:
@@ -539,6 +605,8 @@ class RedisRanking:
     A reader waits up to `lock_wait_s` for another's rebuild, then gets RankingUnavailable;
     a rebuild lock left by a crashed process frees itself after `lock_timeout_s`, while a
     live holder renews it every third of that, however long its rebuild takes.
+
+    `client` must not decode responses: members are raw bytes (ValueError otherwise).
     """
 
     def __init__(
@@ -550,9 +618,13 @@ class RedisRanking:
         lock_wait_s: float = 15.0,
         namespace: str = "fitboard",
     ) -> None:
+        if client.get_encoder().decode_responses:
+            # Members are user ids' raw bytes, which are not text: a decoding client would
+            # fail on them (or, worse, on some of them only).
+            raise ValueError("RedisRanking needs a client that does not decode responses")
         self._client = client
         self._namespace = namespace
-        self._scan_ready = f"{namespace}:{{board:*}}:ready"
+        self._scan_ready = f"{namespace}:{{board:*}}{_READY}"
         self._retention_s_for = retention_s_for
         if lock_timeout_s <= 0:
             # redis-py reads 0 as "never expires", which a crashed holder would never free.
@@ -570,7 +642,7 @@ class RedisRanking:
         self._remove = client.register_script(_REMOVE)
         self._read_page = client.register_script(_READ_PAGE)
         self._read_around = client.register_script(_READ_AROUND)
-        self._scan_versions = f"{namespace}:{{board:*}}:v"
+        self._scan_versions = f"{namespace}:{{board:*}}{_VERSIONS}"
 
     @classmethod
     def from_url(
@@ -619,30 +691,31 @@ class RedisRanking:
         # Encode everything first: a bad update fails the call before anything is written.
         # Per board: its writes, and where each one's reply goes back ((projection,
         # update) indices), in the same order.
-        writes: dict[BoardKey, tuple[list[str], list[tuple[int, int]]]] = {}
+        writes: dict[BoardKey, tuple[list[bytes], list[tuple[int, int]]]] = {}
         # The same, by the key object's identity: the athletes of a batch name the same
         # key objects again and again (`updates_for` makes each once per process), and an
         # id is far cheaper to hash than a key; a key object not seen yet is looked up by
         # equality. `projections` holds every key, so no id is reused meanwhile.
-        of_object: dict[int, tuple[list[str], list[tuple[int, int]]]] = {}
+        of_object: dict[int, tuple[list[bytes], list[tuple[int, int]]]] = {}
         # Each (score, reached_at) encoded once: an athlete's totals are often the same
         # on several boards (the periods that hold all their workouts so far, the global
         # scope and that of their one activity). A lookup is not free either (hashing an
         # aware datetime for the first time costs about 1 us, encoding about 2.5 us):
         # in py-spy of the drain at 1,000 athletes, encoding took 10.7% of a worker's
         # samples before, the lookup and the encoding left 6.3% + 1.6%.
-        encoded: dict[tuple[int | None, datetime | None], str] = {}
+        encoded: dict[tuple[int | None, datetime | None], bytes] = {}
         for at, (user_id, version, updates) in enumerate(projections):
-            member = str(user_id)
+            # The record's head, member and version (`_write_record`), once per athlete.
+            head = _write_record(user_id, version, b"")
             for index, update in enumerate(updates):
                 score = encoded.get((update.score, update.reached_at))
                 if score is None:
-                    score = _score_arg(update) or _REMOVED
+                    score = f"{_score_arg(update) or _REMOVED} ".encode()
                     encoded[update.score, update.reached_at] = score
                 board = of_object.get(id(update.key))
                 if board is None:
                     board = of_object[id(update.key)] = writes.setdefault(update.key, ([], []))
-                board[0].append(f"{member} {version} {score}")
+                board[0].append(head + score)
                 board[1].append((at, index))
         calls: list[tuple[Sequence[str], Sequence[Any]]] = []
         placed: list[list[tuple[int, int]]] = []
@@ -651,7 +724,7 @@ class RedisRanking:
             keys, ttl = self._board_keys(key).data, self._ttl_arg(key)
             for start in range(0, len(rows), _PROJECT_MEMBERS):
                 end = start + _PROJECT_MEMBERS
-                calls.append((keys, [ttl, behind, mode, " ".join(rows[start:end])]))
+                calls.append((keys, [ttl, behind, mode, b"".join(rows[start:end])]))
                 placed.append(origins[start:end])
         replies: list[Any] = []
         if calls:
@@ -800,7 +873,7 @@ class RedisRanking:
         else:
             await self._load_stream(key, _encoded_stream(standings))
 
-    async def _load_stream(self, key: BoardKey, chunks: AsyncIterator[list[str]]) -> None:
+    async def _load_stream(self, key: BoardKey, chunks: AsyncIterator[list[bytes]]) -> None:
         """`load` of standings encoded by `_load_rows`, in chunks of up to `_LOAD_MEMBERS`:
         one `_LOAD` call per chunk. A board of one chunk is written and marked loaded in
         one atomic step; a bigger board's other chunks first, pipelined, and the call that
@@ -813,7 +886,7 @@ class RedisRanking:
         however big the board."""
         condition = self._lock_condition(key)
         per_pipeline = max(1, _LOAD_PIPELINE_MEMBERS // _LOAD_MEMBERS)
-        waiting: list[list[str]] = []
+        waiting: list[list[bytes]] = []
         sending: asyncio.Task[None] | None = None
         try:
             async for chunk in chunks:
@@ -842,7 +915,7 @@ class RedisRanking:
                     sending.exception()
 
     async def _send_load(
-        self, key: BoardKey, chunks: list[list[str]], condition: str, *, mark: bool
+        self, key: BoardKey, chunks: list[list[bytes]], condition: str, *, mark: bool
     ) -> None:
         """One pipeline of `_LOAD` calls writing `chunks` into `key`, the lock condition
         checked by each; RankingUnavailable when it fails (the lock lost)."""
@@ -863,7 +936,7 @@ class RedisRanking:
         # whose lock was held, or too big for one call, is loaded under its lock.
         one_call = [(key, rows) for key, rows in encoded if len(rows) <= _LOAD_MEMBERS]
         locked = [(key, rows) for key, rows in encoded if len(rows) > _LOAD_MEMBERS]
-        batch: list[tuple[BoardKey, list[str]]] = []
+        batch: list[tuple[BoardKey, list[bytes]]] = []
         members = 0
         for index, (key, rows) in enumerate(one_call):
             batch.append((key, rows))
@@ -882,13 +955,13 @@ class RedisRanking:
                 await self._load_stream(key, _chunks_of(rows))
 
     def _load_call(
-        self, key: BoardKey, rows: list[str], condition: str, *, mark: bool
-    ) -> tuple[list[str], list[str]]:
+        self, key: BoardKey, rows: list[bytes], condition: str, *, mark: bool
+    ) -> tuple[list[str], list[str | bytes]]:
         """The keys and arguments of one `_LOAD` call writing `rows` into `key` if the
         board's rebuild lock meets `condition` (`_LOCK_CONDITION`)."""
         keys = self._board_keys(key)
         flags = [self._ttl_arg(key), "1" if mark else "", condition]
-        return [keys.z, keys.versions, keys.ready, keys.lock], [*flags, " ".join(rows)]
+        return [keys.z, keys.versions, keys.ready, keys.lock], [*flags, b"".join(rows)]
 
     async def drop(self, key: BoardKey) -> None:
         keys = self._board_keys(key)
@@ -899,7 +972,7 @@ class RedisRanking:
             raise RankingBusy(f"rebuild lock of {key} lost: drop refused")
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
-        member = str(user_id)
+        member = user_id.bytes
         removed = 0
         with _reachable():
             # Every board instance in Redis has a version hash, loaded or not: SCAN walks
@@ -925,14 +998,14 @@ class RedisRanking:
 
     async def standing(self, key: BoardKey, user_id: UUID) -> RankedEntry | None:
         with _reachable():
-            found = await self._standing(keys=[self._board_keys(key).z], args=[str(user_id)])
+            found = await self._standing(keys=[self._board_keys(key).z], args=[user_id.bytes])
         return _standing_entry(user_id, found)
 
     async def around(self, key: BoardKey, user_id: UUID, radius: int) -> list[RankedEntry]:
         _check_window(radius=radius)
         with _reachable():
             start, above, flat = await self._around(
-                keys=[self._board_keys(key).z], args=[str(user_id), radius]
+                keys=[self._board_keys(key).z], args=[user_id.bytes, radius]
             )
         return _ranked(_rows(flat), int(start), int(above))
 
@@ -942,7 +1015,7 @@ class RedisRanking:
             # ZSCAN instead of one ZRANGE: a big board streams in chunks without blocking
             # the server; a member seen twice while the set changes just overwrites itself.
             async for member, value in self._client.zscan_iter(self._board_keys(key).z, count=1000):
-                found[UUID(_text(member))] = decode_score(float(value))
+                found[_user(member)] = decode_score(float(value))
         return found
 
     async def loaded_keys(self) -> list[BoardKey]:
@@ -1006,15 +1079,63 @@ class RedisRanking:
         found: set[BoardKey] = set()
         with _reachable():
             async for name in self._client.scan_iter(
-                match=f"{self._namespace}:{{board:*}}:[vr]*", count=1000
+                match=f"{self._namespace}:{{board:*}}:{_LAYOUT}:[vr]*", count=1000
             ):
                 text = _text(name)
-                if text.endswith("}:v"):
-                    text = text.removesuffix(":v") + ":ready"
-                key = _parse_ready_key(text, self._namespace)
+                key = _parse_key(text, self._namespace, _VERSIONS)
+                if key is None:
+                    key = _parse_ready_key(text, self._namespace)
                 if key is not None:
                     found.add(key)
         return sorted(found)
+
+    async def remove_old_layout(
+        self, progress: Callable[[int], None] | None = None
+    ) -> OldLayoutRemoved:
+        """Delete the board keys of layout 1 (user ids as text, see the module's
+        docstring) in this namespace: its sorted sets, version hashes and ready markers,
+        a chunk at a time as SCAN finds them, calling `progress` with the keys deleted so
+        far after each chunk. Keys of this layout, and anything else, are left alone.
+
+        Once no process of the old layout runs, nothing writes those keys again: one run
+        removes them all. Boards of all-time periods have no expiry, so without it their
+        keys would stay forever."""
+        loaded: set[BoardKey] = set()
+        removed = 0
+        batch: list[str] = []
+        # `}:` and one of the old suffixes' first letters: a key of this layout has its
+        # marker there instead. The exact suffix is checked on each key found.
+        match = f"{self._namespace}:{{board:*}}:[zvr]*"
+        with _reachable():
+            async for name in self._client.scan_iter(match=match, count=1000):
+                text = _text(name)
+                found = _old_layout_key(text, self._namespace)
+                if found is None:
+                    continue
+                key, suffix = found
+                if suffix == _OLD_READY:
+                    loaded.add(key)
+                batch.append(text)
+                if len(batch) >= _REMOVE_CHUNK:
+                    removed += await self._unlink(batch)
+                    batch = []
+                    if progress is not None:
+                        progress(removed)
+            if batch:
+                removed += await self._unlink(batch)
+        if progress is not None:
+            progress(removed)
+        return OldLayoutRemoved(removed, sorted(loaded))
+
+    async def _unlink(self, names: Sequence[str]) -> int:
+        """UNLINK each key (one per command: on a cluster they lie in many slots), in one
+        pipeline; how many existed."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name in names:
+                # The raw command: a cluster pipeline's `unlink` method is a coroutine of
+                # its own (redis-py 8.1), unlike every other command's.
+                pipe.execute_command("UNLINK", name)
+            return sum(int(n) for n in await pipe.execute())
 
     async def scores_many(
         self, keys: Sequence[BoardKey], *, reply_members: int = 10_000
@@ -1044,7 +1165,7 @@ class RedisRanking:
             for member, value in zip(reply[::2], reply[1::2], strict=True) if flat else reply:
                 user = users.get(member)
                 if user is None:
-                    user = users[member] = UUID(_text(member))
+                    user = users[member] = _user(member)
                 members[user] = decode_score(float(value))
             found.append(members if len(members) < reply_members else await self.scores(key))
         return found
@@ -1065,7 +1186,7 @@ class RedisRanking:
         _check_window(radius=radius)
         keys = self._board_keys(key)
         with _reachable():
-            found = await self._read_around(keys=[keys.z, keys.ready], args=[str(user_id), radius])
+            found = await self._read_around(keys=[keys.z, keys.ready], args=[user_id.bytes, radius])
         if found is None:
             return None
         total, start, above, flat = found
@@ -1089,13 +1210,13 @@ def _projected_records(
             member, score, rank = reply[row : row + 3]
             user_id = ids.get(member)
             if user_id is None:
-                user_id = ids[member] = UUID(_text(member))
+                user_id = ids[member] = _user(member)
             rows.append(RankedEntry(rank, user_id, score))
         at += 3 * count
         yield index, before, before_rank, after, after_rank, rows
 
 
-async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterator[list[str]]:
+async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterator[list[bytes]]:
     """`standings` encoded by `_load_rows`, `_LOAD_MEMBERS` at a time, each chunk only
     when asked for; the event loop gets a turn after each, so a pipeline in flight is
     sent while the next chunk is encoded."""
@@ -1106,11 +1227,11 @@ async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterat
 
 async def _encoded_stream(
     chunks: AsyncIterable[Sequence[VersionedStanding]],
-) -> AsyncIterator[list[str]]:
+) -> AsyncIterator[list[bytes]]:
     """A stream of chunks of any size as `_encoded_chunks` gives a sequence's: full
     chunks of `_LOAD_MEMBERS` (but the last), however small the stream's, so a stream
     costs the calls and round trips a sequence does."""
-    rows: list[str] = []
+    rows: list[bytes] = []
     async for chunk in chunks:
         async for encoded in _encoded_chunks(chunk):
             rows += encoded
@@ -1121,20 +1242,28 @@ async def _encoded_stream(
         yield rows
 
 
-async def _chunks_of(rows: list[str]) -> AsyncIterator[list[str]]:
+async def _chunks_of(rows: list[bytes]) -> AsyncIterator[list[bytes]]:
     """Rows already encoded, `_LOAD_MEMBERS` at a time."""
     for start in range(0, len(rows), _LOAD_MEMBERS):
         yield rows[start : start + _LOAD_MEMBERS]
 
 
-def _load_rows(standings: Sequence[VersionedStanding]) -> list[str]:
-    """Each standing as `<member> <version> <composite score>`, as `_LOAD` takes them
-    (joined by spaces); encoding checks each score and time, so a bad standing fails
-    before anything is written."""
+def _write_record(user_id: UUID, version: int, score: bytes) -> bytes:
+    """One write as `_RECORD_PATTERN` reads it: the member (the id's 16 bytes), then
+    `<version> ` and `score`, which brings its own trailing space (b"": the record's head,
+    for scores to follow)."""
+    return user_id.bytes + b"%d " % version + score
+
+
+def _load_rows(standings: Sequence[VersionedStanding]) -> list[bytes]:
+    """Each standing's record (`_write_record`) of its composite score, as `_LOAD` takes
+    them (joined); encoding checks each score and time, so a bad standing fails before
+    anything is written."""
     # repr: the shortest text that parses back to the same double (see `_score_arg`).
+    # Written out rather than by `_write_record`: a rebuild encodes every member.
     return [
-        f"{v.standing.user_id} {v.version} "
-        f"{encode_sort_score(v.standing.score, v.standing.reached_at)!r}"
+        v.standing.user_id.bytes
+        + f"{v.version} {encode_sort_score(v.standing.score, v.standing.reached_at)!r} ".encode()
         for v in standings
     ]
 
@@ -1144,7 +1273,7 @@ def _standing_entry(user_id: UUID, found: Sequence[Any] | None) -> RankedEntry |
     if not found:
         return None
     value, above = found
-    return RankedEntry(int(above) + 1, user_id, decode_score(float(_text(value))))
+    return RankedEntry(int(above) + 1, user_id, decode_score(float(value)))
 
 
 def _score_arg(update: ScoreUpdate) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fitboard.application.boards.maintenance import ReconcileReport
     from fitboard.application.seeding.seeding import Seeded
     from fitboard.bootstrap import Container, Role
+    from fitboard.domain.boards import BoardKey
 
 app = typer.Typer(
     help="fitboard: workouts accepted instantly; calories, live leaderboards and badges "
@@ -222,15 +223,37 @@ def _progress() -> Progress:
     )
 
 
+async def _remove_old_layout(container: Container) -> list[BoardKey]:
+    """On Redis, delete the boards of the previous key layout (what an upgrade leaves
+    behind: its all-time boards would never expire), with its progress; the boards it held
+    loaded, to rebuild in the current layout. Nothing to do for an embedded index."""
+    from fitboard.adapters.ranking_redis import RedisRanking
+
+    ranking = container.ranking
+    if not isinstance(ranking, RedisRanking):
+        return []
+    with _progress() as bar:
+        task = bar.add_task("removing boards of the old key layout", total=None)
+        removed = await ranking.remove_old_layout(lambda n: bar.update(task, completed=n))
+    console.print(
+        f"removed {removed.keys} keys of the old board layout"
+        f" ({len(removed.loaded)} loaded boards, loaded again below)"
+    )
+    return removed.loaded
+
+
 @app.command()
 def rebuild() -> None:
     """Rebuild leaderboards from the record: every board the index holds, plus the
-    current period of every global and activity board."""
+    current period of every global and activity board. On Redis it first deletes the
+    boards of the previous key layout (left by an upgrade), and rebuilds those it held
+    loaded."""
     settings = _settings()
 
     async def work(container: Container) -> None:
         maintenance = container.services.maintenance
-        keys = await maintenance.boards_to_rebuild()
+        old = await _remove_old_layout(container)
+        keys = sorted({*await maintenance.boards_to_rebuild(), *old}, key=str)
         with _progress() as bar:
             task = bar.add_task("rebuilding boards", total=len(keys))
             entries = await maintenance.rebuild_boards(keys, lambda _key: bar.advance(task))
