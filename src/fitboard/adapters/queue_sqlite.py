@@ -46,7 +46,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
-from fitboard.adapters.sqlite_durable import open_durable
+from fitboard.adapters.sqlite_durable import commits_unsynced, open_durable
 from fitboard.application.messaging.ports import (
     DeadLetter,
     Delivery,
@@ -196,6 +196,12 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
     if not words:
         return False
     return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+def _unsynced_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """`_in_transaction`, its commit not synced to disk by itself (`commits_unsynced`)."""
+    with commits_unsynced(db):
+        return _in_transaction(db, work)
 
 
 def _in_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -400,17 +406,23 @@ class SqliteBroker:
             raise
         return db
 
-    async def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _transaction(
+        self, work: Callable[[sqlite3.Connection], _T], *, synced: bool = True
+    ) -> _T:
         """Run `work` in one write transaction on the queue's thread, mapping database
         failures to QueueUnavailable. The whole transaction is one hand-over to the thread
         and back: statement by statement, each would wait for a turn of the event loop,
         which the API and the worker keep busy, and the file's one writer with it.
 
         BEGIN IMMEDIATE takes the write lock up front, so two processes leasing at once
-        serialise instead of failing with SQLITE_BUSY half-way through."""
+        serialise instead of failing with SQLITE_BUSY half-way through.
+
+        `synced=False`: the commit is not synced to disk by itself (`commits_unsynced`),
+        for a write whose loss in a power failure is harmless."""
+        run = _in_transaction if synced else _unsynced_transaction
         try:
             db = await self._connection()
-            return await self._run(functools.partial(_in_transaction, db, work))
+            return await self._run(functools.partial(run, db, work))
         except sqlite3.Error as exc:
             raise QueueUnavailable(f"queue database failed: {exc}") from exc
 
@@ -764,7 +776,15 @@ class SqliteBroker:
             rows = cursor.fetchall()
             return sorted(tuple(row) for row in rows)
 
-        rows = await self._transaction(work)
+        # Not synced by itself (an fsync saved on every lease, which the reports consumer
+        # takes for every message): a power failure can lose only leases (and buries) made
+        # since the last durable commit, and so only by killing their consumer too. The
+        # messages are then ready as before the lease, or still leased by the dead
+        # process, whose leases the next `serve` expires at start (`expire_leases`) and the
+        # lease query buries as before once out of attempts: delivered again, which
+        # processing survives; at most an attempt goes uncounted. Publishes and acks stay
+        # durable, and syncing them syncs every lease before them.
+        rows = await self._transaction(work, synced=False)
         return [
             _SqliteDelivery(
                 self,

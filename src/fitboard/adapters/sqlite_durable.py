@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiosqlite
@@ -48,3 +50,18 @@ def open_durable(path: Path, schema: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+@contextlib.contextmanager
+def commits_unsynced(db: sqlite3.Connection) -> Iterator[None]:
+    """Within: `db`'s commits (a connection of `open_durable`, in WAL mode) are not synced
+    to disk by themselves (synchronous=NORMAL): a power failure may lose them, but never
+    corrupts the file, and the next durable commit syncs them with its own (the WAL is one
+    file, written and synced in order). For a write whose loss is harmless, to spare it
+    an fsync. Afterwards every commit is durable again, whatever happened within; not
+    inside a transaction (SQLite applies the setting from the next one)."""
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
