@@ -109,3 +109,5 @@ def test_a_score_update_is_a_frozen_value() -> None:
     )
     with pytest.raises(TypeError):
         ScoreUpdate(_week("2026-W47"), 120)  # type: ignore[call-arg]
+    assert copy.copy(update) == copy.deepcopy(update) == update
+    assert pickle.loads(pickle.dumps(update)) == update
