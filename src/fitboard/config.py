@@ -147,10 +147,11 @@ class Settings(BaseSettings):
     # Log lines as JSON (for a log collector) or text (for a person); `auto` is text when
     # standard error is a terminal and JSON otherwise. Each carries its request id.
     log_format: Literal["auto", "text", "json"] = "auto"
-    # Allocations between two young garbage collections in an API process. Thousands of
-    # live connections are a large long-lived heap; CPython's default (700) promotes the
-    # short-lived objects of each fan-out into the old generation, whose full collections
-    # then paused every client for most of a second (docs/benchmarks.md).
+    # Allocations between two young garbage collections in every long-running process
+    # (serve, worker, reports). Thousands of live connections are a large long-lived heap;
+    # CPython's default (700) promotes the short-lived objects of each fan-out into the old
+    # generation, whose full collections then paused every client for most of a second; a
+    # worker's batches did the same to its heap (docs/benchmarks.md).
     gc_gen0_threshold: int = Field(default=50_000, ge=700)
 
     @field_validator("board_timezone")

@@ -76,7 +76,7 @@ async def test_a_room_is_sent_member_by_member_in_the_emitting_task() -> None:
 
 def test_serve_freezes_start_up_objects_and_collects_the_young_generation_less_often() -> None:
     code = (
-        "import gc; from fitboard.entrypoints.cli import tune_garbage_collector;"
+        "import gc; from fitboard.entrypoints.process import tune_garbage_collector;"
         "tune_garbage_collector(12345); print(gc.get_threshold(), gc.get_freeze_count() > 0)"
     )
     out = subprocess.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -163,6 +162,8 @@ def serve(
         f"http://{settings.host}:{settings.port}  — API docs at /docs"
     )
     app = create_app(settings)
+    from fitboard.entrypoints.process import tune_garbage_collector
+
     tune_garbage_collector(settings.gc_gen0_threshold)
     uvicorn.run(
         app,
@@ -177,18 +178,6 @@ def serve(
         # server turned permessage-deflate off by default for the same reason.
         ws_per_message_deflate=False,
     )
-
-
-def tune_garbage_collector(gen0_threshold: int) -> None:
-    """Freeze what start-up allocated (modules, the app: long-lived, never garbage) so no
-    collection scans it again, and collect the young generation less often, so that
-    objects living only through one fan-out die by reference counting before any
-    collection promotes them towards the old generation, and full collections (which scan
-    every connection's objects) stay rare. The figures are the ones measured in
-    docs/benchmarks.md."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(gen0_threshold, 20, 100)
 
 
 @app.command()
