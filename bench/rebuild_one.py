@@ -9,8 +9,8 @@ resident memory, its start-up included; `max_rss_before_mb`, its peak before the
 Or, to compare two copies of fitboard's source (a clean export of a commit each, say),
 back to back on one seeded deployment: each pair rebuilds calories/all/global with the
 first copy, then the second (each in a subprocess importing it through PYTHONPATH), then
-times the baseline, a pipelined ZADD of the board's members into a scratch key, as
-bench/boards.py does; prints each run and its ratio to its pair's ZADD.
+times the baseline, a pipelined ZADD (1,000 members a command) of the board's members into
+a scratch key, as bench/boards.py does; prints each run and its ratio to its pair's ZADD.
 
     python -m bench.rebuild_one --compare /tmp/A/src /tmp/B/src --athletes 50000 --pairs 3
 
