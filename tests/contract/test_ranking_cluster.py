@@ -44,7 +44,7 @@ def z_key(key: BoardKey) -> str:
     """The board's sorted set, as adapters/ranking_redis.py names it."""
     board = key.board
     tag = f"board:{board.metric.value}:{board.period.value}:{board.scope}:{key.period_key}"
-    return f"fitboard:{{{tag}}}:z"
+    return f"fitboard:{{{tag}}}:2:z"
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ class Load:
 
 def board_key(namespace: str, metric: str, period: str, scope: str, period_key: str) -> str:
     """The Redis key of a board's sorted set (adapters/ranking_redis.py lays them out)."""
-    return f"{namespace}:{{board:{metric}:{period}:{scope}:{period_key}}}:z"
+    return f"{namespace}:{{board:{metric}:{period}:{scope}:{period_key}}}:2:z"
 
 
 async def read_status(d: Deployment, viewer: Athlete, period: str, period_key: str) -> int:
