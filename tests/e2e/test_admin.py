@@ -1,5 +1,7 @@
 """The admin API (../shared/API.md, "Admin"), in both modes: only admins get in; dead
-letters are listed with their reason and replayed; boards are rebuilt from the record."""
+letters are listed with their reason and replayed; boards are rebuilt from the record,
+on Redis after deleting the boards of its previous key layout, as `fitboard rebuild`
+does."""
 
 from __future__ import annotations
 
@@ -8,10 +10,15 @@ import uuid
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from fitboard.application.messaging.ports import Message
 from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
 from tests.e2e.conftest import Api, run_at
+from tests.services.session import SERVICES
+
+PRODUCTION = [pytest.param("production", marks=pytest.mark.production)]
+GROUP = "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
 
 ADMIN_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/admin/leaderboards/rebuild", None),
@@ -89,3 +96,47 @@ async def test_a_rebuild_reloads_the_boards_from_the_record(api: Api) -> None:
     assert [(e["user_id"], e["score"]) for e in board["entries"]] == [
         (user["id"], processed["points"])
     ]
+
+
+@pytest.mark.parametrize("api", PRODUCTION, indirect=True)
+async def test_a_rebuild_removes_the_old_key_layout_and_rebuilds_what_it_held_loaded(
+    api: Api,
+) -> None:
+    token, _ = await api.register("ada")
+    await api.promote("ada")
+    assert api.app is not None
+    ns = api.app.state.container.settings.namespace
+    # Boards as key layout 1 left them (ids as text, no `:2` marker): a group's board of
+    # a past week, loaded, and its all-time board, never loaded (its keys would never
+    # expire); neither is among the boards a rebuild always loads.
+    group = f"{ns}:{{board:calories:week:group:{GROUP}:2025-W10}}"
+    unloaded = f"{ns}:{{board:points:all:group:{GROUP}:all}}"
+    old = [f"{group}:{k}" for k in ("z", "v", "ready")]
+    old += [f"{unloaded}:{k}" for k in ("z", "v")]
+    other = "other-deployment:{board:points:all:global:all}:z"
+    member = "0b0f1c5e-2f4a-4f43-9a1e-8f5d3c2b1a09"
+    client = redis.Redis.from_url(SERVICES.redis_url)
+    try:
+        for name in [*old, other]:
+            if name.endswith(":z"):
+                await client.zadd(name, {member: 7})
+            elif name.endswith(":v"):
+                await client.hset(name, member, 1)
+            else:
+                await client.set(name, "1")
+
+        rebuilt = await api.client.post("/v1/admin/leaderboards/rebuild", headers=api.auth(token))
+
+        assert rebuilt.status_code == 200, rebuilt.text
+        assert await client.exists(*old) == 0
+        assert await client.exists(other) == 1
+        # Loaded again in the new layout (empty: the record holds no workout).
+        assert await client.get(f"{group}:2:ready") == b"1"
+        assert not await client.exists(f"{unloaded}:2:ready")
+        # Loaded now in the new layout, the group's board is rebuilt again as any loaded
+        # board: as many boards the second time.
+        again = await api.client.post("/v1/admin/leaderboards/rebuild", headers=api.auth(token))
+        assert again.status_code == 200, again.text
+        assert again.json()["boards"] == rebuilt.json()["boards"]
+    finally:
+        await client.aclose()

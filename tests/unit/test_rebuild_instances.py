@@ -2,12 +2,14 @@
 one read of the record, streamed in chunks into every board's load at once; every board
 dropped before that read, each board's lock released as soon as it is loaded, the read
 never more than a few chunks ahead of the slowest load, and every lock released (and the
-read closed) when the rebuild fails."""
+read closed) when the rebuild fails. `BoardMaintenance.rebuild` (the CLI's and the admin
+API's): what an earlier key layout of the index left is removed first, and the boards it
+held loaded are rebuilt with the others."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -17,7 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fitboard.application.boards import maintenance as maintenance_module
-from fitboard.application.boards.maintenance import BoardMaintenance
+from fitboard.application.boards.maintenance import BoardMaintenance, current_boards
+from fitboard.application.boards.ports import OldLayoutRemoved
 from fitboard.application.boards.record_instances import StandingsChunk
 from fitboard.domain.boards import (
     BoardId,
@@ -91,6 +94,21 @@ class Ranking:
         # A board whose load fails after its first chunk, and one that takes its time.
         self.failing: BoardKey | None = None
         self.slow: BoardKey | None = None
+        # The boards the index holds loaded, and what its earlier key layout left.
+        self.held: list[BoardKey] = []
+        self.old: OldLayoutRemoved | None = None
+
+    async def remove_old_layout(
+        self, progress: Callable[[int], None] | None = None
+    ) -> OldLayoutRemoved | None:
+        self.log.append("remove old layout")
+        if self.old is not None and progress is not None:
+            progress(self.old.keys)
+        return self.old
+
+    async def loaded_keys(self) -> list[BoardKey]:
+        self.log.append("loaded keys")
+        return list(self.held)
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
@@ -122,9 +140,13 @@ class Ranking:
         self.log.append(f"load {key}")
 
 
+class Clock:
+    def now(self) -> datetime:
+        return T
+
+
 def maintenance(ranking: Ranking, record: Record) -> BoardMaintenance:
-    none: Any = None
-    return BoardMaintenance(cast(Any, ranking), none, ZoneInfo("UTC"), cast(Any, record))
+    return BoardMaintenance(cast(Any, ranking), Clock(), ZoneInfo("UTC"), cast(Any, record))
 
 
 def keys(period_key: str, metrics: Sequence[Metric]) -> list[BoardKey]:
@@ -223,3 +245,43 @@ async def test_a_failed_load_stops_the_read_and_releases_every_lock() -> None:
     assert record.closed == 1
     assert record.yielded <= maintenance_module._CHUNKS_AHEAD + 2
     assert wanted[3] not in ranking.loaded
+
+
+async def test_a_whole_rebuild_removes_the_old_layout_first_and_rebuilds_what_it_held() -> None:
+    log: list[str] = []
+    ranking, record = Ranking(log), Record(log)
+    held = keys("2026-01-01", [Metric.POINTS])
+    old_loaded = keys("2025-06-01", [Metric.CALORIES, Metric.POINTS])
+    ranking.held = held
+    # One of the old layout's loaded boards is held in the current layout too.
+    ranking.old = OldLayoutRemoved(7, [*old_loaded, *held])
+    removing: list[int] = []
+    progress: list[tuple[int, int]] = []
+
+    rebuilt = await maintenance(ranking, record).rebuild(
+        removing=removing.append, progress=lambda n, total: progress.append((n, total))
+    )
+
+    wanted = {*held, *old_loaded, *current_boards(T, ZoneInfo("UTC"))}
+    assert set(ranking.loaded) == wanted
+    assert (rebuilt.boards, rebuilt.old_layout) == (len(wanted), ranking.old)
+    assert rebuilt.entries == sum(ranking.loaded.values())
+    # Removed before anything else: before the boards held are listed, and before the
+    # first board is locked.
+    assert log[:2] == ["remove old layout", "loaded keys"]
+    assert removing == [7]
+    assert progress == [(n, len(wanted)) for n in range(len(wanted) + 1)]
+
+
+async def test_a_whole_rebuild_of_an_index_without_an_earlier_layout() -> None:
+    log: list[str] = []
+    ranking, record = Ranking(log), Record(log)
+    held = keys("2026-01-01", [Metric.POINTS])
+    ranking.held = held
+
+    rebuilt = await maintenance(ranking, record).rebuild()
+
+    wanted = {*held, *current_boards(T, ZoneInfo("UTC"))}
+    assert set(ranking.loaded) == wanted
+    assert (rebuilt.boards, rebuilt.old_layout) == (len(wanted), None)
+    assert log[0] == "remove old layout"

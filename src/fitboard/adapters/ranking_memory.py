@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from fitboard.application.boards.ports import (
     BoardLoad,
     BoardPage,
     Neighbourhood,
+    OldLayoutRemoved,
     Projected,
     RankingStats,
     Standings,
@@ -320,6 +321,13 @@ class MemoryRanking:
 
     async def held_keys(self) -> list[BoardKey]:
         return sorted(self._boards)
+
+    async def remove_old_layout(
+        self, progress: Callable[[int], None] | None = None
+    ) -> OldLayoutRemoved | None:
+        """None: boards in a process's memory are built anew at each start, so no earlier
+        layout of them outlives an upgrade."""
+        return None
 
     async def scores_many(self, keys: Sequence[BoardKey]) -> list[dict[UUID, int]]:
         return [await self.scores(key) for key in keys]

@@ -20,8 +20,9 @@ replies give them back as bytes, so the client must not decode responses (the
 constructor refuses one that does). Layout 1, before the marker, named the same keys
 without it (`...}:z`, `:v`, `:ready`, `:lock`) and held user ids as text: no key of it
 is ever read as one of this layout (a board it held loaded is not loaded here), and
-`remove_old_layout` deletes its keys (`fitboard rebuild` runs it, and rebuilds in this
-layout the boards that layout held loaded).
+`remove_old_layout` deletes its keys (every whole rebuild, `fitboard rebuild` or the
+admin API's, runs it first, and rebuilds in this layout the boards that layout held
+loaded: `BoardMaintenance.rebuild`).
 
 The composite score is `fitboard.domain.ranking.encode_sort_score`. Versions stay in `:v`
 after a member is removed, so an older write cannot bring the member back. Every write
@@ -70,6 +71,7 @@ from fitboard.application.boards.ports import (
     BoardLoad,
     BoardPage,
     Neighbourhood,
+    OldLayoutRemoved,
     Projected,
     RankingStats,
     Standings,
@@ -88,7 +90,7 @@ from fitboard.domain.boards import (
 from fitboard.domain.errors import InvalidField
 from fitboard.domain.ranking import decode_score, encode_sort_score, window_ranks
 
-__all__ = ["OldLayoutRemoved", "RedisRanking"]
+__all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
@@ -455,15 +457,6 @@ end
 return reply
 """
 )
-
-
-@dataclass(frozen=True)
-class OldLayoutRemoved:
-    """What `RedisRanking.remove_old_layout` did: how many keys of layout 1 it deleted, and
-    the boards that layout held loaded (a ready marker), for a rebuild to load again."""
-
-    keys: int
-    loaded: list[BoardKey]
 
 
 @dataclass(frozen=True)
@@ -1096,7 +1089,8 @@ class RedisRanking:
         """Delete the board keys of layout 1 (user ids as text, see the module's
         docstring) in this namespace: its sorted sets, version hashes and ready markers,
         a chunk at a time as SCAN finds them, calling `progress` with the keys deleted so
-        far after each chunk. Keys of this layout, and anything else, are left alone.
+        far, 0 before the scan and then after each chunk. Keys of this layout, and
+        anything else, are left alone.
 
         Once no process of the old layout runs, nothing writes those keys again: one run
         removes them all. Boards of all-time periods have no expiry, so without it their
@@ -1107,6 +1101,8 @@ class RedisRanking:
         # `}:` and one of the old suffixes' first letters: a key of this layout has its
         # marker there instead. The exact suffix is checked on each key found.
         match = f"{self._namespace}:{{board:*}}:[zvr]*"
+        if progress is not None:
+            progress(0)
         with _reachable():
             async for name in self._client.scan_iter(match=match, count=1000):
                 text = _text(name)

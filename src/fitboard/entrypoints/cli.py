@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from fitboard.application.ports import (
@@ -25,10 +32,9 @@ from fitboard.config import Settings
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from fitboard.application.boards.maintenance import ReconcileReport
+    from fitboard.application.boards.maintenance import Rebuilt, ReconcileReport
     from fitboard.application.seeding.seeding import Seeded
     from fitboard.bootstrap import Container, Role
-    from fitboard.domain.boards import BoardKey
 
 app = typer.Typer(
     help="fitboard: workouts accepted instantly; calories, live leaderboards and badges "
@@ -212,23 +218,27 @@ def _progress() -> Progress:
     )
 
 
-async def _remove_old_layout(container: Container) -> list[BoardKey]:
-    """On Redis, delete the boards of the previous key layout (what an upgrade leaves
-    behind: its all-time boards would never expire), with its progress; the boards it held
-    loaded, to rebuild in the current layout. Nothing to do for an embedded index."""
-    from fitboard.adapters.ranking_redis import RedisRanking
+class _Bars:
+    """One progress bar at a time (rich shows one live display at once), each shown from
+    the first progress its step reports: a step that reports none (removing the boards of
+    an earlier key layout from an index that has none) shows no bar."""
 
-    ranking = container.ranking
-    if not isinstance(ranking, RedisRanking):
-        return []
-    with _progress() as bar:
-        task = bar.add_task("removing boards of the old key layout", total=None)
-        removed = await ranking.remove_old_layout(lambda n: bar.update(task, completed=n))
-    console.print(
-        f"removed {removed.keys} keys of the old board layout"
-        f" ({len(removed.loaded)} loaded boards, loaded again below)"
-    )
-    return removed.loaded
+    def __init__(self) -> None:
+        self._shown: tuple[str, Progress, TaskID] | None = None
+
+    def update(self, step: str, completed: int, total: int | None = None) -> None:
+        if self._shown is None or self._shown[0] != step:
+            self.close()
+            bar = _progress()
+            bar.start()
+            self._shown = (step, bar, bar.add_task(step, total=None))
+        _, bar, task = self._shown
+        bar.update(task, completed=completed, total=total)
+
+    def close(self) -> None:
+        if self._shown is not None:
+            self._shown[1].stop()
+            self._shown = None
 
 
 @app.command()
@@ -239,16 +249,24 @@ def rebuild() -> None:
     loaded."""
     settings = _settings()
 
-    async def work(container: Container) -> None:
-        maintenance = container.services.maintenance
-        old = await _remove_old_layout(container)
-        keys = sorted({*await maintenance.boards_to_rebuild(), *old}, key=str)
-        with _progress() as bar:
-            task = bar.add_task("rebuilding boards", total=len(keys))
-            entries = await maintenance.rebuild_boards(keys, lambda _key: bar.advance(task))
-        console.print(f"rebuilt {len(keys)} boards, {entries} entries")
+    async def work(container: Container) -> Rebuilt:
+        bars = _Bars()
+        try:
+            return await container.services.maintenance.rebuild(
+                removing=lambda n: bars.update("removing boards of the old key layout", n),
+                progress=lambda n, total: bars.update("rebuilding boards", n, total),
+            )
+        finally:
+            bars.close()
 
-    _in_process(settings, work)
+    rebuilt = _in_process(settings, work)
+    old = rebuilt.old_layout
+    if old is not None:
+        console.print(
+            f"removed {old.keys} keys of the old board layout"
+            f" ({len(old.loaded)} loaded boards, rebuilt in the new layout)"
+        )
+    console.print(f"rebuilt {rebuilt.boards} boards, {rebuilt.entries} entries")
 
 
 @app.command()

@@ -33,7 +33,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.boards.ports import BoardLoad, RankingIndex
+from fitboard.application.boards.ports import BoardLoad, OldLayoutRemoved, RankingIndex
 from fitboard.application.boards.record_instances import (
     RecordedBoards,
     RecordedInstance,
@@ -53,7 +53,8 @@ from fitboard.domain.boards import (
 from fitboard.domain.periods import current_key
 
 Progress = Callable[[BoardKey], None]
-# Reconcile's progress: board instances checked so far, of how many.
+# Reconcile's and a whole rebuild's progress: board instances checked, or boards rebuilt,
+# so far, of how many.
 Checked = Callable[[int, int], None]
 
 # Differences listed in a report (all are counted).
@@ -92,6 +93,17 @@ class Difference:
     user_id: UUID
     in_index: int | None
     in_record: int | None
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a whole rebuild (`BoardMaintenance.rebuild`) did."""
+
+    boards: int
+    entries: int
+    # What the index's earlier key layout left, deleted first (the boards it held loaded
+    # are among those rebuilt); None for an index that has no earlier layout.
+    old_layout: OldLayoutRemoved | None
 
 
 @dataclass
@@ -141,12 +153,35 @@ class BoardMaintenance:
         self._clock = clock
         self._zone = zone
 
-    async def boards_to_rebuild(self) -> list[BoardKey]:
-        """Every board the index holds, plus the current period of every global and
-        activity board, so the boards people look at first are warm."""
-        keys = set(await self._ranking.loaded_keys())
-        keys |= set(current_boards(self._clock.now(), self._zone))
-        return sorted(keys, key=str)
+    async def rebuild(
+        self, *, removing: Callable[[int], None] | None = None, progress: Checked | None = None
+    ) -> Rebuilt:
+        """Rebuild the boards from the record, as `fitboard rebuild` and the admin API do.
+
+        First delete what an earlier key layout of the index left (an upgrade's leftovers,
+        `RankingIndex.remove_old_layout`; `removing` is told the keys deleted so far): here,
+        so that no way of rebuilding leaves them in place. Then drop and reload every board
+        the index holds, the current period of every global and activity board (so the
+        boards people look at first are warm), and every board the earlier layout held
+        loaded; `progress` is told the boards rebuilt so far, of how many, from 0."""
+        old = await self._ranking.remove_old_layout(removing)
+        wanted = set(await self._ranking.loaded_keys())
+        wanted |= set(current_boards(self._clock.now(), self._zone))
+        if old is not None:
+            wanted |= set(old.loaded)
+        keys = sorted(wanted, key=str)
+        rebuilt = 0
+
+        def advance(_key: BoardKey) -> None:
+            nonlocal rebuilt
+            rebuilt += 1
+            if progress is not None:
+                progress(rebuilt, len(keys))
+
+        if progress is not None:
+            progress(0, len(keys))
+        entries = await self.rebuild_boards(keys, advance)
+        return Rebuilt(len(keys), entries, old)
 
     async def rebuild_boards(self, keys: list[BoardKey], progress: Progress | None = None) -> int:
         """Drop and reload each board from the record, several instances at a time;

@@ -3,7 +3,7 @@ that serves them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -169,6 +169,15 @@ class RankingStats:
     evicted_keys: int | None = None
 
 
+@dataclass(frozen=True)
+class OldLayoutRemoved:
+    """What `RankingIndex.remove_old_layout` removed: how many keys of the index's earlier
+    key layout, and the boards that layout held loaded, for a rebuild to load again."""
+
+    keys: int
+    loaded: list[BoardKey]
+
+
 # One athlete's absolute totals for `RankingIndex.project_many`: (user id, version, updates).
 AthleteProjection = tuple[UUID, int, Sequence[ScoreUpdate]]
 # One board instance's standings from the record for `RankingIndex.load_many`.
@@ -289,6 +298,16 @@ class RankingIndex(Protocol):
     async def held_keys(self) -> list[BoardKey]:
         """Every board instance the index holds anything of, loaded or not (projection
         writes into a board before anyone has loaded it), for reconciliation."""
+        ...
+
+    async def remove_old_layout(
+        self, progress: Callable[[int], None] | None = None
+    ) -> OldLayoutRemoved | None:
+        """Delete what an earlier key layout of the index left behind (an upgrade's
+        leftovers: nothing reads them, and some never expire), calling `progress` with the
+        keys deleted so far, from 0 before the first; what was deleted. None, and nothing
+        done, for an index that has no earlier layout (one in a process's memory is built
+        anew at each start)."""
         ...
 
     async def read_page(self, key: BoardKey, offset: int, limit: int) -> BoardPage | None:

@@ -37,11 +37,11 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=responses(401, 
 )
 async def rebuild(_admin: AdminUserId, services: ServicesDep) -> RebuildOut:
     """Drop and reload from the record every board the index holds, plus the current
-    period of every global and activity board. Answers when done; for a large community,
-    `fitboard rebuild` shows its progress."""
-    keys = await services.maintenance.boards_to_rebuild()
-    entries = await services.maintenance.rebuild_boards(keys)
-    return RebuildOut(boards=len(keys), entries=entries)
+    period of every global and activity board. On Redis it first deletes the boards of
+    the previous key layout (left by an upgrade), and rebuilds those it held loaded.
+    Answers when done; for a large community, `fitboard rebuild` shows its progress."""
+    rebuilt = await services.maintenance.rebuild()
+    return RebuildOut(boards=rebuilt.boards, entries=rebuilt.entries)
 
 
 @router.get("/dead-letters", summary="List dead letters", operation_id="list_dead_letters")
