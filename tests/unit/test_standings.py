@@ -147,17 +147,12 @@ def _totals(seed: int) -> Totals:
     return Totals({Activity.RUN: run, Activity.CYCLE: ride}, seed + 2, REACHED)
 
 
-@pytest.mark.parametrize("visible", [True, False])
-def test_updates_are_every_boards_score_as_score_on_reads_it(visible: bool) -> None:
-    """updates_for lists, per period, scope and metric in that order, the score that
-    score_on reads from the period's totals (an activity scope with no workouts of its
-    activity and a zero score remove the athlete, as does being hidden)."""
-    day = date(2026, 11, 20)
-    group = UUID("00000000-0000-4000-8000-000000000001")
-    scopes = [*scopes_moved_by(Activity.RUN, [group]), Scope.for_activity(Activity.SWIM)]
-    by_period = {period: _totals(seed) for seed, period in enumerate(Period)}
+def _as_score_on_reads_them(
+    by_period: dict[Period, Totals], day: date, scopes: list[Scope], visible: bool
+) -> list[ScoreUpdate]:
+    """What updates_for must answer: per period, scope and metric in that order, the
+    score that score_on reads from the period's totals, removed when not shown."""
     keys = keys_for_day(day)
-
     expected: list[ScoreUpdate] = []
     for period, totals in by_period.items():
         for scope in scopes:
@@ -172,10 +167,86 @@ def test_updates_are_every_boards_score_as_score_on_reads_it(visible: bool) -> N
                         reached_at if shown else None,
                     )
                 )
+    return expected
+
+
+@pytest.mark.parametrize("visible", [True, False])
+def test_updates_are_every_boards_score_as_score_on_reads_it(visible: bool) -> None:
+    """updates_for lists, per period, scope and metric in that order, the score that
+    score_on reads from the period's totals (an activity scope with no workouts of its
+    activity and a zero score remove the athlete, as does being hidden)."""
+    day = date(2026, 11, 20)
+    group = UUID("00000000-0000-4000-8000-000000000001")
+    scopes = [*scopes_moved_by(Activity.RUN, [group]), Scope.for_activity(Activity.SWIM)]
+    by_period = {period: _totals(seed) for seed, period in enumerate(Period)}
 
     got = updates_for(by_period, day, scopes, visible)
 
-    assert got == expected
+    assert got == _as_score_on_reads_them(by_period, day, scopes, visible)
     if visible:
         assert any(u.score is None for u in got)
         assert any(u.score for u in got)
+
+
+def _one_activity(seed: int) -> Totals:
+    """One activity's totals, whose distinct days (and their moment) differ from the
+    activity's own, as totals read over different ranges can."""
+    (run, _) = _totals(seed).by_activity.values()
+    return Totals({Activity.RUN: run}, seed + 5, REACHED + timedelta(minutes=seed))
+
+
+@pytest.mark.parametrize(
+    "by_period",
+    [
+        # One activity (read straight off its totals), a different one each period.
+        {period: _one_activity(seed) for seed, period in enumerate(Period)},
+        # The same totals over every period and, the athlete's only activity being a
+        # run, the same on the global and the run scope: scored once, told for each.
+        dict.fromkeys(Period, Totals({Activity.RUN: _totals(1).by_activity[Activity.RUN]}, 2)),
+        # Three activities, one of them a day's only distance and calories.
+        {
+            period: Totals(
+                {
+                    **_totals(seed).by_activity,
+                    Activity.SWIM: ActivityTotals(
+                        calories=0.25 + seed,
+                        distance_m=1000.5,
+                        workouts=1,
+                        last_ended_at=REACHED + timedelta(days=1),
+                        distance_last_ended_at=REACHED + timedelta(days=1),
+                        calories_reached_at=REACHED - timedelta(days=1),
+                    ),
+                },
+                seed + 3,
+                REACHED,
+            )
+            for seed, period in enumerate(Period)
+        },
+        # No workouts in any period yet, or only in the all-time one.
+        dict.fromkeys(Period, Totals({})),
+        {**dict.fromkeys(Period, Totals({})), Period.ALL: _totals(2)},
+    ],
+    ids=["one activity", "equal totals", "three activities", "nothing", "all-time only"],
+)
+@pytest.mark.parametrize("visible", [True, False])
+def test_updates_read_every_shape_of_totals_as_score_on_does(
+    by_period: dict[Period, Totals], visible: bool
+) -> None:
+    day = date(2027, 1, 1)  # in 2026-W53: its week's key and its year's differ
+    group = UUID("00000000-0000-4000-8000-000000000002")
+    scopes = [*scopes_moved_by(Activity.RUN, [group]), Scope.for_activity(Activity.SWIM)]
+
+    got = updates_for(by_period, day, scopes, visible)
+
+    assert got == _as_score_on_reads_them(by_period, day, scopes, visible)
+    assert len({u.key for u in got}) == len(got)
+
+
+def test_updates_name_the_period_instances_of_their_own_day() -> None:
+    """The day's period keys are kept once worked out: another day's are its own."""
+    scopes = scopes_moved_by(Activity.RUN, [])
+    by_period = {period: _one_activity(1) for period in Period}
+    for day in (date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 4), date(2026, 12, 31)):
+        got = updates_for(by_period, day, scopes, visible=True)
+        assert got == _as_score_on_reads_them(by_period, day, scopes, visible=True)
+        assert {u.key.period_key for u in got} == set(keys_for_day(day).values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -158,41 +159,101 @@ def updates_for(
     every period in `totals_by_period` (their totals over the period instance containing
     `day`). An athlete hidden from boards, or whose score is zero, is removed instead.
 
-    Each score is `score_on`'s; the totals a scope sees are worked out once per period and
-    scope, not once per metric (combining the activities is most of the work), and each
-    (period instance, scope)'s board keys are made once per process (`_boards_of`): the
-    worker runs this for every workout, 90 updates or more each time."""
-    keys = keys_for_day(day)
+    Each score is `score_on`'s. The worker runs this for every workout, 60 updates or more
+    each time, so: what a scope sees is read once per period for the activity scopes and
+    once for all the others (global and groups see every activity: `combined`, without
+    making its ActivityTotals), and scored once per distinct totals (one activity's
+    athlete, the usual one, sees the same on both, and often the same over several
+    periods); the day's period keys and each (period instance, scope)'s board keys are
+    made once per process (`_period_keys`, `_boards_of`); the updates are made by `map`."""
+    keys = _period_keys(day)
     updates: list[ScoreUpdate] = []
-    add = updates.append
+    extend = updates.extend
+    # The scores of the totals and moments (tuples, in _METRICS' order) scored so far:
+    # equal totals and moments score the same.
+    scored_of: dict[tuple[tuple[float, ...], tuple[datetime | None, ...]], _Scored] = {}
     for period, totals in totals_by_period.items():
-        everything: ActivityTotals | None = None
+        key = keys[period]
+        everything: tuple[tuple[float, ...], tuple[datetime | None, ...]] | None = None
         for scope in scopes:
-            activity, boards = _boards_of(period, scope, keys[period])
+            activity, boards = _boards_of(period, scope, key)
+            if not visible:
+                extend(map(ScoreUpdate, boards, *_HIDDEN))
+                continue
             if activity is not None:
-                seen = totals.by_activity.get(activity, _NOTHING)
+                part = totals.by_activity.get(activity, _NOTHING)
+                seen = (_TOTALS_OF(part), _MOMENTS_OF(part))
             else:
                 if everything is None:
-                    everything = combined(totals)
+                    everything = _combined_of(totals)
                 seen = everything
-            for key, (total, reached, rounded) in zip(boards, _SCORING, strict=True):
-                # metric_score, inline.
-                reached_at = getattr(seen, reached)
-                value = getattr(seen, total)
-                score = whole(value) if rounded else int(value)
-                if visible and score > 0 and reached_at is not None:
-                    add(ScoreUpdate(key, score, reached_at))
-                else:
-                    add(ScoreUpdate(key, None, None))
+            scored = scored_of.get(seen)
+            if scored is None:
+                scored = scored_of[seen] = _scored(*seen)
+            extend(map(ScoreUpdate, boards, *scored))
     return updates
 
 
 # Every metric in declaration order (the order updates_for has always listed them in),
-# each as what metric_score reads: its total's name, its moment's name, whether rounded.
+# with what metric_score reads of an ActivityTotals for each: its total and its moment
+# (each getter answers a tuple of all six in that order), and whether it is rounded.
 _METRICS = tuple(Metric)
-_SCORING = tuple((METRICS[m].total, METRICS[m].reached_at, METRICS[m].rounded) for m in _METRICS)
+_TOTALS_OF = operator.attrgetter(*(METRICS[m].total for m in _METRICS))
+_MOMENTS_OF = operator.attrgetter(*(METRICS[m].reached_at for m in _METRICS))
+_ROUNDED = tuple(METRICS[m].rounded for m in _METRICS)
+# Where, in that order, the totals that `combined` takes from Totals (distinct days) and
+# does not add up over the activities.
+_DAYS_AT = tuple(i for i, m in enumerate(_METRICS) if METRICS[m].tally is Tally.DAYS)
 # The totals of an activity with no workouts.
 _NOTHING = ActivityTotals()
+
+# Per metric in _METRICS' order, the score and moment an update sets (None, None: removed).
+_Scored = tuple[Sequence[int | None], Sequence[datetime | None]]
+_HIDDEN: _Scored = ((None,) * len(_METRICS), (None,) * len(_METRICS))
+
+
+def _scored(totals: Sequence[float], moments: Sequence[datetime | None]) -> _Scored:
+    """A visible athlete's score and moment on each metric's board (`metric_score`,
+    inline), from the totals and moments of each metric in _METRICS' order."""
+    scores: list[int | None] = []
+    reached: list[datetime | None] = []
+    for total, moment, rounded in zip(totals, moments, _ROUNDED, strict=True):
+        score = whole(total) if rounded else int(total)
+        if score > 0 and moment is not None:
+            scores.append(score)
+            reached.append(moment)
+        else:
+            scores.append(None)
+            reached.append(None)
+    return scores, reached
+
+
+def _combined_of(totals: Totals) -> tuple[tuple[float, ...], tuple[datetime | None, ...]]:
+    """What `_TOTALS_OF` and `_MOMENTS_OF` would read of `combined(totals)`: each summed
+    total added up over the activities in the same order (so the same float), each
+    moment the latest, and active days and their moment from `totals` itself."""
+    parts = list(totals.by_activity.values())
+    values: list[float]
+    moments: list[datetime | None]
+    if not parts:
+        values, moments = [0] * len(_METRICS), [None] * len(_METRICS)
+    elif len(parts) == 1:
+        # One activity, the usual case: its own totals and moments (a sum of one float is
+        # that float, or 0.0 for -0.0, which scores 0 either way).
+        values, moments = list(_TOTALS_OF(parts[0])), list(_MOMENTS_OF(parts[0]))
+    else:
+        values = [sum(column) for column in zip(*map(_TOTALS_OF, parts), strict=True)]
+        moments = [_latest(column) for column in zip(*map(_MOMENTS_OF, parts), strict=True)]
+    for at in _DAYS_AT:
+        values[at] = totals.active_days
+        moments[at] = totals.active_day_reached_at
+    return tuple(values), tuple(moments)
+
+
+@functools.lru_cache(maxsize=64)
+def _period_keys(day: date) -> Mapping[Period, str]:
+    """`keys_for_day`, read-only, once per day: a worker's workouts fall on a few days."""
+    return MappingProxyType(keys_for_day(day))
 
 
 @functools.lru_cache(maxsize=4096)
