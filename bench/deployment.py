@@ -59,7 +59,7 @@ SERVICE_PORTS = {
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 # Settings the deployment sets itself; any other FITBOARD_* of the caller's environment
-# (FITBOARD_WORKER_PREFETCH=32, say) reaches the processes and is printed.
+# (FITBOARD_WORKER_BATCH_SIZE=200, say) reaches the processes and is printed.
 _OWN_SETTINGS = (
     "FITBOARD_MODE",
     "FITBOARD_DATA_DIR",

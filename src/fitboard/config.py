@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
     startup_wait_s: float = Field(default=120.0, ge=0)
     # Messages a worker processes as one unit (one transaction, one Redis round trip, one
-    # ack); it handles up to four batches at a time and holds one more from the queue.
+    # ack); it handles up to four batches at a time and holds one more from the queue. The
+    # reports consumer takes batches of the same size (one transaction, one ack each), two
+    # at a time, and holds one more.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
     # Embedded mode: the in-process worker's share of the one event loop while the rest of
     # the process (the API) wants it too. Before each batch the worker waits until the
@@ -83,9 +85,8 @@ class Settings(BaseSettings):
     # worker's, unless the rest leaves the loop idle: then the worker has all of it. 1 never
     # waits (the worker takes the loop whenever a batch is ready).
     embedded_worker_loop_share: float = Field(default=0.5, gt=0, le=1)
-    # Messages the reports consumer handles at once; failed attempts before a message is
-    # dead-lettered (waiting out an outage does not count).
-    worker_prefetch: int = Field(default=16, ge=1, le=1000)
+    # Failed attempts before a message is dead-lettered (waiting out an outage does not
+    # count).
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     # The waits before a failed message is delivered again, in seconds, step by step: the
     # n-th retry waits the n-th step, every later one the last (the cap), e.g.

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fitboard.application.messaging.consuming import run_batch_consumer, run_consumer
-from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.errors import PartlyHandled, PermanentFailure
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import StoreUnavailable
 
@@ -230,3 +230,64 @@ async def test_an_outage_makes_a_whole_batch_wait_without_splitting_it(
             seen.setdefault(message_id, []).append(retries)
     assert all(r == sorted(set(r)) for r in seen.values()), seen
     assert any(len(r) > 1 for r in seen.values())
+
+
+class PartlyHandler:
+    """A batch handler that handles each batch but its poison messages (refused for good)
+    and, the first time it sees it, a flaky one (its dependency is out): it says which
+    with `PartlyHandled`. Records every batch it was handed as (message id, retries)."""
+
+    def __init__(self, poison: frozenset[str], flaky: str) -> None:
+        self.poison = poison
+        self.flaky = flaky
+        self.succeeded: Counter[str] = Counter()
+        self.calls: list[list[tuple[str, int]]] = []
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        self.calls.append([(d.message.message_id, d.retries) for d in deliveries])
+        failures: dict[int, Exception] = {}
+        for index, delivery in enumerate(deliveries):
+            message_id = delivery.message.message_id
+            if message_id in self.poison:
+                failures[index] = PermanentFailure(f"poison {message_id}")
+            elif message_id == self.flaky and delivery.retries == 0:
+                failures[index] = StoreUnavailable("connection refused")
+            else:
+                self.succeeded[message_id] += 1
+        if failures:
+            raise PartlyHandled(failures)
+
+
+@bounded()
+async def test_a_partly_handled_batch_acks_the_rest_and_settles_each_failure_alone(
+    queues: QueueHarness,
+) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",), retry_delays_s=FAST_STEPS)
+    messages = [submitted() for _ in range(12)]
+    poison = frozenset({messages[2].message_id, messages[7].message_id})
+    flaky = messages[4].message_id
+    handler = PartlyHandler(poison, flaky)
+    assert all(o is None for o in await queues.broker.publish_many(messages))
+    failed: list[tuple[str, str]] = []
+    async with consuming_batches(queues, spec, handler, batch_size=12, failed=failed):
+        await until(lambda: sum(handler.succeeded.values()) == 10, WAIT_S)
+        await wait_for_dead_letters(queues, spec, 2)
+    # Every valid message handled once, the flaky one after its wait; the poison ones
+    # dead-lettered on their first attempt with their own reasons.
+    assert handler.succeeded == Counter(
+        {m.message_id: 1 for m in messages if m.message_id not in poison}
+    )
+    dead = await queues.broker.dead_letters(spec)
+    assert sorted((d.message.message_id, d.reason, d.attempts) for d in dead) == sorted(
+        (p, f"poison {p}", 1) for p in poison
+    )
+    assert sorted(failed) == [
+        ("dead_lettered", "PermanentFailure"),
+        ("dead_lettered", "PermanentFailure"),
+        ("waiting", "StoreUnavailable"),
+    ]
+    # No batch was split or handed over again: each message came once, the flaky one a
+    # second time only once it had been sent back to wait.
+    handed = Counter(message_id for call in handler.calls for message_id, _ in call)
+    assert handed == Counter({m.message_id: 1 for m in messages}) + Counter({flaky: 1})
+    assert any(len(call) > 1 for call in handler.calls)

@@ -56,8 +56,7 @@ JWT_SECRET = "fault-tests-secret-long-enough-for-hs256-0123456789"
 # Short, so that an outage turns into a 503 quickly; the tests bound the 503 by it.
 CONFIRM_TIMEOUT_S = 2.0
 # Small, so that a killed worker holds only a few messages and the others share the load
-# (a worker holds up to five batches; the reports consumer, PREFETCH messages).
-PREFETCH = 4
+# (a worker holds up to five batches; the reports consumer, three).
 BATCH_SIZE = 4
 MAX_ATTEMPTS = 5
 # How long after a broker restart its queues are left alone (see remove_broker_objects).
@@ -170,7 +169,6 @@ class Deployment:
             FITBOARD_AMQP_URL=self.broker.url,
             FITBOARD_JWT_SECRET=JWT_SECRET,
             FITBOARD_NAMESPACE=self.namespace,
-            FITBOARD_WORKER_PREFETCH=str(PREFETCH),
             FITBOARD_WORKER_BATCH_SIZE=str(BATCH_SIZE),
             FITBOARD_WORKER_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
             FITBOARD_WORKER_RETRY_DELAYS_S=json.dumps(self.retry_delays_s),

@@ -105,6 +105,16 @@ class SqlUserRepository:
         row = (await self._connection.execute(statement)).first()
         return None if row is None else _user_from_row(row)
 
+    async def lock_many(self, user_ids: Sequence[UUID]) -> set[UUID]:
+        if not user_ids:
+            return set()
+        # As lock_and_bump_versions locks, in id order and FOR NO KEY UPDATE (which
+        # conflicts with itself and with the worker's locks, not with inserts that merely
+        # refer to the user); SQLite's BEGIN IMMEDIATE has already serialised every writer.
+        ids_of, statement = _lock_many(self._connection.dialect.name)
+        params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(user_ids))])
+        return set((await self._connection.execute(statement, params)).scalars())
+
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
         # On PostgreSQL the UPDATE takes the row lock, held to the end of the transaction, and
         # serialises every writer of the row as lock()'s FOR UPDATE does (being FOR NO KEY
@@ -169,6 +179,19 @@ def _lock_and_bump_many(dialect_name: str) -> tuple[RequestRows, Executable]:
         )
         .values(projection_version=users.c.projection_version + 1)
         .returning(*users.c)
+    )
+    return ids_of, statement
+
+
+@functools.lru_cache(maxsize=2)
+def _lock_many(dialect_name: str) -> tuple[RequestRows, Executable]:
+    """lock_many's statement, one text however many athletes it locks (RequestRows.among)."""
+    ids_of = RequestRows("locked", (("id", users.c.id.type),))
+    statement = (
+        select(users.c.id)
+        .where(ids_of.among(dialect_name, users.c.id))
+        .order_by(users.c.id)
+        .with_for_update(key_share=True)
     )
     return ids_of, statement
 

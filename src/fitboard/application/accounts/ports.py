@@ -38,6 +38,12 @@ class UserRepository(Protocol):
         the transaction are never stale when they are projected."""
         ...
 
+    async def lock_many(self, user_ids: Sequence[UUID]) -> set[UUID]:
+        """`lock` of every one of `user_ids` in one round trip, their locks taken in the
+        order of their ids (so two transactions locking overlapping sets never deadlock);
+        the ids of those that exist (the others are left out)."""
+        ...
+
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
         """`lock` that also increases the user's projection version by one, in one
         statement: hold the user's row lock until the unit of work ends. The user

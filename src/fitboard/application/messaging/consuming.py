@@ -11,7 +11,9 @@ succeeds is acked in one write. One that fails because a dependency is out
 fails otherwise is split in halves, each handled again, until the message at fault stands
 alone and is settled as `decide` says: a poison message is isolated and nothing valid is
 held back (the handler's work is idempotent, so what a failed batch did before failing is
-harmless to do again).
+harmless to do again). A handler that can tell which of its messages failed, and did the
+others, raises `PartlyHandled` instead: the others are acked and each failed one settled
+as `decide` says, with no batch handled twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import types
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
+from fitboard.application.messaging.errors import PartlyHandled
 from fitboard.application.messaging.ports import Delivery, MessageBroker, QueueSpec
 from fitboard.application.messaging.retrying import Outcome, decide, is_transient
 from fitboard.application.tracing import HEADER, REQUEST_ID
@@ -33,7 +36,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 Handler = Callable[[Delivery], Awaitable[None]]
-# Handles every delivery of a batch, or raises: then none of them counts as handled.
+# Handles every delivery of a batch, or raises: then none of them counts as handled, but
+# for `PartlyHandled`, which names the ones that failed.
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 # Told of every settled delivery, for the process's metrics: the outcome ("acked",
 # "retried", "waiting", "dead_lettered", "unsettled"), the seconds it took, and, when its
@@ -289,30 +293,16 @@ async def handle_batch(
             for _ in part:
                 on_settled(outcome, time.perf_counter() - began, cause)
 
-    async def handle(part: Sequence[Delivery]) -> None:
-        # A lone message's lines carry the id of the request that sent it; the handler
-        # sets each message's own while it works on that one.
-        REQUEST_ID.set(part[0].message.headers.get(HEADER) if len(part) == 1 else None)
+    async def settle_failed(delivery: Delivery, exc: Exception) -> None:
+        REQUEST_ID.set(delivery.message.headers.get(HEADER))
+        outcome = "unsettled"
         try:
-            await handler(part)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if len(part) > 1 and not is_transient(exc):
-                log.info("a batch of %d failed (%s); trying its halves", len(part), exc)
-                middle = len(part) // 2
-                await handle(part[:middle])
-                await handle(part[middle:])
-                return
-            for delivery in part:
-                REQUEST_ID.set(delivery.message.headers.get(HEADER))
-                outcome = "unsettled"
-                try:
-                    outcome = await settle_failure(delivery, exc, spec)
-                except Exception:
-                    log.exception("could not settle %s", delivery.message.message_id)
-                settled([delivery], outcome, type(exc).__name__)
-            return
+            outcome = await settle_failure(delivery, exc, spec)
+        except Exception:
+            log.exception("could not settle %s", delivery.message.message_id)
+        settled([delivery], outcome, type(exc).__name__)
+
+    async def ack(part: Sequence[Delivery]) -> None:
         try:
             await broker.ack_many(part)
         except Exception:
@@ -322,6 +312,34 @@ async def handle_batch(
             settled(part, "unsettled")
             return
         settled(part, "acked")
+
+    async def handle(part: Sequence[Delivery]) -> None:
+        # A lone message's lines carry the id of the request that sent it; the handler
+        # sets each message's own while it works on that one.
+        REQUEST_ID.set(part[0].message.headers.get(HEADER) if len(part) == 1 else None)
+        try:
+            await handler(part)
+        except asyncio.CancelledError:
+            raise
+        except PartlyHandled as partly:
+            # The handler did the rest: ack it, and settle each failure on its own.
+            handled = [d for i, d in enumerate(part) if i not in partly.failures]
+            if handled:
+                await ack(handled)
+            for index, exc in sorted(partly.failures.items()):
+                await settle_failed(part[index], exc)
+            return
+        except Exception as exc:
+            if len(part) > 1 and not is_transient(exc):
+                log.info("a batch of %d failed (%s); trying its halves", len(part), exc)
+                middle = len(part) // 2
+                await handle(part[:middle])
+                await handle(part[middle:])
+                return
+            for delivery in part:
+                await settle_failed(delivery, exc)
+            return
+        await ack(part)
 
     token = REQUEST_ID.set(None)
     try:

@@ -3,19 +3,21 @@
 Nothing that saves a workout knows this module exists: it subscribes to the exchange with
 a queue of its own, so it can be stopped, redeployed or fall behind without touching
 ingest, and catches up from its durable queue when it comes back. Each message rebuilds
-the athlete's report for that month from the record (absolute, so redelivery is harmless).
+the athlete's report for that month from the record (absolute, so redelivery is harmless);
+a batch of messages rebuilds each (athlete, month) it names once, in one transaction.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.messaging.errors import PermanentFailure
+from fitboard.application.messaging.errors import PartlyHandled, PermanentFailure
 from fitboard.application.messaging.ports import Delivery
 from fitboard.application.ports import Clock, Store
 from fitboard.application.reports.ports import ReportsUnit
@@ -24,6 +26,7 @@ from fitboard.domain.errors import InvalidField, NotFound
 from fitboard.domain.periods import board_day, judgeable_keys, period_key, period_range
 from fitboard.domain.ranking import ranked
 from fitboard.domain.standings import combined
+from fitboard.domain.workouts import Totals, Workout
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # The board a month's final rank is read from: points let every activity compete.
@@ -44,6 +47,54 @@ def last_closed_month(now: datetime, zone: ZoneInfo) -> str:
 FINAL_RANKS_JOB = "report-final-ranks"
 
 
+def processed_report(body: bytes) -> tuple[UUID, str]:
+    """The athlete and month whose report a `workout.processed` message's body asks for."""
+    try:
+        data = json.loads(body)
+        user_id = UUID(data["user_id"])
+        month = str(data["board_day"])[:7]
+        check_month(month)
+    except (ValueError, KeyError, TypeError, InvalidField) as exc:
+        raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
+    return user_id, month
+
+
+def report_body(month: str, totals: Totals, best: Workout | None) -> dict[str, Any]:
+    """An athlete's report for `month`, from their totals and best workout of it."""
+    overall = combined(totals)
+    return {
+        "month": month,
+        "workouts": overall.workouts,
+        "active_days": totals.active_days,
+        "distance_m": round(overall.distance_m, 1),
+        "duration_s": overall.duration_s,
+        "calories": round(overall.calories, 1),
+        "points": overall.points,
+        "by_activity": {
+            activity.value: {
+                "workouts": t.workouts,
+                "active_days": t.active_days,
+                "distance_m": round(t.distance_m, 1),
+                "duration_s": t.duration_s,
+                "calories": round(t.calories, 1),
+                "points": t.points,
+            }
+            for activity, t in sorted(totals.by_activity.items())
+        },
+        "best_workout": None
+        if best is None
+        else {
+            "id": str(best.id),
+            "activity": best.submission.activity.value,
+            "started_at": best.submission.started_at.isoformat(),
+            "distance_m": best.submission.distance_m,
+            "duration_s": best.submission.duration_s,
+            "calories": best.calories,
+            "points": best.points,
+        },
+    }
+
+
 class MonthlyReports:
     """Keeping each athlete's monthly reports, ranking closed months, and reading them."""
 
@@ -54,63 +105,66 @@ class MonthlyReports:
 
     async def rebuild_month(self, user_id: UUID, month: str) -> dict[str, Any]:
         """Recompute one athlete's report for one month from the record, and store it."""
-        rng = period_range(Period.MONTH, month)
-        assert rng.first is not None
-        assert rng.last is not None
-        async with self._store.unit_of_work() as uow:
-            # The athlete's row lock makes rebuilds of one athlete take turns, across
-            # consumers too: a rebuild that read older totals cannot commit after a newer
-            # one. No row: a deleted account, whose report would be refused however often
-            # it is retried.
-            if await uow.users.lock(user_id) is None:
-                raise PermanentFailure(f"no athlete with id {user_id}")
-            totals = await uow.rollups.totals(user_id, rng.first, rng.last)
-            best = await uow.reports.best_workout(user_id, rng.first, rng.last)
-            overall = combined(totals)
-            body: dict[str, Any] = {
-                "month": month,
-                "workouts": overall.workouts,
-                "active_days": totals.active_days,
-                "distance_m": round(overall.distance_m, 1),
-                "duration_s": overall.duration_s,
-                "calories": round(overall.calories, 1),
-                "points": overall.points,
-                "by_activity": {
-                    activity.value: {
-                        "workouts": t.workouts,
-                        "active_days": t.active_days,
-                        "distance_m": round(t.distance_m, 1),
-                        "duration_s": t.duration_s,
-                        "calories": round(t.calories, 1),
-                        "points": t.points,
-                    }
-                    for activity, t in sorted(totals.by_activity.items())
-                },
-                "best_workout": None
-                if best is None
-                else {
-                    "id": str(best.id),
-                    "activity": best.submission.activity.value,
-                    "started_at": best.submission.started_at.isoformat(),
-                    "distance_m": best.submission.distance_m,
-                    "duration_s": best.submission.duration_s,
-                    "calories": best.calories,
-                    "points": best.points,
-                },
-            }
-            await uow.reports.save(user_id, month, json.dumps(body), self._clock.now())
-            await uow.commit()
-        return body
+        rebuilt, missing = await self.rebuild_months([(user_id, month)])
+        if missing:
+            raise PermanentFailure(f"no athlete with id {user_id}")
+        return rebuilt[user_id, month]
 
-    async def handle_workout_processed(self, delivery: Delivery) -> None:
-        try:
-            data = json.loads(delivery.message.body)
-            user_id = UUID(data["user_id"])
-            month = str(data["board_day"])[:7]
-            check_month(month)
-        except (ValueError, KeyError, TypeError, InvalidField) as exc:
-            raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
-        await self.rebuild_month(user_id, month)
+    async def rebuild_months(
+        self, wanted: Iterable[tuple[UUID, str]]
+    ) -> tuple[dict[tuple[UUID, str], dict[str, Any]], set[UUID]]:
+        """`rebuild_month` of every distinct (athlete, month) of `wanted`, in one transaction:
+        the reports rebuilt, by (athlete, month), and the athletes with no row (deleted
+        accounts), whose reports are neither built nor stored."""
+        pairs = sorted(set(wanted))
+        rebuilt: dict[tuple[UUID, str], dict[str, Any]] = {}
+        async with self._store.unit_of_work() as uow:
+            # The athletes' row locks make rebuilds of one athlete take turns, across
+            # consumers too: a rebuild that read older totals cannot commit after a newer
+            # one. They are taken in the order of the athletes' ids, as the worker takes
+            # them, so two batches that share athletes never deadlock.
+            ids = sorted({user_id for user_id, _ in pairs})
+            present = await uow.users.lock_many(ids)
+            kept = [(user_id, month) for user_id, month in pairs if user_id in present]
+            months = {month: period_range(Period.MONTH, month) for _, month in kept}
+            totals = await uow.rollups.totals_by_period_many(
+                [(user_id, {Period.MONTH: months[month]}) for user_id, month in kept]
+            )
+            now = self._clock.now()
+            for (user_id, month), found in zip(kept, totals, strict=True):
+                rng = months[month]
+                assert rng.first is not None
+                assert rng.last is not None
+                best = await uow.reports.best_workout(user_id, rng.first, rng.last)
+                body = report_body(month, found[Period.MONTH], best)
+                await uow.reports.save(user_id, month, json.dumps(body), now)
+                rebuilt[user_id, month] = body
+            await uow.commit()
+        return rebuilt, set(ids) - present
+
+    async def handle_processed_batch(self, deliveries: Sequence[Delivery]) -> None:
+        """Rebuild the reports a batch of `workout.processed` asks for, each distinct
+        (athlete, month) once, in one transaction.
+
+        A message that cannot be read, or whose athlete deleted the account, is refused on
+        its own (`PartlyHandled`, so it is dead-lettered as it was when messages came one at
+        a time) after the others' reports are committed: the valid ones are rebuilt once,
+        where raising for the whole batch would have the consumer split it and rebuild
+        them again half by half."""
+        failures: dict[int, Exception] = {}
+        wanted: dict[int, tuple[UUID, str]] = {}
+        for index, delivery in enumerate(deliveries):
+            try:
+                wanted[index] = processed_report(delivery.message.body)
+            except PermanentFailure as exc:
+                failures[index] = exc
+        if wanted:
+            _, missing = await self.rebuild_months(wanted.values())
+            for index, (user_id, _) in wanted.items():
+                if user_id in missing:
+                    failures[index] = PermanentFailure(f"no athlete with id {user_id}")
+        if failures:
+            raise PartlyHandled(failures)
 
     async def finalize_closed_months(self, grace: timedelta) -> dict[str, int]:
         """`finalize_month` for every month that closed at least `grace` ago and has no final

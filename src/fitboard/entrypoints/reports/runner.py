@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from fitboard.application.messaging.consuming import run_consumer
+from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.ports import PortError
 from fitboard.application.reports.monthly import MonthlyReports
 from fitboard.bootstrap import Task
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINALIZE_EVERY_S = 60.0
+# Batches handled at once: while one waits on the database, the next is read and parsed.
+# Two that share athletes take turns on their rows.
+BATCHES_IN_FLIGHT = 2
 
 
 def monthly_reports(container: Container) -> MonthlyReports:
@@ -41,16 +44,25 @@ def reports_tasks(reports: MonthlyReports) -> Runners:
 async def consume_reports(
     container: Container, reports: MonthlyReports, stop: asyncio.Event
 ) -> None:
-    """Keep the monthly reports from `workout.processed` until `stop` is set."""
-    settings = container.settings
+    """Keep the monthly reports from `workout.processed` until `stop` is set: in batches of
+    what the queue has ready (`Settings.worker_batch_size`), each one transaction."""
+    batch_size = container.settings.worker_batch_size
     # Declared by bootstrap in every process, with the whole topology.
     spec = container.reports_queue
-    log.info("reports consumer on %s", spec.name)
-    await run_consumer(
+    log.info(
+        "reports consumer on %s in batches of up to %d, %d at a time",
+        spec.name,
+        batch_size,
+        BATCHES_IN_FLIGHT,
+    )
+    await run_batch_consumer(
         container.broker,
         spec,
-        reports.handle_workout_processed,
-        prefetch=settings.worker_prefetch,
+        reports.handle_processed_batch,
+        # The batches in hand and the next, which arrives while they are handled.
+        prefetch=(BATCHES_IN_FLIGHT + 1) * batch_size,
+        concurrency=BATCHES_IN_FLIGHT,
+        batch_size=batch_size,
         stop=stop,
     )
 
