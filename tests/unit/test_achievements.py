@@ -154,6 +154,56 @@ def test_streak_across_a_daylight_saving_change() -> None:
     assert ids([STREAK_3], f) == {"streak-3"}
 
 
+def test_rules_narrowed_to_other_activities_earn_nothing_whatever_the_values() -> None:
+    walk = workout(activity=Activity.WALK, distance=6000)
+    days = frozenset(date(2026, 11, 20) - timedelta(n) for n in range(5))
+    walk_only = Streak("walk-streak", "Walks", "d", frozenset({Activity.WALK}), 2)
+    f = facts(walk, all_time=totals(run_km=150), active_local_days=days)
+    assert ids([FIVE_K, RUN_100K, walk_only, LONGEST], f) == {"walk-streak"}
+    run_only = Streak("run-streak", "Runs", "d", RUN, 2)
+    assert ids([run_only], f) == set()
+
+
+def test_every_streak_rule_reads_the_one_streak_through_the_workouts_day() -> None:
+    day = date(2026, 11, 20)
+    days = frozenset({day, day - timedelta(1), day - timedelta(2), day + timedelta(1)})
+    rules = [
+        STREAK_3,
+        Streak("streak-5", "5 days", "d", None, 5),
+        Streak("walk-2", "Walks", "d", frozenset({Activity.WALK}), 2),
+        Streak("run-4", "Runs", "d", RUN, 4),
+    ]
+    awards = judge_workout(rules, facts(workout(), active_local_days=days))
+    assert [(a.rule_id, a.value) for a in awards] == [("streak-3", 4.0), ("run-4", 4.0)]
+
+
+def test_judging_by_the_catalog_is_judging_by_each_rule_alone() -> None:
+    """What judge_workout works out once for all the rules (the workout as measured, the
+    streak) gives each rule what it would get judged alone, in the catalog's order."""
+    catalog = load_catalog(None)
+    day = date(2026, 11, 20)
+    started = datetime(2026, 11, 20, 5, 30, tzinfo=UTC)
+    for w in (
+        workout(distance=21_100, duration=6000, started=started),
+        workout(activity=Activity.CYCLE, distance=100_000, duration=14_400, started=started),
+        workout(activity=Activity.SWIM, distance=None, duration=3600, started=started),
+    ):
+        f = facts(
+            w,
+            all_time=Totals(
+                {
+                    Activity.RUN: ActivityTotals(distance_m=120_000, workouts=60),
+                    Activity.CYCLE: ActivityTotals(distance_m=900_000, workouts=45),
+                }
+            ),
+            active_local_days=frozenset(day - timedelta(n) for n in range(8)),
+            previous_bests=dict.fromkeys((r.id for r in catalog), 1.0),
+        )
+        alone = [a for rule in catalog for a in judge_workout([rule], f)]
+        assert judge_workout(catalog, f) == alone
+        assert len(alone) > 5
+
+
 def test_records_must_be_beaten_not_tied_and_need_a_previous_best() -> None:
     w = workout(distance=10_000)
     assert ids([LONGEST], facts(w, previous_bests={"longest": None})) == set()

@@ -171,10 +171,6 @@ def measure_value(measure: Measure, workout: Measured) -> float | None:
     return None
 
 
-def workout_value(measure: Measure, workout: Workout) -> float | None:
-    return measure_value(measure, measured(workout))
-
-
 def total_value(measure: Measure, totals: Totals, activities: frozenset[Activity] | None) -> float:
     parts: Iterable[ActivityTotals] = (
         t for a, t in totals.by_activity.items() if activities is None or a in activities
@@ -246,30 +242,40 @@ def record_setters(
 
 
 def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
-    """Every award this workout earns by the rules, before checking what is already held."""
+    """Every award this workout earns by the rules, before checking what is already held.
+
+    The worker judges every workout by every rule, so what several rules read is worked
+    out once (the workout as measured, the streak through its day), and a rule narrowed to
+    other activities is passed over before its value is worked out."""
     workout = facts.workout
     if workout.status is not WorkoutStatus.PROCESSED:
         return []  # flagged or rejected workouts earn nothing
     activity = workout.submission.activity
+    this = measured(workout)
+    streak: int | None = None
     awards: list[Award] = []
     for rule in rules:
         if isinstance(rule, WorkoutThreshold):
-            value = workout_value(rule.measure, workout)
-            if rule.counts(activity) and value is not None and value >= rule.at_least:
-                awards.append(Award(rule.id, ONCE, value))
+            if rule.counts(activity):
+                value = measure_value(rule.measure, this)
+                if value is not None and value >= rule.at_least:
+                    awards.append(Award(rule.id, ONCE, value))
         elif isinstance(rule, TotalThreshold):
-            total = total_value(rule.measure, facts.all_time, rule.activities)
-            if rule.counts(activity) and total >= rule.at_least:
-                awards.append(Award(rule.id, ONCE, total))
+            if rule.counts(activity):
+                total = total_value(rule.measure, facts.all_time, rule.activities)
+                if total >= rule.at_least:
+                    awards.append(Award(rule.id, ONCE, total))
         elif isinstance(rule, Streak):
-            length = streak_through(facts.active_local_days, facts.local_start.date())
-            if rule.counts(activity) and length >= rule.days:
-                awards.append(Award(rule.id, ONCE, float(length)))
+            if rule.counts(activity):
+                if streak is None:
+                    streak = streak_through(facts.active_local_days, facts.local_start.date())
+                if streak >= rule.days:
+                    awards.append(Award(rule.id, ONCE, float(streak)))
         elif isinstance(rule, PersonalRecord):
-            value = workout_value(rule.measure, workout)
+            value = measure_value(rule.measure, this)
             if (
                 value is not None
-                and record_applies(rule, measured(workout))
+                and record_applies(rule, this)
                 and is_better(rule, value, facts.previous_bests.get(rule.id))
             ):
                 awards.append(Award(rule.id, str(workout.id), value))
