@@ -1,13 +1,14 @@
 """The Redis adapter's rebuild lock over a rebuild longer than the lock's timeout: renewed
-while held, so no second process gets in, and released after; and a holder that lost it
-all the same (another process took it) writes nothing and fails. Runs against the
+while held, so no second process gets in, and released after, even when the renewal's
+cancellation is lost; and a holder that lost it all the same (another process took it)
+writes nothing and fails. Runs against the
 session's private Redis (and, for the renewal, its 3-node cluster too), with a lock
 timeout of one second."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 
 from fitboard.adapters.ranking_redis import RedisRanking
 from fitboard.adapters.redis_client import redis_client
@@ -130,6 +132,47 @@ async def test_a_load_longer_than_the_lock_timeout_keeps_the_lock(
     assert not await redis.exists(WEEK_LOCK)
     async with other.rebuild_lock(WEEK):
         pass
+
+
+async def test_a_block_left_while_its_renewal_is_sent_ends_and_releases_the_lock(
+    redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renewal's cancellation can be lost: redis-py sends a command through
+    `asyncio.wait_for` when the client has a socket timeout, as fitboard's always has, and
+    Python 3.11's `wait_for` returns the write's result instead of raising when its task is
+    cancelled after the write is done but before it resumed (CPython gh-86296, fixed in
+    3.12). Leaving the block at that moment must still stop the renewal, not wait for a
+    renewal loop that goes on forever (a rebuild of six boards hung so, its read of the
+    record left open). Deterministic: the block is left in the turn of the event loop in
+    which the renewal's write completes."""
+    holder = RedisRanking(redis_client(redis_url, timeout_s=5.0), lock_timeout_s=LOCK_TIMEOUT_S)
+    renewal_sent = asyncio.Event()
+    write = Connection._send_packed_command
+
+    async def send(connection: Connection, command: Iterable[bytes]) -> None:
+        parts = list(command)
+        await write(connection, parts)
+        packed = b"".join(parts)
+        # The lock's only script call while held is its renewal (its release comes after).
+        if b"EVALSHA" in packed and WEEK_LOCK.encode() in packed:
+            renewal_sent.set()
+
+    async def rebuild() -> None:
+        async with holder.rebuild_lock(WEEK):
+            await renewal_sent.wait()
+
+    monkeypatch.setattr(Connection, "_send_packed_command", send)
+    rebuilding = asyncio.create_task(rebuild())
+    try:
+        # Bounded, and by a wait that cannot lose the test's own cancellation either.
+        done, _ = await asyncio.wait([rebuilding], timeout=30)
+        assert done, "leaving the block waits for a renewal that goes on for ever"
+        rebuilding.result()
+        # Released once the block is left, not left to expire.
+        assert not await redis.exists(WEEK_LOCK)
+    finally:
+        rebuilding.cancel()
+        await holder.close()
 
 
 async def test_a_rebuild_that_lost_its_lock_writes_nothing_and_fails(

@@ -812,8 +812,8 @@ class RedisRanking:
         # From here on this process's loads and drops of the board write only while the
         # lock still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
         self._held[key] = token
-        lost = asyncio.Event()
-        renewing = asyncio.create_task(self._keep(lock, key, lost))
+        lost, stopping = asyncio.Event(), asyncio.Event()
+        renewing = asyncio.create_task(self._keep(lock, key, lost, stopping))
         failed = False
         try:
             yield
@@ -821,6 +821,9 @@ class RedisRanking:
             failed = True
             raise
         finally:
+            # Told to stop, and cancelled so that a renewal under way stops at once: the
+            # cancellation alone may be lost (see `_keep`).
+            stopping.set()
             renewing.cancel()
             with suppress(asyncio.CancelledError):
                 await renewing
@@ -839,14 +842,26 @@ class RedisRanking:
                 # the one that made it (its writes after the loss were refused).
                 raise RankingBusy(f"rebuild lock of {key} lost while rebuilding it")
 
-    async def _keep(self, lock: Lock, key: BoardKey, lost: asyncio.Event) -> None:
+    async def _keep(
+        self, lock: Lock, key: BoardKey, lost: asyncio.Event, stopping: asyncio.Event
+    ) -> None:
         """Renew `lock` (back to its full timeout) three times a timeout while it is held,
         so a rebuild longer than `lock_timeout_s` keeps it; two renewals in a row may fail
-        (the server out of reach) before it expires. Stops, setting `lost`, once the lock
-        is no longer this holder's."""
+        (the server out of reach) before it expires. Stops once `stopping` is set, and,
+        setting `lost`, once the lock is no longer this holder's.
+
+        Cancelling it is not enough to stop it: redis-py writes each command through
+        `asyncio.wait_for` (the client has a socket timeout), and Python 3.11's loses a
+        cancellation that comes once the write is done but before the call resumed
+        (CPython gh-86296), so the renewal would go on, for ever, and so would the wait of
+        whoever left the lock's block (tests/integration/test_rebuild_lock.py)."""
         every = self._lock_timeout_s / 3
         while True:
-            await asyncio.sleep(every)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await stopping.wait()
+            if stopping.is_set():
+                return
             try:
                 await lock.reacquire()
             except redis.exceptions.LockNotOwnedError:
