@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -94,6 +94,10 @@ class Ranking:
         # A board whose load fails after its first chunk, and one that takes its time.
         self.failing: BoardKey | None = None
         self.slow: BoardKey | None = None
+        # A board whose load outlives its cancellation and goes on reading its stream, as
+        # one does whose cancellation a client library lost while it wrote (Python 3.11's
+        # wait_for in redis-py, see RedisRanking._keep).
+        self.deaf: BoardKey | None = None
         # The boards the index holds loaded, and what its earlier key layout left.
         self.held: list[BoardKey] = []
         self.old: OldLayoutRemoved | None = None
@@ -130,6 +134,9 @@ class Ranking:
         assert key in self.locked
         entries = 0
         async for chunk in standings:
+            if key == self.deaf:
+                self.deaf = None
+                await self._write_deaf()
             self.taken[key] = self.taken.get(key, 0) + 1
             entries += len(chunk)
             if key == self.failing:
@@ -138,6 +145,12 @@ class Ranking:
                 await asyncio.sleep(0)
         self.loaded[key] = entries
         self.log.append(f"load {key}")
+
+    async def _write_deaf(self) -> None:
+        """A write of the deaf board's load, under way until the load is cancelled, and
+        whose cancellation is lost: the load goes on."""
+        with suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()
 
 
 class Clock:
@@ -285,3 +298,23 @@ async def test_a_whole_rebuild_of_an_index_without_an_earlier_layout() -> None:
     assert set(ranking.loaded) == wanted
     assert (rebuilt.boards, rebuilt.old_layout) == (len(wanted), None)
     assert log[0] == "remove old layout"
+
+
+async def test_a_load_that_outlives_its_cancellation_ends_once_the_others_stopped() -> None:
+    """A failed load stops the rebuild; a load whose cancellation is lost reads its stream
+    on: it must get an end, not wait for chunks that no longer come (the rebuild never
+    ended, its read of the record left open)."""
+    log: list[str] = []
+    ranking = Ranking(log)
+    record = Record(log, athletes=[uuid4() for _ in range(20 * CHUNK)])
+    wanted = keys("2026-01-01", list(Metric))
+    ranking.failing, ranking.deaf = wanted[3], wanted[1]
+    rebuilding = asyncio.create_task(maintenance(ranking, record).rebuild_boards(wanted))
+    # Bounded: without an end for its stream, the deaf load waits for ever.
+    done, _ = await asyncio.wait([rebuilding], timeout=30)
+    assert done, "the rebuild waits for a load that outlived its cancellation"
+    with pytest.raises(RuntimeError, match="refused"):
+        rebuilding.result()
+    assert not ranking.locked
+    assert record.closed == 1
+    assert not ranking.loaded

@@ -295,6 +295,20 @@ class BoardMaintenance:
         return report
 
 
+class _Stopped:
+    """The end of a board's stream when its rebuild stops before the record's end: the
+    load reading it is cancelled. Cancelling its task is not always enough: a client
+    library may lose the cancellation (redis-py writes through `asyncio.wait_for`, which
+    on Python 3.11 returns the write's result instead of raising when cancelled just after
+    the write; see `RedisRanking._keep`), and the load then reads on, waiting for a chunk
+    that never comes."""
+
+
+_STOPPED = _Stopped()
+# What a board's stream carries: chunks, then None at the record's end or `_STOPPED`.
+_Streamed = Sequence[VersionedStanding] | None | _Stopped
+
+
 async def _load_side_by_side(
     ranking: RankingIndex,
     chunks: AsyncGenerator[StandingsChunk, None],
@@ -307,7 +321,7 @@ async def _load_side_by_side(
     released (and taken out of `held`) as soon as its load is done; the first failure,
     of the read or of a load, stops the others and is raised, the locks left in `held`.
     Returns the entries loaded."""
-    queues = {key: asyncio.Queue[Sequence[VersionedStanding] | None](_CHUNKS_AHEAD) for key in held}
+    queues = {key: asyncio.Queue[_Streamed](_CHUNKS_AHEAD) for key in held}
     entries = 0
 
     async def read() -> None:
@@ -321,10 +335,10 @@ async def _load_side_by_side(
         for queue in queues.values():
             await queue.put(None)  # the end of the board's stream
 
-    async def stream(
-        queue: asyncio.Queue[Sequence[VersionedStanding] | None],
-    ) -> AsyncIterator[Sequence[VersionedStanding]]:
+    async def stream(queue: asyncio.Queue[_Streamed]) -> AsyncIterator[Sequence[VersionedStanding]]:
         while (standings := await queue.get()) is not None:
+            if isinstance(standings, _Stopped):
+                raise asyncio.CancelledError
             yield standings
 
     loads = {asyncio.create_task(ranking.load(key, stream(queues[key]))): key for key in held}
@@ -342,9 +356,15 @@ async def _load_side_by_side(
     finally:
         # On a failure (or a cancellation), the others are stopped and waited for, and
         # their outcomes read so that asyncio reports none as never retrieved: the error
-        # raised is the first one.
+        # raised is the first one. Each stream is ended too (what it still held would be
+        # dropped anyway): a load whose cancellation was lost (see `_Stopped`) then ends
+        # instead of waiting for chunks that will never come.
         for task in tasks:
             task.cancel()
+        for queue in queues.values():
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_STOPPED)
         await asyncio.wait(tasks)
         for task in tasks:
             if not task.cancelled():
