@@ -464,6 +464,27 @@ async def test_load_marks_loaded_and_respects_versions_already_projected(
     assert await ranking.is_loaded(WEEK)
 
 
+async def test_an_athlete_twice_in_one_load_keeps_the_newest_version(
+    ranking: RankingIndex,
+) -> None:
+    # The Redis load reads every stored version of a call at once: a member met twice in
+    # one call must still be judged against the version written just before, as one
+    # write after another would be.
+    await put(ranking, uid(3), 700, version=5)
+    await ranking.load(
+        WEEK,
+        [
+            VersionedStanding(Standing(uid(1), 100, at(0)), 2),
+            VersionedStanding(Standing(uid(1), 900, at(0)), 1),  # older than the one before
+            VersionedStanding(Standing(uid(2), 200, at(0)), 1),
+            VersionedStanding(Standing(uid(2), 250, at(0)), 3),  # newer: wins
+            VersionedStanding(Standing(uid(3), 50, at(0)), 4),  # older than projected
+            VersionedStanding(Standing(uid(3), 60, at(0)), 6),  # newer than projected: wins
+        ],
+    )
+    assert await ranking.scores(WEEK) == {uid(1): 100, uid(2): 250, uid(3): 60}
+
+
 async def test_an_empty_board_can_be_loaded(ranking: RankingIndex) -> None:
     await ranking.load(ALL, [])
     assert await ranking.is_loaded(ALL)
