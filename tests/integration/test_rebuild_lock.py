@@ -175,6 +175,53 @@ async def test_a_block_left_while_its_renewal_is_sent_ends_and_releases_the_lock
         await holder.close()
 
 
+async def test_a_rebuild_cancelled_while_leaving_the_block_is_cancelled_once_it_released(
+    redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving the block waits for the renewal to end; a cancellation of the rebuild that
+    comes meanwhile is its own, not the renewal's, and must not be swallowed with the
+    renewal's (the rebuild would go on, a SIGTERM unheard): the lock is released, and the
+    rebuild cancelled."""
+    holder = RedisRanking(redis_client(redis_url, timeout_s=5.0), lock_timeout_s=LOCK_TIMEOUT_S)
+    in_flight, told_to_stop, gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    write = Connection._send_packed_command
+
+    async def send(connection: Connection, command: Iterable[bytes]) -> None:
+        parts = list(command)
+        packed = b"".join(parts)
+        if b"EVALSHA" in packed and WEEK_LOCK.encode() in packed and not gate.is_set():
+            # The renewal's write, held up until the gate opens, and stopped only then.
+            in_flight.set()
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                told_to_stop.set()
+                await gate.wait()
+                raise
+        await write(connection, parts)
+
+    async def rebuild() -> None:
+        async with holder.rebuild_lock(WEEK):
+            await in_flight.wait()
+
+    monkeypatch.setattr(Connection, "_send_packed_command", send)
+    rebuilding = asyncio.create_task(rebuild())
+    try:
+        async with asyncio.timeout(30):
+            await told_to_stop.wait()
+        # The rebuild has left the block and waits for the renewal to end.
+        rebuilding.cancel()
+        gate.set()
+        done, _ = await asyncio.wait([rebuilding], timeout=30)
+        assert done, "leaving the block never ended"
+        assert rebuilding.cancelled(), rebuilding.exception()
+        assert not await redis.exists(WEEK_LOCK)
+    finally:
+        gate.set()
+        rebuilding.cancel()
+        await holder.close()
+
+
 async def test_a_rebuild_that_lost_its_lock_writes_nothing_and_fails(
     holder: RedisRanking, redis: Redis
 ) -> None:

@@ -859,8 +859,9 @@ class RedisRanking:
             # cancellation alone may be lost (see `_keep`).
             stopping.set()
             renewing.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewing
+            cancelled = await _ended(renewing)
+            if not renewing.cancelled():
+                renewing.result()  # a failure of the renewal's own is raised
             # Forgotten before the release: once released, another task of this process
             # may take the lock, and its token must not be the one removed.
             if self._held.get(key) == token:
@@ -871,6 +872,10 @@ class RedisRanking:
                 # The rebuild itself is done (or failed with its own error, which must not
                 # be masked); a lock we cannot release expires after lock_timeout_s.
                 logger.warning("rebuild lock of %s not released: %s", key, exc)
+            if cancelled:
+                # This task's own cancellation, come while the renewal ended: raised now
+                # that the lock is released.
+                raise asyncio.CancelledError
             if lost.is_set() and not failed:
                 # Someone else may be rebuilding the board: this rebuild must not pass for
                 # the one that made it (its writes after the loss were refused).
@@ -1237,6 +1242,20 @@ class RedisRanking:
             return None
         total, start, above, flat = found
         return Neighbourhood(_ranked(_rows(flat), int(start), int(above)), int(total))
+
+
+async def _ended(task: asyncio.Task[None]) -> bool:
+    """Wait for `task` to end, however often the waiting task is cancelled meanwhile;
+    whether it was, for it to raise its cancellation once its clean-up is done. Awaiting
+    `task` itself cannot tell a cancellation of the waiter from the task's own: the
+    waiter's would be swallowed with the task's."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
 
 
 def _projected_records(
