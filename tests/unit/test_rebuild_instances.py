@@ -2,9 +2,11 @@
 one read of the record, streamed in chunks into every board's load at once; every board
 dropped before that read, each board's lock released as soon as it is loaded, the read
 never more than a few chunks ahead of the slowest load, and every lock released (and the
-read closed) when the rebuild fails. `BoardMaintenance.rebuild` (the CLI's and the admin
-API's): what an earlier key layout of the index left is removed first, and the boards it
-held loaded are rebuilt with the others."""
+read closed) when the rebuild fails, the other instances' rebuilds stopped before the
+failure is raised, loads and rebuilds that outlive their cancellation ended all the same.
+`BoardMaintenance.rebuild` (the CLI's and the admin API's): what an earlier key layout of
+the index left is removed first, and the boards it held loaded are rebuilt with the
+others."""
 
 from __future__ import annotations
 
@@ -94,10 +96,11 @@ class Ranking:
         # A board whose load fails after its first chunk, and one that takes its time.
         self.failing: BoardKey | None = None
         self.slow: BoardKey | None = None
-        # A board whose load outlives its cancellation and goes on reading its stream, as
-        # one does whose cancellation a client library lost while it wrote (Python 3.11's
-        # wait_for in redis-py, see RedisRanking._keep).
-        self.deaf: BoardKey | None = None
+        # A board whose load, and one whose drop, outlives its cancellation and goes on,
+        # as one does whose cancellation a client library lost while it wrote (Python
+        # 3.11's wait_for in redis-py, see RedisRanking._keep).
+        self.deaf_load: BoardKey | None = None
+        self.deaf_drop: BoardKey | None = None
         # The boards the index holds loaded, and what its earlier key layout left.
         self.held: list[BoardKey] = []
         self.old: OldLayoutRemoved | None = None
@@ -127,6 +130,9 @@ class Ranking:
 
     async def drop(self, key: BoardKey) -> None:
         self.log.append(f"drop {key}")
+        if key == self.deaf_drop:
+            self.deaf_drop = None
+            await self._write_deaf()
 
     async def load(
         self, key: BoardKey, standings: AsyncIterable[Sequence[VersionedStanding]]
@@ -134,8 +140,8 @@ class Ranking:
         assert key in self.locked
         entries = 0
         async for chunk in standings:
-            if key == self.deaf:
-                self.deaf = None
+            if key == self.deaf_load:
+                self.deaf_load = None
                 await self._write_deaf()
             self.taken[key] = self.taken.get(key, 0) + 1
             entries += len(chunk)
@@ -147,8 +153,8 @@ class Ranking:
         self.log.append(f"load {key}")
 
     async def _write_deaf(self) -> None:
-        """A write of the deaf board's load, under way until the load is cancelled, and
-        whose cancellation is lost: the load goes on."""
+        """A write of the deaf board, under way until it is cancelled, and whose
+        cancellation is lost: the caller goes on."""
         with suppress(asyncio.CancelledError):
             await asyncio.get_running_loop().create_future()
 
@@ -308,7 +314,7 @@ async def test_a_load_that_outlives_its_cancellation_ends_once_the_others_stoppe
     ranking = Ranking(log)
     record = Record(log, athletes=[uuid4() for _ in range(20 * CHUNK)])
     wanted = keys("2026-01-01", list(Metric))
-    ranking.failing, ranking.deaf = wanted[3], wanted[1]
+    ranking.failing, ranking.deaf_load = wanted[3], wanted[1]
     rebuilding = asyncio.create_task(maintenance(ranking, record).rebuild_boards(wanted))
     # Bounded: without an end for its stream, the deaf load waits for ever.
     done, _ = await asyncio.wait([rebuilding], timeout=30)
@@ -318,3 +324,42 @@ async def test_a_load_that_outlives_its_cancellation_ends_once_the_others_stoppe
     assert not ranking.locked
     assert record.closed == 1
     assert not ranking.loaded
+
+
+async def test_a_failed_instance_stops_the_rebuild_of_the_others() -> None:
+    """The first failure is raised once the other instances' rebuilds are stopped, their
+    locks released and reads closed: none goes on unobserved after the caller has the
+    error (a CLI that closes its connections under it, an API that answered already)."""
+    log: list[str] = []
+    ranking = Ranking(log)
+    record = Record(log, athletes=[uuid4() for _ in range(20 * CHUNK)])
+    failing, slow = keys("2026-01-01", list(Metric)), keys("2026-01-02", list(Metric))
+    ranking.failing, ranking.slow = failing[0], slow[0]
+    with pytest.raises(RuntimeError, match="refused"):
+        await maintenance(ranking, record).rebuild_boards(failing + slow)
+    assert not ranking.locked
+    assert record.closed == record.reads == 2
+    steps = len(log)
+    for _ in range(100):  # turns of the event loop a rebuild going on would use
+        await asyncio.sleep(0)
+    assert len(log) == steps, log[steps:]
+    assert not ranking.loaded
+
+
+async def test_a_rebuild_that_outlives_its_cancellation_begins_no_other_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(maintenance_module, "_REBUILDS_AT_ONCE", 2)
+    log: list[str] = []
+    ranking, record = Ranking(log), Record(log)
+    # An instance for each rebuilder, and one that neither has begun when the first fails.
+    first, second, third = (keys(f"2026-01-0{n}", list(Metric)) for n in (1, 2, 3))
+    ranking.failing = first[0]
+    # The second instance's rebuild is dropping its first board when the first fails,
+    # and goes on once cancelled.
+    ranking.deaf_drop = second[0]
+    with pytest.raises(RuntimeError, match="refused"):
+        await maintenance(ranking, record).rebuild_boards(first + second + third)
+    assert set(ranking.loaded) == set(second)
+    assert [e for e in log if e.startswith("read")] == ["read 2026-01-01", "read 2026-01-02"]
+    assert not ranking.locked

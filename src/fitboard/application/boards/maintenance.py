@@ -203,7 +203,20 @@ class BoardMaintenance:
                         progress(key)
             return entries
 
-        return sum(await asyncio.gather(*(rebuild() for _ in range(_REBUILDS_AT_ONCE))))
+        rebuilders = [asyncio.create_task(rebuild()) for _ in range(_REBUILDS_AT_ONCE)]
+        try:
+            return sum(await asyncio.gather(*rebuilders))
+        finally:
+            # On the first failure (or a cancellation), the other rebuilds are stopped and
+            # waited for: none goes on after the caller has the error (gather alone leaves
+            # them running). Their own errors are read by gather. The instances not begun
+            # are taken away too: a rebuilder whose cancellation was lost (see `_Stopped`)
+            # then ends with its instance.
+            for _ in waiting:
+                pass
+            for rebuilder in rebuilders:
+                rebuilder.cancel()
+            await asyncio.wait(rebuilders)
 
     async def _rebuild_instance(self, keys: list[BoardKey]) -> int:
         """Rebuild `keys`, boards of one instance, under each one's rebuild lock (taken in
