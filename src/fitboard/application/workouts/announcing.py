@@ -5,7 +5,6 @@ live feature's events, so the live feature knows nothing of workouts."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 
 from fitboard.application.live.events import (
@@ -14,8 +13,8 @@ from fitboard.application.live.events import (
     rank_update,
     workout_processed,
 )
-from fitboard.application.workouts.processing import Processed, RankChange
-from fitboard.domain.boards import BoardKey, ScoreUpdate
+from fitboard.application.workouts.processing import Processed
+from fitboard.domain.boards import BoardKey
 
 
 def events_of(processed: Processed) -> list[LiveEvent]:
@@ -43,15 +42,12 @@ def moved_boards(batch: Iterable[Processed]) -> list[BoardKey]:
     # each instance's keys once per process), so they are told apart by identity first,
     # which costs far less than hashing a key; equal keys that are distinct objects are
     # then merged by `dict.fromkeys`. `keys` holds every key, so no id is reused meanwhile.
-    # A workout's 60-odd keys are gathered by map and zip, without a Python-level loop.
     keys: dict[int, BoardKey] = {}
     for processed in batch:
-        moved: Iterable[ScoreUpdate | RankChange] = (
-            processed.updates if processed.workout.counts_on_boards else processed.rank_changes
-        )
-        found = list(map(_KEY, moved))
-        keys.update(zip(map(id, found), found, strict=True))
+        if processed.workout.counts_on_boards:
+            for update in processed.updates:
+                keys[id(update.key)] = update.key
+        else:
+            for change in processed.rank_changes:
+                keys[id(change.key)] = change.key
     return list(dict.fromkeys(keys.values()))
-
-
-_KEY = operator.attrgetter("key")
