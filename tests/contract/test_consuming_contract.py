@@ -163,7 +163,7 @@ def failures_into(failed: list[tuple[str, str]]) -> Callable[[str, float, str | 
 def consuming_batches(
     queues: QueueHarness,
     spec: QueueSpec,
-    handler: BatchHandler,
+    handler: Callable[[Sequence[Delivery]], Coroutine[Any, Any, None]],
     batch_size: int = 8,
     concurrency: int = 1,
     failed: list[tuple[str, str]] | None = None,

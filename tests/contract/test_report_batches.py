@@ -22,7 +22,7 @@ from fitboard.application.reports.monthly import MonthlyReports, report_body
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Period
 from fitboard.domain.periods import period_range
-from fitboard.domain.workouts import WorkoutStatus
+from fitboard.domain.workouts import Workout, WorkoutStatus
 
 from .queue_adapters import (  # noqa: F401  (fixtures are found by their `name`)
     WAIT_S,
@@ -32,7 +32,9 @@ from .queue_adapters import (  # noqa: F401  (fixtures are found by their `name`
     wait_for_dead_letters,
 )
 from .store_adapters import (  # noqa: F401
+    StatementLog,
     migrated_postgres_url_fixture,
+    statement_log_fixture,
     store_fixture,
     store_url_fixture,
 )
@@ -54,9 +56,11 @@ def processed(user_id: UUID, day: date) -> Message:
     return Message("workout.processed", json.dumps(body).encode(), message_id=str(uuid4()))
 
 
-async def seed(store: SqlStore, athletes: int, rng: random.Random) -> list[UUID]:
-    """Athletes with workouts and rollups on random days of MONTHS (some none in one)."""
+async def seed(store: SqlStore, athletes: int, rng: random.Random) -> dict[UUID, list[Workout]]:
+    """Athletes with workouts and rollups on random days of MONTHS (some none in one):
+    the workouts stored, by athlete."""
     users = [make_user(f"athlete{i}") for i in range(athletes)]
+    stored: dict[UUID, list[Workout]] = {user.id: [] for user in users}
     await add_users(store, *users)
     async with store.unit_of_work() as uow:
         for user in users:
@@ -72,6 +76,7 @@ async def seed(store: SqlStore, athletes: int, rng: random.Random) -> list[UUID]
                     flag_reason=None,
                 )
                 await uow.workouts.add(workout)
+                stored[user.id].append(workout)
                 await uow.rollups.add(
                     user.id,
                     day,
@@ -85,18 +90,20 @@ async def seed(store: SqlStore, athletes: int, rng: random.Random) -> list[UUID]
                     ),
                 )
         await uow.commit()
-    return [u.id for u in users]
+    return stored
 
 
-async def one_at_a_time(store: SqlStore, user_id: UUID, month: str) -> dict[str, object]:
-    """The report as the consumer built it before batches: the athlete's own totals and
-    best workout, each read alone."""
+async def one_at_a_time(
+    store: SqlStore, seeded: dict[UUID, list[Workout]], user_id: UUID, month: str
+) -> dict[str, object]:
+    """The report as the consumer built it before batches, from the athlete's own totals
+    read alone; the best workout picked here from what `seed` stored: the most points,
+    ties to the earlier start, then the smaller id."""
     rng = period_range(Period.MONTH, month)
-    assert rng.first is not None
-    assert rng.last is not None
     async with store.unit_of_work(read_only=True) as uow:
         totals = await uow.rollups.totals(user_id, rng.first, rng.last)
-        best = await uow.reports.best_workout(user_id, rng.first, rng.last)
+    in_month = [w for w in seeded.get(user_id, []) if w.board_day.isoformat()[:7] == month]
+    best = min(in_month, key=lambda w: (-w.points, w.submission.started_at, w.id), default=None)
     return report_body(month, totals, best)
 
 
@@ -112,7 +119,8 @@ async def stored(
 
 async def test_a_batch_stores_the_reports_one_at_a_time_would(store: SqlStore) -> None:
     rng = random.Random(12)
-    athletes = await seed(store, 12, rng)
+    seeded = await seed(store, 12, rng)
+    athletes = list(seeded)
     wanted = [(a, m) for a in athletes for m in MONTHS]
     # Every (athlete, month) at least once, many twice or more, in no order.
     pairs = wanted + rng.choices(wanted, k=30)
@@ -120,7 +128,7 @@ async def test_a_batch_stores_the_reports_one_at_a_time_would(store: SqlStore) -
     reports = MonthlyReports(store, FixedClock(), UTC_ZONE)
     rebuilt, missing = await reports.rebuild_months(pairs)
     assert missing == set()
-    expected = {pair: await one_at_a_time(store, *pair) for pair in wanted}
+    expected = {pair: await one_at_a_time(store, seeded, *pair) for pair in wanted}
     assert rebuilt == expected
     assert await stored(store, wanted) == {pair: (body, NOW) for pair, body in expected.items()}
     # The data is not trivial: reports differ, some have a best workout, some have none.
@@ -129,8 +137,22 @@ async def test_a_batch_stores_the_reports_one_at_a_time_would(store: SqlStore) -
     assert any(b["best_workout"] is not None for b in expected.values())
 
 
+async def test_a_batch_takes_four_statements_however_many_reports_it_rebuilds(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    seeded = await seed(store, 10, random.Random(4))
+    athletes = list(seeded)
+    reports = MonthlyReports(store, FixedClock(), UTC_ZONE)
+    for pairs in ([(athletes[0], MONTHS[0])], [(a, m) for a in athletes for m in MONTHS]):
+        statement_log.clear()
+        await reports.rebuild_months([*pairs, (uuid4(), MONTHS[1])])
+        # The athletes' locks, their totals, their best workouts, the reports.
+        assert len(statement_log.queries()) == 4, statement_log.queries()
+
+
 async def test_a_redelivered_batch_changes_nothing(store: SqlStore) -> None:
-    athletes = await seed(store, 6, random.Random(3))
+    seeded = await seed(store, 6, random.Random(3))
+    athletes = list(seeded)
     pairs = [(a, m) for a in athletes for m in MONTHS]
     reports = MonthlyReports(store, FixedClock(), UTC_ZONE)
     await reports.rebuild_months(pairs)
@@ -153,7 +175,8 @@ async def test_batches_sharing_athletes_never_deadlock(store: SqlStore) -> None:
     order: each takes its athletes' locks in one order, so all of them commit (on
     PostgreSQL each on its own connection; on SQLite they take turns on the file)."""
     rng = random.Random(7)
-    athletes = await seed(store, 8, rng)
+    seeded = await seed(store, 8, rng)
+    athletes = list(seeded)
     reports = MonthlyReports(store, FixedClock(), UTC_ZONE)
     batches = []
     for _ in range(12):
@@ -164,7 +187,7 @@ async def test_batches_sharing_athletes_never_deadlock(store: SqlStore) -> None:
         assert all(missing == set() for _, missing in results)
     pairs = sorted({p for b in batches for p in b})
     assert await stored(store, pairs) == {
-        pair: (await one_at_a_time(store, *pair), NOW) for pair in pairs
+        pair: (await one_at_a_time(store, seeded, *pair), NOW) for pair in pairs
     }
 
 
@@ -207,7 +230,8 @@ async def test_a_malformed_message_is_dead_lettered_alone_and_its_batch_stored_o
     store: SqlStore, queues: QueueHarness
 ) -> None:
     spec = await queues.declare("reports", ("workout.processed",))
-    athletes = await seed(store, 5, random.Random(5))
+    seeded = await seed(store, 5, random.Random(5))
+    athletes = list(seeded)
     good = [processed(a, date(2026, 11, 9)) for a in athletes]
     poison = Message("workout.processed", b'{"user_id": "nobody"}', message_id="poison")
     messages = [*good[:2], poison, *good[2:]]
@@ -219,7 +243,7 @@ async def test_a_malformed_message_is_dead_lettered_alone_and_its_batch_stored_o
     assert dead.message == poison
     assert dead.reason.startswith("malformed workout.processed message")
     assert (await stored(store, [(a, "2026-11") for a in athletes])) == {
-        (a, "2026-11"): (await one_at_a_time(store, a, "2026-11"), NOW) for a in athletes
+        (a, "2026-11"): (await one_at_a_time(store, seeded, a, "2026-11"), NOW) for a in athletes
     }
     # The poison shared a batch with valid messages, and no message was handed over twice:
     # the batch was not split and handled again half by half.
@@ -234,7 +258,8 @@ async def test_a_deleted_athletes_message_is_dead_lettered_alone_and_its_batch_s
     store: SqlStore, queues: QueueHarness
 ) -> None:
     spec = await queues.declare("reports", ("workout.processed",))
-    athletes = await seed(store, 5, random.Random(9))
+    seeded = await seed(store, 5, random.Random(9))
+    athletes = list(seeded)
     gone = uuid4()  # an athlete who deleted the account after the workout was processed
     good = [processed(a, date(2026, 10, 20)) for a in athletes]
     orphan = processed(gone, date(2026, 10, 21))
@@ -246,7 +271,7 @@ async def test_a_deleted_athletes_message_is_dead_lettered_alone_and_its_batch_s
     [dead] = await queues.broker.dead_letters(spec)
     assert (dead.message, dead.reason, dead.attempts) == (orphan, f"no athlete with id {gone}", 1)
     assert (await stored(store, [(a, "2026-10") for a in athletes])) == {
-        (a, "2026-10"): (await one_at_a_time(store, a, "2026-10"), NOW) for a in athletes
+        (a, "2026-10"): (await one_at_a_time(store, seeded, a, "2026-10"), NOW) for a in athletes
     }
     assert await stored(store, [(gone, "2026-10")]) == {(gone, "2026-10"): None}
     assert any(orphan.message_id in call and len(call) > 1 for call in handler.calls)

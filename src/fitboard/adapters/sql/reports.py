@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.repositories import _workout_from_row, dialect_insert
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
 from fitboard.adapters.sql.tables import monthly_reports, workouts
 from fitboard.domain.reports import StoredReport
 from fitboard.domain.workouts import Workout, WorkoutStatus
@@ -27,6 +31,18 @@ class SqlReportRepository:
             set_={"body": statement.excluded.body, "updated_at": statement.excluded.updated_at},
         )
         await self._connection.execute(statement)
+
+    async def save_many(
+        self, reports: Sequence[tuple[UUID, str, str]], updated_at: datetime
+    ) -> None:
+        if not reports:
+            return
+        rows_of, statement = _save_many(self._connection.dialect.name)
+        params = rows_of.params(
+            self._connection.dialect,
+            numbered([(user_id, month, body, updated_at) for user_id, month, body in reports]),
+        )
+        await self._connection.execute(statement, params)
 
     async def get(self, user_id: UUID, month: str) -> StoredReport | None:
         row = (
@@ -51,16 +67,71 @@ class SqlReportRepository:
         statement = select(monthly_reports.c.user_id).where(monthly_reports.c.month == month)
         return list((await self._connection.execute(statement)).scalars())
 
-    async def best_workout(self, user_id: UUID, first: date, last: date) -> Workout | None:
-        statement = (
-            select(workouts)
-            .where(
-                workouts.c.user_id == user_id,
-                workouts.c.status == WorkoutStatus.PROCESSED.value,
-                workouts.c.board_day.between(first, last),
-            )
-            .order_by(workouts.c.points.desc(), workouts.c.started_at, workouts.c.id)
-            .limit(1)
+    async def best_workouts(
+        self, requests: Sequence[tuple[UUID, date, date]]
+    ) -> list[Workout | None]:
+        if not requests:
+            return []
+        rows_of, statement = _best_workouts(self._connection.dialect.name)
+        params = rows_of.params(
+            self._connection.dialect, [(i, *request) for i, request in enumerate(requests)]
         )
-        row = (await self._connection.execute(statement)).first()
-        return None if row is None else _workout_from_row(row)
+        found: list[Workout | None] = [None] * len(requests)
+        for row in await self._connection.execute(statement, params):
+            found[row.request] = _workout_from_row(row)
+        return found
+
+
+@functools.lru_cache(maxsize=2)
+def _save_many(dialect_name: str) -> tuple[RequestRows, Any]:
+    """save_many's statement: save's upsert of many rows, one text however many."""
+    rows_of, insert = insert_rows(
+        monthly_reports,
+        ["user_id", "month", "body", "updated_at"],
+        ["user_id", "month"],
+        dialect_name,
+    )
+    return rows_of, insert.on_conflict_do_update(
+        index_elements=[monthly_reports.c.user_id, monthly_reports.c.month],
+        set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _best_workouts(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """best_workouts's statement: each request's (index, athlete, first day, last day)
+    counted workout with the most points, ties to the earlier (then the smaller id); a
+    request with none has no row."""
+    rows_of = RequestRows(
+        "best",
+        (
+            ("request", Integer()),
+            ("user_id", workouts.c.user_id.type),
+            ("first", workouts.c.board_day.type),
+            ("last", workouts.c.board_day.type),
+        ),
+    )
+    req = rows_of.relation(dialect_name)
+    place = (
+        func.row_number()
+        .over(
+            partition_by=req.c.request,
+            order_by=(workouts.c.points.desc(), workouts.c.started_at, workouts.c.id),
+        )
+        .label("place")
+    )
+    ranked = (
+        select(req.c.request, *workouts.c, place)
+        .select_from(
+            req.join(
+                workouts,
+                and_(
+                    workouts.c.user_id == req.c.user_id,
+                    workouts.c.status == WorkoutStatus.PROCESSED.value,
+                    workouts.c.board_day.between(req.c.first, req.c.last),
+                ),
+            )
+        )
+        .subquery("ranked")
+    )
+    return rows_of, select(ranked).where(ranked.c.place == 1)

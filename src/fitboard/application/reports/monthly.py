@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -23,7 +23,13 @@ from fitboard.application.ports import Clock, Store
 from fitboard.application.reports.ports import ReportsUnit
 from fitboard.domain.boards import BoardId, Metric, Period, Scope
 from fitboard.domain.errors import InvalidField, NotFound
-from fitboard.domain.periods import board_day, judgeable_keys, period_key, period_range
+from fitboard.domain.periods import (
+    PeriodRange,
+    board_day,
+    judgeable_keys,
+    period_key,
+    period_range,
+)
 from fitboard.domain.ranking import ranked
 from fitboard.domain.standings import combined
 from fitboard.domain.workouts import Totals, Workout
@@ -57,6 +63,13 @@ def processed_report(body: bytes) -> tuple[UUID, str]:
     except (ValueError, KeyError, TypeError, InvalidField) as exc:
         raise PermanentFailure(f"malformed workout.processed message: {exc!r}") from exc
     return user_id, month
+
+
+def month_days(rng: PeriodRange) -> tuple[date, date]:
+    """A month's first and last day (a month's range has both)."""
+    assert rng.first is not None
+    assert rng.last is not None
+    return rng.first, rng.last
 
 
 def report_body(month: str, totals: Totals, best: Workout | None) -> dict[str, Any]:
@@ -130,15 +143,15 @@ class MonthlyReports:
             totals = await uow.rollups.totals_by_period_many(
                 [(user_id, {Period.MONTH: months[month]}) for user_id, month in kept]
             )
-            now = self._clock.now()
-            for (user_id, month), found in zip(kept, totals, strict=True):
-                rng = months[month]
-                assert rng.first is not None
-                assert rng.last is not None
-                best = await uow.reports.best_workout(user_id, rng.first, rng.last)
-                body = report_body(month, found[Period.MONTH], best)
-                await uow.reports.save(user_id, month, json.dumps(body), now)
-                rebuilt[user_id, month] = body
+            bests = await uow.reports.best_workouts(
+                [(user_id, *month_days(months[month])) for user_id, month in kept]
+            )
+            for (user_id, month), found, best in zip(kept, totals, bests, strict=True):
+                rebuilt[user_id, month] = report_body(month, found[Period.MONTH], best)
+            await uow.reports.save_many(
+                [(user_id, month, json.dumps(body)) for (user_id, month), body in rebuilt.items()],
+                self._clock.now(),
+            )
             await uow.commit()
         return rebuilt, set(ids) - present
 

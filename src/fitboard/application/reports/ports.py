@@ -3,6 +3,7 @@ whether the athlete still exists, and scheduled runs for the final ranks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
@@ -19,15 +20,24 @@ class ReportRepository(Protocol):
         """Insert or replace the report's body (its final rank is kept)."""
         ...
 
+    async def save_many(
+        self, reports: Sequence[tuple[UUID, str, str]], updated_at: datetime
+    ) -> None:
+        """`save` of each (athlete, month, body), in one statement."""
+        ...
+
     async def get(self, user_id: UUID, month: str) -> StoredReport | None: ...
 
     async def set_final_rank(self, user_id: UUID, month: str, rank: int | None) -> None: ...
 
     async def users_with_reports(self, month: str) -> list[UUID]: ...
 
-    async def best_workout(self, user_id: UUID, first: date, last: date) -> Workout | None:
-        """The counted workout with the most points on board days [first, last]; ties go
-        to the earlier one."""
+    async def best_workouts(
+        self, requests: Sequence[tuple[UUID, date, date]]
+    ) -> list[Workout | None]:
+        """For each (athlete, first, last), in order and in one statement: the athlete's
+        counted workout with the most points on board days [first, last] (ties go to the
+        earlier one), or None."""
         ...
 
 
