@@ -98,8 +98,7 @@ logger = logging.getLogger(__name__)
 # trips, small enough that one pipeline stays a few hundred kilobytes.
 _REMOVE_CHUNK = 1000
 # Members one `_LOAD` call writes: a board of more is loaded in several calls, so no one
-# call holds the server long (a script blocks every other client while it runs); under
-# 4,000, as the script unpacks two values a member into one command's arguments.
+# call holds the server long (a script blocks every other client while it runs).
 _LOAD_MEMBERS = 1000
 # Members sent in one pipeline of `_LOAD` calls (about 80 bytes of request each).
 _LOAD_PIPELINE_MEMBERS = 20_000
@@ -202,44 +201,11 @@ _LOAD = (
 if not lock_allows() then
   return -1
 end
--- As `write` member by member, in three variadic commands instead of three calls a
--- member: every record read first, then every member's stored version in one HMGET,
--- then the newer ones written in one ZADD and one HSET (Lua calls into Redis were most
--- of what a load cost the server). A member twice in one call keeps its newest version.
--- `unpack` takes up to ~8,000 values: a call's `_LOAD_MEMBERS` members make 2,000.
-local members, versions, texts, scores = {}, {}, {}, {}
+local written = 0
 for member, version, score in string.gmatch(ARGV[4], """
     + _RECORD_PATTERN
     + """) do
-  members[#members + 1] = member
-  versions[#versions + 1] = tonumber(version)
-  texts[#texts + 1] = version
-  scores[#scores + 1] = score
-end
-local written = 0
-if #members > 0 then
-  local stored = redis.call('HMGET', KEYS[2], unpack(members))
-  local newest = {}
-  local pairs_z, pairs_v = {}, {}
-  for i = 1, #members do
-    local member = members[i]
-    local known = newest[member]
-    if known == nil and stored[i] then
-      known = tonumber(stored[i])
-    end
-    if known == nil or known < versions[i] then
-      newest[member] = versions[i]
-      pairs_z[#pairs_z + 1] = scores[i]
-      pairs_z[#pairs_z + 1] = member
-      pairs_v[#pairs_v + 1] = member
-      pairs_v[#pairs_v + 1] = texts[i]
-      written = written + 1
-    end
-  end
-  if written > 0 then
-    redis.call('ZADD', KEYS[1], unpack(pairs_z))
-    redis.call('HSET', KEYS[2], unpack(pairs_v))
-  end
+  written = written + write(member, version, score)
 end
 local ttl = ARGV[1]
 if ARGV[2] == '1' then
