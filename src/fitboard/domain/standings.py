@@ -170,7 +170,9 @@ def updates_for(
     updates: list[ScoreUpdate] = []
     extend = updates.extend
     # The scores of the totals and moments (tuples, in _METRICS' order) scored so far:
-    # equal totals and moments score the same.
+    # equal totals and moments score the same. (A lookup hashes the moments, once each: a
+    # datetime keeps its hash, so whatever hashes these updates' moments later does not
+    # pay for it again.)
     scored_of: dict[tuple[tuple[float, ...], tuple[datetime | None, ...]], _Scored] = {}
     for period, totals in totals_by_period.items():
         key = keys[period]
