@@ -207,7 +207,9 @@ class MonthlyReports:
             standings = await uow.rollups.standings(board, rng.first, rng.last)
             ranks = {s.user_id: rank for rank, s in ranked(v.standing for v in standings)}
             reported = await uow.reports.users_with_reports(month)
-            for user_id in reported:
+            # In the order of the athletes' ids, the order a batch of rebuilds writes the
+            # month's reports in (save_many): the two never wait on each other in a cycle.
+            for user_id in sorted(reported):
                 await uow.reports.set_final_rank(user_id, month, ranks.get(user_id))
             await uow.commit()
         return len(reported)

@@ -23,7 +23,8 @@ class ReportRepository(Protocol):
     async def save_many(
         self, reports: Sequence[tuple[UUID, str, str]], updated_at: datetime
     ) -> None:
-        """`save` of each (athlete, month, body), in one statement."""
+        """`save` of each (athlete, month, body), in one statement, the rows written in
+        the order of (athlete, month)."""
         ...
 
     async def get(self, user_id: UUID, month: str) -> StoredReport | None: ...
