@@ -2,17 +2,21 @@
 session's private Redis: a revocation told by one process makes another forget at once;
 heartbeats keep a subscriber hearing; a subscription broken and restored forgets
 everything kept (a revocation told meanwhile was missed); one never established hears
-nothing, so its generations are trusted only for REVOCATION_DELAY_S."""
+nothing, so its generations are trusted only for REVOCATION_DELAY_S; closing ends the
+heartbeats even when their cancellation is lost."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
+from collections.abc import Iterable
 from typing import cast
 from uuid import UUID, uuid4
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 
 from fitboard.adapters.generation_changes_redis import RedisGenerationChanges
 from fitboard.application.accounts.ports import AccessToken
@@ -124,3 +128,47 @@ async def test_with_no_subscription_a_generation_is_trusted_only_for_the_delay()
             await known.require(token(), sessions)
     finally:
         await listener.close()
+
+
+async def test_closed_while_a_heartbeat_is_sent_the_heartbeats_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The heartbeats' cancellation can be lost: redis-py sends a command through
+    `asyncio.wait_for` when the client has a socket timeout, as the publisher has, and
+    Python 3.11's `wait_for` returns the write's result instead of raising when its task is
+    cancelled after the write is done but before it resumed (CPython gh-86296, fixed in
+    3.12). Closing at that moment must still end them, not wait for heartbeats that go on
+    for ever (an API process's shutdown would hang). Deterministic: `close` is called in
+    the turn of the event loop in which a heartbeat's write completes."""
+    name = channel()
+    changes = RedisGenerationChanges(SERVICES.redis_url, name, heartbeat_s=0.05)
+    heartbeat = f"PUBLISH\r\n${len(name)}\r\n{name}\r\n$0\r\n".encode()
+    sent: asyncio.Event | None = None
+    write = Connection._send_packed_command
+
+    async def send(connection: Connection, command: Iterable[bytes]) -> None:
+        parts = list(command)
+        await write(connection, parts)
+        # Only the publisher's commands come here (the subscriber has no socket timeout,
+        # so redis-py writes its commands itself), and it publishes nothing but heartbeats.
+        if sent is not None and heartbeat in b"".join(parts):
+            sent.set()
+
+    async def close_while_a_heartbeat_is_sent() -> None:
+        nonlocal sent
+        sent = asyncio.Event()
+        await sent.wait()
+        await changes.close()
+
+    monkeypatch.setattr(Connection, "_send_packed_command", send)
+    await changes.start()
+    closing = asyncio.create_task(close_while_a_heartbeat_is_sent())
+    try:
+        # Bounded, and by a wait that cannot lose the test's own cancellation either.
+        done, _ = await asyncio.wait([closing], timeout=10)
+        assert sent is not None
+        assert sent.is_set(), "no heartbeat was sent"
+        assert done, "closing waits for heartbeats that go on for ever"
+        closing.result()
+    finally:
+        closing.cancel()

@@ -36,6 +36,7 @@ from uuid import UUID
 from redis.exceptions import RedisError
 
 from fitboard.adapters.redis_client import PubSubNodes, redis_client, stay_subscribed
+from fitboard.adapters.stopping import pause, stop
 from fitboard.application.accounts.ports import KeptGenerations
 
 __all__ = ["RedisGenerationChanges", "generations_channel"]
@@ -76,6 +77,7 @@ class RedisGenerationChanges:
         self._publisher = redis_client(url, timeout_s=2.0)
         self._kept: list[KeptGenerations] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     def listen(self, kept: KeptGenerations) -> None:
         # Deaf until the next message heard proves the subscription (within a heartbeat).
@@ -153,22 +155,24 @@ class RedisGenerationChanges:
             kept.heard(self._silence_s)
 
     async def _beat(self) -> None:
+        # Ends at `close` by `_stopping` too: its cancellation may be lost while a
+        # heartbeat is sent (adapters/stopping.py). The listener needs no such cue: its
+        # client has no socket timeout, so redis-py sends its commands without `wait_for`.
         while True:
             try:
                 await self._publisher.publish(self._channel, "")
             except RedisError as exc:
                 # Unheard heartbeats make every process deaf, which is what they are for.
                 log.debug("generation-changes heartbeat not sent: %s", exc)
-            await asyncio.sleep(self._heartbeat_s)
+            if await pause(self._heartbeat_s, self._stopping):
+                return
 
     def _deaf(self) -> None:
         for kept in self._kept:
             kept.deaf()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._publisher.aclose()
+        try:
+            await stop(self._tasks, self._stopping)
+        finally:
+            await self._publisher.aclose()

@@ -52,7 +52,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -66,6 +66,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from fitboard.adapters.redis_client import RETRIES, RedisClient, redis_client
+from fitboard.adapters.stopping import ended, pause
 from fitboard.application.boards.ports import (
     AthleteProjection,
     BoardLoad,
@@ -825,7 +826,7 @@ class RedisRanking:
             # cancellation alone may be lost (see `_keep`).
             stopping.set()
             renewing.cancel()
-            cancelled = await _ended(renewing)
+            cancelled = await ended(renewing)
             if not renewing.cancelled():
                 renewing.result()  # a failure of the renewal's own is raised
             # Forgotten before the release: once released, another task of this process
@@ -858,14 +859,12 @@ class RedisRanking:
         Cancelling it is not enough to stop it: redis-py writes each command through
         `asyncio.wait_for` (the client has a socket timeout), and Python 3.11's loses a
         cancellation that comes once the write is done but before the call resumed
-        (CPython gh-86296), so the renewal would go on, for ever, and so would the wait of
-        whoever left the lock's block (tests/integration/test_rebuild_lock.py)."""
+        (CPython gh-86296, adapters/stopping.py), so the renewal would go on, for ever,
+        and so would the wait of whoever left the lock's block
+        (tests/integration/test_rebuild_lock.py)."""
         every = self._lock_timeout_s / 3
         while True:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(every):
-                    await stopping.wait()
-            if stopping.is_set():
+            if await pause(every, stopping):
                 return
             try:
                 await lock.reacquire()
@@ -1208,20 +1207,6 @@ class RedisRanking:
             return None
         total, start, above, flat = found
         return Neighbourhood(_ranked(_rows(flat), int(start), int(above)), int(total))
-
-
-async def _ended(task: asyncio.Task[None]) -> bool:
-    """Wait for `task` to end, however often the waiting task is cancelled meanwhile;
-    whether it was, for it to raise its cancellation once its clean-up is done. Awaiting
-    `task` itself cannot tell a cancellation of the waiter from the task's own: the
-    waiter's would be swallowed with the task's."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            cancelled = True
-    return cancelled
 
 
 def _projected_records(
