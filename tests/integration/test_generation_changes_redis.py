@@ -10,19 +10,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import Iterable
 from typing import cast
 from uuid import UUID, uuid4
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection
 
 from fitboard.adapters.generation_changes_redis import RedisGenerationChanges
 from fitboard.application.accounts.ports import AccessToken
 from fitboard.application.accounts.sessions import Sessions
 from fitboard.domain.errors import AuthenticationFailed
 from fitboard.entrypoints.api.athletes import REVOCATION_DELAY_S, KnownAthletes
+from tests.lost_cancellation import WrittenCommands, ends
 from tests.services.running import eventually
 from tests.services.session import SERVICES
 
@@ -140,35 +139,16 @@ async def test_closed_while_a_heartbeat_is_sent_the_heartbeats_end(
     3.12). Closing at that moment must still end them, not wait for heartbeats that go on
     for ever (an API process's shutdown would hang). Deterministic: `close` is called in
     the turn of the event loop in which a heartbeat's write completes."""
-    name = channel()
-    changes = RedisGenerationChanges(SERVICES.redis_url, name, heartbeat_s=0.05)
-    heartbeat = f"PUBLISH\r\n${len(name)}\r\n{name}\r\n$0\r\n".encode()
-    sent: asyncio.Event | None = None
-    write = Connection._send_packed_command
-
-    async def send(connection: Connection, command: Iterable[bytes]) -> None:
-        parts = list(command)
-        await write(connection, parts)
-        # Only the publisher's commands come here (the subscriber has no socket timeout,
-        # so redis-py writes its commands itself), and it publishes nothing but heartbeats.
-        if sent is not None and heartbeat in b"".join(parts):
-            sent.set()
+    changes = RedisGenerationChanges(SERVICES.redis_url, channel(), heartbeat_s=0.05)
+    # Only the publisher's commands are seen (the subscriber's client has no socket
+    # timeout), and it publishes nothing but heartbeats.
+    writes = WrittenCommands(monkeypatch)
 
     async def close_while_a_heartbeat_is_sent() -> None:
-        nonlocal sent
-        sent = asyncio.Event()
-        await sent.wait()
+        await writes.written(b"PUBLISH")
         await changes.close()
 
-    monkeypatch.setattr(Connection, "_send_packed_command", send)
     await changes.start()
     closing = asyncio.create_task(close_while_a_heartbeat_is_sent())
-    try:
-        # Bounded, and by a wait that cannot lose the test's own cancellation either.
-        done, _ = await asyncio.wait([closing], timeout=10)
-        assert sent is not None
-        assert sent.is_set(), "no heartbeat was sent"
-        assert done, "closing waits for heartbeats that go on for ever"
-        closing.result()
-    finally:
-        closing.cancel()
+    assert await ends(closing), "no heartbeat sent, or closing waits for ones that go on for ever"
+    closing.result()

@@ -79,6 +79,7 @@ from fitboard.adapters.redis_client import (
     redis_client,
     stay_subscribed,
 )
+from fitboard.adapters.stopping import stop
 from fitboard.application.live.events import (
     LEADERBOARD_UPDATE,
     athlete_room,
@@ -341,6 +342,8 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
         self._nodes = PubSubNodes(self.redis_url)
         self._pending: list[tuple[str, str]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Set at `aclose`: the publishing ends even if its cancellation is lost.
+        self._stopping = asyncio.Event()
         self._flushed = asyncio.Event()
         self._flushed.set()
         self._room_channels = RoomChannels()
@@ -385,7 +388,10 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
             self._flusher = asyncio.create_task(self._flush(), name="socketio-publish")
 
     async def _flush(self) -> None:
-        while self._pending:
+        # Also told to stop by `_stopping`: a worker's client has a socket timeout, so its
+        # cancellation may be lost while a batch is written (adapters/stopping.py), and
+        # the publishing would go on as long as events are emitted.
+        while self._pending and not self._stopping.is_set():
             batch, self._pending = self._pending, []
             try:
                 if not self.connected:
@@ -527,14 +533,10 @@ class BatchingRedisManager(socketio.AsyncRedisManager, FanoutManager):  # type: 
         """Stop listening and close the Redis connections (python-socketio has no close)."""
         await self.drain()
         listener = getattr(self, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await stop(
+            [task for task in (listener, self._flusher) if isinstance(task, asyncio.Task)],
+            self._stopping,
+        )
         if self._applier is not None:
             self._applier.cancel()
         if self._listener_connection is not None:
@@ -603,9 +605,9 @@ class RedisBoardsFeed:
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # Cancelling is enough: the listener's client has no socket timeout, so
+            # redis-py sends its commands without `wait_for` (adapters/stopping.py).
+            await stop([self._listener])
         await self._publisher.aclose()
 
 
@@ -802,11 +804,9 @@ class SocketIOGateway:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Cancelling is enough: neither loop sends to Redis (the snapshots the coalescer
+        # still has in flight when cancelled are one each, not a loop).
+        await stop(self._tasks)
         if self._feed is not None:
             await self._feed.close()
         if self._manager is not None:

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from fitboard.adapters.display_names_cache import CachedDisplayNames
 from fitboard.adapters.redis_client import PubSubNodes, redis_client, stay_subscribed
+from fitboard.adapters.stopping import stop
 from fitboard.application.ports import RankingUnavailable
 
 __all__ = ["RedisNameChanges", "names_channel"]
@@ -128,7 +129,7 @@ class RedisNameChanges:
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # Cancelling is enough: the listener's client has no socket timeout, so
+            # redis-py sends its commands without `wait_for` (adapters/stopping.py).
+            await stop([self._listener])
         await self._publisher.aclose()

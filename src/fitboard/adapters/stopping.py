@@ -1,14 +1,15 @@
 """Stopping a background loop that talks to Redis, even when its cancellation is lost.
 
 redis-py writes each command through `asyncio.wait_for` when the client has a socket
-timeout (fitboard's clients that send commands always have one), and Python 3.11's
-`wait_for` returns the write's result instead of raising `CancelledError` when its task
-is cancelled once the write is done but before the task resumed (CPython gh-86296, fixed
-in 3.12). A loop cancelled at that moment goes on as if never cancelled, and whoever
-waits for it to end waits for ever. So such a loop is also told to stop by an event,
-set before it is cancelled, which it checks between its commands (`pause`); and its
-stopper waits for it by `stop`, which also keeps the stopper's own cancellation apart
-from the loop's.
+timeout (fitboard's command clients have one; its pub/sub listeners' have none, a quiet
+channel being no dead one), and Python 3.11's `wait_for` returns the write's result
+instead of raising `CancelledError` when its task is cancelled once the write is done but
+before the task resumed (CPython gh-86296, fixed in 3.12). A loop cancelled at that
+moment goes on as if never cancelled, and whoever waits for it to end waits for ever. So
+such a loop is also told to stop by an event, set before it is cancelled, which it checks
+between its commands (`pause`, or a check of its own); and its stopper waits for it by
+`stop`, which also keeps the stopper's own cancellation apart from the loop's (awaiting
+a cancelled task swallows a cancellation of the awaiting task with the task's own).
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ async def ended(task: asyncio.Future[Any]) -> bool:
     return cancelled
 
 
-async def stop(tasks: Sequence[asyncio.Task[Any]], stopping: asyncio.Event) -> None:
+async def stop(tasks: Sequence[asyncio.Task[Any]], stopping: asyncio.Event | None = None) -> None:
     """Stop `tasks` and wait until they have all ended: `stopping` is set first (a loop
-    whose cancellation is lost still ends at its next `pause`), then each is cancelled
-    (so that a command under way stops at once). Once they have, the caller's own
-    cancellation, if one came meanwhile, is raised; else the first failure of a task's
-    own."""
-    stopping.set()
+    whose cancellation is lost still ends at its next check of it; None for tasks that
+    send nothing through `wait_for`), then each is cancelled (so that a command under way
+    stops at once). Once they have, the caller's own cancellation, if one came
+    meanwhile, is raised; else the first failure of a task's own."""
+    if stopping is not None:
+        stopping.set()
     for task in tasks:
         task.cancel()
     cancelled = False
