@@ -222,11 +222,6 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
         amqp_url=SERVICES.amqp_url,
         jwt_secret=TEST_SECRET,
         namespace=namespace,
-        # The machine's RabbitMQ confirms for every test worker at once, and on two
-        # loaded cores a confirm has taken more than the 5 s default (a 202 test answered
-        # 503 at load 15-20). These tests are about answers, not outages: those are
-        # tests/integration's, with their own short timeout against private servers.
-        queue_confirm_timeout_s=30.0,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
