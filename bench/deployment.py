@@ -103,6 +103,8 @@ class Deployment:
     # Production mode: what more workers are started with (their environment, where their
     # output goes, the queue they consume).
     worker_setup: tuple[dict[str, str], Path, str] | None = None
+    # Embedded mode: the server's data dir (its record and its queue file, queue.db).
+    data_dir: Path | None = None
 
     def spawn_workers(self, n: int) -> list[Service]:
         """n more `fitboard worker` processes, stopped and cleaned up with the rest."""
@@ -151,7 +153,11 @@ async def deploy(
     if mode == "embedded":
         async with fitboard_server() as server:
             yield Deployment(
-                "embedded", [server.url], [Service("api-0", "api", server.process, server.log)]
+                "embedded",
+                [server.url],
+                [Service("api-0", "api", server.process, server.log)],
+                # fitboard_server writes the server's output into its fresh data dir.
+                data_dir=server.log.parent,
             )
     else:
         async with _production(workers, api_processes) as deployment:
