@@ -3,7 +3,7 @@ a score is read back from totals exactly as it was written into them."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from fitboard.domain.periods import keys_for_day
 from fitboard.domain.standings import (
     METRICS,
     Tally,
+    combined,
     metric_score,
     metric_totals,
     moments_moved,
@@ -116,6 +117,47 @@ def test_a_total_scores_the_same_whatever_order_it_was_summed_in() -> None:
     calories = [8.9, 73.2, 359.4]
     assert sum(calories) != sum(reversed(calories))
     assert whole(sum(calories)) == whole(sum(reversed(calories))) == 442
+
+
+def test_all_activities_together_add_up_keep_the_latest_moments_and_count_distinct_days() -> None:
+    """combined, the rule of every global and group board (updates_for reads the same):
+    each total summed in the activities' order, each moment the latest that is set, and
+    active days and their moment the Totals' own (a day of two activities counts once)."""
+    early, late = REACHED, REACHED + timedelta(hours=3)
+    run = ActivityTotals(
+        calories=0.1, distance_m=5000.5, duration_s=1800, workouts=2, points=7, active_days=2,
+        last_ended_at=early, distance_last_ended_at=late, active_day_reached_at=early,
+        calories_reached_at=early, points_reached_at=None,
+    )  # fmt: skip
+    ride = ActivityTotals(
+        calories=0.2, duration_s=3600, workouts=1, points=3, active_days=1,
+        last_ended_at=late, active_day_reached_at=late,
+        calories_reached_at=late, points_reached_at=early,
+    )  # fmt: skip
+    swim = ActivityTotals(
+        calories=0.3, distance_m=1000.25, duration_s=900, workouts=1, active_days=1,
+        last_ended_at=early, distance_last_ended_at=early, active_day_reached_at=early,
+        calories_reached_at=early,
+    )  # fmt: skip
+    days_at = REACHED + timedelta(days=1)
+    by_activity = {Activity.RUN: run, Activity.CYCLE: ride, Activity.SWIM: swim}
+
+    got = combined(Totals(by_activity, active_days=2, active_day_reached_at=days_at))
+
+    assert 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1  # the order of a sum shows
+    assert got == ActivityTotals(
+        calories=0.1 + 0.2 + 0.3, distance_m=5000.5 + 1000.25, duration_s=6300, workouts=4,
+        points=10, active_days=2,
+        last_ended_at=late, distance_last_ended_at=late, active_day_reached_at=days_at,
+        calories_reached_at=late, points_reached_at=early,
+    )  # fmt: skip
+    # Every field is made (none left as an ActivityTotals() has it).
+    nothing = ActivityTotals()
+    assert all(getattr(got, f.name) != getattr(nothing, f.name) for f in fields(nothing))
+    # One activity is its own totals but for the days; none is nothing.
+    alone = combined(Totals({Activity.RUN: run}, active_days=1, active_day_reached_at=days_at))
+    assert alone == replace(run, active_days=1, active_day_reached_at=days_at)
+    assert combined(Totals({})) == nothing
 
 
 def _totals(seed: int) -> Totals:

@@ -3,15 +3,16 @@ rule the worker's projection, the record's rebuild queries and challenges follow
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from fitboard.domain.activities import Activity
@@ -112,21 +113,11 @@ def metric_score(metric: Metric, totals: ActivityTotals) -> tuple[int, datetime 
 
 
 def combined(totals: Totals) -> ActivityTotals:
-    """All activities together; active days count distinct days, not (day, activity) rows."""
-    parts = list(totals.by_activity.values())
-    return ActivityTotals(
-        calories=sum(p.calories for p in parts),
-        distance_m=sum(p.distance_m for p in parts),
-        duration_s=sum(p.duration_s for p in parts),
-        workouts=sum(p.workouts for p in parts),
-        points=sum(p.points for p in parts),
-        active_days=totals.active_days,
-        last_ended_at=_latest(p.last_ended_at for p in parts),
-        distance_last_ended_at=_latest(p.distance_last_ended_at for p in parts),
-        active_day_reached_at=totals.active_day_reached_at,
-        calories_reached_at=_latest(p.calories_reached_at for p in parts),
-        points_reached_at=_latest(p.points_reached_at for p in parts),
-    )
+    """All activities together (`_combined_of`'s rule, as an ActivityTotals): each summed
+    total added up over the activities in their order, each moment the latest, and active
+    days, distinct days rather than (day, activity) rows, with their moment from `totals`."""
+    values, moments = _combined_of(totals)
+    return ActivityTotals(*_AS_FIELDS((*values, *moments)))
 
 
 def score_on(board: BoardId, totals: Totals) -> tuple[int, datetime | None]:
@@ -202,6 +193,16 @@ def updates_for(
 _METRICS = tuple(Metric)
 _TOTALS_OF = operator.attrgetter(*(METRICS[m].total for m in _METRICS))
 _MOMENTS_OF = operator.attrgetter(*(METRICS[m].reached_at for m in _METRICS))
+# Where each ActivityTotals field stands among _combined_of's totals then moments (the
+# moment of duration and of workouts, last_ended_at, stands twice: the last is taken), and
+# a getter of them in the fields' order. A field no metric reads stops the import here.
+_STANDS_AT = {
+    name: at
+    for at, name in enumerate(
+        [*(METRICS[m].total for m in _METRICS), *(METRICS[m].reached_at for m in _METRICS)]
+    )
+}
+_AS_FIELDS = operator.itemgetter(*(_STANDS_AT[f.name] for f in dataclasses.fields(ActivityTotals)))
 _ROUNDED = tuple(METRICS[m].rounded for m in _METRICS)
 # Where, in that order, the totals that `combined` takes from Totals (distinct days) and
 # does not add up over the activities.
@@ -231,9 +232,12 @@ def _scored(totals: Sequence[float], moments: Sequence[datetime | None]) -> _Sco
 
 
 def _combined_of(totals: Totals) -> tuple[tuple[float, ...], tuple[datetime | None, ...]]:
-    """What `_TOTALS_OF` and `_MOMENTS_OF` would read of `combined(totals)`: each summed
-    total added up over the activities in the same order (so the same float), each
-    moment the latest, and active days and their moment from `totals` itself."""
+    """All activities together, the one place of the rule (`combined` makes an
+    ActivityTotals of it): the totals and the moments of every metric in _METRICS' order,
+    as `_TOTALS_OF` and `_MOMENTS_OF` read them of an ActivityTotals. Each summed total is
+    added up over the activities in their order (an order moves a float's last bits), each
+    moment is the latest, and active days (distinct days, not (day, activity) rows) and
+    their moment are `totals`' own."""
     parts = list(totals.by_activity.values())
     values: list[float]
     moments: list[datetime | None]
@@ -244,8 +248,8 @@ def _combined_of(totals: Totals) -> tuple[tuple[float, ...], tuple[datetime | No
         # that float, or 0.0 for -0.0, which scores 0 either way).
         values, moments = list(_TOTALS_OF(parts[0])), list(_MOMENTS_OF(parts[0]))
     else:
-        values = [sum(column) for column in zip(*map(_TOTALS_OF, parts), strict=True)]
-        moments = [_latest(column) for column in zip(*map(_MOMENTS_OF, parts), strict=True)]
+        values = list(map(sum, zip(*map(_TOTALS_OF, parts), strict=True)))
+        moments = list(map(_latest, zip(*map(_MOMENTS_OF, parts), strict=True)))
     for at in _DAYS_AT:
         values[at] = totals.active_days
         moments[at] = totals.active_day_reached_at
@@ -268,6 +272,9 @@ def _boards_of(
     return scope.activity, tuple(BoardKey(BoardId(m, period, scope), period_key) for m in _METRICS)
 
 
-def _latest(moments: Iterable[datetime | None]) -> datetime | None:
-    found = [m for m in moments if m is not None]
-    return max(found) if found else None
+def _latest(moments: tuple[datetime | None, ...]) -> datetime | None:
+    """The latest of the moments that are set (filter(None): a datetime is never false);
+    max alone where all are set, which is the faster."""
+    if None not in moments:
+        return max(cast("tuple[datetime, ...]", moments))
+    return max(filter(None, moments), default=None)
