@@ -68,9 +68,8 @@ async def test_only_moves_reports_the_moves_and_whom_they_passed(ranking: Rankin
                 ],
             ),
             (uid(7), 2, [ScoreUpdate(ALL, BIG + 11, at(2))]),
-            # Same score again (a redelivery): no move. An older version: ignored.
+            # Same score again (a redelivery): no move.
             (uid(4), 2, [ScoreUpdate(WEEK, 70, at(0))]),
-            (uid(2), 0, [ScoreUpdate(WEEK, 500, at(3))]),
             # Up, but not past anyone: a move with nobody passed.
             (uid(4), 3, [ScoreUpdate(WEEK, 75, at(4))]),
             # A newcomer, ahead of one athlete already there; a removal (no move).
@@ -97,7 +96,6 @@ async def test_only_moves_reports_the_moves_and_whom_they_passed(ranking: Rankin
                 [RankedEntry(2, uid(5), BIG + 10), RankedEntry(3, uid(6), BIG + 5)],
             )
         ],
-        [],
         [],
         [Projected(WEEK, RankedEntry(4, uid(4), 70), RankedEntry(4, uid(4), 75), [])],
         [

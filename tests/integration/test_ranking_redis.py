@@ -44,6 +44,8 @@ WEEK_KEYS = [
     "fitboard:{board:calories:week:global:2026-W47}:2:ready",
 ]
 WEEK_LOCK = "fitboard:{board:calories:week:global:2026-W47}:2:lock"
+# A loaded board's keys: it keeps no version hash (its writes come in commit order).
+WEEK_LOADED_KEYS = [WEEK_KEYS[0], WEEK_KEYS[2]]
 
 
 def uid(n: int) -> UUID:
@@ -56,11 +58,30 @@ def standing(n: int, score: int, version: int = 1) -> VersionedStanding:
 
 async def test_the_keys_of_a_board_share_one_hash_tag(ranking: RedisRanking, redis: Redis) -> None:
     await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
-    await ranking.load(WEEK, [])
-    names = sorted(await redis.keys("*"))
-    assert names == sorted(WEEK_KEYS)
+    assert sorted(await redis.keys("*")) == sorted(WEEK_KEYS[:2])
     # The member is the id's 16 bytes (tests/integration/test_ranking_redis_layout.py).
     assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "1"
+    await ranking.load(WEEK, [])
+    assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
+
+
+async def test_a_loaded_board_keeps_no_versions(ranking: RedisRanking, redis: Redis) -> None:
+    """A loaded board is its sorted set and its marker: writes, removals and removing an
+    athlete add no version hash (each athlete's writes come in commit order)."""
+    await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
+    await ranking.project(uid(1), 5, [ScoreUpdate(WEEK, 130, T0)])
+    await ranking.project(uid(3), 1, [ScoreUpdate(WEEK, 70, T0)])
+    await ranking.project(uid(3), 2, [ScoreUpdate(WEEK, None, None)])
+    assert await ranking.remove_athlete(uid(2), 3) == 1
+    assert await ranking.scores(WEEK) == {uid(1): 130}
+    assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
+    # Not loaded (dropped, flushed, evicted), it keeps versions again until the next load.
+    await ranking.drop(WEEK)
+    await ranking.project(uid(1), 6, [ScoreUpdate(WEEK, 140, T0)])
+    assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "6"
+    await ranking.load(WEEK, [standing(1, 130, version=5), standing(2, 50, version=2)])
+    assert await ranking.scores(WEEK) == {uid(1): 140, uid(2): 50}
+    assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
 
 
 async def test_a_flushed_board_reads_as_not_loaded(ranking: RedisRanking, redis: Redis) -> None:
@@ -113,20 +134,29 @@ async def test_period_boards_expire_and_all_time_boards_do_not(
     await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0), ScoreUpdate(ALL, 10, T0)])
     await ranking.load(WEEK, [standing(2, 5)])
     await ranking.load(ALL, [standing(2, 5)])
-    for name in WEEK_KEYS:
+    for name in WEEK_LOADED_KEYS:
         assert 0 < await redis.ttl(name) <= RETENTION_S, name
     all_time = await redis.keys("fitboard:{board:points:all:global:all}:*")
-    assert len(all_time) == 3
+    assert len(all_time) == 2
     for found in all_time:
         assert await redis.ttl(found) == -1, found
 
 
 async def test_every_write_renews_the_expiry(ranking: RedisRanking, redis: Redis) -> None:
     await ranking.load(WEEK, [standing(1, 5)])
-    for name in WEEK_KEYS:
+    for name in WEEK_LOADED_KEYS:
         await redis.expire(name, 10)
     await ranking.project(uid(2), 1, [ScoreUpdate(WEEK, 7, T0)])
-    for name in WEEK_KEYS:
+    for name in WEEK_LOADED_KEYS:
+        assert await redis.ttl(name) > 10, name
+    # A board not loaded yet: its version hash expires with the rest.
+    await ranking.project(uid(2), 1, [ScoreUpdate(RUN_MONTH, 7, T0)])
+    month_keys = [str(name) for name in await redis.keys("fitboard:{board:*run*}:2:*")]
+    assert len(month_keys) == 2
+    for name in month_keys:
+        await redis.expire(name, 10)
+    await ranking.project(uid(2), 2, [ScoreUpdate(RUN_MONTH, 8, T0)])
+    for name in month_keys:
         assert await redis.ttl(name) > 10, name
 
 

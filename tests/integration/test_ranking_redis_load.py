@@ -54,15 +54,19 @@ def many(count: int) -> list[VersionedStanding]:
 async def test_load_many_leaves_the_expiry_load_leaves(
     ranking: RedisRanking, redis: Redis, size: int
 ) -> None:
-    # An all-time board's marker left with an expiry by an earlier deployment: loading
-    # makes it permanent again, as `SET` without EX does.
+    # An all-time board's marker left with an expiry by an earlier deployment, beside the
+    # version hash that release kept for loaded boards: loading makes the marker permanent
+    # again, as `SET` without EX does, and leaves no version hash.
     await redis.set(ALL_KEYS[2], "1", ex=60)
+    await redis.hset(ALL_KEYS[1], UUID(int=1).bytes, 0)
     await ranking.load_many([(WEEK, many(size)), (ALL, many(size))])
-    for name in WEEK_KEYS:
+    for name in (WEEK_KEYS[0], WEEK_KEYS[2]):
         assert 0 < await redis.ttl(name) <= RETENTION_S, name
-    for name in ALL_KEYS:
+    for name in (ALL_KEYS[0], ALL_KEYS[2]):
         assert await redis.ttl(name) == -1, name
+    assert not await redis.exists(WEEK_KEYS[1], ALL_KEYS[1])
     assert await redis.zcard(WEEK_KEYS[0]) == size
+    assert await redis.zcard(ALL_KEYS[0]) == size
 
 
 async def test_a_big_board_is_marked_loaded_after_all_its_members(
@@ -90,10 +94,13 @@ async def test_load_many_sends_the_scripts_again_to_a_server_that_forgot_them(
 ) -> None:
     await ranking.load_many([(ALL, many(1))])
     await redis.script_flush()
+    # Dropped first: a load leaves a board loaded already as it is.
+    await ranking.drop(ALL)
     await ranking.load_many([(WEEK, many(2)), (ALL, many(BIG))])
     assert await ranking.is_loaded(WEEK)
     assert len(await ranking.scores(ALL)) == BIG
     await redis.script_flush()
+    await ranking.drop(WEEK)
     await ranking.load(WEEK, many(BIG))
     assert len(await ranking.scores(WEEK)) == BIG
 

@@ -77,15 +77,19 @@ async def test_on_a_cluster_a_load_longer_than_the_lock_timeout_keeps_the_lock()
     holder = RedisRanking(cluster, lock_timeout_s=LOCK_TIMEOUT_S)
     other = RedisRanking(redis_client(url, timeout_s=5.0), lock_wait_s=0.2)
     # Bounded: a cluster out of order fails the test instead of holding up the suite.
+
+    async def slow_record() -> AsyncIterator[list[VersionedStanding]]:
+        for n in range(3):
+            await asyncio.sleep(0.6)
+            with pytest.raises(RankingBusy, match="being rebuilt elsewhere"):
+                async with other.rebuild_lock(WEEK):
+                    pytest.fail("a second rebuild got the lock of a rebuild under way")
+            yield standings(1 + 100 * n, 100)
+
     try:
         async with asyncio.timeout(60), holder.rebuild_lock(WEEK):
             await holder.drop(WEEK)
-            for n in range(3):
-                await asyncio.sleep(0.6)
-                with pytest.raises(RankingBusy, match="being rebuilt elsewhere"):
-                    async with other.rebuild_lock(WEEK):
-                        pytest.fail("a second rebuild got the lock of a rebuild under way")
-                await holder.load(WEEK, standings(1 + 100 * n, 100))
+            await holder.load(WEEK, slow_record())
         assert len(await holder.scores(WEEK)) == 300
         async with other.rebuild_lock(WEEK):
             pass

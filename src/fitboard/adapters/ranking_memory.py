@@ -69,21 +69,29 @@ class _Board:
     # In board order, so ranks are bisections.
     entries: Any = field(default_factory=SortedList)
     by_member: dict[UUID, _Entry] = field(default_factory=dict)
-    # Kept after a member is removed, so an older write cannot bring the member back.
+    # Each member's version, only while the board is not loaded (as in Redis: see
+    # `ranking_redis._WRITE`): a loaded board's writes come in commit order; before, a load
+    # may be filling it from an older read of the record. Kept after a member is removed,
+    # so an older load cannot bring the member back.
     versions: dict[UUID, int] = field(default_factory=dict)
     loaded: bool = False
 
     def write(self, entry: _Entry | None, user_id: UUID, version: int) -> None:
-        stored = self.versions.get(user_id)
-        if stored is not None and stored >= version:
-            return
+        if not self.loaded:
+            stored = self.versions.get(user_id)
+            if stored is not None and stored >= version:
+                return
+            self.versions[user_id] = version
+        self.place(entry, user_id)
+
+    def place(self, entry: _Entry | None, user_id: UUID) -> None:
+        """Put the member at `entry`, or off the board for None, whatever it held."""
         previous = self.by_member.pop(user_id, None)
         if previous is not None:
             self.entries.remove(previous)
         if entry is not None:
             self.entries.add(entry)
             self.by_member[user_id] = entry
-        self.versions[user_id] = version
 
     def standing_of(self, user_id: UUID) -> RankedEntry | None:
         found = self.by_member.get(user_id)
@@ -237,14 +245,26 @@ class MemoryRanking:
             # each, so a chunk after a `drop` goes where a reader looks, as in Redis.
             async for chunk in standings:
                 self._load_chunk(key, chunk)
-        self._board(key).loaded = True
+        board = self._board(key)
+        board.loaded = True
+        board.versions.clear()
 
     def _load_chunk(self, key: BoardKey, standings: Sequence[VersionedStanding]) -> None:
+        """Write a chunk as `ranking_redis._LOAD` does: each member unless the board holds
+        a newer version of a writer's, or the chunk a newer standing of theirs; nothing
+        into a board that is loaded (someone loaded it meanwhile)."""
         # Every entry made (and so checked) before any of the chunk is written.
         entries = [_entry(versioned.standing) for versioned in standings]
         board = self._board(key)
+        if board.loaded:
+            return
+        newest: dict[UUID, int] = {}
         for versioned, entry in zip(standings, entries, strict=True):
-            board.write(entry, versioned.standing.user_id, versioned.version)
+            user_id = versioned.standing.user_id
+            held = max(board.versions.get(user_id, -1), newest.get(user_id, -1))
+            if versioned.version > held:
+                board.place(entry, user_id)
+                newest[user_id] = versioned.version
 
     async def load_many(self, loads: Sequence[BoardLoad]) -> None:
         # Checked first: a bad standing fails the call before anything is written.
@@ -261,8 +281,14 @@ class MemoryRanking:
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         removed = 0
         for board in self._boards.values():
+            if board.loaded:
+                if user_id in board.by_member:
+                    board.place(None, user_id)
+                    removed += 1
+                continue
             stored = board.versions.get(user_id)
-            if stored is not None and stored < version:
+            held = stored is not None or user_id in board.by_member
+            if held and (stored is None or stored < version):
                 board.write(None, user_id, version)
                 removed += 1
         return removed

@@ -7,7 +7,8 @@ hash tag, so a Redis Cluster keeps all of a board's keys in one slot and one Lua
 may touch them together; the `2` after it is the layout's marker:
 
     fitboard:{board:calories:week:global:2026-W47}:2:z      sorted set: user id -> composite score
-    fitboard:{board:calories:week:global:2026-W47}:2:v      hash: user id -> projection version
+    fitboard:{board:calories:week:global:2026-W47}:2:v      hash: user id -> projection version,
+                                                            only while the board is not loaded
     fitboard:{board:calories:week:global:2026-W47}:2:ready  "1" once loaded from the record
     fitboard:{board:calories:week:global:2026-W47}:2:lock   redis-py Lock of the rebuild (its
                                                             holder's token), renewed while held
@@ -24,13 +25,20 @@ is ever read as one of this layout (a board it held loaded is not loaded here), 
 admin API's, runs it first, and rebuilds in this layout the boards that layout held
 loaded: `BoardMaintenance.rebuild`).
 
-The composite score is `fitboard.domain.ranking.encode_sort_score`. Versions stay in `:v`
-after a member is removed, so an older write cannot bring the member back. Every write
-goes through one Lua function (`_WRITE`) that compares the version first, so out-of-order
-workers never leave a stale total. `:ready` is written only by `load` (and `load_many`),
-after the board's members: after a FLUSHALL, an
+The composite score is `fitboard.domain.ranking.encode_sort_score`. Every write goes
+through one Lua function (`_WRITE`). A loaded board is a sorted set and nothing more: each
+athlete's writes reach it in the order of their commits (every writer holds the athlete's
+board-write lock from its version bump until its board writes are done:
+`UserRepository.lock_and_bump_version`), so the newest write is the last. While a board
+is not loaded, a load may be filling it from a read of the record that some writes are
+newer than, so there every write compares and stores the member's version in `:v` (a
+removal's too, so an older load cannot bring the member back), the load keeps what is
+newer than its read, and `:v` goes once the load marks the board loaded. `:ready` is
+written only by `load` (and `load_many`), after the board's members: after a FLUSHALL, an
 eviction or a restart without persistence, a board is "not loaded" even if a worker has
-already written a member into it again, and the next read rebuilds it.
+already written a member into it again, and the next read rebuilds it. A load never
+writes into a board that is loaded and keeps no versions (someone loaded it meanwhile,
+and its writes since may be newer than the load's read): a rebuild drops a board first.
 
 Reads that need a rank run as one read-only Lua script each, so the rows and the count
 above them come from the same moment, in one round trip; the board reads of the API
@@ -124,24 +132,35 @@ _RESEND: tuple[type[Exception], ...] = (
 # Releasing the rebuild lock may also find it expired or taken over.
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_TRANSIENT)
 
-# The versioned write of every script that writes members: `write(member, version,
-# score)` compares the version first, and writes the composite score ('' removes) only if
-# the board (KEYS[1], KEYS[2]: z, v) holds an older one or none for the member; 1 if
-# written, else 0. `write_versioned()` is that write as projecting scripts call it.
+# The write of every script that writes members: `write(member, version, score)` writes
+# the composite score ('' removes) into the board (KEYS[1], KEYS[2], KEYS[3]: z, v, ready);
+# 1 if written, else 0. A loaded board (`:ready`) keeps no versions: its writers come in
+# the order of their commits (each athlete's are, `UserRepository.lock_and_bump_version`),
+# so each write is newer than the one before, and is written. A board that is not loaded
+# (or, from an earlier release, still holds a version hash) is `versioned`: a load may be
+# filling it from a read of the record older than some writes, so each write compares the
+# member's version in `:v` first, is written only if it is newer, and stores its version
+# there; the load compares too, and the board sheds `:v` when the load marks it loaded.
+# `write_versioned()` is that write as projecting scripts call it.
 # KEYS: z, v, ready.  ARGV: member, version, composite score ('' removes), ttl s ('' keeps):
 # all three keys expire after ttl once the member is written.
 _WRITE = """
+local versioned = redis.call('EXISTS', KEYS[3]) == 0 or redis.call('EXISTS', KEYS[2]) == 1
 local function write(member, version, score)
-  local stored = redis.call('HGET', KEYS[2], member)
-  if stored and tonumber(stored) >= tonumber(version) then
-    return 0
+  if versioned then
+    local stored = redis.call('HGET', KEYS[2], member)
+    if stored and tonumber(stored) >= tonumber(version) then
+      return 0
+    end
   end
   if score == '' then
     redis.call('ZREM', KEYS[1], member)
   else
     redis.call('ZADD', KEYS[1], score, member)
   end
-  redis.call('HSET', KEYS[2], member, version)
+  if versioned then
+    redis.call('HSET', KEYS[2], member, version)
+  end
   return 1
 end
 local function write_versioned()
@@ -189,33 +208,59 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # version and composite score, one after the other. One argument instead of three per
 # member: redis-py packing three per member was about half of what a load of small boards
 # cost the client.
-# Each member is written as a projection writes it (`write`), and the keys then expire as
-# that many projection writes would leave them; a marking call then sets `:ready` and
-# gives z and v its expiry. Returns how many members were written, or -1 (nothing
-# written) when the lock condition fails: the whole call is atomic, so running it while
-# no one holds the lock is as good as holding the lock for it, and running it while the
-# lock holds a token is running it under that holder's lock.
+# A member is written unless the board holds a newer version for it in `:v` (a writer's,
+# since the load began: see `_WRITE`), or this call wrote it already at a newer version.
+# The load's own versions are not stored: no write older than the record's read can
+# come after it (writers come in commit order), so only writers' versions need keeping.
+# A board that is loaded and keeps no versions is left as it is (loaded meanwhile by
+# someone else, its writes since may be newer than this load's read). A marking call
+# then sets `:ready`, deletes `:v` (a loaded board keeps no versions) and gives z its
+# expiry; otherwise the keys expire as that many projection writes would leave them.
+# Returns how many members were written, or -1 (nothing written) when the lock condition
+# fails: the whole call is atomic, so running it while no one holds the lock is as good
+# as holding the lock for it, and running it while the lock holds a token is running it
+# under that holder's lock.
 _LOAD = (
-    _WRITE
-    + _LOCK_CONDITION
+    _LOCK_CONDITION
     + """
 if not lock_allows() then
   return -1
 end
+local loaded = redis.call('EXISTS', KEYS[3]) == 1
+local versions = redis.call('EXISTS', KEYS[2]) == 1
 local written = 0
-for member, version, score in string.gmatch(ARGV[4], """
+if versions or not loaded then
+  local newest = {}
+  for member, version, score in string.gmatch(ARGV[4], """
     + _RECORD_PATTERN
     + """) do
-  written = written + write(member, version, score)
+    local v = tonumber(version)
+    local held = newest[member]
+    if versions then
+      local stored = redis.call('HGET', KEYS[2], member)
+      if stored and (not held or tonumber(stored) > held) then
+        held = tonumber(stored)
+      end
+    end
+    if not held or v > held then
+      if score == '' then
+        redis.call('ZREM', KEYS[1], member)
+      else
+        redis.call('ZADD', KEYS[1], score, member)
+      end
+      newest[member] = v
+      written = written + 1
+    end
+  end
 end
 local ttl = ARGV[1]
 if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[2])
   if ttl == '' then
     redis.call('SET', KEYS[3], '1')
   else
     redis.call('SET', KEYS[3], '1', 'EX', ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[2], ttl)
   end
 elseif written > 0 and ttl ~= '' then
   for i = 1, 3 do
@@ -240,12 +285,15 @@ return 0
 )
 
 # KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version,
-# only from a board that has ever held them (whose version hash has them), so removing an
-# athlete writes nothing into the boards they were never on.
+# only from a board that holds them or, versioned, their version, so removing an athlete
+# writes nothing into the boards they were never on. 1 if removed, else 0.
 _REMOVE = (
     _WRITE
     + """
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+if not versioned then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
 return write_versioned()
@@ -541,13 +589,16 @@ def _old_layout_key(name: str, namespace: str) -> tuple[BoardKey, str] | None:
     return None
 
 
-def _keys_of_versions(name: str) -> list[str] | None:
-    """`_Keys.data` of the board whose version hash is `name`; None for a key that is not
-    one (a scan pattern's `*` matches more than a hash tag)."""
-    if not (name.endswith("}" + _VERSIONS) and ":{board:" in name):
+def _data_keys_of(name: str) -> list[str] | None:
+    """`_Keys.data` of the board whose sorted set or version hash is `name`; None for a
+    key that is neither (a scan pattern's `*` matches more than a hash tag)."""
+    if ":{board:" not in name:
         return None
-    base = name.removesuffix(_VERSIONS)
-    return [base + _Z, name, base + _READY]
+    for suffix in (_Z, _VERSIONS):
+        if name.endswith("}" + suffix):
+            base = name.removesuffix(suffix)
+            return [base + _Z, base + _VERSIONS, base + _READY]
+    return None
 
 
 def _text(value: bytes) -> str:
@@ -637,7 +688,8 @@ class RedisRanking:
         self._remove = client.register_script(_REMOVE)
         self._read_page = client.register_script(_READ_PAGE)
         self._read_around = client.register_script(_READ_AROUND)
-        self._scan_versions = f"{namespace}:{{board:*}}{_VERSIONS}"
+        # A board's sorted set and version hash (`:z`, `:v`): whichever it holds.
+        self._scan_members = f"{namespace}:{{board:*}}:{_LAYOUT}:[zv]"
 
     @classmethod
     def from_url(
@@ -988,12 +1040,15 @@ class RedisRanking:
         member = user_id.bytes
         removed = 0
         with _reachable():
-            # Every board instance in Redis has a version hash, loaded or not: SCAN walks
-            # them in chunks without blocking the server, however many there are.
+            # Every board instance in Redis that holds members or versions: SCAN walks them
+            # in chunks without blocking the server, however many there are. A board with
+            # both keys is met twice, and written to once (`seen`).
+            seen: set[str] = set()
             batch: list[tuple[Sequence[str], Sequence[Any]]] = []
-            async for name in self._client.scan_iter(match=self._scan_versions, count=1000):
-                keys = _keys_of_versions(_text(name))
-                if keys is not None:
+            async for name in self._client.scan_iter(match=self._scan_members, count=1000):
+                keys = _data_keys_of(_text(name))
+                if keys is not None and keys[0] not in seen:
+                    seen.add(keys[0])
                     batch.append((keys, [member, version, "", ""]))
                 if len(batch) >= _REMOVE_CHUNK:
                     removed += sum(await self._run_script(self._remove, batch))
@@ -1087,17 +1142,18 @@ class RedisRanking:
         await self._client.aclose()
 
     async def held_keys(self) -> list[BoardKey]:
-        # A board holds a version hash once anything was written into it, and a `:ready`
-        # marker once loaded (an empty board has only that): one SCAN finds both.
+        # A board holds a sorted set once a member is on it, a version hash once anything
+        # was written into it while it was not loaded (a removal leaves one), and a
+        # `:ready` marker once loaded (an empty board has only that): one SCAN finds all.
         found: set[BoardKey] = set()
         with _reachable():
             async for name in self._client.scan_iter(
-                match=f"{self._namespace}:{{board:*}}:{_LAYOUT}:[vr]*", count=1000
+                match=f"{self._namespace}:{{board:*}}:{_LAYOUT}:[zvr]*", count=1000
             ):
                 text = _text(name)
-                key = _parse_key(text, self._namespace, _VERSIONS)
-                if key is None:
-                    key = _parse_ready_key(text, self._namespace)
+                key = None
+                for suffix in (_Z, _VERSIONS, _READY):
+                    key = key or _parse_key(text, self._namespace, suffix)
                 if key is not None:
                     found.add(key)
         return sorted(found)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fitboard.adapters.sql.achievements import SqlAchievementRepository
+from fitboard.adapters.sql.board_write_locks import BoardWriteLocks
 from fitboard.adapters.sql.challenges import SqlChallengeRepository
 from fitboard.adapters.sql.changes import SqlWorkoutChangeRepository
 from fitboard.adapters.sql.engine import READ_ONLY_OPTION, create_engine
@@ -96,8 +97,10 @@ class SqlUnitOfWork:
     """One transaction on one pooled connection.
 
     Entering begins it (on SQLite a writer takes the write lock right there); leaving
-    without `commit()` rolls it back. Failures that mean the database is unreachable are
-    raised as StoreUnavailable when they leave the block."""
+    without `commit()` rolls it back. Leaving releases the athletes' board-write locks
+    that `users.lock_and_bump_version(s)` took (`board_write_locks.py`), which outlive
+    the commit so that the boards are written under them. Failures that mean the
+    database is unreachable are raised as StoreUnavailable when they leave the block."""
 
     # Typed as the ports (protocol attributes are invariant), which also makes mypy check
     # each repository against its port where it is assigned.
@@ -143,7 +146,8 @@ class SqlUnitOfWork:
             self._end_turn()
             raise
         self._connection = connection
-        self.users = SqlUserRepository(connection)
+        self._board_locks = BoardWriteLocks(connection)
+        self.users = SqlUserRepository(connection, self._board_locks)
         self.workouts = SqlWorkoutRepository(connection)
         self.rollups = SqlRollupRepository(connection)
         self.groups = SqlGroupRepository(connection)
@@ -167,7 +171,12 @@ class SqlUnitOfWork:
             async with _unavailable_as_port_error():
                 if connection.in_transaction():
                     await connection.rollback()
+                await self._board_locks.release()
         except Exception:
+            if self._board_locks.held:
+                # Locks that could not be released must not go back to the pool with the
+                # connection: closed instead, the session ends and they with it.
+                await connection.invalidate()
             # The connection is already broken; the error that broke it is the one to see.
             if exc is None:
                 raise

@@ -57,8 +57,10 @@ class AccountDeletion:
                     await data.pass_group(owned.group_id, user_id, owned.successor)
             await data.erase(user_id)
             await uow.commit()
-        await self._generation_changes.changed(user_id)
-        await self._ranking.remove_athlete(user_id, user.projection_version)
+            await self._generation_changes.changed(user_id)
+            # Under the athlete's board-write lock, which outlives the commit
+            # (`lock_and_bump_version`): no board write of theirs comes after this one.
+            await self._ranking.remove_athlete(user_id, user.projection_version)
         try:
             await self._name_changes.changed([user_id])
         except RankingUnavailable as exc:

@@ -45,15 +45,24 @@ class UserRepository(Protocol):
         ...
 
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
-        """`lock` that also increases the user's projection version by one, in one
-        statement: hold the user's row lock until the unit of work ends. The user
-        comes back with the new version; None, and nothing written, for an unknown user."""
+        """`lock` that also increases the user's projection version by one: hold the
+        user's row lock until the commit, and the athlete's board-write lock until the
+        unit of work ends, after the commit. The user comes back with the new version;
+        None, and nothing written, for an unknown user.
+
+        The boards are the writer's to write, in version order, while the unit of work
+        lasts: every writer of an athlete's boards bumps the version here, commits, and
+        writes the boards before leaving the unit of work, so the next writer's commit,
+        and its board writes, come only after them (a loaded Redis board keeps no version
+        per member and relies on this order: `RankingIndex.project`). Writing one's own
+        boards after leaving the unit of work loses that order."""
         ...
 
     async def lock_and_bump_versions(self, user_ids: Sequence[UUID]) -> dict[UUID, User]:
-        """`lock_and_bump_version` of every one of `user_ids` in one round trip, their
-        locks taken in the order of their ids (so two transactions locking overlapping
-        sets never deadlock). The users come back by id with their new versions; unknown
+        """`lock_and_bump_version` of every one of `user_ids`, in as many round trips as for
+        one (two on PostgreSQL: the board-write locks, then the rows), their locks taken
+        in one order (so two transactions locking overlapping sets never
+        deadlock). The users come back by id with their new versions; unknown
         ids are left out, and nothing is written for them."""
         ...
 

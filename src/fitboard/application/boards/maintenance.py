@@ -265,6 +265,10 @@ class BoardMaintenance:
         from the record; with `warm`, each cold one is loaded too."""
         report = ReconcileReport()
         async with self._record.reading() as record:
+            # Before the record's first read, which is when its snapshot is taken: a
+            # board cold now was last written unversioned (loaded) before this, so the
+            # snapshot holds those writes, and warming it from the snapshot is safe; a
+            # board loaded after this is left as it is by the warming load.
             loaded = set(await self._ranking.loaded_keys())
             held = set(await self._ranking.held_keys()) | loaded
             # Instances as (period, period key, scope): each is one of every metric's boards.

@@ -197,11 +197,17 @@ class RankingIndex(Protocol):
     async def project(
         self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
     ) -> list[Projected]:
-        """Write one user's absolute totals, in one round trip. On each board, an update is
-        ignored if that board already holds a version >= `version` for the user, so
-        out-of-order writers never leave a stale total. `score=None` removes the user from
-        that board. Returns one `Projected` per update, in order; each board's write and
-        reads are atomic together (not across boards)."""
+        """Write one user's absolute totals, in one round trip. `score=None` removes the
+        user from that board. Returns one `Projected` per update, in order; each board's
+        write and reads are atomic together (not across boards).
+
+        The caller holds the athlete's board-write lock (`UserRepository.
+        lock_and_bump_version`: after the commit that bumped `version`, before its unit of
+        work ends), so each athlete's writes come in version order, and a loaded board
+        takes every write as it comes. A board that is not loaded keeps each member's
+        version, and ignores an update if it holds a version >= `version` for the user:
+        a `load` may be filling it from a read of the record that this write is newer
+        than."""
         ...
 
     async def project_many(
@@ -237,7 +243,11 @@ class RankingIndex(Protocol):
         ...
 
     async def load(self, key: BoardKey, standings: Standings) -> None:
-        """Fill a board from the record, version-checked like `project`, then mark it loaded.
+        """Fill a board from the record, then mark it loaded. A standing is written unless
+        the board holds a newer version of the athlete's, written by `project` since the
+        load's read of the record began (the board is not loaded, so it keeps them).
+        A board that is loaded already is left as it is (loaded meanwhile by another,
+        whose writes since may be newer than `standings`): `drop` it first to load it anew.
 
         `standings` may be a stream of chunks: each is written as it comes, and the board
         is marked loaded only once the last one is, so no reader sees it loaded and
@@ -263,9 +273,10 @@ class RankingIndex(Protocol):
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         """Remove the athlete from every board instance held, loaded or not, as a `project`
-        with `score=None` at `version` would on each board that has ever held them: a
-        write of an older version cannot bring them back. For a deleted account. Returns
-        how many board instances the removal was written to."""
+        with `score=None` at `version` would on each board that holds them or (not loaded)
+        their version: a load of an older read cannot bring them back. For a deleted
+        account, under its board-write lock as `project`. Returns how many board instances
+        the removal was written to."""
         ...
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...

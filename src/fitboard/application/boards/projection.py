@@ -52,5 +52,7 @@ class Projection:
                     # Boards of groups the athlete just left lose them.
                     updates += updates_for({period: totals}, day, left, visible=False)
             await uow.commit()
-        await self._ranking.project(user_id, version, updates)
+            # Under the athlete's board-write lock, which outlives the commit
+            # (`lock_and_bump_version`): their boards are written in commit order.
+            await self._ranking.project(user_id, version, updates)
         return len(updates)

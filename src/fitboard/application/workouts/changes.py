@@ -5,9 +5,10 @@ One transaction under the athlete's lock: the workout row rewritten (or deleted)
 athlete's rollup rows of the board day recomputed from the workouts table (absolute, not
 by increments, so redelivery and ordering are harmless), the change recorded (who, when,
 why; its id makes it once-only), achievements judged again, the projection version
-bumped and the new totals read. After the commit the totals are projected onto the boards
-the workout was or is on. A redelivered change writes nothing: it only projects the same
-totals again, which repairs a projection that a crash cut short."""
+bumped and the new totals read. After the commit, still under the athlete's board-write
+lock, the totals are projected onto the boards the workout was or is on. A redelivered
+change writes nothing: it only projects the same totals again, which repairs a
+projection that a crash cut short."""
 
 from __future__ import annotations
 
@@ -135,11 +136,13 @@ class WorkoutChanges:
                 judged = await self._judge(uow, before, after, user, all_time, now)
             await uow.commit()
 
-        visible = user.show_on_leaderboards
-        updates = [u for d in days for u in updates_for(totals[d], d, scopes, visible)]
-        projected = await self._ranking.project(
-            user.id, user.projection_version, updates, behind=MAX_OVERTAKEN_PER_BOARD
-        )
+            # Under the athlete's board-write lock, which outlives the commit
+            # (`lock_and_bump_version`): their boards are written in commit order.
+            visible = user.show_on_leaderboards
+            updates = [u for d in days for u in updates_for(totals[d], d, scopes, visible)]
+            projected = await self._ranking.project(
+                user.id, user.projection_version, updates, behind=MAX_OVERTAKEN_PER_BOARD
+            )
         return Changed(
             change,
             before,

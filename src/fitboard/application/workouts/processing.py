@@ -125,8 +125,10 @@ class Processing:
         athlete's n-th submission in turn n, every turn in a few multi-row statements
         (`_record`): what a step reads and writes is its own athlete's, and an athlete's
         submissions keep their order, so this is one at a time. Each athlete's boards are then
-        projected once, with the totals after their last workout of the batch, and every
-        board write goes in one round trip; the rank changes and overtakes of an athlete
+        projected once, with the totals after their last workout of the batch, after the
+        commit but before the unit of work ends (under the athletes' board-write locks,
+        so that their boards are written in the order of the commits), and every board
+        write goes in one round trip; the rank changes and overtakes of an athlete
         are told with their last workout of the batch (the earlier ones' moves are part
         of them). Any failure rolls the whole batch back."""
         if not submissions:
@@ -159,33 +161,34 @@ class Processing:
             steps = [recorded[i] for i in range(len(submissions))]
             await uow.commit()
 
-        # Built from the totals read, after the commit: the athletes' locks are not held
-        # for it.
-        updates = [
-            updates_for(
-                step.totals,
-                step.workout.board_day,
-                scopes_moved_by(step.workout.submission.activity, groups_of[step.user.id]),
-                step.user.show_on_leaderboards,
+            # After the commit, the rows no longer locked, but still inside the unit of
+            # work: its athletes' board-write locks keep their boards' writes in the order
+            # of the commits (`lock_and_bump_versions`).
+            updates = [
+                updates_for(
+                    step.totals,
+                    step.workout.board_day,
+                    scopes_moved_by(step.workout.submission.activity, groups_of[step.user.id]),
+                    step.user.show_on_leaderboards,
+                )
+                for step in steps
+            ]
+            last_step: dict[UUID, int] = {}
+            moved_of: dict[UUID, list[list[ScoreUpdate]]] = {}
+            for index, (step, moved) in enumerate(zip(steps, updates, strict=True)):
+                last_step[step.user.id] = index
+                moved_of.setdefault(step.user.id, []).append(moved)
+            athletes_in_order = list(moved_of)
+            projected = await self._ranking.project_many(
+                [
+                    (user_id, athletes[user_id].projection_version, _latest(moved_of[user_id]))
+                    for user_id in athletes_in_order
+                ],
+                behind=MAX_OVERTAKEN_PER_BOARD,
+                # Only what `rank_changes` and `overtaken_by` keep: much of a full reply is
+                # boards this batch did not move the athlete on, and rows they did not pass.
+                only_moves=True,
             )
-            for step in steps
-        ]
-        last_step: dict[UUID, int] = {}
-        moved_of: dict[UUID, list[list[ScoreUpdate]]] = {}
-        for index, (step, moved) in enumerate(zip(steps, updates, strict=True)):
-            last_step[step.user.id] = index
-            moved_of.setdefault(step.user.id, []).append(moved)
-        athletes_in_order = list(moved_of)
-        projected = await self._ranking.project_many(
-            [
-                (user_id, athletes[user_id].projection_version, _latest(moved_of[user_id]))
-                for user_id in athletes_in_order
-            ],
-            behind=MAX_OVERTAKEN_PER_BOARD,
-            # Only what `rank_changes` and `overtaken_by` keep: much of a full reply is
-            # boards this batch did not move the athlete on, and rows they did not pass.
-            only_moves=True,
-        )
         projected_of = dict(zip(athletes_in_order, projected, strict=True))
         # If clearing fails the markers expire by themselves; the record already answers.
         with contextlib.suppress(PortError):

@@ -1,0 +1,77 @@
+"""Each athlete's board writes in the order of their commits: a lock per athlete that a
+unit of work holds from `lock_and_bump_version(s)` until it ends, past its commit.
+
+A writer of an athlete's boards (the worker, a change, a re-projection, a deletion) bumps
+the athlete's projection version under the row lock, commits, and only then writes the
+boards, inside the same unit of work. The row lock ends at the commit; this lock ends when
+the unit of work does, after the board writes. So the next writer of the athlete cannot
+commit before the previous one's board writes are done, and every board write of an
+athlete lands in the order of the commits. That is what lets a loaded Redis board keep no
+version per member (`adapters/ranking_redis.py`): its writes cannot arrive out of order.
+
+PostgreSQL: a session-level advisory lock per athlete (`pg_advisory_lock`), keyed by the
+first 8 bytes of the user id (two athletes sharing a key only wait on each other), taken in
+key order in one statement (so two units of work locking overlapping sets never deadlock:
+each takes all of these before any row lock) and released with `pg_advisory_unlock_all`
+as the unit of work ends. A session that dies releases them with itself.
+
+SQLite: the writers of one process already take turns for the whole unit of work
+(`SqlStore`), which orders them; nothing is taken here. Several processes writing one
+SQLite file and one shared Redis are not ordered by it: production's shared boards need
+PostgreSQL (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["BoardWriteLocks", "lock_key"]
+
+# Volatile functions in a SELECT list are evaluated after its ORDER BY's sort (PostgreSQL
+# postpones them past the sort for exactly this), so the locks are taken in key order.
+_LOCK = text(
+    "SELECT pg_advisory_lock(key) FROM unnest(:keys) AS locked(key) ORDER BY key"
+).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+_UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
+
+
+def lock_key(user_id: UUID) -> int:
+    """The advisory lock key of an athlete: their id's first 8 bytes as a signed bigint."""
+    return int.from_bytes(user_id.bytes[:8], "big", signed=True)
+
+
+class BoardWriteLocks:
+    """The athletes' board-write locks of one unit of work's connection."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self._postgresql = connection.dialect.name == "postgresql"
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        """Whether any lock was taken (and not yet released)."""
+        return self._held
+
+    async def take(self, user_ids: Sequence[UUID]) -> None:
+        """Lock each athlete of `user_ids` until `release`, waiting for its holder."""
+        if not self._postgresql or not user_ids:
+            return
+        # Marked before the statement: should it fail half-way, the locks it took are
+        # still released (or the connection discarded) as the unit of work ends.
+        self._held = True
+        keys = sorted({lock_key(user_id) for user_id in user_ids})
+        await self._connection.execute(_LOCK, {"keys": keys})
+
+    async def release(self) -> None:
+        """Release every lock taken. Outside any transaction of the caller's: call it once
+        the unit of work's transaction is committed or rolled back."""
+        if not self._held:
+            return
+        await self._connection.execute(_UNLOCK_ALL)
+        self._held = False
