@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import json
 import random
 import statistics
@@ -192,8 +193,11 @@ async def rebuild_all(deployment: Deployment) -> tuple[float, int, int]:
     seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"fitboard rebuild exited {code}:\n{output[-2000:]}")
-    words = output.split("rebuilt ", 1)[1].split()
-    return seconds, int(words[0]), int(words[2])
+    # Its last line; an earlier one may tell of keys of an old layout it removed first.
+    found = re.search(r"rebuilt (\d+) boards, (\d+) entries", output)
+    if found is None:
+        raise RuntimeError(f"fitboard rebuild did not say what it rebuilt:\n{output[-2000:]}")
+    return seconds, int(found[1]), int(found[2])
 
 
 async def rebuild_one(deployment: Deployment) -> tuple[float, int]:
