@@ -25,9 +25,9 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import json
 import random
+import re
 import statistics
 import time
 import uuid
