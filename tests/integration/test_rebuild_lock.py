@@ -8,7 +8,7 @@ timeout of one second."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import Connection
 
 from fitboard.adapters.ranking_redis import RedisRanking
 from fitboard.adapters.redis_client import redis_client
@@ -33,6 +32,7 @@ from fitboard.domain.boards import (
     Standing,
     VersionedStanding,
 )
+from tests.lost_cancellation import WrittenCommands, ends
 from tests.services.session import SERVICES
 
 # Imported for pytest, which finds the `redis` fixture by its name.
@@ -150,27 +150,17 @@ async def test_a_block_left_while_its_renewal_is_sent_ends_and_releases_the_lock
     record left open). Deterministic: the block is left in the turn of the event loop in
     which the renewal's write completes."""
     holder = RedisRanking(redis_client(redis_url, timeout_s=5.0), lock_timeout_s=LOCK_TIMEOUT_S)
-    renewal_sent = asyncio.Event()
-    write = Connection._send_packed_command
-
-    async def send(connection: Connection, command: Iterable[bytes]) -> None:
-        parts = list(command)
-        await write(connection, parts)
-        packed = b"".join(parts)
-        # The lock's only script call while held is its renewal (its release comes after).
-        if b"EVALSHA" in packed and WEEK_LOCK.encode() in packed:
-            renewal_sent.set()
+    writes = WrittenCommands(monkeypatch)
 
     async def rebuild() -> None:
         async with holder.rebuild_lock(WEEK):
-            await renewal_sent.wait()
+            # The only command naming the lock while it is held is its renewal (the lock
+            # is taken before the block, released after).
+            await writes.written(WEEK_LOCK.encode())
 
-    monkeypatch.setattr(Connection, "_send_packed_command", send)
     rebuilding = asyncio.create_task(rebuild())
     try:
-        # Bounded, and by a wait that cannot lose the test's own cancellation either.
-        done, _ = await asyncio.wait([rebuilding], timeout=30)
-        assert done, "leaving the block waits for a renewal that goes on for ever"
+        assert await ends(rebuilding, 30), "leaving the block waits for a renewal for ever"
         rebuilding.result()
         # Released once the block is left, not left to expire.
         assert not await redis.exists(WEEK_LOCK)
@@ -188,13 +178,12 @@ async def test_a_rebuild_cancelled_while_leaving_the_block_is_cancelled_once_it_
     rebuild cancelled."""
     holder = RedisRanking(redis_client(redis_url, timeout_s=5.0), lock_timeout_s=LOCK_TIMEOUT_S)
     in_flight, told_to_stop, gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    write = Connection._send_packed_command
 
-    async def send(connection: Connection, command: Iterable[bytes]) -> None:
-        parts = list(command)
-        packed = b"".join(parts)
+    async def hold_the_renewal(packed: bytes) -> None:
+        # The renewal, the lock's only script call before the gate opens (it is taken by
+        # a SET, released after): once written, its sending is held up until the gate
+        # opens, and stopped only then.
         if b"EVALSHA" in packed and WEEK_LOCK.encode() in packed and not gate.is_set():
-            # The renewal's write, held up until the gate opens, and stopped only then.
             in_flight.set()
             try:
                 await gate.wait()
@@ -202,13 +191,13 @@ async def test_a_rebuild_cancelled_while_leaving_the_block_is_cancelled_once_it_
                 told_to_stop.set()
                 await gate.wait()
                 raise
-        await write(connection, parts)
+
+    WrittenCommands(monkeypatch, after=hold_the_renewal)
 
     async def rebuild() -> None:
         async with holder.rebuild_lock(WEEK):
             await in_flight.wait()
 
-    monkeypatch.setattr(Connection, "_send_packed_command", send)
     rebuilding = asyncio.create_task(rebuild())
     try:
         async with asyncio.timeout(30):
@@ -216,8 +205,7 @@ async def test_a_rebuild_cancelled_while_leaving_the_block_is_cancelled_once_it_
         # The rebuild has left the block and waits for the renewal to end.
         rebuilding.cancel()
         gate.set()
-        done, _ = await asyncio.wait([rebuilding], timeout=30)
-        assert done, "leaving the block never ended"
+        assert await ends(rebuilding, 30), "leaving the block never ended"
         assert rebuilding.cancelled(), rebuilding.exception()
         assert not await redis.exists(WEEK_LOCK)
     finally:
