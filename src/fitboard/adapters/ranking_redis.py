@@ -16,7 +16,8 @@ may touch them together; the `2` after it is the layout's marker:
 A user id is stored, in `:z` and `:v` alike, as its 16 raw bytes (`UUID.bytes`): its
 string takes jemalloc's 32 B size class instead of the 48 B one of the 36-character text,
 once in the sorted set (whose skiplist and dict share it) and once in the version hash:
-226 -> 194 B per board entry, every key counted (`python -m bench --only boards`). The
+226 -> 194 B per board entry, every key counted (`python -m bench --only boards`), and
+120 B, a bare sorted set's, since a loaded board keeps no version hash (below). The
 replies give them back as bytes, so the client must not decode responses (the
 constructor refuses one that does). Layout 1, before the marker, named the same keys
 without it (`...}:z`, `:v`, `:ready`, `:lock`) and held user ids as text: no key of it
