@@ -1,6 +1,6 @@
-"""The consumer loops with the retry policy, on both queue adapters: what reaches the dead
-letters, and what waits out an outage however many times it fails; in batches, a poison
-message is isolated and an outage does not split a batch."""
+"""The batch consumer loop with the retry policy, on both queue adapters: one message at a
+time, what reaches the dead letters, and what waits out an outage however many times it
+fails; in batches, a poison message is isolated and an outage does not split a batch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fitboard.application.messaging.consuming import run_batch_consumer, run_consumer
+from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.messaging.errors import PartlyHandled, PermanentFailure
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import StoreUnavailable
@@ -28,14 +28,15 @@ def submitted() -> Message:
 
 
 class ScriptedHandler:
-    """Raises, for each message id, the errors queued for it one after another, then
-    succeeds; counts the successes."""
+    """A handler of batches of one that raises, for each message id, the errors queued for
+    it one after another (one an attempt), then succeeds; counts the successes."""
 
     def __init__(self, failures: dict[str, list[Exception]]) -> None:
         self.failures = failures
         self.succeeded: Counter[str] = Counter()
 
-    async def __call__(self, delivery: Delivery) -> None:
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        (delivery,) = deliveries
         errors = self.failures.get(delivery.message.message_id, [])
         if errors:
             raise errors.pop(0)
@@ -60,7 +61,12 @@ async def running(
 def consuming(
     queues: QueueHarness, spec: QueueSpec, handler: ScriptedHandler
 ) -> AbstractAsyncContextManager[None]:
-    return running(lambda stop: run_consumer(queues.broker, spec, handler, prefetch=4, stop=stop))
+    """`handler` handed one message at a time (batches of one), four at once."""
+    return running(
+        lambda stop: run_batch_consumer(
+            queues.broker, spec, handler, prefetch=4, batch_size=1, stop=stop, concurrency=4
+        )
+    )
 
 
 async def until(condition: Callable[[], bool], within_s: float) -> None:

@@ -1,6 +1,6 @@
 """Messages published straight on the queue, past the API, to a real worker in each mode.
 
-The worker is the product's own (`consume_workouts`: `run_consumer` with the real
+The worker is the product's own (`consume_workouts`: `run_batch_consumer` with the real
 handler) on the real queue of the mode: the SQLite queue in embedded mode, RabbitMQ's
 test vhost with PostgreSQL and Redis in production. Every malformed, truncated,
 oversized, wrong-version or out-of-range message must be dead-lettered on its first
