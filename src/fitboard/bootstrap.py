@@ -48,6 +48,7 @@ from fitboard.application.imports.ports import ActivityFiles, ImportLimits
 from fitboard.application.live.challenges import LiveChallenges
 from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
+from fitboard.application.messaging.consuming import LoopShare
 from fitboard.application.messaging.ports import RETRY_DELAYS_S, MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock, QueueUnavailable
@@ -181,9 +182,10 @@ class Container:
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
-    # The share of the event loop the worker's batches are paced to (`worker_loop_share`):
-    # set only where the worker shares its loop with the API (embedded `fitboard serve`).
-    worker_loop_share: float | None = None
+    # The one pacing of the consumers that share the event loop with the API (embedded
+    # `fitboard serve`: the worker and the reports consumer), None elsewhere
+    # (`consumers_loop_share`).
+    loop_share: LoopShare | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Bound by `build` once the adapters are in place.
     services: Services = field(init=False)
@@ -605,20 +607,22 @@ async def build(
         generation_changes=generation_changes,
         achievement_rules=achievement_rules,
         background=background_tasks(settings, role),
-        worker_loop_share=worker_loop_share(settings),
+        loop_share=consumers_loop_share(settings),
         _closers=closers,
     )
     container.services = _services(container, rate_limiter, activity_files)
     return container
 
 
-def worker_loop_share(settings: Settings) -> float | None:
-    """The pacing of the worker's batches: in embedded mode the worker shares the event
-    loop with the API (`Settings.embedded_worker_loop_share`; 1 turns pacing off); a
-    worker process of its own has the loop to itself (None)."""
+def consumers_loop_share(settings: Settings) -> LoopShare | None:
+    """The pacing of the consumers' batches: in embedded mode the worker and the reports
+    consumer share the event loop with the API, and one `LoopShare` paces both, to
+    `Settings.embedded_worker_loop_share` of the loop together (1 turns pacing off); a
+    consumer process of its own has the loop to itself (None). Made while `build` runs,
+    in the thread of the loop the consumers run on, whose processor time it reads."""
     if settings.mode is not Mode.EMBEDDED or settings.embedded_worker_loop_share >= 1:
         return None
-    return settings.embedded_worker_loop_share
+    return LoopShare(settings.embedded_worker_loop_share)
 
 
 def import_limits(settings: Settings) -> ImportLimits:

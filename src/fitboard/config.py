@@ -79,11 +79,12 @@ class Settings(BaseSettings):
     # reports consumer takes batches of the same size (one transaction, one ack each), two
     # at a time, and holds one more.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
-    # Embedded mode: the in-process worker's share of the one event loop while the rest of
-    # the process (the API) wants it too. Before each batch the worker waits until the
-    # rest has had (1 - share) / share seconds of loop time for each second of the
-    # worker's, unless the rest leaves the loop idle: then the worker has all of it. 1 never
-    # waits (the worker takes the loop whenever a batch is ready).
+    # Embedded mode: the in-process consumers' share (the worker's and the monthly reports
+    # consumer's, together) of the one event loop while the rest of the process (the API)
+    # wants it too. Before each batch a consumer waits until the rest has had
+    # (1 - share) / share seconds of loop time for each second of the consumers', unless
+    # the rest leaves the loop idle: then the consumers have all of it. 1 never waits (a
+    # consumer takes the loop whenever a batch is ready).
     embedded_worker_loop_share: float = Field(default=0.5, gt=0, le=1)
     # Failed attempts before a message is dead-lettered (waiting out an outage does not
     # count).

@@ -1,7 +1,7 @@
 """Embedded mode: the in-process worker draining a backlog shares the one event loop with
-the API. Requests keep being answered while the backlog is there, the worker waits its
-turn between batches while they are (`LoopShare`), and the whole backlog still drains,
-every workout processed once."""
+the API (and, paced by the same `LoopShare`, with the reports consumer). Requests keep
+being answered while the backlog is there, the consumers wait their turn between batches
+while they are, and the whole backlog still drains, every workout processed once."""
 
 from __future__ import annotations
 
@@ -17,38 +17,21 @@ import pytest
 
 from fitboard.application.messaging.consuming import LoopShare
 from fitboard.entrypoints.api import create_app
-from fitboard.entrypoints.worker import runner
 from tests.contract.queue_adapters import bounded
 from tests.e2e.conftest import Api, run_at, settings_for
 
 ATHLETES = 8
 PER_ATHLETE = 40  # one :batch request each: 320 workouts waiting
-# The worker's share of the loop. Its own loop time is small beside the requests' (its
-# SQLite work runs in the queue's thread; measured: the requests used 7-8 times the
-# worker's loop time during a batch), so at the default share of one half the requests are
-# never owed time and the worker never waits. At a twentieth they are owed 19 times the
-# worker's time after each batch, and the test sees the worker wait its turn.
+# The consumers' share of the loop. The worker's own loop time is small beside the
+# requests' (its SQLite work runs in the queue's thread; measured: the requests used 7-8
+# times the worker's loop time during a batch), so at the default share of one half the
+# requests are never owed time and the worker never waits. At a twentieth they are owed 19
+# times the consumers' time after each batch, and the test sees the consumers wait.
 SHARE = 0.05
 
 
-class Shares:
-    """Every `LoopShare` the worker makes, kept for the test to read."""
-
-    def __init__(self) -> None:
-        self.made: list[LoopShare] = []
-
-    def __call__(self, share: float) -> LoopShare:
-        made = LoopShare(share)
-        self.made.append(made)
-        return made
-
-
 @pytest.fixture
-async def embedded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Api, Shares]]:
-    shares = Shares()
-    monkeypatch.setattr(runner, "LoopShare", shares)
+async def embedded(tmp_path: Path) -> AsyncIterator[Api]:
     settings = settings_for(tmp_path).model_copy(update={"embedded_worker_loop_share": SHARE})
     app = create_app(settings)
     async with (
@@ -57,7 +40,7 @@ async def embedded(
             transport=httpx.ASGITransport(app=app), base_url="http://fitboard", timeout=300
         ) as client,
     ):
-        yield Api(client, app), shares
+        yield Api(client, app)
 
 
 def workouts(athlete: int) -> list[dict[str, Any]]:
@@ -74,13 +57,12 @@ def workouts(athlete: int) -> list[dict[str, Any]]:
 
 
 @bounded(300)
-async def test_requests_are_answered_while_the_worker_drains_a_backlog(
-    embedded: tuple[Api, Shares],
-) -> None:
-    api, shares = embedded
+async def test_requests_are_answered_while_the_worker_drains_a_backlog(embedded: Api) -> None:
+    api = embedded
     assert api.app is not None
     container = api.app.state.container
-    (share,) = shares.made  # the worker is paced: its share is below 1
+    share = container.loop_share  # the consumers are paced: their share is below 1
+    assert isinstance(share, LoopShare)
 
     tokens = [(await api.register(f"athlete{i}"))[0] for i in range(ATHLETES)]
     submitted: list[tuple[str, str]] = []
@@ -115,8 +97,8 @@ async def test_requests_are_answered_while_the_worker_drains_a_backlog(
     assert statuses == {200}
     # The API was not starved: requests were answered while the backlog was still there.
     assert answered_during_backlog >= ATHLETES
-    # And the worker took turns with them: it waited between batches for the requests'
-    # loop time, which it would not do with nobody else on the loop.
+    # And the consumers took turns with them: they waited between batches for the requests'
+    # loop time, which they would not do with nobody else on the loop.
     assert share.used_s > 0
     assert share.waited_s > 0
 

@@ -65,6 +65,11 @@ class LoopShare:
     `idle_fraction` of it. So under contention the consumer gets about `share` of the
     loop, and all of it when the rest is idle. A share of 1 never waits.
 
+    Several consumers on one loop share one `LoopShare` (embedded mode's worker and reports
+    consumer): their steps go to one account and each waits at its own turns, so that
+    together they get `share`. Paced apart, each would count the other's loop time as the
+    rest's, and the two could take the whole loop between them.
+
     The clocks are injected for tests: `loop_cpu` must measure the processor time of the
     thread the event loop runs in (it is only called there), `clock` the time."""
 
@@ -80,6 +85,7 @@ class LoopShare:
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("the consumer's share of the loop must be in (0, 1]")
+        self.share = share  # as given: the consumers' share of the loop under contention
         self._owed_per_s = (1 - share) / share
         self._slice_s = slice_s
         self._idle_fraction = idle_fraction

@@ -45,15 +45,22 @@ async def consume_reports(
     container: Container, reports: MonthlyReports, stop: asyncio.Event
 ) -> None:
     """Keep the monthly reports from `workout.processed` until `stop` is set: in batches of
-    what the queue has ready (`Settings.worker_batch_size`), each one transaction."""
+    what the queue has ready (`Settings.worker_batch_size`), each one transaction; beside
+    the API (embedded `fitboard serve`), paced with the worker to their share of the event
+    loop (`Container.loop_share`)."""
     batch_size = container.settings.worker_batch_size
     # Declared by bootstrap in every process, with the whole topology.
     spec = container.reports_queue
+    share = container.loop_share
     log.info(
-        "reports consumer on %s in batches of up to %d, %d at a time",
+        "reports consumer on %s in batches of up to %d, %d at a time%s",
         spec.name,
         batch_size,
         BATCHES_IN_FLIGHT,
+        ""
+        if share is None
+        else f", paced with the worker to {share.share:.0%} of the event loop"
+        " while the API wants it",
     )
     await run_batch_consumer(
         container.broker,
@@ -64,6 +71,7 @@ async def consume_reports(
         concurrency=BATCHES_IN_FLIGHT,
         batch_size=batch_size,
         stop=stop,
+        share=share,
     )
 
 

@@ -16,7 +16,7 @@ from fitboard.adapters.process_metrics import (
     serve_metrics,
     settled_observer,
 )
-from fitboard.application.messaging.consuming import LoopShare, run_batch_consumer
+from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
@@ -69,16 +69,17 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
             await handle_submissions(run)
 
     settings = container.settings
-    fraction = container.worker_loop_share
-    share = None if fraction is None else LoopShare(fraction)
+    # Shared with the reports consumer where both run beside the API.
+    share = container.loop_share
     log.info(
         "worker consuming %s in batches of up to %d, %d at a time%s",
         container.workouts_queue.name,
         settings.worker_batch_size,
         BATCHES_IN_FLIGHT,
         ""
-        if fraction is None
-        else f", paced to {fraction:.0%} of the event loop while the API wants it",
+        if share is None
+        else f", paced with the reports consumer to {share.share:.0%} of the event loop"
+        " while the API wants it",
     )
     await run_batch_consumer(
         container.broker,

@@ -1,0 +1,124 @@
+"""Embedded `fitboard serve` runs the worker and the monthly reports consumer beside the API
+on one event loop: both are paced by one `LoopShare` (bootstrap's `consumers_loop_share`),
+so that together they get their share of the loop and the API is not starved by either.
+A consumer process of its own is not paced. The processor clock and the time are the
+test's fakes (tests/unit/test_loop_share.py): no timing is asserted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+
+from fitboard.application.messaging.consuming import LoopShare
+from fitboard.application.messaging.ports import Delivery, QueueSpec
+from fitboard.bootstrap import consumers_loop_share
+from fitboard.config import Settings
+from fitboard.entrypoints.reports import runner as reports_runner
+from fitboard.entrypoints.worker import runner as worker_runner
+from tests.unit.test_loop_share import FakeLoop, ReadyBroker, consumer_work, share_of
+
+if TYPE_CHECKING:
+    from fitboard.application.reports.monthly import MonthlyReports
+    from fitboard.bootstrap import Container
+
+SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+def test_embedded_mode_paces_its_consumers_by_the_setting(tmp_path: Path) -> None:
+    share = consumers_loop_share(Settings(mode="embedded", data_dir=tmp_path))
+    assert isinstance(share, LoopShare)
+    assert share.share == Settings.model_fields["embedded_worker_loop_share"].default
+    paced = Settings(mode="embedded", data_dir=tmp_path, embedded_worker_loop_share=0.2)
+    assert consumers_loop_share(paced) is not None
+    assert consumers_loop_share(paced).share == 0.2  # type: ignore[union-attr]
+
+
+def test_a_share_of_one_or_a_process_of_its_own_is_not_paced(tmp_path: Path) -> None:
+    whole = Settings(mode="embedded", data_dir=tmp_path, embedded_worker_loop_share=1)
+    assert consumers_loop_share(whole) is None
+    production = Settings(
+        mode="production",
+        database_url="postgresql+asyncpg://fitboard@127.0.0.1/fitboard",
+        redis_url="redis://127.0.0.1:6379/0",
+        amqp_url="amqp://fitboard@127.0.0.1/",
+        jwt_secret=SECRET,
+    )
+    assert consumers_loop_share(production) is None
+
+
+def container_with(share: LoopShare | None, broker: object = None) -> Container:
+    """What the consumers read of the container, and nothing else."""
+    return cast(
+        "Container",
+        SimpleNamespace(
+            settings=SimpleNamespace(worker_batch_size=2),
+            broker=broker,
+            reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
+            workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
+            services=SimpleNamespace(worker=None, changes=None),
+            clock=None,
+            loop_share=share,
+        ),
+    )
+
+
+async def test_the_worker_and_the_reports_consumer_are_paced_by_one_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: dict[str, Any] = {}
+
+    def recorder(who: str) -> Any:
+        async def run_batch_consumer(*args: Any, share: LoopShare | None, **kwargs: Any) -> None:
+            handed[who] = share
+
+        return run_batch_consumer
+
+    monkeypatch.setattr(worker_runner, "run_batch_consumer", recorder("worker"))
+    monkeypatch.setattr(reports_runner, "run_batch_consumer", recorder("reports"))
+    share = LoopShare(0.5)
+    container = container_with(share)
+    stop = asyncio.Event()
+    reports = cast("MonthlyReports", SimpleNamespace(handle_processed_batch=None))
+    await worker_runner.consume_workouts(container, stop)
+    await reports_runner.consume_reports(container, reports, stop)
+    assert handed["worker"] is share
+    assert handed["reports"] is share
+
+
+class TimedReports:
+    """The reports' batch handler, each batch costing 20 ms of loop time in two steps;
+    `stop` is set once `batches` have been handled."""
+
+    def __init__(self, loop: FakeLoop, batches: int, stop: asyncio.Event) -> None:
+        self.loop = loop
+        self.left = batches
+        self.stop = stop
+
+    async def handle_processed_batch(self, deliveries: Sequence[Delivery]) -> None:
+        await consumer_work(self.loop, [0.010, 0.010])
+        self.left -= 1
+        if self.left == 0:
+            self.stop.set()
+
+
+async def test_the_reports_consumer_waits_its_turn_while_the_rest_is_busy() -> None:
+    # The API runs between the consumer's steps and whenever the consumer waits.
+    loop = FakeLoop(others_per_s=1.0, between=0.0025)
+    share = share_of(loop, 0.5)
+    broker = ReadyBroker(batches=5)
+    stop = asyncio.Event()
+    reports = TimedReports(loop, 5, stop)
+    await reports_runner.consume_reports(
+        container_with(share, broker), cast("MonthlyReports", reports), stop
+    )
+    assert broker.acked == [str(n) for n in range(10)]
+    # The reports' batches ran on the share's account, and the consumer waited for the
+    # rest's turns between them.
+    assert share.used_s == pytest.approx(5 * 0.020)
+    assert share.waited_s > 0
+    assert loop.slept
