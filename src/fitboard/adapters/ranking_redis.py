@@ -814,7 +814,9 @@ class RedisRanking:
         of it, so exactly the refused calls are sent again once the script is loaded (on
         every primary of a cluster): nothing runs twice. A call a cluster pipeline answered
         with a connection error is sent again too, as the single-node client's retry does
-        (the script may have run: a versioned write run twice writes once)."""
+        (the script may have run: its writes are absolute totals, and the callers' board-
+        write locks keep any newer write of the same athletes from coming in between, so
+        running it twice leaves what running it once does)."""
         replies = await self._evalsha_all(script.sha, calls)
         for _ in range(RETRIES):
             refused = [i for i, r in enumerate(replies) if isinstance(r, (NoScriptError, *_RESEND))]
