@@ -5,6 +5,7 @@ boards) only after the previous one's board writes (adapters/sql/board_write_loc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from uuid import UUID, uuid4
 
 import pytest
@@ -24,6 +25,24 @@ from .test_store_contract import add_users, make_user
 # Long enough for a writer that is not held back to get through on a loaded machine; a
 # writer held back stays so however long this is.
 SETTLE_S = 0.5
+
+
+async def board_write_locks_held(store: SqlStore, user_ids: Sequence[UUID]) -> int:
+    """How many of these athletes' board-write locks some session holds on PostgreSQL, as
+    pg_locks shows an advisory lock on a bigint key: its high and low 32 bits."""
+    count = 0
+    async with store.engine.connect() as connection:
+        for user_id in user_ids:
+            key = lock_key(user_id)
+            held = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND objsubid = 1 AND classid::bigint = :high AND objid::bigint = :low"
+                ),
+                {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+            )
+            count += int(held or 0)
+    return count
 
 
 async def _writer_held_until_left(
@@ -78,21 +97,8 @@ async def _other_athletes_and_release(store: SqlStore) -> None:
     await add_users(store, ada, grace)
 
     async def advisory_locks() -> int:
-        """The granted advisory locks on these two athletes' keys (other tests may hold
-        locks of their own athletes meanwhile)."""
-        count = 0
-        async with store.engine.connect() as connection:
-            for user_id in (ada.id, grace.id):
-                key = lock_key(user_id)
-                held = await connection.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                        " AND objsubid = 1 AND classid::bigint = :high AND objid::bigint = :low"
-                    ),
-                    {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
-                )
-                count += int(held or 0)
-        return count
+        """Granted locks of these two athletes (other tests may hold their own meanwhile)."""
+        return await board_write_locks_held(store, [ada.id, grace.id])
 
     committed, leave = asyncio.Event(), asyncio.Event()
     first = asyncio.create_task(_writer_held_until_left(store, ada.id, committed, leave))

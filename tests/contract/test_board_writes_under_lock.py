@@ -12,12 +12,10 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import text
 
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
-from fitboard.adapters.sql.board_write_locks import lock_key
 from fitboard.application.accounts.deletion import AccountDeletion
 from fitboard.application.accounts.sessions import LocalGenerationChanges
 from fitboard.application.boards.ports import AthleteProjection, Projected
@@ -30,6 +28,7 @@ from fitboard.domain.changes import ChangeKind, WorkoutChange
 
 # The fixtures are imported for pytest, which finds them by their names.
 from .store_adapters import migrated_postgres_url_fixture  # noqa: F401
+from .test_board_write_locks import board_write_locks_held
 from .test_processing_batches import submission
 from .test_records_order import CATALOG, NOW, RULES, FixedClock
 from .test_store_contract import add_users, make_user
@@ -50,16 +49,7 @@ class WitnessedRanking(MemoryRanking):
 
     async def _note(self, user_id: UUID) -> None:
         assert self.store is not None
-        key = lock_key(user_id)
-        async with self.store.engine.connect() as connection:
-            held = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND objsubid = 1 AND classid::bigint = :high AND objid::bigint = :low"
-                ),
-                {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
-            )
-        self.seen.append((user_id, bool(held)))
+        self.seen.append((user_id, await board_write_locks_held(self.store, [user_id]) == 1))
 
     async def project(
         self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
