@@ -203,6 +203,14 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production mode needs {', '.join(missing)}")
+            if not (self.database_url or "").startswith("postgresql"):
+                # Its processes share the boards in Redis, and each athlete's board writes
+                # keep their order across processes by PostgreSQL's advisory locks
+                # (adapters/sql/board_write_locks.py); SQLite has none to offer.
+                raise ValueError(
+                    "production mode needs PostgreSQL: FITBOARD_DATABASE_URL="
+                    "postgresql+asyncpg://user:password@host/database"
+                )
             secret = self.jwt_secret or ""
             if (
                 secret.lower() in _KNOWN_WEAK_SECRETS

@@ -187,3 +187,18 @@ def test_a_long_secret_that_is_a_pattern_is_refused(secret: str) -> None:
         return
     with pytest.raises(ValidationError, match="FITBOARD_JWT_SECRET"):
         Settings(mode="production", jwt_secret=secret, **urls)  # type: ignore[arg-type]
+
+
+def test_production_mode_refuses_a_record_that_is_not_postgresql() -> None:
+    # Its processes share the boards, and only PostgreSQL's advisory locks keep each
+    # athlete's board writes in order across them.
+    urls = {
+        "database_url": "sqlite+aiosqlite:///tmp/record.db",
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "amqp_url": "amqp://guest:guest@127.0.0.1/",
+    }
+    secret = "Xq3v" + "".join(chr(ord("a") + n % 26) + str(n) for n in range(24))
+    with pytest.raises(ValidationError, match="production mode needs PostgreSQL"):
+        Settings(mode="production", jwt_secret=secret, **urls)  # type: ignore[arg-type]
+    urls["database_url"] = "postgresql+asyncpg://x@127.0.0.1/x"
+    Settings(mode="production", jwt_secret=secret, **urls)  # type: ignore[arg-type]
