@@ -17,8 +17,8 @@ as the unit of work ends. A session that dies releases them with itself.
 
 SQLite: the writers of one process already take turns for the whole unit of work
 (`SqlStore`), which orders them; nothing is taken here. Several processes writing one
-SQLite file and one shared Redis are not ordered by it: production's shared boards need
-PostgreSQL (docs/deploy.md).
+SQLite file and one shared Redis would not be ordered by it, so production mode, whose
+processes share the boards, refuses a record that is not PostgreSQL (`config.Settings`).
 """
 
 from __future__ import annotations
