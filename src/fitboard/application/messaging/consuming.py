@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-Handler = Callable[[Delivery], Awaitable[None]]
 # Handles every delivery of a batch, or raises: then none of them counts as handled, but
 # for `PartlyHandled`, which names the ones that failed.
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
@@ -183,38 +182,6 @@ async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) ->
     return "retried" if decision.counted else "waiting"
 
 
-async def run_consumer(
-    broker: MessageBroker,
-    spec: QueueSpec,
-    handler: Handler,
-    *,
-    prefetch: int,
-    stop: asyncio.Event,
-    on_settled: OnSettled | None = None,
-) -> None:
-    """Consume until `stop` is set, handling up to `prefetch` deliveries concurrently, each
-    on its own: `run_batch_consumer` with batches of one.
-
-    On stop, no new delivery is taken; those in progress are finished and settled, and
-    whatever the broker had prefetched but not handed out is returned to the queue when
-    the consumer closes."""
-
-    async def one_by_one(deliveries: Sequence[Delivery]) -> None:
-        (delivery,) = deliveries
-        await handler(delivery)
-
-    await run_batch_consumer(
-        broker,
-        spec,
-        one_by_one,
-        prefetch=prefetch,
-        batch_size=1,
-        stop=stop,
-        concurrency=prefetch,
-        on_settled=on_settled,
-    )
-
-
 async def run_batch_consumer(
     broker: MessageBroker,
     spec: QueueSpec,
@@ -261,8 +228,8 @@ async def run_batch_consumer(
                 {next_batch, stop_waiter}, return_when=asyncio.FIRST_COMPLETED
             )
             if next_batch not in done:
-                # As in run_consumer: settle what is in hand first; a batch taken
-                # meanwhile goes back to the queue.
+                # Stopped: settle what is in hand first; a batch taken meanwhile goes
+                # back to the queue.
                 if in_progress:
                     await asyncio.gather(*in_progress, return_exceptions=True)
                 next_batch.cancel()
