@@ -70,8 +70,8 @@ INFRASTRUCTURE = {
 
 APPLICATION = "fitboard.application"
 # What every feature may use: the failures a port may raise, the clock, transactions and
-# stores (ports.py), opaque cursors, the request id.
-SHARED = {"ports", "cursors", "tracing"}
+# stores (ports.py), opaque cursors, the request id, new random ids.
+SHARED = {"ports", "cursors", "tracing", "ids"}
 
 # For each feature of the application, the modules of other features it may import.
 # Minimal and true: every entry is used (test_every_allowed_import_is_used), so the table

@@ -35,7 +35,6 @@ import json
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from typing import Any, NamedTuple, TypeVar
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.adapters.sqlite_durable import commits_unsynced, open_durable
+from fitboard.application.ids import new_hex
 from fitboard.application.messaging.ports import (
     DeadLetter,
     Delivery,
@@ -758,7 +758,7 @@ class SqliteBroker:
     async def _lease(
         self, spec: QueueSpec, on_settled: Callable[[_SqliteDelivery], None], limit: int
     ) -> list[_SqliteDelivery]:
-        token = uuid.uuid4().hex
+        token = new_hex()
         now = time.time()
         params = {
             "queue": spec.name,

@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -86,6 +85,7 @@ from fitboard.application.boards.ports import (
     RankingStats,
     Standings,
 )
+from fitboard.application.ids import new_hex
 from fitboard.application.ports import RankingBusy, RankingUnavailable
 from fitboard.domain.boards import (
     BoardId,
@@ -849,7 +849,7 @@ class RedisRanking:
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
-        token = uuid.uuid4().hex
+        token = new_hex()
         lock = self._client.lock(
             self._board_keys(key).lock,
             timeout=self._lock_timeout_s,

@@ -8,8 +8,9 @@ search finds a workout's whole story."""
 from __future__ import annotations
 
 import re
-import uuid
 from contextvars import ContextVar
+
+from fitboard.application.ids import new_hex
 
 HEADER = "x-request-id"
 # What a client may send as an id: short, and nothing that could forge a log line.
@@ -22,7 +23,7 @@ def accept_or_make(sent: str | None) -> str:
     """The client's id if it is an acceptable one, else a new one."""
     if sent is not None and _ACCEPTABLE.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    return new_hex()
 
 
 def current() -> str | None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fitboard.application.accounts.ports import AccountsUnit, PasswordHasher, UsernameTaken
 from fitboard.application.boards.ports import BoardsUnit, NameChanges
 from fitboard.application.boards.projection import Projection
+from fitboard.application.ids import new_id
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.activities import Sex
 from fitboard.domain.errors import AuthenticationFailed, Conflict, InvalidField, NotFound
@@ -103,7 +104,7 @@ class Athletes:
             )
         check_password(password, username)
         user = User(
-            id=uuid.uuid4(),
+            id=new_id(),
             username=username,
             display_name=_display_name(display_name) or username,
             # Argon2 is slow on purpose; hashing in a thread keeps other requests moving.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from fitboard.application.boards.reading import MAX_PAGE, NamedEntry, decode_cursor, encode_cursor
 from fitboard.application.groups.ports import ChallengesUnit
+from fitboard.application.ids import new_id
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.boards import Metric, Scope
 from fitboard.domain.challenges import Challenge, check_window
@@ -60,7 +60,7 @@ class Challenges:
             elif not user.is_admin:
                 raise Forbidden("only admins create challenges outside a group")
             challenge = Challenge(
-                id=uuid.uuid4(),
+                id=new_id(),
                 name=name.strip(),
                 metric=metric,
                 scope=scope,

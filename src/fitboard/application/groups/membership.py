@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Protocol
 from uuid import UUID
 
 from fitboard.application.boards.ports import BoardsUnit
 from fitboard.application.boards.projection import Projection
 from fitboard.application.groups.ports import GroupsUnit
+from fitboard.application.ids import new_id
 from fitboard.application.ports import Clock, Store
 from fitboard.domain.errors import Forbidden, InvalidField, NotFound
 from fitboard.domain.groups import Group, Membership
@@ -33,7 +33,7 @@ class Groups:
         if not name:
             raise InvalidField("name", "must not be blank")
         group = Group(
-            id=uuid.uuid4(),
+            id=new_id(),
             name=name,
             invite_code=secrets.token_urlsafe(9),
             owner_id=owner,

@@ -8,9 +8,9 @@ recomputed, achievements judged again, and the change pushed live."""
 
 from __future__ import annotations
 
-import uuid
 from uuid import UUID
 
+from fitboard.application.ids import new_id
 from fitboard.application.messaging.ports import MessageBroker
 from fitboard.application.ports import Clock, Store
 from fitboard.application.workouts.change_messages import change_message
@@ -70,7 +70,7 @@ class Corrections:
         self, workout: Workout, kind: ChangeKind, athlete: UUID, correction: Correction | None
     ) -> None:
         change = WorkoutChange(
-            id=uuid.uuid4(),
+            id=new_id(),
             kind=kind,
             workout_id=workout.id,
             owner=athlete,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from fitboard.application.ids import new_id
 from fitboard.application.messaging.ports import MessageBroker
 from fitboard.application.ports import Clock, PortError, QueueUnavailable, Store
 from fitboard.application.workouts.messages import submission_message
@@ -67,7 +68,7 @@ class Ingest:
     def validate(self, command: SubmitWorkout) -> WorkoutSubmission:
         """Refuse what can never be stored (InvalidField) and build the submission."""
         submission = WorkoutSubmission(
-            id=command.id or uuid.uuid4(),
+            id=command.id or new_id(),
             user_id=command.user_id,
             activity=command.activity,
             started_at=command.started_at,

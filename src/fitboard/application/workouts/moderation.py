@@ -8,10 +8,10 @@ worker applies it and records it, with who decided, when and why
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
+from fitboard.application.ids import new_id
 from fitboard.application.messaging.ports import MessageBroker
 from fitboard.application.ports import Clock, Store
 from fitboard.application.workouts.change_messages import change_message
@@ -75,7 +75,7 @@ class Moderation:
         if kind is ChangeKind.REJECT and workout.status is WorkoutStatus.REJECTED:
             raise Conflict(f"workout {workout_id} is already rejected")
         change = WorkoutChange(
-            id=uuid.uuid4(),
+            id=new_id(),
             kind=kind,
             workout_id=workout_id,
             owner=workout.user_id,
