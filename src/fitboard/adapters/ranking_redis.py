@@ -210,7 +210,8 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # member: redis-py packing three per member was about half of what a load of small boards
 # cost the client.
 # A member is written unless the board holds a newer version for it in `:v` (a writer's,
-# since the load began: see `_WRITE`), or this call wrote it already at a newer version.
+# kept while the board is not loaded: see `_WRITE`; only a write committed after the
+# record's read can be newer), or this call wrote it already at a newer version.
 # The load's own versions are not stored: no write older than the record's read can
 # come after it (writers come in commit order), so only writers' versions need keeping.
 # A board that is loaded and keeps no versions is left as it is (loaded meanwhile by

@@ -244,8 +244,8 @@ class RankingIndex(Protocol):
 
     async def load(self, key: BoardKey, standings: Standings) -> None:
         """Fill a board from the record, then mark it loaded. A standing is written unless
-        the board holds a newer version of the athlete's, written by `project` since the
-        load's read of the record began (the board is not loaded, so it keeps them).
+        the board holds a newer version of the athlete's, which only a `project` committed
+        after the load's read of the record can have (a board not loaded keeps versions).
         A board that is loaded already is left as it is (loaded meanwhile by another,
         whose writes since may be newer than `standings`): `drop` it first to load it anew.
 
