@@ -209,7 +209,9 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # version and composite score, one after the other. One argument instead of three per
 # member: redis-py packing three per member was about half of what a load of small boards
 # cost the client.
-# A member is written unless the board holds a newer version for it in `:v` (a writer's,
+# Every standing has a score (a load adds, never removes: `%S+` of `_RECORD_PATTERN`
+# matches no empty score). A member is written unless the board holds a newer version
+# for it in `:v` (a writer's,
 # kept while the board is not loaded: see `_WRITE`; only a write committed after the
 # record's read can be newer), or this call wrote it already at a newer version.
 # The load's own versions are not stored: no write older than the record's read can
@@ -245,11 +247,7 @@ if versions or not loaded then
       end
     end
     if not held or v > held then
-      if score == '' then
-        redis.call('ZREM', KEYS[1], member)
-      else
-        redis.call('ZADD', KEYS[1], score, member)
-      end
+      redis.call('ZADD', KEYS[1], score, member)
       newest[member] = v
       written = written + 1
     end

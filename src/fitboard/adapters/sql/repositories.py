@@ -67,12 +67,11 @@ def username_key(username: str) -> str:
 
 class SqlUserRepository:
     """Users on one connection. `board_locks` are its unit of work's athlete board-write
-    locks, which `lock_and_bump_version(s)` take (without: a connection no unit of work
-    ends, whose locks would be held for ever, so those two refuse)."""
+    locks, which `lock_and_bump_version(s)` take before the rows (so every writer takes
+    its locks in one order: these by key, then the rows by id) and the unit of work
+    releases as it ends."""
 
-    def __init__(
-        self, connection: AsyncConnection, board_locks: BoardWriteLocks | None = None
-    ) -> None:
+    def __init__(self, connection: AsyncConnection, board_locks: BoardWriteLocks) -> None:
         self._connection = connection
         self._board_locks = board_locks
 
@@ -124,7 +123,7 @@ class SqlUserRepository:
         return set((await self._connection.execute(statement, params)).scalars())
 
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
-        await self._take_board_locks([user_id])
+        await self._board_locks.take([user_id])
         # On PostgreSQL the UPDATE takes the row lock, held to the end of the transaction, and
         # serialises every writer of the row as lock()'s FOR UPDATE does (being FOR NO KEY
         # UPDATE, it lets inserts that merely refer to the user through). On SQLite BEGIN
@@ -135,7 +134,7 @@ class SqlUserRepository:
     async def lock_and_bump_versions(self, user_ids: Sequence[UUID]) -> dict[UUID, User]:
         if not user_ids:
             return {}
-        await self._take_board_locks(user_ids)
+        await self._board_locks.take(user_ids)
         # The rows are locked by the subquery in id order (FOR NO KEY UPDATE, as an UPDATE
         # locks, letting inserts that merely refer to a user through), so two transactions
         # locking overlapping sets take their locks in one order and never deadlock; the
@@ -145,13 +144,6 @@ class SqlUserRepository:
         params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(user_ids))])
         rows = await self._connection.execute(statement, params)
         return {row.id: _user_from_row(row) for row in rows}
-
-    async def _take_board_locks(self, user_ids: Sequence[UUID]) -> None:
-        """The athletes' board-write locks, before their row locks (so every writer takes
-        its locks in one order: these by key, then the rows by id)."""
-        if self._board_locks is None:
-            raise RuntimeError("bumping a projection version needs a unit of work's locks")
-        await self._board_locks.take(user_ids)
 
     async def revoke_tokens(self, user_id: UUID) -> int | None:
         statement = (
