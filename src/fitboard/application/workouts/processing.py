@@ -130,7 +130,9 @@ class Processing:
         so that their boards are written in the order of the commits), and every board
         write goes in one round trip; the rank changes and overtakes of an athlete
         are told with their last workout of the batch (the earlier ones' moves are part
-        of them). Any failure rolls the whole batch back."""
+        of them). Any failure before the commit rolls the whole batch back; one in the
+        board writes after it leaves the record committed, and the batch's redelivery
+        projects the same totals again."""
         if not submissions:
             return []
         steps: list[_Step] = []
