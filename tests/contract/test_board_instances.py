@@ -108,8 +108,6 @@ async def test_every_instance_scores_as_its_rebuild(store: SqlStore) -> None:
                     for metric in Metric:
                         board = BoardId(metric, period, instance.scope)
                         rebuilt = await uow.rollups.standings(board, days.first, days.last)
-                        standings = instance.standings(metric)
-                        assert sorted(standings, key=by_user) == sorted(rebuilt, key=by_user)
                         scores = {v.standing.user_id: v.standing.score for v in rebuilt}
                         assert instance.scores[metric] == scores, (board, instance.period_key)
                     instances += 1

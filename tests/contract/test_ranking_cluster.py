@@ -6,6 +6,7 @@ scripts are loaded. Runs on the session's 3-node cluster (tests/services/session
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -79,25 +80,30 @@ async def test_a_node_that_lost_its_data_and_scripts(cluster: PrivateRedisCluste
         assert {key for key in BOARDS if not await ranking.is_loaded(key)} == {
             key for key in BOARDS if nodes[key] == emptied
         }
-        # One batch over every node: the emptied node refuses it (NOSCRIPT) and gets it
-        # again; the others take it once (a second run of theirs would report the
-        # standing before as the one after).
-        projected = await ranking.project(
-            ATHLETE, 2, [ScoreUpdate(key, 25, T0) for key in BOARDS], behind=0
-        )
-        for done in projected:
-            if nodes[done.key] == emptied:
-                # Not loaded: a projection reads nothing from it.
-                assert (done.before, done.after) == (None, None)
-            else:
-                assert done.before is not None
-                assert done.before.score == 10
-                assert done.after is not None
-                assert done.after.score == 25
-        assert all([(await ranking.scores(key)) == {ATHLETE: 25} for key in BOARDS])
-        # Reloading the emptied node's boards makes them whole again.
-        for key in BOARDS:
-            if nodes[key] == emptied:
+        # The emptied node's boards are being rebuilt (their rebuild locks held, in key
+        # order), so they take the batch's writes, versioned, and report no standings.
+        rebuilt = sorted(key for key in BOARDS if nodes[key] == emptied)
+        async with AsyncExitStack() as locks:
+            for key in rebuilt:
+                await locks.enter_async_context(ranking.rebuild_lock(key))
+            # One batch over every node: the emptied node refuses it (NOSCRIPT) and gets it
+            # again; the others take it once (a second run of theirs would report the
+            # standing before as the one after).
+            projected = await ranking.project(
+                ATHLETE, 2, [ScoreUpdate(key, 25, T0) for key in BOARDS], behind=0
+            )
+            for done in projected:
+                if nodes[done.key] == emptied:
+                    # Not loaded: a projection reads nothing from it.
+                    assert (done.before, done.after) == (None, None)
+                else:
+                    assert done.before is not None
+                    assert done.before.score == 10
+                    assert done.after is not None
+                    assert done.after.score == 25
+            assert all([(await ranking.scores(key)) == {ATHLETE: 25} for key in BOARDS])
+            # Reloading the emptied node's boards makes them whole again.
+            for key in rebuilt:
                 await ranking.load(key, [VersionedStanding(Standing(ATHLETE, 25, T0), 2)])
         assert all([await ranking.is_loaded(key) for key in BOARDS])
         assert sorted(await ranking.loaded_keys()) == sorted(BOARDS)

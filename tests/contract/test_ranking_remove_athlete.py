@@ -44,8 +44,11 @@ async def test_the_athlete_leaves_every_board_loaded_or_not_and_no_one_else_does
         ],
     )
     await ranking.load(RUNS, [VersionedStanding(Standing(BOB, 9000, T0), 1)])
-    # Projected into but never loaded, as after a restart before the board's first read.
-    await ranking.project(ADA, 3, [ScoreUpdate(GROUP, 70, T0)])
+    # Projected into while being loaded, and the load never finished (its process died):
+    # an interrupted load's leftovers.
+    async with ranking.rebuild_lock(GROUP):
+        await ranking.project(ADA, 3, [ScoreUpdate(GROUP, 70, T0)])
+    assert await members(ranking, GROUP) == {1: 70}
 
     assert await ranking.remove_athlete(ADA, 4) == 2
 
@@ -59,12 +62,18 @@ async def test_the_athlete_leaves_every_board_loaded_or_not_and_no_one_else_does
 async def test_a_projection_older_than_the_removal_does_not_bring_the_athlete_back(
     ranking: RankingIndex,
 ) -> None:
-    await ranking.project(ADA, 3, [ScoreUpdate(WEEK, 500, T0)])
-    await ranking.remove_athlete(ADA, 4)
-    # A worker that committed before the deletion, projecting late.
-    await ranking.project(ADA, 3, [ScoreUpdate(WEEK, 650, T0)])
-    await ranking.project(ADA, 4, [ScoreUpdate(WEEK, 650, T0)])
+    # While the board is being loaded, whose load may come from a read older than both.
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.project(ADA, 3, [ScoreUpdate(WEEK, 500, T0)])
+        assert await ranking.remove_athlete(ADA, 4) == 1
+        # A worker that committed before the deletion, projecting late.
+        await ranking.project(ADA, 3, [ScoreUpdate(WEEK, 650, T0)])
+        await ranking.project(ADA, 4, [ScoreUpdate(WEEK, 650, T0)])
+        assert await members(ranking, WEEK) == {}
+        # Nor does the load, read before the deletion.
+        await ranking.load(WEEK, [VersionedStanding(Standing(ADA, 500, T0), 3)])
     assert await members(ranking, WEEK) == {}
+    assert await ranking.is_loaded(WEEK)
 
 
 async def test_removing_an_athlete_who_is_on_no_board_writes_nothing(

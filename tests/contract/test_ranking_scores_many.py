@@ -46,10 +46,11 @@ async def test_scores_many_reads_each_board_in_order(ranking: RankingIndex) -> N
     loaded = {UUID(int=n): 1000 * n + 7 for n in range(1, 6)}
     await ranking.load(LOADED, standings(loaded))
     await ranking.load(EMPTY, [])
-    # Projected into, never loaded; one member removed again.
-    await ranking.project(UUID(int=1), 1, [ScoreUpdate(PROJECTED, 42, T0)])
-    await ranking.project(UUID(int=2), 1, [ScoreUpdate(PROJECTED, 5, T0)])
-    await ranking.project(UUID(int=2), 2, [ScoreUpdate(PROJECTED, None, None)])
+    # Projected into while being loaded, the load not finished; one member removed again.
+    async with ranking.rebuild_lock(PROJECTED):
+        await ranking.project(UUID(int=1), 1, [ScoreUpdate(PROJECTED, 42, T0)])
+        await ranking.project(UUID(int=2), 1, [ScoreUpdate(PROJECTED, 5, T0)])
+        await ranking.project(UUID(int=2), 2, [ScoreUpdate(PROJECTED, None, None)])
 
     asked = [MISSING, LOADED, PROJECTED, EMPTY, LOADED]
     found = await ranking.scores_many(asked)

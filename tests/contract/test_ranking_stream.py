@@ -66,13 +66,13 @@ async def test_a_streamed_load_writes_every_chunk_then_marks_the_board_loaded(
     ranking: RankingIndex,
 ) -> None:
     total = sum(SIZES)
-    # Projected before the load: uid(2) at a newer version than the record's (kept),
-    # uid(total) at an older one (overwritten).
-    await ranking.project(uid(2), 5, [ScoreUpdate(WEEK, 7, T0)])
-    await ranking.project(uid(total), 0, [ScoreUpdate(WEEK, 1, T0)])
     seen: list[bool] = []
-
-    await ranking.load(WEEK, stream(chunks(), ranking, seen))
+    async with ranking.rebuild_lock(WEEK):
+        # Projected while being loaded, before the load's writes: uid(2) at a newer version
+        # than the record's (kept), uid(total) at an older one (overwritten).
+        await ranking.project(uid(2), 5, [ScoreUpdate(WEEK, 7, T0)])
+        await ranking.project(uid(total), 0, [ScoreUpdate(WEEK, 1, T0)])
+        await ranking.load(WEEK, stream(chunks(), ranking, seen))
 
     assert seen == [False] * (len(SIZES) - 1)
     assert await ranking.is_loaded(WEEK)

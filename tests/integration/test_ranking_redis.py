@@ -57,11 +57,15 @@ def standing(n: int, score: int, version: int = 1) -> VersionedStanding:
 
 
 async def test_the_keys_of_a_board_share_one_hash_tag(ranking: RedisRanking, redis: Redis) -> None:
+    # Neither loaded nor being loaded: the board takes no write, so no key at all.
     await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
-    assert sorted(await redis.keys("*")) == sorted(WEEK_KEYS[:2])
-    # The member is the id's 16 bytes (tests/integration/test_ranking_redis_layout.py).
-    assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "1"
-    await ranking.load(WEEK, [])
+    assert await redis.keys("*") == []
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
+        assert sorted(await redis.keys("*")) == sorted([*WEEK_KEYS[:2], WEEK_LOCK])
+        # The member is the id's 16 bytes (tests/integration/test_ranking_redis_layout.py).
+        assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "1"
+        await ranking.load(WEEK, [])
     assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
 
 
@@ -75,11 +79,13 @@ async def test_a_loaded_board_keeps_no_versions(ranking: RedisRanking, redis: Re
     assert await ranking.remove_athlete(uid(2), 3) == 1
     assert await ranking.scores(WEEK) == {uid(1): 130}
     assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
-    # Not loaded (dropped, flushed, evicted), it keeps versions again until the next load.
-    await ranking.drop(WEEK)
-    await ranking.project(uid(1), 6, [ScoreUpdate(WEEK, 140, T0)])
-    assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "6"
-    await ranking.load(WEEK, [standing(1, 130, version=5), standing(2, 50, version=2)])
+    # Being loaded again (dropped, flushed, evicted, then read), it keeps versions until
+    # the load marks it loaded.
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.drop(WEEK)
+        await ranking.project(uid(1), 6, [ScoreUpdate(WEEK, 140, T0)])
+        assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "6"
+        await ranking.load(WEEK, [standing(1, 130, version=5), standing(2, 50, version=2)])
     assert await ranking.scores(WEEK) == {uid(1): 140, uid(2): 50}
     assert sorted(await redis.keys("*")) == sorted(WEEK_LOADED_KEYS)
 
@@ -96,13 +102,17 @@ async def test_a_write_after_a_flush_does_not_make_the_board_loaded(
 ) -> None:
     await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
     await redis.flushdb()
-    # A worker projects one athlete before anyone reads the board again.
+    # A worker projects one athlete before anyone reads the board again: not written.
     await ranking.project(uid(1), 5, [ScoreUpdate(WEEK, 130, T0)])
     assert not await ranking.is_loaded(WEEK)
-    # The rebuild fills in the rest and keeps the newer projected total.
-    await ranking.load(WEEK, [standing(1, 100, version=4), standing(2, 50, version=2)])
+    assert await redis.keys("*") == []
+    async with ranking.rebuild_lock(WEEK):
+        # One that commits after the rebuild's read: kept by the load.
+        await ranking.project(uid(1), 6, [ScoreUpdate(WEEK, 140, T0)])
+        assert not await ranking.is_loaded(WEEK)
+        await ranking.load(WEEK, [standing(1, 130, version=5), standing(2, 50, version=2)])
     assert await ranking.is_loaded(WEEK)
-    assert await ranking.scores(WEEK) == {uid(1): 130, uid(2): 50}
+    assert await ranking.scores(WEEK) == {uid(1): 140, uid(2): 50}
 
 
 async def test_a_server_that_forgot_the_scripts_gets_them_again(
@@ -111,6 +121,7 @@ async def test_a_server_that_forgot_the_scripts_gets_them_again(
     """Projection and load call the scripts by hash alone; after a restart or SCRIPT FLUSH
     the server refuses those calls, and each is sent once more after loading the script."""
     await ranking.load(WEEK, [standing(2, 50)])
+    await ranking.load(RUN_MONTH, [])
     await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
     await redis.script_flush()
     projected = await ranking.project(
@@ -149,15 +160,19 @@ async def test_every_write_renews_the_expiry(ranking: RedisRanking, redis: Redis
     await ranking.project(uid(2), 1, [ScoreUpdate(WEEK, 7, T0)])
     for name in WEEK_LOADED_KEYS:
         assert await redis.ttl(name) > 10, name
-    # A board not loaded yet: its version hash expires with the rest.
-    await ranking.project(uid(2), 1, [ScoreUpdate(RUN_MONTH, 7, T0)])
-    month_keys = [str(name) for name in await redis.keys("fitboard:{board:*run*}:2:*")]
-    assert len(month_keys) == 2
-    for name in month_keys:
-        await redis.expire(name, 10)
-    await ranking.project(uid(2), 2, [ScoreUpdate(RUN_MONTH, 8, T0)])
-    for name in month_keys:
-        assert await redis.ttl(name) > 10, name
+    # A board being loaded: its version hash expires with the rest; its lock is its
+    # holder's to renew, and keeps the lock's own timeout.
+    async with ranking.rebuild_lock(RUN_MONTH):
+        await ranking.project(uid(2), 1, [ScoreUpdate(RUN_MONTH, 7, T0)])
+        month_keys = [str(name) for name in await redis.keys("fitboard:{board:*run*}:2:[zv]")]
+        assert len(month_keys) == 2
+        for name in month_keys:
+            await redis.expire(name, 10)
+        await ranking.project(uid(2), 2, [ScoreUpdate(RUN_MONTH, 8, T0)])
+        for name in month_keys:
+            assert await redis.ttl(name) > 10, name
+        (lock,) = await redis.keys("fitboard:{board:*run*}:2:lock")
+        assert 0 < await redis.ttl(lock) <= 60
 
 
 async def test_a_retention_already_over_still_leaves_the_board_readable(

@@ -88,12 +88,13 @@ async def plant_old_board(
 
 
 async def test_members_are_the_ids_16_raw_bytes(ranking: RedisRanking, raw: Redis) -> None:
-    # Written before the board is loaded, so it is versioned: the version hash's fields
-    # are the ids' bytes too (a loaded board keeps none).
-    await ranking.project(AWKWARD[-1], 3, [ScoreUpdate(WEEK, 1, T0)])
-    versions = await raw.hgetall(f"{WEEK_BASE}:2:v")
-    assert versions == {AWKWARD[-1].bytes: b"3"}
-    await ranking.load(WEEK, [standing(u, 10 * n + 5) for n, u in enumerate(AWKWARD[:-1])])
+    # Written while the board is being loaded, so it is versioned: the version hash's
+    # fields are the ids' bytes too (a loaded board keeps none).
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.project(AWKWARD[-1], 3, [ScoreUpdate(WEEK, 1, T0)])
+        versions = await raw.hgetall(f"{WEEK_BASE}:2:v")
+        assert versions == {AWKWARD[-1].bytes: b"3"}
+        await ranking.load(WEEK, [standing(u, 10 * n + 5) for n, u in enumerate(AWKWARD[:-1])])
 
     members = await raw.zrange(f"{WEEK_BASE}:2:z", 0, -1)
     assert sorted(members) == sorted(u.bytes for u in AWKWARD)
@@ -116,7 +117,8 @@ async def test_ids_of_any_bytes_load_project_and_read_as_in_memory(ranking: Redi
     loads = [standing(u, rng.randint(1, 400)) for u in users]
     for index in (memory, ranking):
         await index.load(WEEK, loads)
-        await index.load_many([(RUN_MONTH, loads[:300]), (ALL, loads[:50])])
+        await index.load(RUN_MONTH, loads[:300])
+        await index.load(ALL, loads[:50])
     for version in (2, 3):
         # Every tenth write or so removes the athlete from the board.
         scores = [rng.choice([None, *range(1, 10)]) for _ in range(200 + len(AWKWARD))]
@@ -150,9 +152,14 @@ async def test_a_board_of_the_old_layout_is_not_read_as_loaded(
     assert await ranking.read_around(WEEK, UUID(int=1), 2) is None
     assert await ranking.scores(WEEK) == {}
     assert await ranking.scores_many([WEEK]) == [{}]
-    # A projection writes this layout's board, which is not loaded: no standings.
+    # A projection goes to this layout's board, which is not loaded: no standings, and,
+    # with no load under way, nothing written.
     (projected,) = await ranking.project(UUID(int=3), 1, [ScoreUpdate(WEEK, 45, T0)])
     assert (projected.before, projected.after) == (None, None)
+    assert await ranking.scores(WEEK) == {}
+    # Being loaded, it is written (versioned); the old layout's keys are not read.
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.project(UUID(int=3), 1, [ScoreUpdate(WEEK, 45, T0)])
     assert await ranking.scores(WEEK) == {UUID(int=3): 45}
     # Removing an athlete leaves the old layout's keys as they were.
     assert await ranking.remove_athlete(UUID(int=1), 5) == 0

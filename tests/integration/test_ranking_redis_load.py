@@ -1,7 +1,6 @@
-"""What only the Redis adapter's loads have: the expiry `load` and `load_many` leave on a
-board's keys, the `:ready` marker written after every other part of a big board, and the
-scripts sent again to a server that forgot them. Runs against the session's private
-Redis."""
+"""What only the Redis adapter's loads have: the expiry `load` leaves on a board's keys,
+the `:ready` marker written after every other part of a big board, and the scripts sent
+again to a server that forgot them. Runs against the session's private Redis."""
 
 from __future__ import annotations
 
@@ -51,7 +50,7 @@ def many(count: int) -> list[VersionedStanding]:
 
 
 @pytest.mark.parametrize("size", [3, BIG])
-async def test_load_many_leaves_the_expiry_load_leaves(
+async def test_a_load_leaves_the_expiry_of_the_boards_period(
     ranking: RedisRanking, redis: Redis, size: int
 ) -> None:
     # An all-time board's marker left with an expiry by an earlier deployment, beside the
@@ -59,7 +58,8 @@ async def test_load_many_leaves_the_expiry_load_leaves(
     # again, as `SET` without EX does, and leaves no version hash.
     await redis.set(ALL_KEYS[2], "1", ex=60)
     await redis.hset(ALL_KEYS[1], UUID(int=1).bytes, 0)
-    await ranking.load_many([(WEEK, many(size)), (ALL, many(size))])
+    await ranking.load(WEEK, many(size))
+    await ranking.load(ALL, many(size))
     for name in (WEEK_KEYS[0], WEEK_KEYS[2]):
         assert 0 < await redis.ttl(name) <= RETENTION_S, name
     for name in (ALL_KEYS[0], ALL_KEYS[2]):
@@ -89,15 +89,15 @@ async def test_a_big_board_is_marked_loaded_after_all_its_members(
     assert await redis.zcard(WEEK_KEYS[0]) == BIG
 
 
-async def test_load_many_sends_the_scripts_again_to_a_server_that_forgot_them(
+async def test_a_load_sends_the_scripts_again_to_a_server_that_forgot_them(
     ranking: RedisRanking, redis: Redis
 ) -> None:
-    await ranking.load_many([(ALL, many(1))])
+    await ranking.load(ALL, many(1))
     await redis.script_flush()
     # Dropped first: a load leaves a board loaded already as it is.
     await ranking.drop(ALL)
-    await ranking.load_many([(WEEK, many(2)), (ALL, many(BIG))])
-    assert await ranking.is_loaded(WEEK)
+    await ranking.load(ALL, many(BIG))
+    assert await ranking.is_loaded(ALL)
     assert len(await ranking.scores(ALL)) == BIG
     await redis.script_flush()
     await ranking.drop(WEEK)
@@ -105,12 +105,12 @@ async def test_load_many_sends_the_scripts_again_to_a_server_that_forgot_them(
     assert len(await ranking.scores(WEEK)) == BIG
 
 
-async def test_a_retention_already_over_still_leaves_boards_of_load_many_readable(
+async def test_a_retention_already_over_still_leaves_a_loaded_board_readable(
     redis_url: str, redis: Redis
 ) -> None:
     index = RedisRanking.from_url(redis_url, retention_s_for=lambda _: -5)
     try:
-        await index.load_many([(WEEK, many(2))])
+        await index.load(WEEK, many(2))
         assert await index.is_loaded(WEEK)
         assert len(await index.scores(WEEK)) == 2
     finally:

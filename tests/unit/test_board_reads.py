@@ -55,10 +55,10 @@ class Record:
 
 async def test_a_warm_read_is_one_call_to_the_index_and_none_to_the_record() -> None:
     index = MemoryRanking()
+    await index.load(KEY, [])
     for n in range(1, 21):
         update = ScoreUpdate(KEY, 100 * n, NOW - timedelta(minutes=n))
         await index.project(UUID(int=n), 1, [update])
-    await index.load(KEY, [])
     ranking, record = Counted(index), Record()
     names = CachedDisplayNames(record)
     boards = Boards(NoStore(), ranking, Clock(), ZoneInfo("UTC"), names)  # type: ignore[arg-type]

@@ -24,7 +24,6 @@ from sortedcontainers import SortedList
 
 from fitboard.application.boards.ports import (
     AthleteProjection,
-    BoardLoad,
     BoardPage,
     Neighbourhood,
     OldLayoutRemoved,
@@ -69,9 +68,9 @@ class _Board:
     # In board order, so ranks are bisections.
     entries: Any = field(default_factory=SortedList)
     by_member: dict[UUID, _Entry] = field(default_factory=dict)
-    # Each member's version, only while the board is not loaded (as in Redis: see
-    # `ranking_redis._WRITE`): a loaded board's writes come in commit order; before, a load
-    # may be filling it from an older read of the record. Kept after a member is removed,
+    # Each member's version, only while the board is being loaded (as in Redis: see
+    # `ranking_redis._WRITE`): a loaded board's writes come in commit order; before, the
+    # load is filling it from an older read of the record. Kept after a member is removed,
     # so an older load cannot bring the member back.
     versions: dict[UUID, int] = field(default_factory=dict)
     loaded: bool = False
@@ -135,6 +134,19 @@ class MemoryRanking:
             board = self._boards[key] = _Board()
         return board
 
+    def _written(self, key: BoardKey) -> _Board | None:
+        """The board a projection writes into: a loaded one, or one being loaded (its
+        rebuild lock held: every load takes it before reading the record, and its writes
+        are versioned); None for a board neither loaded nor being loaded, which takes no
+        write (no one reads it; the next load drops what it holds), as in Redis."""
+        board = self._boards.get(key)
+        if board is not None and board.loaded:
+            return board
+        lock = self._locks.get(key)
+        if lock is None or not lock.locked():
+            return None
+        return board if board is not None else self._board(key)
+
     async def project(
         self, user_id: UUID, version: int, updates: Sequence[ScoreUpdate], *, behind: int = 0
     ) -> list[Projected]:
@@ -151,11 +163,12 @@ class MemoryRanking:
     ) -> list[Projected]:
         done: list[Projected] = []
         for update, entry in zip(updates, entries, strict=True):
-            board = self._board(update.key)
-            if not board.loaded:
-                # A board that was projected into but never loaded holds only the members
-                # written since the start: its ranks would be wrong, so they are unknown.
-                board.write(entry, user_id, version)
+            board = self._written(update.key)
+            if board is None or not board.loaded:
+                # A board being loaded holds only part of its members: its ranks would be
+                # wrong, so they are unknown.
+                if board is not None:
+                    board.write(entry, user_id, version)
                 done.append(Projected(update.key, None, None))
                 continue
             before = board.standing_of(user_id)
@@ -202,10 +215,11 @@ class MemoryRanking:
         passed nobody)."""
         done: list[Projected] = []
         for update, entry in zip(updates, entries, strict=True):
-            board = self._board(update.key)
-            if not board.loaded:
+            board = self._written(update.key)
+            if board is None or not board.loaded:
                 # No standings on a board not loaded (see `_project`): never a move.
-                board.write(entry, user_id, version)
+                if board is not None:
+                    board.write(entry, user_id, version)
                 continue
             before = board.standing_of(user_id)
             board.write(entry, user_id, version)
@@ -266,22 +280,16 @@ class MemoryRanking:
                 board.place(entry, user_id)
                 newest[user_id] = versioned.version
 
-    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
-        # Checked first: a bad standing fails the call before anything is written.
-        for _, standings in loads:
-            for versioned in standings:
-                _check_standing(versioned.standing)
-        for key, standings in loads:
-            async with self.rebuild_lock(key):
-                await self.load(key, standings)
-
     async def drop(self, key: BoardKey) -> None:
         self._boards.pop(key, None)
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         removed = 0
-        for board in self._boards.values():
-            if board.loaded:
+        for key, board in self._boards.items():
+            if board.loaded or self._written(key) is None:
+                # Loaded, or an interrupted load's leftovers (no load compares against
+                # them): the member goes outright, and its version with it.
+                board.versions.pop(user_id, None)
                 if user_id in board.by_member:
                     board.place(None, user_id)
                     removed += 1
@@ -371,12 +379,6 @@ def _entries_of(user_id: UUID, updates: Sequence[ScoreUpdate]) -> list[_Entry | 
         else:
             entries.append(_entry_at(user_id, by_id, update.score, update.reached_at))
     return entries
-
-
-def _check_standing(standing: Standing) -> None:
-    # sort_key validates the score range and that reached_at is aware; checking before any
-    # write means a bad update never leaves a call half-applied.
-    sort_key(standing)
 
 
 def _check_window(*, offset: int = 0, limit: int = 0, radius: int = 0) -> None:

@@ -8,7 +8,7 @@ may touch them together; the `2` after it is the layout's marker:
 
     fitboard:{board:calories:week:global:2026-W47}:2:z      sorted set: user id -> composite score
     fitboard:{board:calories:week:global:2026-W47}:2:v      hash: user id -> projection version,
-                                                            only while the board is not loaded
+                                                            only while the board is being loaded
     fitboard:{board:calories:week:global:2026-W47}:2:ready  "1" once loaded from the record
     fitboard:{board:calories:week:global:2026-W47}:2:lock   redis-py Lock of the rebuild (its
                                                             holder's token), renewed while held
@@ -30,16 +30,19 @@ The composite score is `fitboard.domain.ranking.encode_sort_score`. Every write 
 through one Lua function (`_WRITE`). A loaded board is a sorted set and nothing more: each
 athlete's writes reach it in the order of their commits (every writer holds the athlete's
 board-write lock from its version bump until its board writes are done:
-`UserRepository.lock_and_bump_version`), so the newest write is the last. While a board
-is not loaded, a load may be filling it from a read of the record that some writes are
-newer than, so there every write compares and stores the member's version in `:v` (a
-removal's too, so an older load cannot bring the member back), the load keeps what is
-newer than its read, and `:v` goes once the load marks the board loaded. `:ready` is
-written only by `load` (and `load_many`), after the board's members: after a FLUSHALL, an
-eviction or a restart without persistence, a board is "not loaded" even if a worker has
-already written a member into it again, and the next read rebuilds it. A load never
-writes into a board that is loaded and keeps no versions (someone loaded it meanwhile,
-and its writes since may be newer than the load's read): a rebuild drops a board first.
+`UserRepository.lock_and_bump_version`), so the newest write is the last. A board that
+is not loaded is written only while it is being loaded (its rebuild lock held: every load
+takes it, drops what the board held, and only then reads the record): that load is filling
+it from a read of the record that some writes are newer than, so there every write
+compares and stores the member's version in `:v` (a removal's too, so an older load cannot
+bring the member back), the load keeps what is newer than its read, and `:v` goes once the
+load marks the board loaded. A board neither loaded nor being loaded takes no write at
+all: no one reads it, so a worker's writes into the many boards nobody looks at cost a
+key lookup each and no memory. `:ready` is written only by `load`, after the board's
+members: after a FLUSHALL, an eviction or a restart without persistence, a board is "not
+loaded", and the next read rebuilds it. A load never writes into a board that is loaded
+and keeps no versions (someone loaded it meanwhile, and its writes since may be newer
+than the load's read): a rebuild drops a board first.
 
 Reads that need a rank run as one read-only Lua script each, so the rows and the count
 above them come from the same moment, in one round trip; the board reads of the API
@@ -77,7 +80,6 @@ from fitboard.adapters.redis_client import RETRIES, RedisClient, redis_client
 from fitboard.adapters.stopping import ended, pause
 from fitboard.application.boards.ports import (
     AthleteProjection,
-    BoardLoad,
     BoardPage,
     Neighbourhood,
     OldLayoutRemoved,
@@ -134,20 +136,30 @@ _RESEND: tuple[type[Exception], ...] = (
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_TRANSIENT)
 
 # The write of every script that writes members: `write(member, version, score)` writes
-# the composite score ('' removes) into the board (KEYS[1], KEYS[2], KEYS[3]: z, v, ready);
+# the composite score ('' removes) into the board (KEYS[1] to KEYS[4]: z, v, ready, lock);
 # 1 if written, else 0. A loaded board (`:ready`) keeps no versions: its writers come in
 # the order of their commits (each athlete's are, `UserRepository.lock_and_bump_version`),
 # so each write is newer than the one before, and is written. A board that is not loaded
-# (or, from an earlier release, still holds a version hash) is `versioned`: a load may be
-# filling it from a read of the record older than some writes, so each write compares the
+# is written only while a load of it is under way (its rebuild lock `:lock` is held: every
+# load takes it, and reads the record only after): the load is filling it from a read of
+# the record older than some writes, so there each write is `versioned`: it compares the
 # member's version in `:v` first, is written only if it is newer, and stores its version
 # there; the load compares too, and the board sheds `:v` when the load marks it loaded.
-# `write_versioned()` is that write as projecting scripts call it.
-# KEYS: z, v, ready.  ARGV: member, version, composite score ('' removes), ttl s ('' keeps):
-# all three keys expire after ttl once the member is written.
+# A board neither loaded nor being loaded serves no reader and takes no write (`skipped`):
+# what it holds is what an interrupted load left, and the next load drops it first. A
+# loaded board that still holds a version hash (an earlier release's) is written
+# versioned. `write_versioned()` is that write as projecting scripts call it.
+# KEYS: z, v, ready, lock.  ARGV: member, version, composite score ('' removes), ttl s
+# ('' keeps): z, v and ready expire after ttl once the member is written (never the lock,
+# whose holder renews it).
 _WRITE = """
-local versioned = redis.call('EXISTS', KEYS[3]) == 0 or redis.call('EXISTS', KEYS[2]) == 1
+local loaded = redis.call('EXISTS', KEYS[3]) == 1
+local versioned = not loaded or redis.call('EXISTS', KEYS[2]) == 1
+local skipped = not loaded and redis.call('EXISTS', KEYS[4]) == 0
 local function write(member, version, score)
+  if skipped then
+    return 0
+  end
   if versioned then
     local stored = redis.call('HGET', KEYS[2], member)
     if stored and tonumber(stored) >= tonumber(version) then
@@ -169,7 +181,7 @@ local function write_versioned()
     return 0
   end
   if ARGV[4] ~= '' then
-    for i = 1, #KEYS do
+    for i = 1, 3 do
       redis.call('EXPIRE', KEYS[i], ARGV[4])
     end
   end
@@ -178,23 +190,17 @@ end
 """
 
 # What a write of a load or a drop requires of the board's rebuild lock (KEYS[4]), as
-# ARGV[3]: '' nothing; `_NO_HOLDER` that no one holds it; else that it holds exactly this
-# token, the one its holder (this process) took it with: a holder that lost the lock
-# (expired, taken by another process) then writes nothing, whatever its own view.
-_NO_HOLDER = "-"
+# ARGV[3]: '' nothing; else that it holds exactly this token, the one its holder (this
+# process) took it with: a holder that lost the lock (expired, taken by another process)
+# then writes nothing, whatever its own view.
 _LOCK_CONDITION = """
 local function lock_allows()
   if ARGV[3] == '' then
     return true
   end
-  local holder = redis.call('GET', KEYS[4])
-  if ARGV[3] == '-' then
-    return not holder
-  end
-  return holder == ARGV[3]
+  return redis.call('GET', KEYS[4]) == ARGV[3]
 end
 """
-assert f"'{_NO_HOLDER}'" in _LOCK_CONDITION
 
 # The bytes of a user id as a member (`UUID.bytes`), and the Lua pattern of one write of
 # a `_LOAD` or `_PROJECT_BOARD` call (`_write_record`): the member's bytes, any of which
@@ -212,7 +218,7 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # Every standing has a score (a load adds, never removes: `%S+` of `_RECORD_PATTERN`
 # matches no empty score). A member is written unless the board holds a newer version
 # for it in `:v` (a writer's,
-# kept while the board is not loaded: see `_WRITE`; only a write committed after the
+# kept while the board is being loaded: see `_WRITE`; only a write committed after the
 # record's read can be newer), or this call wrote it already at a newer version.
 # The load's own versions are not stored: no write older than the record's read can
 # come after it (writers come in commit order), so only writers' versions need keeping.
@@ -221,9 +227,8 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # then sets `:ready`, deletes `:v` (a loaded board keeps no versions) and gives z its
 # expiry; otherwise the keys expire as that many projection writes would leave them.
 # Returns how many members were written, or -1 (nothing written) when the lock condition
-# fails: the whole call is atomic, so running it while no one holds the lock is as good
-# as holding the lock for it, and running it while the lock holds a token is running it
-# under that holder's lock.
+# fails: the whole call is atomic, so running it while the lock holds a token is running
+# it under that holder's lock.
 _LOAD = (
     _LOCK_CONDITION
     + """
@@ -286,10 +291,17 @@ return 0
 
 # KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version,
 # only from a board that holds them or, versioned, their version, so removing an athlete
-# writes nothing into the boards they were never on. 1 if removed, else 0.
+# writes nothing into the boards they were never on. From a board neither loaded nor being
+# loaded (`skipped`: an interrupted load's leftovers, which the next load drops) the member
+# and its version are deleted outright: no load will compare against them, and a deleted
+# account leaves nothing behind. 1 if removed, else 0.
 _REMOVE = (
     _WRITE
     + """
+if skipped then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
 if not versioned then
   return redis.call('ZREM', KEYS[1], ARGV[1])
 end
@@ -388,7 +400,7 @@ _REMOVED = "-"
 # it runs); a batch's writes to one board are in one call unless there are more.
 _PROJECT_MEMBERS = 1000
 
-# KEYS: z, v, ready.  ARGV: ttl s ('' keeps), how many entries behind each member to
+# KEYS: z, v, ready, lock.  ARGV: ttl s ('' keeps), how many entries behind each member to
 # look at, '1' to reply only what moved (else ''), then the writes as one string: the
 # records (`_RECORD_PATTERN`) of each one's member, version and composite score
 # (`_REMOVED` instead of a score removes the member), as `_LOAD` takes its standings (one
@@ -423,9 +435,13 @@ local function score_of(member)
   end
   return math.floor(tonumber(value))
 end
-local loaded = redis.call('EXISTS', KEYS[3]) == 1
 local behind = tonumber(ARGV[2])
 local only_moves = ARGV[3] == '1'
+if skipped and only_moves then
+  -- Nothing is written into a board that is neither loaded nor being loaded, and a
+  -- board not loaded has no moves to tell: the writes need not even be parsed.
+  return {}
+end
 local reply = {}
 local written = 0
 local index = 0
@@ -516,9 +532,9 @@ class _Keys:
     lock: str
 
     @property
-    def data(self) -> list[str]:
-        """The keys `write_versioned` takes, in its order; all expire together."""
-        return [self.z, self.versions, self.ready]
+    def written(self) -> list[str]:
+        """The keys `_WRITE` takes, in its order (the first three expire together)."""
+        return [self.z, self.versions, self.ready, self.lock]
 
 
 def _hash_tag(key: BoardKey) -> str:
@@ -589,15 +605,15 @@ def _old_layout_key(name: str, namespace: str) -> tuple[BoardKey, str] | None:
     return None
 
 
-def _data_keys_of(name: str) -> list[str] | None:
-    """`_Keys.data` of the board whose sorted set or version hash is `name`; None for a
-    key that is neither (a scan pattern's `*` matches more than a hash tag)."""
+def _written_keys_of(name: str) -> list[str] | None:
+    """`_Keys.written` of the board whose sorted set or version hash is `name`; None for
+    a key that is neither (a scan pattern's `*` matches more than a hash tag)."""
     if ":{board:" not in name:
         return None
     for suffix in (_Z, _VERSIONS):
         if name.endswith("}" + suffix):
             base = name.removesuffix(suffix)
-            return [base + _Z, base + _VERSIONS, base + _READY]
+            return [base + _Z, base + _VERSIONS, base + _READY, base + _LOCK]
     return None
 
 
@@ -768,7 +784,7 @@ class RedisRanking:
         placed: list[list[tuple[int, int]]] = []
         mode = "1" if only_moves else ""
         for key, (rows, origins) in writes.items():
-            keys, ttl = self._board_keys(key).data, self._ttl_arg(key)
+            keys, ttl = self._board_keys(key).written, self._ttl_arg(key)
             for start in range(0, len(rows), _PROJECT_MEMBERS):
                 end = start + _PROJECT_MEMBERS
                 calls.append((keys, [ttl, behind, mode, b"".join(rows[start:end])]))
@@ -993,34 +1009,6 @@ class RedisRanking:
         if any(int(n) < 0 for n in written):
             raise RankingBusy(f"rebuild lock of {key} lost: load refused")
 
-    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
-        # Encoded first: a bad standing fails the call before anything is written.
-        encoded = [(key, _load_rows(standings)) for key, standings in loads]
-        # A board that fits in one `_LOAD` call is loaded by it, guarded: the call writes
-        # nothing while anyone holds the board's rebuild lock, and runs atomically, so it
-        # is as good as taking the lock, loading and releasing it, in no round trip of its
-        # own; many such boards go in one pipeline (on a cluster, one per node). A board
-        # whose lock was held, or too big for one call, is loaded under its lock.
-        one_call = [(key, rows) for key, rows in encoded if len(rows) <= _LOAD_MEMBERS]
-        locked = [(key, rows) for key, rows in encoded if len(rows) > _LOAD_MEMBERS]
-        batch: list[tuple[BoardKey, list[bytes]]] = []
-        members = 0
-        for index, (key, rows) in enumerate(one_call):
-            batch.append((key, rows))
-            members += len(rows)
-            if members < _LOAD_PIPELINE_MEMBERS and index < len(one_call) - 1:
-                continue
-            with _reachable():
-                written = await self._run_script(
-                    self._load,
-                    [self._load_call(k, r, _NO_HOLDER, mark=True) for k, r in batch],
-                )
-            locked += [(k, r) for (k, r), n in zip(batch, written, strict=True) if int(n) < 0]
-            batch, members = [], 0
-        for key, rows in locked:
-            async with self.rebuild_lock(key):
-                await self._load_stream(key, _chunks_of(rows))
-
     def _load_call(
         self, key: BoardKey, rows: list[bytes], condition: str, *, mark: bool
     ) -> tuple[list[str], list[str | bytes]]:
@@ -1048,7 +1036,7 @@ class RedisRanking:
             seen: set[str] = set()
             batch: list[tuple[Sequence[str], Sequence[Any]]] = []
             async for name in self._client.scan_iter(match=self._scan_members, count=1000):
-                keys = _data_keys_of(_text(name))
+                keys = _written_keys_of(_text(name))
                 if keys is not None and keys[0] not in seen:
                     seen.add(keys[0])
                     batch.append((keys, [member, version, "", ""]))
@@ -1145,7 +1133,7 @@ class RedisRanking:
 
     async def held_keys(self) -> list[BoardKey]:
         # A board holds a sorted set once a member is on it, a version hash once anything
-        # was written into it while it was not loaded (a removal leaves one), and a
+        # was written into it while it was being loaded (a removal leaves one), and a
         # `:ready` marker once loaded (an empty board has only that): one SCAN finds all.
         found: set[BoardKey] = set()
         with _reachable():
@@ -1314,12 +1302,6 @@ async def _encoded_stream(
                 rows = rows[_LOAD_MEMBERS:]
     if rows:
         yield rows
-
-
-async def _chunks_of(rows: list[bytes]) -> AsyncIterator[list[bytes]]:
-    """Rows already encoded, `_LOAD_MEMBERS` at a time."""
-    for start in range(0, len(rows), _LOAD_MEMBERS):
-        yield rows[start : start + _LOAD_MEMBERS]
 
 
 def _write_record(user_id: UUID, version: int, score: bytes) -> bytes:

@@ -344,14 +344,16 @@ def _print_reconcile(report: ReconcileReport, *, repair: bool, warm: bool) -> No
         console.print(table)
     console.print(
         f"{report.implied} boards implied by the record, {report.cold} of them cold (not "
-        f"loaded: built from the record on first read; {report.partly_held} hold members "
-        f"already, checked), {report.not_implied} held that the record does not imply; "
-        f"{report.record_entries} entries in the record, {report.entries_compared} compared"
+        f"loaded: built from the record on first read; {report.partly_held} held in part, "
+        f"by a load under way or an interrupted one: not compared), {report.not_implied} "
+        f"held that the record does not imply; {report.record_entries} entries in the "
+        f"record, {report.entries_compared} compared"
     )
     console.print(
         f"checked {report.boards_checked} boards: {report.difference_count} differences"
         + (f" in {len(report.differing)} boards" if report.differing else "")
         + (f", repaired {len(report.repaired)} boards" if repair else "")
+        + (f", dropped {report.dropped} boards held but not loaded" if repair else "")
         + (f", loaded {report.warmed} cold boards" if warm else "")
     )
 

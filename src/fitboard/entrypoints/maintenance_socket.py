@@ -167,6 +167,7 @@ def encode_report(report: ReconcileReport) -> dict[str, Any]:
         "differing": [key.name for key in report.differing],
         "repaired": [key.name for key in report.repaired],
         "warmed": report.warmed,
+        "dropped": report.dropped,
     }
 
 
@@ -192,4 +193,5 @@ def decode_report(data: dict[str, Any]) -> ReconcileReport:
         differing=[_key(name) for name in data["differing"]],
         repaired=[_key(name) for name in data["repaired"]],
         warmed=data["warmed"],
+        dropped=data["dropped"],
     )

@@ -215,8 +215,8 @@ def _recorded(
     rows: list[Row[Any]],
     width: int,
 ) -> RecordedInstance:
-    """One instance's rows as the scores of each metric, and its standings on demand."""
-    user, version = width, width + 1
+    """One instance's rows as the scores of each metric."""
+    user = width
     offset = width + 2
     scores: dict[Metric, dict[UUID, int]] = {metric: {} for metric, _, _ in _LAYOUT}
     for row in rows:
@@ -224,22 +224,8 @@ def _recorded(
             score = _ranked(metric, row, offset + 2 * n)
             if score is not None:
                 scores[metric][row[user]] = score
-
-    def versioned(metric: Metric) -> list[VersionedStanding]:
-        n = [m for m, _, _ in _LAYOUT].index(metric)
-        found = scores[metric]
-        return [
-            VersionedStanding(
-                Standing(row[user], found[row[user]], row[offset + 2 * n + 1]), int(row[version])
-            )
-            for row in rows
-            if row[user] in found
-        ]
-
     start, value = instance
-    return RecordedInstance(
-        period, _instance_key(period, start), _scope_of(scope, value), scores, versioned
-    )
+    return RecordedInstance(period, _instance_key(period, start), _scope_of(scope, value), scores)
 
 
 def _each(scope: Scope) -> str | None:

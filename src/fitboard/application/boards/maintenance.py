@@ -8,16 +8,15 @@ holds, many in one call (`RankingIndex.scores_many`). What an instance of the in
 hold follows from cache-aside reads (docs/deploy.md, "Reconcile"):
 
 - loaded: exactly the record's standings, every member and score;
-- not loaded ("cold"): it is rebuilt from the record on its first read, so it may miss
-  members, but any member it holds (projection writes into boards before anyone loads
-  them) must have the record's score, and it may hold no one the record does not rank;
-- held but not implied by the record: it may hold no one (a board read for a period
-  without workouts is loaded, and empty).
+- not loaded ("cold"): nothing to compare. It serves no reader and takes no projection
+  write (only a board being loaded does); what it holds, if anything, is a load under way
+  or what an interrupted one left, which the next load drops first. It is loaded from the
+  record on its first read.
 
-Warming (`--warm`) loads each cold instance from the standings just read, in the same
-pass: one that holds members already is loaded only once they agree with the record
-(version-checked, as every load is), and one that differs is rebuilt from the record at
-the end, as a repair would.
+Warming (`--warm`) loads each cold instance the record implies once the check is done,
+as a rebuild does (under its rebuild lock, dropped, then read from the record): not from
+the standings the check read, which are older than the lock, and a write committed in
+between would be missing.
 
 Challenges are not boards of the index: they are ranked from the record at each read, so
 there is nothing of theirs to reconcile.
@@ -33,12 +32,8 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fitboard.application.boards.ports import BoardLoad, OldLayoutRemoved, RankingIndex
-from fitboard.application.boards.record_instances import (
-    RecordedBoards,
-    RecordedInstance,
-    StandingsChunk,
-)
+from fitboard.application.boards.ports import OldLayoutRemoved, RankingIndex
+from fitboard.application.boards.record_instances import RecordedBoards, StandingsChunk
 from fitboard.application.ports import Clock
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import (
@@ -63,10 +58,6 @@ MAX_LISTED = 1000
 # fewer when they hold this many of the record's entries between them.
 _BATCH_BOARDS = 1000
 _BATCH_ENTRIES = 50_000
-# Cold instances warmed at once: loaded from the standings read, each under its rebuild
-# lock, by one `RankingIndex.load_many` (a few round trips on Redis) once this many
-# instances or entries wait.
-_LOAD_BOARDS = 1000
 # Instances rebuilt at once: each is a query of the record and writes to the index, which
 # overlap; few enough to stay within the database's connection pool.
 _REBUILDS_AT_ONCE = 4
@@ -115,12 +106,12 @@ class ReconcileReport:
     implied: int = 0
     # Implied instances not loaded in the index: rebuilt from the record on first read.
     cold: int = 0
-    # Of the cold ones, those holding members already (projected into): checked for those.
+    # Of the cold ones, those holding something all the same: a load under way, or what
+    # an interrupted one left (not compared: the next load drops it).
     partly_held: int = 0
     # Instances the index holds that the record does not imply.
     not_implied: int = 0
-    # Entries compared: each member of a loaded instance on either side, each member a
-    # cold or unimplied instance holds.
+    # Entries compared: each member of a loaded instance, on either side.
     entries_compared: int = 0
     # The record's entries: athletes ranked, summed over the implied instances.
     record_entries: int = 0
@@ -131,6 +122,9 @@ class ReconcileReport:
     repaired: list[BoardKey] = field(default_factory=list)
     # Cold instances loaded by `warm`.
     warmed: int = 0
+    # Instances held but not loaded (a load interrupted, or an earlier release's writes
+    # into boards no one loaded) that `repair` dropped.
+    dropped: int = 0
 
 
 # The scopes reconcile reads the record's boards by: the global one, every activity's
@@ -262,13 +256,13 @@ class BoardMaintenance:
 
         Run it when the queues are drained: a workout being processed right now shows up
         as a passing difference. With `repair`, each instance that differs is reloaded
-        from the record; with `warm`, each cold one is loaded too."""
+        from the record, and each held but not loaded is dropped (what it holds would only
+        be dropped by its next load); with `warm`, each cold one is loaded too."""
         report = ReconcileReport()
         async with self._record.reading() as record:
-            # Before the record's first read, which is when its snapshot is taken: a
-            # board cold now was last written unversioned (loaded) before this, so the
-            # snapshot holds those writes, and warming it from the snapshot is safe; a
-            # board loaded after this is left as it is by the warming load.
+            # Before the record's first read, which is when its snapshot is taken: a board
+            # loaded after this counts as cold, instead of being compared with a snapshot
+            # older than its load's own read.
             loaded = set(await self._ranking.loaded_keys())
             held = set(await self._ranking.held_keys()) | loaded
             # Instances as (period, period key, scope): each is one of every metric's boards.
@@ -278,7 +272,7 @@ class BoardMaintenance:
             report.implied = len(implied) * len(Metric)
             unimplied = sorted(key for key in held if _instance(key) not in implied)
             check = _Check(
-                self._ranking, report, loaded, held, report.implied + len(unimplied), progress, warm
+                self._ranking, report, loaded, held, report.implied + len(unimplied), progress
             )
             read: set[_Instance] = set()
             for period in Period:
@@ -288,10 +282,7 @@ class BoardMaintenance:
                         read.add(triple)
                         for metric in Metric:
                             await check.add(
-                                instance.key(metric),
-                                instance.scores[metric],
-                                triple in implied,
-                                instance,
+                                instance.key(metric), instance.scores[metric], triple in implied
                             )
         for period, period_key, scope in sorted(implied - read):  # no one scores on it
             for metric in Metric:
@@ -303,13 +294,24 @@ class BoardMaintenance:
         if repair and report.differing:
             await self.rebuild_boards(report.differing)
             report.repaired = list(report.differing)
+        if repair:
+            for key in sorted(held - loaded):
+                report.dropped += await self._drop_unloaded(key)
         if warm:
-            # Cold instances that differ were not loaded from what was read: rebuilt here.
-            repaired = set(report.repaired)
-            rest = [key for key in check.cold_differing if key not in repaired]
-            await self.rebuild_boards(rest)
-            report.warmed += len(rest)
+            # After the check's read, each under its lock and from a read of its own (see
+            # the module's docstring).
+            await self.rebuild_boards(check.cold)
+            report.warmed = len(check.cold)
         return report
+
+    async def _drop_unloaded(self, key: BoardKey) -> int:
+        """Drop `key` unless it is loaded: under its rebuild lock, so a load under way
+        finishes first (and is kept); 1 if dropped."""
+        async with self._ranking.rebuild_lock(key):
+            if await self._ranking.is_loaded(key):
+                return 0
+            await self._ranking.drop(key)
+            return 1
 
 
 class _Stopped:
@@ -398,9 +400,9 @@ def _instance(key: BoardKey) -> _Instance:
 
 
 class _Check:
-    """Compares instances with the index, reading the index for many held ones at a time,
-    and adds what it finds to the report; when warming, loads each cold instance from what
-    was read."""
+    """Compares loaded instances with the index, reading the index for many at a time,
+    and adds what it finds to the report; lists the cold instances the record implies
+    (`cold`), for warming."""
 
     def __init__(
         self,
@@ -410,7 +412,6 @@ class _Check:
         held: set[BoardKey],
         total: int,
         progress: Checked | None,
-        warm: bool,
     ) -> None:
         self._ranking = ranking
         self._report = report
@@ -418,92 +419,60 @@ class _Check:
         self._held = held
         self._total = total
         self._progress = progress
-        self._warm = warm
-        # Held instances waiting to be read: key, the record's scores, whether it is a cold
-        # implied one, and what the record has of it (to warm it).
-        self._waiting: list[tuple[BoardKey, dict[UUID, int], bool, RecordedInstance | None]] = []
+        # Loaded instances waiting to be read: key, and the record's scores.
+        self._waiting: list[tuple[BoardKey, dict[UUID, int]]] = []
         self._waiting_entries = 0
-        self._loads: list[BoardLoad] = []
-        self._load_entries = 0
-        # Cold implied instances that differ from the record: not warmed from what was read.
-        self.cold_differing: list[BoardKey] = []
+        # The instances the record implies that are not loaded.
+        self.cold: list[BoardKey] = []
 
-    async def add(
-        self,
-        key: BoardKey,
-        expected: dict[UUID, int],
-        implied: bool,
-        instance: RecordedInstance | None = None,
-    ) -> None:
+    async def add(self, key: BoardKey, expected: dict[UUID, int], implied: bool) -> None:
         report = self._report
         report.record_entries += len(expected)
-        cold = implied and key not in self._loaded
-        if cold:
+        loaded = key in self._loaded
+        if implied and not loaded:
             report.cold += 1
+            self.cold.append(key)
             if key in self._held:
                 report.partly_held += 1
         if not implied:
             report.not_implied += 1
-        if key not in self._held:
-            # Cold and empty: nothing to compare until a read loads it from the record.
-            if cold and self._warm:
-                await self._warm_up(key, instance)
+        if not loaded:
+            # Nothing to compare until a read loads it from the record.
             self._checked()
             return
-        self._waiting.append((key, expected, cold, instance))
+        self._waiting.append((key, expected))
         self._waiting_entries += len(expected)
         if len(self._waiting) >= _BATCH_BOARDS or self._waiting_entries >= _BATCH_ENTRIES:
             await self._read_index()
 
     async def flush(self) -> None:
-        """Compare whatever waits, and load whatever waits to be warmed."""
+        """Compare whatever waits."""
         await self._read_index()
-        await self._load()
 
     async def _read_index(self) -> None:
         waiting, self._waiting, self._waiting_entries = self._waiting, [], 0
         if not waiting:
             return
-        held = await self._ranking.scores_many([key for key, _, _, _ in waiting])
-        for (key, expected, cold, instance), actual in zip(waiting, held, strict=True):
-            if self._compare(key, expected, actual):
-                if cold:
-                    self.cold_differing.append(key)
-            elif cold and self._warm:
-                await self._warm_up(key, instance)
+        held = await self._ranking.scores_many([key for key, _ in waiting])
+        for (key, expected), actual in zip(waiting, held, strict=True):
+            self._compare(key, expected, actual)
             self._checked()
 
-    async def _warm_up(self, key: BoardKey, instance: RecordedInstance | None) -> None:
-        standings = instance.standings(key.board.metric) if instance is not None else []
-        self._loads.append((key, standings))
-        self._load_entries += len(standings)
-        if len(self._loads) >= _LOAD_BOARDS or self._load_entries >= _BATCH_ENTRIES:
-            await self._load()
-
-    async def _load(self) -> None:
-        loads, self._loads, self._load_entries = self._loads, [], 0
-        if loads:
-            await self._ranking.load_many(loads)
-        self._report.warmed += len(loads)
-
-    def _compare(self, key: BoardKey, expected: dict[UUID, int], actual: dict[UUID, int]) -> bool:
-        """Adds the instance's differences to the report; whether there are any."""
+    def _compare(self, key: BoardKey, expected: dict[UUID, int], actual: dict[UUID, int]) -> None:
+        """Adds the loaded instance's differences to the report."""
         report = self._report
-        loaded = key in self._loaded
-        if loaded and actual == expected:
+        if actual == expected:
             report.entries_compared += len(actual)
-            return False
-        # A loaded instance must hold everyone the record ranks; any other, whom it holds.
-        members = actual.keys() | expected.keys() if loaded else actual.keys()
+            return
+        members = actual.keys() | expected.keys()
         report.entries_compared += len(members)
         differing = [user for user in members if actual.get(user) != expected.get(user)]
         if not differing:
-            return False
+            return
         report.differing.append(key)
         report.difference_count += len(differing)
         for user in sorted(differing, key=str)[: max(0, MAX_LISTED - len(report.differences))]:
             report.differences.append(Difference(key, user, actual.get(user), expected.get(user)))
-        return True
 
     def _checked(self) -> None:
         self._report.boards_checked += 1

@@ -180,8 +180,6 @@ class OldLayoutRemoved:
 
 # One athlete's absolute totals for `RankingIndex.project_many`: (user id, version, updates).
 AthleteProjection = tuple[UUID, int, Sequence[ScoreUpdate]]
-# One board instance's standings from the record for `RankingIndex.load_many`.
-BoardLoad = tuple[BoardKey, Sequence[VersionedStanding]]
 # What `RankingIndex.load` fills a board from: the standings all at once, or streamed in
 # chunks of any size as the record is read, so a board of a million athletes never needs
 # to be held whole.
@@ -204,10 +202,12 @@ class RankingIndex(Protocol):
         The caller holds the athlete's board-write lock (`UserRepository.
         lock_and_bump_version`: after the commit that bumped `version`, before its unit of
         work ends), so each athlete's writes come in version order, and a loaded board
-        takes every write as it comes. A board that is not loaded keeps each member's
-        version, and ignores an update if it holds a version >= `version` for the user:
-        a `load` may be filling it from a read of the record that this write is newer
-        than."""
+        takes every write as it comes. A board being loaded (its `rebuild_lock` held)
+        keeps each member's version, and ignores an update if it holds a version >=
+        `version` for the user: the `load` is filling it from a read of the record that
+        this write may be newer than. A board neither loaded nor being loaded takes no
+        write: no one reads it, and whoever loads it takes its rebuild lock and drops it
+        before reading the record."""
         ...
 
     async def project_many(
@@ -245,7 +245,11 @@ class RankingIndex(Protocol):
     async def load(self, key: BoardKey, standings: Standings) -> None:
         """Fill a board from the record, then mark it loaded. A standing is written unless
         the board holds a newer version of the athlete's, which only a `project` committed
-        after the load's read of the record can have (a board not loaded keeps versions).
+        after the load's read of the record can have (a board being loaded keeps versions).
+        Under the board's `rebuild_lock`, taken before the record was read and the board
+        dropped: `project` writes into a board that is not loaded only while its lock is
+        held, so a write committed between a read taken without it and the load would be
+        lost.
         A board that is loaded already is left as it is (loaded meanwhile by another,
         whose writes since may be newer than `standings`): `drop` it first to load it anew.
 
@@ -258,25 +262,17 @@ class RankingIndex(Protocol):
         `drop` first for a clean rebuild, as `fitboard rebuild` and reconcile's repair do."""
         ...
 
-    async def load_many(self, loads: Sequence[BoardLoad]) -> None:
-        """`load` each (board, standings) of `loads`, each under the board's rebuild lock
-        as `async with rebuild_lock(key): await load(key, standings)` would do it, for
-        warming many board instances at once: many small boards in one round trip. A bad
-        standing fails the call before anything is written; a lock that cannot be had in
-        bounded time raises RankingUnavailable (other boards of `loads` may be loaded by
-        then)."""
-        ...
-
     async def drop(self, key: BoardKey) -> None:
         """Forget a board instance entirely (it will be rebuilt on the next read)."""
         ...
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         """Remove the athlete from every board instance held, loaded or not, as a `project`
-        with `score=None` at `version` would on each board that holds them or (not loaded)
-        their version: a load of an older read cannot bring them back. For a deleted
-        account, under its board-write lock as `project`. Returns how many board instances
-        the removal was written to."""
+        with `score=None` at `version` would on each board that holds them or (being
+        loaded) their version: a load of an older read cannot bring them back. From a
+        board neither loaded nor being loaded (an interrupted load's leftovers) they go
+        outright. For a deleted account, under its board-write lock as `project`. Returns
+        how many board instances the removal was written to."""
         ...
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
@@ -307,8 +303,8 @@ class RankingIndex(Protocol):
     async def close(self) -> None: ...
 
     async def held_keys(self) -> list[BoardKey]:
-        """Every board instance the index holds anything of, loaded or not (projection
-        writes into a board before anyone has loaded it), for reconciliation."""
+        """Every board instance the index holds anything of, loaded or not (a load under
+        way, or one that was interrupted), for reconciliation."""
         ...
 
     async def remove_old_layout(

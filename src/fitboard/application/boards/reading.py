@@ -135,10 +135,17 @@ class Boards:
         async with self._ranking.rebuild_lock(key):
             if await self._ranking.is_loaded(key):
                 return
+            # What an interrupted load left is dropped: the board took no writes since
+            # (a board neither loaded nor being loaded takes none), so it may be stale.
+            # Under the lock, before the record's read: writes from here on are kept,
+            # versioned, and those before are in the read.
+            await self._ranking.drop(key)
             await self.rebuild_board(key)
 
     async def rebuild_board(self, key: BoardKey) -> int:
-        """Load one board into the index from the record; returns how many entries."""
+        """Load one board into the index from the record; returns how many entries. The
+        caller holds the board's rebuild lock and has dropped the board (`RankingIndex.
+        load`)."""
         rng = period_range(key.board.period, key.period_key)
         async with self._store.unit_of_work(read_only=True) as uow:
             standings = await uow.rollups.standings(key.board, rng.first, rng.last)

@@ -5,7 +5,7 @@ chunks of a few athletes so that no board is ever held whole."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,23 +18,15 @@ from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, Ver
 class RecordedInstance:
     """One instance (period key and scope) of every metric's board, as the record ranks it:
     each metric's athletes with their scores (`RollupRepository.standings`' scores for that
-    board), and on demand their full standings, to load the board without reading the
-    record again."""
+    board)."""
 
     period: Period
     period_key: str
     scope: Scope
     scores: Mapping[Metric, dict[UUID, int]]
-    # The standings of one metric's board: built only when asked for, from the rows the
-    # scores came from.
-    versioned: Callable[[Metric], list[VersionedStanding]]
 
     def key(self, metric: Metric) -> BoardKey:
         return BoardKey(BoardId(metric, self.period, self.scope), self.period_key)
-
-    def standings(self, metric: Metric) -> list[VersionedStanding]:
-        """What `RollupRepository.standings` gives for `metric`'s board of this instance."""
-        return self.versioned(metric)
 
 
 # A chunk of one instance's standings, as a rebuild streams them: for each metric asked
