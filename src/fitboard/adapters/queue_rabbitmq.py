@@ -67,7 +67,6 @@ from aio_pika.abc import (
     AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
     DeliveryMode,
@@ -930,7 +929,7 @@ class RabbitBroker:
                         break
                     held.append(incoming)
                 listed = [self._to_dead_letter(spec, incoming) for incoming in held]
-                await self._hand_back(queue, held)
+                await self._hand_back(held)
             return listed
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
             raise QueueUnavailable(f"cannot list dead letters: {exc!r}") from exc
@@ -938,27 +937,24 @@ class RabbitBroker:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await channel.close()
 
-    async def _hand_back(self, queue: AbstractQueue, held: list[AbstractIncomingMessage]) -> None:
-        """Requeue messages held by basic.get and wait until the queue counts them again.
+    @staticmethod
+    async def _hand_back(held: list[AbstractIncomingMessage]) -> None:
+        """Requeue messages held by basic.get. Its callers close the channel next: once
+        it is closed, any later basic.get on the queue, on any channel, finds them.
 
-        A requeue is asynchronous in AMQP: without the wait, a listing or replay right
-        after this one could find the queue briefly short of the messages still on their
-        way back, and report fewer dead letters than there are."""
-        if not held:
-            return
-        await held[-1].nack(multiple=True, requeue=True)
-        deadline = asyncio.get_running_loop().time() + self._confirm_timeout_s
-        while True:
-            result = (
-                await queue.channel.declare_queue(queue.name, passive=True)
-            ).declaration_result
-            if (result.message_count or 0) >= len(held):
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                # Still not lost, only slow to come back; say so rather than fail.
-                log.warning("dead letters of %s are slow to reappear after a read", queue.name)
-                return
-            await asyncio.sleep(0.02)
+        A channel handles its methods in order, so by its close-ok the broker has handled
+        the nack and sent the queue a requeue for each message (beyond the 32 commands a
+        channel leaves pending on a quorum queue, the rest follow as earlier ones are
+        applied, or the queue returns them when the channel closes). A quorum queue
+        applies commands in the order of its Raft log, so a dequeue reaching it later
+        comes after them: measured on RabbitMQ 3.10 with the node's WAL held back, the
+        next listing waited for the log, then found all 100 messages a listing had held.
+
+        Nothing here waits for the queue's message count (a passive declare) to show
+        them: that count trails a requeue (see `depth`), by seconds on a loaded node, and
+        a listing that waited for it waited out its whole bound on every call."""
+        if held:
+            await held[-1].nack(multiple=True, requeue=True)
 
     def _to_dead_letter(self, spec: QueueSpec, incoming: AbstractIncomingMessage) -> DeadLetter:
         headers = incoming.headers or {}
@@ -1027,7 +1023,7 @@ class RabbitBroker:
                 await incoming.ack()
                 moved += 1
             async with asyncio.timeout(3 * self._confirm_timeout_s):
-                await self._hand_back(queue, kept)
+                await self._hand_back(kept)
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
             raise QueueUnavailable(f"replay of {spec.name} interrupted: {exc!r}") from exc
         finally:
@@ -1037,7 +1033,16 @@ class RabbitBroker:
 
     async def depth(self, spec: QueueSpec) -> QueueDepth:
         """From passive declares, which touch no message (a basic.get would count a
-        delivery against a quorum queue's limit)."""
+        delivery against a quorum queue's limit).
+
+        A quorum queue's count is what its Ra leader has applied, asked with a 250 ms
+        bound (RabbitMQ 3.10, `rabbit_quorum_queue:stat/2`): a leader that does not answer
+        in time, as on a loaded node, counts 0. A confirmed publish is applied before its
+        confirm, so it is counted; a message handed back (nacked with requeue, as a
+        listing or replay of dead letters does) is counted only once its requeue is
+        committed to the queue's log, which takes a write of the node's WAL: milliseconds,
+        or as long as confirms take on a loaded node. So these are gauges, which may
+        count fewer messages than the queues hold for a moment."""
         try:
             channel = await self._with_channel(3 * self._confirm_timeout_s)
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
