@@ -47,13 +47,19 @@ async def running(
     finally:
         stop.set()
         if started:
+            # `asyncio.timeout`, not `wait_for`: cancelled once the tasks had ended but
+            # before resuming, Python 3.11's `wait_for` returns their outcomes instead of
+            # raising (CPython gh-86296), and whoever cancelled the shutdown would see it
+            # go on. Either way, the deadline or a cancellation cancels the gather, which
+            # cancels the tasks still running and waits for them to end.
             try:
-                outcomes = await asyncio.wait_for(
-                    asyncio.gather(*started, return_exceptions=True), timeout=stop_within_s
-                )
+                async with asyncio.timeout(stop_within_s):
+                    outcomes = await asyncio.gather(*started, return_exceptions=True)
             except TimeoutError:
-                late = ", ".join(t.get_name() for t in started if not t.done())
-                log.error("background tasks (%s) did not stop in %.0f s", late, stop_within_s)
+                # Those still running at the deadline ended cancelled by it (one that
+                # caught its cancellation and returned is not named).
+                late = ", ".join(t.get_name() for t in started if t.cancelled())
+                log.error("background tasks (%s) did not stop in %g s", late, stop_within_s)
             else:
                 failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
                 if failure is not None:
