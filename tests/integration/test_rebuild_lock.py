@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from fitboard.adapters.ranking_redis import RedisRanking
 from fitboard.adapters.redis_client import redis_client
 from fitboard.application.boards.maintenance import BoardMaintenance
+from fitboard.application.boards.ports import Projected
 from fitboard.application.boards.record_instances import StandingsChunk
 from fitboard.application.ports import RankingBusy, RankingUnavailable
 from fitboard.domain.boards import (
@@ -29,6 +30,7 @@ from fitboard.domain.boards import (
     Metric,
     Period,
     Scope,
+    ScoreUpdate,
     Standing,
     VersionedStanding,
 )
@@ -255,6 +257,48 @@ async def test_a_lock_lost_during_a_streamed_load_leaves_the_board_not_loaded(
     assert not await redis.exists(WEEK_READY)
     assert await redis.zcard(WEEK_Z) == 0
     assert await redis.get(WEEK_LOCK) == INTRUDER
+
+
+async def test_a_holder_that_lost_its_lock_loads_nothing_under_the_lock_taken_again_here(
+    holder: RedisRanking, redis: Redis
+) -> None:
+    """A rebuild whose lock expired (its process out of Redis's reach past the timeout, say)
+    and was taken again by another rebuild of the same process writes nothing: its read of
+    the record is older than the new lock, and a write committed before that lock went
+    nowhere (the board was neither loaded nor being loaded), so its load would mark the
+    board loaded without it, and the other rebuild, finding it loaded, would leave it so.
+    The lock condition is the lock its own block took, not whichever one this process
+    holds for the board now."""
+    taken_again, done = asyncio.Event(), asyncio.Event()
+
+    async def second() -> None:
+        async with holder.rebuild_lock(WEEK):
+            taken_again.set()
+            await done.wait()
+
+    async def first() -> None:
+        async with holder.rebuild_lock(WEEK):
+            await holder.drop(WEEK)
+            read = standings(1, 3)  # the record as this rebuild read it
+            await redis.delete(WEEK_LOCK)  # expired
+            # Committed after the read; neither loaded nor being loaded, the board skips it.
+            update = ScoreUpdate(WEEK, 500, T0)
+            assert await holder.project(UUID(int=1), 2, [update]) == [Projected(WEEK, None, None)]
+            again = asyncio.create_task(second())
+            try:
+                await taken_again.wait()
+                with pytest.raises(RankingBusy, match="load refused"):
+                    await holder.load(WEEK, read)
+                assert not await holder.is_loaded(WEEK)
+            finally:
+                done.set()
+                await again
+            # Long enough for a renewal to find the lock gone: leaving the block fails.
+            await asyncio.sleep(LOCK_TIMEOUT_S)
+
+    with pytest.raises(RankingBusy, match="lost while rebuilding"):
+        await first()
+    assert not await holder.is_loaded(WEEK)
 
 
 class TakenOverWhileReading:

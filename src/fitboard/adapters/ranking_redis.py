@@ -62,11 +62,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -190,9 +199,10 @@ end
 """
 
 # What a write of a load or a drop requires of the board's rebuild lock (KEYS[4]), as
-# ARGV[3]: '' nothing; else that it holds exactly this token, the one its holder (this
-# process) took it with: a holder that lost the lock (expired, taken by another process)
-# then writes nothing, whatever its own view.
+# ARGV[3]: '' nothing; else that it holds exactly this token, the one its holder (the
+# task of this process that took it) took it with: a holder that lost the lock (expired,
+# taken again by another, of this process or another) then writes nothing, whatever its
+# own view.
 _LOCK_CONDITION = """
 local function lock_allows()
   if ARGV[3] == '' then
@@ -695,8 +705,14 @@ class RedisRanking:
         self._lock_wait_s = lock_wait_s
         self._load = client.register_script(_LOAD)
         self._drop = client.register_script(_DROP)
-        # The token of each board's rebuild lock while this adapter holds it.
-        self._held: dict[BoardKey, str] = {}
+        # The token of each board's rebuild lock this adapter holds, as the task that took
+        # it (and the tasks it starts while holding it) sees it, never changed in place: a
+        # holder whose lock expired and was taken again by another task of this process
+        # must not write under that one's token (its read of the record is older than that
+        # lock, and a write committed in between went into no board).
+        self._held: ContextVar[Mapping[BoardKey, str]] = ContextVar(
+            "rebuild_locks", default=MappingProxyType({})
+        )
         self._page = client.register_script(_PAGE)
         self._around = client.register_script(_AROUND)
         self._standing = client.register_script(_STANDING)
@@ -880,9 +896,9 @@ class RedisRanking:
             raise RankingBusy(
                 f"board {key} is being rebuilt elsewhere; gave up after {self._lock_wait_s} s"
             )
-        # From here on this process's loads and drops of the board write only while the
-        # lock still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
-        self._held[key] = token
+        # From here on this task's loads and drops of the board write only while the lock
+        # still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
+        self._held.set({**self._held.get(), key: token})
         lost, stopping = asyncio.Event(), asyncio.Event()
         renewing = asyncio.create_task(self._keep(lock, key, lost, stopping))
         failed = False
@@ -899,10 +915,11 @@ class RedisRanking:
             cancelled = await ended(renewing)
             if not renewing.cancelled():
                 renewing.result()  # a failure of the renewal's own is raised
-            # Forgotten before the release: once released, another task of this process
-            # may take the lock, and its token must not be the one removed.
-            if self._held.get(key) == token:
-                del self._held[key]
+            # Forgotten before the release (in this task's view only: another task's, which
+            # may hold the lock again once it is released, is its own).
+            held = self._held.get()
+            if held.get(key) == token:
+                self._held.set({k: v for k, v in held.items() if k != key})
             try:
                 await lock.release()
             except _RELEASE_FAILURES as exc:
@@ -946,9 +963,10 @@ class RedisRanking:
                 logger.warning("rebuild lock of %s not renewed, retrying: %s", key, exc)
 
     def _lock_condition(self, key: BoardKey) -> str:
-        """The `_LOCK_CONDITION` of this process's writes that replace a board: the token
-        of its rebuild lock while this process holds it, else none."""
-        return self._held.get(key, "")
+        """The `_LOCK_CONDITION` of this task's writes that replace a board: the token of
+        the rebuild lock it took (or the task that started it took) while it holds it, else
+        none."""
+        return self._held.get().get(key, "")
 
     async def load(self, key: BoardKey, standings: Standings) -> None:
         if isinstance(standings, Sequence):
