@@ -288,7 +288,10 @@ def _rate(count: int, seconds: float, fixed_s: float) -> float | None:
 
 
 def _figure(pattern: str, output: str) -> str:
-    found = re.search(pattern, output)
+    """The first group of `pattern` in `output`, read with its lines joined: the command
+    prints through rich, which wraps its summary at the terminal's width (80 columns when
+    its output is not a terminal), anywhere between two words."""
+    found = re.search(pattern, " ".join(output.split()))
     if found is None:
         raise RuntimeError(f"no {pattern!r} in:\n{output[-2000:]}")
     return found.group(1)
