@@ -84,3 +84,28 @@ async def test_removing_an_athlete_who_is_on_no_board_writes_nothing(
     # Nothing of ADA was written: a later first projection of an athlete with that id counts.
     await ranking.project(ADA, 1, [ScoreUpdate(WEEK, 10, T0)])
     assert await members(ranking, WEEK) == {2: 400, 1: 10}
+
+
+async def test_a_load_read_before_the_deletion_does_not_bring_the_athlete_back(
+    ranking: RankingIndex,
+) -> None:
+    """The account is deleted while boards are being loaded from a read of the record that
+    still ranks the athlete, whom the loads have not written yet: one board just dropped,
+    holding nothing, the other holding someone else already. Neither load may put them
+    back."""
+    read = [
+        VersionedStanding(Standing(ADA, 500, T0), 3),
+        VersionedStanding(Standing(BOB, 400, T0), 1),
+    ]
+    async with ranking.rebuild_lock(WEEK), ranking.rebuild_lock(RUNS):
+        await ranking.drop(WEEK)
+        await ranking.drop(RUNS)
+        # Committed after the loads' read: WEEK holds BOB, RUNS nothing.
+        await ranking.project(BOB, 2, [ScoreUpdate(WEEK, 450, T0)])
+        assert await ranking.remove_athlete(ADA, 4) == 0
+        await ranking.load(WEEK, read)
+        await ranking.load(RUNS, read)
+    assert await members(ranking, WEEK) == {2: 450}
+    assert await members(ranking, RUNS) == {2: 400}
+    assert await ranking.is_loaded(WEEK)
+    assert await ranking.is_loaded(RUNS)

@@ -285,6 +285,9 @@ class MemoryRanking:
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         removed = 0
+        # Boards being loaded that hold nothing yet (just dropped) too, as in Redis.
+        for key in [k for k, lock in self._locks.items() if lock.locked()]:
+            self._board(key)
         for key, board in self._boards.items():
             if board.loaded or self._written(key) is None:
                 # Loaded, or an interrupted load's leftovers (no load compares against
@@ -294,11 +297,13 @@ class MemoryRanking:
                     board.place(None, user_id)
                     removed += 1
                 continue
+            # Being loaded: the version is written whether the board holds them or not,
+            # since its load may come from a read older than the deletion, which ranks them.
             stored = board.versions.get(user_id)
             held = stored is not None or user_id in board.by_member
             if held and (stored is None or stored < version):
-                board.write(None, user_id, version)
                 removed += 1
+            board.write(None, user_id, version)
         return removed
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage:

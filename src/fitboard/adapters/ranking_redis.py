@@ -299,12 +299,15 @@ return 0
 """
 )
 
-# KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version,
-# only from a board that holds them or, versioned, their version, so removing an athlete
-# writes nothing into the boards they were never on. From a board neither loaded nor being
-# loaded (`skipped`: an interrupted load's leftovers, which the next load drops) the member
-# and its version are deleted outright: no load will compare against them, and a deleted
-# account leaves nothing behind. 1 if removed, else 0.
+# KEYS and ARGV as _WRITE, ARGV[3] and ARGV[4] empty: removes the member at the version.
+# From a loaded board, only if it holds them or, versioned, their version, so removing an
+# athlete writes nothing into the loaded boards they were never on. Into a board being
+# loaded, their version is written whether it holds them or not: its load may come from a
+# read of the record older than the deletion, which ranks them, and must not write them
+# (`_LOAD` compares versions). From a board neither loaded nor being loaded (`skipped`: an
+# interrupted load's leftovers, which the next load drops) the member and its version are
+# deleted outright: no load will compare against them, and a deleted account leaves
+# nothing behind. 1 if the board held them (or their version), else 0.
 _REMOVE = (
     _WRITE
     + """
@@ -315,7 +318,12 @@ end
 if not versioned then
   return redis.call('ZREM', KEYS[1], ARGV[1])
 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+local held = redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not held then
+  if loaded then
+    return 0
+  end
+  write_versioned()
   return 0
 end
 return write_versioned()
@@ -616,11 +624,12 @@ def _old_layout_key(name: str, namespace: str) -> tuple[BoardKey, str] | None:
 
 
 def _written_keys_of(name: str) -> list[str] | None:
-    """`_Keys.written` of the board whose sorted set or version hash is `name`; None for
-    a key that is neither (a scan pattern's `*` matches more than a hash tag)."""
+    """`_Keys.written` of the board whose sorted set, version hash or rebuild lock is
+    `name`; None for a key that is none of them (a scan pattern's `*` matches more than a
+    hash tag)."""
     if ":{board:" not in name:
         return None
-    for suffix in (_Z, _VERSIONS):
+    for suffix in (_Z, _VERSIONS, _LOCK):
         if name.endswith("}" + suffix):
             base = name.removesuffix(suffix)
             return [base + _Z, base + _VERSIONS, base + _READY, base + _LOCK]
@@ -720,8 +729,9 @@ class RedisRanking:
         self._remove = client.register_script(_REMOVE)
         self._read_page = client.register_script(_READ_PAGE)
         self._read_around = client.register_script(_READ_AROUND)
-        # A board's sorted set and version hash (`:z`, `:v`): whichever it holds.
-        self._scan_members = f"{namespace}:{{board:*}}:{_LAYOUT}:[zv]"
+        # A board's sorted set, version hash and rebuild lock (`:z`, `:v`, `:lock`):
+        # whichever it holds (a board being loaded may hold only its lock).
+        self._scan_members = f"{namespace}:{{board:*}}:{_LAYOUT}:[zvl]*"
 
     @classmethod
     def from_url(
@@ -1047,10 +1057,25 @@ class RedisRanking:
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         member = user_id.bytes
         removed = 0
+        # Two passes: SCAN returns every key that exists from its start to its end, but
+        # maybe not one created or deleted meanwhile. A load that read the record before
+        # the deletion holds its board's lock from before the first pass: if it is still
+        # held at that pass's end, that pass finds the board; if the load ended during the
+        # first pass, the board it loaded (its sorted set) exists through the second.
+        for _ in range(2):
+            # The second pass finds the athlete on none of the boards the first removed
+            # them from (or wrote their version into): each is counted once.
+            removed += await self._remove_from_every_board(member, version)
+        return removed
+
+    async def _remove_from_every_board(self, member: bytes, version: int) -> int:
+        """One pass of `remove_athlete`: `_REMOVE` on every board that holds members,
+        versions or its rebuild lock; how many held the athlete."""
+        removed = 0
         with _reachable():
-            # Every board instance in Redis that holds members or versions: SCAN walks them
-            # in chunks without blocking the server, however many there are. A board with
-            # both keys is met twice, and written to once (`seen`).
+            # SCAN walks them in chunks without blocking the server, however many there
+            # are. A board with several of those keys is met more than once, and written
+            # to once (`seen`).
             seen: set[str] = set()
             batch: list[tuple[Sequence[str], Sequence[Any]]] = []
             async for name in self._client.scan_iter(match=self._scan_members, count=1000):

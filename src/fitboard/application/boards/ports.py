@@ -268,11 +268,13 @@ class RankingIndex(Protocol):
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         """Remove the athlete from every board instance held, loaded or not, as a `project`
-        with `score=None` at `version` would on each board that holds them or (being
-        loaded) their version: a load of an older read cannot bring them back. From a
-        board neither loaded nor being loaded (an interrupted load's leftovers) they go
-        outright. For a deleted account, under its board-write lock as `project`. Returns
-        how many board instances the removal was written to."""
+        with `score=None` at `version` would on each loaded board that holds them and on
+        every board being loaded, holding them or not (its load may come from a read of
+        the record older than the deletion, which still ranks them: their version keeps
+        the load from writing them). From a board neither loaded nor being loaded (an
+        interrupted load's leftovers) they go outright. For a deleted account, under its
+        board-write lock as `project`. Returns how many board instances held them (or,
+        being loaded, their version)."""
         ...
 
     async def page(self, key: BoardKey, offset: int, limit: int) -> BoardPage: ...
