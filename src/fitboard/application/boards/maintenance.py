@@ -9,9 +9,10 @@ hold follows from cache-aside reads (docs/deploy.md, "Reconcile"):
 
 - loaded: exactly the record's standings, every member and score;
 - not loaded ("cold"): nothing to compare. It serves no reader and takes no projection
-  write (only a board being loaded does); what it holds, if anything, is a load under way
-  or what an interrupted one left, which the next load drops first. It is loaded from the
-  record on its first read.
+  write (only a board being loaded does); what it holds, if anything, is a load under way,
+  what an interrupted one left, or an earlier release's writes (which went into boards no
+  one loaded), which the next load drops first, and `repair` drops under the board's
+  lock. It is loaded from the record on its first read.
 
 Warming (`--warm`) loads each cold instance the record implies once the check is done,
 as a rebuild does (under its rebuild lock, dropped, then read from the record): not from
@@ -106,8 +107,9 @@ class ReconcileReport:
     implied: int = 0
     # Implied instances not loaded in the index: rebuilt from the record on first read.
     cold: int = 0
-    # Of the cold ones, those holding something all the same: a load under way, or what
-    # an interrupted one left (not compared: the next load drops it).
+    # Of the cold ones, those holding something all the same: a load under way, what an
+    # interrupted one left, or an earlier release's writes (not compared: the next load
+    # drops it).
     partly_held: int = 0
     # Instances the index holds that the record does not imply.
     not_implied: int = 0

@@ -115,9 +115,10 @@ class Projected:
     the write, for live rank events: the user's standing just before and just after, and
     up to `behind` entries directly behind them after it (whom they may have just passed).
 
-    Both standings are None, and `behind` empty, where the board is not loaded: a partial
-    board (after a restart or a flush, before its first read) would report ranks that are
-    too good, and live rank events must not announce those."""
+    Both standings are None, and `behind` empty, where the board is not loaded: it holds
+    nothing (no one reads it, so it takes no write), or, while it is being loaded, part of
+    its members, whose ranks would be too good; live rank events must not announce
+    those."""
 
     key: BoardKey
     before: RankedEntry | None
@@ -306,7 +307,8 @@ class RankingIndex(Protocol):
 
     async def held_keys(self) -> list[BoardKey]:
         """Every board instance the index holds anything of, loaded or not (a load under
-        way, or one that was interrupted), for reconciliation."""
+        way, one that was interrupted, or an earlier release's writes into a board no one
+        loaded), for reconciliation."""
         ...
 
     async def remove_old_layout(
