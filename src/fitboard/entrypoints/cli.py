@@ -344,8 +344,9 @@ def _print_reconcile(report: ReconcileReport, *, repair: bool, warm: bool) -> No
         console.print(table)
     console.print(
         f"{report.implied} boards implied by the record, {report.cold} of them cold (not "
-        f"loaded: built from the record on first read; {report.partly_held} held in part, "
-        f"by a load under way or an interrupted one: not compared), {report.not_implied} "
+        f"loaded: built from the record on first read; {report.partly_held} held in part "
+        f"(a load under way, an interrupted one, or an earlier release's writes): not "
+        f"compared; --repair drops those no load has finished), {report.not_implied} "
         f"held that the record does not imply; {report.record_entries} entries in the "
         f"record, {report.entries_compared} compared"
     )
