@@ -5,32 +5,16 @@ parametrised `ranking` fixture)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from datetime import timedelta
 
 from fitboard.application.boards.ports import RankingIndex
-from fitboard.domain.boards import (
-    BoardId,
-    BoardKey,
-    Metric,
-    Period,
-    Scope,
-    ScoreUpdate,
-    Standing,
-    VersionedStanding,
-)
+from fitboard.domain.boards import ScoreUpdate, Standing, VersionedStanding
 
 # Imported for pytest, which finds the parametrised `ranking` fixture by its name.
 from .ranking_adapters import ranking_fixture  # noqa: F401
+from .test_ranking_contract import ALL, T0, WEEK, being_loaded, uid
 
-T0 = datetime(2026, 11, 16, 7, 30, tzinfo=UTC)
-WEEK = BoardKey(BoardId(Metric.CALORIES, Period.WEEK, Scope.global_()), "2026-W47")
-ALL = BoardKey(BoardId(Metric.WORKOUTS, Period.ALL, Scope.global_()), "all")
 BIG = 2500
-
-
-def uid(n: int) -> UUID:
-    return UUID(int=n)
 
 
 def many(count: int, version: int = 1) -> list[VersionedStanding]:
@@ -42,7 +26,7 @@ def many(count: int, version: int = 1) -> list[VersionedStanding]:
 
 async def test_a_board_bigger_than_one_call_loads_whole(ranking: RankingIndex) -> None:
     expected = {uid(n): 10 * n + 3 for n in range(1, BIG + 1)}
-    async with ranking.rebuild_lock(ALL), ranking.rebuild_lock(WEEK):
+    async with being_loaded(ranking, WEEK, ALL):
         # Newer totals projected while the boards are being loaded, one in the last part of
         # the board and one in the first; and an older one, which the load overwrites.
         await ranking.project(uid(BIG), 9, [ScoreUpdate(WEEK, 1, T0), ScoreUpdate(ALL, 2, T0)])
