@@ -176,6 +176,80 @@ async def test_what_an_interrupted_load_left_is_not_compared_and_is_dropped(api:
     assert (await maintenance(api).reconcile(repair=True)).dropped == 0
 
 
+def implied_keys(group_id: str) -> list[BoardKey]:
+    """Every board instance `two_athletes`' workouts imply."""
+    scopes = [
+        Scope.global_(),
+        Scope.for_activity(Activity.RUN),
+        Scope.for_activity(Activity.CYCLE),
+        Scope.for_group(uuid.UUID(group_id)),
+    ]
+    return [
+        today(metric, scope, period) for period in Period for scope in scopes for metric in Metric
+    ]
+
+
+async def test_warming_reads_the_record_after_its_locks_and_leaves_boards_being_loaded(
+    api: Api,
+) -> None:
+    """Warming loads each cold board from a read of the record taken under its lock: a
+    workout processed after reconcile's check (which no cold board took) is on the boards
+    it warms. A board whose lock another holds is being loaded by them: left to them."""
+    group_id, runner, cyclist = await two_athletes(api)
+    assert api.app is not None
+    ranking = api.app.state.container.ranking
+    keys = implied_keys(group_id)
+    report = await maintenance(api).reconcile(repair=False)
+    assert report.cold == len(keys) == IMPLIED
+    # After the check: a third athlete runs, into boards that are all cold.
+    sprinter_token, sprinter = await api.register("sprinter")
+    ran = await api.submit_ok(
+        sprinter_token,
+        activity="run",
+        started_at=(STARTED + timedelta(minutes=40)).isoformat(),
+        duration_s=600,
+        distance_m=2000,
+    )
+    await api.wait_processed(sprinter_token, ran)
+    taken = today(Metric.POINTS, Scope.global_(), Period.ALL)
+    async with ranking.rebuild_lock(taken):
+        warmed = await maintenance(api).warm(keys)
+        assert not await ranking.is_loaded(taken)
+    assert warmed == IMPLIED - 1
+    distance = today(Metric.DISTANCE, Scope.global_())
+    assert await ranking.is_loaded(distance)
+    assert await ranking.scores(distance) == {
+        uuid.UUID(str(runner["id"])): 6000,
+        uuid.UUID(str(cyclist["id"])): 25000,
+        uuid.UUID(str(sprinter["id"])): 2000,
+    }
+    after = await maintenance(api).reconcile(repair=False)
+    assert (after.cold, after.difference_count) == (1, 0), after.differences
+
+
+async def test_warming_in_batches_loads_each_instance_from_its_own_days(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workouts on several days, warmed in batches of two instances: each batch reads the
+    days of its instances, and every board ends equal to the record."""
+    token, _ = await api.register("runner")
+    for days_ago in (1, 2, 9, 40):
+        done = await api.submit_ok(
+            token,
+            activity="run",
+            started_at=(STARTED - timedelta(days=days_ago)).isoformat(),
+            duration_s=1200,
+            distance_m=100 * days_ago,
+        )
+        await api.wait_processed(token, done)
+    monkeypatch.setattr("fitboard.application.boards.maintenance._WARM_BOARDS", len(Metric) + 1)
+    report = await maintenance(api).reconcile(repair=False, warm=True)
+    assert report.warmed == report.cold == report.implied
+    after = await maintenance(api).reconcile(repair=False)
+    assert (after.cold, after.difference_count) == (0, 0), after.differences
+    assert after.entries_compared == after.record_entries > 0
+
+
 @pytest.fixture
 async def embedded_api(tmp_path: Path) -> AsyncIterator[Api]:
     """The embedded application alone: the maintenance socket is embedded mode's."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -282,6 +283,39 @@ class MemoryRanking:
 
     async def drop(self, key: BoardKey) -> None:
         self._boards.pop(key, None)
+
+    @asynccontextmanager
+    async def rebuild_locks(self, keys: Sequence[BoardKey]) -> AsyncIterator[list[BoardKey]]:
+        # Held here while the block runs: the dictionary's references are weak.
+        taken: list[asyncio.Lock] = []
+        held: list[BoardKey] = []
+        try:
+            for key in keys:
+                lock = self.rebuild_lock(key)
+                if lock.locked():
+                    continue  # another holder's (or a key given twice)
+                # A free lock is taken at once, without a turn of the loop.
+                await lock.acquire()
+                taken.append(lock)
+                held.append(key)
+            yield held
+        finally:
+            for lock in taken:
+                lock.release()
+
+    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
+        for key in keys:
+            await self.drop(key)
+
+    async def load_many(
+        self, loads: Sequence[tuple[BoardKey, Sequence[VersionedStanding]]]
+    ) -> None:
+        # Every entry made (and so checked) before any board is written.
+        for _, standings in loads:
+            for versioned in standings:
+                _entry(versioned.standing)
+        for key, standings in loads:
+            await self.load(key, standings)
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         removed = 0

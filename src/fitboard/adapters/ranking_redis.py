@@ -65,6 +65,7 @@ import logging
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterator,
     Mapping,
@@ -141,8 +142,10 @@ _RESEND: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
-# Releasing the rebuild lock may also find it expired or taken over.
-_RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_TRANSIENT)
+# Renewing rebuild locks may fail for a while (`_reachable` makes these RankingUnavailable
+# where several are renewed in one call); releasing one may also find it expired or taken.
+_RENEW_FAILURES: tuple[type[Exception], ...] = (RankingUnavailable, *_TRANSIENT)
+_RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_RENEW_FAILURES)
 
 # The write of every script that writes members: `write(member, version, score)` writes
 # the composite score ('' removes) into the board (KEYS[1] to KEYS[4]: z, v, ready, lock);
@@ -713,6 +716,8 @@ class RedisRanking:
         self._lock_timeout_s = lock_timeout_s
         self._lock_wait_s = lock_wait_s
         self._load = client.register_script(_LOAD)
+        self._reacquire_lock = client.register_script(Lock.LUA_REACQUIRE_SCRIPT)
+        self._release_lock = client.register_script(Lock.LUA_RELEASE_SCRIPT)
         self._drop = client.register_script(_DROP)
         # The token of each board's rebuild lock this adapter holds, as the task that took
         # it (and the tasks it starts while holding it) sees it, never changed in place: a
@@ -906,11 +911,67 @@ class RedisRanking:
             raise RankingBusy(
                 f"board {key} is being rebuilt elsewhere; gave up after {self._lock_wait_s} s"
             )
-        # From here on this task's loads and drops of the board write only while the lock
-        # still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
-        self._held.set({**self._held.get(), key: token})
+
+        async def renew() -> bool:
+            try:
+                await lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                return False
+            return True
+
+        async with self._holding([key], token, renew, lock.release, str(key)):
+            yield
+
+    @asynccontextmanager
+    async def rebuild_locks(self, keys: Sequence[BoardKey]) -> AsyncIterator[list[BoardKey]]:
+        """Each lock is what `rebuild_lock` takes (SET NX with the lock's timeout, as
+        redis-py's `Lock` takes it), all under one token, in one pipeline; renewed and
+        released with redis-py's own scripts, one call per lock, in one pipeline."""
+        token = new_hex()
+        timeout_ms = int(self._lock_timeout_s * 1000)
+        with _reachable():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(self._board_keys(key).lock, token, nx=True, px=timeout_ms)
+                replies = list(await pipe.execute(raise_on_error=False))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                # Those taken expire after lock_timeout_s: no one renews them.
+                with _reachable():
+                    raise reply
+        taken = [key for key, reply in zip(keys, replies, strict=True) if reply]
+        names = [self._board_keys(key).lock for key in taken]
+
+        async def renew() -> bool:
+            calls = [([name], [token, timeout_ms]) for name in names]
+            with _reachable():
+                renewed = await self._run_script(self._reacquire_lock, calls)
+            return all(int(done) == 1 for done in renewed)
+
+        async def release() -> None:
+            with _reachable():
+                await self._run_script(self._release_lock, [([name], [token]) for name in names])
+
+        async with self._holding(taken, token, renew, release, f"{len(taken)} boards"):
+            yield taken
+
+    @asynccontextmanager
+    async def _holding(
+        self,
+        keys: Sequence[BoardKey],
+        token: str,
+        renew: Callable[[], Awaitable[bool]],
+        release: Callable[[], Awaitable[Any]],
+        named: str,
+    ) -> AsyncIterator[None]:
+        """Hold the rebuild locks of `keys`, taken with `token`, while the block runs:
+        renewed by `renew` (False once one is no longer this holder's), released by
+        `release` at the end; `named` names them in logs and errors."""
+        # From here on this task's loads and drops of the boards write only while their
+        # lock still holds this token (`_LOCK_CONDITION`), checked in the same atomic step.
+        self._held.set({**self._held.get(), **dict.fromkeys(keys, token)})
         lost, stopping = asyncio.Event(), asyncio.Event()
-        renewing = asyncio.create_task(self._keep(lock, key, lost, stopping))
+        renewing = asyncio.create_task(self._keep(renew, named, lost, stopping))
         failed = False
         try:
             yield
@@ -926,32 +987,36 @@ class RedisRanking:
             if not renewing.cancelled():
                 renewing.result()  # a failure of the renewal's own is raised
             # Forgotten before the release (in this task's view only: another task's, which
-            # may hold the lock again once it is released, is its own).
+            # may hold a lock again once it is released, is its own).
+            mine = set(keys)
             held = self._held.get()
-            if held.get(key) == token:
-                self._held.set({k: v for k, v in held.items() if k != key})
+            self._held.set({k: v for k, v in held.items() if not (k in mine and v == token)})
             try:
-                await lock.release()
+                await release()
             except _RELEASE_FAILURES as exc:
                 # The rebuild itself is done (or failed with its own error, which must not
                 # be masked); a lock we cannot release expires after lock_timeout_s.
-                logger.warning("rebuild lock of %s not released: %s", key, exc)
+                logger.warning("rebuild lock of %s not released: %s", named, exc)
             if cancelled:
                 # This task's own cancellation, come while the renewal ended: raised now
-                # that the lock is released.
+                # that the locks are released.
                 raise asyncio.CancelledError
             if lost.is_set() and not failed:
-                # Someone else may be rebuilding the board: this rebuild must not pass for
+                # Someone else may be rebuilding a board: this rebuild must not pass for
                 # the one that made it (its writes after the loss were refused).
-                raise RankingBusy(f"rebuild lock of {key} lost while rebuilding it")
+                raise RankingBusy(f"rebuild lock of {named} lost while rebuilding")
 
     async def _keep(
-        self, lock: Lock, key: BoardKey, lost: asyncio.Event, stopping: asyncio.Event
+        self,
+        renew: Callable[[], Awaitable[bool]],
+        named: str,
+        lost: asyncio.Event,
+        stopping: asyncio.Event,
     ) -> None:
-        """Renew `lock` (back to its full timeout) three times a timeout while it is held,
-        so a rebuild longer than `lock_timeout_s` keeps it; two renewals in a row may fail
-        (the server out of reach) before it expires. Stops once `stopping` is set, and,
-        setting `lost`, once the lock is no longer this holder's.
+        """`renew` rebuild locks (back to their full timeout) three times a timeout while
+        they are held, so a rebuild longer than `lock_timeout_s` keeps them; two renewals
+        in a row may fail (the server out of reach) before they expire. Stops once
+        `stopping` is set, and, setting `lost`, once a lock is no longer this holder's.
 
         Cancelling it is not enough to stop it: redis-py writes each command through
         `asyncio.wait_for` (the client has a socket timeout), and Python 3.11's loses a
@@ -964,13 +1029,14 @@ class RedisRanking:
             if await pause(every, stopping):
                 return
             try:
-                await lock.reacquire()
-            except redis.exceptions.LockNotOwnedError:
+                still_held = await renew()
+            except _RENEW_FAILURES as exc:
+                logger.warning("rebuild lock of %s not renewed, retrying: %s", named, exc)
+                continue
+            if not still_held:
                 lost.set()
-                logger.error("rebuild lock of %s lost: expired or taken by another", key)
+                logger.error("rebuild lock of %s lost: expired or taken by another", named)
                 return
-            except _TRANSIENT as exc:
-                logger.warning("rebuild lock of %s not renewed, retrying: %s", key, exc)
 
     def _lock_condition(self, key: BoardKey) -> str:
         """The `_LOCK_CONDITION` of this task's writes that replace a board: the token of
@@ -1030,12 +1096,8 @@ class RedisRanking:
     ) -> None:
         """One pipeline of `_LOAD` calls writing `chunks` into `key`, the lock condition
         checked by each; RankingUnavailable when it fails (the lock lost)."""
-        with _reachable():
-            written = await self._run_script(
-                self._load, [self._load_call(key, c, condition, mark=mark) for c in chunks]
-            )
-        if any(int(n) < 0 for n in written):
-            raise RankingBusy(f"rebuild lock of {key} lost: load refused")
+        calls = [self._load_call(key, c, condition, mark=mark) for c in chunks]
+        await self._send_loads([key] * len(calls), calls)
 
     def _load_call(
         self, key: BoardKey, rows: list[bytes], condition: str, *, mark: bool
@@ -1047,12 +1109,58 @@ class RedisRanking:
         return [keys.z, keys.versions, keys.ready, keys.lock], [*flags, b"".join(rows)]
 
     async def drop(self, key: BoardKey) -> None:
-        keys = self._board_keys(key)
-        call = ([keys.z, keys.versions, keys.ready, keys.lock], ["", "", self._lock_condition(key)])
+        await self.drop_many([key])
+
+    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
+        calls: list[tuple[Sequence[str], Sequence[Any]]] = []
+        for key in keys:
+            board = self._board_keys(key)
+            calls.append(
+                (
+                    [board.z, board.versions, board.ready, board.lock],
+                    ["", "", self._lock_condition(key)],
+                )
+            )
         with _reachable():
-            (done,) = await self._run_script(self._drop, [call])
-        if int(done) < 0:
-            raise RankingBusy(f"rebuild lock of {key} lost: drop refused")
+            done = await self._run_script(self._drop, calls)
+        refused = [key for key, n in zip(keys, done, strict=True) if int(n) < 0]
+        if refused:
+            raise RankingBusy(f"rebuild lock of {refused[0]} lost: drop refused")
+
+    async def load_many(
+        self, loads: Sequence[tuple[BoardKey, Sequence[VersionedStanding]]]
+    ) -> None:
+        """Boards of up to `_LOAD_MEMBERS` standings each as one `_LOAD` call that writes
+        and marks them (as `load` does a board of one chunk), up to `_LOAD_PIPELINE_MEMBERS`
+        members' worth a pipeline; bigger ones by `load`'s own chunks, one after another."""
+        # Encoded first: a bad standing fails the call before anything is written.
+        encoded = [(key, _load_rows(standings)) for key, standings in loads]
+        boards: list[BoardKey] = []
+        calls: list[tuple[list[str], list[str | bytes]]] = []
+        members = 0
+        for key, rows in encoded:
+            if len(rows) > _LOAD_MEMBERS:
+                await self._load_stream(key, _chunks_of(rows))
+                continue
+            boards.append(key)
+            calls.append(self._load_call(key, rows, self._lock_condition(key), mark=True))
+            members += len(rows)
+            if members >= _LOAD_PIPELINE_MEMBERS:
+                await self._send_loads(boards, calls)
+                boards, calls, members = [], [], 0
+        if calls:
+            await self._send_loads(boards, calls)
+
+    async def _send_loads(
+        self, boards: Sequence[BoardKey], calls: Sequence[tuple[list[str], list[str | bytes]]]
+    ) -> None:
+        """The `_LOAD` calls writing into `boards` (one each, in order) in one pipeline;
+        RankingUnavailable when one is refused (its lock lost)."""
+        with _reachable():
+            written = await self._run_script(self._load, calls)
+        for key, n in zip(boards, written, strict=True):
+            if int(n) < 0:
+                raise RankingBusy(f"rebuild lock of {key} lost: load refused")
 
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         member = user_id.bytes
@@ -1328,6 +1436,12 @@ async def _encoded_chunks(standings: Sequence[VersionedStanding]) -> AsyncIterat
     for start in range(0, len(standings), _LOAD_MEMBERS):
         yield _load_rows(standings[start : start + _LOAD_MEMBERS])
         await asyncio.sleep(0)
+
+
+async def _chunks_of(rows: list[bytes]) -> AsyncIterator[list[bytes]]:
+    """Rows encoded already, `_LOAD_MEMBERS` at a time, as `_encoded_chunks` gives them."""
+    for start in range(0, len(rows), _LOAD_MEMBERS):
+        yield rows[start : start + _LOAD_MEMBERS]
 
 
 async def _encoded_stream(

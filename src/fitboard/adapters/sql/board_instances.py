@@ -1,8 +1,9 @@
 """The record's board instances, for reconciliation and rebuilds: which instances the
 daily rollups imply, and every metric's scores on every instance of a period and scope (or
-of every activity's or group's instances) from one streamed statement; or the standings of
-some metrics' boards on one instance from one statement, streamed in chunks as its cursor
-gives them (`instance_chunks`, what a rebuild reads).
+of every activity's or group's instances) from one streamed statement, or their standings
+over some days (`instance_standings`, what warming reads); or the standings of some
+metrics' boards on one instance from one statement, streamed in chunks as its cursor gives
+them (`instance_chunks`, what a rebuild reads).
 
 The statement sums what a rebuild of one instance sums (rollups.py), grouped by period
 instance instead of filtered to one, and every metric's total in the same row: an
@@ -27,7 +28,11 @@ from fitboard.adapters.sql.engine import READ_ONLY_OPTION
 from fitboard.adapters.sql.metrics import metric_total
 from fitboard.adapters.sql.store import is_unavailable
 from fitboard.adapters.sql.tables import daily_rollups, group_members, users
-from fitboard.application.boards.record_instances import RecordedInstance, StandingsChunk
+from fitboard.application.boards.record_instances import (
+    LoadedInstance,
+    RecordedInstance,
+    StandingsChunk,
+)
 from fitboard.application.ports import StoreUnavailable
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import Metric, Period, Scope, ScopeKind, Standing, VersionedStanding
@@ -135,11 +140,32 @@ class SqlRecordReader:
         return sorted(found)
 
     async def instances(self, period: Period, scope: Scope) -> AsyncIterator[RecordedInstance]:
+        async for instance, rows, width in self._grouped(period, scope, _LAYOUT, (None, None)):
+            yield _recorded(period, scope, instance, rows, width)
+
+    async def instance_standings(
+        self, period: Period, scope: Scope, days: tuple[date | None, date | None]
+    ) -> AsyncIterator[LoadedInstance]:
+        async for instance, rows, width in self._grouped(period, scope, _LAYOUT, days):
+            start, value = instance
+            yield LoadedInstance(
+                period,
+                _instance_key(period, start),
+                _scope_of(scope, value),
+                _chunk(rows, _LAYOUT, width),
+            )
+
+    async def _grouped(
+        self, period: Period, scope: Scope, layout: _Layout, days: tuple[date | None, date | None]
+    ) -> AsyncIterator[tuple[_Instance, list[Row[Any]], int]]:
+        """The rows of `_statement` for every instance of `period` in `scope` whose days
+        lie in `days`, one instance's at a time: the instance, its rows, and the number of
+        instance columns that lead each row (user_id, projection_version and `layout`'s
+        follow them)."""
         start = period_start(period, self._dialect)
         each = _each(scope)
-        statement = _statement(scope, start)
+        statement = _statement(scope, start, layout, days)
         result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
-        # Row layout: the instance's columns, user_id, projection_version, then _LAYOUT's.
         width = (start is not None) + (each is not None)
         current: _Instance | None = None
         rows: list[Row[Any]] = []
@@ -151,11 +177,11 @@ class SqlRecordReader:
                 )
                 if instance != current:
                     if current is not None:
-                        yield _recorded(period, scope, current, rows, width)
+                        yield current, rows, width
                     current, rows = instance, []
                 rows.append(row)
         if current is not None:
-            yield _recorded(period, scope, current, rows, width)
+            yield current, rows, width
 
     async def instance_chunks(
         self, period: Period, key: str, scope: Scope, metrics: Sequence[Metric]
@@ -170,7 +196,7 @@ class SqlRecordReader:
         result = await self._connection.stream(statement.execution_options(yield_per=_FETCH_ROWS))
         try:
             async for rows in result.partitions(_FETCH_ROWS):
-                yield _chunk(rows, layout)
+                yield _chunk(rows, layout, 0)
         finally:
             # Left before its end (a failed load): the rows fetched ahead are let go now,
             # and SQLite's cursor closed, not left to the garbage collector (PostgreSQL's
@@ -192,13 +218,14 @@ def _ranked(metric: Metric, row: Row[Any], total: int) -> int | None:
     return score if score > 0 and row[total + 1] is not None else None
 
 
-def _chunk(rows: Sequence[Row[Any]], layout: _Layout) -> StandingsChunk:
-    """Rows of one instance's statement (user_id, projection_version, then each metric of
-    `layout`'s total and moment) as each metric's standings among them."""
-    user, version = 0, 1
+def _chunk(rows: Sequence[Row[Any]], layout: _Layout, width: int) -> StandingsChunk:
+    """Rows of one instance's statement (`width` instance columns, then user_id,
+    projection_version, then each metric of `layout`'s total and moment) as each metric's
+    standings among them."""
+    user, version = width, width + 1
     chunk: dict[Metric, list[VersionedStanding]] = {metric: [] for metric, _, _ in layout}
     for n, (metric, _, _) in enumerate(layout):
-        standings, total = chunk[metric], 2 + 2 * n
+        standings, total = chunk[metric], width + 2 + 2 * n
         for row in rows:
             score = _ranked(metric, row, total)
             if score is not None:

@@ -15,9 +15,9 @@ hold follows from cache-aside reads (docs/deploy.md, "Reconcile"):
   lock. It is loaded from the record on its first read.
 
 Warming (`--warm`) loads each cold instance the record implies once the check is done,
-as a rebuild does (under its rebuild lock, dropped, then read from the record): not from
-the standings the check read, which are older than the lock, and a write committed in
-between would be missing.
+as a rebuild does (under its rebuild lock, dropped, then read from the record), but many
+at a time (`BoardMaintenance.warm`): not from the standings the check read, which are
+older than the lock, and a write committed in between would be missing.
 
 Challenges are not boards of the index: they are ranked from the record at each read, so
 there is nothing of theirs to reconcile.
@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ from fitboard.domain.boards import (
     ScopeKind,
     VersionedStanding,
 )
-from fitboard.domain.periods import current_key
+from fitboard.domain.periods import current_key, period_range
 
 Progress = Callable[[BoardKey], None]
 # Reconcile's and a whole rebuild's progress: board instances checked, or boards rebuilt,
@@ -62,6 +62,11 @@ _BATCH_ENTRIES = 50_000
 # Instances rebuilt at once: each is a query of the record and writes to the index, which
 # overlap; few enough to stay within the database's connection pool.
 _REBUILDS_AT_ONCE = 4
+# Boards reconcile's warming loads at once (`BoardMaintenance.warm`): each batch's locks
+# are taken together, and held until the whole batch is loaded, so a reader of one of its
+# boards waits for the batch; and entries of the record held before they are loaded.
+_WARM_BOARDS = 1000
+_WARM_ENTRIES = 50_000
 # Chunks of the record's standings read ahead of each board's load while it writes the
 # ones before: the read overlaps the writes, and a rebuild's memory stays a few chunks
 # per board of the instance, however many athletes it ranks.
@@ -302,9 +307,73 @@ class BoardMaintenance:
         if warm:
             # After the check's read, each under its lock and from a read of its own (see
             # the module's docstring).
-            await self.rebuild_boards(check.cold)
-            report.warmed = len(check.cold)
+            report.warmed = await self.warm(check.cold)
         return report
+
+    async def warm(self, keys: list[BoardKey]) -> int:
+        """Drop and load each board of `keys` from the record, as `rebuild_boards` does,
+        but many at a time: for the many small boards reconcile finds cold. Taken in
+        batches of instances of one period and kind of scope, close in time: each batch's
+        rebuild locks all at once (`RankingIndex.rebuild_locks`; a board whose lock
+        another holds is being loaded by them, and left out), its boards dropped, then
+        read from one statement over the days of the batch's instances, in a read begun
+        after the locks, and loaded many to a round trip. Returns how many boards were
+        loaded."""
+        groups: dict[tuple[Period, ScopeKind], dict[_Instance, list[BoardKey]]] = {}
+        for key in sorted(set(keys), key=str):
+            group = groups.setdefault((key.board.period, key.board.scope.kind), {})
+            group.setdefault(_instance(key), []).append(key)
+        warmed = 0
+        for (period, kind), instances in groups.items():
+            # In the order of their first day, so a batch spans few days.
+            ordered = sorted(instances.items(), key=lambda item: _first_day(item[0]))
+            batch: list[tuple[_Instance, list[BoardKey]]] = []
+            boards = 0
+            for instance, instance_keys in ordered:
+                batch.append((instance, instance_keys))
+                boards += len(instance_keys)
+                if boards >= _WARM_BOARDS:
+                    warmed += await self._warm_batch(period, kind, batch)
+                    batch, boards = [], 0
+            if batch:
+                warmed += await self._warm_batch(period, kind, batch)
+        return warmed
+
+    async def _warm_batch(
+        self, period: Period, kind: ScopeKind, batch: list[tuple[_Instance, list[BoardKey]]]
+    ) -> int:
+        """Load the boards of `batch`, instances of `period` in scopes of `kind`, under
+        their rebuild locks (see `warm`); how many were loaded."""
+        keys = [key for _, instance_keys in batch for key in instance_keys]
+        spans = [_days(instance) for instance, _ in batch]
+        days = (
+            min((first for first, _ in spans if first is not None), default=None),
+            max((last for _, last in spans if last is not None), default=None),
+        )
+        async with self._ranking.rebuild_locks(keys) as held:
+            if not held:
+                return 0
+            # Dropped before the record is read, as `_rebuild_instance` does (and why).
+            await self._ranking.drop_many(held)
+            waiting = set(held)
+            loads: list[tuple[BoardKey, Sequence[VersionedStanding]]] = []
+            entries = 0
+            async with self._record.reading() as record:
+                scope = Scope.global_() if kind is ScopeKind.GLOBAL else Scope(kind)
+                async for instance in record.instance_standings(period, scope, days):
+                    for metric in Metric:
+                        key = instance.key(metric)
+                        if key in waiting:
+                            waiting.discard(key)
+                            loads.append((key, instance.standings[metric]))
+                            entries += len(instance.standings[metric])
+                    if entries >= _WARM_ENTRIES:
+                        await self._ranking.load_many(loads)
+                        loads, entries = [], 0
+            # No one ranked on these (any more): loaded empty, as a rebuild would.
+            loads += [(key, []) for key in held if key in waiting]
+            await self._ranking.load_many(loads)
+        return len(held)
 
     async def _drop_unloaded(self, key: BoardKey) -> int:
         """Drop `key` unless it is loaded: under its rebuild lock, so a load under way
@@ -399,6 +468,17 @@ _Instance = tuple[Period, str, Scope]
 
 def _instance(key: BoardKey) -> _Instance:
     return (key.board.period, key.period_key, key.board.scope)
+
+
+def _days(instance: _Instance) -> tuple[date | None, date | None]:
+    """The first and last day of an instance (None, None for all-time's)."""
+    period, period_key, _ = instance
+    days = period_range(period, period_key)
+    return days.first, days.last
+
+
+def _first_day(instance: _Instance) -> date:
+    return _days(instance)[0] or date.min
 
 
 class _Check:

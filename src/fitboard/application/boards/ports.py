@@ -267,6 +267,33 @@ class RankingIndex(Protocol):
         """Forget a board instance entirely (it will be rebuilt on the next read)."""
         ...
 
+    def rebuild_locks(
+        self, keys: Sequence[BoardKey]
+    ) -> AbstractAsyncContextManager[list[BoardKey]]:
+        """The rebuild locks of those of `keys` that no one holds, all taken at once in a
+        few round trips, however many, for loading many boards (reconcile's warming):
+        yields the keys whose lock it took, in the order of `keys`. A board whose lock is
+        held already is left out, not waited for: its holder is loading it (or dropping
+        it). Under it, this holder drops and loads the boards it took as under
+        `rebuild_lock`: the locks are renewed while the block runs and released together
+        when it ends, and one lost all the same (out of reach longer than the lock's
+        timeout) refuses this holder's writes to its board and fails the block's end with
+        RankingUnavailable. Raises RankingUnavailable if the index cannot be reached."""
+        ...
+
+    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
+        """`drop` each of `keys`, many in one round trip."""
+        ...
+
+    async def load_many(
+        self, loads: Sequence[tuple[BoardKey, Sequence[VersionedStanding]]]
+    ) -> None:
+        """`load` each (board, standings) of `loads`, with the same guarantees for each, as
+        reconcile's warming does under `rebuild_locks`: many small boards in one round
+        trip, a big one in chunks of its own. A bad standing raises ValueError before
+        anything of `loads` is written."""
+        ...
+
     async def remove_athlete(self, user_id: UUID, version: int) -> int:
         """Remove the athlete from every board instance held, loaded or not, as a `project`
         with `score=None` at `version` would on each loaded board that holds them and on

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 from uuid import UUID
 
@@ -15,24 +16,37 @@ from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, Ver
 
 
 @dataclass(frozen=True)
-class RecordedInstance:
-    """One instance (period key and scope) of every metric's board, as the record ranks it:
-    each metric's athletes with their scores (`RollupRepository.standings`' scores for that
-    board)."""
+class InstanceOfBoards:
+    """One instance (period key and scope) of every metric's board."""
 
     period: Period
     period_key: str
     scope: Scope
-    scores: Mapping[Metric, dict[UUID, int]]
 
     def key(self, metric: Metric) -> BoardKey:
         return BoardKey(BoardId(metric, self.period, self.scope), self.period_key)
+
+
+@dataclass(frozen=True)
+class RecordedInstance(InstanceOfBoards):
+    """An instance as the record ranks it: each metric's athletes with their scores
+    (`RollupRepository.standings`' scores for that board)."""
+
+    scores: Mapping[Metric, dict[UUID, int]]
 
 
 # A chunk of one instance's standings, as a rebuild streams them: for each metric asked
 # for, the standings on its board of the same few athletes (those of the chunk ranked on
 # it: an athlete may be on one metric's board and not on another's).
 StandingsChunk = Mapping[Metric, Sequence[VersionedStanding]]
+
+
+@dataclass(frozen=True)
+class LoadedInstance(InstanceOfBoards):
+    """An instance as a load fills it from the record: each metric's standings, with each
+    athlete's version (`StandingsChunk`)."""
+
+    standings: StandingsChunk
 
 
 class RecordedBoards(Protocol):
@@ -54,6 +68,14 @@ class RecordReader(Protocol):
         time, with every metric's standings on it. An activity or group scope without a
         value stands for every activity's or group's instances. Streamed: one instance's
         athletes are held at a time."""
+        ...
+
+    def instance_standings(
+        self, period: Period, scope: Scope, days: tuple[date | None, date | None]
+    ) -> AsyncIterator[LoadedInstance]:
+        """`instances`, with each metric's standings as a load takes them, of the
+        instances whose days lie between `days` (first and last, inclusive; None:
+        unbounded), for loading many instances from one statement."""
         ...
 
     def instance_chunks(
