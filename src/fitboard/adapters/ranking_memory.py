@@ -303,9 +303,13 @@ class MemoryRanking:
             for lock in taken:
                 lock.release()
 
-    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
+    async def drop_many(self, keys: Sequence[BoardKey], *, keep_loaded: bool = False) -> int:
+        dropped = 0
         for key in keys:
-            await self.drop(key)
+            if not (keep_loaded and await self.is_loaded(key)):
+                await self.drop(key)
+                dropped += 1
+        return dropped
 
     async def load_many(
         self, loads: Sequence[tuple[BoardKey, Sequence[VersionedStanding]]]

@@ -289,16 +289,20 @@ return written
 """
 )
 
-# `drop`: KEYS: z, v, ready, lock.  ARGV: ttl (unused), mark (unused), the lock condition.
-# Deletes the board's data keys; -1 (nothing deleted) when the lock condition fails.
+# `drop`: KEYS: z, v, ready, lock.  ARGV: '1' to keep a loaded board, '' (unused), the lock
+# condition. Deletes the board's data keys and returns 1; 0 (nothing deleted) for a loaded
+# board kept; -1 (nothing deleted) when the lock condition fails.
 _DROP = (
     _LOCK_CONDITION
     + """
 if not lock_allows() then
   return -1
 end
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return 0
+return 1
 """
 )
 
@@ -1111,21 +1115,23 @@ class RedisRanking:
     async def drop(self, key: BoardKey) -> None:
         await self.drop_many([key])
 
-    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
+    async def drop_many(self, keys: Sequence[BoardKey], *, keep_loaded: bool = False) -> int:
+        keep = "1" if keep_loaded else ""
         calls: list[tuple[Sequence[str], Sequence[Any]]] = []
         for key in keys:
             board = self._board_keys(key)
             calls.append(
                 (
                     [board.z, board.versions, board.ready, board.lock],
-                    ["", "", self._lock_condition(key)],
+                    [keep, "", self._lock_condition(key)],
                 )
             )
         with _reachable():
-            done = await self._run_script(self._drop, calls)
-        refused = [key for key, n in zip(keys, done, strict=True) if int(n) < 0]
+            done = [int(n) for n in await self._run_script(self._drop, calls)]
+        refused = [key for key, n in zip(keys, done, strict=True) if n < 0]
         if refused:
             raise RankingBusy(f"rebuild lock of {refused[0]} lost: drop refused")
+        return sum(done)
 
     async def load_many(
         self, loads: Sequence[tuple[BoardKey, Sequence[VersionedStanding]]]

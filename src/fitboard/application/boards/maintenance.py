@@ -302,8 +302,14 @@ class BoardMaintenance:
             await self.rebuild_boards(report.differing)
             report.repaired = list(report.differing)
         if repair:
-            for key in sorted(held - loaded):
-                report.dropped += await self._drop_unloaded(key)
+            # Under their rebuild locks: a board whose lock another holds is being loaded,
+            # and its load drops it first; one loaded since the check is kept.
+            unloaded = sorted(held - loaded, key=str)
+            for start in range(0, len(unloaded), _WARM_BOARDS):
+                async with self._ranking.rebuild_locks(
+                    unloaded[start : start + _WARM_BOARDS]
+                ) as free:
+                    report.dropped += await self._ranking.drop_many(free, keep_loaded=True)
         if warm:
             # After the check's read, each under its lock and from a read of its own (see
             # the module's docstring).
@@ -315,10 +321,11 @@ class BoardMaintenance:
         but many at a time: for the many small boards reconcile finds cold. Taken in
         batches of instances of one period and kind of scope, close in time: each batch's
         rebuild locks all at once (`RankingIndex.rebuild_locks`; a board whose lock
-        another holds is being loaded by them, and left out), its boards dropped, then
-        read from one statement over the days of the batch's instances, in a read begun
-        after the locks, and loaded many to a round trip. Returns how many boards were
-        loaded."""
+        another holds is being loaded by them, and left out), its boards dropped (but
+        those loaded since, which their loads leave as they are), then read from one
+        statement over the days of the batch's instances, in a read begun after the
+        locks, and loaded many to a round trip. Returns how many boards it took (each
+        loaded now)."""
         groups: dict[tuple[Period, ScopeKind], dict[_Instance, list[BoardKey]]] = {}
         for key in sorted(set(keys), key=str):
             group = groups.setdefault((key.board.period, key.board.scope.kind), {})
@@ -353,8 +360,10 @@ class BoardMaintenance:
         async with self._ranking.rebuild_locks(keys) as held:
             if not held:
                 return 0
-            # Dropped before the record is read, as `_rebuild_instance` does (and why).
-            await self._ranking.drop_many(held)
+            # Dropped before the record is read, as `_rebuild_instance` does (and why); but
+            # not a board someone loaded since the check (it is not cold any more, and its
+            # load leaves it as it is).
+            await self._ranking.drop_many(held, keep_loaded=True)
             waiting = set(held)
             loads: list[tuple[BoardKey, Sequence[VersionedStanding]]] = []
             entries = 0
@@ -374,15 +383,6 @@ class BoardMaintenance:
             loads += [(key, []) for key in held if key in waiting]
             await self._ranking.load_many(loads)
         return len(held)
-
-    async def _drop_unloaded(self, key: BoardKey) -> int:
-        """Drop `key` unless it is loaded: under its rebuild lock, so a load under way
-        finishes first (and is kept); 1 if dropped."""
-        async with self._ranking.rebuild_lock(key):
-            if await self._ranking.is_loaded(key):
-                return 0
-            await self._ranking.drop(key)
-            return 1
 
 
 class _Stopped:

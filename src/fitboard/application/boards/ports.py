@@ -281,8 +281,10 @@ class RankingIndex(Protocol):
         RankingUnavailable. Raises RankingUnavailable if the index cannot be reached."""
         ...
 
-    async def drop_many(self, keys: Sequence[BoardKey]) -> None:
-        """`drop` each of `keys`, many in one round trip."""
+    async def drop_many(self, keys: Sequence[BoardKey], *, keep_loaded: bool = False) -> int:
+        """`drop` each of `keys`, many in one round trip; with `keep_loaded`, each that is
+        not loaded (checked with its drop, in one atomic step): a board loaded meanwhile is
+        kept, and a `load` leaves it as it is. Returns how many were dropped."""
         ...
 
     async def load_many(
