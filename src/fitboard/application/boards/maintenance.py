@@ -62,9 +62,10 @@ _BATCH_ENTRIES = 50_000
 # Instances rebuilt at once: each is a query of the record and writes to the index, which
 # overlap; few enough to stay within the database's connection pool.
 _REBUILDS_AT_ONCE = 4
-# Boards reconcile's warming loads at once (`BoardMaintenance.warm`): each batch's locks
-# are taken together, and held until the whole batch is loaded, so a reader of one of its
-# boards waits for the batch; and entries of the record held before they are loaded.
+# Boards reconcile's warming loads at once (`BoardMaintenance.warm`), or a little more (a
+# batch ends where a period instance's days do): each batch's locks are taken together,
+# and held until the whole batch is loaded, so a reader of one of its boards waits for
+# the batch; and entries of the record held before they are loaded.
 _WARM_BOARDS = 1000
 _WARM_ENTRIES = 50_000
 # Chunks of the record's standings read ahead of each board's load while it writes the
@@ -332,16 +333,17 @@ class BoardMaintenance:
             group.setdefault(_instance(key), []).append(key)
         warmed = 0
         for (period, kind), instances in groups.items():
-            # In the order of their first day, so a batch spans few days.
+            # In the order of their first day, so a batch spans few days; and a batch
+            # ends only where a day does, since its read takes every instance of its days.
             ordered = sorted(instances.items(), key=lambda item: _first_day(item[0]))
             batch: list[tuple[_Instance, list[BoardKey]]] = []
             boards = 0
             for instance, instance_keys in ordered:
-                batch.append((instance, instance_keys))
-                boards += len(instance_keys)
-                if boards >= _WARM_BOARDS:
+                if boards >= _WARM_BOARDS and _first_day(instance) != _first_day(batch[-1][0]):
                     warmed += await self._warm_batch(period, kind, batch)
                     batch, boards = [], 0
+                batch.append((instance, instance_keys))
+                boards += len(instance_keys)
             if batch:
                 warmed += await self._warm_batch(period, kind, batch)
         return warmed
