@@ -14,8 +14,9 @@ import pytest
 from fitboard.adapters.sql import SqlStore, board_instances
 from fitboard.adapters.sql.board_instances import SqlRecordedBoards
 from fitboard.application.boards.maintenance import BOARD_SCOPES
+from fitboard.application.boards.record_instances import LoadedInstance
 from fitboard.domain.activities import Activity
-from fitboard.domain.boards import BoardId, Metric, Period, Scope, VersionedStanding
+from fitboard.domain.boards import BoardId, Metric, Period, Scope, ScopeKind, VersionedStanding
 from fitboard.domain.groups import Group
 from fitboard.domain.periods import ALL_TIME_KEY, period_range
 from fitboard.domain.users import User
@@ -191,3 +192,134 @@ async def test_a_stream_left_midway_leaves_the_read_usable(
         again = [c async for c in reader.instance_chunks(*instance)]
     assert len(again) == 3  # five athletes shown on boards, two at a time
     assert again[0] == first
+
+
+# The scopes `instance_standings` reads instances of: the global one, and every activity's
+# and every group's at once.
+EVERY_SCOPE = [Scope.global_(), Scope(ScopeKind.ACTIVITY), Scope(ScopeKind.GROUP)]
+Span = tuple[date | None, date | None]
+
+
+def loaded_scores(instance: LoadedInstance) -> dict[Metric, dict[UUID, int]]:
+    return {
+        metric: {v.standing.user_id: v.standing.score for v in rows}
+        for metric, rows in instance.standings.items()
+    }
+
+
+async def recorded(
+    store: SqlStore, period: Period, scope: Scope
+) -> dict[tuple[str, Scope], dict[Metric, dict[UUID, int]]]:
+    """`instances(period, scope)`'s scores by (period key, scope)."""
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        return {
+            (i.period_key, i.scope): dict(i.scores) async for i in reader.instances(period, scope)
+        }
+
+
+async def loaded_instances(
+    store: SqlStore, period: Period, scope: Scope, days: Span
+) -> list[LoadedInstance]:
+    async with SqlRecordedBoards(store.engine).reading() as reader:
+        return [i async for i in reader.instance_standings(period, scope, days)]
+
+
+@pytest.mark.parametrize("days", [(None, None), (date(2026, 1, 1), date(2026, 12, 31))])
+async def test_instance_standings_over_every_day_are_the_instances(
+    store: SqlStore, days: Span
+) -> None:
+    """Over a span holding every rollup, `instance_standings` gives every instance that
+    `instances` gives, each once and with the same scores, for each period and scope."""
+    await record(store)
+    checked = 0
+    for period in Period:
+        for scope in EVERY_SCOPE:
+            expected = await recorded(store, period, scope)
+            got = await loaded_instances(store, period, scope, days)
+            assert all(i.period is period for i in got)
+            assert len(got) == len(expected), (period, scope)
+            assert {(i.period_key, i.scope): loaded_scores(i) for i in got} == expected
+            checked += len(got)
+    assert checked > 40
+
+
+# Spans of whole instances, of some of the record's days (Friday 2026-02-27 to Tuesday
+# 2026-03-03), one-sided ones too: the instances of each period that lie in them.
+SPANS: list[tuple[Period, Span]] = [
+    (Period.DAY, (DAY0 + timedelta(days=1), DAY0 + timedelta(days=3))),
+    (Period.DAY, (None, DAY0 + timedelta(days=1))),
+    (Period.DAY, (DAY0 + timedelta(days=4), None)),
+    (Period.WEEK, (date(2026, 2, 23), date(2026, 3, 1))),
+    (Period.WEEK, (date(2026, 3, 2), None)),
+    (Period.MONTH, (date(2026, 3, 1), date(2026, 3, 31))),
+    (Period.MONTH, (None, date(2026, 2, 28))),
+]
+
+
+def lies_in(period: Period, key: str, days: Span) -> bool:
+    """Whether every day of the instance `key` of `period` lies in `days`."""
+    instance = period_range(period, key)
+    # No period of SPANS is all-time: each instance has a first and a last day.
+    assert instance.first is not None
+    assert instance.last is not None
+    first, last = days
+    return (first is None or first <= instance.first) and (last is None or instance.last <= last)
+
+
+@pytest.mark.parametrize(
+    ("period", "days"), SPANS, ids=[f"{p}-{d[0] or ''}..{d[1] or ''}" for p, d in SPANS]
+)
+async def test_instance_standings_over_some_days_are_the_instances_in_them(
+    store: SqlStore, period: Period, days: Span
+) -> None:
+    await record(store)
+    for scope in EVERY_SCOPE:
+        everything = await recorded(store, period, scope)
+        expected = {
+            instance: scores
+            for instance, scores in everything.items()
+            if lies_in(period, instance[0], days)
+        }
+        # Some of the record's instances, not all of them.
+        assert expected
+        assert len(expected) < len(everything)
+        got = await loaded_instances(store, period, scope, days)
+        assert len(got) == len(expected), scope
+        assert {(i.period_key, i.scope): loaded_scores(i) for i in got} == expected
+
+
+async def test_instance_standings_are_what_a_rebuild_streams_with_the_athletes_versions(
+    store: SqlStore,
+) -> None:
+    """Each standing of `instance_standings` is the one `instance_chunks` streams for the
+    same instance (score, reached_at and version), its version the athlete's
+    projection_version."""
+    await record(store)
+    compared = 0
+    versions: dict[UUID, int] = {}
+    async with store.unit_of_work(read_only=True) as uow:
+        for period in Period:
+            for scope in EVERY_SCOPE:
+                for instance in await loaded_instances(store, period, scope, (None, None)):
+                    async with SqlRecordedBoards(store.engine).reading() as reader:
+                        chunks = [
+                            c
+                            async for c in reader.instance_chunks(
+                                period, instance.period_key, instance.scope, list(Metric)
+                            )
+                        ]
+                    for metric in Metric:
+                        streamed = [v for chunk in chunks for v in chunk[metric]]
+                        got = instance.standings[metric]
+                        assert sorted(got, key=by_user) == sorted(streamed, key=by_user)
+                        for versioned in got:
+                            user_id = versioned.standing.user_id
+                            if user_id not in versions:
+                                found = await uow.users.get(user_id)
+                                assert found is not None
+                                versions[user_id] = found.projection_version
+                            assert versioned.version == versions[user_id]
+                        compared += len(got)
+    assert compared > 100
+    # Athletes of different versions, so a version read from the wrong column would show.
+    assert len(set(versions.values())) > 1
