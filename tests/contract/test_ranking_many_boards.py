@@ -145,6 +145,33 @@ async def test_rebuild_locks_of_no_keys_and_of_a_key_given_twice(ranking: Rankin
     assert await lock_is_free(ranking, ALL)
 
 
+async def test_rebuild_locks_does_not_wait_for_a_lock_just_handed_to_a_waiter(
+    ranking: RankingIndex,
+) -> None:
+    """A lock released to a task waiting for it is that task's: `rebuild_locks` does not
+    queue behind it (memory: the lock is unlocked until the waiter runs), and whether it
+    takes it (Redis: free until the waiter's next try) or not, it returns at once."""
+
+    async def wait_then_hold() -> None:
+        async with ranking.rebuild_lock(WEEK):
+            await asyncio.sleep(3)
+
+    # Held by this task, so that its release gives the loop no turn in which the waiter
+    # could take it (the memory adapter's release is synchronous).
+    lock = ranking.rebuild_lock(WEEK)
+    await lock.__aenter__()
+    waiter = asyncio.create_task(wait_then_hold())
+    await asyncio.sleep(0.1)  # the waiter is waiting for the lock
+    await lock.__aexit__(None, None, None)
+    try:
+        async with asyncio.timeout(1):
+            async with ranking.rebuild_locks([WEEK, ALL]) as taken:
+                assert ALL in taken
+    finally:
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+
+
 async def test_boards_under_rebuild_locks_take_writes_versioned_and_others_none(
     ranking: RankingIndex,
 ) -> None:

@@ -294,8 +294,14 @@ class MemoryRanking:
                 lock = self.rebuild_lock(key)
                 if lock.locked():
                     continue  # another holder's (or a key given twice)
-                # A free lock is taken at once, without a turn of the loop.
-                await lock.acquire()
+                try:
+                    # A free lock is taken at once, without a turn of the loop; one just
+                    # released to a task waiting for it (unlocked until that task runs)
+                    # would be queued for, so that wait is cut short: it is that task's.
+                    async with asyncio.timeout(0):
+                        await lock.acquire()
+                except TimeoutError:
+                    continue
                 taken.append(lock)
                 held.append(key)
             yield held

@@ -73,9 +73,10 @@ class RecordReader(Protocol):
     def instance_standings(
         self, period: Period, scope: Scope, days: tuple[date | None, date | None]
     ) -> AsyncIterator[LoadedInstance]:
-        """`instances`, with each metric's standings as a load takes them, of the
-        instances whose days lie between `days` (first and last, inclusive; None:
-        unbounded), for loading many instances from one statement."""
+        """`instances`, with each metric's standings as a load takes them, from the
+        rollups of the days between `days` (first and last, inclusive; None: unbounded),
+        for loading many instances from one statement. An instance is summed over its
+        days among those only: give spans that hold whole instances."""
         ...
 
     def instance_chunks(
