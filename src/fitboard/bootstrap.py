@@ -538,6 +538,7 @@ async def build(
             settings.amqp_url,
             exchange=settings.namespace,
             confirm_timeout_s=settings.queue_confirm_timeout_s,
+            max_items_per_message=settings.queue_items_per_message,
         )
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close, inflight.close]

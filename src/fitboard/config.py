@@ -69,6 +69,10 @@ class Settings(BaseSettings):
 
     # The longest the API waits for the queue's confirm before answering 503.
     queue_confirm_timeout_s: float = Field(default=5.0, gt=0)
+    # RabbitMQ: messages published together (one process's group commit) that go the same
+    # way travel up to this many to one AMQP message, which the broker stores, confirms
+    # and delivers once; consumers hand out each on its own. 1: one AMQP message each.
+    queue_items_per_message: int = Field(default=100, ge=1, le=1000)
     # How long `serve`, `worker` and `reports` wait at start for RabbitMQ to be reachable
     # (retrying with a growing pause, one log line each), so a process started before its
     # broker, or during its restart, comes up by itself; then it exits with one line. The

@@ -52,11 +52,20 @@ before.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -82,6 +91,7 @@ from aiormq.abc import ChannelFrame
 from pamqp.header import ContentHeader
 
 from fitboard.adapters.amqp_nodes import AmqpNodes
+from fitboard.adapters.amqp_packing import H_ITEMS, PackedUnreadable, pack, unpack
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
 from fitboard.application.messaging.ports import (
@@ -342,6 +352,33 @@ async def _publish_together(
     return answers
 
 
+def _packed(
+    items: Sequence[tuple[Message, bool]], most: int
+) -> tuple[list[tuple[Message, bool]], list[list[int]]]:
+    """What to publish for `items`: the messages of one routing key and `mandatory`, in
+    their order, packed up to `most` to an AMQP message (`amqp_packing`; one alone as it
+    is); and for each publish, the indices of the items it holds."""
+    ways: dict[tuple[str, bool], list[int]] = {}
+    for index, (message, mandatory) in enumerate(items):
+        ways.setdefault((message.routing_key, mandatory), []).append(index)
+    publishes: list[tuple[Message, bool]] = []
+    held: list[list[int]] = []
+    for (routing_key, mandatory), indices in ways.items():
+        for start in range(0, len(indices), most):
+            chunk = indices[start : start + most]
+            if len(chunk) == 1:
+                publishes.append(items[chunk[0]])
+            else:
+                messages = [items[i][0] for i in chunk]
+                body = pack(messages)
+                name = f"packed:{messages[0].message_id}+{len(chunk) - 1}"
+                publishes.append(
+                    (Message(routing_key, body, name, {H_ITEMS: str(len(chunk))}), mandatory)
+                )
+            held.append(chunk)
+    return publishes, held
+
+
 def _forgetting(channel: aiormq.Channel, message_id: str, tag: int) -> Callable[[Any], None]:
     """Once a publish is settled its message id no longer names it (as in aiormq)."""
 
@@ -444,30 +481,146 @@ class _RabbitDelivery:
             log.warning("requeue of %s lost with the connection", self._message.message_id)
 
     async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
-        if not self._settle():
-            return
         # The attempts the next delivery starts from: this one, unless it does not count.
         spent = self._attempt if counted else self._attempt - 1
-        try:
-            await self._broker._publish_delayed(
+        await self._replace(
+            lambda: self._broker._publish_delayed(
                 self._spec, self._message, spent, self._retries + 1, reason, delay_s
-            )
-        except QueueUnavailable:
-            await self._requeue_later(delay_s)
-            raise
-        await self._ack_quietly()
+            ),
+            delay_s,
+        )
 
     async def dead_letter(self, reason: str) -> None:
         await self._dead_letter(reason, self._attempt)
 
     async def _dead_letter(self, reason: str, attempts: int) -> None:
-        if self._settle():
-            try:
-                await self._broker._publish_dead_letter(self._spec, self._message, reason, attempts)
-            except QueueUnavailable:
-                await self._requeue_later(_REQUEUE_MAX_S)
-                raise
-            await self._ack_quietly()
+        await self._replace(
+            lambda: self._broker._publish_dead_letter(self._spec, self._message, reason, attempts),
+            _REQUEUE_MAX_S,
+        )
+
+    async def split(self, messages: Sequence[Message]) -> None:
+        """Settle a packed message by publishing each of `messages`, the ones it packs,
+        straight to its queue as a single message (not through the exchange: the other
+        queues bound to its routing key had their copy), its attempts so far carried on."""
+        spent = self._attempt - 1  # this delivery only splits it
+
+        async def publish() -> None:
+            for message in messages:
+                await self._broker._publish_to_queue(self._spec, message, spent)
+
+        await self._replace(publish, _REQUEUE_MAX_S)
+
+    async def _replace(
+        self, publish: Callable[[], Awaitable[None]], requeue_after_s: float
+    ) -> None:
+        """Settle by publishing what replaces the message (a delayed copy, a dead letter,
+        the messages it packs), then acking it: confirmed before the ack, so a crash in
+        between duplicates, never loses. What cannot be published now leaves the message
+        to go back to its queue after `requeue_after_s`, and raises QueueUnavailable."""
+        if not self._settle():
+            return
+        try:
+            await publish()
+        except QueueUnavailable:
+            await self._requeue_later(requeue_after_s)
+            raise
+        await self._ack_quietly()
+
+
+class _Packed:
+    """An AMQP message packing several (`amqp_packing`), handed out as one delivery each:
+    acked once every one of them is settled; put back to its queue instead when a copy
+    that was to settle one (a retry's, a dead letter) could not be published, and then
+    split when it comes again (`RabbitBroker._received`)."""
+
+    def __init__(self, delivery: _RabbitDelivery, count: int) -> None:
+        self.delivery = delivery
+        # Its messages not settled yet.
+        self.open = count
+        # Whether a copy of one of them could not be published.
+        self.failed = False
+
+
+class _PackedItem:
+    """The delivery of one message of a packed AMQP message. Its attempt is the packed
+    message's (a fresh one: one delivered again is split, not handed out)."""
+
+    def __init__(self, packed: _Packed, message: Message) -> None:
+        self._packed = packed
+        self._message = message
+        self._settled = False
+
+    @property
+    def message(self) -> Message:
+        return self._message
+
+    @property
+    def attempt(self) -> int:
+        return self._packed.delivery.attempt
+
+    @property
+    def retries(self) -> int:
+        return 0
+
+    def _settle(self) -> bool:
+        """Mark settled; False when the packed message's channel is gone (the broker has
+        put it back already, to be split when it comes again)."""
+        if self._settled:
+            raise RuntimeError(f"delivery of {self._message.message_id} was already settled")
+        self._settled = True
+        if self._packed.delivery._channel.is_closed:
+            log.warning(
+                "delivery of %s outlived its channel; it will be delivered again",
+                self._message.message_id,
+            )
+            return False
+        return True
+
+    async def _count_settled(self) -> _RabbitDelivery | None:
+        """Count this one settled: the packed message's delivery, to be acked, once it was
+        the last one open and every copy was published; None while others are open (or
+        when the packed message was put back instead)."""
+        packed = self._packed
+        packed.open -= 1
+        if packed.open > 0 or not packed.delivery._settle():
+            return None
+        if packed.failed:
+            await packed.delivery._requeue_later(_REQUEUE_MAX_S)
+            return None
+        return packed.delivery
+
+    async def ack(self) -> None:
+        if self._settle() and (done := await self._count_settled()) is not None:
+            await done._ack_quietly()
+
+    async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
+        spent = self.attempt if counted else self.attempt - 1
+        broker, spec = self._packed.delivery._broker, self._packed.delivery._spec
+        await self._replace(
+            lambda: broker._publish_delayed(spec, self._message, spent, 1, reason, delay_s)
+        )
+
+    async def dead_letter(self, reason: str) -> None:
+        broker, spec = self._packed.delivery._broker, self._packed.delivery._spec
+        await self._replace(
+            lambda: broker._publish_dead_letter(spec, self._message, reason, self.attempt)
+        )
+
+    async def _replace(self, publish: Callable[[], Awaitable[None]]) -> None:
+        """Settle by publishing the message's copy; one that cannot be published now
+        fails the packed message (put back once all its messages are settled) and raises
+        QueueUnavailable."""
+        if not self._settle():
+            return
+        try:
+            await publish()
+        except QueueUnavailable:
+            self._packed.failed = True
+            raise
+        finally:
+            if (done := await self._count_settled()) is not None:
+                await done._ack_quietly()
 
 
 class RabbitBroker:
@@ -480,7 +633,11 @@ class RabbitBroker:
         exchange: str = "fitboard",
         confirm_timeout_s: float = 5.0,
         max_publishes_per_write: int = 512,
+        max_items_per_message: int = 100,
     ) -> None:
+        if max_items_per_message < 1:
+            raise ValueError("max_items_per_message must be at least 1")
+        self._items_per_message = max_items_per_message
         self._nodes = AmqpNodes.from_setting(url)
         self._exchange_name = exchange
         self._dlx_name = f"{exchange}.dlx"
@@ -729,11 +886,26 @@ class RabbitBroker:
         )
 
     async def _write_publishes(
-        self, publishes: list[tuple[Message, bool]]
+        self, items: list[tuple[Message, bool]]
     ) -> list[QueueUnavailable | None]:
         """Publish a group back to back on the confirming channel and wait for all their
-        confirms together, within `confirm_timeout_s` all told. The broker confirms (or
-        returns, or refuses) each message on its own, so each has its own outcome."""
+        confirms together, within `confirm_timeout_s` all told: the messages that go the
+        same way (routing key and `mandatory`) packed several to an AMQP message
+        (`amqp_packing`), up to `max_items_per_message`. The broker confirms (or returns,
+        or refuses) each AMQP message on its own: each message has its own's outcome."""
+        publishes, packed = _packed(items, self._items_per_message)
+        outcomes = await self._publish_group(publishes)
+        each: list[QueueUnavailable | None] = [None] * len(items)
+        for outcome, indices in zip(outcomes, packed, strict=True):
+            for index in indices:
+                each[index] = outcome
+        return each
+
+    async def _publish_group(
+        self, publishes: list[tuple[Message, bool]]
+    ) -> list[QueueUnavailable | None]:
+        """Publish each message of `publishes` as an AMQP message, all back to back, and
+        wait for their confirms together; one outcome each."""
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
                 channel, exchange, _ = await self._publisher()
@@ -785,12 +957,12 @@ class RabbitBroker:
             self._renew_refusing_channel(channel)
         return outcomes
 
-    def consume(self, spec: QueueSpec, prefetch: int) -> AsyncGenerator[_RabbitDelivery, None]:
+    def consume(self, spec: QueueSpec, prefetch: int) -> AsyncGenerator[Delivery, None]:
         return one_by_one(self.consume_batches(spec, prefetch, 1))
 
     async def consume_batches(
         self, spec: QueueSpec, prefetch: int, max_batch: int
-    ) -> AsyncGenerator[list[_RabbitDelivery], None]:
+    ) -> AsyncGenerator[list[Delivery], None]:
         if prefetch < 1 or max_batch < 1:
             raise ValueError("prefetch and max_batch must be at least 1")
         # The set-up talks to the broker; a stop must not cut it short (see _uninterrupted).
@@ -803,10 +975,12 @@ class RabbitBroker:
                 channel = await _uninterrupted(self._subscribe(spec, prefetch, inbox, opened))
                 backoff = _RECONNECT_MIN_S
                 unsettled: set[int] = set()
+                # Unpacked deliveries beyond a batch's `max_batch`, for the next batches.
+                pending: collections.deque[Delivery] = collections.deque()
                 session_open = True
                 while session_open:
                     batch, session_open = await self._take_batch(
-                        spec, inbox, channel, unsettled, max_batch
+                        spec, inbox, channel, unsettled, max_batch, pending
                     )
                     if batch:
                         yield batch
@@ -836,30 +1010,87 @@ class RabbitBroker:
         channel: AbstractChannel,
         unsettled: set[int],
         max_batch: int,
-    ) -> tuple[list[_RabbitDelivery], bool]:
+        pending: collections.deque[Delivery],
+    ) -> tuple[list[Delivery], bool]:
         """Wait for a delivery, then take what else is ready (within BATCH_LINGER_S), up to
-        `max_batch`; and whether the session is still open (None in the inbox ends it)."""
-        batch: list[_RabbitDelivery] = []
-        incoming = await inbox.get()
+        `max_batch`: first what `pending` holds (unpacked and not handed out yet), and
+        there what does not fit in this batch; and whether the session is still open (None
+        in the inbox ends it: what `pending` holds is then given up with its packed
+        message, which the broker delivers again)."""
+        batch: list[Delivery] = []
+        while pending and len(batch) < max_batch:
+            batch.append(pending.popleft())
+        if len(batch) >= max_batch:
+            return batch, True
         deadline = asyncio.get_running_loop().time() + BATCH_LINGER_S
+        if batch:
+            got, incoming = await _ready(inbox, deadline)
+            if not got:
+                return batch, True
+        else:
+            incoming = await inbox.get()
         while incoming is not None:
-            delivery = _RabbitDelivery(self, spec, incoming, channel, unsettled)
-            if delivery.attempt > spec.max_attempts and delivery.returns:
-                # The retry policy dead-letters at the limit, so only crashes get a
-                # message here: the previous consumer died on its last attempt.
-                await self._bury_abandoned(delivery)
-            else:
-                batch.append(delivery)
+            for delivery in await self._received(spec, incoming, channel, unsettled):
+                (batch if len(batch) < max_batch else pending).append(delivery)
             if len(batch) >= max_batch:
                 return batch, True
             got, incoming = await _ready(inbox, deadline)
             if not got:
                 return batch, True
+        pending.clear()
         return batch, False
 
+    async def _received(
+        self,
+        spec: QueueSpec,
+        incoming: AbstractIncomingMessage,
+        channel: AbstractChannel,
+        unsettled: set[int],
+    ) -> list[Delivery]:
+        """The deliveries an AMQP message makes: itself, or each message it packs; none
+        when it is settled here (buried after its last attempt, unreadable, or split)."""
+        delivery = _RabbitDelivery(self, spec, incoming, channel, unsettled)
+        count = _int_header(incoming.headers or {}, H_ITEMS)
+        if count < 1:
+            if delivery.attempt > spec.max_attempts and delivery.returns:
+                # The retry policy dead-letters at the limit, so only crashes get a
+                # message here: the previous consumer died on its last attempt.
+                await self._bury_abandoned(delivery)
+                return []
+            return [delivery]
+        try:
+            messages = unpack(incoming.body, count, delivery.message.routing_key)
+        except PackedUnreadable as exc:
+            await self._settle_here(delivery.dead_letter(f"unreadable packed message: {exc}"))
+            return []
+        if delivery.returns:
+            # Given back by a consumer that died or lost its connection holding it: its
+            # messages go on as single ones, each of whose attempts then counts on its
+            # own (a message that kills its consumer takes no other down with it).
+            await self._settle_here(delivery.split(messages))
+            return []
+        packed = _Packed(delivery, len(messages))
+        return [_PackedItem(packed, message) for message in messages]
+
+    @staticmethod
+    async def _settle_here(settling: Coroutine[Any, Any, None]) -> None:
+        """A settling of a delivery the consumer does not hand out; one that cannot be done
+        now has put the message back (see `_RabbitDelivery._requeue_later`)."""
+        try:
+            await settling
+        except QueueUnavailable as exc:
+            log.warning("could not settle a delivery now; it comes again: %s", exc)
+
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
-        mine = [_own_delivery(delivery) for delivery in deliveries]
-        live = [delivery for delivery in mine if delivery._settle()]
+        live: list[_RabbitDelivery] = []
+        for delivery in deliveries:
+            if isinstance(delivery, _PackedItem):
+                # Its packed message is acked with the others once the last of its
+                # messages is settled.
+                if delivery._settle() and (done := await delivery._count_settled()) is not None:
+                    live.append(done)
+            elif _own_delivery(delivery)._settle():
+                live.append(_own_delivery(delivery))
         if not live:
             return
         last = max(live, key=lambda delivery: delivery.tag)
@@ -928,7 +1159,13 @@ class RabbitBroker:
                     if incoming is None:
                         break
                     held.append(incoming)
-                listed = [self._to_dead_letter(spec, incoming) for incoming in held]
+                # A packed message the broker dead-lettered (its delivery limit reached)
+                # is listed as the messages it packs.
+                listed = [
+                    letter
+                    for incoming in held
+                    for letter in self._to_dead_letters(spec, incoming)[0]
+                ][:limit]
                 await self._hand_back(held)
             return listed
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
@@ -955,6 +1192,21 @@ class RabbitBroker:
         a listing that waited for it waited out its whole bound on every call."""
         if held:
             await held[-1].nack(multiple=True, requeue=True)
+
+    def _to_dead_letters(
+        self, spec: QueueSpec, incoming: AbstractIncomingMessage
+    ) -> tuple[list[DeadLetter], bool]:
+        """The dead letter `incoming` is, or, packed, one for each message it packs (then
+        True); one for the whole when it cannot be read."""
+        letter = self._to_dead_letter(spec, incoming)
+        count = _int_header(incoming.headers or {}, H_ITEMS)
+        if count < 1:
+            return [letter], False
+        try:
+            messages = unpack(incoming.body, count, letter.message.routing_key)
+        except PackedUnreadable:
+            return [letter], False
+        return [dataclasses.replace(letter, message=message) for message in messages], True
 
     def _to_dead_letter(self, spec: QueueSpec, incoming: AbstractIncomingMessage) -> DeadLetter:
         headers = incoming.headers or {}
@@ -1008,9 +1260,21 @@ class RabbitBroker:
                     incoming = await queue.get(no_ack=False, fail=False)
                 if incoming is None:
                     break
-                message = _to_message(incoming)
-                if message.message_id in replayed or (
-                    wanted is not None and message.message_id not in wanted
+                letters, unpacked = self._to_dead_letters(spec, incoming)
+                if unpacked:
+                    # Packed (dead-lettered by the broker): split into single dead letters,
+                    # which this loop comes to in their turn.
+                    for letter in letters:
+                        await self._publish_dead_letter(
+                            spec, letter.message, letter.reason, letter.attempts
+                        )
+                    await incoming.ack()
+                    continue
+                message = letters[0].message
+                if (
+                    _int_header(incoming.headers or {}, H_ITEMS)  # packed, unreadable: kept
+                    or message.message_id in replayed
+                    or (wanted is not None and message.message_id not in wanted)
                 ):
                     # Held unacked so the next get moves past it; handed back below.
                     kept.append(incoming)
@@ -1111,6 +1375,10 @@ class RabbitBroker:
             # process of this version yet. Declare the topology again and try once more.
             await self.declare(spec)
             await self._confirmed("", name, _amqp_message(message, headers))
+
+    async def _publish_to_queue(self, spec: QueueSpec, message: Message, attempts: int) -> None:
+        """Publish `message` straight to `spec`'s queue, `attempts` spent already."""
+        await self._confirmed("", spec.name, _amqp_message(message, {H_ATTEMPTS: attempts}))
 
     async def _publish_dead_letter(
         self, spec: QueueSpec, message: Message, reason: str, attempts: int
