@@ -56,7 +56,8 @@ def _share_cookie(node: PrivateRabbitMQ, cookie: str) -> None:
 @dataclass
 class RabbitMQCluster:
     nodes: list[PrivateRabbitMQ]
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # Hex: a URL-safe token may start with '-', which rabbitmqctl reads as an option.
+    password: str = field(default_factory=lambda: secrets.token_hex(16))
     started_in_s: float = 0.0
 
     def node_url(self, index: int) -> str:
