@@ -30,7 +30,7 @@ async def test_status_shows_the_backlog_and_the_dead_letters(tmp_path: Path) -> 
     env |= {"FITBOARD_MODE": "embedded", "FITBOARD_DATA_DIR": str(tmp_path), "COLUMNS": "120"}
     code, output = await run_command(FITBOARD, "status", env=env)
     assert code == 0, output
-    assert row(output, "workouts waiting for a worker") == "0"
+    assert row(output, "messages waiting for a worker") == "0"
     assert row(output, "oldest waiting workout") == "none"
 
     # No worker runs: what is published waits.
@@ -55,7 +55,7 @@ async def test_status_shows_the_backlog_and_the_dead_letters(tmp_path: Path) -> 
     code, output = await run_command(FITBOARD, "status", env=env)
     assert code == 0, output
     assert row(output, "mode") == "embedded"
-    assert row(output, "workouts waiting for a worker") == "2"
+    assert row(output, "messages waiting for a worker") == "2"
     assert row(output, "dead letters") == "1"
     assert re.fullmatch(r"\d+ s", row(output, "oldest waiting workout"))
     assert row(output, "oldest waiting workout") != "0 s"

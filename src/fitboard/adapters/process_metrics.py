@@ -125,7 +125,8 @@ GROUP_COMMIT_ITEMS = Histogram(
 QUEUE_MESSAGES = Gauge(
     "fitboard_queue_messages",
     "Messages on a queue by state: ready (waiting for a worker), retrying (waiting out a "
-    "retry delay), dead_letters. Sampled by every API process.",
+    "retry delay), dead_letters; the broker's messages, of which one may carry several "
+    "workouts on RabbitMQ (FITBOARD_QUEUE_ITEMS_PER_MESSAGE). Sampled by every API process.",
     ["queue", "state"],
 )
 OLDEST_UNPROCESSED = Gauge(

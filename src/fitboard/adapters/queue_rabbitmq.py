@@ -281,11 +281,16 @@ async def _publish_together(
     exchange: str,
     publishes: Sequence[tuple[Message, bool]],
     timestamp: datetime,
+    *,
+    to_queue: str | None = None,
+    extra_headers: Mapping[str, Any] | None = None,
 ) -> list[asyncio.Future[Any]]:
     """Publish a group's messages on `channel` as one write and answer their confirmation
     futures, one per message in order: each resolves as aiormq's `basic_publish` would
     (the broker's ack; PublishError when returned unroutable, DeliveryError when nacked,
-    the channel's close reason when it closes first).
+    the channel's close reason when it closes first). With `to_queue`, each goes to that
+    queue (through the default exchange, `exchange` ""), its routing key kept in its
+    headers; `extra_headers` are added to each one's.
 
     aiormq's `basic_publish` queues one write for the connection's writer per message:
     one socket write (a system call) and the encoding of three frames each, taken in
@@ -301,10 +306,12 @@ async def _publish_together(
     encoded: list[tuple[str, bytes] | BaseException] = []
     for message, mandatory in publishes:
         try:
-            properties = _properties(message, timestamp)
+            properties = _properties(message, timestamp, extra_headers)
             frames: list[Any] = [
                 aiormq.spec.Basic.Publish(
-                    exchange=exchange, routing_key=message.routing_key, mandatory=mandatory
+                    exchange=exchange,
+                    routing_key=to_queue or message.routing_key,
+                    mandatory=mandatory,
                 ),
                 ContentHeader(properties=properties, body_size=len(message.body)),
                 *channel._split_body(message.body),
@@ -506,8 +513,15 @@ class _RabbitDelivery:
         spent = self._attempt - 1  # this delivery only splits it
 
         async def publish() -> None:
-            for message in messages:
-                await self._broker._publish_to_queue(self._spec, message, spent)
+            outcomes = await self._broker._publish_group(
+                [(message, True) for message in messages],
+                to_queue=self._spec.name,
+                extra_headers={H_ATTEMPTS: spent},
+            )
+            for outcome in outcomes:
+                if outcome is not None:
+                    # The whole goes back (those confirmed come twice, as after a crash).
+                    raise outcome
 
         await self._replace(publish, _REQUEUE_MAX_S)
 
@@ -586,7 +600,9 @@ class _PackedItem:
         if packed.open > 0 or not packed.delivery._settle():
             return None
         if packed.failed:
-            await packed.delivery._requeue_later(_REQUEUE_MAX_S)
+            # Put back after a pause, in the background: whoever settled this last (a
+            # whole batch's ack, say) is not held up by another message's failed copy.
+            packed.delivery._broker._in_background(packed.delivery._requeue_later(_REQUEUE_MAX_S))
             return None
         return packed.delivery
 
@@ -650,6 +666,8 @@ class RabbitBroker:
         self._connect_lock = asyncio.Lock()
         self._consumer_connections: set[AbstractConnection] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        # Settlings run on their own (`_in_background`).
+        self._background: set[asyncio.Task[None]] = set()
         self._closed = False
         # Publishes made together share one confirm wait.
         self._publishes: GroupCommit[tuple[Message, bool]] = GroupCommit(
@@ -902,10 +920,15 @@ class RabbitBroker:
         return each
 
     async def _publish_group(
-        self, publishes: list[tuple[Message, bool]]
+        self,
+        publishes: list[tuple[Message, bool]],
+        *,
+        to_queue: str | None = None,
+        extra_headers: Mapping[str, Any] | None = None,
     ) -> list[QueueUnavailable | None]:
         """Publish each message of `publishes` as an AMQP message, all back to back, and
-        wait for their confirms together; one outcome each."""
+        wait for their confirms together; one outcome each. To the topic exchange, or
+        straight to the queue `to_queue` (`_publish_together`)."""
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
                 channel, exchange, _ = await self._publisher()
@@ -913,7 +936,12 @@ class RabbitBroker:
                 # aiormq's own Channel, whose internals _publish_together uses.
                 assert isinstance(underlay, aiormq.Channel)
                 confirmations = await _publish_together(
-                    underlay, exchange.name, publishes, datetime.now(UTC)
+                    underlay,
+                    exchange.name if to_queue is None else "",
+                    publishes,
+                    datetime.now(UTC),
+                    to_queue=to_queue,
+                    extra_headers=extra_headers,
                 )
                 results = await asyncio.gather(
                     *confirmations,
@@ -1344,7 +1372,9 @@ class RabbitBroker:
         # Publishes already made get their confirms (or fail) before the connection goes.
         await self._publishes.close()
         self._closed = True
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._closing, *self._background, return_exceptions=True)
         for connection in list(self._consumer_connections):
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await connection.close()
@@ -1354,6 +1384,13 @@ class RabbitBroker:
         self._connection = self._channel = self._exchange = self._dlx = None
 
     # ------------------------------------------------------------------ for deliveries
+
+    def _in_background(self, step: Coroutine[Any, Any, None]) -> None:
+        """Run `step` on its own, kept until it ends (`close` waits for none: a requeue
+        cut short leaves its message to the closing connection, which gives it back)."""
+        task = asyncio.get_running_loop().create_task(step)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _publish_delayed(
         self,
@@ -1375,10 +1412,6 @@ class RabbitBroker:
             # process of this version yet. Declare the topology again and try once more.
             await self.declare(spec)
             await self._confirmed("", name, _amqp_message(message, headers))
-
-    async def _publish_to_queue(self, spec: QueueSpec, message: Message, attempts: int) -> None:
-        """Publish `message` straight to `spec`'s queue, `attempts` spent already."""
-        await self._confirmed("", spec.name, _amqp_message(message, {H_ATTEMPTS: attempts}))
 
     async def _publish_dead_letter(
         self, spec: QueueSpec, message: Message, reason: str, attempts: int

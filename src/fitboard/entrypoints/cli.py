@@ -405,7 +405,9 @@ def status(
     depth, ranking = now.queue, now.boards
     table = Table("", "", show_header=False)
     table.add_row("mode", describe(settings).name)
-    table.add_row("workouts waiting for a worker", str(depth.ready))
+    # The queue's own messages: on RabbitMQ one may carry several workouts
+    # (FITBOARD_QUEUE_ITEMS_PER_MESSAGE).
+    table.add_row("messages waiting for a worker", str(depth.ready))
     table.add_row("waiting out a retry", str(depth.retrying))
     if depth.in_flight is not None:
         table.add_row("being processed", str(depth.in_flight))

@@ -67,6 +67,9 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class QueueDepth:
+    """What a queue holds, in the broker's messages: on RabbitMQ one may pack several of
+    the port's (`queue_rabbitmq`, FITBOARD_QUEUE_ITEMS_PER_MESSAGE), and counts once."""
+
     ready: int  # waiting for a consumer
     retrying: int  # waiting out a retry delay
     dead_letters: int
@@ -138,7 +141,9 @@ class MessageBroker(Protocol):
         ...
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:
-        """Deliveries of the queue, at most `prefetch` unacknowledged at a time.
+        """Deliveries of the queue, at most `prefetch` of the broker's messages
+        unacknowledged at a time (on RabbitMQ one may carry several deliveries, up to
+        FITBOARD_QUEUE_ITEMS_PER_MESSAGE: `queue_rabbitmq`).
 
         Messages not acked when the consumer dies are delivered again."""
         ...
@@ -148,7 +153,8 @@ class MessageBroker(Protocol):
     ) -> AsyncIterator[Sequence[Delivery]]:
         """`consume`, in batches of what the broker has ready: waits for a first delivery,
         then takes whatever else is ready (at most `max_batch`, and at most `BATCH_LINGER_S`
-        more of waiting for it), in delivery order. At most `prefetch` unacknowledged.
+        more of waiting for it), in delivery order. At most `prefetch` of the broker's
+        messages unacknowledged (see `consume`).
 
         A consumer may hold several batches at once and settle them in any order."""
         ...
