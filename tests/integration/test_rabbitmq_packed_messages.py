@@ -22,6 +22,7 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from fitboard.adapters.amqp_packing import pack
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
@@ -480,6 +481,63 @@ async def test_an_unreadable_packed_message_is_dead_lettered_whole(amqp_url: str
         (letter,) = await broker.dead_letters(spec)
         assert "unreadable" in letter.reason
         assert (await broker.depth(spec)).dead_letters == 1
+    finally:
+        await connection.close()
+        await consumer.stop()
+        await _cleanup(broker, spec)
+
+
+@bounded(60)
+async def test_a_packed_message_the_broker_dead_lettered_is_listed_and_replayed_by_item(
+    amqp_url: str,
+) -> None:
+    """The broker dead-letters a packed message itself when it reaches the queue's
+    delivery limit (consumers that died before splitting it): the listing shows each of
+    its messages, and a replay of some of them replays those and leaves the others as
+    single dead letters."""
+    suffix = uuid.uuid4().hex[:10]
+    exchange = f"fitboard.test.{suffix}"
+    broker = _broker(amqp_url, suffix)
+    spec = QueueSpec(f"packed.{suffix}", ("k",))
+    await broker.declare(spec)
+    packed = _messages("dead", 3)
+    connection = await aio_pika.connect(amqp_url)
+    consumer = Consumer(broker, spec, prefetch=10)
+    try:
+        # As the broker dead-letters it: into the dead-letter exchange, with x-death.
+        channel = await connection.channel(publisher_confirms=True)
+        dlx = await channel.get_exchange(f"{exchange}.dlx")
+        await dlx.publish(
+            aio_pika.Message(
+                pack(packed),
+                headers={
+                    H_ITEMS: 3,
+                    "x-fitboard-routing-key": "k",
+                    "x-death": [{"reason": "delivery_limit", "queue": spec.name}],
+                },
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=spec.name,
+        )
+        listed = await broker.dead_letters(spec)
+        assert [letter.message for letter in listed] == packed
+        assert all("without ack" in letter.reason for letter in listed)
+
+        assert await broker.replay_dead_letters(spec, [packed[1].message_id]) == 1
+        replayed = await consumer.next()
+        assert replayed.message == packed[1]
+        await replayed.ack()
+        assert await consumer.nothing_within(QUIET_S)
+        left = await broker.dead_letters(spec)
+        assert sorted(letter.message.message_id for letter in left) == ["dead0", "dead2"]
+        assert all("without ack" in letter.reason for letter in left)
+
+        assert await broker.replay_dead_letters(spec) == 2
+        again = [await consumer.next() for _ in range(2)]
+        assert sorted(d.message.message_id for d in again) == ["dead0", "dead2"]
+        for delivery in again:
+            await delivery.ack()
+        assert await broker.dead_letters(spec) == []
     finally:
         await connection.close()
         await consumer.stop()
