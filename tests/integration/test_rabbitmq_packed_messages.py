@@ -448,6 +448,46 @@ async def test_an_item_whose_retry_copy_fails_brings_its_packed_message_back_spl
 
 
 @bounded(60)
+async def test_an_item_whose_dead_letter_copy_is_cut_short_brings_its_packed_message_back(
+    amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy cut short (the settling task cancelled, as a stopping worker's may be) may
+    or may not be with the broker: the packed message is not acked, but comes again."""
+    suffix = uuid.uuid4().hex[:10]
+    broker = _broker(amqp_url, suffix)
+    spec = QueueSpec(f"packed.{suffix}", ("k",))
+    await broker.declare(spec)
+    batches = broker.consume_batches(spec, prefetch=10, max_batch=10)
+    try:
+        messages = _messages("m", 2)
+        assert await broker.publish_many(messages) == [None] * 2
+        first, second = await _take(batches, 2)
+        publishing = asyncio.Event()
+
+        async def publisher_hangs(*_: object, **__: object) -> None:
+            publishing.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(broker, "_publish_dead_letter", publisher_hangs)
+        burying = asyncio.create_task(first.dead_letter("malformed"))
+        await publishing.wait()
+        burying.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await burying
+        monkeypatch.undo()
+        await broker.ack_many([second])
+
+        again = await _take(batches, 2, timeout_s=WAIT_S + 5.0)
+        assert sorted((d.message for d in again), key=lambda m: m.message_id) == messages
+        await broker.ack_many(again)
+        assert await broker.dead_letters(spec) == []
+    finally:
+        monkeypatch.undo()
+        await batches.aclose()
+        await _cleanup(broker, spec)
+
+
+@bounded(60)
 async def test_an_unreadable_packed_message_is_dead_lettered_whole(amqp_url: str) -> None:
     suffix = uuid.uuid4().hex[:10]
     exchange = f"fitboard.test.{suffix}"

@@ -625,13 +625,14 @@ class _PackedItem:
 
     async def _replace(self, publish: Callable[[], Awaitable[None]]) -> None:
         """Settle by publishing the message's copy; one that cannot be published now
-        fails the packed message (put back once all its messages are settled) and raises
-        QueueUnavailable."""
+        (QueueUnavailable), or whose publish was cut short (a cancellation: whether the
+        broker has it is unknown), fails the packed message (put back once all its
+        messages are settled, so this one comes again) and is raised."""
         if not self._settle():
             return
         try:
             await publish()
-        except QueueUnavailable:
+        except BaseException:
             self._packed.failed = True
             raise
         finally:
