@@ -3,9 +3,10 @@ submitted workouts, and the CPU each component spends per workout doing it.
 
 Production mode only (workers are separate processes). The queue is filled through the
 API with no worker running, so nothing but the drain competes with the workers for the
-cores. Baseline, in the same run: the same number of messages, submitted the same way,
-drained by a bare consumer (aio-pika, the same prefetch, an ack and nothing else): the
-broker's own floor for taking and settling a message.
+cores. Baseline, in the same run: the same number of workouts, submitted the same way (so
+packed the same way, several to an AMQP message where they arrived together), drained by
+a bare consumer (aio-pika, the same prefetch, an ack of each AMQP message and nothing
+else): the broker's own floor for taking and settling that backlog, per workout.
 
 Then `fitboard reconcile` checks every board against the record. The CPU of every process
 (the API, the workers, PostgreSQL, Redis, RabbitMQ; not the load's) is read while the API
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import aio_pika
 import httpx
 
-from bench.common import FITBOARD, positive, post_workout, recently, register, run_main
+from bench.common import FITBOARD, positive, post_workout, register, run_main
 from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count, register_athletes
 from bench.machine import BACKING, backing_cpu_s
@@ -120,8 +121,8 @@ class DrainResult:
     window_s: float
     processed_in_window: int
     all_done_s: float  # from the workers' start to the last workout processed
-    bare_rate: float  # messages/s of the bare consumer
-    bare_cpu_ms: dict[str, float]  # per message: the consumer, RabbitMQ
+    bare_rate: float  # workouts/s of the bare consumer (of fewer AMQP messages, packed)
+    bare_cpu_ms: dict[str, float]  # per workout: the consumer, RabbitMQ
     # CPU ms per workout by component: while the API accepted the backlog (no worker
     # running: per accepted workout), and while the workers drained it (per processed one).
     fill_cpu_ms: dict[str, float]
@@ -134,30 +135,6 @@ class DrainResult:
     @property
     def cpu_ms_end_to_end(self) -> float:
         return sum(self.fill_cpu_ms.values()) + sum(self.drain_cpu_ms.values())
-
-
-async def fill_batches(deployment: Deployment, tokens: list[str], workouts: int) -> None:
-    """`workouts` submissions through `POST /v1/workouts:batch`, 100 a request."""
-    async with httpx.AsyncClient(
-        base_url=deployment.api_urls[0], timeout=120, trust_env=False
-    ) as http:
-        gate = asyncio.Semaphore(4)
-
-        async def one(n: int, size: int) -> None:
-            item = {"activity": "run", "started_at": recently(), "duration_s": 600}
-            async with gate:
-                response = await http.post(
-                    "/v1/workouts:batch",
-                    headers={"authorization": f"Bearer {tokens[n % len(tokens)]}"},
-                    json={"workouts": [item] * size},
-                )
-            response.raise_for_status()
-            refused = [r for r in response.json()["results"] if r["status"] != "queued"]
-            if refused:
-                raise RuntimeError(f"the batch refused {len(refused)} items: {refused[0]}")
-
-        sizes = [min(100, workouts - start) for start in range(0, workouts, 100)]
-        await asyncio.gather(*(one(n, size) for n, size in enumerate(sizes)))
 
 
 def _per_workout(
@@ -197,15 +174,18 @@ async def measure(
             raise RuntimeError("cannot read the workouts board")
 
         print(f"worker drain: {workouts} workouts of {athletes} athletes, prefetch {PREFETCH}")
-        # The baseline's backlog goes in through the batch endpoint (faster; the same
-        # messages), the measured one one request a workout, as apps send them.
-        await fill_batches(deployment, tokens, workouts)
+        # The baseline's backlog goes in as the measured one does, one request a workout
+        # as apps send them: the API packs what arrives together into one AMQP message
+        # (FITBOARD_QUEUE_ITEMS_PER_MESSAGE), so the broker's messages are fewer than the
+        # workouts, and the bare consumer's floor is per workout of that same backlog.
+        await fill(deployment, tokens, workouts)
         depth = await queue_depth(queue)
         wall, cpu, broker = await bare_drain(queue, depth)
-        bare_cpu = {"consumer": 1000 * cpu / depth, "RabbitMQ": 1000 * broker / depth}
+        bare_cpu = {"consumer": 1000 * cpu / workouts, "RabbitMQ": 1000 * broker / workouts}
         print(
-            f"  baseline, a bare consumer (ack only): {depth / wall:7.0f} msg/s;"
-            f" CPU ms per message: consumer {bare_cpu['consumer']:.2f},"
+            f"  baseline, a bare consumer (ack only): {workouts / wall:7.0f} workouts/s"
+            f" ({depth} AMQP messages, {depth / wall:.0f}/s);"
+            f" CPU ms per workout: consumer {bare_cpu['consumer']:.2f},"
             f" RabbitMQ {bare_cpu['RabbitMQ']:.2f}"
         )
 
@@ -241,7 +221,7 @@ async def measure(
         window_s=window,
         processed_in_window=done,
         all_done_s=t1 - started,
-        bare_rate=depth / wall,
+        bare_rate=workouts / wall,
         bare_cpu_ms=bare_cpu,
         fill_cpu_ms=fill_cpu,
         drain_cpu_ms=_per_workout(deployment, cpu0, cpu1, done),
