@@ -582,3 +582,90 @@ async def test_a_packed_message_the_broker_dead_lettered_is_listed_and_replayed_
         await connection.close()
         await consumer.stop()
         await _cleanup(broker, spec)
+
+
+@bounded(60)
+async def test_a_packed_message_an_earlier_release_dead_lettered_is_listed_and_replayed(
+    amqp_url: str,
+) -> None:
+    """A consumer of an earlier release takes a packed message for one malformed workout
+    and dead-letters it with its id (`packed:<first id>+<more>`) but without the header
+    that counts its messages: it is listed, and replayed, as the messages it packs."""
+    suffix = uuid.uuid4().hex[:10]
+    exchange = f"fitboard.test.{suffix}"
+    broker = _broker(amqp_url, suffix)
+    spec = QueueSpec(f"packed.{suffix}", ("k",))
+    await broker.declare(spec)
+    packed = _messages("old", 3)
+    connection = await aio_pika.connect(amqp_url)
+    consumer = Consumer(broker, spec, prefetch=10)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        dlx = await channel.get_exchange(f"{exchange}.dlx")
+        await dlx.publish(
+            aio_pika.Message(
+                pack(packed),
+                headers={
+                    "x-fitboard-message-id": "packed:old0+2",
+                    "x-fitboard-routing-key": "k",
+                    "x-fitboard-reason": "malformed workout message",
+                    "x-fitboard-attempts": 1,
+                },
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=spec.name,
+        )
+        listed = await broker.dead_letters(spec)
+        assert [letter.message for letter in listed] == packed
+        assert {letter.reason for letter in listed} == {"malformed workout message"}
+
+        assert await broker.replay_dead_letters(spec) == 3
+        again = [await consumer.next() for _ in range(3)]
+        assert sorted((d.message for d in again), key=lambda m: m.message_id) == packed
+        for delivery in again:
+            await delivery.ack()
+        assert await broker.dead_letters(spec) == []
+    finally:
+        await connection.close()
+        await consumer.stop()
+        await _cleanup(broker, spec)
+
+
+@bounded(60)
+async def test_an_unreadable_packed_dead_letter_is_kept_by_a_replay(amqp_url: str) -> None:
+    """A packed message dead-lettered as unreadable keeps its count: a replay leaves it
+    where it is (it would only be dead-lettered again), and it stays listed."""
+    suffix = uuid.uuid4().hex[:10]
+    exchange = f"fitboard.test.{suffix}"
+    broker = _broker(amqp_url, suffix)
+    spec = QueueSpec(f"packed.{suffix}", ("k",))
+    await broker.declare(spec)
+    consumer = Consumer(broker, spec, prefetch=10)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        topic = await channel.get_exchange(exchange)
+        await topic.publish(
+            aio_pika.Message(
+                b"\x00\xffnot a packed body",
+                headers={H_ITEMS: 3},
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key="k",
+        )
+        (good,) = _messages("good", 1)
+        await broker.publish(good)
+        delivered = await consumer.next()
+        assert delivered.message == good
+        await delivered.ack()
+        (letter,) = await broker.dead_letters(spec)
+        assert "unreadable" in letter.reason
+
+        assert await broker.replay_dead_letters(spec) == 0
+        assert await consumer.nothing_within(QUIET_S)
+        (still,) = await broker.dead_letters(spec)
+        assert "unreadable" in still.reason
+    finally:
+        await connection.close()
+        await consumer.stop()
+        await _cleanup(broker, spec)

@@ -40,6 +40,8 @@ def part(data: bytes) -> bytes:
         (part(json.dumps(["id", {"k": 1}]).encode()) + part(b""), 1, "not text"),
         (part(json.dumps([7, {}]).encode()) + part(b""), 1, "not text"),
         (part(json.dumps(["only the id"]).encode()) + part(b""), 1, "body unreadable"),
+        # Nested past the interpreter's recursion limit: json raises RecursionError.
+        (part(b"[" * 200_000) + part(b""), 1, "body unreadable"),
     ],
 )
 def test_a_body_that_does_not_hold_what_is_announced_is_refused(

@@ -56,8 +56,11 @@ def unpack(body: bytes, count: int, routing_key: str) -> list[Message]:
             messages.append(Message(routing_key, content, message_id, headers))
     except PackedUnreadable:
         raise
-    except (ValueError, TypeError) as exc:  # json's and struct's errors are ValueErrors
-        raise PackedUnreadable(f"{count} messages announced, body unreadable: {exc}") from exc
+    except Exception as exc:
+        # Whatever the body makes json or the unpacking raise (a ValueError, a TypeError,
+        # a RecursionError for JSON nested past the interpreter's limit): it is unreadable,
+        # never an error of the consumer's.
+        raise PackedUnreadable(f"{count} messages announced, body unreadable: {exc!r}") from exc
     if at != len(body):
         raise PackedUnreadable(f"{len(body) - at} bytes after the {count} messages announced")
     return messages

@@ -26,7 +26,10 @@ Attempt counting: `Delivery.attempt` = the attempts spent before the message was
 published (header `x-fitboard-attempts`, set by `retry`: a counted retry adds this
 attempt, an uncounted one does not) + the quorum queue's `x-delivery-count` (returns
 after crashes and lost connections) + 1. `Delivery.retries` is the header
-`x-fitboard-retries`, one more on every retry.
+`x-fitboard-retries`, one more on every retry. A message packed with others
+(`amqp_packing`) has its packed message's attempt (1: one delivered again is split, not
+handed out) and no retries yet; a split carries the attempts spent into each message's
+`x-fitboard-attempts`.
 
 Group commit: `publish` calls made together in one process are published back to back
 on the confirming channel and their confirms awaited together (`adapters.group_commit`),
@@ -57,6 +60,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import re
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -150,6 +154,22 @@ def _int_header(headers: Mapping[str, Any], name: str) -> int:
         return int(value) if value is not None else 0
     except (TypeError, ValueError):
         return 0
+
+
+# The message id `_packed` gives a packed message: its first message's id and how many
+# more it packs. A consumer of an earlier release that dead-lettered one (as a malformed
+# workout) kept its id and dropped its `x-fitboard-items` header.
+_PACKED_ID = re.compile(r"packed:.*\+(\d+)", re.DOTALL)
+
+
+def _packed_count(headers: Mapping[str, Any], message: Message) -> int:
+    """How many messages an AMQP message packs, from its header or else its id; 0 for a
+    single message."""
+    count = _int_header(headers, H_ITEMS)
+    if count > 0:
+        return count
+    named = _PACKED_ID.fullmatch(message.message_id)
+    return int(named.group(1)) + 1 if named else 0
 
 
 def _str_header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -415,6 +435,8 @@ class _RabbitDelivery:
         self.returns = _int_header(headers, "x-delivery-count")
         self._attempt = _int_header(headers, H_ATTEMPTS) + self.returns + 1
         self._retries = _int_header(headers, H_RETRIES)
+        # How many messages it packs (`amqp_packing`); 0 for a single one.
+        self.items = _packed_count(headers, self._message)
         self._settled = False
         self.tag: int = incoming.delivery_tag or 0
         # The delivery tags of its consumer session that the broker has been told nothing
@@ -455,21 +477,25 @@ class _RabbitDelivery:
         return True
 
     async def _ack_quietly(self, *, multiple: bool = False) -> None:
-        self._unsettled.discard(self.tag)
         try:
             await self._incoming.ack(multiple=multiple)
         except CONNECTION_EXCEPTIONS:
             # Lost with the connection: the broker redelivers, and processing is
             # idempotent on the message id.
             log.warning("ack of %s lost with the connection", self._message.message_id)
+        finally:
+            # Unsettled until the ack is handed to the connection's writer, which may take
+            # turns (its queue is bounded): a multiple ack sent meanwhile must not cover it.
+            self._unsettled.discard(self.tag)
 
     async def ack(self) -> None:
         if self._settle():
             await self._ack_quietly()
 
     async def _requeue_later(self, after_s: float) -> None:
-        """Return the message to its queue after `after_s`, because the copy that was to
-        settle it (delayed retry or dead letter) could not be published.
+        """Return the message to its queue after `after_s`, because what was to settle it
+        (a delayed retry's copy, a dead letter, a packed message's split, or a copy of one
+        of the messages it packs) could not be published.
 
         The consumer has a connection of its own, so it can outlive the publishing one (a
         broker restart reconnects the consumer first): left unacked on a live channel, the
@@ -479,13 +505,17 @@ class _RabbitDelivery:
         keep a graceful stop short) keeps a redelivery from spinning while the publisher
         reconnects."""
         await asyncio.sleep(min(max(after_s, 0.0), _REQUEUE_MAX_S))
-        self._unsettled.discard(self.tag)
-        if self._channel.is_closed:
-            return  # the broker has put it back already
         try:
-            await self._incoming.nack(requeue=True)
+            if self._channel.is_closed:
+                return  # the broker has put it back already
+            # basic.reject rather than nack: RabbitMQ 4.3 and later count a reject in
+            # x-delivery-count and no longer a nack, and the count is what makes a
+            # packed message split when it comes again, and what the delivery limit reads.
+            await self._incoming.reject(requeue=True)
         except CONNECTION_EXCEPTIONS:
             log.warning("requeue of %s lost with the connection", self._message.message_id)
+        finally:
+            self._unsettled.discard(self.tag)
 
     async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         # The attempts the next delivery starts from: this one, unless it does not count.
@@ -502,7 +532,9 @@ class _RabbitDelivery:
 
     async def _dead_letter(self, reason: str, attempts: int) -> None:
         await self._replace(
-            lambda: self._broker._publish_dead_letter(self._spec, self._message, reason, attempts),
+            lambda: self._broker._publish_dead_letter(
+                self._spec, self._message, reason, attempts, items=self.items
+            ),
             _REQUEUE_MAX_S,
         )
 
@@ -510,7 +542,10 @@ class _RabbitDelivery:
         """Settle a packed message by publishing each of `messages`, the ones it packs,
         straight to its queue as a single message (not through the exchange: the other
         queues bound to its routing key had their copy), its attempts so far carried on."""
-        spent = self._attempt - 1  # this delivery only splits it
+        # This delivery only splits it; and each message keeps one attempt at least, should
+        # the split itself have been put back until the attempts ran out (its publishes
+        # failing while the broker could not store them: no attempt of theirs failed).
+        spent = min(self._attempt - 1, self._spec.max_attempts - 1)
 
         async def publish() -> None:
             outcomes = await self._broker._publish_group(
@@ -1047,6 +1082,10 @@ class RabbitBroker:
         in the inbox ends it: what `pending` holds is then given up with its packed
         message, which the broker delivers again)."""
         batch: list[Delivery] = []
+        if channel.is_closed:
+            # The session is over: what `pending` holds went back to the broker with its
+            # packed messages, and settling it would only log that it outlived its channel.
+            pending.clear()
         while pending and len(batch) < max_batch:
             batch.append(pending.popleft())
         if len(batch) >= max_batch:
@@ -1079,7 +1118,7 @@ class RabbitBroker:
         """The deliveries an AMQP message makes: itself, or each message it packs; none
         when it is settled here (buried after its last attempt, unreadable, or split)."""
         delivery = _RabbitDelivery(self, spec, incoming, channel, unsettled)
-        count = _int_header(incoming.headers or {}, H_ITEMS)
+        count = delivery.items
         if count < 1:
             if delivery.attempt > spec.max_attempts and delivery.returns:
                 # The retry policy dead-letters at the limit, so only crashes get a
@@ -1129,8 +1168,10 @@ class RabbitBroker:
         one_channel = all(delivery._channel is last._channel for delivery in live)
         acked = {delivery.tag for delivery in live}
         if one_channel and not any(tag < last.tag and tag not in acked for tag in last._unsettled):
-            last._unsettled.difference_update(acked)
-            await last._ack_quietly(multiple=True)
+            try:
+                await last._ack_quietly(multiple=True)
+            finally:
+                last._unsettled.difference_update(acked)
             return
         for delivery in live:
             await delivery._ack_quietly()
@@ -1228,7 +1269,7 @@ class RabbitBroker:
         """The dead letter `incoming` is, or, packed, one for each message it packs (then
         True); one for the whole when it cannot be read."""
         letter = self._to_dead_letter(spec, incoming)
-        count = _int_header(incoming.headers or {}, H_ITEMS)
+        count = _packed_count(incoming.headers or {}, letter.message)
         if count < 1:
             return [letter], False
         try:
@@ -1301,7 +1342,7 @@ class RabbitBroker:
                     continue
                 message = letters[0].message
                 if (
-                    _int_header(incoming.headers or {}, H_ITEMS)  # packed, unreadable: kept
+                    _packed_count(incoming.headers or {}, message)  # packed, unreadable: kept
                     or message.message_id in replayed
                     or (wanted is not None and message.message_id not in wanted)
                 ):
@@ -1415,11 +1456,15 @@ class RabbitBroker:
             await self._confirmed("", name, _amqp_message(message, headers))
 
     async def _publish_dead_letter(
-        self, spec: QueueSpec, message: Message, reason: str, attempts: int
+        self, spec: QueueSpec, message: Message, reason: str, attempts: int, *, items: int = 0
     ) -> None:
-        headers = {
+        """`items`: how many messages `message` packs (0: a single one), kept in its
+        header so that the dead letters are listed and replayed as those messages."""
+        headers: dict[str, Any] = {
             H_REASON: reason,
             H_ATTEMPTS: attempts,
             H_FAILED_AT: datetime.now(UTC).isoformat(),
         }
+        if items:
+            headers[H_ITEMS] = items
         await self._confirmed("dlx", spec.name, _amqp_message(message, headers))

@@ -201,7 +201,8 @@ async def run_batch_consumer(
 
     On stop, no new batch is taken; the batches in hand are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
-    the consumer closes."""
+    the consumer closes (on RabbitMQ, a packed message some of whose messages were handed
+    out and settled goes back whole: those come again, as after a crash)."""
     in_progress: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(concurrency)
     batches = broker.consume_batches(spec, prefetch, batch_size)

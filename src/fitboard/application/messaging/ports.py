@@ -142,8 +142,8 @@ class MessageBroker(Protocol):
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:
         """Deliveries of the queue, at most `prefetch` of the broker's messages
-        unacknowledged at a time (on RabbitMQ one may carry several deliveries, up to
-        FITBOARD_QUEUE_ITEMS_PER_MESSAGE: `queue_rabbitmq`).
+        unacknowledged at a time (on RabbitMQ one may carry several deliveries, as many
+        as its publisher packed: FITBOARD_QUEUE_ITEMS_PER_MESSAGE, `queue_rabbitmq`).
 
         Messages not acked when the consumer dies are delivered again."""
         ...
