@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
     startup_wait_s: float = Field(default=120.0, ge=0)
     # Messages a worker processes as one unit (one transaction, one Redis round trip, one
-    # ack); it handles up to four batches at a time and holds one more from the queue. The
+    # ack); it handles up to four batches at a time and holds one more from the queue (as
+    # many of the broker's messages, which on RabbitMQ may each pack several). The
     # reports consumer takes batches of the same size (one transaction, one ack each), two
     # at a time, and holds one more.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
