@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from fitboard.adapters import group_commit
 from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
 
 
@@ -24,6 +25,22 @@ class Log:
             raise OSError("disk full")
         self.writes.append(list(items))
         return [ValueError(item) if item.startswith("refused") else None for item in items]
+
+
+async def test_a_caller_arriving_just_after_the_first_shares_its_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first item waits LINGER_S for others: one that comes after other turns of the
+    event loop (as requests in between take them) joins the same write. The linger is
+    made long here, so that a slow machine's pause cannot end it first."""
+    monkeypatch.setattr(group_commit, "LINGER_S", 0.5)
+    log = Log()
+    commit: GroupCommit[str] = GroupCommit(log.write)
+    first = asyncio.create_task(commit.submit("a"))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await asyncio.gather(first, commit.submit("b"))
+    assert log.writes == [["a", "b"]]
 
 
 async def test_callers_of_one_turn_share_one_write_and_each_hears_its_own_outcome() -> None:

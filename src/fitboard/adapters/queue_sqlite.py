@@ -11,8 +11,8 @@ it costs one hand-over from the event loop and back, not one a statement (with a
 each statement waited for a turn of an event loop the API and the worker keep busy, and
 the file's only writer waited with it).
 
-Group commit: publishes made together in one process (the same turn of the event loop,
-or while the previous write is in progress) are written in one transaction, one fsync
+Group commit: publishes made together in one process (within `group_commit.LINGER_S` of
+the first, or while the previous write is in progress) are written in one transaction, one fsync
 for all of them (`adapters.group_commit`); each `publish` returns only after the commit
 that holds its message, and raises if that transaction failed. `publish_many` is one
 such transaction; `publish_many_then` also writes a row with each message stored (an
