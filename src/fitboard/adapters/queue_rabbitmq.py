@@ -58,6 +58,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import enum
 import itertools
 import logging
 import re
@@ -160,6 +161,14 @@ def _int_header(headers: Mapping[str, Any], name: str) -> int:
 # more it packs. A consumer of an earlier release that dead-lettered one (as a malformed
 # workout) kept its id and dropped its `x-fitboard-items` header.
 _PACKED_ID = re.compile(r"packed:.*\+(\d+)", re.DOTALL)
+
+
+class _Packing(enum.Enum):
+    """What an AMQP message is: a single message, or a packed one read or unreadable."""
+
+    SINGLE = enum.auto()
+    READ = enum.auto()
+    UNREADABLE = enum.auto()
 
 
 def _packed_count(headers: Mapping[str, Any], message: Message) -> int:
@@ -1265,18 +1274,19 @@ class RabbitBroker:
 
     def _to_dead_letters(
         self, spec: QueueSpec, incoming: AbstractIncomingMessage
-    ) -> tuple[list[DeadLetter], bool]:
-        """The dead letter `incoming` is, or, packed, one for each message it packs (then
-        True); one for the whole when it cannot be read."""
+    ) -> tuple[list[DeadLetter], _Packing]:
+        """The dead letter `incoming` is, or, packed, one for each message it packs; one
+        for the whole when it cannot be read. And which of those it is."""
         letter = self._to_dead_letter(spec, incoming)
         count = _packed_count(incoming.headers or {}, letter.message)
         if count < 1:
-            return [letter], False
+            return [letter], _Packing.SINGLE
         try:
             messages = unpack(incoming.body, count, letter.message.routing_key)
         except PackedUnreadable:
-            return [letter], False
-        return [dataclasses.replace(letter, message=message) for message in messages], True
+            return [letter], _Packing.UNREADABLE
+        letters = [dataclasses.replace(letter, message=message) for message in messages]
+        return letters, _Packing.READ
 
     def _to_dead_letter(self, spec: QueueSpec, incoming: AbstractIncomingMessage) -> DeadLetter:
         headers = incoming.headers or {}
@@ -1330,8 +1340,8 @@ class RabbitBroker:
                     incoming = await queue.get(no_ack=False, fail=False)
                 if incoming is None:
                     break
-                letters, unpacked = self._to_dead_letters(spec, incoming)
-                if unpacked:
+                letters, packed = self._to_dead_letters(spec, incoming)
+                if packed is _Packing.READ:
                     # Packed (dead-lettered by the broker): split into single dead letters,
                     # which this loop comes to in their turn.
                     for letter in letters:
@@ -1342,7 +1352,7 @@ class RabbitBroker:
                     continue
                 message = letters[0].message
                 if (
-                    _packed_count(incoming.headers or {}, message)  # packed, unreadable: kept
+                    packed is _Packing.UNREADABLE  # kept: it would only be dead-lettered again
                     or message.message_id in replayed
                     or (wanted is not None and message.message_id not in wanted)
                 ):

@@ -335,11 +335,12 @@ class BoardMaintenance:
         for (period, kind), instances in groups.items():
             # In the order of their first day, so a batch spans few days; and a batch
             # ends only where a day does, since its read takes every instance of its days.
-            ordered = sorted(instances.items(), key=lambda item: _first_day(item[0]))
+            first_days = {instance: _first_day(instance) for instance in instances}
+            ordered = sorted(instances.items(), key=lambda item: first_days[item[0]])
             batch: list[tuple[_Instance, list[BoardKey]]] = []
             boards = 0
             for instance, instance_keys in ordered:
-                if boards >= _WARM_BOARDS and _first_day(instance) != _first_day(batch[-1][0]):
+                if boards >= _WARM_BOARDS and first_days[instance] != first_days[batch[-1][0]]:
                     warmed += await self._warm_batch(period, kind, batch)
                     batch, boards = [], 0
                 batch.append((instance, instance_keys))
