@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import aio_pika
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, HeadersType
 
 from fitboard.adapters.amqp_packing import pack
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
+from fitboard.application.messaging.ports import RETRY_DELAYS_S, Delivery, Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
 
 from ..contract.queue_adapters import WAIT_S, Consumer, bounded
@@ -37,13 +37,120 @@ H_ITEMS = "x-fitboard-items"
 QUIET_S = 2.0
 
 
-def _broker(amqp_url: str, suffix: str, max_items_per_message: int = 100) -> RabbitBroker:
+def _broker(amqp_url: str, exchange: str, max_items_per_message: int = 100) -> RabbitBroker:
     return RabbitBroker(
         amqp_url,
-        exchange=f"fitboard.test.{suffix}",
+        exchange=exchange,
         confirm_timeout_s=5.0,
         max_items_per_message=max_items_per_message,
     )
+
+
+class _Rig:
+    """One test's broker and queue, and whatever the test opens on them: each consumer,
+    batch stream and client is stopped or closed when the test ends, however it ends,
+    before the queue and exchanges are deleted."""
+
+    def __init__(
+        self,
+        amqp_url: str,
+        exchange: str,
+        broker: RabbitBroker,
+        spec: QueueSpec,
+        cleanups: contextlib.AsyncExitStack,
+    ) -> None:
+        self.broker = broker
+        self.spec = spec
+        self._amqp_url = amqp_url
+        self._exchange = exchange
+        self._cleanups = cleanups
+
+    def client(self) -> RabbitBroker:
+        """Another client of the same exchange: another process, as the queue sees it."""
+        client = _broker(self._amqp_url, self._exchange)
+        self._cleanups.push_async_callback(client.close)
+        return client
+
+    def consumer(self, broker: RabbitBroker | None = None) -> Consumer:
+        """A consumer of the queue, through `broker` (the rig's own by default)."""
+        consumer = Consumer(broker or self.broker, self.spec, prefetch=10)
+        self._cleanups.push_async_callback(consumer.stop)
+        return consumer
+
+    def batches(self, max_batch: int) -> AsyncGenerator[list[Delivery], None]:
+        """The queue's deliveries in batches of up to `max_batch`; consuming starts at the
+        first batch asked for."""
+        batches = self.broker.consume_batches(self.spec, prefetch=10, max_batch=max_batch)
+        self._cleanups.push_async_callback(batches.aclose)
+        return batches
+
+    @contextlib.asynccontextmanager
+    async def observer(self) -> AsyncIterator[AbstractQueue]:
+        """A queue of its own bound to the exchange with the queue's bindings: it receives
+        a copy of every AMQP message published with them, to look at as the broker stores
+        them."""
+        connection = await aio_pika.connect(self._amqp_url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(exclusive=True)
+            for key in self.spec.bindings:
+                await queue.bind(self._exchange, routing_key=key)
+            yield queue
+        finally:
+            await connection.close()
+
+    async def publish_raw(
+        self,
+        body: bytes,
+        headers: HeadersType,
+        *,
+        message_id: str | None = None,
+        dead_lettered: bool = False,
+    ) -> None:
+        """Publish an AMQP message past the adapter, as another client (or release) might:
+        to the exchange with routing key "k", or, `dead_lettered`, to the dead-letter
+        exchange with the queue's name, as the broker dead-letters a message itself."""
+        connection = await aio_pika.connect(self._amqp_url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            if dead_lettered:
+                exchange = await channel.get_exchange(f"{self._exchange}.dlx")
+                routing_key = self.spec.name
+            else:
+                exchange = await channel.get_exchange(self._exchange)
+                routing_key = "k"
+            message = aio_pika.Message(
+                body,
+                headers=headers,
+                message_id=message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            await exchange.publish(message, routing_key=routing_key)
+        finally:
+            await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _packed_queue(
+    amqp_url: str,
+    *,
+    bindings: tuple[str, ...] = ("k",),
+    max_items_per_message: int = 100,
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+) -> AsyncIterator[_Rig]:
+    """A queue declared on an exchange, both with names no other test uses, and a broker
+    that packs up to `max_items_per_message` messages in one AMQP message."""
+    suffix = uuid.uuid4().hex[:10]
+    exchange = f"fitboard.test.{suffix}"
+    broker = _broker(amqp_url, exchange, max_items_per_message)
+    spec = QueueSpec(f"packed.{suffix}", bindings, retry_delays_s=retry_delays_s)
+    async with contextlib.AsyncExitStack() as cleanups:
+        # Run last to first: the queues, then the exchanges, then the client go.
+        cleanups.push_async_callback(broker.close)
+        cleanups.push_async_callback(broker.delete_exchanges)
+        cleanups.push_async_callback(broker.delete, spec)
+        await broker.declare(spec)
+        yield _Rig(amqp_url, exchange, broker, spec, cleanups)
 
 
 def _messages(prefix: str, count: int, routing_key: str = "k") -> list[Message]:
@@ -61,21 +168,12 @@ def _messages(prefix: str, count: int, routing_key: str = "k") -> list[Message]:
     ]
 
 
-@contextlib.asynccontextmanager
-async def _observer(
-    amqp_url: str, exchange: str, keys: Sequence[str]
-) -> AsyncIterator[AbstractQueue]:
-    """A queue of its own bound to the exchange with `keys`: it receives a copy of every
-    AMQP message published with them, to look at as the broker stores them."""
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-        yield queue
-    finally:
-        await connection.close()
+async def _publish_observed(rig: _Rig, messages: list[Message]) -> list[AbstractIncomingMessage]:
+    """Publish `messages` in one `publish_many`, every one confirmed; the AMQP messages
+    the broker stored for them, as an observer's copies."""
+    async with rig.observer() as observer:
+        assert await rig.broker.publish_many(messages) == [None] * len(messages)
+        return await _observed(observer)
 
 
 async def _observed(queue: AbstractQueue) -> list[AbstractIncomingMessage]:
@@ -108,42 +206,62 @@ async def _next_n(consumer: Consumer, count: int) -> list[Delivery]:
     return [await consumer.next() for _ in range(count)]
 
 
-async def _alone_again(broker: RabbitBroker, spec: QueueSpec, left: Delivery) -> None:
+def _by_id(deliveries: Sequence[Delivery]) -> list[Message]:
+    """The messages delivered, sorted by id: for deliveries whose order the adapter does
+    not promise."""
+    return sorted((d.message for d in deliveries), key=lambda m: m.message_id)
+
+
+async def _alone_again(rig: _Rig, left: Delivery) -> None:
     """`left` was not settled, its consumer is gone, and the others delivered with it were
     acked: it comes again alone, one attempt on, if it is a single message (split); a
     packed message would bring back its settled items with it."""
-    consumer = Consumer(broker, spec, prefetch=10)
-    try:
-        again = await consumer.next()
-        assert again.message == left.message
-        assert again.attempt == left.attempt + 1
-        await again.ack()
-        assert await consumer.nothing_within(QUIET_S)
-    finally:
-        await consumer.stop()
+    consumer = rig.consumer()
+    again = await consumer.next()
+    assert again.message == left.message
+    assert again.attempt == left.attempt + 1
+    await again.ack()
+    assert await consumer.nothing_within(QUIET_S)
+    await consumer.stop()
 
 
-async def _cleanup(broker: RabbitBroker, *specs: QueueSpec) -> None:
-    for spec in specs:
-        await broker.delete(spec)
-    await broker.delete_exchanges()
-    await broker.close()
+async def _comes_again_split(rig: _Rig, messages: list[Message]) -> None:
+    """The packed message of `messages`, delivered once and left unsettled by a consumer
+    now gone, comes again split: each of its messages, those settled before too (at
+    least once), on its second attempt; once all but the last are acked, the last comes
+    again alone (`_alone_again`)."""
+    consumer = rig.consumer()
+    again = await _next_n(consumer, len(messages))
+    assert _by_id(again) == messages
+    assert [d.attempt for d in again] == [2] * len(messages)
+    for delivery in again[:-1]:
+        await delivery.ack()
+    await consumer.stop()
+    await _alone_again(rig, again[-1])
+
+
+async def _publish_unreadable_then_good(
+    rig: _Rig, consumer: Consumer, *, message_id: str | None
+) -> None:
+    """A packed message that says it packs three items but whose body is no packing at
+    all, then a good message: the consumer goes on past the first to the second."""
+    await rig.publish_raw(b"\x00\xffnot a packed body", {H_ITEMS: 3}, message_id=message_id)
+    (good,) = _messages("good", 1)
+    await rig.broker.publish(good)
+    delivered = await consumer.next()
+    assert delivered.message == good
+    await delivered.ack()
 
 
 @bounded(60)
 async def test_one_publish_many_is_one_amqp_message_handed_out_item_by_item(
     amqp_url: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    batches = broker.consume_batches(spec, prefetch=10, max_batch=4)
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        broker, spec = rig.broker, rig.spec
+        batches = rig.batches(max_batch=4)
         messages = _messages("m", 10)
-        async with _observer(amqp_url, f"fitboard.test.{suffix}", ["k"]) as observer:
-            assert await broker.publish_many(messages) == [None] * 10
-            (stored,) = await _observed(observer)
+        (stored,) = await _publish_observed(rig, messages)
         assert _items(stored) == 10
         assert (await broker.depth(spec)).ready == 1
 
@@ -161,29 +279,18 @@ async def test_one_publish_many_is_one_amqp_message_handed_out_item_by_item(
         await batches.aclose()
 
         # Every item acked, so the packed message was: nothing comes again.
-        consumer = Consumer(broker, spec, prefetch=10)
-        try:
-            assert await consumer.nothing_within(QUIET_S)
-        finally:
-            await consumer.stop()
-    finally:
-        await batches.aclose()
-        await _cleanup(broker, spec)
+        assert await rig.consumer().nothing_within(QUIET_S)
 
 
 @bounded(60)
 async def test_concurrent_publishes_are_packed_by_routing_key_and_mandatory_flag(
     amqp_url: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k", "j"))
-    await broker.declare(spec)
-    consumer: Consumer | None = None
-    try:
+    async with _packed_queue(amqp_url, bindings=("k", "j")) as rig:
+        broker, spec = rig.broker, rig.spec
         k1, k2, k3, k4, k5 = _messages("k", 5, "k")
         (j1,) = _messages("j", 1, "j")
-        async with _observer(amqp_url, f"fitboard.test.{suffix}", ["k", "j"]) as observer:
+        async with rig.observer() as observer:
             # Gathered in one task, they reach the group commit in the same turn: one write.
             await asyncio.gather(
                 broker.publish(k1),
@@ -200,7 +307,7 @@ async def test_concurrent_publishes_are_packed_by_routing_key_and_mandatory_flag
         assert plain.body == j1.body
         assert (await broker.depth(spec)).ready == 3
 
-        consumer = Consumer(broker, spec, prefetch=10)
+        consumer = rig.consumer()
         delivered = [d.message for d in await _next_n(consumer, 6)]
         assert sorted(delivered, key=lambda m: m.message_id) == [j1, k1, k2, k3, k4, k5]
         # Each packed message's items come in their publish order.
@@ -225,73 +332,45 @@ async def test_concurrent_publishes_are_packed_by_routing_key_and_mandatory_flag
         # Each item's outcome is its packed message's: all of one publish_many fail.
         returned = await broker.publish_many(_messages("r", 3, "nobody"))
         assert all(isinstance(outcome, QueueUnavailable) for outcome in returned)
-    finally:
-        if consumer is not None:
-            await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(60)
 async def test_max_items_per_message_caps_a_packed_message(amqp_url: str) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix, max_items_per_message=3)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    consumer: Consumer | None = None
-    try:
+    async with _packed_queue(amqp_url, max_items_per_message=3) as rig:
         messages = _messages("m", 7)
-        async with _observer(amqp_url, f"fitboard.test.{suffix}", ["k"]) as observer:
-            assert await broker.publish_many(messages) == [None] * 7
-            stored = await _observed(observer)
+        stored = await _publish_observed(rig, messages)
         assert len(stored) == 3
         assert [_items(m) for m in stored[:2]] == [3, 3]
-        assert (await broker.depth(spec)).ready == 3
-        consumer = Consumer(broker, spec, prefetch=10)
+        assert (await rig.broker.depth(rig.spec)).ready == 3
+
+        consumer = rig.consumer()
         delivered = await _next_n(consumer, 7)
         assert [d.message for d in delivered] == messages
         for delivery in delivered:
             await delivery.ack()
         assert await consumer.nothing_within(QUIET_S)
-    finally:
-        if consumer is not None:
-            await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(60)
 async def test_max_items_per_message_of_one_never_packs(amqp_url: str) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix, max_items_per_message=1)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    consumer: Consumer | None = None
-    try:
+    async with _packed_queue(amqp_url, max_items_per_message=1) as rig:
         messages = _messages("m", 10)
-        async with _observer(amqp_url, f"fitboard.test.{suffix}", ["k"]) as observer:
-            assert await broker.publish_many(messages) == [None] * 10
-            stored = await _observed(observer)
+        stored = await _publish_observed(rig, messages)
         assert [_items(m) for m in stored] == [None] * 10
         assert [m.body for m in stored] == [m.body for m in messages]
-        assert (await broker.depth(spec)).ready == 10
-        consumer = Consumer(broker, spec, prefetch=10)
-        delivered = await _next_n(consumer, 10)
+        assert (await rig.broker.depth(rig.spec)).ready == 10
+
+        delivered = await _next_n(rig.consumer(), 10)
         assert [d.message for d in delivered] == messages
         for delivery in delivered:
             await delivery.ack()
-    finally:
-        if consumer is not None:
-            await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(60)
 async def test_each_item_is_acked_retried_or_dead_lettered_on_its_own(amqp_url: str) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",), retry_delays_s=(2.0,))
-    await broker.declare(spec)
-    consumer = Consumer(broker, spec, prefetch=10)
-    try:
+    async with _packed_queue(amqp_url, retry_delays_s=(2.0,)) as rig:
+        broker, spec = rig.broker, rig.spec
+        consumer = rig.consumer()
         a, b, c = _messages("m", 3)
         assert await broker.publish_many([a, b, c]) == [None] * 3
         first_a, first_b, first_c = await _next_n(consumer, 3)
@@ -316,31 +395,23 @@ async def test_each_item_is_acked_retried_or_dead_lettered_on_its_own(amqp_url: 
         # The packed message was acked once its last item was settled: gone with its
         # consumer, it is not delivered again (nor are a, b or c as items of it).
         await consumer.stop()
-        consumer = Consumer(broker, spec, prefetch=10)
-        assert await consumer.nothing_within(QUIET_S)
+        assert await rig.consumer().nothing_within(QUIET_S)
         depth = await broker.depth(spec)
         assert (depth.ready, depth.retrying, depth.dead_letters) == (0, 0, 1)
-    finally:
-        await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(90)
 async def test_a_multiple_ack_of_a_later_packed_message_leaves_an_earlier_one_unacked(
     amqp_url: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    batches = broker.consume_batches(spec, prefetch=10, max_batch=10)
-    consumer: Consumer | None = None
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        broker = rig.broker
+        batches = rig.batches(max_batch=10)
         p1 = _messages("p1-", 3)
         p2 = _messages("p2-", 3)
         assert await broker.publish_many(p1) == [None] * 3
         assert await broker.publish_many(p2) == [None] * 3
-        assert (await broker.depth(spec)).ready == 2
+        assert (await broker.depth(rig.spec)).ready == 2
         delivered = await _take(batches, 6)
         assert [d.message for d in delivered] == p1 + p2
 
@@ -350,72 +421,38 @@ async def test_a_multiple_ack_of_a_later_packed_message_leaves_an_earlier_one_un
         # Gone as a crash would be: P1's last item never settled.
         await batches.aclose()
 
-        consumer = Consumer(broker, spec, prefetch=10)
-        again = await _next_n(consumer, 3)
-        # P1 comes again, split: each of its items, its acked ones too (at least once).
-        assert sorted((d.message for d in again), key=lambda m: m.message_id) == p1
-        assert [d.attempt for d in again] == [2, 2, 2]
-        for delivery in again[:2]:
-            await delivery.ack()
-        await consumer.stop()
-        # None of P2 comes, and P1's items are single messages now.
-        await _alone_again(broker, spec, again[2])
-    finally:
-        await batches.aclose()
-        if consumer is not None:
-            await consumer.stop()
-        await _cleanup(broker, spec)
+        # P1 comes again, split, and none of P2 does.
+        await _comes_again_split(rig, p1)
 
 
 @bounded(90)
 async def test_a_packed_message_its_consumer_left_unsettled_comes_again_split(
     amqp_url: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    # The consumer that goes away is another process's: its whole client is closed.
-    crashing = _broker(amqp_url, suffix)
-    doomed = Consumer(crashing, spec, prefetch=10)
-    consumer: Consumer | None = None
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        # The consumer that goes away is another process's: its whole client is closed.
+        crashing = rig.client()
+        doomed = rig.consumer(crashing)
         messages = _messages("m", 4)
-        assert await broker.publish_many(messages) == [None] * 4
+        assert await rig.broker.publish_many(messages) == [None] * 4
         held = await _next_n(doomed, 4)
         assert [d.message for d in held] == messages
         await held[0].ack()
         await crashing.close()
         await doomed.stop()
 
-        consumer = Consumer(broker, spec, prefetch=10)
-        again = await _next_n(consumer, 4)
-        # Every item, the acked one too (at least once), as a single message of its own
-        # whose attempt count goes on from the packed message's.
-        assert sorted((d.message for d in again), key=lambda m: m.message_id) == messages
-        assert [d.attempt for d in again] == [2, 2, 2, 2]
-        for delivery in again[:3]:
-            await delivery.ack()
-        await consumer.stop()
-        await _alone_again(broker, spec, again[3])
-    finally:
-        await doomed.stop()
-        if consumer is not None:
-            await consumer.stop()
-        await crashing.close()
-        await _cleanup(broker, spec)
+        # Every item, the acked one too, as a single message of its own whose attempt
+        # count goes on from the packed message's.
+        await _comes_again_split(rig, messages)
 
 
 @bounded(90)
 async def test_an_item_whose_retry_copy_fails_brings_its_packed_message_back_split(
-    amqp_url: str, monkeypatch: pytest.MonkeyPatch
+    amqp_url: str,
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    batches = broker.consume_batches(spec, prefetch=10, max_batch=10)
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        broker = rig.broker
+        batches = rig.batches(max_batch=10)
         messages = _messages("m", 3)
         assert await broker.publish_many(messages) == [None] * 3
         first, second, third = await _take(batches, 3)
@@ -423,42 +460,35 @@ async def test_an_item_whose_retry_copy_fails_brings_its_packed_message_back_spl
         async def publisher_down(*_: object, **__: object) -> None:
             raise QueueUnavailable("the publishing connection is down (test)")
 
-        monkeypatch.setattr(broker, "_publish_delayed", publisher_down)
-        # As a task: whether it returns before or after the others are settled is the
-        # adapter's to choose; it must raise either way.
-        retrying = asyncio.create_task(first.retry("failed", 0.0))
-        await asyncio.sleep(0.1)
-        await broker.ack_many([second, third])
-        with pytest.raises(QueueUnavailable):
-            await retrying
-        monkeypatch.undo()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(broker, "_publish_delayed", publisher_down)
+            # As a task: whether it returns before or after the others are settled is the
+            # adapter's to choose; it must raise either way.
+            retrying = asyncio.create_task(first.retry("failed", 0.0))
+            await asyncio.sleep(0.1)
+            await broker.ack_many([second, third])
+            with pytest.raises(QueueUnavailable):
+                await retrying
 
         # The retry's copy does not exist, so the packed message was not acked: it goes
         # back to its queue (within _REQUEUE_MAX_S) and comes again, split.
         again = await _take(batches, 3, timeout_s=WAIT_S + 5.0)
-        assert sorted((d.message for d in again), key=lambda m: m.message_id) == messages
+        assert _by_id(again) == messages
         assert [d.attempt for d in again] == [2, 2, 2]
         await broker.ack_many(again[:2])
         await batches.aclose()
-        await _alone_again(broker, spec, again[2])
-    finally:
-        monkeypatch.undo()
-        await batches.aclose()
-        await _cleanup(broker, spec)
+        await _alone_again(rig, again[2])
 
 
 @bounded(60)
 async def test_an_item_whose_dead_letter_copy_is_cut_short_brings_its_packed_message_back(
-    amqp_url: str, monkeypatch: pytest.MonkeyPatch
+    amqp_url: str,
 ) -> None:
     """A copy cut short (the settling task cancelled, as a stopping worker's may be) may
     or may not be with the broker: the packed message is not acked, but comes again."""
-    suffix = uuid.uuid4().hex[:10]
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    batches = broker.consume_batches(spec, prefetch=10, max_batch=10)
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        broker = rig.broker
+        batches = rig.batches(max_batch=10)
         messages = _messages("m", 2)
         assert await broker.publish_many(messages) == [None] * 2
         first, second = await _take(batches, 2)
@@ -468,63 +498,31 @@ async def test_an_item_whose_dead_letter_copy_is_cut_short_brings_its_packed_mes
             publishing.set()
             await asyncio.Event().wait()
 
-        monkeypatch.setattr(broker, "_publish_dead_letter", publisher_hangs)
-        burying = asyncio.create_task(first.dead_letter("malformed"))
-        await publishing.wait()
-        burying.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await burying
-        monkeypatch.undo()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(broker, "_publish_dead_letter", publisher_hangs)
+            burying = asyncio.create_task(first.dead_letter("malformed"))
+            await publishing.wait()
+            burying.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await burying
         await broker.ack_many([second])
 
         again = await _take(batches, 2, timeout_s=WAIT_S + 5.0)
-        assert sorted((d.message for d in again), key=lambda m: m.message_id) == messages
+        assert _by_id(again) == messages
         await broker.ack_many(again)
-        assert await broker.dead_letters(spec) == []
-    finally:
-        monkeypatch.undo()
-        await batches.aclose()
-        await _cleanup(broker, spec)
+        assert await broker.dead_letters(rig.spec) == []
 
 
 @bounded(60)
 async def test_an_unreadable_packed_message_is_dead_lettered_whole(amqp_url: str) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    exchange = f"fitboard.test.{suffix}"
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    consumer = Consumer(broker, spec, prefetch=10)
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        # Says it packs three items, but its body is no packing at all.
-        channel = await connection.channel(publisher_confirms=True)
-        topic = await channel.get_exchange(exchange)
-        await topic.publish(
-            aio_pika.Message(
-                b"\x00\xffnot a packed body",
-                headers={H_ITEMS: 3},
-                message_id="garbled",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key="k",
-        )
-        (good,) = _messages("good", 1)
-        await broker.publish(good)
-
-        # The consumer goes on past it to the next message.
-        delivered = await consumer.next()
-        assert delivered.message == good
-        await delivered.ack()
+    async with _packed_queue(amqp_url) as rig:
+        consumer = rig.consumer()
+        await _publish_unreadable_then_good(rig, consumer, message_id="garbled")
         assert await consumer.nothing_within(QUIET_S)
 
-        (letter,) = await broker.dead_letters(spec)
+        (letter,) = await rig.broker.dead_letters(rig.spec)
         assert "unreadable" in letter.reason
-        assert (await broker.depth(spec)).dead_letters == 1
-    finally:
-        await connection.close()
-        await consumer.stop()
-        await _cleanup(broker, spec)
+        assert (await rig.broker.depth(rig.spec)).dead_letters == 1
 
 
 @bounded(60)
@@ -535,34 +533,24 @@ async def test_a_packed_message_the_broker_dead_lettered_is_listed_and_replayed_
     delivery limit (consumers that died before splitting it): the listing shows each of
     its messages, and a replay of some of them replays those and leaves the others as
     single dead letters."""
-    suffix = uuid.uuid4().hex[:10]
-    exchange = f"fitboard.test.{suffix}"
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    packed = _messages("dead", 3)
-    connection = await aio_pika.connect(amqp_url)
-    consumer = Consumer(broker, spec, prefetch=10)
-    try:
+    async with _packed_queue(amqp_url) as rig:
+        broker, spec = rig.broker, rig.spec
+        packed = _messages("dead", 3)
         # As the broker dead-letters it: into the dead-letter exchange, with x-death.
-        channel = await connection.channel(publisher_confirms=True)
-        dlx = await channel.get_exchange(f"{exchange}.dlx")
-        await dlx.publish(
-            aio_pika.Message(
-                pack(packed),
-                headers={
-                    H_ITEMS: 3,
-                    "x-fitboard-routing-key": "k",
-                    "x-death": [{"reason": "delivery_limit", "queue": spec.name}],
-                },
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=spec.name,
+        await rig.publish_raw(
+            pack(packed),
+            {
+                H_ITEMS: 3,
+                "x-fitboard-routing-key": "k",
+                "x-death": [{"reason": "delivery_limit", "queue": spec.name}],
+            },
+            dead_lettered=True,
         )
         listed = await broker.dead_letters(spec)
         assert [letter.message for letter in listed] == packed
         assert all("without ack" in letter.reason for letter in listed)
 
+        consumer = rig.consumer()
         assert await broker.replay_dead_letters(spec, [packed[1].message_id]) == 1
         replayed = await consumer.next()
         assert replayed.message == packed[1]
@@ -573,15 +561,11 @@ async def test_a_packed_message_the_broker_dead_lettered_is_listed_and_replayed_
         assert all("without ack" in letter.reason for letter in left)
 
         assert await broker.replay_dead_letters(spec) == 2
-        again = [await consumer.next() for _ in range(2)]
+        again = await _next_n(consumer, 2)
         assert sorted(d.message.message_id for d in again) == ["dead0", "dead2"]
         for delivery in again:
             await delivery.ack()
         assert await broker.dead_letters(spec) == []
-    finally:
-        await connection.close()
-        await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(60)
@@ -591,81 +575,42 @@ async def test_a_packed_message_an_earlier_release_dead_lettered_is_listed_and_r
     """A consumer of an earlier release takes a packed message for one malformed workout
     and dead-letters it with its id (`packed:<first id>+<more>`) but without the header
     that counts its messages: it is listed, and replayed, as the messages it packs."""
-    suffix = uuid.uuid4().hex[:10]
-    exchange = f"fitboard.test.{suffix}"
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    packed = _messages("old", 3)
-    connection = await aio_pika.connect(amqp_url)
-    consumer = Consumer(broker, spec, prefetch=10)
-    try:
-        channel = await connection.channel(publisher_confirms=True)
-        dlx = await channel.get_exchange(f"{exchange}.dlx")
-        await dlx.publish(
-            aio_pika.Message(
-                pack(packed),
-                headers={
-                    "x-fitboard-message-id": "packed:old0+2",
-                    "x-fitboard-routing-key": "k",
-                    "x-fitboard-reason": "malformed workout message",
-                    "x-fitboard-attempts": 1,
-                },
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=spec.name,
+    async with _packed_queue(amqp_url) as rig:
+        broker, spec = rig.broker, rig.spec
+        packed = _messages("old", 3)
+        await rig.publish_raw(
+            pack(packed),
+            {
+                "x-fitboard-message-id": "packed:old0+2",
+                "x-fitboard-routing-key": "k",
+                "x-fitboard-reason": "malformed workout message",
+                "x-fitboard-attempts": 1,
+            },
+            dead_lettered=True,
         )
         listed = await broker.dead_letters(spec)
         assert [letter.message for letter in listed] == packed
         assert {letter.reason for letter in listed} == {"malformed workout message"}
 
         assert await broker.replay_dead_letters(spec) == 3
-        again = [await consumer.next() for _ in range(3)]
-        assert sorted((d.message for d in again), key=lambda m: m.message_id) == packed
+        again = await _next_n(rig.consumer(), 3)
+        assert _by_id(again) == packed
         for delivery in again:
             await delivery.ack()
         assert await broker.dead_letters(spec) == []
-    finally:
-        await connection.close()
-        await consumer.stop()
-        await _cleanup(broker, spec)
 
 
 @bounded(60)
 async def test_an_unreadable_packed_dead_letter_is_kept_by_a_replay(amqp_url: str) -> None:
     """A packed message dead-lettered as unreadable keeps its count: a replay leaves it
     where it is (it would only be dead-lettered again), and it stays listed."""
-    suffix = uuid.uuid4().hex[:10]
-    exchange = f"fitboard.test.{suffix}"
-    broker = _broker(amqp_url, suffix)
-    spec = QueueSpec(f"packed.{suffix}", ("k",))
-    await broker.declare(spec)
-    consumer = Consumer(broker, spec, prefetch=10)
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel(publisher_confirms=True)
-        topic = await channel.get_exchange(exchange)
-        await topic.publish(
-            aio_pika.Message(
-                b"\x00\xffnot a packed body",
-                headers={H_ITEMS: 3},
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key="k",
-        )
-        (good,) = _messages("good", 1)
-        await broker.publish(good)
-        delivered = await consumer.next()
-        assert delivered.message == good
-        await delivered.ack()
-        (letter,) = await broker.dead_letters(spec)
+    async with _packed_queue(amqp_url) as rig:
+        consumer = rig.consumer()
+        await _publish_unreadable_then_good(rig, consumer, message_id=None)
+        (letter,) = await rig.broker.dead_letters(rig.spec)
         assert "unreadable" in letter.reason
 
-        assert await broker.replay_dead_letters(spec) == 0
+        assert await rig.broker.replay_dead_letters(rig.spec) == 0
         assert await consumer.nothing_within(QUIET_S)
-        (still,) = await broker.dead_letters(spec)
+        (still,) = await rig.broker.dead_letters(rig.spec)
         assert "unreadable" in still.reason
-    finally:
-        await connection.close()
-        await consumer.stop()
-        await _cleanup(broker, spec)
