@@ -109,6 +109,24 @@ def test_totals_use_all_time_sums_for_the_rules_activities() -> None:
     assert ids([RUN_100K], facts(workout(), all_time=totals(run_km=100))) == {"run-100k"}
 
 
+def test_totals_of_one_measure_over_other_activities_are_judged_apart() -> None:
+    # judge_workout works each total out once per workout: two rules summing the same
+    # measure over different activities, or the same one to different values, must each
+    # be judged on their own total, whichever comes first.
+    any_100k = TotalThreshold("any-100k", "100 km", "d", None, Measure.DISTANCE, 100_000)
+    any_50k = TotalThreshold("any-50k", "50 km", "d", None, Measure.DISTANCE, 50_000)
+    cycle = ActivityTotals(distance_m=60_000, workouts=1)
+    run = ActivityTotals(distance_m=60_000, workouts=1)
+    all_time = Totals(by_activity={Activity.RUN: run, Activity.CYCLE: cycle})
+    for rules in ([RUN_100K, any_100k, any_50k], [any_100k, any_50k, RUN_100K]):
+        assert ids(list(rules), facts(workout(), all_time=all_time)) == {"any-100k", "any-50k"}
+    only_run = Totals(by_activity={Activity.RUN: ActivityTotals(distance_m=120_000)})
+    assert ids([any_50k, RUN_100K], facts(workout(), all_time=only_run)) == {
+        "any-50k",
+        "run-100k",
+    }
+
+
 def test_progress_toward_totals_and_streaks() -> None:
     assert progress(RUN_100K, totals(run_km=25), 0) == pytest.approx(0.25)
     assert progress(RUN_100K, totals(run_km=250), 0) == 1.0

@@ -245,14 +245,16 @@ def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
     """Every award this workout earns by the rules, before checking what is already held.
 
     The worker judges every workout by every rule, so what several rules read is worked
-    out once (the workout as measured, the streak through its day), and a rule narrowed to
-    other activities is passed over before its value is worked out."""
+    out once (the workout as measured, the streak through its day, each total a rule
+    sums: the catalog's total rules share a few, four of them the count of workouts), and
+    a rule narrowed to other activities is passed over before its value is worked out."""
     workout = facts.workout
     if workout.status is not WorkoutStatus.PROCESSED:
         return []  # flagged or rejected workouts earn nothing
     activity = workout.submission.activity
     this = measured(workout)
     streak: int | None = None
+    totals: dict[tuple[Measure, frozenset[Activity] | None], float] = {}
     awards: list[Award] = []
     for rule in rules:
         if isinstance(rule, WorkoutThreshold):
@@ -262,7 +264,12 @@ def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
                     awards.append(Award(rule.id, ONCE, value))
         elif isinstance(rule, TotalThreshold):
             if rule.counts(activity):
-                total = total_value(rule.measure, facts.all_time, rule.activities)
+                summed = (rule.measure, rule.activities)
+                total = totals.get(summed)
+                if total is None:
+                    total = totals[summed] = total_value(
+                        rule.measure, facts.all_time, rule.activities
+                    )
                 if total >= rule.at_least:
                     awards.append(Award(rule.id, ONCE, total))
         elif isinstance(rule, Streak):
