@@ -101,6 +101,14 @@ def test_a_bad_message_is_a_permanent_failure_naming_the_problem(case: BadCase) 
     assert len(caught.value.reason) < 400
 
 
+def test_a_body_led_by_a_byte_order_mark_is_refused_in_json_loads_words() -> None:
+    # The worker decodes with a decoder made once, not json.loads, which refuses a BOM
+    # itself before decoding: the reason must stay the one json.loads gave.
+    with pytest.raises(PermanentFailure) as caught:
+        decode("\ufeff".encode() + encode(valid_body(ATHLETE, NOW)))
+    assert "the body is not JSON (Unexpected UTF-8 BOM" in caught.value.reason
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_every_generated_bad_message_is_a_permanent_failure(data: st.DataObject) -> None:

@@ -203,6 +203,12 @@ def _refuse_constant(name: str) -> object:
     raise _malformed(f"{name} is not a JSON number")
 
 
+# What `json.loads(text, parse_constant=_refuse_constant)` decodes with, made once: given
+# a keyword, json.loads makes a decoder of its own on every call, which cost about as
+# much as decoding a submission (12.9 against 7.0 us a message).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _json_object(body: bytes) -> dict[str, object]:
     if not body:
         raise _malformed("the body is empty")
@@ -213,7 +219,10 @@ def _json_object(body: bytes) -> dict[str, object]:
     except UnicodeDecodeError as exc:
         raise _malformed(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        if text.startswith("\ufeff"):
+            # What json.loads refuses before decoding, as it words it.
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _DECODER.decode(text)
     except PermanentFailure:
         raise
     except (ValueError, RecursionError) as exc:
