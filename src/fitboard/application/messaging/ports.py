@@ -141,9 +141,19 @@ class MessageBroker(Protocol):
         ...
 
     def consume(self, spec: QueueSpec, prefetch: int) -> AsyncIterator[Delivery]:
-        """Deliveries of the queue, at most `prefetch` of the broker's messages
-        unacknowledged at a time (on RabbitMQ one may carry several deliveries, as many
-        as its publisher packed: FITBOARD_QUEUE_ITEMS_PER_MESSAGE, `queue_rabbitmq`).
+        """Deliveries of the queue, about `prefetch` of them received and not settled at a
+        time (the broker hands out no more until some are settled).
+
+        On SQLite, never more than `prefetch`. On RabbitMQ the broker's prefetch counts its
+        own messages, each of which may carry several deliveries (as many as its publisher
+        packed: FITBOARD_QUEUE_ITEMS_PER_MESSAGE), so the consumer fits its count of them
+        to the deliveries they have been carrying (`queue_rabbitmq._Session`). What holds
+        there: at most `prefetch` of the broker's messages from its current subscription
+        (at least one, whatever it carries), plus, for a moment after it subscribed again
+        with another count, what the one before still holds; while the packing stays
+        alike, no more than about twice `prefetch` deliveries (and, when the queue has
+        them, no fewer than about two thirds of it); when the queue turns from smaller
+        messages to fuller ones, up to its count of the fuller ones before it fits again.
 
         Messages not acked when the consumer dies are delivered again."""
         ...
@@ -153,8 +163,8 @@ class MessageBroker(Protocol):
     ) -> AsyncIterator[Sequence[Delivery]]:
         """`consume`, in batches of what the broker has ready: waits for a first delivery,
         then takes whatever else is ready (at most `max_batch`, and at most `BATCH_LINGER_S`
-        more of waiting for it), in delivery order. At most `prefetch` of the broker's
-        messages unacknowledged (see `consume`).
+        more of waiting for it), in delivery order. About `prefetch` deliveries received
+        and not settled at a time (see `consume` for what holds on RabbitMQ).
 
         A consumer may hold several batches at once and settle them in any order."""
         ...

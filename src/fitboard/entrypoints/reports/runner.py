@@ -66,8 +66,8 @@ async def consume_reports(
         container.broker,
         spec,
         reports.handle_processed_batch,
-        # The batches in hand and the next, which arrives while they are handled (in the
-        # broker's messages: see the worker's).
+        # The batches in hand and the next, which arrives while they are handled, in
+        # events: about that many on RabbitMQ (see the worker's).
         prefetch=(BATCHES_IN_FLIGHT + 1) * batch_size,
         concurrency=BATCHES_IN_FLIGHT,
         batch_size=batch_size,

@@ -85,11 +85,12 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         container.broker,
         container.workouts_queue,
         handler,
-        # The batches in hand and the next, which arrives while they are processed: in
-        # the broker's messages, so on RabbitMQ, where one may pack up to
-        # FITBOARD_QUEUE_ITEMS_PER_MESSAGE workouts, up to that many times as many
-        # workouts when the queue holds packed messages (docs/deploy.md, "Messages on the
-        # queues").
+        # The batches in hand and the next, which arrives while they are processed, in
+        # workouts. On RabbitMQ, where one AMQP message may pack up to
+        # FITBOARD_QUEUE_ITEMS_PER_MESSAGE workouts, the consumer fits its prefetch count
+        # of AMQP messages to the workouts they carry: about this many (up to about twice
+        # as many), more for a moment when the queue turns from single workouts to packed
+        # ones (docs/deploy.md, "Messages on the queues").
         prefetch=(BATCHES_IN_FLIGHT + 1) * settings.worker_batch_size,
         concurrency=BATCHES_IN_FLIGHT,
         batch_size=settings.worker_batch_size,
