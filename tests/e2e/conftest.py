@@ -207,9 +207,12 @@ async def _clean_production_state(database_url: str) -> None:
 
 
 @asynccontextmanager
-async def production_app(database_url: str, namespace: str) -> AsyncIterator[FastAPI]:
+async def production_app(
+    database_url: str, namespace: str, **settings_overrides: Any
+) -> AsyncIterator[FastAPI]:
     """The API of production mode with a worker beside it, as `fitboard serve` and
-    `fitboard worker` would run, on the session's PostgreSQL, Redis and RabbitMQ."""
+    `fitboard worker` would run, on the session's PostgreSQL, Redis and RabbitMQ (and any
+    other settings given)."""
     from fitboard.adapters.queue_rabbitmq import RabbitBroker
     from fitboard.bootstrap import reports_queue
     from fitboard.entrypoints.reports.runner import consume_reports, monthly_reports
@@ -222,6 +225,7 @@ async def production_app(database_url: str, namespace: str) -> AsyncIterator[Fas
         amqp_url=SERVICES.amqp_url,
         jwt_secret=TEST_SECRET,
         namespace=namespace,
+        **settings_overrides,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

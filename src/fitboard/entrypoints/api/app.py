@@ -35,6 +35,7 @@ from fitboard.entrypoints.api.routers import (
     workouts,
 )
 from fitboard.entrypoints.api.security_headers import SecurityHeaders
+from fitboard.entrypoints.api.submit_fast_path import SubmitFastPath
 from fitboard.entrypoints.api.verified_tokens import VerifiedTokens
 from fitboard.entrypoints.maintenance_socket import serve_maintenance
 from fitboard.entrypoints.process import Runners, running
@@ -42,7 +43,11 @@ from fitboard.entrypoints.reports.runner import monthly_reports, reports_tasks
 from fitboard.entrypoints.worker.runner import WORKER_TASKS
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, submit_fast_path: bool = True
+) -> FastAPI:
+    """`submit_fast_path=False` leaves every submission to FastAPI's route: only for
+    comparing the two (tests/e2e/test_submit_fast_path.py)."""
     config = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -91,6 +96,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.athletes = KnownAthletes()
     app.state.verified_tokens = VerifiedTokens()
     errors.install(app)
+    if submit_fast_path:
+        # Innermost of the middlewares, so every one below applies to what it answers.
+        app.add_middleware(SubmitFastPath)
     app.add_middleware(
         BodyLimit,
         max_bytes=config.max_body_bytes,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ingest import SubmitWorkout
 from fitboard.application.workouts.queries import Queued
+from fitboard.bootstrap import Services
 from fitboard.domain.changes import Correction
 from fitboard.domain.errors import Conflict, InvalidField
 from fitboard.entrypoints.api import examples
@@ -58,6 +59,21 @@ def _command(body: WorkoutIn, user_id: UUID) -> SubmitWorkout:
     return SubmitWorkout(user_id=user_id, **body.model_dump())
 
 
+async def accept_workout(body: WorkoutIn, user_id: UUID, services: Services) -> UUID:
+    """What `POST /v1/workouts` does once the caller and the body are known: charge the
+    athlete's budget, refuse another athlete's id, queue the workout durably. Shared with
+    the ingest fast path (submit_fast_path.py), which answers the same request without
+    FastAPI's per-request machinery."""
+    await services.rate_limits.charge_workouts(user_id, 1)
+    if body.id is not None:
+        await services.ingest.check_id_is_yours(body.id, user_id)
+    return await services.ingest.submit_workout(_command(body, user_id))
+
+
+def workout_location(workout_id: UUID) -> str:
+    return f"/v1/workouts/{workout_id}"
+
+
 @router.post(
     "/workouts",
     status_code=202,
@@ -71,11 +87,8 @@ async def post_workout(
     """Accepted once it is durably queued (202); a worker computes calories and points,
     and updates the boards and achievements, about a second later. Sending the same `id`
     again counts once."""
-    await services.rate_limits.charge_workouts(user_id, 1)
-    if body.id is not None:
-        await services.ingest.check_id_is_yours(body.id, user_id)
-    workout_id = await services.ingest.submit_workout(_command(body, user_id))
-    response.headers["Location"] = f"/v1/workouts/{workout_id}"
+    workout_id = await accept_workout(body, user_id, services)
+    response.headers["Location"] = workout_location(workout_id)
     return WorkoutAccepted(id=workout_id)
 
 
