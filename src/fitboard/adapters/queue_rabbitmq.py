@@ -206,7 +206,18 @@ def retry_queue_name(spec: QueueSpec, step_s: float) -> str:
     return f"{spec.name}.retry.{round(step_s * 1000)}ms"
 
 
-def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[..., None]:
+class _Wake:
+    """What `_Session` puts in its inbox to have the consumer look again whether it may
+    consume (`_Session.resume_if_room`): the inbox is what the consumer waits on."""
+
+
+_WAKE = _Wake()
+
+# What a consumer session's inbox holds: deliveries, wake-ups, and None for "reconnect".
+_Inbox = asyncio.Queue[AbstractIncomingMessage | _Wake | None]
+
+
+def _waker(inbox: _Inbox) -> Callable[..., None]:
     """A callback that ends a consumer session: None in its inbox means "reconnect"."""
 
     def wake(*_: Any) -> None:
@@ -216,8 +227,8 @@ def _waker(inbox: asyncio.Queue[AbstractIncomingMessage | None]) -> Callable[...
 
 
 async def _ready(
-    inbox: asyncio.Queue[AbstractIncomingMessage | None], deadline: float
-) -> tuple[bool, AbstractIncomingMessage | None]:
+    inbox: _Inbox, deadline: float
+) -> tuple[bool, AbstractIncomingMessage | _Wake | None]:
     """(True, the inbox's next item) if there is one by `deadline` (loop time), else
     (False, None). Cancelling a queue's get loses no item."""
     if not inbox.empty():
@@ -454,6 +465,11 @@ _MOST_GROWTH = 4
 # make room for to come back (milliseconds; tens on a loaded node). One that does not
 # fill in that time is not held back by its count (the queue has no more for it now).
 _FILL_WAIT_S = 0.1
+# The longest a refit waits, before it consumes again, for the session to have room for
+# the new count within `prefetch` messages; then it consumes with the room there is. Long
+# enough for a worker to settle the batches it holds (each in tens to hundreds of ms);
+# short, for a caller holding deliveries while it waits for more, as the port lets it.
+_ROOM_WAIT_S = 1.0
 
 
 class _Session:
@@ -468,14 +484,14 @@ class _Session:
     (`fitting`) is off far enough and the consumer holds its whole count, it subscribes
     again with the fitting count (`begin_refit`, `refit`).
 
-    What that bounds: the current consumer holds at most its count of the broker's
-    messages, never more than `prefetch`; a consumer the session cancelled keeps what it
-    held until that is settled, and gets no more. While the packing stays alike, a full
-    consumer holds from about two thirds of `prefetch` items to twice it (the refit
-    thresholds). When the queue turns from smaller messages to fuller ones, a consumer
-    takes as many fuller ones as its settles free room for until it is full again and
-    shrinks, and a consumer just grown takes its whole count at once: up to its count of
-    them, `_MOST_GROWTH` times the count it grew from at most.
+    What that bounds: the session never holds more than `prefetch` of the broker's
+    messages (delivered, no settle sent), so never more than `prefetch` deliveries of
+    single messages; and at least one message, whatever it packs. While the packing stays
+    alike, a full consumer holds from about two thirds of `prefetch` items to twice it
+    (the refit thresholds). When the queue turns from smaller messages to fuller ones, a
+    consumer takes as many fuller ones as its settles free room for until it is full
+    again and shrinks, and a consumer just grown takes its whole count at once: up to its
+    count of them, `_MOST_GROWTH` times the count it grew from at most.
 
     A new prefetch count needs a new consumer: RabbitMQ applies basic.qos (global=false)
     to consumers started after it only, and a quorum queue has no prefetch per channel
@@ -484,9 +500,11 @@ class _Session:
     are the channel's), is handed out from the same inbox and settled on this channel,
     and a multiple ack covers tags of any consumer of the channel (RabbitMQ's channel
     settles by delivery tag alone). On a quorum queue (RabbitMQ 3.10's `rabbit_fifo`) the
-    cancelled consumer keeps what it was delivered until that is settled, gets no credit
-    back from those settles, and the new consumer's credit is its own whole count: right
-    after a refit the channel may hold the old count and the new one.
+    cancelled consumer keeps what it was delivered until that is settled and gets no
+    credit back from those settles, while the new consumer's credit is its own whole
+    count: so a refit consumes again only once the session holds few enough for the new
+    count to fit within `prefetch` messages (`resume_if_room`), or, after `_ROOM_WAIT_S`,
+    with the room there is. Meanwhile the consumer hands out and settles what it holds.
 
     A refit is made only while the consumer is full: it holds its whole count, no settle
     of them sent, so the broker has no credit for it and nothing in flight to it. So a
@@ -510,7 +528,7 @@ class _Session:
         self,
         channel: AbstractChannel,
         queue: AbstractQueue,
-        inbox: asyncio.Queue[AbstractIncomingMessage | None],
+        inbox: _Inbox,
         prefetch: int,
         fullest: int,
         timeout_s: float,
@@ -523,11 +541,14 @@ class _Session:
         # The delivery tags handed out whose settle the broker has not been sent yet (no
         # ack, no reject): a multiple ack must not cover one of them.
         self.unsettled: set[int] = set()
-        # The current consumer: its tag, its prefetch count, and how many of its messages
-        # it holds (delivered, no settle sent). Not fuller than every message full.
+        # The broker's messages the session holds: delivered, no settle sent yet.
+        self.held = 0
+        # The current consumer ("" between a refit's cancel and its consume), its prefetch
+        # count (between the two, the count to consume with), and how many of the
+        # session's messages it holds. Not fuller than every message full, to start with.
         self.tag = ""
         self.count = max(1, -(-prefetch // fullest))
-        self.held = 0
+        self._held_by_consumer = 0
         # The items of the latest messages the session received, newest last: as few as
         # add up to `_FIT_OVER` times `prefetch` items (all, while they add up to fewer).
         self._latest: collections.deque[int] = collections.deque()
@@ -543,21 +564,27 @@ class _Session:
         # Cleared while a refit is on its way: settles wait (see `settling`).
         self._settles_open = asyncio.Event()
         self._settles_open.set()
+        # Between a cancel and its consume: whether `_ROOM_WAIT_S` is over (any room will
+        # do), its timer, and whether a wake-up is in the inbox already.
+        self._waited_for_room = False
+        self._room_timer: asyncio.TimerHandle | None = None
+        self._woken = False
 
     async def subscribe(self, count: int) -> None:
         """Consume with a prefetch count of `count`, as a consumer of a tag of our own:
         known before the broker can deliver under it, so that every delivery is counted
         against the consumer it came to (`_arrived`)."""
         tag = f"fitboard.{uuid.uuid4().hex}"
-        self.tag, self.count, self.held = tag, count, 0
+        self.tag, self.count, self._held_by_consumer = tag, count, 0
         self._full.clear()
         await self.channel.set_qos(prefetch_count=count)
         await self.queue.consume(self._arrived, no_ack=False, consumer_tag=tag)
 
     async def _arrived(self, incoming: AbstractIncomingMessage) -> None:
+        self.held += 1
         if incoming.consumer_tag == self.tag:
-            self.held += 1
-            if self.held >= self.count:
+            self._held_by_consumer += 1
+            if self._held_by_consumer >= self.count:
                 self._full.set()
         self._received += 1
         # Counted as its header says (an old release's packed message, named only by its
@@ -581,11 +608,11 @@ class _Session:
     def begin_refit(self) -> int | None:
         """The count to subscribe again with, when the fitting count is at most
         1/`_SHRINK_AT` of the consumer's count (then that) or at least `_GROW_AT` times it
-        (then that, or `_MOST_GROWTH` times the count if less); else None. With a count,
-        settles wait from this moment (no await between the look and the wait) until
-        `refit`, to be called next, is through."""
+        (then that, or `_MOST_GROWTH` times the count if less); else None (and while a
+        refit waits for room). With a count, settles wait from this moment (no await
+        between the look and the wait) until `refit`, to be called next, is through."""
         waited = self._received < self._next_try and not self._full.is_set()
-        if waited or self.channel.is_closed:
+        if not self.tag or waited or self.channel.is_closed:
             return None
         fitting = self.fitting()
         if _SHRINK_AT * fitting <= self.count:
@@ -598,12 +625,11 @@ class _Session:
         return count
 
     async def refit(self, count: int) -> None:
-        """Once the consumer is full, subscribe again with a prefetch count of `count`:
-        cancel the consumer, set the count, consume again, on this channel; or, if it
-        does not fill within `_FILL_WAIT_S`, leave it be (see the class). Within the
-        broker client's bound; one the broker does not answer in time fails with
-        TimeoutError (and aiormq closes the channel), which ends the session as a lost
-        connection does."""
+        """Once the consumer is full, cancel it, and consume again with a prefetch count of
+        `count` when there is room (`resume_if_room`); or, if it does not fill within
+        `_FILL_WAIT_S`, leave it be (see the class). Within the broker client's bound;
+        one the broker does not answer in time fails with TimeoutError (and aiormq closes
+        the channel), which ends the session as a lost connection does."""
         old = self.tag
         # Settles not sent yet wait (since `begin_refit`) for the cancel-ok: one sent
         # before the cancel would give the consumer credit, and the broker would put
@@ -631,6 +657,8 @@ class _Session:
                 # broker delivered before it (nothing, the consumer being full; AMQP
                 # allows any number) reaches the inbox.
                 await self.queue.cancel(old)
+                self.tag, self.count, self._held_by_consumer = "", count, 0
+                self._full.clear()
                 self._settles_open.set()
                 # aiormq drops a delivery for a tag it does not know without a word,
                 # leaving it unacked on the channel until the channel closes. RabbitMQ
@@ -640,9 +668,52 @@ class _Session:
                 # than held for good.
                 if callback is not None:
                     underlay.consumers.setdefault(old, callback)
-                await self.subscribe(count)
+            self._waited_for_room = False
+            self._room_timer = asyncio.get_running_loop().call_later(
+                _ROOM_WAIT_S, self._room_waited
+            )
+            await self.resume_if_room()
         finally:
             self._settles_open.set()
+
+    def _room_waited(self) -> None:
+        self._waited_for_room = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            self.inbox.put_nowait(_WAKE)
+
+    def _consumable(self) -> int:
+        """Between a refit's cancel and its consume, the count to consume with now: the
+        new count once the session holds few enough messages for it to fit within
+        `prefetch`, after `_ROOM_WAIT_S` whatever room there is; 0 while none."""
+        room = self.prefetch - self.held
+        if room >= self.count or (self._waited_for_room and room >= 1):
+            return min(self.count, room)
+        return 0
+
+    async def resume_if_room(self) -> None:
+        """Between a refit's cancel and its consume, consume if there is room now (see
+        `_consumable`); to be called when the consumer is woken (`_WAKE`)."""
+        self._woken = False
+        if self.tag or self.channel.is_closed:
+            return
+        count = self._consumable()
+        if count < 1:
+            return
+        self.close()
+        if count < self.count:
+            log.debug(
+                "consumer of %s waited %.1fs for room: consumes %d messages, not %d",
+                self.queue.name,
+                _ROOM_WAIT_S,
+                count,
+                self.count,
+            )
+        async with asyncio.timeout(self._timeout_s):
+            await self.subscribe(count)
 
     async def settling(self, deliveries: Sequence[_RabbitDelivery]) -> None:
         """Wait until settles may be sent, then count `deliveries` settled: to be called
@@ -651,9 +722,20 @@ class _Session:
         cancel has been counted."""
         while not self._settles_open.is_set():
             await self._settles_open.wait()
-        self.held -= sum(1 for delivery in deliveries if delivery.consumer_tag == self.tag)
-        if self.held < self.count:
+        self.held -= len(deliveries)
+        self._held_by_consumer -= sum(
+            1 for delivery in deliveries if delivery.consumer_tag == self.tag
+        )
+        if self._held_by_consumer < self.count:
             self._full.clear()
+        if not self.tag and self._consumable():
+            self._wake()
+
+    def close(self) -> None:
+        """Stop the wait for room, if any (a refit consumes, or the session ends)."""
+        if self._room_timer is not None:
+            self._room_timer.cancel()
+            self._room_timer = None
 
 
 class _RabbitDelivery:
@@ -1282,6 +1364,7 @@ class RabbitBroker:
         backoff = _RECONNECT_MIN_S
         while not self._closed:
             opened: list[tuple[str, AbstractConnection]] = []
+            session: _Session | None = None
             try:
                 session = await _uninterrupted(self._subscribe(spec, prefetch, opened))
                 backoff = _RECONNECT_MIN_S
@@ -1297,6 +1380,8 @@ class RabbitBroker:
                     break
                 log.warning("consumer of %s lost the broker (%r); reconnecting", spec.name, exc)
             finally:
+                if session is not None:
+                    session.close()
                 for url, connection in opened:
                     if not self._closed and not connection.connected.is_set():
                         # Lost, not closed by this loop: with several nodes, the next
@@ -1346,11 +1431,18 @@ class RabbitBroker:
         else:
             incoming = await inbox.get()
         while incoming is not None:
-            for delivery in await self._received(spec, incoming, session):
-                (batch if len(batch) < max_batch else pending).append(delivery)
-            await self._refit_if_due(session)
-            if len(batch) >= max_batch:
-                return batch, True
+            if isinstance(incoming, _Wake):
+                await self._refit_if_due(session)
+            else:
+                for delivery in await self._received(spec, incoming, session):
+                    (batch if len(batch) < max_batch else pending).append(delivery)
+                await self._refit_if_due(session)
+                if len(batch) >= max_batch:
+                    return batch, True
+            if not batch:
+                # Nothing to hand out yet (woken, or what came was settled here).
+                incoming = await inbox.get()
+                continue
             got, incoming = await _ready(inbox, deadline)
             if not got:
                 return batch, True
@@ -1387,9 +1479,13 @@ class RabbitBroker:
 
     @staticmethod
     async def _refit_if_due(session: _Session) -> None:
-        """Subscribe again with a fitting prefetch count, when due (`_Session`); a stop
-        must not cut that short (see `_uninterrupted`): cancelled, the consumer would be
-        gone and its settles held back."""
+        """Subscribe again with a fitting prefetch count, when due, or consume again if a
+        refit waits for room and there is (`_Session`); a stop must not cut that short
+        (see `_uninterrupted`): cancelled, the consumer would be gone and its settles
+        held back."""
+        if not session.tag:
+            await _uninterrupted(session.resume_if_room())
+            return
         count = session.begin_refit()
         if count is not None:
             await _uninterrupted(session.refit(count))
@@ -1448,7 +1544,7 @@ class RabbitBroker:
         self._consumer_connections.add(connection)
         channel = await connection.channel(publisher_confirms=False)
         queue = await channel.get_queue(spec.name, ensure=True)
-        inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        inbox: _Inbox = asyncio.Queue()
         session = _Session(
             channel,
             queue,
