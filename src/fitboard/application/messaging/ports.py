@@ -148,12 +148,12 @@ class MessageBroker(Protocol):
         own messages, each of which may carry several deliveries (as many as its publisher
         packed: FITBOARD_QUEUE_ITEMS_PER_MESSAGE), so the consumer fits its count of them
         to the deliveries they have been carrying (`queue_rabbitmq._Session`). What holds
-        there: at most `prefetch` of the broker's messages from its current subscription
-        (at least one, whatever it carries), plus, for a moment after it subscribed again
-        with another count, what the one before still holds; while the packing stays
-        alike, no more than about twice `prefetch` deliveries (and, when the queue has
-        them, no fewer than about two thirds of it); when the queue turns from smaller
-        messages to fuller ones, up to its count of the fuller ones before it fits again.
+        there: never more than `prefetch` of the broker's messages (so never more than
+        `prefetch` deliveries of single messages), and one at least, whatever it carries;
+        while the packing stays alike, no more than about twice `prefetch` deliveries
+        (and, when the queue has them, no fewer than about two thirds of it); when the
+        queue turns from smaller messages to fuller ones, up to its count of the fuller
+        ones before it fits again.
 
         Messages not acked when the consumer dies are delivered again."""
         ...
