@@ -7,6 +7,7 @@ What these tests hold the adapter to (`queue_rabbitmq._Session`):
 - the count starts at ceil(prefetch / max_items_per_message) and the consumer holds no more
   of the broker's messages than its count; a full consumer of packed messages holds about
   `prefetch` items (at most twice it);
+- the session never holds more than `prefetch` of the broker's messages;
 - a consumer fitted to single messages takes at most its count of packed ones, then shrinks
   to the fitting count, and one fitted to packed messages grows back on single ones;
 - a re-subscribe loses, repeats and puts back nothing: every delivery, taken before or
@@ -244,14 +245,42 @@ async def test_a_consumer_of_packed_messages_holds_about_its_prefetch_in_items(
             await taker.stop()
 
 
+@bounded(120)
+async def test_a_consumer_that_settles_nothing_never_holds_more_than_its_prefetch(
+    amqp_url: str,
+) -> None:
+    """300 single messages; a consumer of 200 that settles nothing grows while it holds
+    what it took (2, 8, 32, 128 messages), each new count fitting within 200 with what
+    it holds, the last one only the room left: it holds 200, never more. Settled, they
+    make room for the rest."""
+    async with _rig(amqp_url) as rig:
+        await rig.publish_singles("s", 300)
+        taker = Taker(rig.broker, rig.spec)
+        try:
+            await taker.until(lambda: len(taker.taken) >= PREFETCH, "it took 200")
+            assert await taker.quiet() == 0
+            assert len(taker.taken) == PREFETCH
+            await _broker_says(lambda: _queue_counts(rig.spec), (100, PREFETCH))
+
+            await rig.broker.ack_many(taker.taken)
+            await taker.until(lambda: len(taker.taken) == 300, "it took the rest")
+            await rig.broker.ack_many(taker.taken[PREFETCH:])
+            assert await taker.quiet() == 0
+            assert sorted(d.message.message_id for d in taker.taken) == sorted(rig.published)
+            await _broker_says(lambda: _queue_counts(rig.spec), (0, 0))
+        finally:
+            await taker.stop()
+
+
 @bounded(180)
 async def test_a_consumer_fitted_to_single_messages_shrinks_once_it_is_full_of_packed_ones(
     amqp_url: str,
 ) -> None:
     """Single messages first: the consumer grows to its 200 items in single messages. Then
     300 packed messages: idle with room for 200 messages, it takes 200 of them at once
-    (the bound on a consumer fitted to smaller messages: its count), is full, shrinks to
-    2, and takes 2 more, no further."""
+    (the bound on a consumer fitted to smaller messages: its count), is full, and shrinks
+    to 2; it consumes again once it has room for those 2 within 200 messages (so not
+    while it holds the 200), then takes 2 at a time."""
     async with _rig(amqp_url) as rig:
         await rig.publish_singles("s", 1000)
         taker = Taker(rig.broker, rig.spec, settle=_acking_singles(rig.broker))
@@ -261,13 +290,21 @@ async def test_a_consumer_fitted_to_single_messages_shrinks_once_it_is_full_of_p
             await _broker_says(lambda: _prefetch_counts(rig.spec), [PREFETCH])
 
             await rig.publish_packed("p", 300)
-            wanted = (PREFETCH + START_COUNT) * 100
-            await taker.until(lambda: len(taker.taken) - 1000 >= wanted, "packed ones")
+            await taker.until(lambda: len(taker.taken) - 1000 >= PREFETCH * 100, "packed ones")
             assert await taker.quiet() == 0
-            packed = {_amqp_message(d) for d in taker.taken[1000:]}
-            assert len(packed) == PREFETCH + START_COUNT
+            packed = taker.taken[1000:]
+            assert len({_amqp_message(d) for d in packed}) == PREFETCH
+            # Cancelled, and not consuming again while it holds its 200 messages.
+            assert await _prefetch_counts(rig.spec) == []
+            await _broker_says(lambda: _queue_counts(rig.spec), (100, PREFETCH))
+
+            await rig.broker.ack_many(packed)
+            wanted = (PREFETCH + START_COUNT) * 100
+            await taker.until(lambda: len(taker.taken) - 1000 >= wanted, "2 more")
+            assert await taker.quiet() == 0
+            assert len({_amqp_message(d) for d in taker.taken[1000:]}) == PREFETCH + START_COUNT
             assert await _prefetch_counts(rig.spec) == [START_COUNT]
-            await _broker_says(lambda: _queue_counts(rig.spec), (300 - len(packed), len(packed)))
+            await _broker_says(lambda: _queue_counts(rig.spec), (98, START_COUNT))
         finally:
             await taker.stop()
 
