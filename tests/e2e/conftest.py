@@ -206,6 +206,19 @@ async def _clean_production_state(database_url: str) -> None:
     await client.aclose()
 
 
+def production_settings(database_url: str, namespace: str, **overrides: Any) -> Settings:
+    """Production mode on the session's PostgreSQL, Redis and RabbitMQ, in `namespace`."""
+    return Settings(
+        mode="production",
+        database_url=database_url,
+        redis_url=SERVICES.redis_url,
+        amqp_url=SERVICES.amqp_url,
+        jwt_secret=TEST_SECRET,
+        namespace=namespace,
+        **overrides,
+    )
+
+
 @asynccontextmanager
 async def production_app(
     database_url: str, namespace: str, **settings_overrides: Any
@@ -218,15 +231,7 @@ async def production_app(
     from fitboard.entrypoints.reports.runner import consume_reports, monthly_reports
     from fitboard.entrypoints.worker.runner import consume_workouts
 
-    settings = Settings(
-        mode="production",
-        database_url=database_url,
-        redis_url=SERVICES.redis_url,
-        amqp_url=SERVICES.amqp_url,
-        jwt_secret=TEST_SECRET,
-        namespace=namespace,
-        **settings_overrides,
-    )
+    settings = production_settings(database_url, namespace, **settings_overrides)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         container = app.state.container

@@ -21,10 +21,13 @@ import pytest
 from fastapi import FastAPI
 
 from fitboard.application.ports import QueueUnavailable
-from fitboard.config import Settings
 from fitboard.entrypoints.api import create_app
-from tests.e2e.conftest import TEST_SECRET, _clean_production_state, answered, production_app
-from tests.services.session import SERVICES
+from tests.e2e.conftest import (
+    _clean_production_state,
+    answered,
+    production_app,
+    production_settings,
+)
 
 pytestmark = pytest.mark.production
 
@@ -90,19 +93,13 @@ async def pair(
     database_url: str = request.getfixturevalue("migrated_postgres")
     await _clean_production_state(database_url)
     namespace = f"fastpath-{uuid.uuid4().hex[:12]}"
-    settings = Settings(
-        mode="production",
-        database_url=database_url,
-        redis_url=SERVICES.redis_url,
-        amqp_url=SERVICES.amqp_url,
-        jwt_secret=TEST_SECRET,
-        namespace=namespace,
-        workouts_per_minute_per_athlete=8,
-    )
+    # A budget small enough to spend in a test, the same in both apps.
+    budget = {"workouts_per_minute_per_athlete": 8}
     async with contextlib.AsyncExitStack() as stack:
         fast_app = await stack.enter_async_context(
-            production_app(database_url, namespace, workouts_per_minute_per_athlete=8)
+            production_app(database_url, namespace, **budget)
         )
+        settings = production_settings(database_url, namespace, **budget)
         routed_app = create_app(settings, submit_fast_path=False)
         await stack.enter_async_context(routed_app.router.lifespan_context(routed_app))
         clients = [
