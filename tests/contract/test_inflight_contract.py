@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fitboard.adapters import inflight_redis
 from fitboard.adapters.inflight_redis import RedisInFlight
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
+from fitboard.adapters.redis_client import redis_client
 from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ports import InFlightWorkouts
 from tests.services.session import SERVICES
@@ -189,6 +191,57 @@ async def test_marks_made_together_are_each_stored(
             assert await second.owner(workout) == owner
     finally:
         await second.close()
+
+
+class _Clock:
+    """Stands for the `time` module in inflight_redis: the time of each write, set."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.mark.production
+@pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
+@bounded(30)
+async def test_redis_trims_expired_marks_at_most_once_a_second(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`marked-at` keeps the marks of the last TTL and at most a second more: a write
+    trims what expired, unless a write of this process trimmed less than a second ago.
+    Both write paths: the script (one Redis) and the pipeline (a cluster)."""
+    redis_url = redis_url_of(request, kind)
+    assert redis_url is not None
+    clock = _Clock(1000.0)
+    monkeypatch.setattr(inflight_redis, "time", clock)
+    inflight = open_inflight(kind, tmp_path, redis_url, ttl_s=100)
+    assert isinstance(inflight, RedisInFlight)
+    reader = redis_client(redis_url, timeout_s=5.0, decode_responses=True)
+    a, b, c, d, e = (uuid.uuid4() for _ in range(5))
+
+    async def marked_at() -> set[str]:
+        members: list[str] = await reader.zrange(f"{inflight.prefix}marked-at", 0, -1)
+        return set(members)
+
+    try:
+        for at, workout in [(1000.0, a), (1000.9, c), (1100.5, b)]:
+            clock.now = at
+            await inflight.mark(workout, uuid.uuid4())
+        # a (marked at 1000) expired at 1100 and the write at 1100.5 trimmed it; c's
+        # mark (1000.9) had not expired yet.
+        assert await marked_at() == {str(c), str(b)}
+        clock.now = 1101.0
+        await inflight.mark(d, uuid.uuid4())
+        # c has expired now, but the last trim was half a second ago.
+        assert await marked_at() == {str(c), str(b), str(d)}
+        clock.now = 1101.5
+        await inflight.mark_many([(e, uuid.uuid4())])
+        assert await marked_at() == {str(b), str(d), str(e)}
+    finally:
+        await reader.aclose()
+        await inflight.close()
 
 
 @bounded(30)

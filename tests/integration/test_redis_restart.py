@@ -40,6 +40,9 @@ async def test_requests_after_a_restart_find_fresh_connections() -> None:
             await ranking.load(WEEK, [standing(1, 5)])
             assert (await ranking.page(WEEK, 0, 10)).entries[0].score == 5
             assert await inflight.owner(uid(9)) is None
+            # The restart forgot the script that writes marks: the next mark loads it again.
+            await inflight.mark(uid(9), uid(1))
+            assert await inflight.owner(uid(9)) == uid(1)
         finally:
             await inflight.close()
             await ranking.close()

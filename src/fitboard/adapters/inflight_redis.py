@@ -3,11 +3,16 @@ and one sorted set of every marked workout by the time it was marked (`<prefix>m
 for the age of the oldest.
 
 Marks made together (the workouts an API process accepts in one group commit) go to
-Redis in one pipeline: a round trip per group, not per workout. On a Redis Cluster the
-marks spread over every node's slots (redis-py splits the pipeline by node), while the
-`marked-at` set lives on one node: while that node is down no mark can be written. The
-workouts are accepted all the same (the queue holds them before any mark is tried); only
-their "queued" status is unknown until a worker stores them."""
+Redis in one round trip a group, not one a workout. On a single Redis that is one
+command, a script (`_MARK`) that sets every mark and adds it to `marked-at`: a pipeline
+of one SET a mark cost the API process more CPU than anything else on the batch ingest
+path (redis-py packs each command and parses each reply in Python: 22% of the process's
+samples at 100 workouts a request, docs/benchmarks.md "Session 17"), the script a sixth
+of that. A Redis Cluster refuses a script whose keys live in different slots, so there
+the marks go in one pipeline (redis-py splits it by node): they spread over every node's
+slots, while the `marked-at` set lives on one node: while that node is down no mark can
+be written. The workouts are accepted all the same (the queue holds them before any mark
+is tried); only their "queued" status is unknown until a worker stores them."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from fitboard.adapters.group_commit import GroupCommit, GroupCommitClosed
@@ -23,6 +29,24 @@ from fitboard.adapters.redis_client import RedisClient, redis_client
 from fitboard.application.ports import QueueUnavailable
 
 __all__ = ["RedisInFlight"]
+
+# KEYS[1]: the `marked-at` set; KEYS[2..n]: the marks' keys. ARGV[1]: the TTL in seconds;
+# ARGV[2]: the time of marking; ARGV[3]: trim `marked-at` up to this score, or "" not to;
+# then for the mark of KEYS[i]: its athlete at ARGV[2 * i], its workout at ARGV[2 * i + 1].
+_MARK = """
+for i = 2, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[2 * i], 'EX', ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[2 * i + 1])
+end
+if ARGV[3] ~= '' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+end
+return #KEYS - 1
+"""
+# How often a write also trims `marked-at`: at most once a second in each process, not on
+# every write. The trim only keeps the set bounded (reads skip expired entries by their
+# score), so the set holds at most a TTL and a second of marks, as it held a TTL's before.
+_TRIM_EVERY_S = 1.0
 
 
 class RedisInFlight:
@@ -39,6 +63,10 @@ class RedisInFlight:
         )
         self._ttl_s = ttl_s
         self.prefix = prefix
+        self._next_trim_at = 0.0
+        self._mark_script = (
+            None if isinstance(self._redis, RedisCluster) else self._redis.register_script(_MARK)
+        )
         self._marks: GroupCommit[tuple[UUID, UUID]] = GroupCommit(
             self._write_marks, max_items=512, name="redis in-flight mark"
         )
@@ -67,15 +95,30 @@ class RedisInFlight:
             raise QueueUnavailable(f"in-flight store failed: {failed}") from failed
 
     async def _write_marks(self, marks: list[tuple[UUID, UUID]]) -> list[BaseException | None]:
-        """Every waiting caller's marks in one pipeline (no MULTI: each SET stands alone,
-        and a failed pipeline fails every caller of the group)."""
+        """Every waiting caller's marks in one command (a single Redis) or one pipeline (a
+        cluster). Neither is a transaction: each SET stands alone, and a failed write
+        fails every caller of the group."""
         now = time.time()
+        trim = now >= self._next_trim_at
+        if trim:
+            self._next_trim_at = now + _TRIM_EVERY_S
+        # Marks that expired without a `clear` leave the set here, keeping it bounded.
+        trim_to = now - self._ttl_s
+        if self._mark_script is not None:
+            keys = [self._marked_at]
+            args: list[str | float] = [self._ttl_s, now, trim_to if trim else ""]
+            for workout_id, user_id in marks:
+                workout = str(workout_id)
+                keys.append(f"{self.prefix}{workout}")
+                args += (str(user_id), workout)
+            await self._mark_script(keys=keys, args=args)
+            return [None] * len(marks)
         async with self._redis.pipeline(transaction=False) as pipe:
             for workout_id, user_id in marks:
                 pipe.set(self._key(workout_id), str(user_id), ex=self._ttl_s)
             pipe.zadd(self._marked_at, {str(workout_id): now for workout_id, _ in marks})
-            # Marks that expired without a `clear` leave the set here, keeping it bounded.
-            pipe.zremrangebyscore(self._marked_at, "-inf", now - self._ttl_s)
+            if trim:
+                pipe.zremrangebyscore(self._marked_at, "-inf", trim_to)
             await pipe.execute()
         return [None] * len(marks)
 
