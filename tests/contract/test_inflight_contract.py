@@ -222,8 +222,8 @@ async def test_redis_trims_expired_marks_at_most_once_a_second(
     a, b, c, d, e = (uuid.uuid4() for _ in range(5))
 
     async def marked_at() -> set[str]:
-        members: list[str] = await reader.zrange(f"{inflight.prefix}marked-at", 0, -1)
-        return set(members)
+        members = await reader.zrange(f"{inflight.prefix}marked-at", 0, -1)
+        return {str(member) for member in members}
 
     try:
         for at, workout in [(1000.0, a), (1000.9, c), (1100.5, b)]:
