@@ -3,6 +3,7 @@ ever be processed is a PermanentFailure whose reason names the problem."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +46,16 @@ def test_a_submission_round_trips() -> None:
         source="manual",
     )
     assert decode(submission_message(sent).body) == sent
+
+
+def test_a_submission_message_is_compact_json_with_its_id() -> None:
+    """The body as `json.dumps(body, separators=(",", ":"))` writes it, the form queued
+    messages have always had; the message id is the workout's."""
+    sent = valid_submission(ATHLETE, NOW, notes="a, b: c")
+    queued = submission_message(sent)
+    assert queued.body == json.dumps(json.loads(queued.body), separators=(",", ":")).encode()
+    assert b'"notes":"a, b: c","source"' in queued.body
+    assert queued.message_id == str(sent.id)
 
 
 @pytest.mark.parametrize("indoor", [True, False, None])

@@ -48,12 +48,19 @@ SCHEMA_VERSION = 1
 READABLE_VERSIONS = (SCHEMA_VERSION, RECORDING_SCHEMA_VERSION)
 
 
+# What `json.dumps(body, separators=(",", ":"))` writes, without building an encoder
+# for each message (json.dumps makes a new one whenever it is given an argument): on
+# batch ingest that was a tenth of the time a submission's message took (9.9 -> 8.7 µs).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def submission_message(submission: WorkoutSubmission) -> Message:
     """The message of a submission, with the id of the request being served (if any) as
     its `x-request-id` header, so the worker's lines about it carry the same id."""
+    workout_id = str(submission.id)
     body = {
         "v": SCHEMA_VERSION,
-        "id": str(submission.id),
+        "id": workout_id,
         "user_id": str(submission.user_id),
         "activity": submission.activity.value,
         "started_at": submission.started_at.isoformat(),
@@ -75,8 +82,8 @@ def submission_message(submission: WorkoutSubmission) -> Message:
     request_id = current_request_id()
     return Message(
         routing_key=WORKOUT_SUBMITTED,
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        message_id=str(submission.id),
+        body=_COMPACT.encode(body).encode(),
+        message_id=workout_id,
         headers={REQUEST_ID_HEADER: request_id} if request_id else {},
     )
 
