@@ -34,9 +34,10 @@ import time
 from dataclasses import dataclass
 
 import aio_pika
+import aiohttp
 import httpx
 
-from bench.common import FITBOARD, positive, post_workout, register, run_main
+from bench.common import FITBOARD, positive, recently, register, run_main
 from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count, register_athletes
 from bench.machine import BACKING, backing_cpu_s
@@ -51,18 +52,33 @@ PREFETCH = (BATCHES_IN_FLIGHT + 1) * Settings.model_fields["worker_batch_size"].
 
 
 async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None:
-    """`workouts` submissions, athletes in turn, FILL_CONCURRENCY at a time; every one 202."""
-    gate = asyncio.Semaphore(FILL_CONCURRENCY)
-    async with httpx.AsyncClient(
-        base_url=deployment.api_urls[0], timeout=60, trust_env=False
-    ) as http:
+    """`workouts` submissions, athletes in turn, by FILL_CONCURRENCY connections each
+    sending its next as soon as the last is answered; every one 202.
 
-        async def one(n: int) -> None:
-            async with gate:
-                response = await post_workout(http, tokens[n % len(tokens)], minutes=10)
-                response.raise_for_status()
+    aiohttp, as bench/load.py's Hammer: httpx spent 2-4 ms of this process's CPU a
+    request, which on two cores held the embedded end-to-end figure back as much as
+    fitboard did (measured 2026-12-03, docs/benchmarks.md "Session 17")."""
+    url = f"{deployment.api_urls[0]}/v1/workouts"
+    headers = [{"authorization": f"Bearer {token}"} for token in tokens]
+    numbers = iter(range(workouts))
+    connector = aiohttp.TCPConnector(limit=FILL_CONCURRENCY, limit_per_host=0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
 
-        await asyncio.gather(*(one(n) for n in range(workouts)))
+        async def connection() -> None:
+            for n in numbers:  # shared: each submission is taken by one connection
+                body = {
+                    "activity": "run",
+                    "started_at": recently(),
+                    "duration_s": 600,
+                    "distance_m": 1800,
+                }
+                async with session.post(url, json=body, headers=headers[n % len(headers)]) as r:
+                    if r.status != 202:
+                        raise RuntimeError(f"submission {n}: {r.status} {await r.text()}")
+
+        await asyncio.gather(*(connection() for _ in range(FILL_CONCURRENCY)))
 
 
 async def queue_depth(queue: str) -> int:
