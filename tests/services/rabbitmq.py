@@ -84,6 +84,10 @@ class PrivateRabbitMQ:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.directory / "enabled_plugins"),
             "RABBITMQ_CONFIG_FILE": str(self.directory / "rabbitmq"),
             "RABBITMQ_PID_FILE": str(self.directory / "node.pid"),
+            # A VM that dies (this node, or a rabbitmqctl run for it, which runs in the
+            # caller's directory) writes its dump here, not into the checkout; where the
+            # directory is gone already (a rabbitmqctl outliving the node), nowhere.
+            "ERL_CRASH_DUMP": str(self.directory / "erl_crash.dump"),
         }
 
     def prepare(self) -> None:
