@@ -48,13 +48,13 @@ def test_a_submission_round_trips() -> None:
     assert decode(submission_message(sent).body) == sent
 
 
-def test_a_submission_message_is_compact_json_with_its_id() -> None:
-    """The body as `json.dumps(body, separators=(",", ":"))` writes it, the form queued
-    messages have always had; the message id is the workout's."""
-    sent = valid_submission(ATHLETE, NOW, notes="a, b: c")
+def test_a_submission_message_is_compact_utf8_json_with_its_id() -> None:
+    """The body compact (no space outside strings), UTF-8; the message id the workout's."""
+    sent = valid_submission(ATHLETE, NOW, notes="a, b: c é 🏔")
     queued = submission_message(sent)
-    assert queued.body == json.dumps(json.loads(queued.body), separators=(",", ":")).encode()
-    assert b'"notes":"a, b: c","source"' in queued.body
+    compact = json.dumps(json.loads(queued.body), separators=(",", ":"), ensure_ascii=False)
+    assert queued.body == compact.encode()
+    assert '"notes":"a, b: c é 🏔","source"'.encode() in queued.body
     assert queued.message_id == str(sent.id)
 
 

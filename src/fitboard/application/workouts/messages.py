@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from pydantic_core import to_json
+
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import RETRY_DELAYS_S, Message, QueueSpec
 from fitboard.application.tracing import HEADER as REQUEST_ID_HEADER
@@ -48,12 +50,6 @@ SCHEMA_VERSION = 1
 READABLE_VERSIONS = (SCHEMA_VERSION, RECORDING_SCHEMA_VERSION)
 
 
-# What `json.dumps(body, separators=(",", ":"))` writes, without building an encoder
-# for each message (json.dumps makes a new one whenever it is given an argument): on
-# batch ingest that was a tenth of the time a submission's message took (9.9 -> 8.7 µs).
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
 def submission_message(submission: WorkoutSubmission) -> Message:
     """The message of a submission, with the id of the request being served (if any) as
     its `x-request-id` header, so the worker's lines about it carry the same id."""
@@ -82,7 +78,12 @@ def submission_message(submission: WorkoutSubmission) -> Message:
     request_id = current_request_id()
     return Message(
         routing_key=WORKOUT_SUBMITTED,
-        body=_COMPACT.encode(body).encode(),
+        # Compact JSON, as `json.dumps(body, separators=(",", ":"))` wrote it until
+        # 2026-12-03, but in UTF-8 (non-ASCII notes no longer \u-escaped) and with some
+        # floats spelled otherwise (1e-7 for 1e-07): the same JSON values, which is all a
+        # worker reads (json.loads). 0.8 µs a message instead of 3.7: json's encoder had
+        # 8-9% of the API process's samples on batch ingest.
+        body=to_json(body),
         message_id=workout_id,
         headers={REQUEST_ID_HEADER: request_id} if request_id else {},
     )
