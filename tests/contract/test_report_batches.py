@@ -137,6 +137,53 @@ async def test_a_batch_stores_the_reports_one_at_a_time_would(store: SqlStore) -
     assert any(b["best_workout"] is not None for b in expected.values())
 
 
+async def test_the_best_workout_is_the_days_counted_one_with_most_points_ties_to_the_earlier(
+    store: SqlStore,
+) -> None:
+    ada, bob, cy = make_user("ada"), make_user("bob"), make_user("cy")
+    await add_users(store, ada, bob, cy)
+
+    def workout(user: UUID, day: int, hour: int, points: int, **changes: object) -> Workout:
+        started = datetime(2026, 11, day, hour, tzinfo=UTC)
+        return replace(
+            make_workout(user, started),
+            **{"status": WorkoutStatus.PROCESSED, "points": points, "flag_reason": None} | changes,
+        )
+
+    # Ada's best of November: 40 points twice, the earlier start wins; more points outside
+    # the days asked, or on a workout not counted (flagged, rejected), do not count.
+    later_tie = workout(ada.id, 20, 9, 40)
+    earlier_tie = workout(ada.id, 12, 9, 40)
+    ada_workouts = [
+        workout(ada.id, 3, 7, 10),
+        later_tie,
+        earlier_tie,
+        workout(ada.id, 25, 6, 99, status=WorkoutStatus.FLAGGED, flag_reason="too fast"),
+        workout(ada.id, 26, 6, 98, status=WorkoutStatus.REJECTED),
+        replace(workout(ada.id, 1, 6, 97), board_day=date(2026, 10, 31)),
+        replace(workout(ada.id, 1, 7, 96), board_day=date(2026, 12, 1)),
+    ]
+    # Bob's two at the same start and points: the smaller id wins.
+    same = [workout(bob.id, 9, 8, 30), workout(bob.id, 9, 8, 30)]
+    async with store.unit_of_work() as uow:
+        for w in [*ada_workouts, *same]:
+            await uow.workouts.add(w)
+        await uow.commit()
+    november = (date(2026, 11, 1), date(2026, 11, 30))
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.reports.best_workouts(
+            [(bob.id, *november), (ada.id, *november), (cy.id, *november), (ada.id, *november)]
+        )
+    assert [w.id if w else None for w in found] == [
+        min(w.id for w in same),
+        earlier_tie.id,
+        None,
+        earlier_tie.id,
+    ]
+    # The whole workout, as stored.
+    assert found[1] == earlier_tie
+
+
 async def test_a_batch_takes_four_statements_however_many_reports_it_rebuilds(
     store: SqlStore, statement_log: StatementLog
 ) -> None:

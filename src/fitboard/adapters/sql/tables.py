@@ -99,6 +99,8 @@ workouts = Table(
     # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
     Index(None, "user_id", "started_at", "id"),
     Index(None, "user_id", "local_day"),
+    # An athlete's workouts of some board days: a month's, for its report (migration 0011).
+    Index(None, "user_id", "board_day"),
     # Flagged workouts are listed by status (the admin API's review list, issue 14).
     Index(None, "status"),
 )
