@@ -143,11 +143,17 @@ async def test_the_best_workout_is_the_days_counted_one_with_most_points_ties_to
     ada, bob, cy = make_user("ada"), make_user("bob"), make_user("cy")
     await add_users(store, ada, bob, cy)
 
-    def workout(user: UUID, day: int, hour: int, points: int, **changes: object) -> Workout:
+    def workout(
+        user: UUID,
+        day: int,
+        hour: int,
+        points: int,
+        status: WorkoutStatus = WorkoutStatus.PROCESSED,
+        flag_reason: str | None = None,
+    ) -> Workout:
         started = datetime(2026, 11, day, hour, tzinfo=UTC)
         return replace(
-            make_workout(user, started),
-            **{"status": WorkoutStatus.PROCESSED, "points": points, "flag_reason": None} | changes,
+            make_workout(user, started), status=status, points=points, flag_reason=flag_reason
         )
 
     # Ada's best of November: 40 points twice, the earlier start wins; more points outside
