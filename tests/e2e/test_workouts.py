@@ -235,7 +235,30 @@ async def test_batch_accepts_and_refuses_item_by_item(api: Api) -> None:
     )
     assert response.status_code == 207
     results = response.json()["results"]
-    assert results[0]["status"] == "queued"
+    assert results[0] == {"index": 0, "id": results[0]["id"], "status": "queued", "error": None}
+    assert results[1]["index"] == 1
     assert results[1]["status"] == "invalid"
     assert "duration_s" in results[1]["error"]
     await api.wait_processed(token, results[0]["id"])
+
+
+async def test_a_batch_of_valid_items_is_queued_item_by_item_in_order(api: Api) -> None:
+    token, _ = await api.register("batcher")
+    chosen = str(uuid.uuid4())
+    workouts: list[dict[str, object]] = [
+        {"activity": "run", "started_at": run_at(), "duration_s": 600 + n, "distance_m": 2000}
+        for n in range(3)
+    ]
+    workouts[1]["id"] = chosen
+    response = await api.client.post(
+        "/v1/workouts:batch", json={"workouts": workouts}, headers=api.auth(token)
+    )
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [(r["index"], r["status"], r["error"]) for r in results] == [
+        (n, "queued", None) for n in range(3)
+    ]
+    assert results[1]["id"] == chosen
+    assert len({r["id"] for r in results}) == 3
+    for result in results:
+        await api.wait_processed(token, result["id"])
