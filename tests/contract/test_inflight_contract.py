@@ -269,3 +269,27 @@ async def test_sqlite_a_failed_write_fails_every_mark_of_its_group(tmp_path: Pat
         assert await inflight.owner(later) == owner
     finally:
         await inflight.close()
+
+
+@pytest.mark.production
+@bounded(30)
+async def test_redis_marks_under_a_prefix_of_more_bytes_than_characters(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The mark script cuts each mark's workout id off its key by the prefix's length in
+    bytes (Lua's strings are bytes): a prefix with a character of two bytes."""
+    redis_url = redis_url_of(request, "redis")
+    assert redis_url is not None
+    inflight = RedisInFlight(redis_url, prefix=f"test-é:{uuid.uuid4().hex}:")
+    reader = redis_client(redis_url, timeout_s=5.0, decode_responses=True)
+    workout, owner = uuid.uuid4(), uuid.uuid4()
+    try:
+        await inflight.mark_many([(workout, owner)])
+        assert await inflight.owner(workout) == owner
+        members = await reader.zrange(f"{inflight.prefix}marked-at", 0, -1)
+        assert [str(member) for member in members] == [str(workout)]
+        await inflight.clear_many([workout])
+        assert await reader.zcard(f"{inflight.prefix}marked-at") == 0
+    finally:
+        await reader.aclose()
+        await inflight.close()

@@ -70,6 +70,8 @@ class RedisInFlight:
         self._ttl_s = ttl_s
         self.prefix = prefix
         self._next_trim_at = 0.0
+        # Lua's string.sub counts bytes: the prefix's length in bytes, not characters.
+        self._prefix_bytes = len(prefix.encode())
         self._mark_script = (
             None if isinstance(self._redis, RedisCluster) else self._redis.register_script(_MARK)
         )
@@ -123,7 +125,13 @@ class RedisInFlight:
                 owners.append(owner)
             await self._mark_script(
                 keys=keys,
-                args=[self._ttl_s, now, trim_to if trim else "", "".join(owners), len(self.prefix)],
+                args=[
+                    self._ttl_s,
+                    now,
+                    trim_to if trim else "",
+                    "".join(owners),
+                    self._prefix_bytes,
+                ],
             )
             return [None] * len(marks)
         async with self._redis.pipeline(transaction=False) as pipe:
