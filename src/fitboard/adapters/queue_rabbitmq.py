@@ -470,16 +470,6 @@ _FILL_WAIT_S = 0.1
 # enough for a worker to settle the batches it holds (each in tens to hundreds of ms);
 # short, for a caller holding deliveries while it waits for more, as the port lets it.
 _ROOM_WAIT_S = 1.0
-# The longest an ack is held back (`_Session.ack`) for a delivery handed out before it to
-# be settled, so that both go in one multiple ack; then it is sent by itself. A worker
-# settles its batches in any order, four in flight, each batch of 100 in about 100 ms of
-# CPU on this machine (workers 0.9-1.6 ms a workout): batches that finish out of order
-# finish within about one batch's time of each other, which this covers. An earlier one
-# that takes longer is waiting on something slow (a retry's publish waits up to a confirm
-# timeout, a requeue up to `_REQUEUE_MAX_S`), and meanwhile what is held keeps its prefetch
-# credit: a worker's prefetch is one batch more than it has in flight, so held acks soon
-# leave it with nothing to take. Short enough that this stall stays under one batch's time.
-_ACK_HOLD_S = 0.2
 
 
 class _Session:
@@ -516,12 +506,6 @@ class _Session:
     count to fit within `prefetch` messages (`resume_if_room`), or, after `_ROOM_WAIT_S`,
     with the room there is. Meanwhile the consumer hands out and settles what it holds.
 
-    Acks go out in delivery order (`ack`): a multiple ack settles every delivery of the
-    channel up to its tag, so one that is due while a delivery handed out before it is not
-    settled is held back (its tag stays in `unsettled`) until that one is, and then one
-    multiple ack settles both; or, after `_ACK_HOLD_S`, it is sent by itself. What is held
-    when the session ends is sent before its channel closes (`finish`).
-
     A refit is made only while the consumer is full: it holds its whole count, no settle
     of them sent, so the broker has no credit for it and nothing in flight to it. So a
     refit holds settles back (`settling`) until the cancel is answered, and first waits
@@ -555,16 +539,8 @@ class _Session:
         self.prefetch = prefetch
         self._timeout_s = timeout_s
         # The delivery tags handed out whose settle the broker has not been sent yet (no
-        # ack, no reject): a multiple ack must not cover one of them, unless its ack is
-        # due too.
+        # ack, no reject): a multiple ack must not cover one of them.
         self.unsettled: set[int] = set()
-        # The deliveries whose ack is due but held back (`ack`), by tag, each with the loop
-        # time by which it is sent whatever is unsettled below it; in the order they came
-        # due, so the first is sent first. Their tags are in `unsettled` too.
-        self._acks_due: dict[int, tuple[_RabbitDelivery, float]] = {}
-        # What sends the held acks that are overdue: a timer, or its task while it runs.
-        self._ack_timer: asyncio.TimerHandle | None = None
-        self._overdue: asyncio.Task[None] | None = None
         # The broker's messages the session holds: delivered, no settle sent yet.
         self.held = 0
         # The current consumer ("" between a refit's cancel and its consume), its prefetch
@@ -761,101 +737,6 @@ class _Session:
             self._room_timer.cancel()
             self._room_timer = None
 
-    async def ack(self, deliveries: Sequence[_RabbitDelivery]) -> None:
-        """Ack `deliveries` (of this session, marked settled, their channel open when they
-        were), in delivery order: what no unsettled delivery below it holds back is sent
-        now, in one multiple ack; the rest is held until what is below it is settled, or
-        for `_ACK_HOLD_S` at most, and may still be held when this returns."""
-        due_at = asyncio.get_running_loop().time() + _ACK_HOLD_S
-        for delivery in deliveries:
-            self._acks_due[delivery.tag] = (delivery, due_at)
-        await self.send_acks()
-
-    async def send_acks(self) -> None:
-        """Send the held acks that nothing unsettled below them holds back any more: those
-        below the floor, the lowest unsettled tag whose ack is not due, in one multiple ack
-        on the highest of them. To be called whenever a tag leaves `unsettled`."""
-        while self._acks_due:
-            floor = min((tag for tag in self.unsettled if tag not in self._acks_due), default=None)
-            covered = [
-                delivery
-                for tag, (delivery, _) in self._acks_due.items()
-                if floor is None or tag < floor
-            ]
-            if not covered:
-                break
-            for delivery in covered:
-                del self._acks_due[delivery.tag]
-            last = max(covered, key=lambda delivery: delivery.tag)
-            # Their tags stay unsettled until the ack is handed over: a send meanwhile
-            # (another batch's) takes them for a floor, so it covers nothing above them.
-            await last._ack_quietly(covering=covered if len(covered) > 1 else ())
-        self._arm_ack_timer()
-
-    def _arm_ack_timer(self) -> None:
-        """Have the first held ack sent by itself when its time is up, if not sooner."""
-        if not self._acks_due or self._ack_timer is not None or self._overdue is not None:
-            return
-        loop = asyncio.get_running_loop()
-        _, due_at = next(iter(self._acks_due.values()))
-        self._ack_timer = loop.call_at(due_at, self._acks_overdue)
-
-    def _acks_overdue(self) -> None:
-        self._ack_timer = None
-        self._overdue = asyncio.get_running_loop().create_task(self._send_overdue())
-
-    async def _send_overdue(self) -> None:
-        """Send the held acks whose time is up, each by itself: what is unsettled below
-        them rules out a multiple ack (it would settle that too)."""
-        try:
-            now = asyncio.get_running_loop().time()
-            overdue = [delivery for delivery, due_at in self._acks_due.values() if due_at <= now]
-            for delivery in overdue:
-                del self._acks_due[delivery.tag]
-            for delivery in sorted(overdue, key=lambda delivery: delivery.tag):
-                await delivery._ack_quietly()
-        finally:
-            self._overdue = None
-        await self.send_acks()
-
-    async def finish(self) -> None:
-        """Send what acks are held, to be called before the session's channel closes: a
-        multiple ack for those nothing unsettled holds back, the rest each by itself
-        (within the broker client's bound). On a channel closed already they are dropped:
-        the broker has put those messages back, to be delivered again."""
-        self._cancel_ack_timer()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                if self._overdue is not None:
-                    await asyncio.shield(self._overdue)
-                if self.channel.is_closed:
-                    return
-                await self.send_acks()
-                self._cancel_ack_timer()
-                held = sorted(self._acks_due.items())
-                self._acks_due.clear()
-                for _, (delivery, _) in held:
-                    await delivery._ack_quietly()
-        except TimeoutError:
-            log.warning("acks held back by the consumer of %s not sent in time", self.queue.name)
-        except Exception:
-            # Whatever failed, the caller goes on to close the connection.
-            log.exception("could not send the acks the consumer of %s held", self.queue.name)
-        finally:
-            self._cancel_ack_timer()
-            if self._acks_due:
-                log.warning(
-                    "%d acks held back by the consumer of %s not sent; they come again",
-                    len(self._acks_due),
-                    self.queue.name,
-                )
-                self._acks_due.clear()
-
-    def _cancel_ack_timer(self) -> None:
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
-
 
 class _RabbitDelivery:
     def __init__(
@@ -920,9 +801,9 @@ class _RabbitDelivery:
         return True
 
     async def _ack_quietly(self, covering: Sequence[_RabbitDelivery] = ()) -> None:
-        """Ack this delivery now; with `covering` (deliveries of its channel, itself the one
+        """Ack this delivery; with `covering` (deliveries of its channel, itself the one
         tagged highest, and none other handed out below it unsettled), ack them all with
-        one multiple ack. What acks in delivery order is `_Session.ack`, which calls this."""
+        one multiple ack."""
         acked = covering or [self]
         try:
             await self._session.settling(acked)
@@ -938,7 +819,7 @@ class _RabbitDelivery:
 
     async def ack(self) -> None:
         if self._settle():
-            await self._session.ack([self])
+            await self._ack_quietly()
 
     async def _requeue_later(self, after_s: float) -> None:
         """Return the message to its queue after `after_s`, because what was to settle it
@@ -952,23 +833,19 @@ class _RabbitDelivery:
         dead-letters the message should publishing never come back. The pause (capped, to
         keep a graceful stop short) keeps a redelivery from spinning while the publisher
         reconnects."""
-        # Cancelled before its reject is sent (the broker client closing), its tag stays
-        # unsettled: an ack held back above it must not cover it now, or the message
-        # would be acked with no copy of it published. Its channel's close puts it back.
         await asyncio.sleep(min(max(after_s, 0.0), _REQUEUE_MAX_S))
         try:
-            if not self._channel.is_closed:  # else the broker has put it back already
-                # basic.reject rather than nack: RabbitMQ 4.3 and later count a reject in
-                # x-delivery-count and no longer a nack, and the count is what makes a
-                # packed message split when it comes again, and what the delivery limit
-                # reads.
-                await self._session.settling([self])
-                await self._incoming.reject(requeue=True)
+            if self._channel.is_closed:
+                return  # the broker has put it back already
+            # basic.reject rather than nack: RabbitMQ 4.3 and later count a reject in
+            # x-delivery-count and no longer a nack, and the count is what makes a
+            # packed message split when it comes again, and what the delivery limit reads.
+            await self._session.settling([self])
+            await self._incoming.reject(requeue=True)
         except CONNECTION_EXCEPTIONS:
             log.warning("requeue of %s lost with the connection", self._message.message_id)
-        self._unsettled.discard(self.tag)
-        # Acks held back for it may go now.
-        await self._session.send_acks()
+        finally:
+            self._unsettled.discard(self.tag)
 
     async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         # The attempts the next delivery starts from: this one, unless it does not count.
@@ -1027,7 +904,7 @@ class _RabbitDelivery:
         except QueueUnavailable:
             await self._requeue_later(requeue_after_s)
             raise
-        await self._session.ack([self])
+        await self._ack_quietly()
 
 
 class _Packed:
@@ -1096,7 +973,7 @@ class _PackedItem:
 
     async def ack(self) -> None:
         if self._settle() and (done := await self._count_settled()) is not None:
-            await done._session.ack([done])
+            await done._ack_quietly()
 
     async def retry(self, reason: str, delay_s: float, *, counted: bool = True) -> None:
         spent = self.attempt if counted else self.attempt - 1
@@ -1125,7 +1002,7 @@ class _PackedItem:
             raise
         finally:
             if (done := await self._count_settled()) is not None:
-                await done._session.ack([done])
+                await done._ack_quietly()
 
 
 class RabbitBroker:
@@ -1154,8 +1031,6 @@ class RabbitBroker:
         self._dlx: AbstractExchange | None = None
         self._connect_lock = asyncio.Lock()
         self._consumer_connections: set[AbstractConnection] = set()
-        # The consumer sessions open now: `close` has them send the acks they hold back.
-        self._sessions: set[_Session] = set()
         self._closing: set[asyncio.Task[None]] = set()
         # Settlings run on their own (`_in_background`).
         self._background: set[asyncio.Task[None]] = set()
@@ -1492,7 +1367,6 @@ class RabbitBroker:
             session: _Session | None = None
             try:
                 session = await _uninterrupted(self._subscribe(spec, prefetch, opened))
-                self._sessions.add(session)
                 backoff = _RECONNECT_MIN_S
                 # Unpacked deliveries beyond a batch's `max_batch`, for the next batches.
                 pending: collections.deque[Delivery] = collections.deque()
@@ -1508,10 +1382,6 @@ class RabbitBroker:
             finally:
                 if session is not None:
                     session.close()
-                    # Acks held back go out while the channel is open (what else it holds
-                    # unsettled the broker takes back when the connection closes).
-                    await session.finish()
-                    self._sessions.discard(session)
                 for url, connection in opened:
                     if not self._closed and not connection.connected.is_set():
                         # Lost, not closed by this loop: with several nodes, the next
@@ -1639,16 +1509,21 @@ class RabbitBroker:
                     live.append(done)
             elif _own_delivery(delivery)._settle():
                 live.append(_own_delivery(delivery))
-        # Acked in delivery order by their session (`_Session.ack`): with every ack due
-        # below them, in one multiple ack, which settles every unacked delivery of the
-        # channel up to its tag, whichever of the session's consumers it came to
-        # (deliveries still in the inbox came later and have higher tags: the inbox takes
-        # them in the order the channel received them, across a refit's consumers too).
-        sessions: dict[_Session, list[_RabbitDelivery]] = {}
+        if not live:
+            return
+        last = max(live, key=lambda delivery: delivery.tag)
+        # basic.ack with multiple=True settles every unacked delivery of the channel up
+        # to its tag, whichever of the session's consumers it came to: only right when
+        # none handed out before `last` is unsettled but these (deliveries still in the
+        # inbox came later and have higher tags: the inbox takes them in the order the
+        # channel received them, across a refit's consumers too).
+        one_channel = all(delivery._channel is last._channel for delivery in live)
+        acked = {delivery.tag for delivery in live}
+        if one_channel and not any(tag < last.tag and tag not in acked for tag in last._unsettled):
+            await last._ack_quietly(covering=live)
+            return
         for delivery in live:
-            sessions.setdefault(delivery._session, []).append(delivery)
-        for session, acked in sessions.items():
-            await session.ack(acked)
+            await delivery._ack_quietly()
 
     async def _subscribe(
         self, spec: QueueSpec, prefetch: int, opened: list[tuple[str, AbstractConnection]]
@@ -1903,8 +1778,6 @@ class RabbitBroker:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._closing, *self._background, return_exceptions=True)
-        for session in list(self._sessions):
-            await session.finish()
         for connection in list(self._consumer_connections):
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await connection.close()

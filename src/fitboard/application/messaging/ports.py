@@ -171,13 +171,7 @@ class MessageBroker(Protocol):
 
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
         """`ack` each of `deliveries` (taken from this broker's `consume_batches`, none
-        settled yet) in one write.
-
-        On RabbitMQ that write may come after this returns: acks go out in delivery order,
-        one multiple ack for several batches, so the ack of a batch handed out after one
-        not settled yet is held back until that one is settled, for a fraction of a second
-        at most (`queue_rabbitmq._Session.ack`), and sent before the consumer closes. As
-        with any ack, one lost with the connection meanwhile is a redelivery."""
+        settled yet) in one write."""
         ...
 
     async def dead_letters(self, spec: QueueSpec, limit: int = 100) -> list[DeadLetter]: ...
