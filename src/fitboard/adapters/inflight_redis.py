@@ -121,7 +121,7 @@ class RedisInFlight:
             for workout_id, user_id in marks:
                 if user_id is not last_user:
                     last_user, owner = user_id, str(user_id)
-                keys.append(f"{self.prefix}{workout_id}")
+                keys.append(self._key(workout_id))
                 owners.append(owner)
             await self._mark_script(
                 keys=keys,
