@@ -167,16 +167,19 @@ async def register(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
     return data["access_token"], data["user"]["id"]
 
 
+def workout_body(minutes: int = 20) -> dict[str, object]:
+    """A run of `minutes` that started two hours ago, at 3 m/s."""
+    return {
+        "activity": "run",
+        "started_at": recently(),
+        "duration_s": minutes * 60,
+        "distance_m": minutes * 180,
+    }
+
+
 async def post_workout(http: httpx.AsyncClient, token: str, minutes: int = 20) -> httpx.Response:
     return await http.post(
-        "/v1/workouts",
-        headers={"authorization": f"Bearer {token}"},
-        json={
-            "activity": "run",
-            "started_at": recently(),
-            "duration_s": minutes * 60,
-            "distance_m": minutes * 180,
-        },
+        "/v1/workouts", headers={"authorization": f"Bearer {token}"}, json=workout_body(minutes)
     )
 
 

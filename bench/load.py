@@ -312,7 +312,7 @@ def _workout_body(n: int, at: datetime) -> dict[str, object]:
 
 def _request_body(kind: Body, n: int, at: datetime) -> bytes | None:
     if kind == "workout":
-        return json.dumps(_workout_body(n, at)).encode()
+        return _body(n, at)
     if kind == "batch":
         items = [_workout_body(n * BATCH_SIZE + k, at) for k in range(BATCH_SIZE)]
         return json.dumps({"workouts": items}).encode()

@@ -37,7 +37,7 @@ import aio_pika
 import aiohttp
 import httpx
 
-from bench.common import FITBOARD, positive, recently, register, run_main
+from bench.common import FITBOARD, positive, register, run_main, workout_body
 from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count, register_athletes
 from bench.machine import BACKING, backing_cpu_s
@@ -55,9 +55,9 @@ async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None
     """`workouts` submissions, athletes in turn, by FILL_CONCURRENCY connections each
     sending its next as soon as the last is answered; every one 202.
 
-    aiohttp, as bench/load.py's Hammer: httpx spent 2-4 ms of this process's CPU a
-    request, which on two cores held the embedded end-to-end figure back as much as
-    fitboard did (measured 2026-12-03, docs/benchmarks.md "Session 17")."""
+    aiohttp, as bench/load.py's Hammer: httpx spent 4.4-5.3 ms of this process's CPU a
+    request (aiohttp 0.29), which on two cores held the embedded end-to-end figure back
+    as much as fitboard did (measured 2026-12-03, docs/benchmarks.md "Session 17")."""
     url = f"{deployment.api_urls[0]}/v1/workouts"
     headers = [{"authorization": f"Bearer {token}"} for token in tokens]
     numbers = iter(range(workouts))
@@ -68,12 +68,7 @@ async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None
 
         async def connection() -> None:
             for n in numbers:  # shared: each submission is taken by one connection
-                body = {
-                    "activity": "run",
-                    "started_at": recently(),
-                    "duration_s": 600,
-                    "distance_m": 1800,
-                }
+                body = workout_body(minutes=10)
                 async with session.post(url, json=body, headers=headers[n % len(headers)]) as r:
                     if r.status != 202:
                         raise RuntimeError(f"submission {n}: {r.status} {await r.text()}")
