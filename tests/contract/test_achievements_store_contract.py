@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import Row, select
+
 from fitboard.adapters.sql import SqlStore
+from fitboard.adapters.sql.store import SqlUnitOfWork
+from fitboard.adapters.sql.tables import record_bests
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import Workout, WorkoutStatus
@@ -276,3 +281,139 @@ async def test_a_scheduled_run_is_claimed_once(store: SqlStore) -> None:
     assert sorted(await asyncio.gather(*(claim() for _ in range(5)))) == [False] * 4 + [True]
     async with store.unit_of_work() as uow:
         assert await uow.runs.claim_run("placement:weekly-podium", "2026-W48", T0)
+
+
+async def test_kept_bests_answer_as_the_whole_history_would(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    # Judging keeps the bests it read (keep_bests), so the next judging of the athlete
+    # reads only the workouts since. Whatever happens to the workouts (stored in order or
+    # late, rewritten, deleted), every answer must equal the whole history's (best_before
+    # reads every earlier workout and nothing kept).
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    rng = random.Random(11)
+    stored: dict[UUID, Workout] = {}
+    latest = {ada.id: T0, grace.id: T0}
+
+    def workout(owner: UUID, started_at: datetime) -> Workout:
+        w = make_workout(owner, started_at=started_at)
+        distance = rng.choice([None, 500.0, *(rng.uniform(1000, 30000) for _ in range(4))])
+        submission = replace(
+            w.submission,
+            activity=rng.choice([Activity.RUN, Activity.RUN, Activity.CYCLE, Activity.SWIM]),
+            distance_m=distance,
+            duration_s=rng.randint(300, 10000),
+        )
+        status = rng.choice([WorkoutStatus.PROCESSED] * 4 + [WorkoutStatus.FLAGGED])
+        calories, points = rng.uniform(0, 1500), rng.randint(0, 200)
+        return replace(w, submission=submission, status=status, calories=calories, points=points)
+
+    async def whole_history(uow: SqlUnitOfWork, place: tuple[UUID, datetime, UUID]) -> list[object]:
+        user, at, exclude = place
+        return [await uow.achievements.best_before(user, r, at, exclude) for r in RECORDS]
+
+    async def judged(uow: SqlUnitOfWork, places: list[tuple[UUID, datetime, UUID]]) -> None:
+        # What judging does: read, then keep what it read.
+        bests = await uow.achievements.bests_before_many(RECORDS, places)
+        for place, found in zip(places, bests, strict=True):
+            assert list(found.values()) == await whole_history(uow, place), place
+        await uow.achievements.keep_bests(RECORDS, places, bests)
+
+    kept_reads = 0
+    for step in range(90):
+        owner = rng.choice([ada.id, grace.id])
+        mine = [w for w in stored.values() if w.user_id == owner]
+        action = rng.choices(["add", "late", "replace", "delete"], [10, 3, 2, 1])[0]
+        async with store.unit_of_work() as uow:
+            if action in ("add", "late") or not mine:
+                if action == "late":
+                    at = T0 + timedelta(
+                        minutes=rng.randint(0, (latest[owner] - T0) // timedelta(minutes=1))
+                    )
+                else:
+                    at = latest[owner] = latest[owner] + timedelta(minutes=rng.randint(1, 90))
+                new = workout(owner, at)
+                assert await uow.workouts.add_new([new]) == {new.id}
+                stored[new.id] = new
+                await judged(uow, [(owner, at, new.id)])
+            elif action == "replace":
+                before = rng.choice(mine)
+                after = workout(owner, before.submission.started_at)
+                after = replace(after, submission=replace(after.submission, id=before.id))
+                await uow.workouts.replace(after)
+                stored[after.id] = after
+            else:
+                gone = rng.choice(mine)
+                await uow.workouts.delete(gone.id)
+                del stored[gone.id]
+            await uow.commit()
+        kept_reads += len(await kept_rows(store))
+        # Both athletes' next workouts, and one in each athlete's past, as judging asks.
+        async with store.unit_of_work() as uow:
+            probes = [(u, latest[u] + timedelta(seconds=30), uuid4()) for u in latest]
+            past = [w for w in stored.values() if w.user_id == owner]
+            if past:
+                w = rng.choice(past)
+                probes.append((owner, w.submission.started_at, w.id))
+            statement_log.clear()
+            found = await uow.achievements.bests_before_many(RECORDS, probes)
+            assert len(statement_log.queries()) == 1
+            for place, bests in zip(probes, found, strict=True):
+                assert list(bests.values()) == await whole_history(uow, place), (step, place)
+            await uow.rollback()
+    # The kept bests were there to be read most of the time.
+    assert kept_reads > 90
+    # Keeping is one statement, its text the same however many athletes.
+    async with store.unit_of_work() as uow:
+        places = [(u, latest[u] + timedelta(hours=1), uuid4()) for u in (ada.id, grace.id)]
+        answers = await uow.achievements.bests_before_many(RECORDS, places)
+        statement_log.clear()
+        await uow.achievements.keep_bests(RECORDS, places, answers)
+        await uow.achievements.keep_bests(RECORDS, places[:1], answers[:1])
+        await uow.achievements.keep_bests([], places, answers)
+        await uow.achievements.keep_bests(RECORDS, [], [])
+        assert len(statement_log.queries()) == 2
+        assert len(set(statement_log.queries())) == 1
+        await uow.rollback()
+
+
+async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: SqlStore) -> None:
+    ada = make_user()
+    await add_users(store, ada)
+
+    def run(hours: int, distance: float) -> Workout:
+        w = make_workout(ada.id, started_at=T0 + timedelta(hours=hours))
+        w = replace(w, submission=replace(w.submission, distance_m=distance))
+        return replace(w, status=WorkoutStatus.PROCESSED)
+
+    short, long = run(0, 3000), run(5, 8000)
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([short, long])
+        place = (ada.id, T0 + timedelta(hours=10), uuid4())
+        (bests,) = await uow.achievements.bests_before_many([LONGEST], [place])
+        assert bests == {"longest": 8000}
+        await uow.achievements.keep_bests([LONGEST], [place], [bests])
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        # The same id, another definition: what was kept for the old one is not read.
+        longer = replace(LONGEST, min_distance_m=9000)
+        later = (ada.id, T0 + timedelta(hours=20), uuid4())
+        assert await uow.achievements.bests_before_many([longer], [later]) == [{"longest": None}]
+        # A place before the kept one is read from the workouts.
+        early = (ada.id, T0 + timedelta(hours=3), uuid4())
+        assert await uow.achievements.bests_before_many([LONGEST], [early]) == [{"longest": 3000}]
+        # An earlier place kept does not replace a later one.
+        await uow.achievements.keep_bests([LONGEST], [early], [{"longest": 3000}])
+        await uow.commit()
+    assert [row.before_started_at for row in await kept_rows(store)] == [place[1]]
+    # Erasing the athlete erases what was kept of them.
+    async with store.unit_of_work() as uow:
+        await uow.personal_data.erase(ada.id)
+        await uow.commit()
+    assert await kept_rows(store) == []
+
+
+async def kept_rows(store: SqlStore) -> list[Row[Any]]:
+    async with store.engine.connect() as connection:
+        return list(await connection.execute(select(record_bests)))

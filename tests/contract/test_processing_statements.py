@@ -10,9 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
+from sqlalchemy import select
+
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
+from fitboard.adapters.sql.tables import record_bests
 from fitboard.application.workouts.processing import Processing
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutSubmission
@@ -76,6 +79,11 @@ async def test_a_batch_runs_a_bounded_number_of_statements(
         assert set(statement_log.queries()) <= texts, "\n".join(
             q.split("\n")[0] for q in set(statement_log.queries()) - texts
         )
+        # Each athlete's bests are kept at their latest workout judged, so the next batch
+        # reads only the workouts since (record_bests).
+        async with store.engine.connect() as connection:
+            kept = await connection.execute(select(record_bests.c.user_id))
+            assert sorted(kept.scalars()) == sorted(athletes)
     finally:
         await inflight.close()
     if os.environ.get("FITBOARD_PRINT_COST"):
@@ -85,9 +93,10 @@ async def test_a_batch_runs_a_bounded_number_of_statements(
         )
     # Four statements before the first step (athletes locked and bumped, their groups,
     # deletions, workouts the batch may duplicate), then per turn (each athlete's n-th
-    # workout of the batch) seven: insert, rollups, totals, active days, bests, awards,
-    # later workouts. One at a time costs some ten statements for every workout. On
-    # PostgreSQL two more: the athletes' board-write locks taken and released.
+    # workout of the batch) nine: insert, forgetting kept bests the new workouts come
+    # before, rollups, totals, active days, bests, keeping them, awards, later workouts.
+    # One at a time costs some ten statements for every workout. On PostgreSQL two more:
+    # the athletes' board-write locks taken and released.
     turns = -(-BATCH // ATHLETES)
     locks = 2 if store.engine.dialect.name == "postgresql" else 0
-    assert len(queries) <= 4 + 7 * turns + locks, "\n".join(q.split("\n")[0] for q in queries)
+    assert len(queries) <= 4 + 9 * turns + locks, "\n".join(q.split("\n")[0] for q in queries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +27,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fitboard.adapters.sql import record_bests as kept_bests
 from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
-from fitboard.adapters.sql.tables import awards, workouts
-from fitboard.domain.achievements import Award, HeldAchievement, Measure, Measured, PersonalRecord
+from fitboard.adapters.sql.tables import awards, record_bests, workouts
+from fitboard.adapters.sql.types import UtcDateTime
+from fitboard.domain.achievements import (
+    Award,
+    HeldAchievement,
+    Measure,
+    Measured,
+    PersonalRecord,
+    best_of,
+)
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
 
@@ -186,16 +195,42 @@ class SqlAchievementRepository:
         params = rows_of.params(
             self._connection.dialect, [(i, *request) for i, request in enumerate(requests)]
         )
-        # A request without earlier workouts has no row: no best of any rule.
+        # Every request has a row (its joins are outer); the default is never seen.
         found: list[dict[str, float | None]] = [
             dict.fromkeys(r.id for r in rules) for _ in requests
         ]
         for row in await self._connection.execute(statement, params):
+            kept = [None] * len(rules) if row[1] is None else kept_bests.decode(row[1])
             found[row[0]] = {
-                rule.id: None if value is None else float(value)
-                for rule, value in zip(rules, row[1:], strict=True)
+                rule.id: _better(rule, value, before)
+                for rule, before, value in zip(rules, kept, row[2:], strict=True)
             }
         return found
+
+    async def keep_bests(
+        self,
+        rules: Sequence[PersonalRecord],
+        requests: Sequence[tuple[UUID, datetime, UUID]],
+        bests: Sequence[dict[str, float | None]],
+    ) -> None:
+        if not rules or not requests:
+            return
+        catalog = kept_bests.catalog_of(tuple(rules))
+        # One row an athlete (the statement may touch a row once): their latest place.
+        latest: dict[UUID, tuple[UUID, str, datetime, UUID, str]] = {}
+        for (user_id, before, exclude), found in zip(requests, bests, strict=True):
+            if user_id in latest and (before, exclude) < latest[user_id][2:4]:
+                continue
+            latest[user_id] = (
+                user_id,
+                catalog,
+                before,
+                exclude,
+                kept_bests.encode([found[rule.id] for rule in rules]),
+            )
+        rows_of, statement = kept_bests.keep_statement(self._connection.dialect.name)
+        params = rows_of.params(self._connection.dialect, numbered(list(latest.values())))
+        await self._connection.execute(statement, params)
 
     async def counted_after_many(
         self, requests: Sequence[tuple[UUID, datetime, UUID]]
@@ -353,6 +388,17 @@ def _best_of(rule: PersonalRecord, values: ColumnElement[Any]) -> ColumnElement[
     return func.min(values) if rule.measure is Measure.PACE else func.max(values)
 
 
+def _better(rule: PersonalRecord, value: Any, kept: float | None) -> float | None:
+    """The better of a best read from workouts (None: none) and a kept one."""
+    if value is None:
+        return kept
+    return best_of(rule, float(value), kept)
+
+
+# Earlier than any workout: the least start of the workouts to read when nothing is kept.
+_DAWN = datetime(1, 1, 1, tzinfo=UTC)
+
+
 def _places(name: str) -> RequestRows:
     """Workouts' places in their athletes' date order: (request, user_id, started_at, id)."""
     return RequestRows(
@@ -372,13 +418,32 @@ def _bests_many(
 ) -> tuple[RequestRows, Select[Any]]:
     """Every rule's best_before for many workouts in one statement, built once per catalog
     and engine, its text the same however many workouts (request_rows): one row per
-    request with earlier workouts, its index first, then one column per rule. Each rule
-    picks its workouts out of the athlete's earlier ones by CASE (a NULL is never a best,
-    as MIN and MAX skip it); its value is computed by the same expression as
-    best_before's, so the two agree exactly."""
+    request, its index first, then the bests kept for its athlete (record_bests: of this
+    catalog, at a place not after the request's; null when none is), then one column per
+    rule, the best of the athlete's earlier workouts from the kept place on (all of them
+    when none is kept), null when there are none. The caller takes the better of the two.
+    Each rule picks its workouts out of those by CASE (a NULL is never a best, as MIN and
+    MAX skip it); its value is computed by the same expression as best_before's, so the
+    two agree exactly. The least start to read is also given as a bound the indexes can
+    seek to (`_DAWN` when nothing is kept), so the kept place spares reading what comes
+    before it."""
     rows_of = _places("places")
     place = rows_of.relation(dialect_name)
-    earlier = _earlier(place.c.user_id, place.c.started_at, place.c.id)
+    kept = record_bests
+    kept_here = and_(
+        kept.c.user_id == place.c.user_id,
+        kept.c.catalog == literal(kept_bests.catalog_of(rules)),
+        ~kept_bests.before_kept(place.c.started_at, place.c.id),
+    )
+    read = and_(
+        *_earlier(place.c.user_id, place.c.started_at, place.c.id),
+        workouts.c.started_at <= place.c.started_at,
+        workouts.c.started_at
+        >= func.coalesce(kept.c.before_started_at, literal(_DAWN, UtcDateTime())),
+        or_(
+            kept.c.user_id.is_(None), ~kept_bests.before_kept(workouts.c.started_at, workouts.c.id)
+        ),
+    )
     columns: list[ColumnElement[Any]] = []
     for rule in rules:
         conditions = _counted_by(rule)
@@ -387,9 +452,9 @@ def _bests_many(
             value = case((and_(*conditions), value))
         columns.append(_best_of(rule, value))
     statement = (
-        select(place.c.request, *columns)
-        .select_from(place.join(workouts, and_(*earlier)))
-        .group_by(place.c.request)
+        select(place.c.request, kept.c.bests, *columns)
+        .select_from(place.outerjoin(kept, kept_here).outerjoin(workouts, read))
+        .group_by(place.c.request, kept.c.bests)
     )
     return rows_of, statement
 

@@ -15,6 +15,7 @@ from fitboard.adapters.sql.tables import (
     group_members,
     groups,
     monthly_reports,
+    record_bests,
     users,
     workout_changes,
     workouts,
@@ -76,6 +77,7 @@ class SqlPersonalData:
         # Children before the athlete's row, every one keyed by the athlete.
         for table, column in (
             (awards, awards.c.user_id),
+            (record_bests, record_bests.c.user_id),
             (workout_changes, workout_changes.c.user_id),
             (monthly_reports, monthly_reports.c.user_id),
             (daily_rollups, daily_rollups.c.user_id),

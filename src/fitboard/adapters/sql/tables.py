@@ -182,6 +182,25 @@ awards = Table(
     Index(None, "workout_id"),
 )
 
+# An athlete's personal-record bests, kept so that judging a workout reads only the
+# workouts since the last one judged instead of the athlete's whole history (migration
+# 0012; adapters/sql/record_bests.py). A row holds, for the record rules named by
+# `catalog` (a fingerprint of their definitions), the bests among the athlete's counted
+# workouts strictly before the place (`before_started_at`, `before_id`) in date order,
+# as a JSON list in the rules' order. It is only ever a shortcut: a row that is missing,
+# or of another catalog, is read as if there were none (every earlier workout is read),
+# and anything that could make it wrong deletes it (a workout stored before its place,
+# any workout of the athlete rewritten or deleted: SqlWorkoutRepository).
+record_bests = Table(
+    "record_bests",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("catalog", String, nullable=False),
+    Column("before_started_at", UtcDateTime, nullable=False),
+    Column("before_id", Uuid, nullable=False),
+    Column("bests", Text, nullable=False),
+)
+
 scheduled_runs = Table(
     "scheduled_runs",
     metadata,

@@ -133,6 +133,7 @@ async def award_for_workouts(
     records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
     places = [(w.user.id, w.workout.submission.started_at, w.workout.id) for w in workouts]
     bests = await uow.achievements.bests_before_many(records, places)
+    await uow.achievements.keep_bests(records, places, bests)
     earned = [
         judge_workout(rules, WorkoutFacts(w.workout, s, w.all_time, frozenset(d), b))
         for w, s, d, b in zip(workouts, starts, days, bests, strict=True)

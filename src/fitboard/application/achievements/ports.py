@@ -88,7 +88,20 @@ class AchievementRepository(Protocol):
         requests: Sequence[tuple[UUID, datetime, UUID]],
     ) -> list[dict[str, float | None]]:
         """`bests_before(user, rules, before, exclude)` of each (user, before, exclude),
-        in order, in one round trip (an empty dict each without rules)."""
+        in order, in one round trip (an empty dict each without rules). What `keep_bests`
+        kept spares reading the workouts before its place."""
+        ...
+
+    async def keep_bests(
+        self,
+        rules: Sequence[PersonalRecord],
+        requests: Sequence[tuple[UUID, datetime, UUID]],
+        bests: Sequence[dict[str, float | None]],
+    ) -> None:
+        """Keep what `bests_before_many(rules, requests)` just answered (`bests`, in this
+        transaction), one round trip for all, so that the athlete's next judging reads
+        only their workouts from that place on. A shortcut, never a source of truth: the
+        store forgets it whenever a workout before its place appears, changes or goes."""
         ...
 
     async def counted_after_many(
