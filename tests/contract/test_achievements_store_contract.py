@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, select
+from sqlalchemy import Executable, Row, delete, select, update
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.adapters.sql.store import SqlUnitOfWork
-from fitboard.adapters.sql.tables import record_bests
+from fitboard.adapters.sql.tables import record_bests, workouts
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import Workout, WorkoutStatus
@@ -417,3 +417,61 @@ async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: S
 async def kept_rows(store: SqlStore) -> list[Row[Any]]:
     async with store.engine.connect() as connection:
         return list(await connection.execute(select(record_bests)))
+
+
+async def test_the_database_forgets_kept_bests_whoever_writes_the_workouts(
+    store: SqlStore,
+) -> None:
+    # Triggers on the workouts (migration 0012), not the repository, forget a kept row:
+    # plain SQL (an operator's, an older release's) is covered too.
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    first, second = (
+        replace(make_workout(ada.id, T0 + timedelta(hours=h)), status=WorkoutStatus.PROCESSED)
+        for h in (0, 10)
+    )
+    theirs = make_workout(grace.id, T0 + timedelta(hours=1))
+    kept_at = (ada.id, T0 + timedelta(hours=5), uuid4())
+
+    async def keep() -> None:
+        async with store.unit_of_work() as uow:
+            found = await uow.achievements.bests_before_many(RECORDS, [kept_at])
+            await uow.achievements.keep_bests(RECORDS, [kept_at], found)
+            await uow.commit()
+        assert [row.user_id for row in await kept_rows(store)] == [ada.id]
+
+    async def run(statement: Executable) -> None:
+        async with store.engine.begin() as connection:
+            await connection.execute(statement)
+
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([first])
+        await uow.commit()
+    await keep()
+    # Stored after the kept place, or another athlete's: nothing to forget.
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([second, theirs])
+        await uow.commit()
+    await run(update(workouts).where(workouts.c.id == theirs.id).values(points=1))
+    await run(delete(workouts).where(workouts.c.id == theirs.id))
+    assert len(await kept_rows(store)) == 1
+    # Any change to one of the athlete's workouts, even one after the kept place.
+    await run(update(workouts).where(workouts.c.id == second.id).values(points=1))
+    assert await kept_rows(store) == []
+    await keep()
+    await run(delete(workouts).where(workouts.c.id == second.id))
+    assert await kept_rows(store) == []
+    await keep()
+    # A workout stored after the kept place leaves it; one before it forgets it, and so
+    # does one at the kept start with a smaller id (before it in date order).
+    tie = make_workout(ada.id, kept_at[1], workout_id=UUID(int=kept_at[2].int - 1))
+    for stored, forgets in (
+        (make_workout(ada.id, T0 + timedelta(hours=7)), False),
+        (make_workout(ada.id, T0 + timedelta(hours=3)), True),
+        (tie, True),
+    ):
+        async with store.unit_of_work() as uow:
+            await uow.workouts.add_new([stored])
+            await uow.commit()
+        assert len(await kept_rows(store)) == (0 if forgets else 1)
+        await keep()

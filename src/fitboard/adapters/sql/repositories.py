@@ -30,7 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql import record_bests as kept_bests
 from fitboard.adapters.sql.board_write_locks import BoardWriteLocks
 from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
 from fitboard.adapters.sql.tables import group_members, groups, users, workouts
@@ -249,7 +248,6 @@ class SqlWorkoutRepository:
     async def add(self, workout: Workout) -> None:
         if await self._insert(workout) is None:
             raise WorkoutIdTaken(str(workout.id))
-        await self._forget_bests_after([workout])
 
     async def _insert(self, workout: Workout) -> UUID | None:
         """The id if the workout was inserted; None if a workout with its id exists."""
@@ -274,19 +272,7 @@ class SqlWorkoutRepository:
         rows_of, statement = _insert_new_workouts(self._connection.dialect.name)
         rows = [[values[c] for c in _WORKOUT_COLUMNS] for values in map(_workout_values, new)]
         params = rows_of.params(self._connection.dialect, numbered(rows))
-        inserted = set((await self._connection.execute(statement, params)).scalars())
-        await self._forget_bests_after([w for w in new if w.id in inserted])
-        return inserted
-
-    async def _forget_bests_after(self, stored: Sequence[Workout]) -> None:
-        """Forget the kept personal-record bests (record_bests) that a workout just
-        stored comes before: they no longer sum up every workout before their place."""
-        if not stored:
-            return
-        dialect = self._connection.dialect
-        *_, statement = kept_bests.forget_before_statement(dialect.name)
-        places = [(w.user_id, w.submission.started_at, w.id) for w in stored]
-        await self._connection.execute(statement, kept_bests.forget_before_params(dialect, places))
+        return set((await self._connection.execute(statement, params)).scalars())
 
     async def candidates_in_spans(self, spans: Sequence[CandidateSpan]) -> list[Workout]:
         if not spans:
@@ -333,13 +319,8 @@ class SqlWorkoutRepository:
         del values["id"], values["user_id"]
         statement = update(workouts).where(workouts.c.id == workout.id).values(**values)
         await self._connection.execute(statement)
-        # It may have counted before, or count now, or measure otherwise: the athlete's
-        # kept bests (record_bests) are read again from their workouts next time.
-        await self._connection.execute(kept_bests.forget_athlete(workout.user_id))
 
     async def delete(self, workout_id: UUID) -> None:
-        # As for a rewrite: the athlete's kept bests may have counted this workout.
-        await self._connection.execute(kept_bests.forget_owner_of(workout_id))
         await self._connection.execute(delete(workouts).where(workouts.c.id == workout_id))
 
     async def counted_on_day(self, user_id: UUID, day: date) -> list[Workout]:

@@ -189,8 +189,9 @@ awards = Table(
 # workouts strictly before the place (`before_started_at`, `before_id`) in date order,
 # as a JSON list in the rules' order. It is only ever a shortcut: a row that is missing,
 # or of another catalog, is read as if there were none (every earlier workout is read),
-# and anything that could make it wrong deletes it (a workout stored before its place,
-# any workout of the athlete rewritten or deleted: SqlWorkoutRepository).
+# and anything that could make it wrong deletes it: triggers on `workouts` (migration
+# 0012), when a workout is inserted before its place or any of the athlete's workouts is
+# updated or deleted. Triggers are not part of this metadata (see record_bests.py).
 record_bests = Table(
     "record_bests",
     metadata,
