@@ -69,6 +69,17 @@ class LoopShare:
     together they get `share`. Paced apart, each would count the other's loop time as the
     rest's, and the two could take the whole loop between them.
 
+    Both sides are counted in the loop thread's processor time, the consumer's steps too,
+    not in wall time: a step's wall time also holds the loop thread's waits for the GIL
+    (held by the database threads), which the rest's time, read as the loop thread's
+    processor time, cannot. Measured under embedded ingest, the consumers' steps took 1.4
+    to 1.7 times their processor time in wall time; charged in wall time, they would have
+    left the API credited with a fifth of the loop time it used in one 2.2-second window
+    of that run (0.09 s of 0.47), under `idle_fraction` of it: a busy API forgiven as
+    idle.
+    `time.thread_time` is a system call, two a step; sparing them measured no throughput
+    gain (docs/benchmarks.md, session 18).
+
     The clocks are injected for tests: `loop_cpu` must measure the processor time of the
     thread the event loop runs in (it is only called there), `clock` the time."""
 
