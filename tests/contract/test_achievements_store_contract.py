@@ -211,6 +211,27 @@ RECORDS = [
 ]
 
 
+def random_workout(rng: random.Random, owner: UUID, started_at: datetime) -> Workout:
+    """A workout of any activity, distance (none too), status and figures."""
+    w = make_workout(owner, started_at=started_at)
+    # Short fast efforts beat every long one on pace, unless a minimum distance applies.
+    distance = rng.choice([None, 0.0, 500.0, rng.uniform(1000, 30000)])
+    submission = replace(
+        w.submission,
+        activity=rng.choice([Activity.RUN, Activity.CYCLE, Activity.SWIM, Activity.YOGA]),
+        distance_m=distance,
+        duration_s=rng.randint(60, 90) if distance == 500.0 else rng.randint(300, 10000),
+    )
+    status = rng.choice([WorkoutStatus.PROCESSED] * 3 + [WorkoutStatus.FLAGGED])
+    return replace(
+        w,
+        submission=submission,
+        status=status,
+        calories=rng.uniform(0, 1500),
+        points=rng.randint(0, 200),
+    )
+
+
 async def test_bests_before_equal_best_before_of_each_rule(
     store: SqlStore, statement_log: StatementLog
 ) -> None:
@@ -221,23 +242,7 @@ async def test_bests_before_equal_best_before_of_each_rule(
     async with store.unit_of_work() as uow:
         for n in range(60):
             owner = ada if n % 4 else grace
-            w = make_workout(owner.id, started_at=T0 + timedelta(hours=rng.randint(0, 400)))
-            # Short fast efforts beat every long one on pace, unless a minimum distance applies.
-            distance = rng.choice([None, 0.0, 500.0, rng.uniform(1000, 30000)])
-            submission = replace(
-                w.submission,
-                activity=rng.choice([Activity.RUN, Activity.CYCLE, Activity.SWIM, Activity.YOGA]),
-                distance_m=distance,
-                duration_s=rng.randint(60, 90) if distance == 500.0 else rng.randint(300, 10000),
-            )
-            status = rng.choice([WorkoutStatus.PROCESSED] * 3 + [WorkoutStatus.FLAGGED])
-            w = replace(
-                w,
-                submission=submission,
-                status=status,
-                calories=rng.uniform(0, 1500),
-                points=rng.randint(0, 200),
-            )
+            w = random_workout(rng, owner.id, T0 + timedelta(hours=rng.randint(0, 400)))
             await uow.workouts.add(w)
             stored.append(w)
         await uow.commit()
@@ -296,19 +301,6 @@ async def test_kept_bests_answer_as_the_whole_history_would(
     stored: dict[UUID, Workout] = {}
     latest = {ada.id: T0, grace.id: T0}
 
-    def workout(owner: UUID, started_at: datetime) -> Workout:
-        w = make_workout(owner, started_at=started_at)
-        distance = rng.choice([None, 500.0, *(rng.uniform(1000, 30000) for _ in range(4))])
-        submission = replace(
-            w.submission,
-            activity=rng.choice([Activity.RUN, Activity.RUN, Activity.CYCLE, Activity.SWIM]),
-            distance_m=distance,
-            duration_s=rng.randint(300, 10000),
-        )
-        status = rng.choice([WorkoutStatus.PROCESSED] * 4 + [WorkoutStatus.FLAGGED])
-        calories, points = rng.uniform(0, 1500), rng.randint(0, 200)
-        return replace(w, submission=submission, status=status, calories=calories, points=points)
-
     async def whole_history(uow: SqlUnitOfWork, place: tuple[UUID, datetime, UUID]) -> list[object]:
         user, at, exclude = place
         return [await uow.achievements.best_before(user, r, at, exclude) for r in RECORDS]
@@ -333,13 +325,13 @@ async def test_kept_bests_answer_as_the_whole_history_would(
                     )
                 else:
                     at = latest[owner] = latest[owner] + timedelta(minutes=rng.randint(1, 90))
-                new = workout(owner, at)
+                new = random_workout(rng, owner, at)
                 assert await uow.workouts.add_new([new]) == {new.id}
                 stored[new.id] = new
                 await judged(uow, [(owner, at, new.id)])
             elif action == "replace":
                 before = rng.choice(mine)
-                after = workout(owner, before.submission.started_at)
+                after = random_workout(rng, owner, before.submission.started_at)
                 after = replace(after, submission=replace(after.submission, id=before.id))
                 await uow.workouts.replace(after)
                 stored[after.id] = after
