@@ -9,7 +9,11 @@ counted workout before P appears, changes or goes away. The database sees to tha
 whoever writes the workouts: triggers on `workouts` (migration 0012) delete the
 athlete's kept row when a workout is inserted before its place, and when any of their
 workouts is updated or deleted (a correction, a decision, a deletion: rare; the next
-judging then reads the history once and keeps it again). A later migration that
+judging then reads the history once and keeps it again). Judging and every change the
+application makes to an athlete's workouts hold the athlete's row locked, so a kept row
+is never written from a read that a concurrent change made stale; a writer outside the
+application that changes an athlete's workouts while one of theirs is being judged
+should empty `record_bests` afterwards (it refills as workouts are judged). A later migration that
 recreates `workouts` on SQLite (Alembic's batch mode copies the table, and its triggers
 are lost with the old one) must create them again; a contract test checks that they
 work at the head revision."""
