@@ -19,6 +19,7 @@ from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
 from fitboard.entrypoints.api.http_metrics import HttpMetrics
 from fitboard.entrypoints.api.operations_sampler import sample_forever
+from fitboard.entrypoints.api.read_fast_path import BoardReadFastPath
 from fitboard.entrypoints.api.request_id import RequestId
 from fitboard.entrypoints.api.routers import (
     achievements,
@@ -44,10 +45,15 @@ from fitboard.entrypoints.worker.runner import WORKER_TASKS
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, submit_fast_path: bool = True
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    submit_fast_path: bool = True,
+    board_read_fast_path: bool = True,
 ) -> FastAPI:
-    """`submit_fast_path=False` leaves every submission to FastAPI's route: only for
-    comparing the two (tests/e2e/test_submit_fast_path.py)."""
+    """`submit_fast_path=False` leaves every submission to FastAPI's route, and
+    `board_read_fast_path=False` every board read to its routes: only for comparing the
+    two (tests/e2e/test_submit_fast_path.py, tests/e2e/test_board_read_fast_path.py)."""
     config = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -96,8 +102,11 @@ def create_app(
     app.state.athletes = KnownAthletes()
     app.state.verified_tokens = VerifiedTokens()
     errors.install(app)
+    # Innermost of the middlewares, so every one below applies to what they answer; the
+    # submissions' outer of the two, so that the hot path is tried first.
+    if board_read_fast_path:
+        app.add_middleware(BoardReadFastPath)
     if submit_fast_path:
-        # Innermost of the middlewares, so every one below applies to what it answers.
         app.add_middleware(SubmitFastPath)
     app.add_middleware(
         BodyLimit,

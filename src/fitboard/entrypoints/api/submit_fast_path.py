@@ -13,25 +13,23 @@ validates, a caller that authenticates. Anything else (no token, a bad body, ano
 content type, a client that went away) goes to FastAPI with the body replayed, so every
 refusal is the route's own, from one place. An error raised by the work itself (429, 409,
 422 from the domain's checks, 503) is answered by the application's exception handler for
-it (errors.install), as the route would be. tests/e2e/test_submit_fast_path.py holds the
-two paths to the same answers."""
+it (errors.install), as the route would be (fast_paths.error_response).
+tests/e2e/test_submit_fast_path.py holds the two paths to the same answers."""
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fitboard.bootstrap import Services
 from fitboard.entrypoints.api.deps import authenticate
+from fitboard.entrypoints.api.fast_paths import error_response
 from fitboard.entrypoints.api.routers.workouts import (
     accept_workout,
     post_workout,
@@ -39,8 +37,6 @@ from fitboard.entrypoints.api.routers.workouts import (
     workout_location,
 )
 from fitboard.entrypoints.api.schemas import WorkoutAccepted, WorkoutIn
-
-Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 
 class SubmitFastPath:
@@ -77,10 +73,7 @@ class SubmitFastPath:
         try:
             workout_id = await accept_workout(workout, user_id, services)
         except Exception as exc:
-            handler = _handler_for(app, exc)
-            if handler is None:
-                raise
-            response = await _answer(handler, request, exc)
+            response = await error_response(app, request, exc)
         else:
             response = Response(
                 WorkoutAccepted(id=workout_id).model_dump_json(),
@@ -146,26 +139,3 @@ def _is_json(content_type: str | None) -> bool:
     if content_type is None:
         return False
     return content_type.partition(";")[0].strip().lower() == "application/json"
-
-
-def _handler_for(app: FastAPI, exc: Exception) -> Handler | None:
-    """The application's handler for `exc`, found as Starlette's ExceptionMiddleware
-    finds it: the first of the exception's classes, most derived first, with one. Not a
-    handler for Exception itself: that one is the server error middleware's, which the
-    exception reaches by being raised, as from the route."""
-    handlers: dict[Any, Handler] = app.exception_handlers
-    for kind in type(exc).__mro__:
-        if kind is Exception:
-            return None
-        if kind in handlers:
-            return handlers[kind]
-    return None
-
-
-async def _answer(handler: Handler, request: Request, exc: Exception) -> Response:
-    """The handler's response, called as Starlette's ExceptionMiddleware calls it: a plain
-    function in the thread pool."""
-    if inspect.iscoroutinefunction(handler):
-        response: Response = await handler(request, exc)
-        return response
-    return cast(Response, await run_in_threadpool(handler, request, exc))
