@@ -25,6 +25,38 @@ def test_packed_messages_come_back_as_they_went_in() -> None:
     assert unpack(body, len(MESSAGES), "workout.submitted") == MESSAGES
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        Message(
+            "workout.submitted", b"{}", "id-\u00e9\u4e2d\U0001f600", {"k\u00e9": "\u2028\U0001f600"}
+        ),
+        Message("workout.submitted", b"{}", "id", {}),
+        Message("workout.submitted", b"{}", 'a"b\\c\n\x00', {"\x1f": '"\\'}),
+        # Lone surrogates (no UTF-8 for them): written with json's escapes, read back whole.
+        Message("workout.submitted", b"{}", "id-\ud800", {"k": "\udfff", "\udc80": "v"}),
+    ],
+    ids=["non-ascii", "no-headers", "json-specials", "lone-surrogates"],
+)
+def test_any_text_comes_back_as_it_went_in(message: Message) -> None:
+    body = pack([message, MESSAGES[0]])
+    assert unpack(body, 2, "workout.submitted") == [message, MESSAGES[0]]
+
+
+def test_ids_and_headers_are_packed_as_utf_8_json() -> None:
+    # What a consumer of an earlier release reads too: JSON, non-ASCII text unescaped.
+    body = pack([Message("workout.submitted", b"", "id-\u00e9", {"k": "v\u00e9"})])
+    meta = body[4 : 4 + struct.unpack(">I", body[:4])[0]]
+    assert meta == '["id-\u00e9",{"k":"v\u00e9"}]'.encode()
+    assert json.loads(meta) == ["id-\u00e9", {"k": "v\u00e9"}]
+
+
+def test_a_header_no_encoder_can_write_raises_a_type_error() -> None:
+    unwritable = Message("workout.submitted", b"", "id", {"k": object()})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        pack([unwritable])
+
+
 def part(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
