@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import fastapi.routing
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -217,6 +218,48 @@ def production_settings(database_url: str, namespace: str, **overrides: Any) -> 
         namespace=namespace,
         **overrides,
     )
+
+
+@asynccontextmanager
+async def with_and_without_a_fast_path(
+    database_url: str,
+    namespace: str,
+    switch: Literal["submit_fast_path", "board_read_fast_path"],
+    **settings_overrides: Any,
+) -> AsyncIterator[tuple[FastAPI, FastAPI, httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two API apps on the same production services and `namespace`: `production_app`
+    (every fast path on, a worker beside it) and one made by `create_app` with its
+    `switch` argument False (that fast path off); each with a client, the fast one's first."""
+    async with contextlib.AsyncExitStack() as stack:
+        fast_app = await stack.enter_async_context(
+            production_app(database_url, namespace, **settings_overrides)
+        )
+        settings = production_settings(database_url, namespace, **settings_overrides)
+        routed_app = create_app(
+            settings,
+            submit_fast_path=switch != "submit_fast_path",
+            board_read_fast_path=switch != "board_read_fast_path",
+        )
+        await stack.enter_async_context(routed_app.router.lifespan_context(routed_app))
+        fast, routed = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f")
+            )
+            for app in (fast_app, routed_app)
+        ]
+        yield fast_app, routed_app, fast, routed
+
+
+def count_route_handling(monkeypatch: pytest.MonkeyPatch, counted: Callable[[], None]) -> None:
+    """Call `counted` each time one of FastAPI's routes handles a request (which the fast
+    paths never let one do for a request they serve)."""
+    handle = fastapi.routing.APIRoute.handle
+
+    async def counting(route: fastapi.routing.APIRoute, *args: Any) -> None:
+        counted()
+        await handle(route, *args)
+
+    monkeypatch.setattr(fastapi.routing.APIRoute, "handle", counting)
 
 
 @asynccontextmanager

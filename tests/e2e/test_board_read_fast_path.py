@@ -8,27 +8,24 @@ the application, and none it serves."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastapi.routing
 import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from fitboard.application.ports import RankingUnavailable
-from fitboard.entrypoints.api import create_app
 from fitboard.entrypoints.api.read_fast_path import BoardReadFastPath
 from tests.e2e.conftest import (
     Api,
     _clean_production_state,
     answered,
-    production_app,
-    production_settings,
+    count_route_handling,
+    with_and_without_a_fast_path,
 )
 
 pytestmark = pytest.mark.production
@@ -101,25 +98,18 @@ async def pair(
     database_url: str = request.getfixturevalue("migrated_postgres")
     await _clean_production_state(database_url)
     namespace = f"readpath-{uuid.uuid4().hex[:12]}"
-    async with contextlib.AsyncExitStack() as stack:
-        fast_app = await stack.enter_async_context(production_app(database_url, namespace))
-        settings = production_settings(database_url, namespace)
-        routed_app = create_app(settings, board_read_fast_path=False)
-        await stack.enter_async_context(routed_app.router.lifespan_context(routed_app))
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f")
-            )
-            for app in (fast_app, routed_app)
-        ]
-        pair = Pair(*clients)
-        handle = fastapi.routing.APIRoute.handle
+    async with with_and_without_a_fast_path(database_url, namespace, "board_read_fast_path") as (
+        fast_app,
+        routed_app,
+        fast,
+        routed,
+    ):
+        pair = Pair(fast, routed)
 
-        async def counted(route: fastapi.routing.APIRoute, *args: Any) -> None:
+        def route_handled() -> None:
             pair.routed_by_fastapi += 1
-            await handle(route, *args)
 
-        monkeypatch.setattr(fastapi.routing.APIRoute, "handle", counted)
+        count_route_handling(monkeypatch, route_handled)
         _count_left(fast_app, pair)
         yield pair, fast_app, routed_app
 

@@ -7,7 +7,6 @@ leaves to the application, and none it serves."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import uuid
@@ -15,18 +14,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastapi.routing
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from fitboard.application.ports import QueueUnavailable
-from fitboard.entrypoints.api import create_app
 from tests.e2e.conftest import (
     _clean_production_state,
     answered,
-    production_app,
-    production_settings,
+    count_route_handling,
+    with_and_without_a_fast_path,
 )
 
 pytestmark = pytest.mark.production
@@ -95,27 +92,15 @@ async def pair(
     namespace = f"fastpath-{uuid.uuid4().hex[:12]}"
     # A budget small enough to spend in a test, the same in both apps.
     budget = {"workouts_per_minute_per_athlete": 8}
-    async with contextlib.AsyncExitStack() as stack:
-        fast_app = await stack.enter_async_context(
-            production_app(database_url, namespace, **budget)
-        )
-        settings = production_settings(database_url, namespace, **budget)
-        routed_app = create_app(settings, submit_fast_path=False)
-        await stack.enter_async_context(routed_app.router.lifespan_context(routed_app))
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f")
-            )
-            for app in (fast_app, routed_app)
-        ]
-        pair = Pair(*clients)
-        handle = fastapi.routing.APIRoute.handle
+    async with with_and_without_a_fast_path(
+        database_url, namespace, "submit_fast_path", **budget
+    ) as (fast_app, routed_app, fast, routed):
+        pair = Pair(fast, routed)
 
-        async def counted(route: fastapi.routing.APIRoute, *args: Any) -> None:
+        def route_handled() -> None:
             pair.routed_by_fastapi += 1
-            await handle(route, *args)
 
-        monkeypatch.setattr(fastapi.routing.APIRoute, "handle", counted)
+        count_route_handling(monkeypatch, route_handled)
         yield pair, fast_app, routed_app
 
 
