@@ -8,9 +8,11 @@ import asyncio
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import event
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.workouts.ports import CandidateSpan
@@ -464,3 +466,39 @@ async def test_award_many_records_what_one_award_after_another_would(
         assert await uow.achievements.for_workout(workout) == ["longest", "run-5k"]
         held_by_grace = await uow.achievements.for_user(grace.id)
         assert [(h.workout_id, h.value) for h in held_by_grace] == [(workout, 5000.0)]
+
+
+async def test_a_typed_in_submissions_candidates_are_read_by_the_index_of_files(
+    store: SqlStore,
+) -> None:
+    # A typed-in submission can only duplicate a workout from a file. Its span must be read
+    # through the partial index of those (migration 0013), not by every workout of the
+    # athlete's fortnight before it: the statement's plan, on each engine, names it.
+    ada = make_user("Ada")
+    await add_users(store, ada)
+    typed = [make_workout(ada.id, T0 + timedelta(minutes=10 * n)) for n in range(300)]
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new(typed)
+        await uow.commit()
+    postgresql = store.engine.dialect.name == "postgresql"
+    if postgresql:
+        async with store.engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE workouts")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # the statement and its parameters, as sent
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            span = CandidateSpan(ada.id, T0, T0 + timedelta(days=3), Activity.RUN, True)
+            assert await uow.workouts.candidates_in_spans([span]) == []
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+    (statement, parameters), *_ = [(q, p) for q, p in sent if "file_spans" in q]
+    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
+    async with store.engine.connect() as connection:
+        rows = await connection.exec_driver_sql(explain + statement, parameters)
+        plan = "\n".join(str(row) for row in rows)
+    assert "ix_workouts_files_user_id_started_at" in plan, plan

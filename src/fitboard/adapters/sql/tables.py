@@ -105,6 +105,18 @@ workouts = Table(
     Index(None, "status"),
 )
 
+# The athlete's workouts from files by start: the only ones a typed-in submission can
+# duplicate (application/workouts/duplicates.py), looked up for every submission over the
+# fortnight before it; without it the lookup read every workout of that fortnight
+# (migration 0013).
+Index(
+    "ix_workouts_files_user_id_started_at",
+    workouts.c.user_id,
+    workouts.c.started_at,
+    postgresql_where=workouts.c.file_identity.is_not(None),
+    sqlite_where=workouts.c.file_identity.is_not(None),
+)
+
 daily_rollups = Table(
     "daily_rollups",
     metadata,
