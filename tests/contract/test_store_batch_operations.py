@@ -502,3 +502,84 @@ async def test_a_typed_in_submissions_candidates_are_read_by_the_index_of_files(
         rows = await connection.exec_driver_sql(explain + statement, parameters)
         plan = "\n".join(str(row) for row in rows)
     assert "ix_workouts_files_user_id_started_at" in plan, plan
+
+
+async def test_active_days_of_many_spans_are_the_days_of_their_counted_workouts(
+    store: SqlStore,
+) -> None:
+    # Read as a loose index scan (one lookup per active day), the days of each span must be
+    # exactly the local days of the athlete's counted workouts in it: days with many
+    # workouts, days with only flagged or rejected ones, spans that start or end on an
+    # active day, spans with none, one athlete's days never another's.
+    rng = random.Random(14)
+    athletes = [make_user(f"athlete {n}") for n in range(4)]
+    await add_users(store, *athletes)
+    statuses = [WorkoutStatus.PROCESSED] * 3 + [WorkoutStatus.FLAGGED, WorkoutStatus.REJECTED]
+    stored: list[Workout] = []
+    for athlete in athletes:
+        for _ in range(rng.randrange(0, 60)):
+            day = T0.date() + timedelta(days=rng.randrange(0, 40))
+            workout = make_workout(athlete.id, T0 + timedelta(minutes=rng.randrange(10**5)))
+            stored.append(replace(workout, status=rng.choice(statuses), local_day=day))
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new(stored)
+        await uow.commit()
+    requests = []
+    for _ in range(80):
+        first = T0.date() + timedelta(days=rng.randrange(-5, 45))
+        last = first + timedelta(days=rng.randrange(-1, 30))
+        requests.append((rng.choice(athletes).id, first, last))
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.achievements.active_local_days_many(requests)
+    for (user_id, first, last), days in zip(requests, found, strict=True):
+        assert days == {
+            w.local_day
+            for w in stored
+            if w.user_id == user_id
+            and w.status is WorkoutStatus.PROCESSED
+            and w.local_day is not None
+            and first <= w.local_day <= last
+        }
+    assert sum(map(len, found)) > 100
+
+
+async def test_active_days_are_read_by_the_index_of_counted_workouts(store: SqlStore) -> None:
+    # The loose index scan of active days must descend the partial index of counted
+    # workouts' days (migration 0014): without it, each step would read the athlete's
+    # workouts from the span's start, or stop at flagged ones.
+    ada = make_user("Ada")
+    await add_users(store, ada)
+    workouts = [
+        replace(
+            make_workout(ada.id, T0 + timedelta(minutes=10 * n)),
+            status=WorkoutStatus.PROCESSED,
+            local_day=T0.date() + timedelta(days=n % 5),
+        )
+        for n in range(300)
+    ]
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new(workouts)
+        await uow.commit()
+    postgresql = store.engine.dialect.name == "postgresql"
+    if postgresql:
+        async with store.engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE workouts")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # the statement and its parameters, as sent
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            request = (ada.id, T0.date(), T0.date() + timedelta(days=9))
+            (days,) = await uow.achievements.active_local_days_many([request])
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(days) == 5
+    (statement, parameters), *_ = [(q, p) for q, p in sent if "found" in q]
+    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
+    async with store.engine.connect() as connection:
+        rows = await connection.exec_driver_sql(explain + statement, parameters)
+        plan = "\n".join(str(row) for row in rows)
+    assert "ix_workouts_counted_user_id_local_day" in plan, plan

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql import record_bests as kept_bests
 from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
-from fitboard.adapters.sql.tables import awards, record_bests, workouts
+from fitboard.adapters.sql.tables import COUNTED, awards, record_bests, workouts
 from fitboard.adapters.sql.types import UtcDateTime
 from fitboard.domain.achievements import (
     Award,
@@ -52,20 +52,6 @@ def _award_all(dialect_name: str) -> tuple[RequestRows, Executable]:
     keys = (awards.c.user_id, awards.c.achievement_id, awards.c.period_key)
     rows_of, insert = insert_rows(awards, _AWARD_COLUMNS, [k.name for k in keys], dialect_name)
     return rows_of, insert.on_conflict_do_nothing(index_elements=list(keys)).returning(*keys)
-
-
-_ACTIVE_LOCAL_DAYS = (
-    select(workouts.c.local_day)
-    .where(
-        workouts.c.user_id == bindparam("user_id", type_=workouts.c.user_id.type),
-        workouts.c.status == WorkoutStatus.PROCESSED.value,
-        workouts.c.local_day.between(
-            bindparam("first", type_=workouts.c.local_day.type),
-            bindparam("last", type_=workouts.c.local_day.type),
-        ),
-    )
-    .distinct()
-)
 
 
 class SqlAchievementRepository:
@@ -147,8 +133,8 @@ class SqlAchievementRepository:
         return [(row.achievement_id, row.period_key) for row in rows]
 
     async def active_local_days(self, user_id: UUID, first: date, last: date) -> set[date]:
-        params = {"user_id": user_id, "first": first, "last": last}
-        return set((await self._connection.execute(_ACTIVE_LOCAL_DAYS, params)).scalars())
+        (days,) = await self.active_local_days_many([(user_id, first, last)])
+        return days
 
     async def active_local_days_many(
         self, requests: Sequence[tuple[UUID, date, date]]
@@ -519,10 +505,30 @@ def _counted_after_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
     return rows_of, statement
 
 
+def _first_active_day(
+    user_id: ColumnElement[Any], after: ColumnElement[bool], last: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """The athlete's earliest day with a counted workout that is `after` and no later than
+    `last`: one descent of the partial index of active days (user, local day)."""
+    return (
+        select(workouts.c.local_day)
+        .where(workouts.c.user_id == user_id, COUNTED, after, workouts.c.local_day <= last)
+        .order_by(workouts.c.local_day)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 @functools.lru_cache(maxsize=2)
 def _active_local_days_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
     """active_local_days of many (athlete, first, last): each request's days, tagged with
-    its index."""
+    its index.
+
+    A loose index scan, as a recursive query: each step looks up the next active day after
+    the last one found, so a request costs one index descent per active day of its span
+    (and one more), however many workouts those days hold. Reading every counted workout
+    of the span and keeping the distinct days cost as much as the workouts: an athlete with
+    hundreds of workouts on a day made every later judging of theirs read all of them."""
     rows_of = RequestRows(
         "spans",
         (
@@ -533,18 +539,23 @@ def _active_local_days_many(dialect_name: str) -> tuple[RequestRows, Select[Any]
         ),
     )
     span = rows_of.relation(dialect_name)
-    statement = (
-        select(span.c.request, workouts.c.local_day)
-        .select_from(
-            span.join(
-                workouts,
-                and_(
-                    workouts.c.user_id == span.c.user_id,
-                    workouts.c.status == WorkoutStatus.PROCESSED.value,
-                    workouts.c.local_day.between(span.c.first, span.c.last),
-                ),
-            )
-        )
-        .distinct()
+    found = select(
+        span.c.request,
+        span.c.user_id,
+        span.c.last,
+        _first_active_day(span.c.user_id, workouts.c.local_day >= span.c.first, span.c.last).label(
+            "day"
+        ),
+    ).cte("found", recursive=True)
+    found = found.union_all(
+        select(
+            found.c.request,
+            found.c.user_id,
+            found.c.last,
+            _first_active_day(found.c.user_id, workouts.c.local_day > found.c.day, found.c.last),
+        ).where(found.c.day.is_not(None))
+    )
+    statement = select(found.c.request, found.c.day.label("local_day")).where(
+        found.c.day.is_not(None)
     )
     return rows_of, statement

@@ -19,10 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    literal_column,
     text,
 )
 
 from fitboard.adapters.sql.types import UtcDateTime
+from fitboard.domain.workouts import WorkoutStatus
 
 # Deterministic constraint names, so later migrations (and SQLite's batch mode, which
 # recreates tables) can refer to a constraint by name on both engines.
@@ -98,7 +100,6 @@ workouts = Table(
     Column("avg_cadence", Double, nullable=True),
     # Newest-first listing per athlete, with the id as the tie-breaker of the cursor.
     Index(None, "user_id", "started_at", "id"),
-    Index(None, "user_id", "local_day"),
     # An athlete's workouts of some board days: a month's, for its report (migration 0011).
     Index(None, "user_id", "board_day"),
     # Flagged workouts are listed by status (the admin API's review list, issue 14).
@@ -115,6 +116,21 @@ Index(
     workouts.c.started_at,
     postgresql_where=workouts.c.file_identity.is_not(None),
     sqlite_where=workouts.c.file_identity.is_not(None),
+)
+
+# The athlete's days with a counted workout, on their own clock: streaks read them as a
+# loose index scan, one descent per active day (adapters/sql/achievements.py); counted
+# only, so that the scan never steps through the rows of flagged or rejected workouts
+# (migration 0014, which replaced an index of every workout's day).
+# The predicate is spelled as a literal, here and in the statements that use the index:
+# the planners match a bound value to no partial index.
+COUNTED = workouts.c.status == literal_column(f"'{WorkoutStatus.PROCESSED.value}'")
+Index(
+    "ix_workouts_counted_user_id_local_day",
+    workouts.c.user_id,
+    workouts.c.local_day,
+    postgresql_where=COUNTED,
+    sqlite_where=COUNTED,
 )
 
 daily_rollups = Table(
