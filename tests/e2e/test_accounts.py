@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,9 @@ from fitboard.adapters.sql.tables import workout_changes
 from fitboard.application.accounts.export import AccountExport
 from fitboard.application.workouts.messages import submission_message
 from fitboard.domain.activities import Activity
+from fitboard.domain.boards import Period
 from fitboard.domain.errors import AuthenticationFailed
+from fitboard.domain.periods import period_key
 from fitboard.domain.workouts import WorkoutSubmission
 from fitboard.entrypoints.api.athletes import REVOCATION_DELAY_S, KnownAthletes
 from tests.e2e.conftest import Api, run_at
@@ -132,13 +134,26 @@ async def test_another_process_refuses_a_revoked_token_within_the_documented_del
 # ------------------------------------------------------------------ deleting the account
 
 
-async def _boards_of(api: Api, token: str, group_id: str) -> dict[str, set[str]]:
-    """Who is listed on the boards ada's run reached, as each board reads."""
+def _runs_start() -> datetime:
+    """When bob's run starts, ada's an hour later: three hours ago, or two hours before the
+    end of that UTC day if that is earlier, so that both runs fall on its day, and so in one
+    week and one month, whose boards are read (the board time zone is UTC). The test read
+    the current week's and month's boards, with ada's run two hours ago and bob's three:
+    before 03:00 UTC on a Monday (on the 1st) one or both runs were in the week (month)
+    before, and it failed."""
+    started = datetime.now(UTC) - timedelta(hours=3)
+    next_day = datetime.combine(started.date() + timedelta(days=1), time(), UTC)
+    return min(started, next_day - timedelta(hours=2))
+
+
+async def _boards_of(api: Api, token: str, group_id: str, day: date) -> dict[str, set[str]]:
+    """Who is listed on the boards ada's run (on `day`) reached, as each board reads."""
+    week = {"period_key": period_key(Period.WEEK, day)}
     scopes = {
-        "calories/week": {},
+        "calories/week": week,
         "distance/all": {},
-        "workouts/month": {},
-        "distance/week run": {"scope": "activity:run"},
+        "workouts/month": {"period_key": period_key(Period.MONTH, day)},
+        "distance/week run": {"scope": "activity:run", **week},
         "points/all group": {"scope": f"group:{group_id}"},
     }
     listed = {}
@@ -169,19 +184,21 @@ async def test_deleting_the_account_removes_the_athlete_from_every_board_and_the
     gone = await api.client.delete(f"/v1/workouts/{duplicate}", headers=api.auth(ada))
     assert gone.status_code == 202, gone.text
     await _until_changed(api, ada_user["id"])
-    ada_run = await api.submit_ok(ada, started_at=run_at(), **run)
-    bob_run = await api.submit_ok(bob, started_at=run_at(3), **run)
+    started = _runs_start()
+    ada_run = await api.submit_ok(ada, started_at=(started + timedelta(hours=1)).isoformat(), **run)
+    bob_run = await api.submit_ok(bob, started_at=started.isoformat(), **run)
     await api.wait_processed(ada, ada_run)
     await api.wait_processed(bob, bob_run)
-    await api.board_listing(bob, "calories/week", 2)
-    before = await _boards_of(api, bob, group.json()["id"])
+    day = started.date()
+    await api.board_listing(bob, "calories/week", 2, period_key=period_key(Period.WEEK, day))
+    before = await _boards_of(api, bob, group.json()["id"], day)
     assert all(ada_user["id"] in users for users in before.values()), before
 
     deleted = await api.client.delete("/v1/me", headers=api.auth(ada))
 
     assert deleted.status_code == 202, deleted.text
     assert deleted.json() == {"id": ada_user["id"], "status": "deleted"}
-    after = await _boards_of(api, bob, group.json()["id"])
+    after = await _boards_of(api, bob, group.json()["id"], day)
     assert after == {name: {bob_user["id"]} for name in before}
     assert await me(api, ada) == 401
     assert (
