@@ -9,7 +9,7 @@ import contextlib
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,11 +55,15 @@ async def awards_of(d: Deployment, athlete: Athlete) -> list[tuple[str, str]]:
     return [(r["achievement_id"], r["period_key"]) for r in rows]
 
 
-async def post_run(d: Deployment, athlete: Athlete, workout_id: uuid.UUID, **body: object) -> None:
+async def post_run(
+    d: Deployment, athlete: Athlete, workout_id: uuid.UUID, started_at: datetime, **body: object
+) -> None:
+    """A run of the athlete's starting at `started_at`: each test takes its start once
+    (`started_at_for_tests`), so that all its runs fall on one day and in one month."""
     payload = {
         "id": str(workout_id),
         "activity": "run",
-        "started_at": started_at_for_tests().isoformat(),
+        "started_at": started_at.isoformat(),
         "duration_s": 1800,
         "distance_m": 5000,
         **body,
@@ -75,11 +79,16 @@ async def test_two_workers_and_resent_workouts_award_each_badge_once(fleet: Depl
     first = uuid.uuid4()
     # The same first 5 km run sent six times at once: the two workers race on copies. It
     # starts a minute before the others, so in date order it is the first run: it sets
-    # the records without earning them (runs that start together are ordered by id).
-    earlier = (started_at_for_tests() - timedelta(minutes=1)).isoformat()
-    await asyncio.gather(*(post_run(d, athlete, first, started_at=earlier) for _ in range(6)))
+    # the records without earning them (runs that start together are ordered by id). A
+    # minute before 06:00 is in the early-bird window (04:00-06:00), whose badge the run
+    # must not earn: then it starts at 03:58.
+    started = started_at_for_tests()
+    earlier = started - timedelta(minutes=1)
+    if 4 <= earlier.hour < 6:
+        earlier = earlier.replace(hour=3, minute=58)
+    await asyncio.gather(*(post_run(d, athlete, first, earlier) for _ in range(6)))
     others = [uuid.uuid4() for _ in range(10)]
-    await asyncio.gather(*(post_run(d, athlete, w, distance_m=3000) for w in others))
+    await asyncio.gather(*(post_run(d, athlete, w, started, distance_m=3000) for w in others))
     await d.wait_processed([first, *others])
     await eventually(lambda: _drained(d), within_s=30)
     held = await awards_of(d, athlete)
@@ -95,12 +104,13 @@ async def test_a_worker_killed_mid_stream_does_not_double_awards(fleet: Deployme
     d = fleet
     await d.start(workers=2)
     athletes = [await d.register(f"streaker{i}") for i in range(3)]
+    started = started_at_for_tests()
     ids: list[uuid.UUID] = []
     sends = []
     for n in range(60):
         workout_id = uuid.uuid4()
         ids.append(workout_id)
-        sends.append(post_run(d, athletes[n % 3], workout_id, distance_m=4000 + n))
+        sends.append(post_run(d, athletes[n % 3], workout_id, started, distance_m=4000 + n))
     submitting = asyncio.gather(*sends)
     await d.wait_processed(ids, at_least=5)
     d.workers[0].send(signal.SIGKILL)  # unacked messages go back to the queue
@@ -128,16 +138,17 @@ async def test_the_reports_consumer_catches_up_after_being_stopped(fleet: Deploy
     queue = reports_queue(d.namespace, MAX_ATTEMPTS).name
     await eventually(lambda: _consuming(d, queue), within_s=30)
     athlete = await d.register("reader")
-    month = started_at_for_tests().strftime("%Y-%m")
+    started = started_at_for_tests()
+    month = started.strftime("%Y-%m")
     warmup = uuid.uuid4()
-    await post_run(d, athlete, warmup)
+    await post_run(d, athlete, warmup, started)
     await d.wait_processed([warmup])
     await eventually(lambda: _report_count(d, athlete, month, 1), within_s=30)
 
     reports.send(signal.SIGTERM)
     assert await reports.wait_exit(within_s=20) == 0
     while_away = [uuid.uuid4() for _ in range(8)]
-    await asyncio.gather(*(post_run(d, athlete, w, distance_m=2000) for w in while_away))
+    await asyncio.gather(*(post_run(d, athlete, w, started, distance_m=2000) for w in while_away))
     await d.wait_processed(while_away)
     # Ingest and processing went on without it; its messages wait in its own queue (the
     # worker's batches publish theirs packed, several to an AMQP message, which the
@@ -160,9 +171,10 @@ async def test_workouts_processed_before_any_reports_consumer_ran_are_reported(
     d = fleet
     await d.start(workers=1)
     athlete = await d.register("early")
-    month = started_at_for_tests().strftime("%Y-%m")
+    started = started_at_for_tests()
+    month = started.strftime("%Y-%m")
     early = [uuid.uuid4() for _ in range(3)]
-    await asyncio.gather(*(post_run(d, athlete, w, distance_m=3000) for w in early))
+    await asyncio.gather(*(post_run(d, athlete, w, started, distance_m=3000) for w in early))
     await d.wait_processed(early)
     queue = reports_queue(d.namespace, MAX_ATTEMPTS).name
     # Waiting (in one AMQP message or several: a worker's batch publishes its events
