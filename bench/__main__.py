@@ -6,8 +6,8 @@ Everything runs on loopback against the machine's services (`make services`), is
 in count and time, and removes what it created (databases, Redis keys, queues, processes).
 
     python -m bench [--quick] [--only ingest,drain,...] [--drain-workouts 10000]
-        [--drain-athletes 32] [--board-athletes 50000] [--seconds 10]
-        [--fanout-clients 5000] [--out PATH]
+        [--drain-athletes 32] [--drain-athletes-many 1000] [--board-athletes 50000]
+        [--seconds 10] [--fanout-clients 5000] [--out PATH]
 """
 
 from __future__ import annotations
@@ -121,6 +121,12 @@ def main() -> None:
         f" rows and take turns; default {FULL.drain_athletes:,})",
     )
     parser.add_argument(
+        "--drain-athletes-many",
+        type=int,
+        help="the athletes of the second drain, the same backlog from a crowd (0: no second"
+        f" drain; default {FULL.drain_athletes_many:,})",
+    )
+    parser.add_argument(
         "--board-athletes",
         type=positive(int),
         help=f"athletes on the boards read and rebuilt (issue 12: 1,000,000;"
@@ -133,11 +139,14 @@ def main() -> None:
     unknown = [g for g in groups if g not in RUNNERS]
     if unknown:
         parser.error(f"unknown group {', '.join(unknown)}; the groups are {', '.join(RUNNERS)}")
+    if args.drain_athletes_many is not None and args.drain_athletes_many < 0:
+        parser.error("--drain-athletes-many must be 0 (no second drain) or more")
     sizes = QUICK if args.quick else FULL
     overrides = {
         "seconds": args.seconds,
         "drain_workouts": args.drain_workouts,
         "drain_athletes": args.drain_athletes,
+        "drain_athletes_many": args.drain_athletes_many,
         "board_athletes": args.board_athletes,
         "fanout_clients": args.fanout_clients,
     }
@@ -156,7 +165,9 @@ def main() -> None:
     print("\n" + text_table(rows))
     print(
         f"\nsizes: drain backlog {sizes.drain_workouts:,} (issue 12: 100,000) from"
-        f" {sizes.drain_athletes:,} athletes, boards at"
+        f" {sizes.drain_athletes:,} athletes"
+        + (f" and from {sizes.drain_athletes_many:,}" if sizes.drain_athletes_many else "")
+        + ", boards at"
         f" {sizes.board_athletes:,} athletes (issue 12: 1,000,000), fan-out to"
         f" {sizes.fanout_clients:,} clients; load average before {load_before}, after {load_after}"
     )
