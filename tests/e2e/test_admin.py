@@ -100,12 +100,18 @@ async def test_a_rebuild_reloads_the_boards_from_the_record(api: Api) -> None:
 
 @pytest.mark.parametrize("api", PRODUCTION, indirect=True)
 async def test_a_rebuild_removes_the_old_key_layout_and_rebuilds_what_it_held_loaded(
-    api: Api,
+    api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token, _ = await api.register("ada")
     await api.promote("ada")
     assert api.app is not None
     ns = api.app.state.container.settings.namespace
+    # The app's clock stands still: each rebuild also loads the current period of every
+    # global and activity board, and a day turning between the two below would add the
+    # new day's boards to the second.
+    clock = api.app.state.container.clock
+    frozen = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: frozen)
     # Boards as key layout 1 left them (ids as text, no `:2` marker): a group's board of
     # a past week, loaded, and its all-time board, never loaded (its keys would never
     # expire); neither is among the boards a rebuild always loads.
