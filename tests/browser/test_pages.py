@@ -25,6 +25,17 @@ LOADED = {
 }
 
 
+def visit(page: Page, path: str, month: str) -> None:
+    """Go to `path` through the main navigation and wait until its data has arrived. The
+    report shown is `month`'s, that of the athlete's workout: the page opens at the current
+    month, and a workout logged here in the first hour of the 1st (UTC, the browser's zone
+    here) started in the month before (up to an hour before it is logged)."""
+    page.get_by_role("navigation", name="Main").locator(f"a[href='{path}']").click()
+    if path == "/report":
+        page.get_by_label("Month", exact=True).fill(month)
+    expect(page.locator(LOADED.get(path, "main h1")).first).to_be_visible()
+
+
 def serious_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations of impact serious or critical on the page as it is now."""
     if not page.evaluate("typeof window.axe === 'object'"):
@@ -47,13 +58,12 @@ def test_no_page_has_a_serious_accessibility_violation(visitors: Visitors, serve
     found = {"sign-in": serious_violations(page)}
 
     sign_up(page, "erin", "Erin")
-    log_workout(page, minutes=40, km=7)
+    month = log_workout(page, minutes=40, km=7).strftime("%Y-%m")
     server.fitboard("users", "promote", "erin")
     page.reload()
     expect(page.get_by_role("link", name="Admin")).to_be_visible()
     for path in [*PAGES, "/admin"]:
-        page.get_by_role("navigation", name="Main").locator(f"a[href='{path}']").click()
-        expect(page.locator(LOADED.get(path, "main h1")).first).to_be_visible()
+        visit(page, path, month)
         found[path] = serious_violations(page)
 
     # With errors showing (and a row's Indoors box), and at phone width.
@@ -84,7 +94,7 @@ def test_the_app_fits_a_phone(visitors: Visitors) -> None:
     visitor.shot("20-phone-sign-in")
 
     user_id = sign_up(page, "fern", "Fern")
-    log_workout(page, minutes=50, km=9)
+    month = log_workout(page, minutes=50, km=9).strftime("%Y-%m")
     assert fits_the_width(page)
     visitor.shot("21-phone-log")
 
@@ -98,9 +108,8 @@ def test_the_app_fits_a_phone(visitors: Visitors) -> None:
     assert fits_the_width(page)
     visitor.shot("22-phone-board")
 
-    for path, loaded in LOADED.items():
-        page.get_by_role("navigation", name="Main").locator(f"a[href='{path}']").click()
-        expect(page.locator(loaded).first).to_be_visible()
+    for path in LOADED:
+        visit(page, path, month)
         assert fits_the_width(page), path
     visitor.shot("23-phone-profile")
 
