@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,6 +165,15 @@ class Api:
 
 def run_at(hours_ago: float = 2.0) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
+
+
+def start_within_its_day(hours_ago: float, room: timedelta) -> datetime:
+    """`hours_ago` hours ago, or `room` before the end of that UTC day if that is earlier:
+    a start whose workouts, all begun within `room` after it, fall on its day, and so in
+    its week and month (the default board time zone is UTC), whenever the test runs."""
+    started = datetime.now(UTC) - timedelta(hours=hours_ago)
+    next_day = datetime.combine(started.date() + timedelta(days=1), time(), UTC)
+    return min(started, next_day - room)
 
 
 def run_outside_early_bird(hours_ago: float = 2.0) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from fitboard.domain.errors import AuthenticationFailed
 from fitboard.domain.periods import period_key
 from fitboard.domain.workouts import WorkoutSubmission
 from fitboard.entrypoints.api.athletes import REVOCATION_DELAY_S, KnownAthletes
-from tests.e2e.conftest import Api, run_at
+from tests.e2e.conftest import Api, run_at, start_within_its_day
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "seven purple giraffes dancing"
@@ -134,18 +134,6 @@ async def test_another_process_refuses_a_revoked_token_within_the_documented_del
 # ------------------------------------------------------------------ deleting the account
 
 
-def _runs_start() -> datetime:
-    """When bob's run starts, ada's an hour later: three hours ago, or two hours before the
-    end of that UTC day if that is earlier, so that both runs fall on its day, and so in one
-    week and one month, whose boards are read (the board time zone is UTC). The test read
-    the current week's and month's boards, with ada's run two hours ago and bob's three:
-    before 03:00 UTC on a Monday (on the 1st) one or both runs were in the week (month)
-    before, and it failed."""
-    started = datetime.now(UTC) - timedelta(hours=3)
-    next_day = datetime.combine(started.date() + timedelta(days=1), time(), UTC)
-    return min(started, next_day - timedelta(hours=2))
-
-
 async def _boards_of(api: Api, token: str, group_id: str, day: date) -> dict[str, set[str]]:
     """Who is listed on the boards ada's run (on `day`) reached, as each board reads."""
     week = {"period_key": period_key(Period.WEEK, day)}
@@ -184,7 +172,10 @@ async def test_deleting_the_account_removes_the_athlete_from_every_board_and_the
     gone = await api.client.delete(f"/v1/workouts/{duplicate}", headers=api.auth(ada))
     assert gone.status_code == 202, gone.text
     await _until_changed(api, ada_user["id"])
-    started = _runs_start()
+    # Bob's run three hours ago, ada's an hour later, both on one UTC day (so in one week
+    # and month, whose boards are read): before 03:00 UTC on a Monday (on the 1st) runs
+    # of two and three hours ago were in the week (month) before, and the test failed.
+    started = start_within_its_day(3, timedelta(hours=2))
     ada_run = await api.submit_ok(ada, started_at=(started + timedelta(hours=1)).isoformat(), **run)
     bob_run = await api.submit_ok(bob, started_at=started.isoformat(), **run)
     await api.wait_processed(ada, ada_run)

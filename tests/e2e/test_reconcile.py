@@ -9,7 +9,7 @@ import stat
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from fitboard.domain.boards import BoardId, BoardKey, Metric, Period, Scope, Sco
 from fitboard.domain.periods import current_key
 from fitboard.entrypoints.api import create_app
 from fitboard.entrypoints.maintenance_socket import reconcile_served
-from tests.e2e.conftest import TEST_SECRET, Api, settings_for
+from tests.e2e.conftest import TEST_SECRET, Api, settings_for, start_within_its_day
 
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 # Two athletes, each with one workout today: one runs and is in a group, one cycles.
@@ -32,19 +32,11 @@ FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 IMPLIED = 4 * len(Metric) * len(Period)
 
 
-def _started() -> datetime:
-    """Three hours ago, or an hour before the end of that UTC day if that is earlier: the
-    workouts of these tests start up to 40 minutes after it, and must all fall on its day
-    (the default board time zone is UTC). Three hours ago alone put the last one on the
-    next day, on boards none of them expect, when the tests were collected between 02:20
-    and 03:00 UTC."""
-    started = datetime.now(UTC) - timedelta(hours=3)
-    next_day = datetime.combine(started.date() + timedelta(days=1), time(), UTC)
-    return min(started, next_day - timedelta(hours=1))
-
-
-# When both workouts start.
-STARTED = _started()
+# When both workouts start: three hours ago, or an hour before the end of that UTC day
+# if that is earlier, since the tests' workouts start up to 40 minutes after it and must
+# all fall on its day. Three hours ago alone put the last one on the next day, on boards
+# none of them expect, when the tests were collected between 02:20 and 03:00 UTC.
+STARTED = start_within_its_day(3, timedelta(hours=1))
 
 
 async def two_athletes(api: Api) -> tuple[str, dict[str, object], dict[str, object]]:
