@@ -30,7 +30,7 @@ from fitboard.application.workouts.processing import (
 from fitboard.domain.activities import Activity
 from fitboard.domain.boards import BoardKey, RankedEntry, Standing, VersionedStanding
 from fitboard.domain.recordings import FileFormat, Recording
-from fitboard.domain.workouts import WorkoutSubmission
+from fitboard.domain.workouts import WorkoutStatus, WorkoutSubmission
 
 from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
     migrated_postgres_url_fixture,
@@ -116,7 +116,7 @@ def awarded(batch: Sequence[Processed]) -> list[list[tuple[str, int]]]:
 specs = st.tuples(
     st.integers(0, 3),
     st.sampled_from([20, 45, 90]),
-    st.sampled_from([3000.0, 5000.0, 10000.0, 21100.0]),
+    st.sampled_from([0.0, 3000.0, 5000.0, 10000.0, 21100.0]),
     st.sampled_from([Activity.RUN, Activity.CYCLE]),
 )
 
@@ -290,3 +290,62 @@ async def test_an_id_of_another_athletes_workout_fails_the_batch_stored_or_in_it
             await batched.processing.process_batch(batch)
     assert await stored(batched.store, grace) == []
     assert len(await stored(batched.store, ada)) == 1
+
+
+async def test_a_batch_reads_what_is_stored_under_an_id_its_athletes_next_workout_rests_on(
+    workers: list[Worker],
+) -> None:
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+
+    async def reject(store: SqlStore, workout_id: UUID) -> None:
+        """As a moderator would: the stored run no longer counts."""
+        async with store.unit_of_work() as uow:
+            found = await uow.workouts.get_many([workout_id])
+            await uow.workouts.replace(
+                replace(found[workout_id], status=WorkoutStatus.REJECTED, flag_reason="no")
+            )
+            await uow.commit()
+
+    def plan(user_id: UUID) -> list[WorkoutSubmission]:
+        run = submission(user_id, 1, (0, 60, 10000.0, Activity.RUN))
+        recording = Recording(FileFormat.GPX, "run.gpx", f"gpx-{user_id}")
+        recorded = replace(run, id=UUID(int=run.id.int + 1), recording=recording, source="gpx")
+        return [run, recorded]
+
+    for store, who in ((single.store, one), (batched.store, other)):
+        run, _ = plan(who)
+        await batched.processing.process_batch([run])
+        await reject(store, run.id)
+    # The run again (stored, and rejected since), then its file: not a duplicate of a
+    # run that no longer counts, so it counts.
+    expected = await single.one_at_a_time(plan(one))
+    got = await batched.processing.process_batch(plan(other))
+    assert [(p.duplicate, p.workout.status.value) for p in expected] == [
+        (True, "rejected"),
+        (False, "processed"),
+    ]
+    assert [(p.duplicate, p.workout.status) for p in got] == [
+        (p.duplicate, p.workout.status) for p in expected
+    ]
+    assert await stored(batched.store, other) == await stored(single.store, one)
+
+
+async def test_the_bests_a_batch_keeps_count_a_record_delivered_after_a_later_workout(
+    workers: list[Worker],
+) -> None:
+    _, batched = workers
+    who = await athlete(batched.store)
+    await batched.processing.process_batch([submission(who, 0, (0, 30, 5000.0, Activity.RUN))])
+    # One batch: a run on day 3 too fast to count (flagged), then the longest run yet, on
+    # day 1. The bests kept at the latest place judged (day 3's) hold the longest run.
+    flagged = submission(who, 1, (3, 10, 5000.0, Activity.RUN))
+    longest = submission(who, 2, (1, 60, 10000.0, Activity.RUN))
+    got = await batched.processing.process_batch([flagged, longest])
+    assert got[0].workout.status is WorkoutStatus.FLAGGED
+    assert ("record-longest-run", 2) in awarded(got)[1]
+    # Day 4, shorter than day 1's: no record (the kept bests must not miss day 1's).
+    (later,) = await batched.processing.process_batch(
+        [submission(who, 3, (4, 40, 7000.0, Activity.RUN))]
+    )
+    assert "record-longest-run" not in {a.rule.id for a in later.awarded}

@@ -21,9 +21,11 @@ from fitboard.domain.achievements import (
     WorkoutFacts,
     WorkoutThreshold,
     judge_workout,
+    least_record_distance,
     pace_s_per_km,
     placement_awards,
     progress,
+    record_applies,
     record_setters,
     streak_through,
 )
@@ -334,3 +336,23 @@ def test_pace_is_one_exact_double() -> None:
     # The same expression the record's SQL evaluates: duration * 1000.0 / distance.
     assert pace_s_per_km(2345, 5012.7) == 2345 * 1000.0 / 5012.7
     assert pace_s_per_km(1200, 5000) == 240.0
+
+
+def test_a_workout_without_distance_brings_no_distance_best() -> None:
+    # As the record reads bests: a run of 0 m is no longest run, so the next run is the
+    # first of its kind (no record earned), and a distance below a rule's least is none.
+    def m(distance: float | None) -> Measured:
+        return Measured(uuid.uuid4(), Activity.RUN, distance, 3600, 500.0, 50)
+
+    nothing, first, better = m(0.0), m(5_000), m(6_000)
+    assert not record_applies(LONGEST, nothing)
+    assert not record_applies(LONGEST, m(None))
+    assert record_applies(LONGEST, first)
+    assert record_setters(LONGEST, None, [nothing, first, better]) == [(better, 6_000)]
+    five_k = PersonalRecord("5k", "5K", "d", RUN, Measure.DURATION, 5000)
+    assert not record_applies(five_k, m(4_999))
+    assert record_applies(five_k, m(5_000))
+    assert least_record_distance(five_k) == 5000
+    anything = PersonalRecord("long", "Long", "d", None, Measure.DURATION)
+    assert record_applies(anything, m(None))
+    assert least_record_distance(anything) == 0.0

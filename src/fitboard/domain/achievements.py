@@ -217,9 +217,23 @@ def best_of(rule: PersonalRecord, value: float, previous: float | None) -> float
     return value if previous is None or is_better(rule, value, previous) else previous
 
 
+# The least distance a workout needs for a distance or pace record (or any record with a
+# least distance): a distance of zero is no distance, and brings no best.
+LEAST_RECORD_DISTANCE_M = 1e-9
+
+
+def least_record_distance(rule: PersonalRecord) -> float:
+    """The least distance a workout needs for `rule` to look at it (0: none needed)."""
+    if rule.min_distance_m > 0 or rule.measure in (Measure.PACE, Measure.DISTANCE):
+        return max(rule.min_distance_m, LEAST_RECORD_DISTANCE_M)
+    return 0.0
+
+
 def record_applies(rule: PersonalRecord, workout: Measured) -> bool:
+    """Whether `rule` looks at `workout`: its activity, and its distance when one is needed
+    (the record's SQL picks the workouts it reads bests from by the same test)."""
     distance = workout.distance_m or 0.0
-    return rule.counts(workout.activity) and distance >= rule.min_distance_m
+    return rule.counts(workout.activity) and distance >= least_record_distance(rule)
 
 
 def record_setters(

@@ -38,6 +38,7 @@ from fitboard.domain.achievements import (
     Measured,
     PersonalRecord,
     best_of,
+    least_record_distance,
 )
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import WorkoutStatus
@@ -346,12 +347,13 @@ def _later(user_id: Any, after: Any, after_id: Any) -> list[ColumnElement[bool]]
 
 
 def _counted_by(rule: PersonalRecord) -> list[ColumnElement[bool]]:
-    """Which of those workouts the rule looks at."""
+    """Which of those workouts the rule looks at: domain `record_applies`, in SQL."""
     conditions: list[ColumnElement[bool]] = []
     if rule.activities is not None:
         conditions.append(workouts.c.activity.in_(sorted(a.value for a in rule.activities)))
-    if rule.min_distance_m > 0 or rule.measure in (Measure.PACE, Measure.DISTANCE):
-        conditions.append(workouts.c.distance_m >= max(rule.min_distance_m, 1e-9))
+    least = least_record_distance(rule)
+    if least > 0:
+        conditions.append(workouts.c.distance_m >= least)
     return conditions
 
 

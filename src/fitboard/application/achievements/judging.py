@@ -105,83 +105,206 @@ async def award_for_workout(
     return judged
 
 
-async def award_for_workouts(
-    uow: JudgingUnit, workouts: Sequence[ToJudge], rules: Sequence[AnyRule]
-) -> list[Judged]:
-    """`award_for_workout` of each of `workouts` (each of a different athlete), in order,
-    with the reads and the awards of them all in one round trip each: what judging one
-    workout reads and writes is its own athlete's, so judging them together is judging
-    them one after another. Re-judging the records after the workouts that arrived late
-    reads the later workouts, and the awards held among them, in one round trip each for
-    all of them, and gives what they now earn in one more; only a record taken back costs
-    a round trip of its own."""
-    if len({w.user.id for w in workouts}) != len(workouts):
-        raise ValueError("award_for_workouts judges one workout per athlete at a time")
+@dataclass(frozen=True)
+class Seen:
+    """What judging a workout reads of the record: the athlete's active local days
+    around it (none without streak rules), their best of each record rule before its
+    place in date order, and their counted workouts after it (read only when it counts
+    and there are record rules: those are what re-judging records looks at)."""
+
+    days: set[date]
+    bests: dict[str, float | None]
+    later: list[Measured]
+
+
+async def read_for_judging(
+    uow: JudgingUnit, workouts: Sequence[tuple[Workout, User]], rules: Sequence[AnyRule]
+) -> list[Seen]:
+    """What judging each (workout, its athlete) reads of the record, in order, in three
+    round trips for them all (fewer without streak or record rules), an athlete's several
+    workouts as well. Read before the workouts are stored, it is what the record held
+    before them, which `award_for_workouts` carries through each athlete's workouts."""
     if not workouts:
         return []
-    starts = [local_start(w.workout.submission.started_at, w.user) for w in workouts]
-    longest = max((r.days for r in rules if isinstance(r, Streak)), default=0)
     days: list[set[date]] = [set() for _ in workouts]
+    longest = _longest_streak(rules)
     if longest:
         span = timedelta(days=longest - 1)
         days = await uow.achievements.active_local_days_many(
             [
-                (w.user.id, s.date() - span, s.date() + span)
-                for w, s in zip(workouts, starts, strict=True)
+                (user.id, day - span, day + span)
+                for day, (_, user) in zip(_local_days(workouts), workouts, strict=True)
             ]
         )
-    records = [rule for rule in rules if isinstance(rule, PersonalRecord)]
-    places = [(w.user.id, w.workout.submission.started_at, w.workout.id) for w in workouts]
+    records = _records(rules)
+    places = [(user.id, w.submission.started_at, w.id) for w, user in workouts]
     bests = await uow.achievements.bests_before_many(records, places)
-    await uow.achievements.keep_bests(records, places, bests)
-    earned = [
-        judge_workout(rules, WorkoutFacts(w.workout, s, w.all_time, frozenset(d), b))
-        for w, s, d, b in zip(workouts, starts, days, bests, strict=True)
-    ]
+    later: list[list[Measured]] = [[] for _ in workouts]
+    # Only a counted workout can change the records of those after it.
+    counted = [i for i, (w, _) in enumerate(workouts) if records and w.counts_on_boards]
+    if counted:
+        found = await uow.achievements.counted_after_many([places[i] for i in counted])
+        for i, measured_after in zip(counted, found, strict=True):
+            later[i] = measured_after
+    return [Seen(d, b, a) for d, b, a in zip(days, bests, later, strict=True)]
+
+
+def comes_late(
+    seen: Seen, workout: Workout, earlier: Sequence[Workout], rules: Sequence[AnyRule]
+) -> bool:
+    """Whether judging `workout` judges the records of workouts after it again: it counts,
+    there are record rules, and a counted workout after it in date order is in the record
+    (`seen.later`) or among `earlier`, the athlete's workouts judged before it in the same
+    `award_for_workouts` (which the record did not hold when `seen` was read)."""
+    if not (workout.counts_on_boards and _records(rules)):
+        return False
+    place = _place(workout)
+    return bool(seen.later) or any(e.counts_on_boards and _place(e) > place for e in earlier)
+
+
+async def award_for_workouts(
+    uow: JudgingUnit,
+    workouts: Sequence[ToJudge],
+    rules: Sequence[AnyRule],
+    seen: Sequence[Seen] | None = None,
+) -> list[Judged]:
+    """`award_for_workout` of each of `workouts`, in order, as one after another, with
+    the awards of them all in one round trip. `seen`: what `read_for_judging` read of
+    the record before any of them was stored, carried forward here through each
+    athlete's workouts in order (the days they make active, the bests they set); without
+    it, it is read now, which is only right with one workout per athlete (stored). A
+    workout that `comes_late` must be its athlete's only one here: re-judging the
+    records after it reads the later workouts, and the awards held among them, in one
+    round trip each for all such workouts, and gives what they now earn in one more;
+    only a record taken back costs a round trip of its own."""
+    if not workouts:
+        return []
+    many = len({w.user.id for w in workouts}) != len(workouts)
+    if seen is None:
+        if many:
+            raise ValueError(
+                "several workouts of one athlete are judged on what was read before them"
+            )
+        seen = await read_for_judging(uow, [(w.workout, w.user) for w in workouts], rules)
+    records = _records(rules)
+    longest = _longest_streak(rules)
+    span = timedelta(days=max(longest - 1, 0))
+    mine: dict[UUID, list[Workout]] = {}
+    for w in workouts:
+        mine.setdefault(w.user.id, []).append(w.workout)
+    judged_before: dict[UUID, list[Workout]] = {}
+    starts = [local_start(w.workout.submission.started_at, w.user) for w in workouts]
+    late: list[int] = []
+    facts: list[WorkoutFacts] = []
+    kept: list[dict[str, float | None]] = []
+    for i, (w, found, start) in enumerate(zip(workouts, seen, starts, strict=True)):
+        earlier = judged_before.setdefault(w.user.id, [])
+        if comes_late(found, w.workout, earlier, rules):
+            if len(mine[w.user.id]) > 1:
+                raise ValueError(
+                    f"workout {w.workout.id} comes before others of its athlete's in date "
+                    "order, so it is judged alone"
+                )
+            late.append(i)
+        counted = [e for e in (*earlier, w.workout) if e.counts_on_boards]
+        days = found.days
+        if longest:
+            day = start.date()
+            days = days | {d for d in map(_local_day, counted) if abs(d - day) <= span}
+        place = _place(w.workout)
+        bests = _with(records, found.bests, [e for e in earlier if _place(e) < place])
+        facts.append(WorkoutFacts(w.workout, start, w.all_time, frozenset(days), bests))
+        # What the record holds before its place once they are all stored, later ones too.
+        kept.append(_with(records, found.bests, [e for e in mine[w.user.id] if _place(e) < place]))
+        earlier.append(w.workout)
+    places = [(w.user.id, w.workout.submission.started_at, w.workout.id) for w in workouts]
+    await uow.achievements.keep_bests(records, places, kept)
+    earned = [judge_workout(rules, f) for f in facts]
     recorded = iter(
         await uow.achievements.award_many(
             [
                 (w.user.id, award, w.now, w.workout.id)
-                for w, found in zip(workouts, earned, strict=True)
-                for award in found
+                for w, its in zip(workouts, earned, strict=True)
+                for award in its
             ]
         )
     )
-    # Only a counted workout can change the records of those after it.
-    rejudged = [i for i, w in enumerate(workouts) if records and w.workout.counts_on_boards]
-    later: dict[int, list[Measured]] = {}
-    if rejudged:
-        found_later = await uow.achievements.counted_after_many([places[i] for i in rejudged])
-        later = dict(zip(rejudged, found_later, strict=True))
     catalog = _by_id(rules)
-    # The records of later workouts, judged again for every athlete that has some, with
+    # The records of later workouts, judged again for every workout that came late, with
     # the awards held among them read in one round trip and the awards given in another.
-    again = [i for i in rejudged if later[i]]
     redone = dict(
         zip(
-            again,
+            late,
             await _rejudge_later_records_many(
                 uow,
                 records,
                 [
-                    _Later(workouts[i].user.id, bests[i], measured(workouts[i].workout), later[i])
-                    for i in again
+                    _Later(
+                        workouts[i].user.id,
+                        facts[i].previous_bests,
+                        measured(workouts[i].workout),
+                        seen[i].later,
+                    )
+                    for i in late
                 ],
-                [workouts[i].now for i in again],
+                [workouts[i].now for i in late],
             ),
             strict=True,
         )
     )
     judged: list[Judged] = []
-    for i, (w, found) in enumerate(zip(workouts, earned, strict=True)):
+    for i, (w, its) in enumerate(zip(workouts, earned, strict=True)):
         awarded = [
             Awarded(catalog[a.rule_id], a, w.user.id, w.now, w.workout.id)
-            for a in found
+            for a in its
             if next(recorded)
         ]
         more, revoked = redone.get(i, ([], []))
         judged.append(Judged(awarded + more, revoked))
     return judged
+
+
+def _records(rules: Sequence[AnyRule]) -> list[PersonalRecord]:
+    return [rule for rule in rules if isinstance(rule, PersonalRecord)]
+
+
+def _longest_streak(rules: Sequence[AnyRule]) -> int:
+    return max((r.days for r in rules if isinstance(r, Streak)), default=0)
+
+
+def _place(workout: Workout) -> tuple[datetime, UUID]:
+    """The workout's place in its athlete's date order: start, then id (as the record
+    orders them: a uuid compares as its bytes, as PostgreSQL compares them)."""
+    return (workout.submission.started_at, workout.id)
+
+
+def _local_days(workouts: Sequence[tuple[Workout, User]]) -> list[date]:
+    return [local_start(w.submission.started_at, user).date() for w, user in workouts]
+
+
+def _local_day(workout: Workout) -> date:
+    """The athlete's own day the workout is on, as the record keeps it."""
+    assert workout.local_day is not None, "a workout judged has its local day"
+    return workout.local_day
+
+
+def _with(
+    records: Sequence[PersonalRecord],
+    bests: dict[str, float | None],
+    workouts: Sequence[Workout],
+) -> dict[str, float | None]:
+    """`bests` (one per record rule) as they are with `workouts` too: of those, the
+    counted ones each rule looks at (`record_applies`, as the record's own read)."""
+    found = dict(bests)
+    for workout in workouts:
+        if not workout.counts_on_boards:
+            continue
+        this = measured(workout)
+        for rule in records:
+            value = measure_value(rule.measure, this)
+            if value is not None and record_applies(rule, this):
+                found[rule.id] = best_of(rule, value, found.get(rule.id))
+    return found
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ One transaction per batch of workouts, under per-athlete locks: for each workout
 order, compute calories and points, check plausibility, insert it (idempotent on the id),
 add to the daily rollup, read the athlete's new totals and judge achievements; each
 athlete's projection version is bumped once. The statements are multi-row, a few for the
-whole batch and a few per turn (each athlete's n-th workout of the batch in turn n), not
-some for every workout. After the commit, the totals are projected onto the boards in one
-round trip. Redelivery changes nothing but re-projecting the same totals, which is what
-makes a crash anywhere in between harmless.
+whole batch and two per round of rollups (each athlete's n-th workout of the batch in
+round n), not some for every workout. After the commit, the totals are projected onto the
+boards in one round trip. Redelivery changes nothing but re-projecting the same totals,
+which is what makes a crash anywhere in between harmless.
 
 The projection also answers, atomically with each write, the athlete's standing just
 before and after it on each board it moved them on, and whom they passed there, so the
@@ -20,7 +20,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 from uuid import UUID
@@ -31,6 +31,8 @@ from fitboard.application.achievements.judging import (
     Revoked,
     ToJudge,
     award_for_workouts,
+    comes_late,
+    read_for_judging,
 )
 from fitboard.application.boards.ports import Projected, RankingIndex, passed_among
 from fitboard.application.messaging.errors import PermanentFailure
@@ -119,13 +121,14 @@ class Processing:
         Every athlete of the batch is locked (and their projection version bumped once)
         first, in the order of their ids, so two workers whose batches share athletes
         take their locks in one order and never deadlock. What the batch needs of the
-        record before its first step (the athletes' groups, deletions, workouts stored
-        under its ids, workouts it may duplicate) is read once, and kept up to date in
-        memory with what the batch stores. Then the batch is recorded turn by turn, each
-        athlete's n-th submission in turn n, every turn in a few multi-row statements
-        (`_record`): what a step reads and writes is its own athlete's, and an athlete's
-        submissions keep their order, so this is one at a time. Each athlete's boards are then
-        projected once, with the totals after their last workout of the batch, after the
+        record before its first step (the athletes' groups, deletions, workouts it may
+        duplicate, what is stored under the ids of submissions that others of their
+        athlete follow) is read once, and each submission is decided on it in order
+        (`_decide`), each joining it. Then the batch is recorded in passes, usually one
+        (`_record`), every pass in a few multi-row statements: what a step reads and
+        writes is its own athlete's, and an athlete's submissions keep their order, so
+        this is one at a time. Each athlete's boards are then projected once, with the
+        totals after their last workout of the batch, after the
         commit but before the unit of work ends (under the athletes' board-write locks,
         so that their boards are written in the order of the commits), and every board
         write goes in one round trip; the rank changes and overtakes of an athlete
@@ -135,7 +138,6 @@ class Processing:
         projects the same totals again."""
         if not submissions:
             return []
-        steps: list[_Step] = []
         async with self._store.unit_of_work() as uow:
             # Each row stays locked until the commit; a rollback undoes the bumps.
             ids = sorted({s.user_id for s in submissions})
@@ -155,11 +157,17 @@ class Processing:
                     ]
                 )
             )
+            # What is stored under the id of a submission that others of its athlete
+            # follow in the batch decides theirs (whether one duplicates it): read first.
+            unknown = [i for i in _followed(submissions) if record.stored(i) is None]
+            if unknown:
+                for stored in (await uow.workouts.get_many(unknown)).values():
+                    record.add(stored)
+            decided = [self._decide(s, athletes, deleted, record) for s in submissions]
             recorded: dict[int, _Step] = {}
-            for turn in _turns(submissions):
-                each = [submissions[i] for i in turn]
-                found = await self._record(uow, each, athletes, deleted, record)
-                recorded.update(zip(turn, found, strict=True))
+            pending = list(range(len(submissions)))
+            while pending:
+                pending = await self._record(uow, decided, pending, recorded)
             steps = [recorded[i] for i in range(len(submissions))]
             await uow.commit()
 
@@ -213,96 +221,175 @@ class Processing:
             )
         return done
 
-    async def _record(
+    def _decide(
         self,
-        uow: ProcessingUnit,
-        turn: Sequence[WorkoutSubmission],
+        submission: WorkoutSubmission,
         athletes: dict[UUID, User],
         deleted: set[UUID],
         record: _BatchRecord,
-    ) -> list[_Step]:
-        """One turn of the batch into the record, in its transaction: at most one
-        submission per athlete (each athlete locked), each recorded as it would be alone,
-        in one statement per step of recording for all of them together: insert, rollups,
-        totals, then judging (`award_for_workouts`)."""
-        decided: list[tuple[WorkoutSubmission, User, Workout, Workout | None]] = []
-        for submission in turn:
-            user = athletes[submission.user_id]
-            workout = evaluate(submission, user, self._rules, self._clock.now())
-            # An activity the athlete already has, imported or typed in after its file (under
-            # the per-athlete lock, so two uploads of one run at once cannot both count).
-            # Whatever it judges now, a redelivery keeps the stored workout.
-            original = first_duplicate(submission, record.near(submission))
-            if original is not None:
-                workout = rejected_as_duplicate(workout, original.id)
-            if submission.id in deleted:
-                # A redelivered or replayed submission must not bring a deleted one back.
-                raise PermanentFailure(
-                    f"workout {submission.id} was deleted by its athlete; not stored again"
-                )
-            existing = record.stored(submission.id)
-            if existing is not None and existing.user_id != submission.user_id:
-                raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
-            if existing is None:
-                record.add(workout)
-            decided.append((submission, user, workout, existing))
-        new = [workout for _, _, workout, existing in decided if existing is None]
-        inserted = await uow.workouts.add_new(new)
-        if len(inserted) < len(new):
+    ) -> _Decided:
+        """The submission as it is to be recorded, judged on `record` (which it then
+        joins): a duplicate of a workout the athlete already has is rejected, and one
+        stored under its id already is not stored again."""
+        user = athletes[submission.user_id]
+        workout = evaluate(submission, user, self._rules, self._clock.now())
+        # An activity the athlete already has, imported or typed in after its file (under
+        # the per-athlete lock, so two uploads of one run at once cannot both count).
+        # Whatever it judges now, a redelivery keeps the stored workout.
+        original = first_duplicate(submission, record.near(submission))
+        if original is not None:
+            workout = rejected_as_duplicate(workout, original.id)
+        if submission.id in deleted:
+            # A redelivered or replayed submission must not bring a deleted one back.
+            raise PermanentFailure(
+                f"workout {submission.id} was deleted by its athlete; not stored again"
+            )
+        existing = record.stored(submission.id)
+        if existing is not None and existing.user_id != submission.user_id:
+            raise PermanentFailure(f"workout id {submission.id} belongs to another athlete")
+        if existing is None:
+            record.add(workout)
+        return _Decided(user, workout, existing)
+
+    async def _record(
+        self,
+        uow: ProcessingUnit,
+        decided: list[_Decided],
+        pending: Sequence[int],
+        recorded: dict[int, _Step],
+    ) -> list[int]:
+        """Record the `pending` submissions of the batch (by index, in delivery order),
+        as many as one pass can, into `recorded`; returns those left for the next pass.
+
+        A pass stores every athlete's submissions in one insert and judges them in one
+        `award_for_workouts`, on what the record held before it (`read_for_judging`),
+        carried forward through each athlete's workouts in order; their rollups are
+        added in rounds, each athlete's n-th in round n, each round followed by a read
+        of the totals after it (each workout is judged on the athlete's totals just
+        after it, summed by the database in its own order: one statement per round, not
+        one sum worked out here, so every total is the same to the last bit as one at a
+        time). A workout that comes late (`comes_late`: a counted workout after it in
+        date order is stored) re-judges the records after it, so it is its athlete's
+        only new one in its pass: their later submissions wait for the next pass, which
+        reads the record again. Workouts that arrive in date order, the usual case, take
+        one pass however many an athlete has in the batch."""
+        rules = self._achievement_rules
+        new = [i for i in pending if decided[i].existing is None]
+        seen = dict(
+            zip(
+                new,
+                await read_for_judging(
+                    uow, [(decided[i].workout, decided[i].user) for i in new], rules
+                ),
+                strict=True,
+            )
+        )
+        this_pass: list[int] = []
+        left: list[int] = []
+        stopped: set[UUID] = set()
+        judged_before: dict[UUID, list[Workout]] = {}
+        for i in pending:
+            user_id = decided[i].user.id
+            if user_id in stopped:
+                left.append(i)
+                continue
+            if decided[i].existing is None:
+                earlier = judged_before.setdefault(user_id, [])
+                late = comes_late(seen[i], decided[i].workout, earlier, rules)
+                if late and earlier:
+                    stopped.add(user_id)
+                    left.append(i)
+                    continue
+                earlier.append(decided[i].workout)
+                if late:
+                    stopped.add(user_id)
+            this_pass.append(i)
+
+        adding = [decided[i].workout for i in this_pass if decided[i].existing is None]
+        inserted = await uow.workouts.add_new(adding)
+        if len(inserted) < len(adding):
             # Ids stored already, by an earlier delivery (a redelivery keeps the stored
-            # workout) or by another athlete (dead-lettered below): read back.
-            taken = await uow.workouts.get_many([w.id for w in new if w.id not in inserted])
-            for at, (submission, user, workout, existing) in enumerate(decided):
-                if existing is None and workout.id in taken:
-                    existing = taken[workout.id]
-                    if existing.user_id != submission.user_id:
-                        raise PermanentFailure(
-                            f"workout id {submission.id} belongs to another athlete"
-                        )
-                    record.add(existing)
-                    decided[at] = (submission, user, workout, existing)
-        await uow.rollups.add_many(
-            [
-                (user.id, workout.board_day, workout.submission.activity, contribution(workout))
-                for _, user, workout, existing in decided
-                if existing is None and workout.counts_on_boards
-            ]
-        )
-        stored = [workout if existing is None else existing for _, _, workout, existing in decided]
-        totals = await uow.rollups.totals_by_period_many(
-            [
-                (user.id, _ranges_of(workout.board_day))
-                for (_, user, _, _), workout in zip(decided, stored, strict=True)
-            ]
-        )
+            # workout) or by another athlete (dead-lettered below): read back. Only an
+            # athlete's last submission of the batch can be one (the others' ids were
+            # read before any was decided), so no decision rests on it.
+            taken = await uow.workouts.get_many([w.id for w in adding if w.id not in inserted])
+            for i in this_pass:
+                found = taken.get(decided[i].workout.id)
+                if decided[i].existing is None and found is not None:
+                    if found.user_id != decided[i].user.id:
+                        raise PermanentFailure(f"workout id {found.id} belongs to another athlete")
+                    decided[i] = replace(decided[i], existing=found)
+
+        totals: dict[int, dict[Period, Totals]] = {}
+        for round_ in _turns([decided[i].user.id for i in this_pass]):
+            here = [this_pass[at] for at in round_]
+            await uow.rollups.add_many(
+                [
+                    (
+                        d.user.id,
+                        d.workout.board_day,
+                        d.workout.submission.activity,
+                        contribution(d.workout),
+                    )
+                    for d in (decided[i] for i in here)
+                    if d.existing is None and d.workout.counts_on_boards
+                ]
+            )
+            found_totals = await uow.rollups.totals_by_period_many(
+                [(decided[i].user.id, _ranges_of(decided[i].stored.board_day)) for i in here]
+            )
+            totals.update(zip(here, found_totals, strict=True))
+
         # Judged in the same transaction: an award exists exactly when its workout does.
-        fresh = [
-            ToJudge(workout, user, found[Period.ALL], self._clock.now())
-            for (_, user, workout, existing), found in zip(decided, totals, strict=True)
-            if existing is None
-        ]
-        judged = iter(await award_for_workouts(uow, fresh, self._achievement_rules))
-        steps: list[_Step] = []
-        for (_, user, _, existing), workout, found in zip(decided, stored, totals, strict=True):
-            outcome = Judged([], []) if existing is not None else next(judged)
-            steps.append(_Step(user, workout, existing is not None, found, outcome))
-        return steps
+        fresh = [i for i in this_pass if decided[i].existing is None]
+        judged = await award_for_workouts(
+            uow,
+            [
+                ToJudge(
+                    decided[i].workout,
+                    decided[i].user,
+                    totals[i][Period.ALL],
+                    self._clock.now(),
+                )
+                for i in fresh
+            ],
+            rules,
+            [seen[i] for i in fresh],
+        )
+        outcome = dict(zip(fresh, judged, strict=True))
+        for i in this_pass:
+            d = decided[i]
+            recorded[i] = _Step(
+                d.user,
+                d.stored,
+                d.existing is not None,
+                totals[i],
+                outcome.get(i, Judged([], [])),
+            )
+        return left
 
 
-def _turns(submissions: Sequence[WorkoutSubmission]) -> list[list[int]]:
-    """The batch's submissions (by index) in turns: each athlete's n-th submission in the
-    n-th turn, in delivery order. Recording turn after turn is recording one submission
-    after another: what a step reads and writes is its own athlete's, and an athlete's
-    submissions keep their order."""
+def _turns(athletes: Sequence[UUID]) -> list[list[int]]:
+    """Positions in `athletes` (each item's athlete, in delivery order) in turns: each
+    athlete's n-th in the n-th turn, in order."""
     turns: list[list[int]] = []
     seen: dict[UUID, int] = {}
-    for index, submission in enumerate(submissions):
-        turn = seen.get(submission.user_id, 0)
-        seen[submission.user_id] = turn + 1
+    for index, user_id in enumerate(athletes):
+        turn = seen.get(user_id, 0)
+        seen[user_id] = turn + 1
         if turn == len(turns):
             turns.append([])
         turns[turn].append(index)
     return turns
+
+
+def _followed(submissions: Sequence[WorkoutSubmission]) -> list[UUID]:
+    """Ids of the submissions that a later one of the same athlete follows in the batch,
+    each once."""
+    last: dict[UUID, int] = {}
+    for index, submission in enumerate(submissions):
+        last[submission.user_id] = index
+    return list(dict.fromkeys(s.id for i, s in enumerate(submissions) if i < last[s.user_id]))
 
 
 def _latest(moved: list[list[ScoreUpdate]]) -> list[ScoreUpdate]:
@@ -330,9 +417,9 @@ def _ranges_of(day: date) -> Mapping[Period, PeriodRange]:
 
 class _BatchRecord:
     """The workouts of the batch's athletes that the batch looks at, as the record holds
-    them at each step: read once before the first step (those one of its submissions
-    could duplicate: `candidates_in_spans`), then kept up to date with what the batch
-    itself stores or finds stored, step by step."""
+    them at each step: read before the first step (those one of its submissions could
+    duplicate: `candidates_in_spans`; those stored under the ids of submissions others
+    of their athlete follow), then joined by each submission as it is decided."""
 
     def __init__(self, nearby: Sequence[Workout]) -> None:
         self._stored: dict[UUID, Workout] = {}
@@ -342,8 +429,8 @@ class _BatchRecord:
 
     def stored(self, workout_id: UUID) -> Workout | None:
         """The workout stored under that id, if this batch has seen it (a workout stored
-        before the batch that the first read did not return, say a redelivered typed-in
-        one, is found by the insert instead)."""
+        before the batch that the reads did not return, say an athlete's last submission
+        of the batch redelivered typed in, is found by the insert instead)."""
         return self._stored.get(workout_id)
 
     def near(self, submission: WorkoutSubmission) -> list[Workout]:
@@ -358,6 +445,21 @@ class _BatchRecord:
     def add(self, workout: Workout) -> None:
         self._stored[workout.id] = workout
         self._of.setdefault(workout.user_id, {})[workout.id] = workout
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A submission of the batch as it is to be recorded: its athlete, the workout it
+    makes, and the one stored under its id already (None: it is new)."""
+
+    user: User
+    workout: Workout
+    existing: Workout | None
+
+    @property
+    def stored(self) -> Workout:
+        """The workout the record holds for it once recorded."""
+        return self.workout if self.existing is None else self.existing
 
 
 @dataclass(frozen=True)
