@@ -349,3 +349,54 @@ async def test_the_bests_a_batch_keeps_count_a_record_delivered_after_a_later_wo
         [submission(who, 3, (4, 40, 7000.0, Activity.RUN))]
     )
     assert "record-longest-run" not in {a.rule.id for a in later.awarded}
+
+
+def revoked(batch: Sequence[Processed]) -> list[list[tuple[str, int]]]:
+    return [sorted((r.rule.id, r.workout_id.int & 0xFFFF) for r in p.revoked) for p in batch]
+
+
+@pytest.mark.parametrize(
+    ("stored_first", "late"),
+    [
+        # A record the first late run gives (day 5 now beats day 1), the second takes back.
+        (
+            [(5, 60, 10000.0, Activity.RUN)],
+            [(1, 50, 8000.0, Activity.RUN), (2, 70, 12000.0, Activity.RUN)],
+        ),
+        # A record held since before (day 6's) that the second late run takes back.
+        (
+            [
+                (5, 60, 10000.0, Activity.RUN),
+                (6, 70, 12000.0, Activity.RUN),
+                (7, 65, 11000.0, Activity.RUN),
+            ],
+            [
+                (1, 65, 11500.0, Activity.RUN),
+                (2, 75, 13000.0, Activity.RUN),
+                (3, 30, 5000.0, Activity.RUN),
+            ],
+        ),
+    ],
+)
+async def test_several_late_workouts_of_an_athlete_in_one_batch_rejudge_as_one_at_a_time(
+    workers: list[Worker], stored_first: list[Spec], late: list[Spec]
+) -> None:
+    # As when another worker's batch of the athlete's later workouts committed first:
+    # every workout of this batch comes before ones the record holds, in date order.
+    single, batched = workers
+    one, other = await athlete(single.store), await athlete(batched.store)
+    await single.one_at_a_time([submission(one, n, s) for n, s in enumerate(stored_first)])
+    await batched.processing.process_batch(
+        [submission(other, n, s) for n, s in enumerate(stored_first)]
+    )
+    first = len(stored_first)
+    expected = await single.one_at_a_time(
+        [submission(one, first + n, s) for n, s in enumerate(late)]
+    )
+    got = await batched.processing.process_batch(
+        [submission(other, first + n, s) for n, s in enumerate(late)]
+    )
+    assert awarded(got) == awarded(expected)
+    assert revoked(got) == revoked(expected)
+    assert any(revoked(expected))
+    assert await held(batched.store, other) == await held(single.store, one)

@@ -149,17 +149,22 @@ async def read_for_judging(
     return [Seen(d, b, a) for d, b, a in zip(days, bests, later, strict=True)]
 
 
-def comes_late(
-    seen: Seen, workout: Workout, earlier: Sequence[Workout], rules: Sequence[AnyRule]
-) -> bool:
+def comes_late(seen: Seen, workout: Workout, rules: Sequence[AnyRule]) -> bool:
     """Whether judging `workout` judges the records of workouts after it again: it counts,
-    there are record rules, and a counted workout after it in date order is in the record
-    (`seen.later`) or among `earlier`, the athlete's workouts judged before it in the same
-    `award_for_workouts` (which the record did not hold when `seen` was read)."""
+    there are record rules, and the record holds a counted workout after it in date
+    order (`seen.later`)."""
+    return bool(workout.counts_on_boards and _records(rules) and seen.later)
+
+
+def out_of_order(workout: Workout, earlier: Sequence[Workout], rules: Sequence[AnyRule]) -> bool:
+    """Whether `workout` cannot be judged after `earlier` (its athlete's workouts judged
+    before it in one `award_for_workouts`) on what was read before them all: it counts,
+    there are record rules, and one of them counts and comes after it in date order, so
+    judging it re-judges the records of one the record did not hold when it was read."""
     if not (workout.counts_on_boards and _records(rules)):
         return False
     place = _place(workout)
-    return bool(seen.later) or any(e.counts_on_boards and _place(e) > place for e in earlier)
+    return any(e.counts_on_boards and _place(e) > place for e in earlier)
 
 
 async def award_for_workouts(
@@ -172,11 +177,11 @@ async def award_for_workouts(
     the awards of them all in one round trip. `seen`: what `read_for_judging` read of
     the record before any of them was stored, carried forward here through each
     athlete's workouts in order (the days they make active, the bests they set); without
-    it, it is read now, which is only right with one workout per athlete (stored). A
-    workout that `comes_late` must be its athlete's only one here: re-judging the
-    records after it reads the later workouts, and the awards held among them, in one
-    round trip each for all such workouts, and gives what they now earn in one more;
-    only a record taken back costs a round trip of its own."""
+    it, it is read now, which is only right with one workout per athlete (stored). No
+    workout may be `out_of_order` after the athlete's before it here. Re-judging the
+    records after the workouts that `come_late` reads the awards held among the later
+    workouts in one round trip for all of them, and gives what they now earn in one
+    more; only a record taken back costs a round trip of its own."""
     if not workouts:
         return []
     many = len({w.user.id for w in workouts}) != len(workouts)
@@ -199,12 +204,12 @@ async def award_for_workouts(
     kept: list[dict[str, float | None]] = []
     for i, (w, found, start) in enumerate(zip(workouts, seen, starts, strict=True)):
         earlier = judged_before.setdefault(w.user.id, [])
-        if comes_late(found, w.workout, earlier, rules):
-            if len(mine[w.user.id]) > 1:
-                raise ValueError(
-                    f"workout {w.workout.id} comes before others of its athlete's in date "
-                    "order, so it is judged alone"
-                )
+        if out_of_order(w.workout, earlier, rules):
+            raise ValueError(
+                f"workout {w.workout.id} comes before one judged before it here in date "
+                "order: judge it after that one is stored"
+            )
+        if comes_late(found, w.workout, rules):
             late.append(i)
         counted = [e for e in (*earlier, w.workout) if e.counts_on_boards]
         days = found.days
@@ -342,10 +347,14 @@ async def _rejudge_later_records_many(
     athletes: Sequence[_Later],
     nows: Sequence[datetime],
 ) -> list[tuple[list[Awarded], list[Revoked]]]:
-    """`_rejudge_later_records` of each of `athletes` (each a different athlete), awarded
-    at `nows`, with what they hold read in one round trip and what they now earn awarded
+    """`_rejudge_later_records` of each of `athletes`, awarded at `nows`, one after
+    another, with what they hold read in one round trip and what they now earn awarded
     in one: what judging one athlete's records reads and writes is their own, so doing
-    them together is doing them one after another."""
+    them together is doing them one after another. An athlete may come several times
+    (several of their workouts arrived late, in date order): each time is judged on what
+    the times before left held, worked out here from the one read, and the record is
+    written once with where they all lead (an award given and taken back again within
+    them is never written; one taken back and given again is written again)."""
     if not athletes:
         return []
     shoulds = [_should_hold(records, found) for found in athletes]
@@ -353,35 +362,56 @@ async def _rejudge_later_records_many(
         [r.id for r in records],
         [(found.user_id, [str(w.id) for w in found.later]) for found in athletes],
     )
-    # Every award still to give, athlete after athlete in the order `should` lists them
-    # (award_many answers exactly as one award after another would).
-    wanted = [
-        (found.user_id, rule, Award(rule.id, key[1], value), now, holder.id)
-        for found, should, held, now in zip(athletes, shoulds, helds, nows, strict=True)
-        for key, (rule, holder, value) in should.items()
-        if key not in held
-    ]
-    recorded = await uow.achievements.award_many(
-        [(user_id, award, now, holder) for user_id, _, award, now, holder in wanted]
-    )
-    given: dict[UUID, list[Awarded]] = {}
-    for (user_id, rule, award, now, holder), done in zip(wanted, recorded, strict=True):
-        if done:
-            given.setdefault(user_id, []).append(Awarded(rule, award, user_id, now, holder))
+    # What each athlete holds among all the workouts looked at, before any of this.
+    holding: dict[UUID, set[tuple[str, str]]] = {}
+    for found, held in zip(athletes, helds, strict=True):
+        holding.setdefault(found.user_id, set()).update(held)
+    before = {user_id: set(held) for user_id, held in holding.items()}
     rules_by_id = {r.id: r for r in records}
+    # Per (athlete, award): the last award of it given here (rule, value, when, holder),
+    # or None when the last word was taking it back; and those taken back at all.
+    last: dict[
+        tuple[UUID, tuple[str, str]], tuple[PersonalRecord, float, datetime, UUID] | None
+    ] = {}
+    taken_back: set[tuple[UUID, tuple[str, str]]] = set()
     results: list[tuple[list[Awarded], list[Revoked]]] = []
-    for found, should, held, now in zip(athletes, shoulds, helds, nows, strict=True):
+    for found, should, now in zip(athletes, shoulds, nows, strict=True):
+        held_now = holding[found.user_id]
+        looked_at = {(r.id, str(w.id)) for w in found.later for r in records}
+        held = held_now & looked_at
+        given: list[Awarded] = []
+        for key, (rule, holder, value) in should.items():
+            if key not in held:
+                given.append(
+                    Awarded(rule, Award(rule.id, key[1], value), found.user_id, now, holder.id)
+                )
+                last[(found.user_id, key)] = (rule, value, now, holder.id)
+                held_now.add(key)
         by_id = {str(w.id): w.id for w in found.later}
         revoked: list[Revoked] = []
-        # Rare (a late workout took records away from later ones): one statement each.
+        # Rare (a late workout took records away from later ones).
         for rule_id, workout_key in sorted(held - should.keys()):
-            if await uow.achievements.revoke(found.user_id, rule_id, workout_key):
-                revoked.append(
-                    Revoked(
-                        rules_by_id[rule_id], workout_key, found.user_id, now, by_id[workout_key]
-                    )
-                )
-        results.append((given.get(found.user_id, []), revoked))
+            revoked.append(
+                Revoked(rules_by_id[rule_id], workout_key, found.user_id, now, by_id[workout_key])
+            )
+            last[(found.user_id, (rule_id, workout_key))] = None
+            taken_back.add((found.user_id, (rule_id, workout_key)))
+            held_now.discard((rule_id, workout_key))
+        results.append((given, revoked))
+    # Written once: what was held before and is not at the end (or is again, given anew)
+    # is taken back, one statement each (rare); what is held at the end and was given
+    # here is awarded, all in one round trip.
+    for user_id, (rule_id, workout_key) in sorted(taken_back):
+        if (rule_id, workout_key) in before[user_id]:
+            await uow.achievements.revoke(user_id, rule_id, workout_key)
+    await uow.achievements.award_many(
+        [
+            (user_id, Award(rule.id, workout_key, value), now, holder)
+            for (user_id, (_, workout_key)), final in last.items()
+            if final is not None
+            for rule, value, now, holder in [final]
+        ]
+    )
     return results
 
 

@@ -31,7 +31,7 @@ from fitboard.application.achievements.judging import (
     Revoked,
     ToJudge,
     award_for_workouts,
-    comes_late,
+    out_of_order,
     read_for_judging,
 )
 from fitboard.application.boards.ports import Projected, RankingIndex, passed_among
@@ -268,11 +268,13 @@ class Processing:
         of the totals after it (each workout is judged on the athlete's totals just
         after it, summed by the database in its own order: one statement per round, not
         one sum worked out here, so every total is the same to the last bit as one at a
-        time). A workout that comes late (`comes_late`: a counted workout after it in
-        date order is stored) re-judges the records after it, so it is its athlete's
-        only new one in its pass: their later submissions wait for the next pass, which
-        reads the record again. Workouts that arrive in date order, the usual case, take
-        one pass however many an athlete has in the batch."""
+        time). A workout that comes before one of its athlete's already in the pass in
+        date order (`out_of_order`: judging it re-judges the records of one the pass's
+        read of the record did not hold) waits for the next pass with the athlete's
+        later submissions; the next pass reads the record again. Workouts that arrive
+        in date order, the usual case, take one pass however many an athlete has in the
+        batch, even when the record holds later ones (another worker's batch committed
+        first): the records after them are judged again in the same pass."""
         rules = self._achievement_rules
         new = [i for i in pending if decided[i].existing is None]
         seen = dict(
@@ -295,14 +297,11 @@ class Processing:
                 continue
             if decided[i].existing is None:
                 earlier = judged_before.setdefault(user_id, [])
-                late = comes_late(seen[i], decided[i].workout, earlier, rules)
-                if late and earlier:
+                if out_of_order(decided[i].workout, earlier, rules):
                     stopped.add(user_id)
                     left.append(i)
                     continue
                 earlier.append(decided[i].workout)
-                if late:
-                    stopped.add(user_id)
             this_pass.append(i)
 
         adding = [decided[i].workout for i in this_pass if decided[i].existing is None]
