@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from fitboard.adapters.inflight_sqlite import SqliteInFlight
 from fitboard.adapters.ranking_memory import MemoryRanking
 from fitboard.adapters.sql import SqlStore
+from fitboard.application.achievements.judging import award_for_workout, read_for_judging
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.workouts.processing import (
     Overtaken,
@@ -400,3 +401,33 @@ async def test_several_late_workouts_of_an_athlete_in_one_batch_rejudge_as_one_a
     assert revoked(got) == revoked(expected)
     assert any(revoked(expected))
     assert await held(batched.store, other) == await held(single.store, one)
+
+
+async def test_a_workout_stored_without_its_local_day_is_judged_and_makes_no_day_active(
+    workers: list[Worker],
+) -> None:
+    # Workouts stored before the record kept local days (migration 0002) have none: the
+    # record's read of active days does not see them, and judging one (as a correction
+    # does) must not count its day either, nor fail.
+    _, batched = workers
+    who = await athlete(batched.store)
+    got = await batched.processing.process_batch(
+        [submission(who, n, (n, 30, 5000.0, Activity.RUN)) for n in range(3)]
+    )
+    middle = got[1].workout
+    async with batched.store.unit_of_work() as uow:
+        await uow.workouts.replace(replace(middle, local_day=None))
+        await uow.commit()
+    async with batched.store.unit_of_work() as uow:
+        user = await uow.users.get(who)
+        assert user is not None
+        all_time = await uow.rollups.totals(who, None, None)
+        judged = await award_for_workout(
+            uow, replace(middle, local_day=None), user, all_time, CATALOG, NOW
+        )
+        # Three days in a row only while the middle one's day counts.
+        (seen,) = await read_for_judging(uow, [(got[2].workout, user)], CATALOG)
+    assert judged.awarded == []
+    assert middle.local_day is not None
+    assert middle.local_day not in seen.days
+    assert {got[0].workout.local_day, got[2].workout.local_day} <= seen.days

@@ -215,7 +215,7 @@ async def award_for_workouts(
         days = found.days
         if longest:
             day = start.date()
-            days = days | {d for d in map(_local_day, counted) if abs(d - day) <= span}
+            days = days | {d for d in _local_days_of(counted) if abs(d - day) <= span}
         place = _place(w.workout)
         bests = _with(records, found.bests, [e for e in earlier if _place(e) < place])
         facts.append(WorkoutFacts(w.workout, start, w.all_time, frozenset(days), bests))
@@ -287,10 +287,10 @@ def _local_days(workouts: Sequence[tuple[Workout, User]]) -> list[date]:
     return [local_start(w.submission.started_at, user).date() for w, user in workouts]
 
 
-def _local_day(workout: Workout) -> date:
-    """The athlete's own day the workout is on, as the record keeps it."""
-    assert workout.local_day is not None, "a workout judged has its local day"
-    return workout.local_day
+def _local_days_of(workouts: Sequence[Workout]) -> set[date]:
+    """The athlete's own days the workouts are on, as the record keeps them (a workout
+    stored before the record kept its day has none, and makes no day active)."""
+    return {w.local_day for w in workouts if w.local_day is not None}
 
 
 def _with(
