@@ -3,7 +3,7 @@ period for board placements. Awards are exactly-once by the record's primary key
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -197,6 +197,8 @@ async def award_for_workouts(
     mine: dict[UUID, list[Workout]] = {}
     for w in workouts:
         mine.setdefault(w.user.id, []).append(w.workout)
+    # Worked out once a workout: an athlete's later workouts fold in their earlier ones'.
+    values = {w.workout.id: _record_values(records, w.workout) for w in workouts} if many else {}
     judged_before: dict[UUID, list[Workout]] = {}
     starts = [local_start(w.workout.submission.started_at, w.user) for w in workouts]
     late: list[int] = []
@@ -217,10 +219,12 @@ async def award_for_workouts(
             day = start.date()
             days = days | {d for d in _local_days_of(counted) if abs(d - day) <= span}
         place = _place(w.workout)
-        bests = _with(records, found.bests, [e for e in earlier if _place(e) < place])
+        bests = _with(found.bests, (values[e.id] for e in earlier if _place(e) < place))
         facts.append(WorkoutFacts(w.workout, start, w.all_time, frozenset(days), bests))
         # What the record holds before its place once they are all stored, later ones too.
-        kept.append(_with(records, found.bests, [e for e in mine[w.user.id] if _place(e) < place]))
+        kept.append(
+            _with(found.bests, (values[e.id] for e in mine[w.user.id] if _place(e) < place))
+        )
         earlier.append(w.workout)
     places = [(w.user.id, w.workout.submission.started_at, w.workout.id) for w in workouts]
     await uow.achievements.keep_bests(records, places, kept)
@@ -293,22 +297,32 @@ def _local_days_of(workouts: Sequence[Workout]) -> set[date]:
     return {w.local_day for w in workouts if w.local_day is not None}
 
 
+def _record_values(
+    records: Sequence[PersonalRecord], workout: Workout
+) -> list[tuple[PersonalRecord, float]]:
+    """What a workout brings to each record rule's best: the rules that look at it
+    (`record_applies`, as the record's own read) with its value; none if it does not
+    count."""
+    if not workout.counts_on_boards:
+        return []
+    this = measured(workout)
+    found: list[tuple[PersonalRecord, float]] = []
+    for rule in records:
+        value = measure_value(rule.measure, this)
+        if value is not None and record_applies(rule, this):
+            found.append((rule, value))
+    return found
+
+
 def _with(
-    records: Sequence[PersonalRecord],
-    bests: dict[str, float | None],
-    workouts: Sequence[Workout],
+    bests: dict[str, float | None], values: Iterable[list[tuple[PersonalRecord, float]]]
 ) -> dict[str, float | None]:
-    """`bests` (one per record rule) as they are with `workouts` too: of those, the
-    counted ones each rule looks at (`record_applies`, as the record's own read)."""
+    """`bests` (one per record rule) as they are with workouts that bring `values`
+    (`_record_values`) too."""
     found = dict(bests)
-    for workout in workouts:
-        if not workout.counts_on_boards:
-            continue
-        this = measured(workout)
-        for rule in records:
-            value = measure_value(rule.measure, this)
-            if value is not None and record_applies(rule, this):
-                found[rule.id] = best_of(rule, value, found.get(rule.id))
+    for brought in values:
+        for rule, value in brought:
+            found[rule.id] = best_of(rule, value, found.get(rule.id))
     return found
 
 
