@@ -266,10 +266,10 @@ class Processing:
         carried forward through each athlete's workouts in order; their rollups are
         added in rounds, each athlete's n-th in round n, each round followed by a read
         of the totals after it (each workout is judged on the athlete's totals just
-        after it, summed by the database in its own order: one statement per round, not
-        one sum worked out here, so every total is the same to the last bit as one at a
-        time). A workout that comes before one of its athlete's already in the pass in
-        date order (`out_of_order`: judging it re-judges the records of one the pass's
+        after it, summed by the database in its own order: a read per round, not sums
+        worked out here, so every total is the same to the last bit as one at a time).
+        A workout that comes before one of its athlete's already in the pass in date
+        order (`out_of_order`: judging it re-judges the records of one the pass's
         read of the record did not hold) waits for the next pass with the athlete's
         later submissions; the next pass reads the record again. Workouts that arrive
         in date order, the usual case, take one pass however many an athlete has in the
