@@ -236,6 +236,13 @@ def record_applies(rule: PersonalRecord, workout: Measured) -> bool:
     return rule.counts(workout.activity) and distance >= least_record_distance(rule)
 
 
+def record_value(rule: PersonalRecord, workout: Measured) -> float | None:
+    """What `workout` brings to the athlete's best for `rule`: its value, or None when it
+    has none or the rule does not look at it (`record_applies`)."""
+    value = measure_value(rule.measure, workout)
+    return value if value is not None and record_applies(rule, workout) else None
+
+
 def record_setters(
     rule: PersonalRecord, best_before: float | None, later: Sequence[Measured]
 ) -> list[tuple[Measured, float]]:
@@ -246,8 +253,8 @@ def record_setters(
     holders: list[tuple[Measured, float]] = []
     best = best_before
     for workout in later:
-        value = measure_value(rule.measure, workout)
-        if value is None or not record_applies(rule, workout):
+        value = record_value(rule, workout)
+        if value is None:
             continue
         if is_better(rule, value, best):
             holders.append((workout, value))
@@ -293,12 +300,8 @@ def judge_workout(rules: Sequence[AnyRule], facts: WorkoutFacts) -> list[Award]:
                 if streak >= rule.days:
                     awards.append(Award(rule.id, ONCE, float(streak)))
         elif isinstance(rule, PersonalRecord):
-            value = measure_value(rule.measure, this)
-            if (
-                value is not None
-                and record_applies(rule, this)
-                and is_better(rule, value, facts.previous_bests.get(rule.id))
-            ):
+            value = record_value(rule, this)
+            if value is not None and is_better(rule, value, facts.previous_bests.get(rule.id)):
                 awards.append(Award(rule.id, str(workout.id), value))
         elif (
             isinstance(rule, TimeOfDay)

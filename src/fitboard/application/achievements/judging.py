@@ -23,12 +23,11 @@ from fitboard.domain.achievements import (
     WorkoutFacts,
     best_of,
     judge_workout,
-    measure_value,
     measured,
     placement_awards,
     progress,
-    record_applies,
     record_setters,
+    record_value,
     streak_through,
     total_value,
 )
@@ -300,18 +299,12 @@ def _local_days_of(workouts: Sequence[Workout]) -> set[date]:
 def _record_values(
     records: Sequence[PersonalRecord], workout: Workout
 ) -> list[tuple[PersonalRecord, float]]:
-    """What a workout brings to each record rule's best: the rules that look at it
-    (`record_applies`, as the record's own read) with its value; none if it does not
-    count."""
+    """What a workout brings to each record rule's best (`record_value`, as the record's
+    own read): the rules that look at it, with its value; none if it does not count."""
     if not workout.counts_on_boards:
         return []
     this = measured(workout)
-    found: list[tuple[PersonalRecord, float]] = []
-    for rule in records:
-        value = measure_value(rule.measure, this)
-        if value is not None and record_applies(rule, this):
-            found.append((rule, value))
-    return found
+    return [(rule, value) for rule in records if (value := record_value(rule, this)) is not None]
 
 
 def _with(
@@ -347,8 +340,8 @@ def _should_hold(
     workout = found.workout
     for rule in records:
         best = found.bests.get(rule.id)
-        value = None if workout is None else measure_value(rule.measure, workout)
-        if workout is not None and value is not None and record_applies(rule, workout):
+        value = None if workout is None else record_value(rule, workout)
+        if value is not None:
             best = best_of(rule, value, best)
         for holder, held_value in record_setters(rule, best, found.later):
             should[(rule.id, str(holder.id))] = (rule, holder, held_value)
