@@ -27,7 +27,7 @@ from bench import figures, imports
 from bench.common import positive, raise_open_files_limit, run_main
 from bench.embedded_ingest import embedded_ingest
 from bench.figures import FULL, GROUPS, QUICK, Sizes
-from bench.machine import describe
+from bench.machine import describe, reference_cpu_ms
 from bench.results import Figure, failed, text_table, write_json
 
 RESULTS = Path(__file__).with_name("results")
@@ -156,11 +156,18 @@ def main() -> None:
     started_at = datetime.now(UTC)
     machine = describe()
     load_before = _load()
+    # The host's speed before and after: figures of runs on hosts of different speeds are
+    # compared through it (bench.machine.reference_cpu_ms).
+    reference_before = reference_cpu_ms()
     print(f"fitboard benchmarks: {', '.join(groups)}; sizes {sizes}")
-    print(f"machine: {machine}; load average {load_before}")
+    print(
+        f"machine: {machine}; load average {load_before};"
+        f" reference work {reference_before} ms of CPU"
+    )
     print(f"fitboard from {_fitboard_source()}; this tree at {_commit()}")
     rows = run_main(run(groups, sizes))
     load_after = _load()
+    reference_after = reference_cpu_ms()
 
     print("\n" + text_table(rows))
     print(
@@ -169,7 +176,8 @@ def main() -> None:
         + (f" and from {sizes.drain_athletes_many:,}" if sizes.drain_athletes_many else "")
         + ", boards at"
         f" {sizes.board_athletes:,} athletes (issue 12: 1,000,000), fan-out to"
-        f" {sizes.fanout_clients:,} clients; load average before {load_before}, after {load_after}"
+        f" {sizes.fanout_clients:,} clients; load average before {load_before}, after {load_after};"
+        f" reference work before {reference_before} ms of CPU, after {reference_after} ms"
     )
     out = args.out or RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}.json"
     write_json(
@@ -185,6 +193,7 @@ def main() -> None:
             "sizes": dataclasses.asdict(sizes),
             "machine": machine,
             "load_average": {"before": load_before, "after": load_after},
+            "reference_cpu_ms": {"before": reference_before, "after": reference_after},
             "cpu_count": os.cpu_count(),
         },
     )

@@ -8,10 +8,12 @@ component spends per workout, times the rate asked, says how many cores that rat
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -144,6 +146,38 @@ def machine_busy_s() -> tuple[float, float]:
     return (total - idle) / _CLOCK_TICKS, total / _CLOCK_TICKS
 
 
+def _reference_work() -> int:
+    """A fixed piece of pure-Python work: integer arithmetic, a dict and a list, what the
+    worker's and the API's own code mostly is."""
+    seen: dict[int, int] = {}
+    kept: list[int] = []
+    total = 0
+    for i in range(300_000):
+        total += i * 7 % 13
+        seen[i & 1023] = total
+        if i & 63 == 0:
+            kept.append(total)
+    return total + len(seen) + len(kept)
+
+
+def reference_cpu_ms(rounds: int = 5) -> float:
+    """The host's speed: the least processor time, in milliseconds, that `rounds` runs of
+    the same fixed pure-Python work took in this process.
+
+    The hosts these benchmarks run on differ in speed from day to day by up to several
+    times (docs/benchmarks.md, "Reading these figures"), which moves every rate and every
+    CPU figure with it; a ratio to a baseline of the same run is unmoved, an absolute
+    figure is not. This one piece of work, read before and after a run, tells two runs'
+    hosts apart: CPU figures scale about with it. The least of several runs, in processor
+    time, so that other work on the machine moves it as little as it can."""
+    best = math.inf
+    for _ in range(rounds):
+        began = time.process_time()
+        _reference_work()
+        best = min(best, time.process_time() - began)
+    return round(best * 1000, 1)
+
+
 def _version(argv: list[str]) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
@@ -188,3 +222,4 @@ def describe() -> dict[str, str]:
 if __name__ == "__main__":
     for key, value in describe().items():
         print(f"{key:10} {value}")
+    print(f"{'reference':10} {reference_cpu_ms()} ms of CPU (bench.machine.reference_cpu_ms)")
