@@ -42,13 +42,13 @@ from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count, register_athletes
 from bench.machine import BACKING, backing_cpu_s
 from fitboard.config import Settings
-from fitboard.entrypoints.worker.runner import BATCHES_IN_FLIGHT
 
 POLL_S = 0.2
 FILL_CONCURRENCY = 32
 DRAIN_TIMEOUT_S = 600.0
-# A worker's prefetch at the defaults: four batches in flight and one more held.
-PREFETCH = (BATCHES_IN_FLIGHT + 1) * Settings.model_fields["worker_batch_size"].default
+# A worker's prefetch at the defaults: its batches in flight and one more held.
+_DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
+PREFETCH = (_DEFAULT["worker_batches_in_flight"] + 1) * _DEFAULT["worker_batch_size"]
 
 
 async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None:

@@ -56,7 +56,8 @@ JWT_SECRET = "fault-tests-secret-long-enough-for-hs256-0123456789"
 # Short, so that an outage turns into a 503 quickly; the tests bound the 503 by it.
 CONFIRM_TIMEOUT_S = 2.0
 # Small, so that a killed worker holds only a few messages and the others share the load
-# (a worker holds up to five batches; the reports consumer, three).
+# (a worker holds its batches in flight and one more: two at the defaults; the reports
+# consumer, three).
 BATCH_SIZE = 4
 MAX_ATTEMPTS = 5
 # How long after a broker restart its queues are left alone (see remove_broker_objects).

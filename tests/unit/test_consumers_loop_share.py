@@ -56,7 +56,7 @@ def container_with(share: LoopShare | None, broker: object = None) -> Container:
     return cast(
         "Container",
         SimpleNamespace(
-            settings=SimpleNamespace(worker_batch_size=2),
+            settings=SimpleNamespace(worker_batch_size=2, worker_batches_in_flight=1),
             broker=broker,
             reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
             workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
@@ -88,6 +88,26 @@ async def test_the_worker_and_the_reports_consumer_are_paced_by_one_share(
     await reports_runner.consume_reports(container, reports, stop)
     assert handed["worker"] is share
     assert handed["reports"] is share
+
+
+async def test_the_worker_handles_as_many_batches_at_once_as_the_setting_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: list[dict[str, Any]] = []
+
+    async def run_batch_consumer(*args: Any, **kwargs: Any) -> None:
+        handed.append(kwargs)
+
+    monkeypatch.setattr(worker_runner, "run_batch_consumer", run_batch_consumer)
+    container = container_with(None)
+    await worker_runner.consume_workouts(container, asyncio.Event())
+    container.settings.worker_batches_in_flight = 3
+    await worker_runner.consume_workouts(container, asyncio.Event())
+    # Its batches in flight, and one more held from the queue, in workouts.
+    assert [(k["concurrency"], k["prefetch"], k["batch_size"]) for k in handed] == [
+        (1, 4, 2),
+        (3, 8, 2),
+    ]
 
 
 class TimedReports:

@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Batches one worker handles at once: while one waits on the database (its statements go
-# one after another), another works. Batches that share athletes take turns on their rows.
-BATCHES_IN_FLIGHT = 4
-
 
 async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     """Process submitted workouts, and changes to stored ones, until `stop` is set: in
@@ -75,7 +71,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         "worker consuming %s in batches of up to %d, %d at a time%s",
         container.workouts_queue.name,
         settings.worker_batch_size,
-        BATCHES_IN_FLIGHT,
+        settings.worker_batches_in_flight,
         ""
         if share is None
         else f", paced with the reports consumer to {share.share:.0%} of the event loop"
@@ -91,8 +87,8 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         # of AMQP messages to the workouts they carry: about this many (up to about twice
         # as many), more for a moment when the queue turns from single workouts to packed
         # ones (docs/deploy.md, "Messages on the queues").
-        prefetch=(BATCHES_IN_FLIGHT + 1) * settings.worker_batch_size,
-        concurrency=BATCHES_IN_FLIGHT,
+        prefetch=(settings.worker_batches_in_flight + 1) * settings.worker_batch_size,
+        concurrency=settings.worker_batches_in_flight,
         batch_size=settings.worker_batch_size,
         stop=stop,
         on_settled=settled_observer(container.workouts_queue.name),
