@@ -147,8 +147,8 @@ def machine_busy_s() -> tuple[float, float]:
 
 
 def _reference_work() -> int:
-    """A fixed piece of pure-Python work: integer arithmetic, a dict and a list, what the
-    worker's and the API's own code mostly is."""
+    """A fixed piece of pure-Python work: a loop of integer arithmetic, dict stores and
+    list appends, interpreter work of the kind fitboard's own code does."""
     seen: dict[int, int] = {}
     kept: list[int] = []
     total = 0
@@ -168,7 +168,8 @@ def reference_cpu_ms(rounds: int = 5) -> float:
     times (docs/benchmarks.md, "Reading these figures"), which moves every rate and every
     CPU figure with it; a ratio to a baseline of the same run is unmoved, an absolute
     figure is not. This one piece of work, read before and after a run, tells two runs'
-    hosts apart: CPU figures scale about with it. The least of several runs, in processor
+    hosts apart (how closely fitboard's CPU figures follow it from host to host is still
+    to be seen: session 21 recorded the first). The least of several runs, in processor
     time, so that other work on the machine moves it as little as it can."""
     best = math.inf
     for _ in range(rounds):
