@@ -41,14 +41,15 @@ from bench.common import FITBOARD, positive, register, run_main, workout_body
 from bench.deployment import AMQP_URL, SERVICE_PORTS, Deployment, _run, deploy
 from bench.live_freshness import processed_count, register_athletes
 from bench.machine import BACKING, backing_cpu_s
+from fitboard.application.messaging.consuming import batch_prefetch
 from fitboard.config import Settings
 
 POLL_S = 0.2
 FILL_CONCURRENCY = 32
 DRAIN_TIMEOUT_S = 600.0
-# A worker's prefetch at the defaults: its batches in flight and one more held.
+# A worker's prefetch at the defaults.
 _DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
-PREFETCH = (_DEFAULT["worker_batches_in_flight"] + 1) * _DEFAULT["worker_batch_size"]
+PREFETCH = batch_prefetch(_DEFAULT["worker_batches_in_flight"], _DEFAULT["worker_batch_size"])
 
 
 async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None:

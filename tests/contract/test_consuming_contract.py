@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fitboard.application.messaging.consuming import run_batch_consumer
+from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.messaging.errors import PartlyHandled, PermanentFailure
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import StoreUnavailable
@@ -179,7 +179,7 @@ def consuming_batches(
             queues.broker,
             spec,
             handler,
-            prefetch=(concurrency + 1) * batch_size,
+            prefetch=batch_prefetch(concurrency, batch_size),
             batch_size=batch_size,
             stop=stop,
             concurrency=concurrency,

@@ -193,6 +193,12 @@ async def settle_failure(delivery: Delivery, exc: Exception, spec: QueueSpec) ->
     return "retried" if decision.counted else "waiting"
 
 
+def batch_prefetch(batches_in_flight: int, batch_size: int) -> int:
+    """The deliveries a batch consumer lets the broker send ahead (`prefetch`): the batches
+    it handles at once and the next one, which arrives while they are handled."""
+    return (batches_in_flight + 1) * batch_size
+
+
 async def run_batch_consumer(
     broker: MessageBroker,
     spec: QueueSpec,

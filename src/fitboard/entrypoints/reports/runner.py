@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from fitboard.application.messaging.consuming import run_batch_consumer
+from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.ports import PortError
 from fitboard.application.reports.monthly import MonthlyReports
 from fitboard.bootstrap import Task
@@ -66,9 +66,8 @@ async def consume_reports(
         container.broker,
         spec,
         reports.handle_processed_batch,
-        # The batches in hand and the next, which arrives while they are handled, in
-        # events: about that many on RabbitMQ (see the worker's).
-        prefetch=(BATCHES_IN_FLIGHT + 1) * batch_size,
+        # In events: about that many on RabbitMQ (see the worker's).
+        prefetch=batch_prefetch(BATCHES_IN_FLIGHT, batch_size),
         concurrency=BATCHES_IN_FLIGHT,
         batch_size=batch_size,
         stop=stop,

@@ -16,7 +16,7 @@ from fitboard.adapters.process_metrics import (
     serve_metrics,
     settled_observer,
 )
-from fitboard.application.messaging.consuming import run_batch_consumer
+from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
@@ -81,13 +81,12 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         container.broker,
         container.workouts_queue,
         handler,
-        # The batches in hand and the next, which arrives while they are processed, in
-        # workouts. On RabbitMQ, where one AMQP message may pack up to
+        # In workouts. On RabbitMQ, where one AMQP message may pack up to
         # FITBOARD_QUEUE_ITEMS_PER_MESSAGE workouts, the consumer fits its prefetch count
         # of AMQP messages to the workouts they carry: about this many (up to about twice
         # as many), more for a moment when the queue turns from single workouts to packed
         # ones (docs/deploy.md, "Messages on the queues").
-        prefetch=(settings.worker_batches_in_flight + 1) * settings.worker_batch_size,
+        prefetch=batch_prefetch(settings.worker_batches_in_flight, settings.worker_batch_size),
         concurrency=settings.worker_batches_in_flight,
         batch_size=settings.worker_batch_size,
         stop=stop,
