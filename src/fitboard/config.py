@@ -79,19 +79,21 @@ class Settings(BaseSettings):
     # one-shot commands (`status`, `reconcile`, ...) never wait. 0: fail at once.
     startup_wait_s: float = Field(default=120.0, ge=0)
     # Messages a worker processes as one unit (one transaction, one Redis round trip, one
-    # ack); it handles FITBOARD_WORKER_BATCHES_IN_FLIGHT batches at a time and holds one
-    # more from the queue (as many of the broker's messages, which on RabbitMQ may each
-    # pack several). The reports consumer takes batches of the same size (one transaction,
-    # one ack each), two at a time, and holds one more.
+    # ack); it holds FITBOARD_WORKER_BATCHES_IN_FLIGHT batches at a time and one more from
+    # the queue (as many of the broker's messages, which on RabbitMQ may each pack
+    # several). The reports consumer takes batches of the same size (one transaction, one
+    # ack each), two at a time, and holds one more.
     worker_batch_size: int = Field(default=100, ge=1, le=500)
-    # Batches one worker processes at once. One: what arrives while a batch is processed
-    # makes the next batch, so under load batches grow and each workout shares a batch's
-    # fixed round trips with more. More overlaps one batch's waits on the database with
-    # another's work, which pays only where those waits are long (a database across a
-    # network) and the batches hold different athletes: batches that share athletes take
-    # turns on their rows whatever this says. With everything on one machine one measured
-    # best (docs/benchmarks.md, "Session 21").
-    worker_batches_in_flight: int = Field(default=1, ge=1, le=16)
+    # Batches one worker holds at once, of which it processes one at a time (records it
+    # and writes its boards): the next batch is taken as soon as the one before is
+    # processed, with all that arrived meanwhile, while that one is told live, its
+    # `workout.processed` published and its messages acked. Two overlap those last
+    # steps, waits on the servers mostly, with the next batch's processing; one waits for
+    # them before it takes the next batch (at 300 workouts/s on one machine two cut the
+    # p99 from 202 to submission to rank:update by about 40%: docs/benchmarks.md,
+    # "Session 22"). More than two help only while those steps take longer than a
+    # batch's processing.
+    worker_batches_in_flight: int = Field(default=2, ge=1, le=16)
     # Embedded mode: the in-process consumers' share (the worker's and the monthly reports
     # consumer's, together) of the one event loop while the rest of the process (the API)
     # wants it too. Before each batch a consumer waits until the rest has had

@@ -297,3 +297,48 @@ async def test_a_partly_handled_batch_acks_the_rest_and_settles_each_failure_alo
     handed = Counter(message_id for call in handler.calls for message_id, _ in call)
     assert handed == Counter({m.message_id: 1 for m in messages}) + Counter({flaky: 1})
     assert any(len(call) > 1 for call in handler.calls)
+
+
+@bounded()
+async def test_a_batch_is_taken_only_once_the_gate_lets_it(queues: QueueHarness) -> None:
+    """The consumer looks at its gate before taking each batch (a slot being free): shut,
+    nothing is taken, though slots are free and messages ready; open, every message is
+    handled, each batch after a look of its own."""
+    spec = await queues.declare("workouts", ("workout.submitted",), retry_delays_s=FAST_STEPS)
+    messages = [submitted() for _ in range(6)]
+    assert all(o is None for o in await queues.broker.publish_many(messages))
+    opened = asyncio.Event()
+    steps: list[str] = []
+    handled: list[str] = []
+
+    async def gate() -> None:
+        steps.append("gate")
+        await opened.wait()
+
+    async def handler(deliveries: Sequence[Delivery]) -> None:
+        steps.append("batch")
+        handled.extend(d.message.message_id for d in deliveries)
+
+    async with running(
+        lambda stop: run_batch_consumer(
+            queues.broker,
+            spec,
+            handler,
+            prefetch=batch_prefetch(2, 2),
+            batch_size=2,
+            stop=stop,
+            concurrency=2,
+            gate=gate,
+        )
+    ):
+        await until(lambda: steps == ["gate"], WAIT_S)
+        # Shut: a while later still nothing taken, with two slots free.
+        await asyncio.sleep(0.5)
+        assert steps == ["gate"]
+        opened.set()
+        await until(lambda: len(handled) == len(messages), WAIT_S)
+    assert sorted(handled) == sorted(m.message_id for m in messages)
+    # Every batch was taken after a look at the gate of its own.
+    for at, step in enumerate(steps):
+        if step == "batch":
+            assert steps[:at].count("gate") > steps[:at].count("batch")

@@ -51,7 +51,9 @@ def test_a_share_of_one_or_a_process_of_its_own_is_not_paced(tmp_path: Path) -> 
     assert consumers_loop_share(production) is None
 
 
-def container_with(share: LoopShare | None, broker: object = None) -> Container:
+def container_with(
+    share: LoopShare | None, broker: object = None, worker: object = None
+) -> Container:
     """What the consumers read of the container, and nothing else."""
     return cast(
         "Container",
@@ -60,7 +62,7 @@ def container_with(share: LoopShare | None, broker: object = None) -> Container:
             broker=broker,
             reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
             workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
-            services=SimpleNamespace(worker=None, changes=None),
+            services=SimpleNamespace(worker=worker, changes=None),
             clock=None,
             loop_share=share,
         ),
@@ -142,3 +144,80 @@ async def test_the_reports_consumer_waits_its_turn_while_the_rest_is_busy() -> N
     assert share.used_s == pytest.approx(5 * 0.020)
     assert share.waited_s > 0
     assert loop.slept
+
+
+class SteppedWorker:
+    """The worker's handlers of submissions: each step of each run (named by its first
+    message) notes that it began, then waits for the test to let it finish."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.go: dict[str, asyncio.Event] = {}
+        self.began = asyncio.Condition()
+
+    async def _step(self, step: str) -> None:
+        async with self.began:
+            self.steps.append(step)
+            self.began.notify_all()
+        await self.go.setdefault(step, asyncio.Event()).wait()
+
+    async def process_submitted(self, deliveries: Sequence[Delivery]) -> list[object]:
+        await self._step(f"process {deliveries[0].message.message_id}")
+        return []
+
+    async def tell_and_publish(self, deliveries: Sequence[Delivery], batch: object) -> None:
+        await self._step(f"tell {deliveries[0].message.message_id}")
+
+    def finish(self, step: str) -> None:
+        self.go.setdefault(step, asyncio.Event()).set()
+
+
+def submitted(message_id: str) -> Delivery:
+    return cast(
+        "Delivery",
+        SimpleNamespace(
+            message=SimpleNamespace(routing_key="workout.submitted", message_id=message_id)
+        ),
+    )
+
+
+async def test_the_worker_processes_one_batch_at_a_time_and_takes_the_next_while_the_last_is_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The consumer's gate opens once no batch is being processed: while batch `a` is
+    processed it is shut; once `a` is processed, while its athletes are told and its
+    `workout.processed` published, it is open, and the next batch `b` is processed
+    meanwhile."""
+    handed: dict[str, Any] = {}
+
+    async def run_batch_consumer(*args: Any, **kwargs: Any) -> None:
+        handed.update(kwargs, handler=args[2])
+
+    monkeypatch.setattr(worker_runner, "run_batch_consumer", run_batch_consumer)
+    worker = SteppedWorker()
+    container = container_with(None, worker=worker)
+    await worker_runner.consume_workouts(container, asyncio.Event())
+    handler, gate = handed["handler"], handed["gate"]
+
+    async def until(step: str) -> None:
+        async with asyncio.timeout(5), worker.began:
+            await worker.began.wait_for(lambda: step in worker.steps)
+
+    await asyncio.wait_for(gate(), 5)  # open: nothing is being processed
+    first = asyncio.create_task(handler([submitted("a")]))
+    await until("process a")
+    looking = asyncio.create_task(gate())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not looking.done(), "the gate opened while a batch was being processed"
+    worker.finish("process a")
+    await until("tell a")
+    await asyncio.wait_for(looking, 5)
+    second = asyncio.create_task(handler([submitted("b")]))
+    await until("process b")
+    # `b` is processed while `a` is still being told.
+    assert "tell a" in worker.steps
+    for step in ("process b", "tell a", "tell b"):
+        worker.finish(step)
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert worker.steps == ["process a", "tell a", "process b", "tell b"]

@@ -211,10 +211,14 @@ async def run_batch_consumer(
     on_settled: OnSettled | None = None,
     on_batch: OnBatch | None = None,
     share: LoopShare | None = None,
+    gate: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
     deliveries (what the broker has ready), up to `concurrency` batches at a time; with
-    `share`, the batches' work on the event loop is paced by it (`LoopShare`).
+    `share`, the batches' work on the event loop is paced by it (`LoopShare`). With
+    `gate`, each batch is taken only once `gate()` returns (after a slot is free): a
+    handler whose batches take turns at one step of it says there when that step is free,
+    so that the next batch, taken then, holds everything that arrived meanwhile.
 
     On stop, no new batch is taken; the batches in hand are finished and settled, and
     whatever the broker had prefetched but not handed out is returned to the queue when
@@ -241,6 +245,8 @@ async def run_batch_consumer(
             if share is not None and not stop.is_set():
                 # The rest of the process is owed its turn before the next batch starts.
                 await share.turn()
+            if gate is not None and not stop.is_set():
+                await gate()
             next_batch = asyncio.ensure_future(anext(batches))
             done, _ = await asyncio.wait(
                 {next_batch, stop_waiter}, return_when=asyncio.FIRST_COMPLETED

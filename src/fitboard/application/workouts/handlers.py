@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class WorkoutHandlers:
-    """The worker's handler of `workout.submitted`: process the workouts, tell the athletes
-    live, and publish `workout.processed` for the consumers that follow them."""
+    """The worker's handler of `workout.submitted`: process the workouts
+    (`process_submitted`), then tell the athletes live and publish `workout.processed` for
+    the consumers that follow them (`tell_and_publish`)."""
 
     def __init__(
         self,
@@ -41,16 +42,23 @@ class WorkoutHandlers:
         # How far ahead of a submission's own clock a workout may end (Settings.clock_skew_s).
         self._clock_skew_s = clock_skew_s
 
-    async def handle_submitted_batch(self, deliveries: Sequence[Delivery]) -> list[Processed]:
-        """Process a batch of submissions in one unit (`Processing.process_batch`), tell
-        the athletes live in one push, and publish their `workout.processed` in one write.
-        Raises if any of it fails (then the batch counts as not handled: redelivery, or a
-        smaller batch, does it again, which processing is built for)."""
+    async def process_submitted(self, deliveries: Sequence[Delivery]) -> list[Processed]:
+        """Process a batch of submissions in one unit (`Processing.process_batch`): then
+        they are in the record and on the boards. Raises if it fails (then the batch
+        counts as not handled: redelivery, or a smaller batch, does it again, which
+        processing is built for)."""
         submissions = [
             decode_submission(d.message, now=self._clock.now(), clock_skew_s=self._clock_skew_s)
             for d in deliveries
         ]
-        batch = await self._processing.process_batch(submissions)
+        return await self._processing.process_batch(submissions)
+
+    async def tell_and_publish(
+        self, deliveries: Sequence[Delivery], batch: Sequence[Processed]
+    ) -> None:
+        """Once `batch` is processed (from `deliveries`, in order), tell the athletes live
+        in one push and publish their `workout.processed` in one write. Raises if the
+        publish fails (as `process_submitted`: the batch is handled again)."""
         # Before publishing `workout.processed`, so the athletes hear as early as possible;
         # a push that fails is logged inside and never fails (or retries) the batch.
         events: list[LiveEvent] = []
@@ -83,7 +91,6 @@ class WorkoutHandlers:
                 processed.workout.points,
                 " (redelivered)" if processed.duplicate else "",
             )
-        return batch
 
     async def announce_placements(self, awarded: Sequence[Awarded]) -> None:
         """Tell the athletes placed on a closed period's board (best effort)."""

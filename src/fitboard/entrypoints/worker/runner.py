@@ -21,6 +21,7 @@ from fitboard.application.messaging.errors import PermanentFailure
 from fitboard.application.messaging.ports import Delivery
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
 from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
+from fitboard.application.workouts.processing import Processed
 from fitboard.bootstrap import Task
 from fitboard.entrypoints.process import Runners, run_until_signalled
 from fitboard.entrypoints.worker.schedule import run_period_jobs
@@ -38,37 +39,50 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     changes = container.services.changes
     clock = container.clock
 
-    async def handle_submissions(run: Sequence[Delivery]) -> None:
-        for processed in await handlers.handle_submitted_batch(run):
-            for awarded in processed.awarded:
-                ACHIEVEMENTS_AWARDED.labels(awarded.rule.id).inc()
-            if not processed.duplicate:
-                waited = clock.now() - processed.workout.submission.submitted_at
-                FRESHNESS.observe(max(waited.total_seconds(), 0.0))
+    # A worker's batches in flight are processed one at a time: the next batch is taken
+    # once the one before is processed (`processing_free`, the consumer's gate), while
+    # that one's athletes are told, its `workout.processed` published and its messages
+    # acked (`Settings.worker_batches_in_flight`).
+    processing = asyncio.Lock()
+
+    async def processing_free() -> None:
+        async with processing:
+            pass
 
     async def handler(deliveries: Sequence[Delivery]) -> None:
         # Runs of submissions go as one unit each; a change to a stored workout goes on its
-        # own, between them, so every message is handled in delivery order.
-        run: list[Delivery] = []
-        for delivery in deliveries:
-            routing_key = delivery.message.routing_key
-            if routing_key == WORKOUT_SUBMITTED:
-                run.append(delivery)
-                continue
+        # own, between them, so every message is processed in delivery order. Each run is
+        # told and published once all of them are processed.
+        done: list[tuple[list[Delivery], list[Processed]]] = []
+        async with processing:
+            run: list[Delivery] = []
+            for delivery in deliveries:
+                routing_key = delivery.message.routing_key
+                if routing_key == WORKOUT_SUBMITTED:
+                    run.append(delivery)
+                    continue
+                if run:
+                    done.append((run, await handlers.process_submitted(run)))
+                    run = []
+                if routing_key not in CHANGE_ROUTING_KEYS:
+                    raise PermanentFailure(f"the workers' queue has no handler for {routing_key!r}")
+                await changes.handle_workout_changed(delivery)
             if run:
-                await handle_submissions(run)
-                run = []
-            if routing_key not in CHANGE_ROUTING_KEYS:
-                raise PermanentFailure(f"the workers' queue has no handler for {routing_key!r}")
-            await changes.handle_workout_changed(delivery)
-        if run:
-            await handle_submissions(run)
+                done.append((run, await handlers.process_submitted(run)))
+        for run, batch in done:
+            await handlers.tell_and_publish(run, batch)
+            for processed in batch:
+                for awarded in processed.awarded:
+                    ACHIEVEMENTS_AWARDED.labels(awarded.rule.id).inc()
+                if not processed.duplicate:
+                    waited = clock.now() - processed.workout.submission.submitted_at
+                    FRESHNESS.observe(max(waited.total_seconds(), 0.0))
 
     settings = container.settings
     # Shared with the reports consumer where both run beside the API.
     share = container.loop_share
     log.info(
-        "worker consuming %s in batches of up to %d, %d at a time%s",
+        "worker consuming %s in batches of up to %d, %d in flight (processed one at a time)%s",
         container.workouts_queue.name,
         settings.worker_batch_size,
         settings.worker_batches_in_flight,
@@ -93,6 +107,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         on_settled=settled_observer(container.workouts_queue.name),
         on_batch=batch_observer(container.workouts_queue.name),
         share=share,
+        gate=processing_free,
     )
 
 
