@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # `workout.processed` published and its messages acked. Two overlap those last
     # steps, waits on the servers mostly, with the next batch's processing; one waits for
     # them before it takes the next batch (at 300 workouts/s on one machine two cut the
-    # p99 from 202 to submission to rank:update by about 40%: docs/benchmarks.md,
+    # p99 from a submission's 202 to its rank:update by about half: docs/benchmarks.md,
     # "Session 22"). More than two help only while those steps take longer than a
     # batch's processing.
     worker_batches_in_flight: int = Field(default=2, ge=1, le=16)
