@@ -88,11 +88,10 @@ class Settings(BaseSettings):
     # and writes its boards): the next batch is taken as soon as the one before is
     # processed, with all that arrived meanwhile, while that one is told live, its
     # `workout.processed` published and its messages acked. Two overlap those last
-    # steps, waits on the servers mostly, with the next batch's processing; one waits for
-    # them before it takes the next batch (at 300 workouts/s on one machine two cut the
-    # p99 from a submission's 202 to its rank:update by about half: docs/benchmarks.md,
-    # "Session 22"). More than two help only while those steps take longer than a
-    # batch's processing.
+    # steps with the next batch's processing; one waits for them before it takes the
+    # next batch (at 300 workouts/s on one machine two cut the p99 from a submission's
+    # 202 to its rank:update by about half: docs/benchmarks.md, "Session 22"). More than
+    # two can help only while those steps take longer than a batch's processing.
     worker_batches_in_flight: int = Field(default=2, ge=1, le=16)
     # Embedded mode: the in-process consumers' share (the worker's and the monthly reports
     # consumer's, together) of the one event loop while the rest of the process (the API)
