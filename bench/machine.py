@@ -168,8 +168,8 @@ def reference_cpu_ms(rounds: int = 5) -> float:
     times (docs/benchmarks.md, "Reading these figures"), which moves every rate and every
     CPU figure with it; a ratio to a baseline of the same run is unmoved, an absolute
     figure is not. This one piece of work, read before and after a run, tells two runs'
-    hosts apart (how closely fitboard's CPU figures follow it from host to host is still
-    to be seen: session 21 recorded the first). The least of several runs, in processor
+    hosts apart (on the two hosts compared so far, sessions 21 and 22, the workers' CPU a
+    workout followed it closely: docs/benchmarks.md). The least of several runs, in processor
     time, so that other work on the machine moves it as little as it can."""
     best = math.inf
     for _ in range(rounds):
