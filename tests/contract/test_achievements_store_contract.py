@@ -9,11 +9,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Executable, Row, delete, select, update
+from sqlalchemy import Executable, Row, delete, insert, select, update
 
 from fitboard.adapters.sql import SqlStore
+from fitboard.adapters.sql.record_bests import KEPT_PER_ATHLETE
 from fitboard.adapters.sql.store import SqlUnitOfWork
-from fitboard.adapters.sql.tables import record_bests, workouts
+from fitboard.adapters.sql.tables import kept_record_bests, record_bests, workouts
 from fitboard.domain.achievements import Award, Measure, PersonalRecord
 from fitboard.domain.activities import Activity
 from fitboard.domain.workouts import Workout, WorkoutStatus
@@ -356,7 +357,8 @@ async def test_kept_bests_answer_as_the_whole_history_would(
             await uow.rollback()
     # The kept bests were there to be read most of the time.
     assert kept_reads > 90
-    # Keeping is one statement, its text the same however many athletes.
+    # Keeping is two statements (keep, then forget all but the latest few), their texts
+    # the same however many athletes.
     async with store.unit_of_work() as uow:
         places = [(u, latest[u] + timedelta(hours=1), uuid4()) for u in (ada.id, grace.id)]
         answers = await uow.achievements.bests_before_many(RECORDS, places)
@@ -365,8 +367,8 @@ async def test_kept_bests_answer_as_the_whole_history_would(
         await uow.achievements.keep_bests(RECORDS, places[:1], answers[:1])
         await uow.achievements.keep_bests([], places, answers)
         await uow.achievements.keep_bests(RECORDS, [], [])
-        assert len(statement_log.queries()) == 2
-        assert len(set(statement_log.queries())) == 1
+        assert len(statement_log.queries()) == 4
+        assert len(set(statement_log.queries())) == 2
         await uow.rollback()
 
 
@@ -395,10 +397,10 @@ async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: S
         # A place before the kept one is read from the workouts.
         early = (ada.id, T0 + timedelta(hours=3), uuid4())
         assert await uow.achievements.bests_before_many([LONGEST], [early]) == [{"longest": 3000}]
-        # An earlier place kept does not replace a later one.
+        # An earlier place is kept beside a later one, not instead of it.
         await uow.achievements.keep_bests([LONGEST], [early], [{"longest": 3000}])
         await uow.commit()
-    assert [row.before_started_at for row in await kept_rows(store)] == [place[1]]
+    assert sorted(row.before_started_at for row in await kept_rows(store)) == [early[1], place[1]]
     # Erasing the athlete erases what was kept of them.
     async with store.unit_of_work() as uow:
         await uow.personal_data.erase(ada.id)
@@ -408,7 +410,7 @@ async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: S
 
 async def kept_rows(store: SqlStore) -> list[Row[Any]]:
     async with store.engine.connect() as connection:
-        return list(await connection.execute(select(record_bests)))
+        return list(await connection.execute(select(kept_record_bests)))
 
 
 async def test_the_database_forgets_kept_bests_whoever_writes_the_workouts(
@@ -467,3 +469,117 @@ async def test_the_database_forgets_kept_bests_whoever_writes_the_workouts(
             await uow.commit()
         assert len(await kept_rows(store)) == (0 if forgets else 1)
         await keep()
+
+
+async def test_a_workout_stored_before_the_latest_kept_place_leaves_the_earlier_ones(
+    store: SqlStore,
+) -> None:
+    # Two workers' batches of one athlete interleave in date order: the one committed
+    # second stores workouts before the place the first one kept. That forgets the rows
+    # after them only; the next judging reads from the latest kept place left.
+    ada = make_user()
+    await add_users(store, ada)
+
+    def run(minutes: int, distance: float) -> Workout:
+        w = make_workout(ada.id, started_at=T0 + timedelta(minutes=minutes))
+        w = replace(w, submission=replace(w.submission, distance_m=distance))
+        return replace(w, status=WorkoutStatus.PROCESSED)
+
+    async def judged(*places: tuple[UUID, datetime, UUID]) -> list[dict[str, float | None]]:
+        async with store.unit_of_work() as uow:
+            found = await uow.achievements.bests_before_many([LONGEST], list(places))
+            for place, bests in zip(places, found, strict=True):
+                whole = await uow.achievements.best_before(ada.id, LONGEST, place[1], place[2])
+                assert bests == {"longest": whole}, place
+            for place, bests in zip(places, found, strict=True):
+                await uow.achievements.keep_bests([LONGEST], [place], [bests])
+            await uow.commit()
+        return found
+
+    first, second, third = run(0, 5000), run(20, 3000), run(30, 9000)
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([first, third])
+        await uow.commit()
+    # Kept at the first and the third workout's places (the first worker's batch).
+    at_first = (ada.id, first.submission.started_at, first.id)
+    at_third = (ada.id, third.submission.started_at, third.id)
+    assert await judged(at_first, at_third) == [{"longest": None}, {"longest": 5000}]
+    assert len(await kept_rows(store)) == 2
+    # The second worker's workout, between the two: the row after it goes, not the other.
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([second])
+        await uow.commit()
+    assert [row.before_id for row in await kept_rows(store)] == [first.id]
+    later = (ada.id, T0 + timedelta(hours=1), uuid4())
+    assert await judged(later) == [{"longest": 9000}]
+
+
+async def test_an_athlete_keeps_rows_at_their_latest_places_only(store: SqlStore) -> None:
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    places = [(ada.id, T0 + timedelta(hours=h), uuid4()) for h in range(KEPT_PER_ATHLETE + 3)]
+    theirs = (grace.id, T0, uuid4())
+    async with store.unit_of_work() as uow:
+        await uow.achievements.keep_bests([LONGEST], [theirs], [{"longest": None}])
+        # One place a batch, in date order and out of it.
+        for place in [*places[2:], *places[:2]]:
+            await uow.achievements.keep_bests([LONGEST], [place], [{"longest": None}])
+        await uow.commit()
+    rows = await kept_rows(store)
+    assert sorted(r.before_id for r in rows if r.user_id == ada.id) == sorted(
+        p[2] for p in places[-KEPT_PER_ATHLETE:]
+    )
+    # Another athlete's rows are theirs to trim.
+    assert [r.before_id for r in rows if r.user_id == grace.id] == [theirs[2]]
+    # Rows of rules since changed go as the athlete's bests are next kept.
+    longer = replace(LONGEST, min_distance_m=9000)
+    async with store.unit_of_work() as uow:
+        await uow.achievements.keep_bests([longer], [places[-1]], [{"longest": None}])
+        await uow.commit()
+    rows = await kept_rows(store)
+    assert [r.before_id for r in rows if r.user_id == ada.id] == [places[-1][2]]
+
+
+async def test_the_kept_row_of_a_release_before_0015_is_still_forgotten(store: SqlStore) -> None:
+    # During a rolling upgrade an older release's worker keeps and reads `record_bests`
+    # (one row an athlete): the triggers keep that true too, as they did at 0012.
+    ada = make_user()
+    await add_users(store, ada)
+    kept_at = T0 + timedelta(hours=5)
+
+    async def keep_the_old_way() -> None:
+        async with store.engine.begin() as connection:
+            await connection.execute(
+                insert(record_bests).values(
+                    user_id=ada.id,
+                    catalog="c",
+                    before_started_at=kept_at,
+                    before_id=uuid4(),
+                    bests="[]",
+                )
+            )
+
+    async def old_rows() -> int:
+        async with store.engine.connect() as connection:
+            return len(list(await connection.execute(select(record_bests))))
+
+    await keep_the_old_way()
+    after, before = (make_workout(ada.id, T0 + timedelta(hours=h)) for h in (7, 3))
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([after])
+        await uow.commit()
+    assert await old_rows() == 1
+    async with store.unit_of_work() as uow:
+        await uow.workouts.add_new([before])
+        await uow.commit()
+    assert await old_rows() == 0
+    await keep_the_old_way()
+    async with store.engine.begin() as connection:
+        await connection.execute(delete(workouts).where(workouts.c.id == after.id))
+    assert await old_rows() == 0
+    # Erasing the athlete erases both tables' rows (the old one's would hold it back).
+    await keep_the_old_way()
+    async with store.unit_of_work() as uow:
+        await uow.personal_data.erase(ada.id)
+        await uow.commit()
+    assert await old_rows() == 0

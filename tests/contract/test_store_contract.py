@@ -141,7 +141,7 @@ async def add_users(store: SqlStore, *users: User) -> None:
 
 async def test_migrations_reach_head_and_build_exactly_the_tables(store: SqlStore) -> None:
     url = store.engine.url
-    assert await current_revision(url) == "0014"
+    assert await current_revision(url) == "0015"
     await upgrade_database(url)  # a second run at start-up changes nothing
 
     def differences(connection: Connection) -> list[object]:

@@ -14,6 +14,7 @@ from fitboard.adapters.sql.tables import (
     daily_rollups,
     group_members,
     groups,
+    kept_record_bests,
     monthly_reports,
     record_bests,
     users,
@@ -78,6 +79,7 @@ class SqlPersonalData:
         for table, column in (
             (awards, awards.c.user_id),
             (record_bests, record_bests.c.user_id),
+            (kept_record_bests, kept_record_bests.c.user_id),
             (workout_changes, workout_changes.c.user_id),
             (monthly_reports, monthly_reports.c.user_id),
             (daily_rollups, daily_rollups.c.user_id),

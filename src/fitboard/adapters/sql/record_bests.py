@@ -1,22 +1,33 @@
-"""The athletes' kept personal-record bests (`tables.record_bests`): what a kept row
-means, and the statement that keeps them.
+"""The athletes' kept personal-record bests (`tables.kept_record_bests`): what a kept row
+means, and the statements that keep them.
 
 A kept row says: for the record rules of catalog C, the bests among the athlete's
 counted workouts strictly before place P (date order: start, then id) are B. Judging a
 workout at a place Q at or after P then reads B and only the workouts in [P, Q), not the
-whole history (`SqlAchievementRepository.bests_before_many`). The row stays true while no
-counted workout before P appears, changes or goes away. The database sees to that,
-whoever writes the workouts: triggers on `workouts` (migration 0012) delete the
-athlete's kept row when a workout is inserted before its place, and when any of their
-workouts is updated or deleted (a correction, a decision, a deletion: rare; the next
-judging then reads the history once and keeps it again). Judging and every change the
-application makes to an athlete's workouts hold the athlete's row locked, so a kept row
-is never written from a read that a concurrent change made stale; a writer outside the
+whole history (`SqlAchievementRepository.bests_before_many`, from the athlete's latest
+kept place not after Q: `latest_not_after`). The row stays true while no counted workout
+before P appears, changes or goes away. The database sees to that, whoever writes the
+workouts: triggers on `workouts` (migrations 0012, 0015) delete the athlete's kept rows whose
+place a workout is inserted before, and all of them when any of their workouts is
+updated or deleted (a correction, a decision, a deletion: rare; the next judging then
+reads the history once and keeps it again). Judging and every change the application
+makes to an athlete's workouts hold the athlete's row locked, so a kept row is never
+written from a read that a concurrent change made stale; a writer outside the
 application that changes an athlete's workouts while one of theirs is being judged
-should empty `record_bests` afterwards (it refills as workouts are judged). A later migration that
-recreates `workouts` on SQLite (Alembic's batch mode copies the table, and its triggers
-are lost with the old one) must create them again; a contract test checks that they
-work at the head revision."""
+should empty `kept_record_bests` afterwards (it refills as workouts are judged). A later
+migration that recreates `workouts` on SQLite (Alembic's batch mode copies the table,
+and its triggers are lost with the old one) must create them again; a contract test
+checks that they work at the head revision.
+
+An athlete keeps a row at each of their `KEPT_PER_ATHLETE` latest places judged, not
+only the latest (migration 0015; releases before it kept one, in `tables.record_bests`,
+which this one leaves to them): two workers' batches of one athlete's workouts
+interleave in date order (each takes every other message of a backlog), and the batch
+committed second stores workouts before the place the first one kept. With one row, that
+insert deleted it, and the next batch of the athlete read their whole history again
+(about half of them, in a backlog of 32 athletes on two workers); the place kept before
+it is still true, and the next batch reads from there.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +37,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Executable, and_, or_
+from sqlalchemy import Executable, and_, bindparam, delete, func, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from fitboard.adapters.sql.request_rows import RequestRows, insert_rows
-from fitboard.adapters.sql.tables import record_bests
+from fitboard.adapters.sql.tables import kept_record_bests
 from fitboard.domain.achievements import PersonalRecord
 
 # Bumped whenever what a kept best means changes without any rule's definition changing
@@ -68,39 +79,90 @@ def decode(kept: str) -> list[float | None]:
     return [None if value is None else float(value) for value in json.loads(kept)]
 
 
-def before_kept(started_at: Any, workout_id: Any) -> ColumnElement[bool]:
-    """The place (`started_at`, `workout_id`) comes before the kept row's place."""
-    return or_(
-        started_at < record_bests.c.before_started_at,
-        and_(started_at == record_bests.c.before_started_at, workout_id < record_bests.c.before_id),
-    )
-
+# An athlete's latest places judged that keep a row: enough for the batches of a few
+# workers taking turns on one athlete (each batch keeps one place; another's insert
+# before a place forgets only the rows after it).
+KEPT_PER_ATHLETE = 4
 
 _KEPT_COLUMNS = ("user_id", "catalog", "before_started_at", "before_id", "bests")
+
+
+def _before(a: tuple[Any, Any], b: tuple[Any, Any]) -> ColumnElement[bool]:
+    """Place `a` (start, id) comes before place `b` in date order."""
+    return or_(a[0] < b[0], and_(a[0] == b[0], a[1] < b[1]))
+
+
+def _place(table: Any) -> tuple[Any, Any]:
+    """A kept row's place, of `table` (the kept rows or an alias of them)."""
+    return (table.c.before_started_at, table.c.before_id)
+
+
+def before_kept(started_at: Any, workout_id: Any) -> ColumnElement[bool]:
+    """The place (`started_at`, `workout_id`) comes before the kept row's place."""
+    return _before((started_at, workout_id), _place(kept_record_bests))
+
+
+def latest_not_after(started_at: Any, workout_id: Any, catalog: Any) -> ColumnElement[bool]:
+    """The kept row of `catalog` is its athlete's latest of that catalog not after the
+    place (`started_at`, `workout_id`): no other comes after it and not after the place."""
+    newer = kept_record_bests.alias("newer_kept")
+    return ~(
+        select(newer.c.user_id)
+        .where(
+            newer.c.user_id == kept_record_bests.c.user_id,
+            newer.c.catalog == catalog,
+            _before(_place(kept_record_bests), _place(newer)),
+            ~_before((started_at, workout_id), _place(newer)),
+        )
+        .exists()
+    )
 
 
 @functools.lru_cache(maxsize=2)
 def keep_statement(dialect_name: str) -> tuple[RequestRows, Executable]:
     """Keep each (user, catalog, place, bests) row, in one statement whatever their
-    number (`insert_rows`; one row per athlete at most). A row already kept for the
-    athlete is replaced when it is of another catalog or an earlier place: a later place
-    leaves fewer workouts to read next time, and either is true."""
-    rows_of, insert = insert_rows(record_bests, _KEPT_COLUMNS, ["user_id"], dialect_name)
+    number (`insert_rows`; one row per athlete at most). A row kept at the same place
+    already is replaced when it is of another catalog (both are true; the new one is of
+    the rules judged now)."""
+    rows_of, insert = insert_rows(
+        kept_record_bests,
+        _KEPT_COLUMNS,
+        ["user_id", "before_started_at", "before_id"],
+        dialect_name,
+    )
     new = insert.excluded
     statement = insert.on_conflict_do_update(
-        index_elements=[record_bests.c.user_id],
-        set_={name: new[name] for name in _KEPT_COLUMNS if name != "user_id"},
-        where=or_(
-            record_bests.c.catalog != new.catalog,
-            _after_kept(new.before_started_at, new.before_id),
-        ),
+        index_elements=[
+            kept_record_bests.c.user_id,
+            kept_record_bests.c.before_started_at,
+            kept_record_bests.c.before_id,
+        ],
+        set_={"catalog": new.catalog, "bests": new.bests},
+        where=kept_record_bests.c.catalog != new.catalog,
     )
     return rows_of, statement
 
 
-def _after_kept(started_at: Any, workout_id: Any) -> ColumnElement[bool]:
-    """The place (`started_at`, `workout_id`) comes after the kept row's place."""
-    return or_(
-        started_at > record_bests.c.before_started_at,
-        and_(started_at == record_bests.c.before_started_at, workout_id > record_bests.c.before_id),
+@functools.lru_cache(maxsize=2)
+def trim_statement(dialect_name: str) -> tuple[RequestRows, Executable]:
+    """Forget the athletes' kept rows beyond their `KEPT_PER_ATHLETE` latest of the
+    catalog, and any of another catalog, in one statement however many athletes (the
+    athletes' ids are one parameter, `RequestRows.among`; the catalog a bound value)."""
+    athletes = RequestRows("kept_of", (("id", kept_record_bests.c.user_id.type),))
+    newer = kept_record_bests.alias("newer_kept")
+    catalog = bindparam("catalog", type_=kept_record_bests.c.catalog.type)
+    later = (
+        select(func.count())
+        .select_from(newer)
+        .where(
+            newer.c.user_id == kept_record_bests.c.user_id,
+            newer.c.catalog == catalog,
+            _before(_place(kept_record_bests), _place(newer)),
+        )
+        .scalar_subquery()
     )
+    statement = delete(kept_record_bests).where(
+        athletes.among(dialect_name, kept_record_bests.c.user_id),
+        or_(kept_record_bests.c.catalog != catalog, later >= KEPT_PER_ATHLETE),
+    )
+    return athletes, statement

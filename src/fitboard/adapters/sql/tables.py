@@ -211,15 +211,32 @@ awards = Table(
 )
 
 # An athlete's personal-record bests, kept so that judging a workout reads only the
-# workouts since the last one judged instead of the athlete's whole history (migration
-# 0012; adapters/sql/record_bests.py). A row holds, for the record rules named by
+# workouts since the last ones judged instead of the athlete's whole history (migration
+# 0015; adapters/sql/record_bests.py). A row holds, for the record rules named by
 # `catalog` (a fingerprint of their definitions), the bests among the athlete's counted
-# workouts strictly before the place (`before_started_at`, `before_id`) in date order,
-# as a JSON list in the rules' order. It is only ever a shortcut: a row that is missing,
-# or of another catalog, is read as if there were none (every earlier workout is read),
-# and anything that could make it wrong deletes it: triggers on `workouts` (migration
-# 0012), when a workout is inserted before its place or any of the athlete's workouts is
-# updated or deleted. Triggers are not part of this metadata (see record_bests.py).
+# workouts strictly before the place (`before_started_at`, `before_id`) in date order, as
+# a JSON list in the rules' order; an athlete has a row at each of a few of their latest
+# places judged (`record_bests.KEPT_PER_ATHLETE`). It is only ever a shortcut: a row that
+# is missing, or of another catalog, is read as if there were none (every earlier workout
+# is read), and anything that could make it wrong deletes it: triggers on `workouts`
+# (migrations 0012 and 0015), when a workout is inserted before its place or any of the
+# athlete's workouts is updated or deleted. Triggers are not part of this metadata (see
+# record_bests.py).
+kept_record_bests = Table(
+    "kept_record_bests",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("catalog", String, nullable=False),
+    Column("before_started_at", UtcDateTime, primary_key=True),
+    Column("before_id", Uuid, primary_key=True),
+    Column("bests", Text, nullable=False),
+)
+
+# The same, one row an athlete at their latest place judged: what releases before
+# migration 0015 keep and read. This release never reads or writes it (it erases an
+# athlete's rows with the rest of their data); the triggers still keep it true, so an
+# older release's worker may run beside this one during a rolling upgrade. A later
+# release drops it.
 record_bests = Table(
     "record_bests",
     metadata,

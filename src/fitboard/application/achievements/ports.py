@@ -99,9 +99,11 @@ class AchievementRepository(Protocol):
         bests: Sequence[dict[str, float | None]],
     ) -> None:
         """Keep what `bests_before_many(rules, requests)` just answered (`bests`, in this
-        transaction), one round trip for all, so that the athlete's next judging reads
-        only their workouts from that place on. A shortcut, never a source of truth: the
-        store forgets it whenever a workout before its place appears, changes or goes."""
+        transaction), in a round trip or two for all, so that the athlete's next judging
+        reads only their workouts from that place on (the store keeps each athlete's
+        latest place of these, beside a few earlier ones). A shortcut, never a source of
+        truth: the store forgets it whenever a workout before its place appears, changes
+        or goes."""
         ...
 
     async def counted_after_many(
