@@ -375,13 +375,8 @@ async def test_kept_bests_answer_as_the_whole_history_would(
 async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: SqlStore) -> None:
     ada = make_user()
     await add_users(store, ada)
-
-    def run(hours: int, distance: float) -> Workout:
-        w = make_workout(ada.id, started_at=T0 + timedelta(hours=hours))
-        w = replace(w, submission=replace(w.submission, distance_m=distance))
-        return replace(w, status=WorkoutStatus.PROCESSED)
-
-    short, long = run(0, 3000), run(5, 8000)
+    short = counted_run(ada.id, timedelta(hours=0), 3000)
+    long = counted_run(ada.id, timedelta(hours=5), 8000)
     async with store.unit_of_work() as uow:
         await uow.workouts.add_new([short, long])
         place = (ada.id, T0 + timedelta(hours=10), uuid4())
@@ -406,6 +401,13 @@ async def test_bests_kept_for_other_rules_or_a_later_place_are_not_read(store: S
         await uow.personal_data.erase(ada.id)
         await uow.commit()
     assert await kept_rows(store) == []
+
+
+def counted_run(user_id: UUID, after_t0: timedelta, distance: float) -> Workout:
+    """A processed run of the athlete's, `after_t0` after T0, of `distance` metres."""
+    w = make_workout(user_id, started_at=T0 + after_t0)
+    w = replace(w, submission=replace(w.submission, distance_m=distance))
+    return replace(w, status=WorkoutStatus.PROCESSED)
 
 
 async def kept_rows(store: SqlStore) -> list[Row[Any]]:
@@ -481,9 +483,7 @@ async def test_a_workout_stored_before_the_latest_kept_place_leaves_the_earlier_
     await add_users(store, ada)
 
     def run(minutes: int, distance: float) -> Workout:
-        w = make_workout(ada.id, started_at=T0 + timedelta(minutes=minutes))
-        w = replace(w, submission=replace(w.submission, distance_m=distance))
-        return replace(w, status=WorkoutStatus.PROCESSED)
+        return counted_run(ada.id, timedelta(minutes=minutes), distance)
 
     async def judged(*places: tuple[UUID, datetime, UUID]) -> list[dict[str, float | None]]:
         async with store.unit_of_work() as uow:

@@ -5,9 +5,7 @@ working."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -15,26 +13,10 @@ from sqlalchemy import text
 
 from fitboard.adapters.sql import current_revision, upgrade_database
 from fitboard.adapters.sql.engine import create_engine
-from tests.conftest import drop_postgres_database, new_postgres_database
 
-from .store_adapters import sqlite_url
-from .test_migration_0009 import ATHLETE, migrate
+from .test_migration_0009 import ATHLETE, migrate, url_fixture  # noqa: F401
 
 KEPT_AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
-
-
-@pytest.fixture(
-    name="url", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.production)]
-)
-def url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "fitboard.db")
-        return
-    name, url = new_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
 
 
 async def run(url: str, *statements: str, **values: object) -> list[tuple[object, ...]]:
