@@ -235,8 +235,8 @@ kept_record_bests = Table(
 # The same, one row an athlete at their latest place judged: what releases before
 # migration 0015 keep and read. This release never reads or writes it (it erases an
 # athlete's rows with the rest of their data); the triggers still keep it true, so an
-# older release's worker may run beside this one during a rolling upgrade. A later
-# release drops it.
+# older release's processes (its workers judge workouts, its API judges corrections) may
+# run beside this one's during a rolling upgrade. A later release drops it.
 record_bests = Table(
     "record_bests",
     metadata,

@@ -7,7 +7,7 @@ A new table, empty when created: every athlete's first workout judged after the 
 reads their history once, as after 0012, and keeps what it found. The triggers on
 `workouts` forget rows of both tables: the new release's, and `record_bests`, which
 releases before 0015 still keep and read during a rolling upgrade (one row an athlete, its
-primary key the athlete), so either release's workers may run beside the other's. This
+primary key the athlete), so either release's processes may run beside the other's. This
 release never touches `record_bests` but to erase an athlete; a later one drops it.
 
 Revision ID: 0015
