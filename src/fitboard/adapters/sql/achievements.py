@@ -324,16 +324,11 @@ def _measured_from_row(row: Any) -> Measured:
 
 def _earlier(user_id: Any, before: Any, exclude: Any) -> list[ColumnElement[bool]]:
     """Counted workouts of the athlete before the workout (`before`, `exclude`) in date
-    order: (start, id). Two workouts that start at the same moment are ordered by id (in
-    the same order on both engines: PostgreSQL compares uuids bytewise, SQLite the
-    lowercase hex text), so exactly one of them comes first."""
+    order (`record_bests.before_in_date_order`)."""
     return [
         workouts.c.user_id == user_id,
         workouts.c.status == WorkoutStatus.PROCESSED.value,
-        or_(
-            workouts.c.started_at < before,
-            and_(workouts.c.started_at == before, workouts.c.id < exclude),
-        ),
+        kept_bests.before_in_date_order((workouts.c.started_at, workouts.c.id), (before, exclude)),
     ]
 
 
@@ -345,10 +340,7 @@ def _later(user_id: Any, after: Any, after_id: Any) -> list[ColumnElement[bool]]
         workouts.c.user_id == user_id,
         workouts.c.status == WorkoutStatus.PROCESSED.value,
         workouts.c.started_at >= after,
-        or_(
-            workouts.c.started_at > after,
-            and_(workouts.c.started_at == after, workouts.c.id > after_id),
-        ),
+        kept_bests.before_in_date_order((after, after_id), (workouts.c.started_at, workouts.c.id)),
     ]
 
 

@@ -87,8 +87,10 @@ KEPT_PER_ATHLETE = 4
 _KEPT_COLUMNS = ("user_id", "catalog", "before_started_at", "before_id", "bests")
 
 
-def _before(a: tuple[Any, Any], b: tuple[Any, Any]) -> ColumnElement[bool]:
-    """Place `a` (start, id) comes before place `b` in date order."""
+def before_in_date_order(a: tuple[Any, Any], b: tuple[Any, Any]) -> ColumnElement[bool]:
+    """Place `a` (start, id) comes before place `b` in date order: two workouts that start
+    at the same moment are ordered by id (in the same order on both engines: PostgreSQL
+    compares uuids bytewise, SQLite the lowercase hex text), so exactly one comes first."""
     return or_(a[0] < b[0], and_(a[0] == b[0], a[1] < b[1]))
 
 
@@ -99,21 +101,27 @@ def _place(table: Any) -> tuple[Any, Any]:
 
 def before_kept(started_at: Any, workout_id: Any) -> ColumnElement[bool]:
     """The place (`started_at`, `workout_id`) comes before the kept row's place."""
-    return _before((started_at, workout_id), _place(kept_record_bests))
+    return before_in_date_order((started_at, workout_id), _place(kept_record_bests))
+
+
+def _newer_of_catalog(catalog: Any) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The kept rows (an alias of them) and what makes one a row of the same athlete and
+    `catalog` as the kept row of the enclosing statement, at a later place."""
+    newer = kept_record_bests.alias("newer_kept")
+    return newer, [
+        newer.c.user_id == kept_record_bests.c.user_id,
+        newer.c.catalog == catalog,
+        before_in_date_order(_place(kept_record_bests), _place(newer)),
+    ]
 
 
 def latest_not_after(started_at: Any, workout_id: Any, catalog: Any) -> ColumnElement[bool]:
     """The kept row of `catalog` is its athlete's latest of that catalog not after the
     place (`started_at`, `workout_id`): no other comes after it and not after the place."""
-    newer = kept_record_bests.alias("newer_kept")
+    newer, later = _newer_of_catalog(catalog)
     return ~(
         select(newer.c.user_id)
-        .where(
-            newer.c.user_id == kept_record_bests.c.user_id,
-            newer.c.catalog == catalog,
-            _before(_place(kept_record_bests), _place(newer)),
-            ~_before((started_at, workout_id), _place(newer)),
-        )
+        .where(*later, ~before_in_date_order((started_at, workout_id), _place(newer)))
         .exists()
     )
 
@@ -149,20 +157,11 @@ def trim_statement(dialect_name: str) -> tuple[RequestRows, Executable]:
     catalog, and any of another catalog, in one statement however many athletes (the
     athletes' ids are one parameter, `RequestRows.among`; the catalog a bound value)."""
     athletes = RequestRows("kept_of", (("id", kept_record_bests.c.user_id.type),))
-    newer = kept_record_bests.alias("newer_kept")
     catalog = bindparam("catalog", type_=kept_record_bests.c.catalog.type)
-    later = (
-        select(func.count())
-        .select_from(newer)
-        .where(
-            newer.c.user_id == kept_record_bests.c.user_id,
-            newer.c.catalog == catalog,
-            _before(_place(kept_record_bests), _place(newer)),
-        )
-        .scalar_subquery()
-    )
+    newer, later = _newer_of_catalog(catalog)
+    count = select(func.count()).select_from(newer).where(*later).scalar_subquery()
     statement = delete(kept_record_bests).where(
         athletes.among(dialect_name, kept_record_bests.c.user_id),
-        or_(kept_record_bests.c.catalog != catalog, later >= KEPT_PER_ATHLETE),
+        or_(kept_record_bests.c.catalog != catalog, count >= KEPT_PER_ATHLETE),
     )
     return athletes, statement
