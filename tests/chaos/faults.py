@@ -255,10 +255,10 @@ class Chaos:
         await asyncio.sleep(self.hold_s)
         down_until = time.monotonic()
         if fault.kind == RABBITMQ_STOP_APP:
-            await node.ctl("start_app")
-            await node.ctl("await_startup")
+            await node.start_app()
         else:
             await node.start()
+            await node.await_dead_letter_workers()
         fault.broker_down = (down_from, down_until)
         fault.ended = time.monotonic()
         fault.starting_s = fault.ended - down_until

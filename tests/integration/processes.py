@@ -60,8 +60,6 @@ CONFIRM_TIMEOUT_S = 2.0
 # consumer, three).
 BATCH_SIZE = 4
 MAX_ATTEMPTS = 5
-# How long after a broker restart its queues are left alone (see remove_broker_objects).
-BROKER_SETTLE_S = 5.0
 PASSWORD = "correct horse battery"
 _COUNTED = ("processed",)
 
@@ -136,7 +134,6 @@ class Deployment:
     _services: list[Service] = field(default_factory=list)
     _numbers: Iterator[int] = field(default_factory=itertools.count)
     _client: httpx.AsyncClient | None = None
-    _broker_started_at: float | None = None
     # The retry backoff's steps its processes use (FITBOARD_WORKER_RETRY_DELAYS_S).
     retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
 
@@ -488,9 +485,10 @@ class Deployment:
         await self.broker.ctl("stop_app")
 
     async def start_broker(self) -> None:
-        await self.broker.ctl("start_app")
-        await self.broker.ctl("await_startup")
-        self._broker_started_at = time.monotonic()
+        """`start_app`, returning once the node's dead-letter workers have started: a test
+        that failed right after it deletes its queues, which must not break the node for
+        the rest of the session (`PrivateRabbitMQ.await_dead_letter_workers`)."""
+        await self.broker.start_app()
 
     # ------------------------------------------------------------------ teardown
 
@@ -512,14 +510,6 @@ class Deployment:
         )
 
     async def remove_broker_objects(self) -> None:
-        if self._broker_started_at is not None:
-            # RabbitMQ 3.10: deleting a quorum queue with at-least-once dead-lettering while
-            # its dead-letter worker is still starting after start_app crashes that worker
-            # until its supervisor gives up, and from then on the broker refuses every such
-            # queue (INTERNAL_ERROR) until the app is restarted. A test that failed right
-            # after restarting the broker must not break it for everything that follows.
-            settled_at = self._broker_started_at + BROKER_SETTLE_S
-            await asyncio.sleep(max(0.0, settled_at - time.monotonic()))
         broker = RabbitBroker(self.broker.url, exchange=self.namespace, confirm_timeout_s=5.0)
         try:
             # Every queue its processes declared (the whole topology), their dead letters

@@ -9,6 +9,8 @@ import uuid
 import aio_pika
 import pytest
 
+from fitboard.adapters.queue_rabbitmq import RabbitBroker
+from fitboard.application.messaging.ports import QueueSpec
 from tests.services.rabbitmq import private_rabbitmq
 from tests.services.running import refuses_connections
 
@@ -55,3 +57,35 @@ async def test_a_killed_node_comes_back_with_what_it_confirmed() -> None:
             assert message.body == b"kept"
         finally:
             await connection.close()
+
+
+@bounded(300)
+async def test_queues_deleted_as_soon_as_start_app_returns_leave_the_node_working() -> None:
+    """`start_app` returns once the dead-letter workers have started: deleting the queues
+    straight after it (a test's cleanup after a restart) must leave the node declaring
+    new ones. RabbitMQ 3.10 otherwise loses the workers' supervisor and refuses every
+    later declare with INTERNAL_ERROR: here when `start_app` returned as soon as
+    `rabbitmqctl start_app` did (the first round's declare failed), and in CI on a loaded
+    machine when it returned after `rabbitmqctl await_startup` (an idle machine's workers
+    were ready by then)."""
+    async with private_rabbitmq() as node:
+        for round_ in range(3):
+            specs = [QueueSpec(f"restarted.{round_}.{n}", ("workout.submitted",)) for n in range(3)]
+            before = RabbitBroker(node.url, exchange="fitboard.test", confirm_timeout_s=5.0)
+            try:
+                for spec in specs:
+                    await before.declare(spec)
+            finally:
+                await before.close()
+            await node.ctl("stop_app")
+            await node.start_app()
+            # A new client, connected at once: the deletes come as soon as they can.
+            after = RabbitBroker(node.url, exchange="fitboard.test", confirm_timeout_s=5.0)
+            try:
+                for spec in specs:
+                    await after.delete(spec)
+                fresh = QueueSpec(f"fresh.{round_}", ("workout.submitted",))
+                await after.declare(fresh)
+                await after.delete(fresh)
+            finally:
+                await after.close()

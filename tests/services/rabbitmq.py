@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,6 +41,27 @@ from .running import (
 
 SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 START_TIMEOUT_S = 120.0
+
+# For `await_dead_letter_workers`: how many quorum queues with at-least-once dead-lettering
+# this node leads, and how many of their dead-letter workers here are done starting (a
+# worker answers `sys:get_state` only once its `handle_continue` is over, the step that
+# looks its queue up and crashes if the queue is gone); or that their supervisor is gone.
+_DEAD_LETTER_WORKERS = """
+Want = length([Q || Q <- rabbit_amqqueue:list(),
+                    amqqueue:get_type(Q) =:= rabbit_quorum_queue,
+                    element(2, amqqueue:get_pid(Q)) =:= node(),
+                    rabbit_misc:table_lookup(amqqueue:get_arguments(Q),
+                                             <<"x-dead-letter-strategy">>)
+                        =:= {longstr, <<"at-least-once">>}]),
+case catch supervisor:which_children(rabbit_fifo_dlx_sup) of
+    Children when is_list(Children) ->
+        Ready = length([P || {_, P, _, _} <- Children, is_pid(P),
+                             (catch element(1, sys:get_state(P, 5000))) =:= state]),
+        io:format("dead-letter workers ~b of ~b~n", [Ready, Want]);
+    _ ->
+        io:format("dead-letter supervisor gone~n")
+end.
+"""
 
 
 def _script(name: str) -> str:
@@ -156,6 +178,47 @@ class PrivateRabbitMQ:
         if code != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed ({code}):\n{output}")
         return output
+
+    async def start_app(self) -> None:
+        """`rabbitmqctl start_app` after a `stop_app`; returns once the node is up and its
+        dead-letter workers have started (`await_dead_letter_workers`)."""
+        await self.ctl("start_app")
+        await self.ctl("await_startup")
+        await self.await_dead_letter_workers()
+
+    async def await_dead_letter_workers(self, within_s: float = 60.0) -> None:
+        """Wait until every quorum queue with at-least-once dead-lettering that this node
+        leads has its dead-letter worker started, as the node starts them after a start.
+
+        RabbitMQ 3.10: a queue deleted while its worker is starting crashes that worker on
+        each restart until their supervisor (one for every queue on the node) gives up;
+        from then on every such queue fails to start, so declaring one is refused with
+        INTERNAL_ERROR, until the app is restarted. A test that deletes its queues right
+        after a restart (its cleanup) would break the node for the rest of the session, as
+        seen in CI; waiting here first avoids it. For a single node: in a cluster a queue
+        led elsewhere has its worker there."""
+        last = ""
+
+        async def started() -> bool:
+            nonlocal last
+            last = await self.ctl("eval", _DEAD_LETTER_WORKERS)
+            if "dead-letter supervisor gone" in last:
+                raise RuntimeError(
+                    f"{self.nodename} lost its dead-letter workers' supervisor: a quorum "
+                    "queue was deleted while its worker was starting (RabbitMQ 3.10); every "
+                    "queue with at-least-once dead-lettering now fails until start_app:\n"
+                    + self.log()[-20_000:]
+                )
+            found = re.search(r"dead-letter workers (\d+) of (\d+)", last)
+            return found is not None and int(found[1]) >= int(found[2])
+
+        try:
+            await eventually(started, within_s=within_s, every_s=0.2)
+        except TimeoutError:
+            raise RuntimeError(
+                f"the dead-letter workers of {self.nodename} did not start within "
+                f"{within_s:.0f} s ({last.strip()}):\n{self.log()[-20_000:]}"
+            ) from None
 
     def log(self) -> str:
         parts = [self.log_path, *sorted((self.directory / "log").glob("*.log"))]
