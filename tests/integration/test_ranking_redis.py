@@ -175,6 +175,22 @@ async def test_every_write_renews_the_expiry(ranking: RedisRanking, redis: Redis
         assert 0 < await redis.ttl(lock) <= 60
 
 
+async def test_a_removal_into_a_board_being_loaded_expires_with_the_board(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    """An account deleted while a board is being loaded leaves the athlete's version in
+    the board's `:v`, so that the load cannot bring them back. Should that load never
+    finish (its process killed), the version expires with the board, as a projection's
+    write into it would; on an all-time board, as theirs, it does not."""
+    async with ranking.rebuild_lock(WEEK), ranking.rebuild_lock(ALL):
+        assert await ranking.remove_athlete(uid(1), 4) == 0
+        assert await redis.hget(WEEK_KEYS[1], uid(1).bytes) == "4"
+        assert 0 < await redis.ttl(WEEK_KEYS[1]) <= RETENTION_S
+        all_versions = "fitboard:{board:points:all:global:all}:2:v"
+        assert await redis.hget(all_versions, uid(1).bytes) == "4"
+        assert await redis.ttl(all_versions) == -1
+
+
 async def test_a_retention_already_over_still_leaves_the_board_readable(
     redis_url: str, redis: Redis
 ) -> None:

@@ -630,19 +630,6 @@ def _old_layout_key(name: str, namespace: str) -> tuple[BoardKey, str] | None:
     return None
 
 
-def _written_keys_of(name: str) -> list[str] | None:
-    """`_Keys.written` of the board whose sorted set, version hash or rebuild lock is
-    `name`; None for a key that is none of them (a scan pattern's `*` matches more than a
-    hash tag)."""
-    if ":{board:" not in name:
-        return None
-    for suffix in (_Z, _VERSIONS, _LOCK):
-        if name.endswith("}" + suffix):
-            base = name.removesuffix(suffix)
-            return [base + _Z, base + _VERSIONS, base + _READY, base + _LOCK]
-    return None
-
-
 def _text(value: bytes) -> str:
     """A key name as SCAN gives it: bytes (the client does not decode responses)."""
     return value.decode()
@@ -759,6 +746,15 @@ class RedisRanking:
 
     def _board_keys(self, key: BoardKey) -> _Keys:
         return _keys(key, self._namespace)
+
+    def _written_board_of(self, name: str) -> BoardKey | None:
+        """The board whose sorted set, version hash or rebuild lock is `name`; None for a
+        key that is none of them (a scan pattern's `*` matches more than a hash tag)."""
+        for suffix in (_Z, _VERSIONS, _LOCK):
+            key = _parse_key(name, self._namespace, suffix)
+            if key is not None:
+                return key
+        return None
 
     def _ttl_arg(self, key: BoardKey) -> str:
         seconds = self._retention_s_for(key) if self._retention_s_for is not None else None
@@ -1193,10 +1189,16 @@ class RedisRanking:
             seen: set[str] = set()
             batch: list[tuple[Sequence[str], Sequence[Any]]] = []
             async for name in self._client.scan_iter(match=self._scan_members, count=1000):
-                keys = _written_keys_of(_text(name))
-                if keys is not None and keys[0] not in seen:
+                key = self._written_board_of(_text(name))
+                if key is None:
+                    continue
+                keys = self._board_keys(key).written
+                if keys[0] not in seen:
                     seen.add(keys[0])
-                    batch.append((keys, [member, version, "", ""]))
+                    # The board's retention, as a projection's write gives it: a removal
+                    # written into a board being loaded (its version kept in `:v`) then
+                    # expires with the rest should the load never finish.
+                    batch.append((keys, [member, version, "", self._ttl_arg(key)]))
                 if len(batch) >= _REMOVE_CHUNK:
                     removed += sum(await self._run_script(self._remove, batch))
                     batch = []
