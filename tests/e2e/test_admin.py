@@ -136,8 +136,8 @@ async def test_a_rebuild_removes_the_old_key_layout_and_rebuilds_what_it_held_lo
         assert rebuilt.status_code == 200, rebuilt.text
         assert await client.exists(*old) == 0
         assert await client.exists(other) == 1
-        # Loaded again in the new layout (empty: the record holds no workout).
-        assert await client.get(f"{group}:2:ready") == b"1"
+        # Loaded again in the new layout, empty (the record holds no workout): marked "0".
+        assert await client.get(f"{group}:2:ready") == b"0"
         assert not await client.exists(f"{unloaded}:2:ready")
         # Loaded now in the new layout, the group's board is rebuilt again as any loaded
         # board: as many boards the second time.

@@ -175,6 +175,60 @@ async def test_every_write_renews_the_expiry(ranking: RedisRanking, redis: Redis
         assert 0 < await redis.ttl(lock) <= 60
 
 
+async def test_a_board_whose_sorted_set_was_evicted_is_not_loaded(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    """Redis under `maxmemory` evicts key by key: a board whose `:z` went while its
+    `:ready` stayed must read as not loaded (to be rebuilt), not as an empty board, and
+    take no write that would make it look loaded with only the members written since."""
+    await ranking.load(WEEK, [standing(1, 50), standing(2, 40)])
+    assert await redis.get(WEEK_KEYS[2]) == "1"
+    await redis.delete(WEEK_KEYS[0])  # as an eviction would
+
+    assert not await ranking.is_loaded(WEEK)
+    assert await ranking.read_page(WEEK, 0, 10) is None
+    assert await ranking.read_around(WEEK, uid(1), 2) is None
+    assert WEEK not in await ranking.loaded_keys()
+    assert WEEK in await ranking.held_keys()
+    await ranking.project(uid(3), 1, [ScoreUpdate(WEEK, 70, T0)])
+    assert not await redis.exists(WEEK_KEYS[0])
+
+    # Its rebuild, as a reader's: dropped under the lock, loaded again.
+    async with ranking.rebuild_lock(WEEK):
+        await ranking.drop(WEEK)
+        await ranking.load(WEEK, [standing(1, 50), standing(2, 40), standing(3, 70)])
+    assert await ranking.is_loaded(WEEK)
+    page = await ranking.read_page(WEEK, 0, 10)
+    assert page is not None
+    assert [e.user_id for e in page.entries] == [uid(3), uid(1), uid(2)]
+
+
+async def test_an_empty_loaded_board_is_marked_so_and_stays_loaded_as_members_come_and_go(
+    ranking: RedisRanking, redis: Redis
+) -> None:
+    """A board loaded with no member has no sorted set at all (Redis keeps no empty one):
+    its marker says it is loaded and empty ("0"), and writes keep the marker in step."""
+    await ranking.load(WEEK, [])
+    assert await redis.get(WEEK_KEYS[2]) == "0"
+    assert await ranking.is_loaded(WEEK)
+    assert WEEK in await ranking.loaded_keys()
+    page = await ranking.read_page(WEEK, 0, 10)
+    assert page is not None
+    assert page.total == 0
+
+    await ranking.project(uid(1), 1, [ScoreUpdate(WEEK, 10, T0)])
+    assert await redis.get(WEEK_KEYS[2]) == "1"
+    await ranking.project(uid(1), 2, [ScoreUpdate(WEEK, None, None)])
+    assert not await redis.exists(WEEK_KEYS[0])
+    assert await redis.get(WEEK_KEYS[2]) == "0"
+    assert await ranking.is_loaded(WEEK)
+    # The marker keeps the board's expiry when it changes.
+    assert 0 < await redis.ttl(WEEK_KEYS[2]) <= RETENTION_S
+    await ranking.project(uid(2), 1, [ScoreUpdate(WEEK, 20, T0)])
+    assert await ranking.scores(WEEK) == {uid(2): 20}
+    assert await redis.get(WEEK_KEYS[2]) == "1"
+
+
 async def test_a_removal_into_a_board_being_loaded_expires_with_the_board(
     ranking: RedisRanking, redis: Redis
 ) -> None:

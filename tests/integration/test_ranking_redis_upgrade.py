@@ -51,9 +51,9 @@ async def test_rebuild_removes_the_old_layout_and_rebuilds_what_it_held_loaded(
             assert found, output
             assert await client.exists(*old) == 0
             assert await client.exists(other) == 1
-            # Loaded again in the new layout (empty: the record holds no workout).
+            # Loaded again in the new layout, empty (the record holds no workout): "0".
             for base in (group_week, all_time):
-                assert await client.get(f"{base}:2:ready") == "1", base
+                assert await client.get(f"{base}:2:ready") == "0", base
             assert not await client.exists(f"{unloaded}:2:ready")
 
             # A second run finds nothing of the old layout.

@@ -9,7 +9,8 @@ may touch them together; the `2` after it is the layout's marker:
     fitboard:{board:calories:week:global:2026-W47}:2:z      sorted set: user id -> composite score
     fitboard:{board:calories:week:global:2026-W47}:2:v      hash: user id -> projection version,
                                                             only while the board is being loaded
-    fitboard:{board:calories:week:global:2026-W47}:2:ready  "1" once loaded from the record
+    fitboard:{board:calories:week:global:2026-W47}:2:ready  once loaded from the record: "1",
+                                                            or "0" while it has no member
     fitboard:{board:calories:week:global:2026-W47}:2:lock   redis-py Lock of the rebuild (its
                                                             holder's token), renewed while held
 
@@ -38,11 +39,16 @@ compares and stores the member's version in `:v` (a removal's too, so an older l
 bring the member back), the load keeps what is newer than its read, and `:v` goes once the
 load marks the board loaded. A board neither loaded nor being loaded takes no write at
 all: no one reads it, so a worker's writes into the many boards nobody looks at cost a
-key lookup each and no memory. `:ready` is written only by `load`, after the board's
-members: after a FLUSHALL, an eviction or a restart without persistence, a board is "not
-loaded", and the next read rebuilds it. A load never writes into a board that is loaded
-and keeps no versions (someone loaded it meanwhile, and its writes since may be newer
-than the load's read): a rebuild drops a board first.
+key lookup each and no memory. `:ready` is set by `load`, after the board's members (and
+turned to "1" or "0" by the write that adds a loaded board's first member or removes its
+last): after a FLUSHALL, an eviction or a restart without persistence, a board is "not
+loaded", and the next read rebuilds it; so is one whose `:z` alone was evicted (`:ready`
+"1" without `:z`, `_IS_LOADED`: a `maxmemory` policy evicts key by key). A version hash
+evicted while its board is being loaded is not detected: a load could then write a
+member older than a write made during it, until the board's next rebuild (`reconcile`
+finds it). A load never writes into a board that is loaded and keeps no versions
+(someone loaded it meanwhile, and its writes since may be newer than the load's read): a
+rebuild drops a board first.
 
 Reads that need a rank run as one read-only Lua script each, so the rows and the count
 above them come from the same moment, in one round trip; the board reads of the API
@@ -116,7 +122,8 @@ __all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
-# Boards written per pipeline when removing an athlete: large enough to amortise round
+# Boards written (or asked whether loaded) per pipeline when removing an athlete (listing
+# the loaded boards): large enough to amortise round
 # trips, small enough that one pipeline stays a few hundred kilobytes.
 _REMOVE_CHUNK = 1000
 # Members one `_LOAD` call writes: a board of more is loaded in several calls, so no one
@@ -147,6 +154,20 @@ _RESEND: tuple[type[Exception], ...] = (
 _RENEW_FAILURES: tuple[type[Exception], ...] = (RankingUnavailable, *_TRANSIENT)
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_RENEW_FAILURES)
 
+# Whether a board is loaded (KEYS z and ready of the caller's as `is_loaded(z, ready)`):
+# its `:ready` marker says so, "0" for a board loaded with no member, "1" for one whose
+# members are in `:z`; a marker "1" without `:z` is a board whose sorted set Redis evicted
+# (a `maxmemory` policy evicts key by key) and is not loaded: read as loaded it would show
+# an empty board, or one of only the members written since. Every script that writes
+# keeps the marker in step with `:z` (`write` below, `_LOAD`), so "1" without `:z` is
+# never a board that is really empty.
+_IS_LOADED = """
+local function is_loaded(z, ready)
+  local marker = redis.call('GET', ready)
+  return marker == '0' or (marker == '1' and redis.call('EXISTS', z) == 1)
+end
+"""
+
 # The write of every script that writes members: `write(member, version, score)` writes
 # the composite score ('' removes) into the board (KEYS[1] to KEYS[4]: z, v, ready, lock);
 # 1 if written, else 0. A loaded board (`:ready`) keeps no versions: its writers come in
@@ -164,10 +185,14 @@ _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_
 # KEYS: z, v, ready, lock.  ARGV: member, version, composite score ('' removes), ttl s
 # ('' keeps): z, v and ready expire after ttl once the member is written (never the lock,
 # whose holder renews it).
-_WRITE = """
-local loaded = redis.call('EXISTS', KEYS[3]) == 1
+_WRITE = (
+    _IS_LOADED
+    + """
+local loaded = is_loaded(KEYS[1], KEYS[3])
 local versioned = not loaded or redis.call('EXISTS', KEYS[2]) == 1
 local skipped = not loaded and redis.call('EXISTS', KEYS[4]) == 0
+-- A loaded board's marker as this call last saw or set it (`_IS_LOADED`).
+local marker = loaded and redis.call('GET', KEYS[3])
 local function write(member, version, score)
   if skipped then
     return 0
@@ -180,8 +205,17 @@ local function write(member, version, score)
   end
   if score == '' then
     redis.call('ZREM', KEYS[1], member)
+    if loaded and redis.call('EXISTS', KEYS[1]) == 0 then
+      -- Its last member gone (Redis deletes an empty sorted set): loaded and empty.
+      redis.call('SET', KEYS[3], '0', 'KEEPTTL')
+      marker = '0'
+    end
   else
     redis.call('ZADD', KEYS[1], score, member)
+    if marker == '0' then
+      redis.call('SET', KEYS[3], '1', 'KEEPTTL')
+      marker = '1'
+    end
   end
   if versioned then
     redis.call('HSET', KEYS[2], member, version)
@@ -200,6 +234,7 @@ local function write_versioned()
   return 1
 end
 """
+)
 
 # What a write of a load or a drop requires of the board's rebuild lock (KEYS[4]), as
 # ARGV[3]: '' nothing; else that it holds exactly this token, the one its holder (the
@@ -244,11 +279,12 @@ _RECORD_PATTERN = "'(" + "." * _MEMBER_BYTES + ")(%S+) (%S+) '"
 # it under that holder's lock.
 _LOAD = (
     _LOCK_CONDITION
+    + _IS_LOADED
     + """
 if not lock_allows() then
   return -1
 end
-local loaded = redis.call('EXISTS', KEYS[3]) == 1
+local loaded = is_loaded(KEYS[1], KEYS[3])
 local versions = redis.call('EXISTS', KEYS[2]) == 1
 local written = 0
 if versions or not loaded then
@@ -274,10 +310,14 @@ end
 local ttl = ARGV[1]
 if ARGV[2] == '1' then
   redis.call('DEL', KEYS[2])
+  local marker = '0'
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    marker = '1'
+  end
   if ttl == '' then
-    redis.call('SET', KEYS[3], '1')
+    redis.call('SET', KEYS[3], marker)
   else
-    redis.call('SET', KEYS[3], '1', 'EX', ttl)
+    redis.call('SET', KEYS[3], marker, 'EX', ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
   end
 elseif written > 0 and ttl ~= '' then
@@ -294,11 +334,12 @@ return written
 # board kept; -1 (nothing deleted) when the lock condition fails.
 _DROP = (
     _LOCK_CONDITION
+    + _IS_LOADED
     + """
 if not lock_allows() then
   return -1
 end
-if ARGV[1] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+if ARGV[1] == '1' and is_loaded(KEYS[1], KEYS[3]) then
   return 0
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
@@ -362,12 +403,27 @@ end
 return {total, above, rows}
 """
 
-# The start of a script that reads only from a loaded board (KEYS[2]: its ready marker).
-_ONLY_IF_LOADED = """
-if redis.call('EXISTS', KEYS[2]) == 0 then
+# The start of a script that reads only from a loaded board (KEYS[1]: its sorted set,
+# KEYS[2]: its ready marker).
+_ONLY_IF_LOADED = (
+    _IS_LOADED
+    + """
+if not is_loaded(KEYS[1], KEYS[2]) then
   return false
 end
 """
+)
+
+# KEYS: z, ready.  1 if the board is loaded, else 0.
+_LOADED = (
+    _IS_LOADED
+    + """
+if is_loaded(KEYS[1], KEYS[2]) then
+  return 1
+end
+return 0
+"""
+)
 
 # KEYS: z.  ARGV: start, stop.
 _PAGE = _COUNT_ABOVE + _PAGE_OF_Z
@@ -710,6 +766,7 @@ class RedisRanking:
         self._reacquire_lock = client.register_script(Lock.LUA_REACQUIRE_SCRIPT)
         self._release_lock = client.register_script(Lock.LUA_RELEASE_SCRIPT)
         self._drop = client.register_script(_DROP)
+        self._loaded = client.register_script(_LOADED)
         # The token of each board's rebuild lock this adapter holds, as the task that took
         # it (and the tasks it starts while holding it) sees it, never changed in place: a
         # holder whose lock expired and was taken again by another task of this process
@@ -890,8 +947,9 @@ class RedisRanking:
             return list(await pipe.execute(raise_on_error=False))
 
     async def is_loaded(self, key: BoardKey) -> bool:
+        keys = self._board_keys(key)
         with _reachable():
-            return bool(await self._client.exists(self._board_keys(key).ready))
+            return bool(await self._loaded(keys=[keys.z, keys.ready]))
 
     @asynccontextmanager
     async def rebuild_lock(self, key: BoardKey) -> AsyncIterator[None]:
@@ -1236,13 +1294,24 @@ class RedisRanking:
         return found
 
     async def loaded_keys(self) -> list[BoardKey]:
-        found: set[BoardKey] = set()
+        marked: set[BoardKey] = set()
         with _reachable():
             async for name in self._client.scan_iter(match=self._scan_ready, count=1000):
                 key = _parse_ready_key(_text(name), self._namespace)
                 if key is not None:
-                    found.add(key)
-        return sorted(found)
+                    marked.add(key)
+            # Not those whose sorted set was evicted (`_IS_LOADED`), a chunk of boards a
+            # round trip.
+            candidates = sorted(marked)
+            loaded: list[BoardKey] = []
+            for start in range(0, len(candidates), _REMOVE_CHUNK):
+                chunk = candidates[start : start + _REMOVE_CHUNK]
+                calls: list[tuple[Sequence[str], Sequence[Any]]] = [
+                    ([keys.z, keys.ready], []) for keys in (self._board_keys(key) for key in chunk)
+                ]
+                answers = await self._run_script(self._loaded, calls)
+                loaded.extend(key for key, yes in zip(chunk, answers, strict=True) if int(yes))
+        return loaded
 
     async def stats(self, largest: int) -> RankingStats:
         keys = await self.loaded_keys()
