@@ -309,12 +309,9 @@ async def test_a_consumer_fitted_to_single_messages_shrinks_once_it_is_full_of_p
             await taker.stop()
 
 
-async def _drain(rig: Rig, max_batch: int, taker: Taker | None = None) -> list[Delivery]:
-    """Consume, acking every batch (or with `taker`, already consuming), until every
-    published message was handed out; then check that nothing more comes and that the
-    queue is empty."""
-    if taker is None:
-        taker = Taker(rig.broker, rig.spec, max_batch=max_batch, settle=rig.broker.ack_many)
+async def _drain(rig: Rig, taker: Taker) -> list[Delivery]:
+    """With `taker` consuming, wait until every published message was handed out; then
+    check that nothing more comes and that the queue is empty. Stops `taker`."""
     try:
         await taker.until(lambda: len(taker.taken) >= len(rig.published), "all", within_s=60)
         assert await taker.quiet() == 0
@@ -369,7 +366,7 @@ async def test_a_backlog_of_single_then_packed_messages_drains_each_item_once(
             raise
         if held:
             await rig.broker.ack_many(held)
-        taken = await _drain(rig, max_batch=50, taker=taker)
+        taken = await _drain(rig, taker)
         _handed_out_once(rig, taken)
         # It grew on the single messages first.
         assert _refits(caplog)[0] == (START_COUNT, 4 * START_COUNT)
@@ -383,7 +380,10 @@ async def test_a_backlog_of_packed_then_single_messages_drains_each_item_once(
     async with _rig(amqp_url) as rig:
         await rig.publish_packed("p", 60)
         await rig.publish_singles("s", 3000)
-        taken = await _drain(rig, max_batch=50)
+        # Acking every batch.
+        taken = await _drain(
+            rig, Taker(rig.broker, rig.spec, max_batch=50, settle=rig.broker.ack_many)
+        )
         _handed_out_once(rig, taken)
         # Fitted to the packed messages from the start, it grew on the single ones only.
         refits = _refits(caplog)
