@@ -122,9 +122,9 @@ __all__ = ["RedisRanking"]
 
 logger = logging.getLogger(__name__)
 
-# Boards written (or asked whether loaded) per pipeline when removing an athlete (listing
-# the loaded boards): large enough to amortise round
-# trips, small enough that one pipeline stays a few hundred kilobytes.
+# Boards written per pipeline when removing an athlete (and asked whether loaded, when
+# listing the loaded boards): large enough to amortise round trips, small enough that one
+# pipeline stays a few hundred kilobytes.
 _REMOVE_CHUNK = 1000
 # Members one `_LOAD` call writes: a board of more is loaded in several calls, so no one
 # call holds the server long (a script blocks every other client while it runs).
@@ -154,17 +154,17 @@ _RESEND: tuple[type[Exception], ...] = (
 _RENEW_FAILURES: tuple[type[Exception], ...] = (RankingUnavailable, *_TRANSIENT)
 _RELEASE_FAILURES: tuple[type[Exception], ...] = (redis.exceptions.LockError, *_RENEW_FAILURES)
 
-# Whether a board is loaded (KEYS z and ready of the caller's as `is_loaded(z, ready)`):
-# its `:ready` marker says so, "0" for a board loaded with no member, "1" for one whose
-# members are in `:z`; a marker "1" without `:z` is a board whose sorted set Redis evicted
-# (a `maxmemory` policy evicts key by key) and is not loaded: read as loaded it would show
-# an empty board, or one of only the members written since. Every script that writes
-# keeps the marker in step with `:z` (`write` below, `_LOAD`), so "1" without `:z` is
-# never a board that is really empty.
+# Whether a board is loaded (KEYS z and ready of the caller's as `is_loaded(z, ready)`,
+# which answers that and the marker it read): its `:ready` marker says so, "0" for a
+# board loaded with no member, "1" for one whose members are in `:z`; a marker "1"
+# without `:z` is a board whose sorted set Redis evicted (a `maxmemory` policy evicts key
+# by key) and is not loaded: read as loaded it would show an empty board, or one of only
+# the members written since. Every script that writes keeps the marker in step with `:z`
+# (`write` below, `_LOAD`), so "1" without `:z` is never a board that is really empty.
 _IS_LOADED = """
 local function is_loaded(z, ready)
   local marker = redis.call('GET', ready)
-  return marker == '0' or (marker == '1' and redis.call('EXISTS', z) == 1)
+  return marker == '0' or (marker == '1' and redis.call('EXISTS', z) == 1), marker
 end
 """
 
@@ -188,11 +188,10 @@ end
 _WRITE = (
     _IS_LOADED
     + """
-local loaded = is_loaded(KEYS[1], KEYS[3])
+-- The marker as this call last saw or set it, read by `is_loaded`.
+local loaded, marker = is_loaded(KEYS[1], KEYS[3])
 local versioned = not loaded or redis.call('EXISTS', KEYS[2]) == 1
 local skipped = not loaded and redis.call('EXISTS', KEYS[4]) == 0
--- A loaded board's marker as this call last saw or set it (`_IS_LOADED`).
-local marker = loaded and redis.call('GET', KEYS[3])
 local function write(member, version, score)
   if skipped then
     return 0
