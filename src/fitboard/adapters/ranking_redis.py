@@ -669,6 +669,15 @@ def _parse_key(name: str, namespace: str, suffix: str) -> BoardKey | None:
     return key if _base(key, namespace) + suffix == name else None
 
 
+def _parse_key_of_any(name: str, namespace: str, suffixes: Sequence[str]) -> BoardKey | None:
+    """The board whose key `name` is, followed by any of `suffixes` (`_parse_key`)."""
+    for suffix in suffixes:
+        key = _parse_key(name, namespace, suffix)
+        if key is not None:
+            return key
+    return None
+
+
 def _parse_ready_key(name: str, namespace: str = "fitboard") -> BoardKey | None:
     """The board of a `:ready` key of this layout, or None for a key this adapter did not
     write (one of layout 1 included)."""
@@ -802,15 +811,6 @@ class RedisRanking:
 
     def _board_keys(self, key: BoardKey) -> _Keys:
         return _keys(key, self._namespace)
-
-    def _written_board_of(self, name: str) -> BoardKey | None:
-        """The board whose sorted set, version hash or rebuild lock is `name`; None for a
-        key that is none of them (a scan pattern's `*` matches more than a hash tag)."""
-        for suffix in (_Z, _VERSIONS, _LOCK):
-            key = _parse_key(name, self._namespace, suffix)
-            if key is not None:
-                return key
-        return None
 
     def _ttl_arg(self, key: BoardKey) -> str:
         seconds = self._retention_s_for(key) if self._retention_s_for is not None else None
@@ -1246,7 +1246,9 @@ class RedisRanking:
             seen: set[str] = set()
             batch: list[tuple[Sequence[str], Sequence[Any]]] = []
             async for name in self._client.scan_iter(match=self._scan_members, count=1000):
-                key = self._written_board_of(_text(name))
+                # None for a key that is no board's sorted set, version hash or rebuild
+                # lock (a scan pattern's `*` matches more than a hash tag).
+                key = _parse_key_of_any(_text(name), self._namespace, (_Z, _VERSIONS, _LOCK))
                 if key is None:
                     continue
                 keys = self._board_keys(key).written
@@ -1367,10 +1369,7 @@ class RedisRanking:
             async for name in self._client.scan_iter(
                 match=f"{self._namespace}:{{board:*}}:{_LAYOUT}:[zvr]*", count=1000
             ):
-                text = _text(name)
-                key = None
-                for suffix in (_Z, _VERSIONS, _READY):
-                    key = key or _parse_key(text, self._namespace, suffix)
+                key = _parse_key_of_any(_text(name), self._namespace, (_Z, _VERSIONS, _READY))
                 if key is not None:
                     found.add(key)
         return sorted(found)
