@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -76,3 +77,34 @@ def statement_log_fixture(store: SqlStore) -> Iterator[StatementLog]:
     event.listen(store.engine.sync_engine, "before_cursor_execute", record)
     yield log
     event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def plan_of(
+    store: SqlStore, read: Callable[[], Awaitable[None]], marker: str, *, seqscan: bool = True
+) -> str:
+    """The engine's plan of the first statement `read` sends whose text holds `marker`,
+    with the parameters it was sent with; the workouts table analyzed first. Without
+    `seqscan`, PostgreSQL plans it with sequential scans off, so a small table's plan shows
+    which index can serve the statement rather than a scan that is cheaper at that size."""
+    postgresql = store.engine.dialect.name == "postgresql"
+    if postgresql:
+        async with store.engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE workouts")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # the statement and its parameters, as sent
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await read()
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+    (statement, parameters), *_ = [(q, p) for q, p in sent if marker in q]
+    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
+    async with store.engine.connect() as connection:
+        if postgresql and not seqscan:
+            # LOCAL: the transaction ends with the connection's return to the pool.
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = await connection.exec_driver_sql(explain + statement, parameters)
+        return "\n".join(str(row) for row in rows)

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import event
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.application.workouts.ports import CandidateSpan
@@ -29,6 +26,7 @@ from fitboard.domain.workouts import Workout, WorkoutStatus
 from .store_adapters import (  # noqa: F401  (fixtures are found by their `name`)
     StatementLog,
     migrated_postgres_url_fixture,
+    plan_of,
     statement_log_fixture,
     store_fixture,
     store_url_fixture,
@@ -487,32 +485,8 @@ async def test_a_typed_in_submissions_candidates_are_read_by_the_index_of_files(
             span = CandidateSpan(ada.id, T0, T0 + timedelta(days=3), Activity.RUN, True)
             assert await uow.workouts.candidates_in_spans([span]) == []
 
-    plan = await _plan_of(store, read, "file_spans")
+    plan = await plan_of(store, read, "file_spans")
     assert "ix_workouts_files_user_id_started_at" in plan, plan
-
-
-async def _plan_of(store: SqlStore, read: Callable[[], Awaitable[None]], marker: str) -> str:
-    """The engine's plan of the first statement `read` sends whose text holds `marker`,
-    with the parameters it was sent with; the workouts table analyzed first."""
-    postgresql = store.engine.dialect.name == "postgresql"
-    if postgresql:
-        async with store.engine.connect() as connection:
-            await connection.exec_driver_sql("ANALYZE workouts")
-    sent: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        sent.append((args[2], args[3]))  # the statement and its parameters, as sent
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        await read()
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
-    (statement, parameters), *_ = [(q, p) for q, p in sent if marker in q]
-    explain = "EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN "
-    async with store.engine.connect() as connection:
-        rows = await connection.exec_driver_sql(explain + statement, parameters)
-        return "\n".join(str(row) for row in rows)
 
 
 async def test_active_days_of_many_spans_are_the_days_of_their_counted_workouts(
@@ -578,6 +552,6 @@ async def test_active_days_are_read_by_the_index_of_counted_workouts(store: SqlS
             request = (ada.id, T0.date(), T0.date() + timedelta(days=9))
             found.extend(await uow.achievements.active_local_days_many([request]))
 
-    plan = await _plan_of(store, read, "found")
+    plan = await plan_of(store, read, "found")
     assert [len(days) for days in found] == [5]
     assert "ix_workouts_counted_user_id_local_day" in plan, plan

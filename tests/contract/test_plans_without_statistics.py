@@ -1,0 +1,150 @@
+"""The plans PostgreSQL caches for judging's reads of an athlete's workouts, made while
+the workouts table was empty and never analyzed, still seek each request's athlete once
+the table has grown.
+
+A prepared statement's generic plan is kept until something invalidates it, and rows
+added to a table do not: without statistics (a server with autovacuum off, as the
+machine's, or a table grown since its last analyze) the plan made at a worker's first
+batches is the one its later batches run. With an index of every workout's status, an
+equality on the status looked as selective as one on the athlete to that planner, and
+the cached plans walked every counted workout of the table for each athlete of a batch
+(a 30,000-workout drain ran at 264 workouts/s, PostgreSQL 3.3 ms a workout;
+docs/benchmarks.md, "Session 25"). Migration 0016 made that index partial, of the
+workouts not counted, which no read of counted workouts can take."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from fitboard.adapters.sql import SqlStore, upgrade_database
+from fitboard.domain.workouts import WorkoutStatus
+from tests.conftest import drop_postgres_database, new_postgres_database
+
+from .test_achievements_store_contract import RECORDS
+from .test_judging_plans import RANGES, scans_of_workouts
+from .test_store_contract import T0, add_users, make_user, make_workout
+
+pytestmark = pytest.mark.production
+
+ATHLETES = 32
+WORKOUTS_EACH = 300
+# Judging's reads of the workouts: the bests before and the workouts after each request's
+# place (`AS places_rows(`), the athletes' active days (`WITH RECURSIVE found`).
+MARKERS = ("AS places_rows(", "WITH RECURSIVE found")
+
+
+@pytest.fixture(name="store")
+async def never_analyzed_store_fixture() -> AsyncIterator[SqlStore]:
+    """A store on a database of its own, migrated and never analyzed (the session's
+    database has statistics from other tests' ANALYZE)."""
+    name, url = new_postgres_database()
+    try:
+        await upgrade_database(url)
+        store = SqlStore(url)
+        yield store
+        await store.close()
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture(name="sent")
+def sent_fixture(store: SqlStore) -> Iterator[list[tuple[str, Any]]]:
+    """Each statement the store sends, with its parameters as the driver gets them."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(
+        _conn: Connection, _cursor: object, statement: str, parameters: Any, *_: Any
+    ) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
+def literal(value: object) -> str:
+    """`value` as a literal of unknown type, which PostgreSQL reads as the type of the
+    prepared statement's parameter it is given for (arrays included)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, list | tuple):
+        items = ",".join(
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in value
+        )
+        text = "{" + items + "}"
+    elif isinstance(value, datetime | date | UUID | str | int | float):
+        text = str(value)
+    else:
+        raise TypeError(f"no literal for {value!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def test_cached_plans_made_on_an_empty_table_seek_the_athlete_after_it_grew(
+    store: SqlStore, sent: list[tuple[str, Any]]
+) -> None:
+    users = [make_user(f"a{i}") for i in range(ATHLETES)]
+    await add_users(store, *users)
+    # A batch's requests, in the middle of the histories to come: three of each athlete's.
+    places = [
+        (user.id, T0 + timedelta(hours=WORKOUTS_EACH // 2 + n, minutes=30), user.id)
+        for user in users
+        for n in range(3)
+    ]
+    days = [(user.id, T0.date(), (T0 + timedelta(hours=WORKOUTS_EACH)).date()) for user in users]
+    async with store.unit_of_work() as uow:
+        sent.clear()
+        await uow.achievements.bests_before_many(RECORDS, places)
+        await uow.achievements.counted_after_many(places)
+        await uow.achievements.active_local_days_many(days)
+        await uow.rollback()
+    reads = [(s, p) for s, p in sent if any(marker in s for marker in MARKERS)]
+    assert len(reads) == 3, [s.split("\n")[0] for s, _ in sent]
+
+    async with store.engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        # Planned generically at once (as after a prepared statement's fifth run), on the
+        # empty table, and cached.
+        await raw.execute("SET plan_cache_mode = force_generic_plan")
+        for n, (statement, parameters) in enumerate(reads):
+            arguments = ", ".join(literal(p) for p in parameters)
+            await raw.execute(f"PREPARE judging_read_{n} AS {statement}")
+            await raw.execute(f"EXECUTE judging_read_{n}({arguments})")
+
+        # The table grows (another connection), and is not analyzed.
+        async with store.unit_of_work() as uow:
+            for user in users:
+                await uow.workouts.add_new(
+                    [
+                        replace(
+                            make_workout(user.id, T0 + timedelta(hours=n)),
+                            status=WorkoutStatus.PROCESSED,
+                        )
+                        for n in range(WORKOUTS_EACH)
+                    ]
+                )
+            await uow.commit()
+
+        for n, (statement, parameters) in enumerate(reads):
+            arguments = ", ".join(literal(p) for p in parameters)
+            found = await raw.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE judging_read_{n}({arguments})"
+            )
+            plan = found[0]["Plan"]  # JSON, decoded by the engine's codec
+            scans = scans_of_workouts(plan)
+            assert scans, plan
+            for scan in scans:
+                # A range of the request's own athlete's index, not a walk of the table
+                # (or of an index of something nearly every workout shares).
+                assert scan["Node Type"] in RANGES, (statement, plan)
+                seek = scan.get("Index Cond", scan.get("Recheck Cond", ""))
+                assert "user_id = " in seek, (statement, plan)
