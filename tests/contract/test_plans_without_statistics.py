@@ -1,6 +1,7 @@
-"""The plans PostgreSQL caches for judging's reads of an athlete's workouts, made while
-the workouts table was empty and never analyzed, still seek each request's athlete once
-the table has grown.
+"""The plans PostgreSQL caches for the worker's reads of workouts (judging's, of an
+athlete's workouts; what is stored under a batch's ids), made while the workouts table
+was empty and never analyzed, still seek each request's athlete or id once the table has
+grown.
 
 A prepared statement's generic plan is kept until something invalidates it, and rows
 added to a table do not: without statistics (a server with autovacuum off, as the
@@ -10,7 +11,9 @@ equality on the status looked as selective as one on the athlete to that planner
 the cached plans walked every counted workout of the table for each athlete of a batch
 (a 30,000-workout drain ran at 264 workouts/s, PostgreSQL 3.3 ms a workout;
 docs/benchmarks.md, "Session 25"). Migration 0016 made that index partial, of the
-workouts not counted, which no read of counted workouts can take."""
+workouts not counted, which no read of counted workouts can take. The batch's ids were
+looked up by `id = ANY(ids)`, cached as a scan of the table; each is now a LATERAL lookup
+of its own (adapters/sql/request_rows.py, `per_request`)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import event
@@ -36,9 +39,10 @@ pytestmark = pytest.mark.production
 
 ATHLETES = 32
 WORKOUTS_EACH = 300
-# Judging's reads of the workouts: the bests before and the workouts after each request's
-# place (`AS places_rows(`), the athletes' active days (`WITH RECURSIVE found`).
-MARKERS = ("AS places_rows(", "WITH RECURSIVE found")
+# The worker's reads of workouts that a cached plan could walk the table for: judging's
+# bests before and workouts after each request's place (`AS places_rows(`), the athletes'
+# active days (`WITH RECURSIVE found`), what is stored under a batch's ids (`wanted_rows`).
+MARKERS = ("AS places_rows(", "WITH RECURSIVE found", "AS wanted_rows(")
 
 
 @pytest.fixture(name="store")
@@ -105,9 +109,10 @@ async def test_cached_plans_made_on_an_empty_table_seek_the_athlete_after_it_gre
         await uow.achievements.bests_before_many(RECORDS, places)
         await uow.achievements.counted_after_many(places)
         await uow.achievements.active_local_days_many(days)
+        await uow.workouts.get_many([uuid4() for _ in places])
         await uow.rollback()
     reads = [(s, p) for s, p in sent if any(marker in s for marker in MARKERS)]
-    assert len(reads) == 3, [s.split("\n")[0] for s, _ in sent]
+    assert len(reads) == 4, [s.split("\n")[0] for s, _ in sent]
 
     async with store.engine.connect() as connection:
         raw = (await connection.get_raw_connection()).driver_connection
@@ -143,8 +148,9 @@ async def test_cached_plans_made_on_an_empty_table_seek_the_athlete_after_it_gre
             scans = scans_of_workouts(plan)
             assert scans, plan
             for scan in scans:
-                # A range of the request's own athlete's index, not a walk of the table
-                # (or of an index of something nearly every workout shares).
+                # A range of an index of the request's own athlete (or the workout's own
+                # id), not a walk of the table or of an index of something nearly every
+                # workout shares.
                 assert scan["Node Type"] in RANGES, (statement, plan)
                 seek = scan.get("Index Cond", scan.get("Recheck Cond", ""))
-                assert "user_id = " in seek, (statement, plan)
+                assert "user_id = " in seek or seek.startswith("(id = "), (statement, plan)

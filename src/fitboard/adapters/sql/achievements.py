@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql import record_bests as kept_bests
-from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered, per_request
 from fitboard.adapters.sql.tables import COUNTED, awards, kept_record_bests, workouts
 from fitboard.adapters.sql.types import UtcDateTime
 from fitboard.domain.achievements import (
@@ -414,8 +414,9 @@ def _bests_many(
     bound the indexes can seek to (`_DAWN` when nothing is kept), so the kept place spares
     reading what comes before it.
 
-    On PostgreSQL each request's workouts are read by a LATERAL subquery (`_per_request`),
-    each its own range of the athlete's workouts, not one join with the whole table."""
+    On PostgreSQL each request's workouts are read by a LATERAL subquery
+    (`request_rows.per_request`), each its own range of the athlete's workouts, not one
+    join with the whole table."""
     rows_of = _places("places")
     place = rows_of.relation(dialect_name)
     kept = kept_record_bests
@@ -444,7 +445,7 @@ def _bests_many(
         columns.append(_best_of(rule, value))
     if dialect_name == "postgresql":
         # An aggregate without GROUP BY: one row for every request, nulls when none.
-        found = _per_request(select(*columns).where(read))
+        found = per_request(select(*columns).where(read))
         return rows_of, (
             select(place.c.request, kept.c.bests, *found.c).select_from(
                 place.outerjoin(kept, kept_here).join(found, true())
@@ -456,21 +457,6 @@ def _bests_many(
         .group_by(place.c.request, kept.c.bests)
     )
     return rows_of, statement
-
-
-def _per_request(read: Select[Any]) -> Any:
-    """`read` (of `workouts`, its conditions on the columns of the requests' relation) as
-    a LATERAL subquery, run once for each request (PostgreSQL's).
-
-    Joined to the requests, such a read was planned as one hash join of every counted
-    workout of the table: the planner takes a range of an athlete's workouts to hold a
-    third of them, and with few athletes of many workouts (a backlog's, a busy club's)
-    scanned the table for every batch (12-17 ms for 100 workouts of 32 athletes with 1,000
-    each, measured 2026-12-04). A LATERAL read is a nested loop, each request's read its
-    own: planned as a range of the athlete's (user, start, id) index, 1.4 ms for the same
-    batch. The OFFSET 0 keeps it one: PostgreSQL pulls a plain subquery (no aggregate,
-    LIMIT or OFFSET) up into the join, which is then planned as before."""
-    return read.offset(0).lateral("per_request")
 
 
 @functools.lru_cache(maxsize=2)
@@ -525,7 +511,7 @@ def _counted_after_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
     place = rows_of.relation(dialect_name)
     later = and_(*_later(place.c.user_id, place.c.started_at, place.c.id))
     if dialect_name == "postgresql":
-        found = _per_request(select(*_MEASURED_COLUMNS, workouts.c.started_at).where(later))
+        found = per_request(select(*_MEASURED_COLUMNS, workouts.c.started_at).where(later))
         return rows_of, (
             select(place.c.request, *found.c)
             .select_from(place.join(found, true()))

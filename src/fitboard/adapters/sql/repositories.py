@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
     tuple_,
     union_all,
     update,
@@ -29,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fitboard.adapters.sql.board_write_locks import BoardWriteLocks
-from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered
+from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered, per_request
 from fitboard.adapters.sql.tables import NOT_COUNTED, group_members, groups, users, workouts
 from fitboard.application.accounts.ports import UsernameTaken
 from fitboard.application.workouts.ports import CandidateSpan, WorkoutCursor, WorkoutIdTaken
@@ -366,8 +367,15 @@ class SqlWorkoutRepository:
 
 @functools.lru_cache(maxsize=2)
 def _get_many(dialect_name: str) -> tuple[RequestRows, Select[Any]]:
+    """get_many's statement. On PostgreSQL each id is looked up on its own (per_request):
+    `id = ANY(ids)` was planned as a scan of the table by a plan cached while the table
+    was small, which nothing replans without statistics (autovacuum off)."""
     ids_of = RequestRows("wanted", (("id", workouts.c.id.type),))
-    return ids_of, select(workouts).where(ids_of.among(dialect_name, workouts.c.id))
+    if dialect_name != "postgresql":
+        return ids_of, select(workouts).where(ids_of.among(dialect_name, workouts.c.id))
+    wanted = ids_of.relation(dialect_name)
+    found = per_request(select(workouts).where(workouts.c.id == wanted.c.id), "found")
+    return ids_of, select(found).select_from(wanted).join(found, true())
 
 
 _SPAN_COLUMNS = (
