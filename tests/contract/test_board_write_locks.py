@@ -130,6 +130,46 @@ async def _other_athletes_and_release(store: SqlStore) -> None:
         assert await _bump(store, ada.id) == 3
 
 
+@pytest.mark.production
+async def test_on_postgresql_a_writer_waiting_for_a_board_lock_holds_no_row(
+    migrated_postgres_url: str,
+) -> None:
+    # One statement takes the board-write locks and then the rows (TAKEN_FIRST): a writer
+    # waiting for an athlete's board-write lock must not be holding any athlete's row
+    # meanwhile, or two writers could each wait for what the other holds.
+    store = SqlStore(migrated_postgres_url)
+    try:
+        ada, grace = make_user(f"ada{uuid4().hex[:12]}"), make_user(f"grace{uuid4().hex[:12]}")
+        await add_users(store, ada, grace)
+        committed, leave = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(_writer_held_until_left(store, ada.id, committed, leave))
+        await committed.wait()
+
+        async def both() -> dict[UUID, int]:
+            async with store.unit_of_work() as uow:
+                found = await uow.users.lock_and_bump_versions([ada.id, grace.id])
+                await uow.commit()
+            return {user_id: user.projection_version for user_id, user in found.items()}
+
+        second = asyncio.create_task(both())
+        await asyncio.sleep(SETTLE_S)
+        assert not second.done(), "a writer got past a board-write lock held by another"
+        async with store.engine.connect() as connection:
+            # Both rows free: NOWAIT fails at once on a row some transaction holds.
+            locked = await connection.execute(
+                text("SELECT id FROM users WHERE id IN (:ada, :grace) FOR NO KEY UPDATE NOWAIT"),
+                {"ada": ada.id, "grace": grace.id},
+            )
+            assert len(locked.all()) == 2
+            await connection.rollback()
+        leave.set()
+        async with asyncio.timeout(30):
+            await first
+            assert await second == {ada.id: 2, grace.id: 1}
+    finally:
+        await store.close()
+
+
 def test_an_athletes_lock_key_is_the_first_8_bytes_of_their_id() -> None:
     assert lock_key(UUID(int=0)) == 0
     assert lock_key(UUID("00000000-0000-0001-ffff-ffffffffffff")) == 1

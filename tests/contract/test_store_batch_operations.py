@@ -48,12 +48,6 @@ PACE = PersonalRecord("pace", "Pace", "d", frozenset({Activity.RUN}), Measure.PA
 CALORIES = PersonalRecord("burn", "Burn", "d", None, Measure.CALORIES)
 
 
-def _board_locks(store: SqlStore) -> int:
-    """Statements the athletes' board-write locks take before their rows are locked: one
-    on PostgreSQL (advisory locks), none on SQLite (the process's writers take turns)."""
-    return 1 if store.engine.dialect.name == "postgresql" else 0
-
-
 async def test_lock_and_bump_versions_bumps_each_known_user_once_in_one_statement(
     store: SqlStore, statement_log: StatementLog
 ) -> None:
@@ -62,8 +56,8 @@ async def test_lock_and_bump_versions_bumps_each_known_user_once_in_one_statemen
     async with store.unit_of_work() as uow:
         statement_log.clear()
         found = await uow.users.lock_and_bump_versions([grace.id, uuid4(), ada.id, grace.id])
-        # On PostgreSQL one more, before it: the athletes' board-write locks.
-        assert len(statement_log.queries()) == _board_locks(store) + 1
+        # On PostgreSQL the athletes' board-write locks are taken by the same statement.
+        assert len(statement_log.queries()) == 1
         assert found == {
             ada.id: replace(ada, projection_version=1),
             grace.id: replace(grace, projection_version=1),
@@ -171,8 +165,8 @@ async def test_the_batch_reads_of_ids_and_spans_have_one_text_whatever_their_cou
             ]
             assert await uow.workouts.candidates_in_spans(spans) == []
             assert await uow.changes.deleted_among(ids[:count]) == set()
-        assert len(statement_log.queries()) == 10 + 2 * _board_locks(store)
-        assert len(set(statement_log.queries())) == 5 + _board_locks(store)
+        assert len(statement_log.queries()) == 10
+        assert len(set(statement_log.queries())) == 5
 
 
 async def test_the_batch_writes_have_one_text_whatever_their_count(

@@ -261,10 +261,8 @@ async def test_lock_and_bump_returns_the_user_with_the_new_version_in_one_statem
     async with store.unit_of_work() as uow:
         statement_log.clear()
         locked = await uow.users.lock_and_bump_version(user.id)
-        # On PostgreSQL one more, before it: the athlete's board-write lock.
-        assert len(statement_log.queries()) == (
-            2 if store.engine.dialect.name == "postgresql" else 1
-        )
+        # On PostgreSQL the athlete's board-write lock is taken by the same statement.
+        assert len(statement_log.queries()) == 1
         assert await uow.users.lock_and_bump_version(uuid4()) is None
         assert (await uow.users.lock_and_bump_version(user.id)) == replace(
             user, projection_version=2

@@ -11,9 +11,11 @@ version per member (`adapters/ranking_redis.py`): its writes cannot arrive out o
 
 PostgreSQL: a session-level advisory lock per athlete (`pg_advisory_lock`), keyed by the
 first 8 bytes of the user id (two athletes sharing a key only wait on each other), taken in
-key order in one statement (so two units of work locking overlapping sets never deadlock:
-each takes all of these before any row lock) and released with `pg_advisory_unlock_all`
-as the unit of work ends. A session that dies releases them with itself.
+key order (so two units of work locking overlapping sets never deadlock: each takes all of
+these before any row lock) and released with `pg_advisory_unlock_all` as the unit of work
+ends. A session that dies releases them with itself. They are taken by the statement that
+locks the athletes' rows, first (`TAKEN_FIRST`, a condition that statement's scan of the
+rows waits for), so locking costs one round trip, not two.
 
 SQLite: the writers of one process already take turns for the whole unit of work
 (`SqlStore`), which orders them; nothing is taken here. Several processes writing one
@@ -30,13 +32,21 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["BoardWriteLocks", "lock_key"]
+__all__ = ["TAKEN_FIRST", "BoardWriteLocks", "lock_key"]
 
 # Volatile functions in a SELECT list are evaluated after its ORDER BY's sort (PostgreSQL
 # postpones them past the sort for exactly this), so the locks are taken in key order.
-_LOCK = text(
-    "SELECT pg_advisory_lock(key) FROM unnest(:keys) AS locked(key) ORDER BY key"
-).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+_TAKE_IN_ORDER = (
+    "SELECT pg_advisory_lock(key) FROM unnest(:board_lock_keys) AS locked(key) ORDER BY key"
+)
+_KEYS = bindparam("board_lock_keys", type_=ARRAY(BIGINT))
+
+# The locks taken, as a condition of the statement that locks the athletes' rows: the
+# scalar subquery refers to nothing of that statement, so PostgreSQL evaluates it once,
+# as a one-time filter that the scan of the rows starts only after (and a subquery's
+# output that nobody reads is kept when it calls a volatile function): every advisory
+# lock is held before the first row lock is asked for, in that one statement.
+TAKEN_FIRST = text(f"(SELECT count(*) FROM ({_TAKE_IN_ORDER}) AS taken) >= 0").bindparams(_KEYS)
 _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
 
 
@@ -58,15 +68,16 @@ class BoardWriteLocks:
         """Whether any lock was taken (and not yet released)."""
         return self._held
 
-    async def take(self, user_ids: Sequence[UUID]) -> None:
-        """Lock each athlete of `user_ids` until `release`, waiting for its holder."""
-        if not self._postgresql or not user_ids:
-            return
-        # Marked before the statement: should it fail half-way, the locks it took are
+    def taking(self, user_ids: Sequence[UUID]) -> dict[str, list[int]]:
+        """The parameters of `TAKEN_FIRST` that lock each athlete of `user_ids` until
+        `release`, waiting for its holder; run them in that statement, on PostgreSQL (on
+        SQLite there is nothing to take: `TAKEN_FIRST` is not in its statements)."""
+        if not self._postgresql:
+            return {}
+        # Marked before the statement runs: should it fail half-way, the locks it took are
         # still released (or the connection discarded) as the unit of work ends.
         self._held = True
-        keys = sorted({lock_key(user_id) for user_id in user_ids})
-        await self._connection.execute(_LOCK, {"keys": keys})
+        return {"board_lock_keys": sorted({lock_key(user_id) for user_id in user_ids})}
 
     async def release(self) -> None:
         """Release every lock taken. Outside any transaction of the caller's: call it once

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fitboard.adapters.sql.board_write_locks import BoardWriteLocks
+from fitboard.adapters.sql.board_write_locks import TAKEN_FIRST, BoardWriteLocks
 from fitboard.adapters.sql.request_rows import RequestRows, insert_rows, numbered, per_request
 from fitboard.adapters.sql.tables import NOT_COUNTED, group_members, groups, users, workouts
 from fitboard.application.accounts.ports import UsernameTaken
@@ -122,25 +122,22 @@ class SqlUserRepository:
         return set((await self._connection.execute(statement, params)).scalars())
 
     async def lock_and_bump_version(self, user_id: UUID) -> User | None:
-        await self._board_locks.take([user_id])
-        # On PostgreSQL the UPDATE takes the row lock, held to the end of the transaction, and
-        # serialises every writer of the row as lock()'s FOR UPDATE does (being FOR NO KEY
-        # UPDATE, it lets inserts that merely refer to the user through). On SQLite BEGIN
-        # IMMEDIATE has already serialised every writer.
-        row = (await self._connection.execute(_LOCK_AND_BUMP, {"locked_id": user_id})).first()
-        return None if row is None else _user_from_row(row)
+        found = await self.lock_and_bump_versions([user_id])
+        return found.get(user_id)
 
     async def lock_and_bump_versions(self, user_ids: Sequence[UUID]) -> dict[UUID, User]:
         if not user_ids:
             return {}
-        await self._board_locks.take(user_ids)
-        # The rows are locked by the subquery in id order (FOR NO KEY UPDATE, as an UPDATE
-        # locks, letting inserts that merely refer to a user through), so two transactions
-        # locking overlapping sets take their locks in one order and never deadlock; the
-        # UPDATE then bumps rows it already holds. SQLite's BEGIN IMMEDIATE has already
-        # serialised every writer (and SQLAlchemy drops FOR UPDATE there).
+        # On PostgreSQL the athletes' board-write locks first, in the same statement
+        # (board_write_locks.TAKEN_FIRST); then the rows, locked by the subquery in id order
+        # (FOR NO KEY UPDATE, as an UPDATE locks, letting inserts that merely refer to a
+        # user through), so two transactions locking overlapping sets take their locks in
+        # one order and never deadlock; the UPDATE then bumps rows it already holds.
+        # SQLite's BEGIN IMMEDIATE has already serialised every writer (and SQLAlchemy
+        # drops FOR UPDATE there).
         ids_of, statement = _lock_and_bump_many(self._connection.dialect.name)
         params = ids_of.params(self._connection.dialect, [(i,) for i in sorted(set(user_ids))])
+        params.update(self._board_locks.taking(user_ids))
         rows = await self._connection.execute(statement, params)
         return {row.id: _user_from_row(row) for row in rows}
 
@@ -162,29 +159,17 @@ class SqlUserRepository:
         return {row.id: row.display_name for row in rows}
 
 
-_LOCK_AND_BUMP = (
-    update(users)
-    .where(users.c.id == bindparam("locked_id", type_=users.c.id.type))
-    .values(projection_version=users.c.projection_version + 1)
-    .returning(*users.c)
-)
-
-
 @functools.lru_cache(maxsize=2)
 def _lock_and_bump_many(dialect_name: str) -> tuple[RequestRows, Executable]:
     """lock_and_bump_versions's statement: the ids are one parameter (RequestRows.among), so its
     text is the same however many athletes it locks."""
     ids_of = RequestRows("locked", (("id", users.c.id.type),))
+    rows = select(users.c.id).where(ids_of.among(dialect_name, users.c.id))
+    if dialect_name == "postgresql":
+        rows = rows.where(TAKEN_FIRST)
     statement = (
         update(users)
-        .where(
-            users.c.id.in_(
-                select(users.c.id)
-                .where(ids_of.among(dialect_name, users.c.id))
-                .order_by(users.c.id)
-                .with_for_update(key_share=True, of=users)
-            )
-        )
+        .where(users.c.id.in_(rows.order_by(users.c.id).with_for_update(key_share=True, of=users)))
         .values(projection_version=users.c.projection_version + 1)
         .returning(*users.c)
     )
