@@ -17,22 +17,20 @@ of its own (adapters/sql/request_rows.py, `per_request`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
 
 from fitboard.adapters.sql import SqlStore, upgrade_database
 from fitboard.domain.workouts import WorkoutStatus
 from tests.conftest import drop_postgres_database, new_postgres_database
 
 from .test_achievements_store_contract import RECORDS
-from .test_judging_plans import RANGES, scans_of_workouts
+from .test_judging_plans import RANGES, scans_of_workouts, sent_fixture  # noqa: F401
 from .test_store_contract import T0, add_users, make_user, make_workout
 
 pytestmark = pytest.mark.production
@@ -57,21 +55,6 @@ async def never_analyzed_store_fixture() -> AsyncIterator[SqlStore]:
         await store.close()
     finally:
         drop_postgres_database(name)
-
-
-@pytest.fixture(name="sent")
-def sent_fixture(store: SqlStore) -> Iterator[list[tuple[str, Any]]]:
-    """Each statement the store sends, with its parameters as the driver gets them."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(
-        _conn: Connection, _cursor: object, statement: str, parameters: Any, *_: Any
-    ) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
 
 
 def literal(value: object) -> str:
