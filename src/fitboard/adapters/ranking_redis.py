@@ -43,12 +43,13 @@ key lookup each and no memory. `:ready` is set by `load`, after the board's memb
 turned to "1" or "0" by the write that adds a loaded board's first member or removes its
 last): after a FLUSHALL, an eviction or a restart without persistence, a board is "not
 loaded", and the next read rebuilds it; so is one whose `:z` alone was evicted (`:ready`
-"1" without `:z`, `_IS_LOADED`: a `maxmemory` policy evicts key by key). A version hash
-evicted while its board is being loaded is not detected: a load could then write a
-member older than a write made during it, until the board's next rebuild (`reconcile`
-finds it). A load never writes into a board that is loaded and keeps no versions
-(someone loaded it meanwhile, and its writes since may be newer than the load's read): a
-rebuild drops a board first.
+"1" without `:z`, `_IS_LOADED`: a `maxmemory` policy evicts key by key). An eviction
+while a board is being loaded is not detected: of its version hash, a load could then
+write a member older than a write made during it; of its sorted set, a load of several
+`_LOAD` calls would mark the board loaded without the members of the calls before the
+eviction; either until the board's next rebuild (`reconcile` finds it). A load never
+writes into a board that is loaded and keeps no versions (someone loaded it meanwhile,
+and its writes since may be newer than the load's read): a rebuild drops a board first.
 
 Reads that need a rank run as one read-only Lua script each, so the rows and the count
 above them come from the same moment, in one round trip; the board reads of the API
