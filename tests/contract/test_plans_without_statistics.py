@@ -9,7 +9,7 @@ machine's, or a table grown since its last analyze) the plan made at a worker's 
 batches is the one its later batches run. With an index of every workout's status, an
 equality on the status looked as selective as one on the athlete to that planner, and
 the cached plans walked every counted workout of the table for each athlete of a batch
-(a 30,000-workout drain ran at 264 workouts/s, PostgreSQL 3.3 ms a workout;
+(one worker drained 30,000 workouts at 264 a second, PostgreSQL's CPU 3.3 ms a workout;
 docs/benchmarks.md, "Session 25"). Migration 0016 made that index partial, of the
 workouts not counted, which no read of counted workouts can take. The batch's ids were
 looked up by `id = ANY(ids)`, cached as a scan of the table; each is now a LATERAL lookup
