@@ -11,7 +11,7 @@ still planned as a scan of the whole table (checked by reverting to it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from fitboard.adapters.sql import SqlStore
 from fitboard.adapters.sql.tables import metadata
+from fitboard.domain.users import User
 from fitboard.domain.workouts import WorkoutStatus
 
 from .store_adapters import migrated_postgres_url_fixture  # noqa: F401
@@ -68,11 +69,8 @@ def scans_of_workouts(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-async def test_judging_reads_each_request_s_range_of_the_athlete_s_index(
-    store: SqlStore, sent: list[tuple[str, Any]]
-) -> None:
-    users = [make_user(f"a{i}") for i in range(ATHLETES)]
-    await add_users(store, *users)
+async def add_histories(store: SqlStore, users: Sequence[User]) -> None:
+    """WORKOUTS_EACH counted workouts for each of `users`, an hour apart from T0."""
     async with store.unit_of_work() as uow:
         for user in users:
             await uow.workouts.add_new(
@@ -85,6 +83,14 @@ async def test_judging_reads_each_request_s_range_of_the_athlete_s_index(
                 ]
             )
         await uow.commit()
+
+
+async def test_judging_reads_each_request_s_range_of_the_athlete_s_index(
+    store: SqlStore, sent: list[tuple[str, Any]]
+) -> None:
+    users = [make_user(f"a{i}") for i in range(ATHLETES)]
+    await add_users(store, *users)
+    await add_histories(store, users)
     async with store.engine.begin() as connection:
         await connection.execute(text("ANALYZE workouts"))
 

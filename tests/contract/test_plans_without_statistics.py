@@ -18,7 +18,6 @@ of its own (adapters/sql/request_rows.py, `per_request`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,17 +25,21 @@ from uuid import UUID, uuid4
 import pytest
 
 from fitboard.adapters.sql import SqlStore, upgrade_database
-from fitboard.domain.workouts import WorkoutStatus
 from tests.conftest import drop_postgres_database, new_postgres_database
 
 from .test_achievements_store_contract import RECORDS
-from .test_judging_plans import RANGES, scans_of_workouts, sent_fixture  # noqa: F401
-from .test_store_contract import T0, add_users, make_user, make_workout
+from .test_judging_plans import (  # noqa: F401
+    ATHLETES,
+    RANGES,
+    WORKOUTS_EACH,
+    add_histories,
+    scans_of_workouts,
+    sent_fixture,
+)
+from .test_store_contract import T0, add_users, make_user
 
 pytestmark = pytest.mark.production
 
-ATHLETES = 32
-WORKOUTS_EACH = 300
 # The worker's reads of workouts that a cached plan could walk the table for: judging's
 # bests before and workouts after each request's place (`AS places_rows(`), the athletes'
 # active days (`WITH RECURSIVE found`), what is stored under a batch's ids (`wanted_rows`).
@@ -103,29 +106,17 @@ async def test_cached_plans_made_on_an_empty_table_seek_the_athlete_after_it_gre
         # Planned generically at once (as after a prepared statement's fifth run), on the
         # empty table, and cached.
         await raw.execute("SET plan_cache_mode = force_generic_plan")
-        for n, (statement, parameters) in enumerate(reads):
-            arguments = ", ".join(literal(p) for p in parameters)
+        arguments = [", ".join(literal(p) for p in parameters) for _, parameters in reads]
+        for n, (statement, _) in enumerate(reads):
             await raw.execute(f"PREPARE judging_read_{n} AS {statement}")
-            await raw.execute(f"EXECUTE judging_read_{n}({arguments})")
+            await raw.execute(f"EXECUTE judging_read_{n}({arguments[n]})")
 
         # The table grows (another connection), and is not analyzed.
-        async with store.unit_of_work() as uow:
-            for user in users:
-                await uow.workouts.add_new(
-                    [
-                        replace(
-                            make_workout(user.id, T0 + timedelta(hours=n)),
-                            status=WorkoutStatus.PROCESSED,
-                        )
-                        for n in range(WORKOUTS_EACH)
-                    ]
-                )
-            await uow.commit()
+        await add_histories(store, users)
 
-        for n, (statement, parameters) in enumerate(reads):
-            arguments = ", ".join(literal(p) for p in parameters)
+        for n, (statement, _) in enumerate(reads):
             found = await raw.fetchval(
-                f"EXPLAIN (FORMAT JSON) EXECUTE judging_read_{n}({arguments})"
+                f"EXPLAIN (FORMAT JSON) EXECUTE judging_read_{n}({arguments[n]})"
             )
             plan = found[0]["Plan"]  # JSON, decoded by the engine's codec
             scans = scans_of_workouts(plan)
