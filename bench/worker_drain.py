@@ -22,7 +22,12 @@ it can. Few athletes make every batch of both workers lock the same athlete rows
 batches take turns on them (each worker's CPU then stays well below a core); many, as a
 real community's backlog would, let the batches run side by side.
 
+The workers' queue may be split in partitions (`--partitions`, which sets
+FITBOARD_WORKOUT_PARTITIONS for the API and the workers): the backlog then waits in the
+partitions, and the bare consumer drains them all, one consumer each on one channel.
+
     python -m bench.worker_drain [--workouts 3000] [--workers 1] [--athletes 50]
+        [--partitions 1]
 """
 
 from __future__ import annotations
@@ -77,24 +82,28 @@ async def fill(deployment: Deployment, tokens: list[str], workouts: int) -> None
         await asyncio.gather(*(connection() for _ in range(FILL_CONCURRENCY)))
 
 
-async def queue_depth(queue: str) -> int:
+async def queue_depth(queues: list[str]) -> int:
     connection = await aio_pika.connect(AMQP_URL, timeout=10)
     try:
         channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
+        total = 0
+        for queue in queues:
+            declared = await channel.declare_queue(queue, passive=True)
+            total += declared.declaration_result.message_count or 0
+        return total
     finally:
         await connection.close()
 
 
-async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
-    """Consume and ack `messages` with nothing else done: (seconds from the first delivery
-    to the last ack, this process's CPU seconds, RabbitMQ's CPU seconds) over that span."""
+async def bare_drain(queues: list[str], messages: int) -> tuple[float, float, float]:
+    """Consume and ack `messages` of `queues` with nothing else done: (seconds from the
+    first delivery to the last ack, this process's CPU seconds, RabbitMQ's CPU seconds)
+    over that span."""
     connection = await aio_pika.connect(AMQP_URL, timeout=10)
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=PREFETCH)
-        source = await channel.declare_queue(queue, passive=True)
+        sources = [await channel.declare_queue(queue, passive=True) for queue in queues]
         done = asyncio.Event()
         seen = 0
         started: tuple[float, float, float] | None = None
@@ -112,11 +121,12 @@ async def bare_drain(queue: str, messages: int) -> tuple[float, float, float]:
             if seen >= messages:
                 done.set()
 
-        tag = await source.consume(on_message)
+        tags = [await source.consume(on_message) for source in sources]
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
             await done.wait()
         ended = (time.monotonic(), time.process_time(), backing_cpu_s(SERVICE_PORTS)["RabbitMQ"])
-        await source.cancel(tag)
+        for source, tag in zip(sources, tags, strict=True):
+            await source.cancel(tag)
     finally:
         await connection.close()
     assert started is not None
@@ -170,10 +180,12 @@ async def reconcile(deployment: Deployment) -> tuple[int, str]:
 
 
 async def measure(
-    deployment: Deployment, workouts: int, workers: int, athletes: int
+    deployment: Deployment, workouts: int, workers: int, athletes: int, partitions: int = 1
 ) -> DrainResult:
+    """`partitions`: the workers' queue's, as the deployment's processes were given."""
     assert deployment.worker_setup is not None
-    queue = deployment.worker_setup[2]
+    parent = deployment.worker_setup[2]
+    queues = [parent, *(f"{parent}.p{n}" for n in range(partitions if partitions > 1 else 0))]
     async with httpx.AsyncClient(
         base_url=deployment.api_urls[0], timeout=60, trust_env=False
     ) as http:
@@ -185,14 +197,17 @@ async def measure(
         if await processed_count(http, *reader) is None:
             raise RuntimeError("cannot read the workouts board")
 
-        print(f"worker drain: {workouts} workouts of {athletes} athletes, prefetch {PREFETCH}")
+        print(
+            f"worker drain: {workouts} workouts of {athletes} athletes, prefetch {PREFETCH},"
+            f" {partitions} partition{'s' if partitions > 1 else ''}"
+        )
         # The baseline's backlog goes in as the measured one does, one request a workout
         # as apps send them: the API packs what arrives together into one AMQP message
         # (FITBOARD_QUEUE_ITEMS_PER_MESSAGE), so the broker's messages are fewer than the
         # workouts, and the bare consumer's floor is per workout of that same backlog.
         await fill(deployment, tokens, workouts)
-        depth = await queue_depth(queue)
-        wall, cpu, broker = await bare_drain(queue, depth)
+        depth = await queue_depth(queues)
+        wall, cpu, broker = await bare_drain(queues, depth)
         bare_cpu = {"consumer": 1000 * cpu / workouts, "RabbitMQ": 1000 * broker / workouts}
         print(
             f"  baseline, a bare consumer (ack only): {workouts / wall:7.0f} workouts/s"
@@ -269,9 +284,17 @@ def report(result: DrainResult) -> None:
     print(f"  fitboard reconcile: exit {result.reconcile_code}, {result.reconcile_output}")
 
 
-async def main(workouts: int, workers: int, athletes: int) -> DrainResult:
+async def main(
+    workouts: int, workers: int, athletes: int, partitions: int | None = None
+) -> DrainResult:
+    """`partitions`: the workers' queue's; None, as FITBOARD_WORKOUT_PARTITIONS says (or
+    the default)."""
+    if partitions is not None:
+        # Passed to the deployment's processes with the rest of the FITBOARD_* environment.
+        os.environ["FITBOARD_WORKOUT_PARTITIONS"] = str(partitions)
+    split = int(os.environ.get("FITBOARD_WORKOUT_PARTITIONS", _DEFAULT["workout_partitions"]))
     async with deploy("production", workers=0) as deployment:
-        return await measure(deployment, workouts, workers, athletes)
+        return await measure(deployment, workouts, workers, athletes, split)
 
 
 if __name__ == "__main__":
@@ -279,5 +302,6 @@ if __name__ == "__main__":
     parser.add_argument("--workouts", type=positive(int), default=3000)
     parser.add_argument("--workers", type=positive(int), default=1)
     parser.add_argument("--athletes", type=positive(int), default=50)
+    parser.add_argument("--partitions", type=positive(int), default=None)
     args = parser.parse_args()
-    run_main(main(args.workouts, args.workers, args.athletes))
+    run_main(main(args.workouts, args.workers, args.athletes, args.partitions))

@@ -49,6 +49,7 @@ from fitboard.application.live.challenges import LiveChallenges
 from fitboard.application.live.events import LiveUpdates
 from fitboard.application.live.ports import LiveNotifier
 from fitboard.application.messaging.consuming import LoopShare
+from fitboard.application.messaging.partitions import WorkerRoster, partitions_of
 from fitboard.application.messaging.ports import RETRY_DELAYS_S, MessageBroker, QueueSpec
 from fitboard.application.operations.operating import Operations
 from fitboard.application.ports import Clock, QueueUnavailable
@@ -179,6 +180,10 @@ class Container:
     # What `fitboard serve`, `fitboard worker` or `fitboard reports` runs beside or
     # instead of answering requests (entrypoints/process.py runs them).
     background: list[Task] = field(default_factory=list)
+    # The workers' queue's partitions (FITBOARD_WORKOUT_PARTITIONS; none in embedded mode
+    # or for 1), and a worker's roster, by which it owns some of them (a worker only).
+    workout_partitions: tuple[QueueSpec, ...] = ()
+    roster: WorkerRoster | None = None
     live: LiveNotifier | None = None
     gateway: SocketIOGateway | None = None
     achievement_rules: list[AnyRule] = field(default_factory=list)
@@ -212,16 +217,24 @@ def reports_queue(
 
 
 def topology(
-    namespace: str, max_attempts: int, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+    namespace: str,
+    max_attempts: int,
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    partitions: int = 1,
 ) -> list[QueueSpec]:
-    """Every consumer queue on the exchange. Each process declares them all when it
-    starts, whatever its role: a message is kept only by the queues that exist when it is
-    published (the worker publishes `workout.processed` with mandatory=False), so the
+    """Every consumer queue on the exchange: the workers' queue, the reports queue, then
+    the workers' queue's `partitions` (none for 1). Each process declares them all when
+    it starts, whatever its role: a message is kept only by the queues that exist when it
+    is published (the worker publishes `workout.processed` with mandatory=False), so the
     reports queue must exist before the first workout is processed, not only once
-    `fitboard reports` has run. Declaring is idempotent; a new consumer's queue goes here."""
+    `fitboard reports` has run; and an API process must find its partitions bound, or
+    its mandatory publishes would be refused. Declaring is idempotent; a new consumer's
+    queue goes here."""
+    workouts = workouts_queue(namespace, max_attempts, retry_delays_s)
     return [
-        workouts_queue(namespace, max_attempts, retry_delays_s),
+        workouts,
         reports_queue(namespace, max_attempts, retry_delays_s),
+        *partitions_of(workouts, partitions),
     ]
 
 
@@ -487,10 +500,15 @@ async def build(
     from fitboard.adapters.sql import SqlStore, upgrade_database
 
     database_url = settings.effective_database_url()
+    # Embedded mode has one consumer of its queue: nothing to split it for.
+    partitions = 1 if settings.mode is Mode.EMBEDDED else settings.workout_partitions
     queues = topology(
-        settings.namespace, settings.worker_max_attempts, settings.worker_retry_delays_s
+        settings.namespace,
+        settings.worker_max_attempts,
+        settings.worker_retry_delays_s,
+        partitions,
     )
-    queue, reports = queues
+    queue, reports, *queue_partitions = queues
     closers: list[Callable[[], Awaitable[None]]] = []
     if settings.mode is Mode.EMBEDDED:
         from fitboard.adapters.inflight_sqlite import SqliteInFlight
@@ -539,6 +557,7 @@ async def build(
             exchange=settings.namespace,
             confirm_timeout_s=settings.queue_confirm_timeout_s,
             max_items_per_message=settings.queue_items_per_message,
+            partitions=partitions,
         )
         inflight = RedisInFlight(settings.redis_url, prefix=f"{settings.namespace}:inflight:")
     closers += [store.close, ranking.close, broker.close, inflight.close]
@@ -578,6 +597,13 @@ async def build(
         notifier = build_worker_notifier(settings)
         if notifier is not None:
             closers.append(notifier.close)
+    roster: WorkerRoster | None = None
+    if role is Role.WORKER and queue_partitions:
+        from fitboard.adapters.sql.worker_roster import PostgresWorkerRoster
+
+        roster = PostgresWorkerRoster(store.engine, settings.namespace)
+        # Before the store's pool closes (closers run last first).
+        closers.append(roster.leave)
     names, name_changes, close_names = await build_names(settings, role, store)
     if close_names is not None:
         closers.append(close_names)
@@ -601,6 +627,8 @@ async def build(
         rules=rules,
         workouts_queue=queue,
         reports_queue=reports,
+        workout_partitions=tuple(queue_partitions),
+        roster=roster,
         live=notifier,
         gateway=gateway,
         names=names,
@@ -695,7 +723,15 @@ def _services(
         groups=Groups(store, projection, clock),
         challenges=challenges,
         live=live,
-        operations=Operations(store, ranking, broker, c.workouts_queue, inflight, clock),
+        operations=Operations(
+            store,
+            ranking,
+            broker,
+            c.workouts_queue,
+            inflight,
+            clock,
+            partitions=c.workout_partitions,
+        ),
         seeding=Seeding(store, ingest, c.passwords, clock),
         imports=None
         if activity_files is None

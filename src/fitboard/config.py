@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     # 202 to its rank:update by about half: docs/benchmarks.md, "Session 22"). More than
     # two can help only while those steps take longer than a batch's processing.
     worker_batches_in_flight: int = Field(default=2, ge=1, le=16)
+    # Production: the partitions the workers' queue is split in, each athlete's workouts
+    # and changes going to one of them (by the athlete's id) and each partition consumed
+    # by one worker at a time, dealt round the live workers (a PostgreSQL advisory lock
+    # each); so two workers' units of work hold different athletes instead of taking
+    # turns on the same ones. The same number for every API process and worker of a
+    # deployment, at least the number of workers (a worker beyond it gets no partition).
+    # 1: one queue that every worker consumes. docs/deploy.md, "Partitions".
+    workout_partitions: int = Field(default=1, ge=1, le=64)
     # Embedded mode: the in-process consumers' share (the worker's and the monthly reports
     # consumer's, together) of the one event loop while the rest of the process (the API)
     # wants it too. Before each batch a consumer waits until the rest has had

@@ -40,6 +40,7 @@ import httpx
 import redis.asyncio as redis
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker, retry_queue_name
+from fitboard.application.messaging.partitions import partitions_of
 from fitboard.application.messaging.ports import RETRY_DELAYS_S, QueueSpec
 from fitboard.application.workouts.messages import workouts_queue
 from fitboard.bootstrap import topology
@@ -136,6 +137,8 @@ class Deployment:
     _client: httpx.AsyncClient | None = None
     # The retry backoff's steps its processes use (FITBOARD_WORKER_RETRY_DELAYS_S).
     retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+    # The workers' queue's partitions (FITBOARD_WORKOUT_PARTITIONS).
+    partitions: int = 1
 
     # ------------------------------------------------------------------ set-up
 
@@ -151,6 +154,10 @@ class Deployment:
     @property
     def queue(self) -> QueueSpec:
         return workouts_queue(self.namespace, MAX_ATTEMPTS, self.retry_delays_s)
+
+    @property
+    def queue_partitions(self) -> list[QueueSpec]:
+        return partitions_of(self.queue, self.partitions)
 
     @property
     def env(self) -> dict[str, str]:
@@ -171,6 +178,7 @@ class Deployment:
             FITBOARD_WORKER_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
             FITBOARD_WORKER_RETRY_DELAYS_S=json.dumps(self.retry_delays_s),
             FITBOARD_QUEUE_CONFIRM_TIMEOUT_S=str(CONFIRM_TIMEOUT_S),
+            FITBOARD_WORKOUT_PARTITIONS=str(self.partitions),
             FITBOARD_LOG_LEVEL="info",
         )
         return env
@@ -384,7 +392,11 @@ class Deployment:
         with rabbitmqctl (an Erlang VM started per call, seconds on a busy machine, which
         `wait_drained` would start every poll): every process declares them all at start."""
         spec = self.queue
-        names = [spec.name, *(retry_queue_name(spec, step) for step in spec.retry_delays_s)]
+        names = [
+            spec.name,
+            *(retry_queue_name(spec, step) for step in spec.retry_delays_s),
+            *(partition.name for partition in self.queue_partitions),
+        ]
         return sum(s.ready for s in (await self.queue_stats(names)).values())
 
     async def wait_processed(
@@ -515,7 +527,7 @@ class Deployment:
             # Every queue its processes declared (the whole topology), their dead letters
             # and retry queues; then anything else declared under their names (by a
             # worker of another version, say).
-            queues = topology(self.namespace, MAX_ATTEMPTS, self.retry_delays_s)
+            queues = topology(self.namespace, MAX_ATTEMPTS, self.retry_delays_s, self.partitions)
             for spec in queues:
                 await broker.delete(spec)
             leftovers = [
@@ -582,6 +594,7 @@ async def deployment(
     database_url: str | None = None,
     redis_url: str | None = None,
     retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    partitions: int = 1,
 ) -> AsyncIterator[Deployment]:
     """A fresh, migrated database and an empty Redis database; the caller starts the
     processes it needs. Everything is stopped and removed afterwards, whatever happened.
@@ -590,7 +603,7 @@ async def deployment(
     dropped at the end, and Redis is the session's; `database_url` names an empty database
     to use instead, which `fitboard db upgrade` migrates and its owner removes, and
     `redis_url` another private Redis; `retry_delays_s` are the processes' retry backoff
-    steps (the shipped ones by default)."""
+    steps (the shipped ones by default), `partitions` the workers' queue's."""
     if database_url is None:
         name, url = await migrated_database(tmp_path)
     else:
@@ -605,6 +618,7 @@ async def deployment(
         f"fault-{uuid.uuid4().hex[:12]}",
         redis_url=redis_url,
         retry_delays_s=retry_delays_s,
+        partitions=partitions,
     )
     try:
         if database_url is not None:

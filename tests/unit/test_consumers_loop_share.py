@@ -62,6 +62,8 @@ def container_with(
             broker=broker,
             reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
             workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
+            workout_partitions=(),
+            roster=None,
             services=SimpleNamespace(worker=worker, changes=None),
             clock=None,
             loop_share=share,

@@ -8,6 +8,11 @@ Topology, for an exchange `fitboard` and a `QueueSpec` named `q`:
   `x-delivery-limit` is `max_attempts`, so a message that keeps killing its consumer
   reaches the dead letters through the broker even if no consumer survives it.
 - `q.dlq` — quorum queue bound to `fitboard.dlx` with key `q`: the dead letters.
+- `q.p<i>` — a partition of `q` (`application.messaging.partitions`), for a broker made
+  with `partitions` > 1: a quorum queue bound to each of `q`'s keys suffixed `.p<i>`, to
+  which a message with a `partition_key` is published (its own routing key kept in its
+  headers, so its consumer reads it unchanged). It dead-letters to `q.dlq`, and its
+  retries wait in `q`'s retry queues and come back to `q`.
 - `q.retry.<ms>ms` — one quorum queue per step of `QueueSpec.retry_delays_s`, declared
   with `q` and permanent: no `x-expires`, so a queue that holds a waiting message is never
   deleted under it (on RabbitMQ 3.10, the Debian package, an expiry counts from the
@@ -100,6 +105,7 @@ from fitboard.adapters.amqp_nodes import AmqpNodes
 from fitboard.adapters.amqp_packing import H_ITEMS, PackedUnreadable, pack, unpack
 from fitboard.adapters.deliveries import one_by_one
 from fitboard.adapters.group_commit import GroupCommit, publish_through
+from fitboard.application.messaging.partitions import partition_of, partition_routing_key
 from fitboard.application.messaging.ports import (
     BATCH_LINGER_S,
     DeadLetter,
@@ -202,8 +208,19 @@ def _to_message(incoming: AbstractIncomingMessage) -> Message:
 
 
 def retry_queue_name(spec: QueueSpec, step_s: float) -> str:
-    """The permanent queue where a message retried with a wait of `step_s` waits."""
-    return f"{spec.name}.retry.{round(step_s * 1000)}ms"
+    """The permanent queue where a message retried with a wait of `step_s` waits: its
+    home queue's (a partition's retries are its parent's)."""
+    return f"{spec.home}.retry.{round(step_s * 1000)}ms"
+
+
+def _routed(message: Message, partitions: int) -> str:
+    """The routing key `message` is published with to the exchange: its own, or, split in
+    `partitions`, its partition's (`partitions.partition_routing_key`)."""
+    if partitions < 2 or message.partition_key is None:
+        return message.routing_key
+    return partition_routing_key(
+        message.routing_key, partition_of(message.partition_key, partitions)
+    )
 
 
 class _Wake:
@@ -325,13 +342,15 @@ async def _publish_together(
     *,
     to_queue: str | None = None,
     extra_headers: Mapping[str, Any] | None = None,
+    partitions: int = 1,
 ) -> list[asyncio.Future[Any]]:
     """Publish a group's messages on `channel` as one write and answer their confirmation
     futures, one per message in order: each resolves as aiormq's `basic_publish` would
     (the broker's ack; PublishError when returned unroutable, DeliveryError when nacked,
     the channel's close reason when it closes first). With `to_queue`, each goes to that
     queue (through the default exchange, `exchange` ""), its routing key kept in its
-    headers; `extra_headers` are added to each one's.
+    headers; else each goes with its routing key, or its partition's of `partitions`
+    (`_routed`). `extra_headers` are added to each one's.
 
     aiormq's `basic_publish` queues one write for the connection's writer per message:
     one socket write (a system call) and the encoding of three frames each, taken in
@@ -351,7 +370,7 @@ async def _publish_together(
             frames: list[Any] = [
                 aiormq.spec.Basic.Publish(
                     exchange=exchange,
-                    routing_key=to_queue or message.routing_key,
+                    routing_key=to_queue or _routed(message, partitions),
                     mandatory=mandatory,
                 ),
                 ContentHeader(properties=properties, body_size=len(message.body)),
@@ -401,28 +420,35 @@ async def _publish_together(
 
 
 def _packed(
-    items: Sequence[tuple[Message, bool]], most: int
+    items: Sequence[tuple[Message, bool]], most: int, partitions: int = 1
 ) -> tuple[list[tuple[Message, bool]], list[list[int]]]:
-    """What to publish for `items`: the messages of one routing key and `mandatory`, in
-    their order, packed up to `most` to an AMQP message (`amqp_packing`; one alone as it
-    is); and for each publish, the indices of the items it holds."""
+    """What to publish for `items`: the messages that go one way (routing key, partition
+    of `partitions` and `mandatory`), in their order, packed up to `most` to an AMQP
+    message (`amqp_packing`; one alone as it is); and for each publish, the indices of
+    the items it holds."""
     ways: dict[tuple[str, bool], list[int]] = {}
     for index, (message, mandatory) in enumerate(items):
-        ways.setdefault((message.routing_key, mandatory), []).append(index)
+        ways.setdefault((_routed(message, partitions), mandatory), []).append(index)
     publishes: list[tuple[Message, bool]] = []
     held: list[list[int]] = []
-    for (routing_key, mandatory), indices in ways.items():
+    for (_, mandatory), indices in ways.items():
         for start in range(0, len(indices), most):
             chunk = indices[start : start + most]
             if len(chunk) == 1:
                 publishes.append(items[chunk[0]])
             else:
                 messages = [items[i][0] for i in chunk]
-                body = pack(messages)
-                name = f"packed:{messages[0].message_id}+{len(chunk) - 1}"
-                publishes.append(
-                    (Message(routing_key, body, name, {H_ITEMS: str(len(chunk))}), mandatory)
+                first = messages[0]
+                name = f"packed:{first.message_id}+{len(chunk) - 1}"
+                packed = Message(
+                    first.routing_key,
+                    pack(messages),
+                    name,
+                    {H_ITEMS: str(len(chunk))},
+                    # The same partition as each message it packs.
+                    partition_key=first.partition_key,
                 )
+                publishes.append((packed, mandatory))
             held.append(chunk)
     return publishes, held
 
@@ -1016,10 +1042,18 @@ class RabbitBroker:
         confirm_timeout_s: float = 5.0,
         max_publishes_per_write: int = 512,
         max_items_per_message: int = 100,
+        partitions: int = 1,
     ) -> None:
+        """`partitions`: the number of partitions of each queue split in partitions
+        (`application.messaging.partitions`), the same in every process of a deployment;
+        a message with a `partition_key` is published to its partition's routing key.
+        1: every message to its own routing key."""
         if max_items_per_message < 1:
             raise ValueError("max_items_per_message must be at least 1")
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
         self._items_per_message = max_items_per_message
+        self._partitions = partitions
         self._nodes = AmqpNodes.from_setting(url)
         self._exchange_name = exchange
         self._dlx_name = f"{exchange}.dlx"
@@ -1176,7 +1210,7 @@ class RabbitBroker:
         return {
             "x-queue-type": "quorum",
             "x-dead-letter-exchange": self._dlx_name,
-            "x-dead-letter-routing-key": spec.name,
+            "x-dead-letter-routing-key": spec.home,
             # The broker dead-letters once x-delivery-count exceeds this, i.e. it makes one
             # delivery beyond the last attempt. That delivery never reaches the worker:
             # `consume` dead-letters it with a reason and the attempt count. The broker's
@@ -1193,7 +1227,7 @@ class RabbitBroker:
             "x-queue-type": "quorum",
             "x-message-ttl": round(step_s * 1000),
             "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": spec.name,
+            "x-dead-letter-routing-key": spec.home,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
         }
@@ -1211,10 +1245,12 @@ class RabbitBroker:
                     dlx = await channel.declare_exchange(
                         self._dlx_name, ExchangeType.DIRECT, durable=True
                     )
+                    # A partition's dead letters and retry queues are its parent's,
+                    # declared with it as well: idempotent, and a retry finds them.
                     dlq = await channel.declare_queue(
-                        f"{spec.name}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+                        f"{spec.home}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
                     )
-                    await dlq.bind(dlx, routing_key=spec.name)
+                    await dlq.bind(dlx, routing_key=spec.home)
                     queue = await channel.declare_queue(
                         spec.name, durable=True, arguments=self._queue_arguments(spec)
                     )
@@ -1235,11 +1271,13 @@ class RabbitBroker:
             raise QueueUnavailable(f"could not declare {spec.name}: {exc!r}") from exc
 
     async def delete(self, spec: QueueSpec) -> None:
-        """Remove the queue, its dead letters and its retry queues (tests and admin only)."""
+        """Remove the queue, its dead letters and its retry queues (tests and admin only); a
+        partition, only itself (the rest is its parent's)."""
         channel = await self._with_channel(3 * self._confirm_timeout_s)
         try:
             retry_queues = [retry_queue_name(spec, step) for step in spec.retry_delays_s]
-            for name in (spec.name, f"{spec.name}.dlq", *retry_queues):
+            owned = () if spec.parent else (f"{spec.name}.dlq", *retry_queues)
+            for name in (spec.name, *owned):
                 await channel.queue_delete(name)
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
@@ -1277,7 +1315,7 @@ class RabbitBroker:
         same way (routing key and `mandatory`) packed several to an AMQP message
         (`amqp_packing`), up to `max_items_per_message`. The broker confirms (or returns,
         or refuses) each AMQP message on its own: each message has its own's outcome."""
-        publishes, packed = _packed(items, self._items_per_message)
+        publishes, packed = _packed(items, self._items_per_message, self._partitions)
         outcomes = await self._publish_group(publishes)
         each: list[QueueUnavailable | None] = [None] * len(items)
         for outcome, indices in zip(outcomes, packed, strict=True):
@@ -1308,6 +1346,7 @@ class RabbitBroker:
                     datetime.now(UTC),
                     to_queue=to_queue,
                     extra_headers=extra_headers,
+                    partitions=self._partitions,
                 )
                 results = await asyncio.gather(
                     *confirmations,
@@ -1509,21 +1548,24 @@ class RabbitBroker:
                     live.append(done)
             elif _own_delivery(delivery)._settle():
                 live.append(_own_delivery(delivery))
-        if not live:
-            return
-        last = max(live, key=lambda delivery: delivery.tag)
-        # basic.ack with multiple=True settles every unacked delivery of the channel up
-        # to its tag, whichever of the session's consumers it came to: only right when
-        # none handed out before `last` is unsettled but these (deliveries still in the
-        # inbox came later and have higher tags: the inbox takes them in the order the
-        # channel received them, across a refit's consumers too).
-        one_channel = all(delivery._channel is last._channel for delivery in live)
-        acked = {delivery.tag for delivery in live}
-        if one_channel and not any(tag < last.tag and tag not in acked for tag in last._unsettled):
-            await last._ack_quietly(covering=live)
-            return
+        # A batch merged from several queues (`consuming.run_batch_consumer`) holds
+        # deliveries of several sessions, each on its own channel: one write each.
+        by_channel: dict[int, list[_RabbitDelivery]] = {}
         for delivery in live:
-            await delivery._ack_quietly()
+            by_channel.setdefault(id(delivery._channel), []).append(delivery)
+        for group in by_channel.values():
+            last = max(group, key=lambda delivery: delivery.tag)
+            # basic.ack with multiple=True settles every unacked delivery of the channel
+            # up to its tag, whichever of the session's consumers it came to: only right
+            # when none handed out before `last` is unsettled but these (deliveries still
+            # in the inbox came later and have higher tags: the inbox takes them in the
+            # order the channel received them, across a refit's consumers too).
+            acked = {delivery.tag for delivery in group}
+            if not any(tag < last.tag and tag not in acked for tag in last._unsettled):
+                await last._ack_quietly(covering=group)
+                continue
+            for delivery in group:
+                await delivery._ack_quietly()
 
     async def _subscribe(
         self, spec: QueueSpec, prefetch: int, opened: list[tuple[str, AbstractConnection]]
@@ -1581,7 +1623,7 @@ class RabbitBroker:
         held: list[AbstractIncomingMessage] = []
         try:
             async with asyncio.timeout(3 * self._confirm_timeout_s):
-                queue = await channel.declare_queue(f"{spec.name}.dlq", passive=True)
+                queue = await channel.declare_queue(f"{spec.home}.dlq", passive=True)
                 # Read past messages by holding them unacked, then hand them all back:
                 # nothing is consumed by looking.
                 while len(held) < limit:
@@ -1665,7 +1707,7 @@ class RabbitBroker:
             failed_at = when if isinstance(when, datetime) else None
         return DeadLetter(
             message=message,
-            queue=spec.name,
+            queue=spec.home,
             reason=reason,
             attempts=attempts,
             failed_at=failed_at or incoming.timestamp or datetime.now(UTC),
@@ -1685,7 +1727,7 @@ class RabbitBroker:
         # be replayed again by the same call (it would loop): one replay per id per call.
         replayed: set[str] = set()
         try:
-            queue = await channel.declare_queue(f"{spec.name}.dlq", passive=True)
+            queue = await channel.declare_queue(f"{spec.home}.dlq", passive=True)
             while True:
                 async with asyncio.timeout(3 * self._confirm_timeout_s):
                     incoming = await queue.get(no_ack=False, fail=False)
@@ -1713,7 +1755,7 @@ class RabbitBroker:
                 # Straight to the queue through the default exchange: the other queues
                 # bound to its routing key already had their copy. Confirmed before the
                 # ack, so a crash in between duplicates, never loses.
-                await self._confirmed("", spec.name, _amqp_message(message))
+                await self._confirmed("", spec.home, _amqp_message(message))
                 replayed.add(message.message_id)
                 await incoming.ack()
                 moved += 1
@@ -1750,10 +1792,12 @@ class RabbitBroker:
                     return result.message_count or 0, result.consumer_count or 0
 
                 ready, consumers = await declared(spec.name)
-                retrying = 0
-                for step in spec.retry_delays_s:
-                    retrying += (await declared(retry_queue_name(spec, step)))[0]
-                dead, _ = await declared(f"{spec.name}.dlq")
+                retrying = dead = 0
+                # A partition's retries and dead letters are its parent's, counted there.
+                if spec.parent is None:
+                    for step in spec.retry_delays_s:
+                        retrying += (await declared(retry_queue_name(spec, step)))[0]
+                    dead, _ = await declared(f"{spec.name}.dlq")
         except (TimeoutError, ChannelNotFoundEntity, *CONNECTION_EXCEPTIONS) as exc:
             # A queue not declared (yet, or any more) is a queue that cannot be read now.
             raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
@@ -1828,4 +1872,4 @@ class RabbitBroker:
         }
         if items:
             headers[H_ITEMS] = items
-        await self._confirmed("dlx", spec.name, _amqp_message(message, headers))
+        await self._confirmed("dlx", spec.home, _amqp_message(message, headers))

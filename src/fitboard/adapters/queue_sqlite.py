@@ -434,6 +434,14 @@ class SqliteBroker:
     # ------------------------------------------------------------------ the port
 
     async def declare(self, spec: QueueSpec) -> None:
+        if spec.parent is not None:
+            # Messages are routed by their routing key alone here (`partition_key` is not
+            # read): a partition would never receive one.
+            raise ValueError(
+                f"{spec.name}: the embedded queue is not split in partitions "
+                "(FITBOARD_WORKOUT_PARTITIONS is for production mode)"
+            )
+
         def work(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO queues (name, max_attempts) VALUES (?, ?) "

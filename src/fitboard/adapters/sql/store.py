@@ -79,7 +79,7 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def _unavailable_as_port_error(*, connecting: bool = False) -> AsyncIterator[None]:
+async def unavailable_as_port_error(*, connecting: bool = False) -> AsyncIterator[None]:
     """Raise StoreUnavailable for failures that mean the database cannot serve now. While
     connecting, every database error means that (refused, cannot open the file, bad
     credentials after a rotation): nothing of the caller's has run yet."""
@@ -130,7 +130,7 @@ class SqlUnitOfWork:
             raise RuntimeError("a unit of work cannot be entered twice")
         await self._wait_for_turn()
         try:
-            async with _unavailable_as_port_error(connecting=True):
+            async with unavailable_as_port_error(connecting=True):
                 connection = await self._engine.connect()
                 try:
                     if self._read_only:
@@ -168,7 +168,7 @@ class SqlUnitOfWork:
         connection = self._require_connection()
         self._connection = None
         try:
-            async with _unavailable_as_port_error():
+            async with unavailable_as_port_error():
                 if connection.in_transaction():
                     await connection.rollback()
                 await self._board_locks.release()
@@ -189,11 +189,11 @@ class SqlUnitOfWork:
             raise StoreUnavailable(str(exc)) from exc
 
     async def commit(self) -> None:
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             await self._require_connection().commit()
 
     async def rollback(self) -> None:
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             await self._require_connection().rollback()
 
     async def _wait_for_turn(self) -> None:
@@ -249,7 +249,7 @@ class SqlStore:
 
     async def ping(self) -> None:
         async with (
-            _unavailable_as_port_error(connecting=True),
+            unavailable_as_port_error(connecting=True),
             asyncio.timeout(PING_TIMEOUT_S),
             self._engine.connect() as connection,
         ):
@@ -262,7 +262,7 @@ class SqlStore:
             files = [path, path.with_name(path.name + "-wal")]
             return sum(f.stat().st_size for f in files if f.exists())
         async with (
-            _unavailable_as_port_error(connecting=True),
+            unavailable_as_port_error(connecting=True),
             self._engine.connect() as connection,
         ):
             size = await connection.scalar(text("SELECT pg_database_size(current_database())"))

@@ -12,12 +12,18 @@ from fitboard.application.ports import QueueUnavailable
 
 @dataclass(frozen=True)
 class Message:
-    """A message on the exchange. `message_id` is the workout id for submissions."""
+    """A message on the exchange. `message_id` is the workout id for submissions.
+
+    `partition_key` says which partition of a queue split in partitions the message goes
+    to (`partitions.partition_of`): the athlete's id as a number, so that one athlete's
+    messages go to one partition, in the order they were published. None: to the queue
+    itself."""
 
     routing_key: str
     body: bytes
     message_id: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    partition_key: int | None = None
 
 
 # How long a retried message waits before it is delivered again, step by step: the n-th
@@ -31,12 +37,22 @@ class QueueSpec:
     """A named durable queue and the routing keys bound to it on the topic exchange.
 
     `max_attempts` bounds the failures that count (a bug, a message that kills its
-    consumer); `retry_delays_s` are the waits a retry may ask for."""
+    consumer); `retry_delays_s` are the waits a retry may ask for. A partition of another
+    queue (`partitions.partitions_of`) names it as its `parent`: its retries wait in the
+    parent's retry queues and come back to the parent, and its dead letters are the
+    parent's."""
 
     name: str
     bindings: tuple[str, ...]
     max_attempts: int = 5
     retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+    parent: str | None = None
+
+    @property
+    def home(self) -> str:
+        """The queue whose retry queues and dead letters this one's are: its parent's, or
+        its own."""
+        return self.parent or self.name
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

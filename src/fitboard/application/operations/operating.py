@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fitboard.application.boards.ports import RankingIndex, RankingStats
 from fitboard.application.messaging.ports import DeadLetter, MessageBroker, QueueDepth, QueueSpec
@@ -36,11 +36,14 @@ class Operations:
         workouts_queue: QueueSpec,
         inflight: InFlightWorkouts,
         clock: Clock,
+        partitions: Sequence[QueueSpec] = (),
     ) -> None:
+        """`partitions`: the workers' queue's partitions, counted in its depth."""
         self._store = store
         self._ranking = ranking
         self._broker = broker
         self._queue = workouts_queue
+        self._partitions = tuple(partitions)
         self._inflight = inflight
         self._clock = clock
 
@@ -75,7 +78,13 @@ class Operations:
         return results
 
     async def queue_depth(self) -> QueueDepth:
-        return await self._broker.depth(self._queue)
+        """The workers' queue's, with the messages ready in its partitions added in. Its
+        consumers are the parent queue's alone: every worker consumes it (and the
+        partitions it owns besides), so that count is the workers'."""
+        depth = await self._broker.depth(self._queue)
+        for partition in self._partitions:
+            depth = replace(depth, ready=depth.ready + (await self._broker.depth(partition)).ready)
+        return depth
 
     async def oldest_unprocessed_age_s(self) -> float:
         """Seconds since the longest-waiting accepted workout not yet in the record was

@@ -66,6 +66,8 @@ def change_message(change: WorkoutChange) -> Message:
         body=json.dumps(body, separators=(",", ":")).encode(),
         message_id=str(change.id),
         headers={REQUEST_ID_HEADER: request_id} if request_id else {},
+        # The owner's partition, after their submissions (messages.submission_message).
+        partition_key=change.owner.int,
     )
 
 

@@ -86,6 +86,8 @@ def submission_message(submission: WorkoutSubmission) -> Message:
         body=to_json(body),
         message_id=workout_id,
         headers={REQUEST_ID_HEADER: request_id} if request_id else {},
+        # The athlete's partition, where their changes go too (change_messages).
+        partition_key=submission.user_id.int,
     )
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fitboard.adapters.process_metrics import (
     ACHIEVEMENTS_AWARDED,
@@ -18,7 +18,9 @@ from fitboard.adapters.process_metrics import (
 )
 from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.messaging.ports import Delivery
+from fitboard.application.messaging.partitions import WorkerRoster, owned_partitions
+from fitboard.application.messaging.ports import Delivery, QueueSpec
+from fitboard.application.ports import PortError
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
 from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
 from fitboard.application.workouts.processing import Processed
@@ -91,24 +93,92 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         else f", paced with the reports consumer to {share.share:.0%} of the event loop"
         " while the API wants it",
     )
-    await run_batch_consumer(
-        container.broker,
-        container.workouts_queue,
-        handler,
-        # In workouts. On RabbitMQ, where one AMQP message may pack up to
-        # FITBOARD_QUEUE_ITEMS_PER_MESSAGE workouts, the consumer fits its prefetch count
-        # of AMQP messages to the workouts they carry: about this many (up to about twice
-        # as many), more for a moment when the queue turns from single workouts to packed
-        # ones (docs/deploy.md, "Messages on the queues").
-        prefetch=batch_prefetch(settings.worker_batches_in_flight, settings.worker_batch_size),
-        concurrency=settings.worker_batches_in_flight,
-        batch_size=settings.worker_batch_size,
-        stop=stop,
-        on_settled=settled_observer(container.workouts_queue.name),
-        on_batch=batch_observer(container.workouts_queue.name),
-        share=share,
-        gate=processing_free,
-    )
+
+    async def consume(partitions: Sequence[QueueSpec], until: asyncio.Event) -> None:
+        await run_batch_consumer(
+            container.broker,
+            container.workouts_queue,
+            handler,
+            also=partitions,
+            # In workouts. On RabbitMQ, where one AMQP message may pack up to
+            # FITBOARD_QUEUE_ITEMS_PER_MESSAGE workouts, the consumer fits its prefetch count
+            # of AMQP messages to the workouts they carry: about this many (up to about twice
+            # as many), more for a moment when the queue turns from single workouts to packed
+            # ones (docs/deploy.md, "Messages on the queues").
+            prefetch=batch_prefetch(settings.worker_batches_in_flight, settings.worker_batch_size),
+            concurrency=settings.worker_batches_in_flight,
+            batch_size=settings.worker_batch_size,
+            stop=until,
+            on_settled=settled_observer(container.workouts_queue.name),
+            on_batch=batch_observer(container.workouts_queue.name),
+            share=share,
+            gate=processing_free,
+        )
+
+    roster = container.roster
+    if roster is None or not container.workout_partitions:
+        await consume((), stop)
+        return
+    await consume_owned_partitions(container.workout_partitions, roster, consume, stop)
+
+
+# How often a worker reads the roster of live workers, to give up or take partitions as
+# workers come and go: a partition whose worker stopped waits up to this long for
+# another to take it.
+ROSTER_EVERY_S = 2.0
+
+
+async def consume_owned_partitions(
+    partitions: Sequence[QueueSpec],
+    roster: WorkerRoster,
+    consume: Callable[[Sequence[QueueSpec], asyncio.Event], Coroutine[Any, Any, None]],
+    stop: asyncio.Event,
+    *,
+    every_s: float = ROSTER_EVERY_S,
+) -> None:
+    """Consume the queue and the partitions this worker owns (`owned_partitions`), and
+    again with the new ones whenever the roster says others: the consumer in hand is
+    stopped (its batches finished and settled) and a new one started. A worker that
+    cannot reach the roster consumes every partition until it can (`owned_partitions`)."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            owned = await _owned(partitions, roster)
+            log.info(
+                "worker consumes %d of %d partitions: %s",
+                len(owned),
+                len(partitions),
+                ", ".join(str(index) for index in owned) or "none",
+            )
+            until = asyncio.Event()
+            consumer = asyncio.create_task(consume([partitions[i] for i in owned], until))
+            changed = False
+            try:
+                while not changed:
+                    await asyncio.wait(
+                        {stopping, consumer}, timeout=every_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if stop.is_set() or consumer.done():
+                        break
+                    changed = await _owned(partitions, roster) != owned
+            finally:
+                until.set()
+                await consumer
+            if not changed:
+                return  # stopped, or the consumer ended (the broker client closed)
+    finally:
+        stopping.cancel()
+        await roster.leave()
+
+
+async def _owned(partitions: Sequence[QueueSpec], roster: WorkerRoster) -> tuple[int, ...]:
+    """The partitions this worker owns now; all of them while the roster is out of reach."""
+    try:
+        slot = await roster.join()
+        return owned_partitions(len(partitions), slot, await roster.live())
+    except PortError as exc:
+        log.warning("the worker roster is out of reach (%s): consuming every partition", exc)
+        return tuple(range(len(partitions)))
 
 
 # The worker's tasks, wherever it runs.
