@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import _packed, _routed, retry_queue_name
+from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messaging.consuming import merged_batches
 from fitboard.application.messaging.partitions import (
     owned_partitions,
-    partition_number,
     partition_of,
     partitions_of,
 )
@@ -34,7 +35,6 @@ def test_partitions_are_queues_of_their_own_bound_to_the_parents_keys_suffixed()
     assert parts[1].bindings == tuple(f"{key}.p1" for key in PARENT.bindings)
     assert all(p.parent == PARENT.name and p.home == PARENT.name for p in parts)
     assert all(p.max_attempts == PARENT.max_attempts for p in parts)
-    assert [partition_number(p) for p in parts] == [0, 1, 2]
     # A partition's retries wait in its parent's retry queues.
     assert retry_queue_name(parts[2], 2.0) == retry_queue_name(PARENT, 2.0)
     assert PARENT.home == PARENT.name
@@ -49,8 +49,6 @@ def test_one_partition_is_the_queue_itself() -> None:
     ]
     with pytest.raises(ValueError, match="one partition at least"):
         partitions_of(PARENT, 0)
-    with pytest.raises(ValueError, match="not a partition"):
-        partition_number(PARENT)
 
 
 def test_a_messages_partition_is_its_keys_remainder_the_same_everywhere() -> None:
@@ -128,6 +126,27 @@ async def test_merged_batches_take_what_every_source_has_ready_up_to_the_size() 
     await merged.aclose()
 
 
+async def test_a_source_is_asked_for_a_batch_only_when_the_stream_is() -> None:
+    """What arrives while the handler works waits in its consumer, to come as one batch."""
+    asked = 0
+
+    async def always_ready() -> AsyncIterator[list[Item]]:
+        nonlocal asked
+        while True:
+            asked += 1
+            await asyncio.sleep(0)
+            yield [Item(f"r{asked}")]
+
+    merged = merged_batches([always_ready()], 10)  # type: ignore[list-item]
+    await anext(merged)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert asked == 1
+    await anext(merged)
+    assert asked == 2
+    await merged.aclose()
+
+
 async def test_merged_batches_end_when_every_source_has_and_fail_with_a_source() -> None:
     done = asyncio.Event()
     done.set()
@@ -191,7 +210,7 @@ async def test_a_worker_follows_the_roster_and_consumes_all_while_it_is_unreacha
     stops: list[asyncio.Event] = []
 
     async def consume(owned: Sequence[QueueSpec], until: asyncio.Event) -> None:
-        consumed.append([partition_number(p) for p in owned])
+        consumed.append([int(p.name.rsplit(".p", 1)[1]) for p in owned])
         stops.append(until)
         await until.wait()
 
@@ -218,3 +237,12 @@ async def test_a_worker_follows_the_roster_and_consumes_all_while_it_is_unreacha
     await asyncio.wait_for(running, 5)
     assert roster.left
     assert stops[-1].is_set()
+
+
+async def test_the_embedded_queue_refuses_a_partition(tmp_path: Path) -> None:
+    broker = SqliteBroker(tmp_path / "queue.db")
+    try:
+        with pytest.raises(ValueError, match="not split in partitions"):
+            await broker.declare(partitions_of(PARENT, 2)[0])
+    finally:
+        await broker.close()

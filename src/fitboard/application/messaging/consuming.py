@@ -209,50 +209,49 @@ async def merged_batches(
     consumes several queues (the partitions it owns, and their parent) handles batches as
     full as one queue's would be: one consumer per queue, each handing its own small
     batches to the handler, cost 60% more CPU a workout (docs/benchmarks.md, "Session
-    25"). Each source is read ahead as far as its consumer's prefetch lets the broker
-    send; what was taken but not handed out when the stream is closed goes back to its
-    queue with its consumer. A source that fails ends the stream with its error, once
-    what was taken before it is handed out; the stream ends when every source has."""
-    ready: asyncio.Queue[Sequence[Delivery] | BaseException | None] = asyncio.Queue()
+    25").
 
-    async def pump(source: AsyncIterator[Sequence[Delivery]]) -> None:
-        try:
-            async for batch in source:
-                ready.put_nowait(batch)
-        except Exception as exc:
-            ready.put_nowait(exc)
-        else:
-            ready.put_nowait(None)
-
-    pumps = [asyncio.create_task(pump(source)) for source in sources]
-    running = len(pumps)
+    A source is asked for its next batch only when the stream is (each has at most one
+    request out, kept across the stream's batches while it waits for a delivery): what
+    arrives meanwhile waits in its consumer and comes in one batch, as from one queue.
+    Asked as soon as each batch of theirs was taken, the sources handed the stream a
+    batch per delivery or two, each through the consumer's whole taking of a batch, which
+    cost more CPU a workout than the contention the partitions saved (docs/benchmarks.md,
+    "Session 26"). What was taken but not handed out when the stream is closed goes back
+    to its queue with its consumer. A source that fails ends the stream with its error,
+    once what was taken before it is handed out; the stream ends when every source has."""
+    idle = list(sources)
+    asked: dict[asyncio.Future[Sequence[Delivery]], AsyncIterator[Sequence[Delivery]]] = {}
     pending: collections.deque[Delivery] = collections.deque()
-
     failed: BaseException | None = None
-
-    def took(item: Sequence[Delivery] | BaseException | None) -> None:
-        nonlocal running, failed
-        if isinstance(item, BaseException):
-            failed = item
-        elif item is None:
-            running -= 1
-        else:
-            pending.extend(item)
-
     try:
-        while running or pending:
+        while True:
+            if failed is None:
+                for source in idle:
+                    asked[asyncio.ensure_future(anext(source))] = source
+                idle = []
             if not pending:
                 if failed is not None:
                     raise failed
-                took(await ready.get())
-                continue
-            while len(pending) < max_batch and failed is None and not ready.empty():
-                took(ready.get_nowait())
-            yield [pending.popleft() for _ in range(min(max_batch, len(pending)))]
+                if not asked:
+                    return
+                await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)
+            for answer in [answer for answer in asked if answer.done()]:
+                source = asked.pop(answer)
+                try:
+                    pending.extend(answer.result())
+                except StopAsyncIteration:
+                    continue
+                except Exception as exc:
+                    failed = exc
+                    continue
+                idle.append(source)
+            if pending:
+                yield [pending.popleft() for _ in range(min(max_batch, len(pending)))]
     finally:
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        for answer in asked:
+            answer.cancel()
+        await asyncio.gather(*asked, return_exceptions=True)
         for source in sources:
             with contextlib.suppress(Exception):
                 await source.aclose()  # type: ignore[attr-defined]

@@ -27,14 +27,11 @@ roster consumes every partition."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
 from fitboard.application.messaging.ports import QueueSpec
-
-_SUFFIX = re.compile(r"\.p(\d+)$")
 
 
 def partition_routing_key(routing_key: str, partition: int) -> str:
@@ -64,14 +61,6 @@ def partitions_of(parent: QueueSpec, partitions: int) -> list[QueueSpec]:
         )
         for index in range(partitions)
     ]
-
-
-def partition_number(spec: QueueSpec) -> int:
-    """The number of a partition made by `partitions_of`."""
-    found = _SUFFIX.search(spec.name)
-    if spec.parent is None or found is None:
-        raise ValueError(f"{spec.name} is not a partition of a queue")
-    return int(found.group(1))
 
 
 def owned_partitions(partitions: int, slot: int, live: Sequence[int]) -> tuple[int, ...]:
