@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # turns on the same ones. The same number for every API process and worker of a
     # deployment, at least the number of workers (a worker beyond it gets no partition).
     # 1: one queue that every worker consumes. docs/deploy.md, "Partitions".
-    workout_partitions: int = Field(default=1, ge=1, le=64)
+    workout_partitions: int = Field(default=1, ge=1, le=64)  # partitions.MOST_PARTITIONS
     # Embedded mode: the in-process consumers' share (the worker's and the monthly reports
     # consumer's, together) of the one event loop while the rest of the process (the API)
     # wants it too. Before each batch a consumer waits until the rest has had

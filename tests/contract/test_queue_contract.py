@@ -50,6 +50,17 @@ async def test_published_message_is_delivered_once_and_gone_after_ack(
 
 
 @bounded()
+async def test_a_queue_exists_once_declared(queues: QueueHarness) -> None:
+    spec = await queues.declare("workouts", ("workout.submitted",))
+    assert await queues.broker.exists(spec)
+    never = QueueSpec(f"{spec.name}.p0", ("workout.submitted.p0",))
+    assert not await queues.broker.exists(never)
+    # Looking made nothing: still absent, and the broker still answers.
+    assert not await queues.broker.exists(never)
+    assert await queues.broker.exists(spec)
+
+
+@bounded()
 async def test_unroutable_publish_raises_unless_not_mandatory(queues: QueueHarness) -> None:
     await queues.declare("workouts", ("workout.submitted",))
     stray = Message(routing_key="nobody.listens", body=b"{}", message_id="m-1")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fitboard.application.messaging.partitions import partition_of
+from fitboard.application.messaging.partitions import partition_of, partitions_of
 
 from ..contract.queue_adapters import bounded
 from .processes import (
@@ -148,3 +148,37 @@ async def test_a_killed_workers_partition_is_taken_over_and_nothing_is_lost(
     assert await partition_consumers(fleet) == [1, 1]
     await fleet.stop_workers()
     await fleet.check_invariant(sent, boards=boards)
+
+
+@bounded(150)
+async def test_lowering_the_partitions_strands_no_workout(tmp_path: Path) -> None:
+    """Workouts queued in 2 partitions, then the API and a worker restarted unsplit: the
+    worker finds the partitions left by the larger setting and drains them too."""
+    async with deployment(tmp_path, partitions=2) as fleet:
+        await fleet.start(workers=0)
+        athletes = await athletes_in_every_partition(fleet, each=2)
+        moment = started_at_for_tests()
+        boards = await load_boards(fleet, athletes[0], moment)
+        before = accepted(
+            await fleet.submit_many(plan_for(dict.fromkeys(athletes, 10), seed=8), moment)
+        )
+        assert fleet.api is not None
+        fleet.api.send(signal.SIGTERM)
+        # uvicorn ends by the signal it was sent, once it has shut down.
+        assert await fleet.api.wait_exit(20) in (0, -signal.SIGTERM)
+        fleet.partitions = 1
+        await fleet.start(workers=1)
+        after = accepted(
+            await fleet.submit_many(plan_for(dict.fromkeys(athletes, 5), seed=9), moment)
+        )
+        sent = before + after
+        await eventually(
+            lambda: "left by a larger setting" in fleet.workers[0].output(), within_s=30
+        )
+        await fleet.wait_drained(s.id for s in sent)
+        # The left partitions are empty, and were consumed by the worker.
+        stats = await fleet.queue_stats(p.name for p in partitions_of(fleet.queue, 2))
+        assert [s.ready for s in stats.values()] == [0, 0]
+        await fleet.stop_workers()
+        fleet.partitions = 2  # so that the teardown removes the partitions too
+        await fleet.check_invariant(sent, boards=boards)

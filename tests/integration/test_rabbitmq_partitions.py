@@ -16,7 +16,11 @@ import pytest
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.application.messaging.consuming import run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.messaging.partitions import partitions_of
+from fitboard.application.messaging.partitions import (
+    partition,
+    partitions_beyond,
+    partitions_of,
+)
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 
 from ..contract.queue_adapters import Consumer, bounded
@@ -168,3 +172,21 @@ async def test_one_consumer_of_a_queue_and_its_partitions_handles_and_acks_them_
         await ready(split.broker, spec, 0)
     letters = await split.broker.dead_letters(split.parent)
     assert [d.message.message_id for d in letters] == ["job-13"]
+
+
+@bounded(60)
+async def test_partitions_beyond_a_smaller_setting_are_found_up_to_the_first_missing(
+    split: Split,
+) -> None:
+    """The fixture made 2 partitions: a worker split in 1 (none) finds both, one split in
+    2 finds none beyond them, and a third partition made later is found after them."""
+    assert [s.name for s in await partitions_beyond(split.broker, split.parent, 1)] == [
+        p.name for p in split.parts
+    ]
+    assert await partitions_beyond(split.broker, split.parent, 2) == []
+    third = partition(split.parent, 2)
+    await split.broker.declare(third)
+    try:
+        assert await partitions_beyond(split.broker, split.parent, 2) == [third]
+    finally:
+        await split.broker.delete(third)

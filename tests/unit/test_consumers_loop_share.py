@@ -51,6 +51,13 @@ def test_a_share_of_one_or_a_process_of_its_own_is_not_paced(tmp_path: Path) -> 
     assert consumers_loop_share(production) is None
 
 
+class NoPartitionsLeft:
+    """A broker as far as the worker looks for partitions left by a larger setting."""
+
+    async def exists(self, spec: QueueSpec) -> bool:
+        return False
+
+
 def container_with(
     share: LoopShare | None, broker: object = None, worker: object = None
 ) -> Container:
@@ -59,7 +66,7 @@ def container_with(
         "Container",
         SimpleNamespace(
             settings=SimpleNamespace(worker_batch_size=2, worker_batches_in_flight=1),
-            broker=broker,
+            broker=broker if broker is not None else NoPartitionsLeft(),
             reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
             workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
             workout_partitions=(),

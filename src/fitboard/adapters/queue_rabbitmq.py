@@ -1808,6 +1808,25 @@ class RabbitBroker:
             ready=ready, retrying=retrying, dead_letters=dead, in_flight=None, consumers=consumers
         )
 
+    async def exists(self, spec: QueueSpec) -> bool:
+        """By a passive declare, on a channel of its own (the broker closes the channel
+        of one that finds no queue)."""
+        try:
+            channel = await self._with_channel(3 * self._confirm_timeout_s)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot look for {spec.name}: {exc!r}") from exc
+        try:
+            async with asyncio.timeout(3 * self._confirm_timeout_s):
+                await channel.declare_queue(spec.name, passive=True)
+            return True
+        except ChannelNotFoundEntity:
+            return False
+        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
+            raise QueueUnavailable(f"cannot look for {spec.name}: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await channel.close()
+
     async def ping(self) -> None:
         try:
             channel = await self._with_channel(self._confirm_timeout_s)

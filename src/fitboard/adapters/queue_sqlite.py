@@ -700,6 +700,13 @@ class SqliteBroker:
             self._wake([spec.name])
         return moved
 
+    async def exists(self, spec: QueueSpec) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            found = db.execute("SELECT 1 FROM queues WHERE name = ?", (spec.name,)).fetchone()
+            return found is not None
+
+        return await self._transaction(work)
+
     async def depth(self, spec: QueueSpec) -> QueueDepth:
         now = time.time()
 

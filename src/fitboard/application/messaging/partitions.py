@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from fitboard.application.messaging.ports import QueueSpec
+from fitboard.application.messaging.ports import MessageBroker, QueueSpec
+from fitboard.application.ports import QueueUnavailable
 
 
 def partition_routing_key(routing_key: str, partition: int) -> str:
@@ -45,22 +46,49 @@ def partition_of(partition_key: int, partitions: int) -> int:
     return partition_key % partitions
 
 
+def partition(parent: QueueSpec, index: int) -> QueueSpec:
+    """Partition `index` of `parent`: bound to the parent's routing keys suffixed with it."""
+    return replace(
+        parent,
+        name=f"{parent.name}.p{index}",
+        bindings=tuple(partition_routing_key(key, index) for key in parent.bindings),
+        parent=parent.name,
+    )
+
+
 def partitions_of(parent: QueueSpec, partitions: int) -> list[QueueSpec]:
-    """The partitions of `parent` when it is split in `partitions` (none for 1): each
-    bound to the parent's routing keys suffixed with its number."""
+    """The partitions of `parent` when it is split in `partitions` (none for 1)."""
     if partitions < 1:
         raise ValueError("a queue has one partition at least")
     if partitions == 1:
         return []
-    return [
-        replace(
-            parent,
-            name=f"{parent.name}.p{index}",
-            bindings=tuple(partition_routing_key(key, index) for key in parent.bindings),
-            parent=parent.name,
-        )
-        for index in range(partitions)
-    ]
+    return [partition(parent, index) for index in range(partitions)]
+
+
+# The most partitions a deployment may have (Settings.workout_partitions).
+MOST_PARTITIONS = 64
+
+
+async def partitions_beyond(
+    broker: MessageBroker, parent: QueueSpec, partitions: int
+) -> list[QueueSpec]:
+    """The partitions of `parent` numbered from `partitions` up that exist on the broker,
+    up to the first that does not: made by a process split in more (a deployment that
+    lowered FITBOARD_WORKOUT_PARTITIONS, or an API process started with more than the
+    workers). Each worker looks when it starts and consumes them too, so that no such
+    partition's messages wait for a worker that will never come. A broker out of reach
+    finds none."""
+    found: list[QueueSpec] = []
+    # Unsplit, a deployment has no partition at all: any there is was left.
+    for index in range(partitions if partitions > 1 else 0, MOST_PARTITIONS):
+        spec = partition(parent, index)
+        try:
+            if not await broker.exists(spec):
+                break
+        except QueueUnavailable:
+            break
+        found.append(spec)
+    return found
 
 
 def owned_partitions(partitions: int, slot: int, live: Sequence[int]) -> tuple[int, ...]:

@@ -203,6 +203,11 @@ class MessageBroker(Protocol):
         """What the queue holds now, without taking or touching any message."""
         ...
 
+    async def exists(self, spec: QueueSpec) -> bool:
+        """Whether the queue has been declared (by any process); QueueUnavailable if the
+        broker cannot be asked."""
+        ...
+
     async def ping(self) -> None:
         """Raise QueueUnavailable if the broker cannot be reached."""
         ...

@@ -18,7 +18,11 @@ from fitboard.adapters.process_metrics import (
 )
 from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.messaging.errors import PermanentFailure
-from fitboard.application.messaging.partitions import WorkerRoster, owned_partitions
+from fitboard.application.messaging.partitions import (
+    WorkerRoster,
+    owned_partitions,
+    partitions_beyond,
+)
 from fitboard.application.messaging.ports import Delivery, QueueSpec
 from fitboard.application.ports import PortError
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
@@ -115,11 +119,22 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
             gate=processing_free,
         )
 
+    partitions = container.workout_partitions
+    left = await partitions_beyond(
+        container.broker, container.workouts_queue, max(len(partitions), 1)
+    )
+    if left:
+        log.warning(
+            "the workers' queue has partitions beyond FITBOARD_WORKOUT_PARTITIONS=%d, left by "
+            "a larger setting: this worker consumes them too (%s)",
+            max(len(partitions), 1),
+            ", ".join(spec.name for spec in left),
+        )
     roster = container.roster
-    if roster is None or not container.workout_partitions:
-        await consume((), stop)
+    if roster is None or not partitions:
+        await consume(left, stop)
         return
-    await consume_owned_partitions(container.workout_partitions, roster, consume, stop)
+    await consume_owned_partitions(partitions, roster, consume, stop, left=left)
 
 
 # How often a worker reads the roster of live workers, to give up or take partitions as
@@ -134,12 +149,14 @@ async def consume_owned_partitions(
     consume: Callable[[Sequence[QueueSpec], asyncio.Event], Coroutine[Any, Any, None]],
     stop: asyncio.Event,
     *,
+    left: Sequence[QueueSpec] = (),
     every_s: float = ROSTER_EVERY_S,
 ) -> None:
     """Consume the queue and the partitions this worker owns (`owned_partitions`), and
     again with the new ones whenever the roster says others: the consumer in hand is
     stopped (its batches finished and settled) and a new one started. A worker that
-    cannot reach the roster consumes every partition until it can (`owned_partitions`)."""
+    cannot reach the roster consumes every partition until it can (`owned_partitions`).
+    `left`: partitions beyond the deployment's (`partitions_beyond`), consumed always."""
     stopping = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
@@ -151,7 +168,7 @@ async def consume_owned_partitions(
                 ", ".join(str(index) for index in owned) or "none",
             )
             until = asyncio.Event()
-            consumer = asyncio.create_task(consume([partitions[i] for i in owned], until))
+            consumer = asyncio.create_task(consume([*(partitions[i] for i in owned), *left], until))
             changed = False
             try:
                 while not changed:
