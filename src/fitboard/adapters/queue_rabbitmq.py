@@ -70,6 +70,7 @@ import re
 import uuid
 from collections.abc import (
     AsyncGenerator,
+    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
@@ -1780,17 +1781,13 @@ class RabbitBroker:
         committed to the queue's log, which takes a write of the node's WAL: milliseconds,
         or as long as confirms take on a loaded node. So these are gauges, which may
         count fewer messages than the queues hold for a moment."""
-        try:
-            channel = await self._with_channel(3 * self._confirm_timeout_s)
-        except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
-            raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
-        try:
-            async with asyncio.timeout(3 * self._confirm_timeout_s):
+        async with self._looking(f"cannot read the depth of {spec.name}") as channel:
 
-                async def declared(name: str) -> tuple[int, int]:
-                    result = (await channel.declare_queue(name, passive=True)).declaration_result
-                    return result.message_count or 0, result.consumer_count or 0
+            async def declared(name: str) -> tuple[int, int]:
+                result = (await channel.declare_queue(name, passive=True)).declaration_result
+                return result.message_count or 0, result.consumer_count or 0
 
+            try:
                 ready, consumers = await declared(spec.name)
                 retrying = dead = 0
                 # A partition's retries and dead letters are its parent's, counted there.
@@ -1798,31 +1795,35 @@ class RabbitBroker:
                     for step in spec.retry_delays_s:
                         retrying += (await declared(retry_queue_name(spec, step)))[0]
                     dead, _ = await declared(f"{spec.name}.dlq")
-        except (TimeoutError, ChannelNotFoundEntity, *CONNECTION_EXCEPTIONS) as exc:
-            # A queue not declared (yet, or any more) is a queue that cannot be read now.
-            raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
-        finally:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await channel.close()
+            except ChannelNotFoundEntity as exc:
+                # A queue not declared (yet, or any more) is a queue that cannot be read now.
+                raise QueueUnavailable(f"cannot read the depth of {spec.name}: {exc!r}") from exc
         return QueueDepth(
             ready=ready, retrying=retrying, dead_letters=dead, in_flight=None, consumers=consumers
         )
 
     async def exists(self, spec: QueueSpec) -> bool:
-        """By a passive declare, on a channel of its own (the broker closes the channel
-        of one that finds no queue)."""
+        async with self._looking(f"cannot look for {spec.name}") as channel:
+            try:
+                await channel.declare_queue(spec.name, passive=True)
+            except ChannelNotFoundEntity:
+                return False
+            return True
+
+    @contextlib.asynccontextmanager
+    async def _looking(self, cannot: str) -> AsyncIterator[AbstractChannel]:
+        """A channel of its own for passive declares, closed afterwards (the broker closes
+        one whose declare finds no queue), within the broker client's bound; a broker out
+        of reach or not answering raises QueueUnavailable, `cannot` saying what failed."""
         try:
             channel = await self._with_channel(3 * self._confirm_timeout_s)
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
-            raise QueueUnavailable(f"cannot look for {spec.name}: {exc!r}") from exc
+            raise QueueUnavailable(f"{cannot}: {exc!r}") from exc
         try:
             async with asyncio.timeout(3 * self._confirm_timeout_s):
-                await channel.declare_queue(spec.name, passive=True)
-            return True
-        except ChannelNotFoundEntity:
-            return False
+                yield channel
         except (TimeoutError, *CONNECTION_EXCEPTIONS) as exc:
-            raise QueueUnavailable(f"cannot look for {spec.name}: {exc!r}") from exc
+            raise QueueUnavailable(f"{cannot}: {exc!r}") from exc
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await channel.close()
