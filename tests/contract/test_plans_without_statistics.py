@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import text
 
 from fitboard.adapters.sql import SqlStore, upgrade_database
 from tests.conftest import drop_postgres_database, new_postgres_database
@@ -128,3 +129,53 @@ async def test_cached_plans_made_on_an_empty_table_seek_the_athlete_after_it_gre
                 assert scan["Node Type"] in RANGES, (statement, plan)
                 seek = scan.get("Index Cond", scan.get("Recheck Cond", ""))
                 assert "user_id = " in seek or seek.startswith("(id = "), (statement, plan)
+
+
+def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """Every node of `plan` (EXPLAIN's JSON) that reads `table`."""
+    found = [plan] if plan.get("Relation Name") == table else []
+    for child in plan.get("Plans", []):
+        found.extend(scans_of(child, table))
+    return found
+
+
+async def test_an_analyze_replans_the_athletes_lock_cached_on_a_small_table(
+    store: SqlStore, sent: list[tuple[str, Any]]
+) -> None:
+    """The athletes' lock (`lock_and_bump_versions`) still relies on statistics: its
+    generic plan made at 32 athletes, never analyzed, scans the users table twice (a
+    filter of `id = ANY` and a hash join of the UPDATE), whatever the table grows to. An
+    ANALYZE of the table (autovacuum's, or by hand) invalidates that cached plan, and the
+    next execution seeks each athlete (docs/deploy.md, autovacuum)."""
+    users = [make_user(f"a{i}") for i in range(ATHLETES)]
+    await add_users(store, *users)
+    ids = [user.id for user in users[:8]]
+    async with store.unit_of_work() as uow:
+        sent.clear()
+        await uow.users.lock_and_bump_versions(ids)
+        await uow.rollback()
+    ((statement, parameters),) = [(s, p) for s, p in sent if "projection_version" in s]
+    async with store.engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("SET plan_cache_mode = force_generic_plan")
+        arguments = ", ".join(literal(p) for p in parameters)
+        await raw.execute(f"PREPARE lock_read AS {statement}")
+        await raw.execute(f"BEGIN; EXECUTE lock_read({arguments}); ROLLBACK")
+        await add_users(store, *(make_user(f"b{i}") for i in range(3000)))
+
+        async def users_scans() -> list[str]:
+            found = await raw.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE lock_read({arguments})")
+            return [
+                scan["Node Type"]
+                for scan in scans_of(found[0]["Plan"], "users")
+                if scan["Node Type"] != "ModifyTable"
+            ]
+
+        assert "Seq Scan" in await users_scans()
+        async with store.engine.connect() as other:
+            await other.execute(text("ANALYZE users"))
+            await other.commit()
+        scans = await users_scans()
+        assert scans
+        assert all(scan in RANGES for scan in scans), scans
