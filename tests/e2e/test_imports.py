@@ -246,11 +246,12 @@ async def test_two_files_of_one_activity_that_race_past_the_route_count_once(api
     assert api.app is not None
     container = api.app.state.container
     track = af.Track(af.hours_ago(6), 1200)
+    user_id = UUID(user["id"])
     ids = []
     for file_format, identity in ((FileFormat.GPX, "sha256:aa"), (FileFormat.FIT, "fit:x:1:t")):
         command = SubmitWorkout(
-            id=workout_id_for(user["id"], identity),
-            user_id=user["id"],
+            id=workout_id_for(user_id, identity),
+            user_id=user_id,
             activity=Activity.RUN,
             started_at=track.start,
             duration_s=track.seconds,
