@@ -339,12 +339,17 @@ async def _rabbitmq(
 
 @contextlib.asynccontextmanager
 async def chaos_fleet(
-    tmp_path: Path, *, apis: int = 2, workers: int = 2, clusters: bool = False
+    tmp_path: Path,
+    *,
+    apis: int = 2,
+    workers: int = 2,
+    clusters: bool = False,
+    partitions: int = 1,
 ) -> AsyncIterator[Fleet]:
     """Private servers, a migrated database, `apis` API processes, `workers` workers and the
     reports consumer, all running and consuming, under a running supervisor. Everything is
     stopped and deleted afterwards, whatever happened. `clusters`: RabbitMQ and Redis are
-    three-node clusters."""
+    three-node clusters; `partitions`: the workers' queue's (FITBOARD_WORKOUT_PARTITIONS)."""
     async with contextlib.AsyncExitStack() as servers:
         # The servers start at once (RabbitMQ's start is the longest). If one fails, the
         # others are cancelled; those already running are removed by the stack.
@@ -357,11 +362,23 @@ async def chaos_fleet(
         d: ChaosDeployment
         if isinstance(mq, RabbitMQCluster):
             d = ClusterChaosDeployment(
-                tmp_path, "", pg.database_url, namespace, redis_url=rd.url, cluster=mq
+                tmp_path,
+                "",
+                pg.database_url,
+                namespace,
+                redis_url=rd.url,
+                cluster=mq,
+                partitions=partitions,
             )
         else:
             d = ChaosDeployment(
-                tmp_path, "", pg.database_url, namespace, redis_url=rd.url, broker=mq
+                tmp_path,
+                "",
+                pg.database_url,
+                namespace,
+                redis_url=rd.url,
+                broker=mq,
+                partitions=partitions,
             )
         supervisor = Supervisor(d)
         try:

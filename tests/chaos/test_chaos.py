@@ -114,6 +114,8 @@ def size_from_environment() -> Size:
 
 
 SIZES = [size_from_environment()]
+# What a run chooses the workers' queue's partitions from (FITBOARD_WORKOUT_PARTITIONS).
+CHAOS_PARTITIONS = (1, 2)
 
 
 def figures_path(size: Size) -> Path:
@@ -147,10 +149,21 @@ async def test_nothing_promised_is_lost_whatever_fails(size: Size, tmp_path: Pat
     else:
         kinds = [kind for _ in range(size.rounds) for kind in KINDS]
         random.Random(seed).shuffle(kinds)
+    # The workers' queue unsplit or in two partitions, as the seed says (or as
+    # FITBOARD_CHAOS_PARTITIONS does): the roster and its failover under the same faults.
+    configured_partitions = os.environ.get("FITBOARD_CHAOS_PARTITIONS")
+    partitions = (
+        int(configured_partitions)
+        if configured_partitions
+        else random.Random(seed).choice(CHAOS_PARTITIONS)
+    )
     on = " on clusters" if CLUSTERS else ""
     print(f"chaos run ({size.name}{on}): seed {seed} (FITBOARD_CHAOS_SEED repeats its choices)")
-    print(f"faults in order: {', '.join(kinds)}")
-    async with asyncio.timeout(size.bound_s), chaos_fleet(tmp_path, clusters=CLUSTERS) as fleet:
+    print(f"faults in order: {', '.join(kinds)}; the workers' queue in {partitions} partition(s)")
+    async with (
+        asyncio.timeout(size.bound_s),
+        chaos_fleet(tmp_path, clusters=CLUSTERS, partitions=partitions) as fleet,
+    ):
         d = fleet.deployment
         dsn = fleet.dsn
         began = time.monotonic()
