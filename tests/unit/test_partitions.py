@@ -6,6 +6,7 @@ worker follows the roster (entrypoints/worker/runner.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -246,3 +247,35 @@ async def test_the_embedded_queue_refuses_a_partition(tmp_path: Path) -> None:
             await broker.declare(partitions_of(PARENT, 2)[0])
     finally:
         await broker.close()
+
+
+async def test_a_roster_out_of_reach_is_said_once_and_its_return_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    roster = Roster(slot=0, live=[0])
+    roster.fail = True
+    stop = asyncio.Event()
+    started: list[int] = []
+
+    async def consume(owned: Sequence[QueueSpec], until: asyncio.Event) -> None:
+        started.append(len(owned))
+        await until.wait()
+
+    with caplog.at_level(logging.INFO, logger="fitboard.entrypoints.worker.runner"):
+        running = asyncio.create_task(
+            consume_owned_partitions(partitions_of(PARENT, 2), roster, consume, stop, every_s=0.01)
+        )
+        await asyncio.sleep(0.2)  # about twenty looks, all failing
+        roster.fail = False
+        roster.live_slots = [0, 1]
+        for _ in range(100):
+            if started[-1] == 1:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("out of reach" in line for line in said) == 1, said
+    assert sum("roster is back" in line for line in said) == 1, said
+    assert started[0] == 2  # every partition while out of reach
+    assert started[-1] == 1

@@ -158,9 +158,10 @@ async def consume_owned_partitions(
     cannot reach the roster consumes every partition until it can (`owned_partitions`).
     `left`: partitions beyond the deployment's (`partitions_beyond`), consumed always."""
     stopping = asyncio.ensure_future(stop.wait())
+    dealing = _Dealing(partitions, roster)
     try:
         while not stop.is_set():
-            owned = await _owned(partitions, roster)
+            owned = await dealing.owned()
             log.info(
                 "worker consumes %d of %d partitions: %s",
                 len(owned),
@@ -177,7 +178,7 @@ async def consume_owned_partitions(
                     )
                     if stop.is_set() or consumer.done():
                         break
-                    changed = await _owned(partitions, roster) != owned
+                    changed = await dealing.owned() != owned
             finally:
                 until.set()
                 await consumer
@@ -188,14 +189,30 @@ async def consume_owned_partitions(
         await roster.leave()
 
 
-async def _owned(partitions: Sequence[QueueSpec], roster: WorkerRoster) -> tuple[int, ...]:
-    """The partitions this worker owns now; all of them while the roster is out of reach."""
-    try:
-        slot = await roster.join()
-        return owned_partitions(len(partitions), slot, await roster.live())
-    except PortError as exc:
-        log.warning("the worker roster is out of reach (%s): consuming every partition", exc)
-        return tuple(range(len(partitions)))
+class _Dealing:
+    """The partitions this worker owns, as the roster deals them; all of them while the
+    roster is out of reach (said once when it becomes so, and once when it is back)."""
+
+    def __init__(self, partitions: Sequence[QueueSpec], roster: WorkerRoster) -> None:
+        self._partitions = len(partitions)
+        self._roster = roster
+        self._unreachable = False
+
+    async def owned(self) -> tuple[int, ...]:
+        try:
+            slot = await self._roster.join()
+            owned = owned_partitions(self._partitions, slot, await self._roster.live())
+        except PortError as exc:
+            if not self._unreachable:
+                log.warning(
+                    "the worker roster is out of reach (%s): consuming every partition", exc
+                )
+            self._unreachable = True
+            return tuple(range(self._partitions))
+        if self._unreachable:
+            log.info("the worker roster is back: this worker holds slot %d", slot)
+        self._unreachable = False
+        return owned
 
 
 # The worker's tasks, wherever it runs.
