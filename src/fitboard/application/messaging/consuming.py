@@ -214,11 +214,12 @@ async def merged_batches(
     A source is asked for its next batch only when the stream is (each has at most one
     request out, kept across the stream's batches while it waits for a delivery): what
     arrives meanwhile waits in its consumer and comes in one batch, as from one queue.
-    Asked as soon as each batch of theirs was taken, the sources handed the stream a
-    batch per delivery or two, each through the consumer's whole taking of a batch, which
-    cost more CPU a workout than the contention the partitions saved (docs/benchmarks.md,
-    "Session 26"). What was taken but not handed out when the stream is closed goes back
-    to its queue with its consumer. A source that fails ends the stream with its error,
+    Asked again as soon as each batch of theirs was taken, the sources kept taking
+    batches of whatever had just arrived, each through the consumer's whole taking of a
+    batch: with four partitions two workers drained 1,006 and 1,168 workouts/s at 1.8-1.9
+    ms of CPU a workout, against 1,265 at 1.3 unsplit (docs/benchmarks.md, "Session 26").
+    What was taken but not handed out when the stream is closed goes back to its queue
+    with its consumer. A source that fails ends the stream with its error,
     once what was taken before it is handed out; the stream ends when every source has."""
     idle = list(sources)
     asked: dict[asyncio.Future[Sequence[Delivery]], AsyncIterator[Sequence[Delivery]]] = {}
