@@ -206,10 +206,10 @@ async def merged_batches(
 ) -> AsyncGenerator[list[Delivery], None]:
     """The batches of several consumers as one stream: each next batch is what they have
     ready, up to `max_batch` deliveries, waiting only for a first one. So a worker that
-    consumes several queues (the partitions it owns, and their parent) handles batches as
-    full as one queue's would be: one consumer per queue, each handing its own small
-    batches to the handler, cost 60% more CPU a workout (docs/benchmarks.md, "Session
-    25").
+    consumes several queues (the partitions it owns, and their parent) hands its handler
+    batches of what all of them have ready, not one queue's at a time: one consumer per
+    queue, each handing its own batches to the handler, cost 60% more CPU a workout
+    (docs/benchmarks.md, "Session 25").
 
     A source is asked for its next batch only when the stream is (each has at most one
     request out, kept across the stream's batches while it waits for a delivery): what
@@ -219,8 +219,8 @@ async def merged_batches(
     batch: with four partitions two workers drained 1,006 and 1,168 workouts/s at 1.8-1.9
     ms of CPU a workout, against 1,265 at 1.3 unsplit (docs/benchmarks.md, "Session 26").
     What was taken but not handed out when the stream is closed goes back to its queue
-    with its consumer. A source that fails ends the stream with its error,
-    once what was taken before it is handed out; the stream ends when every source has."""
+    with its consumer. A source that fails ends the stream with its error, once what was
+    taken before it is handed out; the stream ends when every source has."""
     idle = list(sources)
     asked: dict[asyncio.Future[Sequence[Delivery]], AsyncIterator[Sequence[Delivery]]] = {}
     pending: collections.deque[Delivery] = collections.deque()
