@@ -187,7 +187,20 @@ class Deployment:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             # trust_env=False: never send loopback traffic through a configured proxy.
-            self._client = httpx.AsyncClient(base_url=self.api_url, timeout=30.0, trust_env=False)
+            # An idle connection is dropped after 2 s, before uvicorn closes it (its
+            # keep-alive is 5 s, httpx's the same): at 5 s apart a request could go out on
+            # a connection the server was closing, and fail with "Server disconnected"
+            # (seen once in CI, 2026-12-05: a board read about 5 s after the last request,
+            # the invariant check and its `fitboard reconcile` in between).
+            self._client = httpx.AsyncClient(
+                base_url=self.api_url,
+                timeout=30.0,
+                trust_env=False,
+                # httpx's own limits otherwise.
+                limits=httpx.Limits(
+                    max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0
+                ),
+            )
         return self._client
 
     def _spawn(self, name: str, *argv: str) -> Service:
