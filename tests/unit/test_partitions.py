@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fitboard.adapters.process_metrics import WORKER_PARTITIONS
 from fitboard.adapters.queue_rabbitmq import _packed, _routed, retry_queue_name
 from fitboard.adapters.queue_sqlite import SqliteBroker
 from fitboard.application.messaging.consuming import merged_batches
@@ -226,8 +227,10 @@ async def test_a_worker_follows_the_roster_and_consumes_all_while_it_is_unreacha
         consume_owned_partitions(partitions, roster, consume, stop, every_s=0.01)
     )
     await until(lambda: consumed == [[1, 3]])
+    assert WORKER_PARTITIONS._value.get() == 2
     roster.live_slots = [1]  # the other worker left
     await until(lambda: consumed[-1] == [0, 1, 2, 3])
+    assert WORKER_PARTITIONS._value.get() == 4
     # The consumer of the old set was stopped before the new one started.
     assert all(event.is_set() for event in stops[:-1])
     roster.live_slots = [0, 1, 2]

@@ -11,6 +11,7 @@ live_metrics.py does. Names follow Prometheus' conventions: base units in the na
 - retries and dead letters: `fitboard_messages_settled_total` by queue and outcome;
 - processing latency: `fitboard_message_handling_duration_seconds`;
 - end-to-end freshness (accepted → processed): `fitboard_workout_freshness_seconds`;
+- the partitions of the workers' queue a worker consumes: `fitboard_worker_partitions`;
 - the backlog, retries waiting and dead letters: `fitboard_queue_messages` by state, and
   consumers, and the age of the oldest unprocessed workout:
   `fitboard_oldest_unprocessed_workout_age_seconds` (every 15 s); Redis memory, its limit
@@ -48,6 +49,7 @@ __all__ = [
     "REDIS_MEMORY_LIMIT",
     "REDIS_MEMORY_USED",
     "SETTLED",
+    "WORKER_PARTITIONS",
     "batch_observer",
     "serve_metrics",
     "settled_observer",
@@ -97,6 +99,12 @@ BATCH_MESSAGES = Histogram(
     "FITBOARD_WORKER_BATCH_SIZE), by queue.",
     ["queue"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+WORKER_PARTITIONS = Gauge(
+    "fitboard_worker_partitions",
+    "Partitions of the workers' queue this worker consumes now (FITBOARD_WORKOUT_PARTITIONS: "
+    "those dealt to it, and any left by a larger setting); summed over the workers, the "
+    "partitions' number, or more for the moment of a change.",
 )
 FRESHNESS = Histogram(
     "fitboard_workout_freshness_seconds",

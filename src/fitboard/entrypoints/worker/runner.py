@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fitboard.adapters.process_metrics import (
     ACHIEVEMENTS_AWARDED,
     FRESHNESS,
+    WORKER_PARTITIONS,
     batch_observer,
     serve_metrics,
     settled_observer,
@@ -132,6 +133,7 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         )
     roster = container.roster
     if roster is None or not partitions:
+        WORKER_PARTITIONS.set(len(left))
         await consume(left, stop)
         return
     await consume_owned_partitions(partitions, roster, consume, stop, left=left)
@@ -168,6 +170,7 @@ async def consume_owned_partitions(
                 len(partitions),
                 ", ".join(str(index) for index in owned) or "none",
             )
+            WORKER_PARTITIONS.set(len(owned) + len(left))
             until = asyncio.Event()
             consumer = asyncio.create_task(consume([*(partitions[i] for i in owned), *left], until))
             changed = False
