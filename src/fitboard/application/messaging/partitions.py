@@ -72,15 +72,14 @@ MOST_PARTITIONS = 64
 async def partitions_beyond(
     broker: MessageBroker, parent: QueueSpec, partitions: int
 ) -> list[QueueSpec]:
-    """The partitions of `parent` numbered from `partitions` up that exist on the broker,
-    up to the first that does not: made by a process split in more (a deployment that
-    lowered FITBOARD_WORKOUT_PARTITIONS, or an API process started with more than the
-    workers). Each worker looks when it starts and consumes them too, so that no such
-    partition's messages wait for a worker that will never come. A broker out of reach
-    finds none."""
+    """The partitions of `parent` beyond the `partitions` the deployment has (as many as
+    `partitions_of` makes: none unsplit) that exist on the broker, up to the first that
+    does not: made by a process split in more (a deployment that lowered
+    FITBOARD_WORKOUT_PARTITIONS, or an API process started with more than the workers).
+    Each worker looks when it starts and consumes them too, so that no such partition's
+    messages wait for a worker that will never come. A broker out of reach finds none."""
     found: list[QueueSpec] = []
-    # Unsplit, a deployment has no partition at all: any there is was left.
-    for index in range(partitions if partitions > 1 else 0, MOST_PARTITIONS):
+    for index in range(partitions, MOST_PARTITIONS):
         spec = partition(parent, index)
         try:
             if not await broker.exists(spec):

@@ -121,14 +121,12 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
         )
 
     partitions = container.workout_partitions
-    left = await partitions_beyond(
-        container.broker, container.workouts_queue, max(len(partitions), 1)
-    )
+    left = await partitions_beyond(container.broker, container.workouts_queue, len(partitions))
     if left:
         log.warning(
             "the workers' queue has partitions beyond FITBOARD_WORKOUT_PARTITIONS=%d, left by "
             "a larger setting: this worker consumes them too (%s)",
-            max(len(partitions), 1),
+            settings.workout_partitions,
             ", ".join(spec.name for spec in left),
         )
     roster = container.roster
