@@ -6,6 +6,7 @@ one consumer of several queues acks a merged batch on each of their channels."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from fitboard.application.messaging.partitions import (
     partitions_of,
 )
 from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
+from tests.services.running import eventually
 
 from ..contract.queue_adapters import Consumer, bounded
 
@@ -59,11 +61,14 @@ def job(n: int, key: int | None) -> Message:
 
 
 async def ready(broker: RabbitBroker, spec: QueueSpec, count: int) -> None:
-    for _ in range(200):
-        if (await broker.depth(spec)).ready == count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{spec.name} holds {(await broker.depth(spec)).ready}, not {count}")
+    async def holds() -> bool:
+        return (await broker.depth(spec)).ready == count
+
+    try:
+        await eventually(holds, within_s=15)
+    except TimeoutError:
+        held = (await broker.depth(spec)).ready
+        raise AssertionError(f"{spec.name} holds {held}, not {count}") from None
 
 
 @bounded(60)
@@ -133,10 +138,13 @@ async def test_the_brokers_own_delivery_limit_dead_letters_to_the_parent(
             await incoming.reject(requeue=True)
     finally:
         await connection.close()
-    for _ in range(100):
-        if (await split.broker.depth(split.parent)).dead_letters == 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def buried() -> bool:
+        return (await split.broker.depth(split.parent)).dead_letters == 1
+
+    # The listing below is the check; this only waits (up to 6 s) for the broker.
+    with contextlib.suppress(TimeoutError):
+        await eventually(buried, within_s=6)
     letters = await split.broker.dead_letters(split.parent)
     assert [d.message.message_id for d in letters] == ["job-7"]
 
@@ -178,9 +186,10 @@ async def test_one_consumer_of_a_queue_and_its_partitions_handles_and_acks_them_
 async def test_partitions_beyond_a_smaller_setting_are_found_up_to_the_first_missing(
     split: Split,
 ) -> None:
-    """The fixture made 2 partitions: a worker split in 1 (none) finds both, one split in
-    2 finds none beyond them, and a third partition made later is found after them."""
-    assert [s.name for s in await partitions_beyond(split.broker, split.parent, 1)] == [
+    """The fixture made 2 partitions: an unsplit worker (no partitions of its own) finds
+    both, one split in 2 finds none beyond them, and a third partition made later is found
+    after them."""
+    assert [s.name for s in await partitions_beyond(split.broker, split.parent, 0)] == [
         p.name for p in split.parts
     ]
     assert await partitions_beyond(split.broker, split.parent, 2) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from fitboard.application.ports import StoreUnavailable
 from fitboard.application.workouts.messages import workouts_queue
 from fitboard.bootstrap import topology
 from fitboard.entrypoints.worker.runner import consume_owned_partitions
+from tests.services.running import eventually
 
 PARENT = workouts_queue("ns", 5)
 
@@ -216,12 +217,11 @@ async def test_a_worker_follows_the_roster_and_consumes_all_while_it_is_unreacha
         stops.append(until)
         await until.wait()
 
-    async def until(condition: object) -> None:
-        for _ in range(500):
-            if condition():  # type: ignore[operator]
-                return
-            await asyncio.sleep(0.002)
-        raise AssertionError(consumed)
+    async def until(condition: Callable[[], bool]) -> None:
+        try:
+            await eventually(condition, within_s=1.0, every_s=0.002)
+        except TimeoutError:
+            raise AssertionError(consumed) from None
 
     running = asyncio.create_task(
         consume_owned_partitions(partitions, roster, consume, stop, every_s=0.01)
@@ -271,10 +271,7 @@ async def test_a_roster_out_of_reach_is_said_once_and_its_return_once(
         await asyncio.sleep(0.2)  # about twenty looks, all failing
         roster.fail = False
         roster.live_slots = [0, 1]
-        for _ in range(100):
-            if started[-1] == 1:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: started[-1] == 1, within_s=1.0, every_s=0.01)
         stop.set()
         await asyncio.wait_for(running, 5)
     said = [r.getMessage() for r in caplog.records]
