@@ -8,6 +8,7 @@ the fixtures below) when a test runs, never at import.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
@@ -85,7 +86,7 @@ async def _create_database(name: str) -> None:
 
     conn = await asyncpg.connect(SERVICES.pg_admin_url)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _force_drop(conn, name)
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
@@ -96,9 +97,32 @@ async def _drop_database(name: str) -> None:
 
     conn = await asyncpg.connect(SERVICES.pg_admin_url)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _force_drop(conn, name)
     finally:
         await conn.close()
+
+
+# How long a drop waits out an autovacuum worker on the database (below).
+AUTOVACUUM_WAIT_S = 30.0
+
+
+async def _force_drop(conn: Any, name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE), which terminates the database's sessions first. An
+    autovacuum worker busy on it belongs to no role the tests' role may signal, so on
+    PostgreSQL 15 the drop fails with InsufficientPrivilegeError (seen in CI, right after
+    a test's migrations): the worker is done with a test's small database in moments, so
+    the drop is tried again until it goes or AUTOVACUUM_WAIT_S have passed."""
+    import asyncpg
+
+    deadline = asyncio.get_running_loop().time() + AUTOVACUUM_WAIT_S
+    while True:
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def new_postgres_database() -> tuple[str, str]:

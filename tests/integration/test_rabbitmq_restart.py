@@ -172,3 +172,36 @@ async def test_a_process_starting_before_its_broker_waits_for_it(amqp_url: str) 
         await broker.delete(spec)
         await broker.delete_exchanges()
         await broker.close()
+
+
+@bounded(180)
+async def test_a_consumer_started_while_the_broker_is_down_waits_for_it(amqp_url: str) -> None:
+    """A worker that takes a partition during an outage (its peer died meanwhile) starts
+    that partition's consumer with no broker to declare it on: the consumer waits and
+    consumes once the broker is back, instead of failing and taking the worker down."""
+    suffix = uuid.uuid4().hex[:10]
+    broker = RabbitBroker(
+        amqp_url, exchange=f"fitboard.test.{suffix}", confirm_timeout_s=CONFIRM_TIMEOUT_S
+    )
+    spec = QueueSpec(f"workouts.{suffix}", ("workout.submitted",))
+    consumer: Consumer | None = None
+    try:
+        try:
+            await rabbitmqctl("stop_app")
+            consumer = Consumer(broker, spec, prefetch=4)
+            # Still waiting, not failed, while the broker is stopped (a failure would
+            # surface from `next` as what killed the consumer).
+            assert await consumer.nothing_within(3)
+        finally:
+            await start_broker()
+        sent = message(1)
+        await publish_until_accepted(broker, sent, within_s=60)
+        delivery = await consumer.next(timeout_s=60)
+        assert delivery.message == sent
+        await delivery.ack()
+    finally:
+        if consumer is not None:
+            await consumer.stop()
+        await broker.delete(spec)
+        await broker.delete_exchanges()
+        await broker.close()

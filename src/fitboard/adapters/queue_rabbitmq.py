@@ -1399,13 +1399,18 @@ class RabbitBroker:
     ) -> AsyncGenerator[list[Delivery], None]:
         if prefetch < 1 or max_batch < 1:
             raise ValueError("prefetch and max_batch must be at least 1")
-        # The set-up talks to the broker; a stop must not cut it short (see _uninterrupted).
-        await _uninterrupted(self.declare(spec))
         backoff = _RECONNECT_MIN_S
+        declared = False
         while not self._closed:
             opened: list[tuple[str, AbstractConnection]] = []
             session: _Session | None = None
             try:
+                # The set-up talks to the broker; a stop must not cut it short (see
+                # _uninterrupted). A consumer started while the broker is away (a worker
+                # taking a partition during an outage) waits for it as one that lost it.
+                if not declared:
+                    await _uninterrupted(self.declare(spec))
+                    declared = True
                 session = await _uninterrupted(self._subscribe(spec, prefetch, opened))
                 backoff = _RECONNECT_MIN_S
                 # Unpacked deliveries beyond a batch's `max_batch`, for the next batches.
@@ -1415,6 +1420,10 @@ class RabbitBroker:
                     batch, session_open = await self._take_batch(spec, session, max_batch, pending)
                     if batch:
                         yield batch
+            except QueueUnavailable as exc:
+                if self._closed:
+                    break
+                log.warning("consumer of %s cannot declare it yet (%s); retrying", spec.name, exc)
             except CONNECTION_EXCEPTIONS as exc:
                 if self._closed:
                     break

@@ -171,7 +171,8 @@ class MessageBroker(Protocol):
         queue turns from smaller messages to fuller ones, up to its count of the fuller
         ones before it fits again.
 
-        Messages not acked when the consumer dies are delivered again."""
+        Messages not acked when the consumer dies are delivered again. A consumer whose
+        broker is out of reach, when it starts or later, waits for it to come back."""
         ...
 
     def consume_batches(
