@@ -22,8 +22,10 @@ partitions are dealt round the live slots in order. Ownership is about speed onl
 correctness: a unit of work is correct whoever runs it (its locks order two workers on
 one athlete), so a moment in which two workers consume one partition (while they see
 the roster differently) costs nothing but that moment's contention. A partition no worker
-thinks its own waits until the next look at the roster, so a worker that cannot read the
-roster consumes every partition."""
+thinks its own waits until the next look at the roster, so a worker that has not read the
+roster since it started consumes every partition; one that read it before and cannot now
+(PostgreSQL out of reach, when no unit of work can be done either) keeps what it had
+(entrypoints/worker/runner.py)."""
 
 from __future__ import annotations
 

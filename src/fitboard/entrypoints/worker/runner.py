@@ -154,8 +154,9 @@ async def consume_owned_partitions(
 ) -> None:
     """Consume the queue and the partitions this worker owns (`owned_partitions`), and
     again with the new ones whenever the roster says others: the consumer in hand is
-    stopped (its batches finished and settled) and a new one started. A worker that
-    cannot reach the roster consumes every partition until it can (`owned_partitions`).
+    stopped (its batches finished and settled) and a new one started. While the roster
+    is out of reach, a worker keeps the partitions it was dealt last (every partition if
+    it has read none yet: `_Dealing`).
     `left`: partitions beyond the deployment's (`partitions_beyond`), consumed always."""
     stopping = asyncio.ensure_future(stop.wait())
     dealing = _Dealing(partitions, roster)
@@ -166,7 +167,7 @@ async def consume_owned_partitions(
                 "worker consumes %d of %d partitions: %s",
                 len(owned),
                 len(partitions),
-                ", ".join(str(index) for index in owned) or "none",
+                _listed(owned),
             )
             WORKER_PARTITIONS.set(len(owned) + len(left))
             until = asyncio.Event()
@@ -191,29 +192,45 @@ async def consume_owned_partitions(
 
 
 class _Dealing:
-    """The partitions this worker owns, as the roster deals them; all of them while the
-    roster is out of reach (said once when it becomes so, and once when it is back)."""
+    """The partitions this worker owns, as the roster deals them. While the roster is out
+    of reach, the ones it owned last: PostgreSQL is then usually out of reach too, so no
+    batch could be processed whatever it consumed, and a change would only restart its
+    consumers twice (each time handing its prefetched messages back, a delivery counted
+    on each). A worker that has not read the roster since it started consumes every
+    partition meanwhile, so that none waits for a worker that cannot say it is there.
+    Said once when the roster becomes out of reach, and once when it is back."""
 
     def __init__(self, partitions: Sequence[QueueSpec], roster: WorkerRoster) -> None:
         self._partitions = len(partitions)
         self._roster = roster
         self._unreachable = False
+        self._last: tuple[int, ...] | None = None
 
     async def owned(self) -> tuple[int, ...]:
         try:
             slot = await self._roster.join()
             owned = owned_partitions(self._partitions, slot, await self._roster.live())
         except PortError as exc:
+            kept = self._last if self._last is not None else tuple(range(self._partitions))
             if not self._unreachable:
                 log.warning(
-                    "the worker roster is out of reach (%s): consuming every partition", exc
+                    "the worker roster is out of reach (%s): consuming %s until it is back",
+                    exc,
+                    "every partition"
+                    if self._last is None
+                    else "the partitions it dealt last (" + _listed(kept) + ")",
                 )
             self._unreachable = True
-            return tuple(range(self._partitions))
+            return kept
         if self._unreachable:
             log.info("the worker roster is back: this worker holds slot %d", slot)
         self._unreachable = False
+        self._last = owned
         return owned
+
+
+def _listed(indexes: Sequence[int]) -> str:
+    return ", ".join(str(index) for index in indexes) or "none"
 
 
 # The worker's tasks, wherever it runs.
