@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -56,6 +56,22 @@ def test_a_submission_message_is_compact_utf8_json_with_its_id() -> None:
     assert queued.body == compact.encode()
     assert '"notes":"a, b: c é 🏔","source"'.encode() in queued.body
     assert queued.message_id == str(sent.id)
+
+
+def test_moments_keep_their_instant_offset_and_microseconds() -> None:
+    """`to_json` writes the moments itself: UTC as "Z", any other offset as it is; the
+    worker reads back the same instant with the same offset."""
+    zone = timezone(timedelta(hours=-5, minutes=-30))
+    started = datetime(2026, 11, 22, 5, 30, 15, 123456, tzinfo=zone)
+    sent = valid_submission(ATHLETE, NOW, started_at=started)
+    body = submission_message(sent).body
+    assert b'"started_at":"2026-11-22T05:30:15.123456-05:30"' in body
+    assert b'"submitted_at":"2026-11-22T12:00:00Z"' in body
+    got = decode(body)
+    assert got == sent
+    assert got.started_at.utcoffset() == timedelta(hours=-5, minutes=-30)
+    assert got.started_at.microsecond == 123456
+    assert got.submitted_at.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize("indoor", [True, False, None])

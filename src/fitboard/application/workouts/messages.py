@@ -54,12 +54,17 @@ def submission_message(submission: WorkoutSubmission) -> Message:
     """The message of a submission, with the id of the request being served (if any) as
     its `x-request-id` header, so the worker's lines about it carry the same id."""
     workout_id = str(submission.id)
-    body = {
+    # The athlete's id and the moments as they are: `to_json` writes them as text itself,
+    # at a fraction of what str() and isoformat() cost here (2.5 µs of the message's 5.7;
+    # batch ingest builds one an item). A moment in UTC is written with "Z" for "+00:00"
+    # (since 2026-12-05): the same instant to `datetime.fromisoformat`, which the worker
+    # reads it with (`_Fields.timestamp`).
+    body: dict[str, object] = {
         "v": SCHEMA_VERSION,
         "id": workout_id,
-        "user_id": str(submission.user_id),
+        "user_id": submission.user_id,
         "activity": submission.activity.value,
-        "started_at": submission.started_at.isoformat(),
+        "started_at": submission.started_at,
         "duration_s": submission.duration_s,
         "distance_m": submission.distance_m,
         "elevation_gain_m": submission.elevation_gain_m,
@@ -67,9 +72,9 @@ def submission_message(submission: WorkoutSubmission) -> Message:
         "device_calories": submission.device_calories,
         "notes": submission.notes,
         "source": submission.source,
-        "submitted_at": submission.submitted_at.isoformat(),
+        "submitted_at": submission.submitted_at,
     }
-    # Only when the client said: a message without it is byte for byte what it was before.
+    # Only when the client said: a message without it reads as one from before the field.
     if submission.indoor is not None:
         body["indoor"] = submission.indoor
     if submission.recording is not None:
