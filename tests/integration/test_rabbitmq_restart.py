@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
-from fitboard.application.messaging.ports import Message, QueueSpec
+from fitboard.application.messaging.ports import Delivery, Message, QueueSpec
 from fitboard.application.ports import QueueUnavailable
 from fitboard.bootstrap import declare_when_reachable
 from tests.services.session import SERVICES
@@ -53,6 +53,16 @@ async def publish_until_accepted(broker: RabbitBroker, msg: Message, within_s: f
                 await asyncio.sleep(0.5)
 
 
+async def sent_and_received(broker: RabbitBroker, consumer: Consumer, n: int) -> Delivery:
+    """Once the broker is back: `message(n)` published (as soon as the broker takes it)
+    and received by `consumer`, unsettled."""
+    sent = message(n)
+    await publish_until_accepted(broker, sent, within_s=60)
+    delivery = await consumer.next(timeout_s=60)
+    assert delivery.message == sent
+    return delivery
+
+
 @bounded(180)
 async def test_publish_fails_fast_while_down_and_everything_resumes_after(amqp_url: str) -> None:
     suffix = uuid.uuid4().hex[:10]
@@ -81,11 +91,8 @@ async def test_publish_fails_fast_while_down_and_everything_resumes_after(amqp_u
         finally:
             await start_broker()
 
-        after = message(3)
-        await publish_until_accepted(broker, after, within_s=60)
         # The consumer started before the outage gets it without being touched.
-        redelivered = await consumer.next(timeout_s=60)
-        assert redelivered.message == after
+        redelivered = await sent_and_received(broker, consumer, 3)
         assert redelivered.attempt == 1
         await redelivered.ack()
         await broker.ping()
@@ -194,11 +201,7 @@ async def test_a_consumer_started_while_the_broker_is_down_waits_for_it(amqp_url
             assert await consumer.nothing_within(3)
         finally:
             await start_broker()
-        sent = message(1)
-        await publish_until_accepted(broker, sent, within_s=60)
-        delivery = await consumer.next(timeout_s=60)
-        assert delivery.message == sent
-        await delivery.ack()
+        await (await sent_and_received(broker, consumer, 1)).ack()
     finally:
         if consumer is not None:
             await consumer.stop()

@@ -79,5 +79,6 @@ async def test_a_batch_is_submitted_at_one_time_and_each_item_is_marked() -> Non
     bodies = [_body(message) for message in broker.published]
     assert [body["id"] for body in bodies] == [str(outcome) for outcome in outcomes]
     # One reading of the clock, the batch's time of acceptance for all three.
-    assert {body["submitted_at"] for body in bodies} == {(START + timedelta(seconds=1)).isoformat()}
+    submitted = {datetime.fromisoformat(body["submitted_at"]) for body in bodies}
+    assert submitted == {START + timedelta(seconds=1)}
     assert marks.marked == [(outcome, athlete) for outcome in outcomes]
