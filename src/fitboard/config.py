@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     # ack); it holds FITBOARD_WORKER_BATCHES_IN_FLIGHT batches at a time and one more from
     # the queue (as many of the broker's messages, which on RabbitMQ may each pack
     # several). The reports consumer takes batches of the same size (one transaction, one
-    # ack each), two at a time, and holds one more.
+    # ack each), two at a time, and holds one more. In embedded mode it trades the API's
+    # responsiveness for the worker's throughput: 500 processed a backlog about a third
+    # faster (0.9-1.0 ms of CPU a workout against 1.14) but doubled the API's p99 under
+    # load and cut its accepting by about 15% (docs/benchmarks.md, "Session 27").
     worker_batch_size: int = Field(default=100, ge=1, le=500)
     # Batches one worker holds at once, of which it processes one at a time (records it
     # and writes its boards): the next batch is taken as soon as the one before is
