@@ -8,6 +8,7 @@ import concurrent.futures
 import contextlib
 import os
 import pwd
+import random
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -41,10 +42,37 @@ async def eventually(
 
 
 def free_port() -> int:
+    """A port free on loopback now, below the kernel's range of ephemeral ports when it
+    can: a server the tests stop and start again on its port (a private RabbitMQ's
+    stop_app and start_app, a restarted PostgreSQL) must not find it taken meanwhile by
+    some outgoing connection's local port, which the kernel picks from that range (seen
+    in CI: start_app failed with could_not_start_listener, and every later test on that
+    node with it)."""
+    first, _ = _ephemeral_ports()
+    below = range(max(1024, first - 10_000), first)
+    for _ in range(100):
+        port = random.choice(below) if below else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or reserved): another
+            found: int = probe.getsockname()[1]
+            return found
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        anywhere: int = probe.getsockname()[1]
+        return anywhere
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's default when it
+    cannot be read)."""
+    try:
+        first, last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(first), int(last)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 async def run_command(
