@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.services.running import free_port
+
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def unreachable_env() -> dict[str, str]:

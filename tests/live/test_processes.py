@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,7 @@ import socketio
 from fitboard.adapters.queue_rabbitmq import RabbitBroker
 from fitboard.bootstrap import topology
 from tests.e2e.conftest import TEST_SECRET, Api, _clean_production_state
+from tests.services.running import free_port
 from tests.services.session import SERVICES
 
 from .conftest import EVENT_WAIT_S, LiveClient
@@ -34,13 +34,6 @@ pytestmark = pytest.mark.production
 FITBOARD = str(Path(sys.executable).with_name("fitboard"))
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -50,15 +50,14 @@ def free_port() -> int:
     node with it)."""
     first, _ = _ephemeral_ports()
     below = range(max(1024, first - 10_000), first)
-    for _ in range(100):
-        port = random.choice(below) if below else 0
+    for port in random.sample(below, min(100, len(below))):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use (or reserved): another
-            found: int = probe.getsockname()[1]
-            return found
+            return port
+    # None free below that range (or none there): any the kernel gives.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         anywhere: int = probe.getsockname()[1]
