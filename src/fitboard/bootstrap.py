@@ -491,10 +491,16 @@ async def declare_when_reachable(
 
 
 async def build(
-    settings: Settings, *, role: Role = Role.MAINTENANCE, clock: Clock | None = None
+    settings: Settings,
+    *,
+    role: Role = Role.MAINTENANCE,
+    clock: Clock | None = None,
+    api_busy: Callable[[], bool] | None = None,
 ) -> Container:
     """Connect every adapter of the configured mode (migrating the embedded database),
-    bind the services to them, and list the background tasks of `role`."""
+    bind the services to them, and list the background tasks of `role`. `api_busy`:
+    whether the process's API has requests open (an API process's own), which paces
+    embedded mode's consumers (`consumers_loop_share`)."""
     # Rules are validated before anything connects: a bad file fails fast, naming the rule.
     achievement_rules = load_catalog(settings.achievements_file)
     from fitboard.adapters.sql import SqlStore, upgrade_database
@@ -636,22 +642,43 @@ async def build(
         generation_changes=generation_changes,
         achievement_rules=achievement_rules,
         background=background_tasks(settings, role),
-        loop_share=consumers_loop_share(settings),
+        loop_share=consumers_loop_share(settings, api_busy),
         _closers=closers,
     )
     container.services = _services(container, rate_limiter, activity_files)
     return container
 
 
-def consumers_loop_share(settings: Settings) -> LoopShare | None:
+def consumers_loop_share(
+    settings: Settings, api_busy: Callable[[], bool] | None = None
+) -> LoopShare | None:
     """The pacing of the consumers' batches: in embedded mode the worker and the reports
     consumer share the event loop with the API, and one `LoopShare` paces both, to
     `Settings.embedded_worker_loop_share` of the loop together (1 turns pacing off); a
-    consumer process of its own has the loop to itself (None). Made while `build` runs,
-    in the thread of the loop the consumers run on, whose processor time it reads."""
+    consumer process of its own has the loop to itself (None). They take batches of up to
+    `Settings.embedded_idle_batch_size` (`consumers_batch_size`) and handle them whole
+    while `api_busy()` says the API has no request open, else in parts of
+    `Settings.worker_batch_size`; a process without an API (`api_busy` None) always
+    handles them whole. Made while `build` runs, in the thread of the loop the consumers
+    run on, whose processor time it reads."""
     if settings.mode is not Mode.EMBEDDED or settings.embedded_worker_loop_share >= 1:
         return None
-    return LoopShare(settings.embedded_worker_loop_share)
+    return LoopShare(
+        settings.embedded_worker_loop_share,
+        part_size=settings.worker_batch_size,
+        rest_busy=api_busy if api_busy is not None else _no_api,
+    )
+
+
+def _no_api() -> bool:
+    return False
+
+
+def consumers_batch_size(settings: Settings, share: LoopShare | None) -> int:
+    """The most messages the worker and the reports consumer take from the queue at once:
+    embedded mode's beside the API, paced by `share`, take bigger batches than they hand
+    over while the API is busy (`consumers_loop_share`)."""
+    return settings.worker_batch_size if share is None else settings.embedded_idle_batch_size
 
 
 def import_limits(settings: Settings) -> ImportLimits:

@@ -82,10 +82,9 @@ class Settings(BaseSettings):
     # ack); it holds FITBOARD_WORKER_BATCHES_IN_FLIGHT batches at a time and one more from
     # the queue (as many of the broker's messages, which on RabbitMQ may each pack
     # several). The reports consumer takes batches of the same size (one transaction, one
-    # ack each), two at a time, and holds one more. In embedded mode it trades the API's
-    # responsiveness for the worker's throughput: 500 processed a backlog about a third
-    # faster (0.9-1.0 ms of CPU a workout against 1.14) but doubled the API's p99 under
-    # load and cut its accepting by about 15% (docs/benchmarks.md, "Session 27").
+    # ack each), two at a time, and holds one more. In embedded mode, the size of the
+    # parts in which the consumers handle their batches while the API has requests open
+    # (FITBOARD_EMBEDDED_IDLE_BATCH_SIZE).
     worker_batch_size: int = Field(default=100, ge=1, le=500)
     # Batches one worker holds at once, of which it processes one at a time (records it
     # and writes its boards): the next batch is taken as soon as the one before is
@@ -111,6 +110,15 @@ class Settings(BaseSettings):
     # the rest leaves the loop idle: then the consumers have all of it. 1 never waits (a
     # consumer takes the loop whenever a batch is ready).
     embedded_worker_loop_share: float = Field(default=0.5, gt=0, le=1)
+    # Embedded mode: the most messages the in-process worker and reports consumer take from
+    # the queue at once (at least FITBOARD_WORKER_BATCH_SIZE). They handle them as one
+    # batch while the API has no request open, else in parts of FITBOARD_WORKER_BATCH_SIZE
+    # with the API's turn on the event loop before each: a batch of 500 costs less a
+    # workout than five of 100, but handled whole while the API is busy it doubled the
+    # API's p99 (docs/benchmarks.md, "Session 27"). 500 against 100: a backlog processed
+    # 15-25% faster with the API's figures unchanged ("Session 28"). Unused when
+    # FITBOARD_EMBEDDED_WORKER_LOOP_SHARE is 1 (batches of FITBOARD_WORKER_BATCH_SIZE).
+    embedded_idle_batch_size: int = Field(default=500, ge=1, le=2000)
     # Failed attempts before a message is dead-lettered (waiting out an outage does not
     # count).
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
@@ -217,6 +225,16 @@ class Settings(BaseSettings):
         if not value or any(d <= 0 for d in value) or list(value) != sorted(set(value)):
             raise ValueError("give one or more positive delays in increasing order")
         return value
+
+    @model_validator(mode="after")
+    def _batches_taken_hold_a_part(self) -> Settings:
+        if self.embedded_idle_batch_size < self.worker_batch_size:
+            raise ValueError(
+                f"FITBOARD_EMBEDDED_IDLE_BATCH_SIZE ({self.embedded_idle_batch_size}) must be at"
+                f" least FITBOARD_WORKER_BATCH_SIZE ({self.worker_batch_size}): the consumers"
+                " take batches of the one and hand them over in parts of the other"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_its_services(self) -> Settings:

@@ -1,7 +1,8 @@
 """Embedded mode: the in-process worker draining a backlog shares the one event loop with
 the API (and, paced by the same `LoopShare`, with the reports consumer). Requests keep
 being answered while the backlog is there, the consumers wait their turn between batches
-while they are, and the whole backlog still drains, every workout processed once."""
+while they are, and the whole backlog still drains, every workout processed once. The
+consumers hand a batch over whole only while the API has no request open."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from fitboard.application.messaging.consuming import LoopShare
 from fitboard.entrypoints.api import create_app
@@ -111,3 +113,51 @@ async def test_requests_are_answered_while_the_worker_drains_a_backlog(embedded:
     with closing(sqlite3.connect(container.settings.data_dir / "fitboard.db")) as db:
         (stored,) = db.execute("SELECT count(*) FROM workouts").fetchone()
     assert stored == ATHLETES * PER_ATHLETE
+
+
+@bounded(60)
+async def test_the_consumers_hand_batches_over_in_parts_while_a_request_is_open(
+    embedded: Api,
+) -> None:
+    assert embedded.app is not None
+    share = embedded.app.state.container.loop_share
+    assert isinstance(share, LoopShare)
+    settings = embedded.app.state.container.settings
+    idle, part = settings.embedded_idle_batch_size, settings.worker_batch_size
+    assert share.next_part(idle) == idle
+
+    # A submission whose body is still arriving: open until its client is done.
+    more = asyncio.Event()
+
+    async def receive() -> Message:
+        if not more.is_set():
+            more.set()
+            return {"type": "http.request", "body": b'{"activity": ', "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/workouts",
+        "raw_path": b"/v1/workouts",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"fitboard"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("fitboard", 80),
+        "state": {},
+    }
+    request = asyncio.create_task(embedded.app(scope, receive, send))
+    await more.wait()
+    await asyncio.sleep(0)
+    assert share.next_part(idle) == part
+    request.cancel()
+    await asyncio.gather(request, return_exceptions=True)
+    assert share.next_part(idle) == idle

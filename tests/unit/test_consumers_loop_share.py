@@ -16,7 +16,7 @@ import pytest
 
 from fitboard.application.messaging.consuming import LoopShare
 from fitboard.application.messaging.ports import Delivery, QueueSpec
-from fitboard.bootstrap import consumers_loop_share
+from fitboard.bootstrap import consumers_batch_size, consumers_loop_share
 from fitboard.config import Settings
 from fitboard.entrypoints.reports import runner as reports_runner
 from fitboard.entrypoints.worker import runner as worker_runner
@@ -65,7 +65,9 @@ def container_with(
     return cast(
         "Container",
         SimpleNamespace(
-            settings=SimpleNamespace(worker_batch_size=2, worker_batches_in_flight=1),
+            settings=SimpleNamespace(
+                worker_batch_size=2, worker_batches_in_flight=1, embedded_idle_batch_size=10
+            ),
             broker=broker if broker is not None else NoPartitionsLeft(),
             reports_queue=QueueSpec(name="fitboard.reports", bindings=("workout.processed",)),
             workouts_queue=QueueSpec(name="fitboard.workouts", bindings=("workout.submitted",)),
@@ -99,6 +101,61 @@ async def test_the_worker_and_the_reports_consumer_are_paced_by_one_share(
     await reports_runner.consume_reports(container, reports, stop)
     assert handed["worker"] is share
     assert handed["reports"] is share
+
+
+def test_beside_an_api_batches_are_handed_over_whole_only_while_it_has_no_request_open(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(mode="embedded", data_dir=tmp_path, worker_batch_size=50)
+    open_requests = [0]
+    share = consumers_loop_share(settings, lambda: open_requests[0] > 0)
+    assert share is not None
+    # Taken up to the idle size; handed over whole while the API is idle, else in parts
+    # of the worker's batch size.
+    assert consumers_batch_size(settings, share) == settings.embedded_idle_batch_size == 500
+    assert share.next_part(500) == 500
+    open_requests[0] = 1
+    assert share.next_part(500) == 50
+    # A process without an API (an embedded `fitboard worker`) hands its batches over whole.
+    alone = consumers_loop_share(settings)
+    assert alone is not None
+    assert alone.next_part(500) == 500
+    # Not paced: batches of the worker's size, taken and handled alike.
+    whole = settings.model_copy(update={"embedded_worker_loop_share": 1})
+    assert consumers_batch_size(whole, consumers_loop_share(whole)) == 50
+
+
+def test_a_batch_taken_smaller_than_its_parts_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"FITBOARD_EMBEDDED_IDLE_BATCH_SIZE \(50\) must be"):
+        Settings(
+            mode="embedded", data_dir=tmp_path, worker_batch_size=100, embedded_idle_batch_size=50
+        )
+
+
+async def test_paced_consumers_take_batches_of_the_idle_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: dict[str, dict[str, Any]] = {}
+
+    def recorder(who: str) -> Any:
+        async def run_batch_consumer(*args: Any, **kwargs: Any) -> None:
+            handed[who] = kwargs
+
+        return run_batch_consumer
+
+    monkeypatch.setattr(worker_runner, "run_batch_consumer", recorder("worker"))
+    monkeypatch.setattr(reports_runner, "run_batch_consumer", recorder("reports"))
+    reports = cast("MonthlyReports", SimpleNamespace(handle_processed_batch=None))
+    for share, size in ((LoopShare(0.5, part_size=2), 10), (None, 2)):
+        container = container_with(share)
+        await worker_runner.consume_workouts(container, asyncio.Event())
+        await reports_runner.consume_reports(container, reports, asyncio.Event())
+        # In batches of `size`: one in flight and one more held (the worker), two in
+        # flight and one more (the reports consumer).
+        assert [(k["batch_size"], k["prefetch"]) for k in handed.values()] == [
+            (size, 2 * size),
+            (size, 3 * size),
+        ]
 
 
 async def test_the_worker_handles_as_many_batches_at_once_as_the_setting_says(

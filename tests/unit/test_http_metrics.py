@@ -1,5 +1,6 @@
 """The HTTP counter labels each request with the status its client was answered, and a
-request abandoned before any answer (cancelled by the server) with 499, not 500."""
+request abandoned before any answer (cancelled by the server) with 499, not 500. The
+requests open are counted while they are, however they end, Socket.IO's aside."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from fitboard.adapters.process_metrics import HTTP_DURATION, HTTP_REQUESTS
-from fitboard.entrypoints.api.http_metrics import CLIENT_CLOSED_REQUEST, HttpMetrics
+from fitboard.entrypoints.api.http_metrics import (
+    CLIENT_CLOSED_REQUEST,
+    HttpMetrics,
+    OpenRequests,
+)
 
 
 def count(method: str, status: int) -> float:
@@ -18,8 +23,8 @@ def count(method: str, status: int) -> float:
     return float(value)
 
 
-def scope(method: str) -> Scope:
-    return {"type": "http", "method": method, "path": "/", "headers": []}
+def scope(method: str, path: str = "/") -> Scope:
+    return {"type": "http", "method": method, "path": path, "headers": []}
 
 
 async def nothing() -> Message:
@@ -81,3 +86,48 @@ async def test_an_app_that_fails_before_answering_is_a_500() -> None:
     with pytest.raises(RuntimeError):
         await HttpMetrics(app)(scope(method), nothing, dropped)
     assert count(method, 500) == 1
+
+
+@pytest.mark.parametrize("ending", ["answered", "failed", "cancelled"])
+async def test_a_request_is_open_until_it_ends_however_it_ends(ending: str) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        inside.set()
+        await release.wait()
+        if ending == "failed":
+            raise RuntimeError("broken")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    open_requests = OpenRequests()
+    metrics = HttpMetrics(app, open_requests)
+    assert not open_requests.any()
+    request = asyncio.create_task(metrics(scope("GET"), nothing, dropped))
+    await inside.wait()
+    assert open_requests.any()
+    assert open_requests.count == 1
+    if ending == "cancelled":
+        request.cancel()
+    else:
+        release.set()
+    await asyncio.gather(request, return_exceptions=True)
+    assert not open_requests.any()
+    assert open_requests.count == 0
+
+
+async def test_socket_io_requests_are_not_counted_open() -> None:
+    # A long poll waits for events, using no loop time: the API is not busy with it.
+    seen: list[bool] = []
+    open_requests = OpenRequests()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(open_requests.any())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    metrics = HttpMetrics(app, open_requests)
+    await metrics(scope("GET", "/socket.io/"), nothing, dropped)
+    await metrics(scope("GET", "/v1/me"), nothing, dropped)
+    assert seen == [False, True]

@@ -7,6 +7,7 @@ timing is asserted."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -165,21 +166,26 @@ class FakeDelivery:
 
 
 class ReadyBroker:
-    """Hands out `batches` batches of two at once, then nothing; acks are recorded."""
+    """Hands out `batches` batches of `size` at once, then nothing; acks are recorded,
+    each `ack_many` as one list in `acks`."""
 
-    def __init__(self, batches: int) -> None:
+    def __init__(self, batches: int, size: int = 2) -> None:
         self.batches = batches
+        self.size = size
         self.acked: list[str] = []
+        self.acks: list[list[str]] = []
 
     async def consume_batches(
         self, spec: QueueSpec, prefetch: int, max_batch: int
     ) -> AsyncIterator[list[FakeDelivery]]:
         for b in range(self.batches):
-            yield [FakeDelivery(2 * b), FakeDelivery(2 * b + 1)]
+            yield [FakeDelivery(self.size * b + i) for i in range(self.size)]
         await asyncio.Event().wait()
 
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
-        self.acked += [d.message.message_id for d in deliveries]
+        ids = [d.message.message_id for d in deliveries]
+        self.acked += ids
+        self.acks.append(ids)
 
 
 @pytest.mark.parametrize(
@@ -224,3 +230,73 @@ async def test_a_batch_consumer_waits_between_batches_only_while_the_rest_is_bus
     assert handled == slices_before_each_batch
     assert len(loop.slept) == slices_before_each_batch[-1]
     assert pacer.waited_s == pytest.approx(0.005 * slices_before_each_batch[-1])
+
+
+def test_a_batch_is_handled_whole_while_the_rest_has_nothing_in_hand() -> None:
+    busy = [False]
+    pacer = LoopShare(0.5, part_size=100, rest_busy=lambda: busy[0])
+    assert pacer.next_part(500) == 500
+    busy[0] = True
+    assert pacer.next_part(500) == 100
+    assert pacer.next_part(40) == 40
+
+
+def test_without_a_part_size_whole_and_without_a_sign_of_the_rest_in_parts() -> None:
+    assert LoopShare(0.5).next_part(500) == 500
+    assert LoopShare(0.5, part_size=100).next_part(500) == 100
+    with pytest.raises(ValueError, match="at least one message"):
+        LoopShare(0.5, part_size=0)
+
+
+@pytest.mark.parametrize(
+    ("busy_at_each_part", "parts"),
+    [
+        pytest.param([False], [5], id="rest-idle: whole"),
+        pytest.param([True, True, True], [2, 2, 1], id="rest-busy: in parts"),
+        # The rest's requests ended after the first part: what is left goes whole.
+        pytest.param([True, False], [2, 3], id="rest-done: the rest whole"),
+    ],
+)
+async def test_a_batch_taken_while_the_rest_has_work_in_hand_is_handed_over_in_parts(
+    busy_at_each_part: list[bool], parts: list[int]
+) -> None:
+    loop = FakeLoop(others_per_s=1.0, between=0.0025)
+    asked = iter(busy_at_each_part)
+    pacer = LoopShare(
+        0.5,
+        part_size=2,
+        rest_busy=lambda: next(asked),
+        slice_s=0.005,
+        loop_cpu=loop.clock,
+        clock=loop.time,
+        sleep=loop.sleep,
+    )
+    broker = ReadyBroker(batches=1, size=5)
+    handed: list[list[str]] = []
+    slept_before: list[int] = []
+    stop = asyncio.Event()
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        handed.append([d.message.message_id for d in batch])
+        slept_before.append(len(loop.slept))
+        await consumer_work(loop, [0.010])
+        if sum(map(len, handed)) == 5:
+            stop.set()
+
+    await run_batch_consumer(
+        broker,  # type: ignore[arg-type]
+        QueueSpec(name="workouts", bindings=("workout.submitted",)),
+        handler,
+        prefetch=5,
+        batch_size=5,
+        stop=stop,
+        share=pacer,
+    )
+    assert [len(part) for part in handed] == parts
+    # In delivery order, each part acked on its own once handled.
+    assert [n for part in handed for n in part] == [str(n) for n in range(5)]
+    assert broker.acks == handed
+    # Each part after the first waited for the rest's turn (it was owed loop time: 10 ms a
+    # part, less the 2.5 ms it ran between the part's steps).
+    assert slept_before[0] == 0
+    assert all(later > earlier for earlier, later in itertools.pairwise(slept_before))

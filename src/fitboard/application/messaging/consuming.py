@@ -82,6 +82,19 @@ class LoopShare:
     `time.thread_time` is a system call, two a step; sparing them measured no throughput
     gain (docs/benchmarks.md, session 18).
 
+    A consumer may take bigger batches than it should handle in one go while the rest
+    wants the loop: every step of a batch's handling (evaluating its workouts, building
+    its statements) runs longer the more the batch holds, and the rest's requests wait
+    out each step. `next_part` says how many of a batch's messages to handle next as one
+    unit: all that are left while `rest_busy()` says the rest has no work in hand (the
+    API no request open), else at most `part_size`, each part after the first taken
+    after a `turn`. Handled whole, a batch costs less a message (fewer statements and
+    transactions a message); in parts, the rest waits no longer than a part's steps. The
+    rest's loop time over the last turn could not tell the two apart: an API whose
+    requests wait on the database uses little of the loop but wants it as soon as they
+    are answered (docs/benchmarks.md, "Session 27" and "Session 28"). Without
+    `part_size` batches are handled whole; without `rest_busy`, in parts always.
+
     The clocks are injected for tests: `loop_cpu` must measure the processor time of the
     thread the event loop runs in (it is only called there), `clock` the time."""
 
@@ -89,6 +102,8 @@ class LoopShare:
         self,
         share: float,
         *,
+        part_size: int | None = None,
+        rest_busy: Callable[[], bool] | None = None,
         slice_s: float = 0.005,
         idle_fraction: float = 0.1,
         loop_cpu: Callable[[], float] = time.thread_time,
@@ -97,7 +112,11 @@ class LoopShare:
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("the consumer's share of the loop must be in (0, 1]")
+        if part_size is not None and part_size < 1:
+            raise ValueError("a batch's parts must hold at least one message")
         self.share = share  # as given: the consumers' share of the loop under contention
+        self.part_size = part_size
+        self._rest_busy = rest_busy
         self._owed_per_s = (1 - share) / share
         self._slice_s = slice_s
         self._idle_fraction = idle_fraction
@@ -115,6 +134,13 @@ class LoopShare:
     def used_s(self) -> float:
         """The consumer's loop time so far."""
         return self._used_s
+
+    def next_part(self, left: int) -> int:
+        """How many of the `left` messages of a batch in hand to handle next, as one unit:
+        all of them while the rest has no work in hand, else at most `part_size`."""
+        if self.part_size is None or (self._rest_busy is not None and not self._rest_busy()):
+            return left
+        return min(left, self.part_size)
 
     def timed(self, work: Awaitable[_T]) -> Awaitable[_T]:
         """`work`, with the loop time of each of its steps added to the consumer's."""
@@ -275,7 +301,9 @@ async def run_batch_consumer(
 ) -> None:
     """Consume until `stop` is set, handing `handler` batches of at most `batch_size`
     deliveries (what the broker has ready), up to `concurrency` batches at a time; with
-    `share`, the batches' work on the event loop is paced by it (`LoopShare`). With
+    `share`, the batches' work on the event loop is paced by it, and a batch taken while
+    the rest of the process has work in hand is handed over in parts, the rest's turn
+    before each (`LoopShare`; each part is settled as a batch of its own). With
     `gate`, each batch is taken only once `gate()` returns (after a slot is free): a
     handler whose batches take turns at one step of it says there when that step is free,
     so that the next batch, taken then, holds everything that arrived meanwhile.
@@ -304,8 +332,17 @@ async def run_batch_consumer(
         if on_batch is not None:
             on_batch(len(batch))
         try:
-            handling = handle_batch(broker, batch, handler, spec, on_settled)
-            await (handling if share is None else share.timed(handling))
+            if share is None:
+                await handle_batch(broker, batch, handler, spec, on_settled)
+                return
+            done = 0
+            while done < len(batch):
+                if done:
+                    # The first part's turn was taken before the batch.
+                    await share.turn()
+                part = batch[done : done + share.next_part(len(batch) - done)]
+                done += len(part)
+                await share.timed(handle_batch(broker, part, handler, spec, on_settled))
         finally:
             slots.release()
 

@@ -17,7 +17,7 @@ from fitboard.config import Settings
 from fitboard.entrypoints.api import errors, live, web
 from fitboard.entrypoints.api.athletes import KnownAthletes
 from fitboard.entrypoints.api.body_limit import BodyLimit
-from fitboard.entrypoints.api.http_metrics import HttpMetrics
+from fitboard.entrypoints.api.http_metrics import HttpMetrics, OpenRequests
 from fitboard.entrypoints.api.operations_sampler import sample_forever
 from fitboard.entrypoints.api.read_fast_path import BoardReadFastPath
 from fitboard.entrypoints.api.request_id import RequestId
@@ -55,10 +55,11 @@ def create_app(
     `board_read_fast_path=False` every board read to its routes: only for comparing the
     two (tests/e2e/test_submit_fast_path.py, tests/e2e/test_board_read_fast_path.py)."""
     config = settings or Settings()
+    open_requests = OpenRequests()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await build(config, clock=clock, role=Role.API)
+        container = await build(config, clock=clock, role=Role.API, api_busy=open_requests.any)
         app.state.container = container
         # Told of every token revocation, here and (production) in every other process.
         # From the state at start: a test may give the app a KnownAthletes of its own.
@@ -135,8 +136,9 @@ def create_app(
             continue
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
-    # Outermost but for CORS: it times and counts what every other layer answers.
-    app.add_middleware(HttpMetrics)
+    # Outermost but for CORS: it times and counts what every other layer answers, and the
+    # requests open, which embedded mode's consumers ask (bootstrap's `consumers_loop_share`).
+    app.add_middleware(HttpMetrics, open_requests=open_requests)
     # Around all of it, so that every line logged for a request carries its id.
     app.add_middleware(RequestId)
     if config.cors_origins:

@@ -1,5 +1,6 @@
 """Counting every HTTP answer and timing it, by route template (`/v1/workouts/{workout_id}`,
-never the raw path: one series per route, not per workout). A pure ASGI middleware."""
+never the raw path: one series per route, not per workout), and the requests open meanwhile
+(`OpenRequests`). A pure ASGI middleware."""
 
 from __future__ import annotations
 
@@ -25,9 +26,26 @@ def route_template(scope: Scope) -> str:
 CLIENT_CLOSED_REQUEST = 499
 
 
+# Socket.IO's HTTP requests (its long polls wait for events without using the loop).
+_SOCKET_IO = "/socket.io"
+
+
+class OpenRequests:
+    """The HTTP requests begun and not yet answered, Socket.IO's aside: in embedded mode
+    the consumers beside the API handle a big batch whole only while there is none
+    (`LoopShare.next_part`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def any(self) -> bool:
+        return self.count > 0
+
+
 class HttpMetrics:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, open_requests: OpenRequests | None = None) -> None:
         self.app = app
+        self.open_requests = open_requests if open_requests is not None else OpenRequests()
         # Each (method, route, status)'s series, found once: looking them up by their
         # labels cost twice what counting and timing did, on every request. As many as
         # the metrics' own series, which they are.
@@ -40,6 +58,9 @@ class HttpMetrics:
         began = time.perf_counter()
         status = 500  # what the server answers if the app fails before it starts one
         started = False
+        open_requests = None if scope["path"].startswith(_SOCKET_IO) else self.open_requests
+        if open_requests is not None:
+            open_requests.count += 1
 
         async def send_and_note(message: Message) -> None:
             nonlocal status, started
@@ -58,6 +79,8 @@ class HttpMetrics:
                 status = CLIENT_CLOSED_REQUEST
             raise
         finally:
+            if open_requests is not None:
+                open_requests.count -= 1
             key = (scope["method"], route_template(scope), status)
             series = self._series.get(key)
             if series is None:

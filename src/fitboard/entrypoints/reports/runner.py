@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fitboard.application.messaging.consuming import batch_prefetch, run_batch_consumer
 from fitboard.application.ports import PortError
 from fitboard.application.reports.monthly import MonthlyReports
-from fitboard.bootstrap import Task
+from fitboard.bootstrap import Task, consumers_batch_size
 from fitboard.entrypoints.process import Runners, run_until_signalled
 
 if TYPE_CHECKING:
@@ -47,11 +47,11 @@ async def consume_reports(
     """Keep the monthly reports from `workout.processed` until `stop` is set: in batches of
     what the queue has ready (`Settings.worker_batch_size`), each one transaction; beside
     the API (embedded `fitboard serve`), paced with the worker to their share of the event
-    loop (`Container.loop_share`)."""
-    batch_size = container.settings.worker_batch_size
+    loop (`Container.loop_share`), in batches of `consumers_batch_size`."""
     # Declared by bootstrap in every process, with the whole topology.
     spec = container.reports_queue
     share = container.loop_share
+    batch_size = consumers_batch_size(container.settings, share)
     log.info(
         "reports consumer on %s in batches of up to %d, %d at a time%s",
         spec.name,
@@ -60,7 +60,7 @@ async def consume_reports(
         ""
         if share is None
         else f", paced with the worker to {share.share:.0%} of the event loop"
-        " while the API wants it",
+        f" while the API wants it, in parts of {share.part_size} while it has requests open",
     )
     await run_batch_consumer(
         container.broker,

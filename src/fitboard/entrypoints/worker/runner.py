@@ -29,7 +29,7 @@ from fitboard.application.ports import PortError
 from fitboard.application.workouts.change_messages import CHANGE_ROUTING_KEYS
 from fitboard.application.workouts.messages import WORKOUT_SUBMITTED
 from fitboard.application.workouts.processing import Processed
-from fitboard.bootstrap import Task
+from fitboard.bootstrap import Task, consumers_batch_size
 from fitboard.entrypoints.process import Runners, run_until_signalled
 from fitboard.entrypoints.worker.schedule import run_period_jobs
 
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     """Process submitted workouts, and changes to stored ones, until `stop` is set: in
-    batches of what the queue has ready (`Settings.worker_batch_size`)."""
+    batches of what the queue has ready (`Settings.worker_batch_size`; beside the API in
+    embedded mode, `consumers_batch_size`)."""
     handlers = container.services.worker
     changes = container.services.changes
     clock = container.clock
@@ -88,15 +89,16 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
     settings = container.settings
     # Shared with the reports consumer where both run beside the API.
     share = container.loop_share
+    batch_size = consumers_batch_size(settings, share)
     log.info(
         "worker consuming %s in batches of up to %d, %d in flight (processed one at a time)%s",
         container.workouts_queue.name,
-        settings.worker_batch_size,
+        batch_size,
         settings.worker_batches_in_flight,
         ""
         if share is None
         else f", paced with the reports consumer to {share.share:.0%} of the event loop"
-        " while the API wants it",
+        f" while the API wants it, in parts of {share.part_size} while it has requests open",
     )
 
     async def consume(partitions: Sequence[QueueSpec], until: asyncio.Event) -> None:
@@ -110,9 +112,9 @@ async def consume_workouts(container: Container, stop: asyncio.Event) -> None:
             # of AMQP messages to the workouts they carry: about this many (up to about twice
             # as many), more for a moment when the queue turns from single workouts to packed
             # ones (docs/deploy.md, "Messages on the queues").
-            prefetch=batch_prefetch(settings.worker_batches_in_flight, settings.worker_batch_size),
+            prefetch=batch_prefetch(settings.worker_batches_in_flight, batch_size),
             concurrency=settings.worker_batches_in_flight,
-            batch_size=settings.worker_batch_size,
+            batch_size=batch_size,
             stop=until,
             on_settled=settled_observer(container.workouts_queue.name),
             on_batch=batch_observer(container.workouts_queue.name),
