@@ -57,6 +57,7 @@ class StatementLog:
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.parameters: list[object] = []  # each statement's, as the driver was given them
 
     def queries(self) -> list[str]:
         """Statements other than transaction control."""
@@ -65,14 +66,18 @@ class StatementLog:
 
     def clear(self) -> None:
         self.statements.clear()
+        self.parameters.clear()
 
 
 @pytest.fixture(name="statement_log")
 def statement_log_fixture(store: SqlStore) -> Iterator[StatementLog]:
     log = StatementLog()
 
-    def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+    def record(
+        _conn: Connection, _cursor: object, statement: str, parameters: object, *_args: object
+    ) -> None:
         log.statements.append(statement)
+        log.parameters.append(parameters)
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", record)
     yield log

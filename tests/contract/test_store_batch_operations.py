@@ -5,6 +5,7 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -459,6 +460,44 @@ async def test_award_many_records_what_one_award_after_another_would(
         assert await uow.achievements.for_workout(workout) == ["longest", "run-5k"]
         held_by_grace = await uow.achievements.for_user(grace.id)
         assert [(h.workout_id, h.value) for h in held_by_grace] == [(workout, 5000.0)]
+
+
+async def test_award_many_sends_each_award_once(
+    store: SqlStore, statement_log: StatementLog
+) -> None:
+    # Each of an athlete's workouts in a batch earns the awards it qualifies for, held or
+    # not: a repeat can never be recorded, so it is not sent.
+    ada, grace = make_user("Ada"), make_user("Grace")
+    await add_users(store, ada, grace)
+    first, five_k = Award("first-workout", "all", 1.0), Award("run-5k", "all", 5000.0)
+    earned = [
+        (ada.id, first, T0, uuid4()),
+        (ada.id, five_k, T0, None),
+        (grace.id, first, T0, None),
+        (ada.id, first, T0 + timedelta(1), uuid4()),
+        (ada.id, five_k, T0 + timedelta(1), None),
+        (ada.id, first, T0 + timedelta(2), None),
+    ]
+    async with store.unit_of_work() as uow:
+        statement_log.clear()
+        assert await uow.achievements.award_many(earned) == [True, True, True, False, False, False]
+        await uow.commit()
+    (parameters,) = statement_log.parameters
+    assert rows_bound(parameters) == 3
+
+
+def rows_bound(parameters: object) -> int:
+    """The rows a RequestRows statement bound: SQLite's one JSON array of rows, or
+    PostgreSQL's one array per column."""
+    assert isinstance(parameters, dict | list | tuple)
+    values = list(parameters.values() if isinstance(parameters, dict) else parameters)
+    texts = [v for v in values if isinstance(v, str)]
+    if texts:
+        (rows,) = texts
+        return len(json.loads(rows))
+    lengths = {len(v) for v in values if isinstance(v, list | tuple)}
+    (count,) = lengths
+    return count
 
 
 async def test_a_typed_in_submissions_candidates_are_read_by_the_index_of_files(

@@ -80,10 +80,19 @@ class SqlAchievementRepository:
     ) -> list[bool]:
         if not earned:
             return []
-        rows = [
-            (user_id, award.rule_id, award.period_key, awarded_at, workout_id, award.value)
-            for user_id, award, awarded_at, workout_id in earned
-        ]
+        # The first of each award only: a repeat can never be recorded (the first is, or
+        # was held already), and a batch repeats many (judging gives every workout each
+        # award it qualifies for, held or not: each of an athlete's workouts in the batch
+        # earns "first workout" again), each a row to encode and insert for nothing.
+        sent: set[tuple[UUID, str, str]] = set()
+        rows: list[tuple[UUID, str, str, datetime, UUID | None, float | None]] = []
+        for user_id, award, awarded_at, workout_id in earned:
+            key = (user_id, award.rule_id, award.period_key)
+            if key not in sent:
+                sent.add(key)
+                rows.append(
+                    (user_id, award.rule_id, award.period_key, awarded_at, workout_id, award.value)
+                )
         # ON CONFLICT DO NOTHING instead of catching IntegrityError: on PostgreSQL a failed
         # statement would abort the whole processing transaction. Every row goes in one
         # INSERT whose text is the same however many (insert_rows); it returns the keys of
