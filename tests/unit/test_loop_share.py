@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 
@@ -188,6 +188,25 @@ class ReadyBroker:
         self.acks.append(ids)
 
 
+async def consume_paced(
+    broker: ReadyBroker,
+    handler: Callable[[Sequence[Delivery]], Awaitable[None]],
+    batch_size: int,
+    stop: asyncio.Event,
+    pacer: LoopShare,
+) -> None:
+    """`run_batch_consumer` on `broker`'s batches of `batch_size`, paced by `pacer`."""
+    await run_batch_consumer(
+        broker,  # type: ignore[arg-type]
+        QueueSpec(name="workouts", bindings=("workout.submitted",)),
+        handler,
+        prefetch=batch_size,
+        batch_size=batch_size,
+        stop=stop,
+        share=pacer,
+    )
+
+
 @pytest.mark.parametrize(
     ("others_per_s", "between", "slices_before_each_batch"),
     [
@@ -215,15 +234,7 @@ async def test_a_batch_consumer_waits_between_batches_only_while_the_rest_is_bus
         if len(handled) == 5:
             stop.set()
 
-    await run_batch_consumer(
-        broker,  # type: ignore[arg-type]
-        QueueSpec(name="workouts", bindings=("workout.submitted",)),
-        handler,
-        prefetch=2,
-        batch_size=2,
-        stop=stop,
-        share=pacer,
-    )
+    await consume_paced(broker, handler, 2, stop, pacer)
     assert broker.acked == [str(n) for n in range(10)]
     # Every batch after the first started only once the rest had had what it was owed;
     # after the last, the consumer stops without waiting.
@@ -283,15 +294,7 @@ async def test_a_batch_taken_while_the_rest_has_work_in_hand_is_handed_over_in_p
         if sum(map(len, handed)) == 5:
             stop.set()
 
-    await run_batch_consumer(
-        broker,  # type: ignore[arg-type]
-        QueueSpec(name="workouts", bindings=("workout.submitted",)),
-        handler,
-        prefetch=5,
-        batch_size=5,
-        stop=stop,
-        share=pacer,
-    )
+    await consume_paced(broker, handler, 5, stop, pacer)
     assert [len(part) for part in handed] == parts
     # In delivery order, each part acked on its own once handled.
     assert [n for part in handed for n in part] == [str(n) for n in range(5)]
