@@ -48,7 +48,7 @@ def free_port() -> int:
     some outgoing connection's local port, which the kernel picks from that range (seen
     in CI: start_app failed with could_not_start_listener, and every later test on that
     node with it)."""
-    first, _ = _ephemeral_ports()
+    first = _first_ephemeral_port()
     below = range(max(1024, first - 10_000), first)
     for port in random.sample(below, min(100, len(below))):
         with socket.socket() as probe:
@@ -64,14 +64,14 @@ def free_port() -> int:
         return anywhere
 
 
-def _ephemeral_ports() -> tuple[int, int]:
-    """The kernel's range of local ports for outgoing connections (Linux's default when it
-    cannot be read)."""
+def _first_ephemeral_port() -> int:
+    """The first of the kernel's range of local ports for outgoing connections (Linux's
+    default when it cannot be read)."""
     try:
-        first, last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(first), int(last)
+        first, _last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(first)
     except (OSError, ValueError):
-        return 32768, 60999
+        return 32768
 
 
 async def run_command(

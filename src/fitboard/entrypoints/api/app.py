@@ -162,7 +162,7 @@ def create_app(
         await container.gateway.asgi_app(scope, receive, send)
 
     # Live updates (Socket.IO), at the path the official clients use by default.
-    app.mount("/socket.io", socketio_app, name="socket.io")
+    app.mount(web.SOCKET_IO_PATH, socketio_app, name="socket.io")
     # The browser app answers what no route above matches.
     web.install(app, docs=docs)
     return app

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fitboard.adapters.process_metrics import HTTP_DURATION, HTTP_REQUESTS
+from fitboard.entrypoints.api.web import SOCKET_IO_PATH
 
 
 def route_template(scope: Scope) -> str:
@@ -24,10 +25,6 @@ def route_template(scope: Scope) -> str:
 
 # Not an HTTP status anyone receives: the label of a request abandoned before its answer.
 CLIENT_CLOSED_REQUEST = 499
-
-
-# Socket.IO's HTTP requests (its long polls wait for events without using the loop).
-_SOCKET_IO = "/socket.io"
 
 
 class OpenRequests:
@@ -58,7 +55,9 @@ class HttpMetrics:
         began = time.perf_counter()
         status = 500  # what the server answers if the app fails before it starts one
         started = False
-        open_requests = None if scope["path"].startswith(_SOCKET_IO) else self.open_requests
+        # Socket.IO's HTTP requests are not counted: its long polls wait for events
+        # without using the loop.
+        open_requests = None if scope["path"].startswith(SOCKET_IO_PATH) else self.open_requests
         if open_requests is not None:
             open_requests.count += 1
 

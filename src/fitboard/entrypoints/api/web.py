@@ -34,11 +34,13 @@ OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+# Where live updates (Socket.IO) are mounted: the path the official clients use by default.
+SOCKET_IO_PATH = "/socket.io"
 
 # Paths that belong to the API: a miss there is the API's JSON 404, never the app's page.
 API_PREFIXES = (
     "/v1",
-    "/socket.io",
+    SOCKET_IO_PATH,
     DOCS_URL,
     REDOC_URL,
     OPENAPI_URL,
