@@ -116,7 +116,8 @@ class Settings(BaseSettings):
     # with the API's turn on the event loop before each: a batch of 500 costs less a
     # workout than five of 100, but handled whole while the API is busy it doubled the
     # API's p99 (docs/benchmarks.md, "Session 27"). 500 against 100: a backlog processed
-    # 15-25% faster with the API's figures unchanged ("Session 28"). Unused when
+    # 10-22% faster, the API's rates about unchanged and its p99 under load 2-5 ms higher
+    # ("Session 28"). Unused when
     # FITBOARD_EMBEDDED_WORKER_LOOP_SHARE is 1 (batches of FITBOARD_WORKER_BATCH_SIZE).
     embedded_idle_batch_size: int = Field(default=500, ge=1, le=2000)
     # Failed attempts before a message is dead-lettered (waiting out an outage does not
